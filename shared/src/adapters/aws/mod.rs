@@ -1,0 +1,1 @@
+//! AWS adapters: SQS, DynamoDB, Secrets Manager.

@@ -1,0 +1,1 @@
+//! Embedded adapters: one SQLite file for queue, store and encrypted secrets.

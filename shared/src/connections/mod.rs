@@ -1,0 +1,161 @@
+//! The connections file: which source account feeds which target, with which credentials.
+//!
+//! Users keep it in their repository as TOML (see `connections.example.toml` at the repo root).
+//! [`ConnectionSet::from_toml`] parses and validates it; errors name the file, the connection and
+//! the field. The applied set lives in the state store ([`crate::ports::ConnectionStore`]) and
+//! Lambdas read it through [`CachedConnections`].
+
+mod cache;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use cache::CachedConnections;
+
+use crate::event::SourceRef;
+use crate::flows::Flow;
+use crate::vendor::Vendor;
+
+/// The whole applied set, keyed by connection name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSet {
+    #[serde(default, rename = "connection")]
+    pub connections: BTreeMap<String, Connection>,
+}
+
+/// One directed source → target connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub source: Endpoint,
+    pub target: Endpoint,
+    /// Flow options, checked per flow (e.g. `status_if_new` for a Mailchimp target).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, toml::Value>,
+    /// A disabled connection stays applied but receives no events.
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// One side of a connection: a vendor account and the secret holding its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub vendor: Vendor,
+    /// Source side: the account whose events this connection takes (FreshBooks account id,
+    /// QuickBooks realm id, Mailchimp list id, Stripe account id). Target side: optional label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Name of the credential set in the secret store (Secrets Manager or the local store).
+    pub credentials: String,
+    /// Mailchimp audience id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<String>,
+    /// Mailchimp e-commerce store id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    /// HubSpot portal (hub) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_id: Option<String>,
+    /// Marketo instance (Munchkin id, e.g. `123-ABC-456`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// QuickBooks realm (company) id when QuickBooks is the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm_id: Option<String>,
+}
+
+impl Connection {
+    /// The flow this connection runs (validated to exist when the set was loaded).
+    pub fn flow(&self) -> Option<Flow> {
+        Flow::between(self.source.vendor, self.target.vendor)
+    }
+
+    /// The source this connection takes events from.
+    pub fn source_ref(&self) -> SourceRef {
+        SourceRef {
+            vendor: self.source.vendor,
+            account: self.source.account.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The queue its events go to: the target vendor's.
+    pub fn queue(&self) -> &'static str {
+        self.target.vendor.as_str()
+    }
+}
+
+/// A connections file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionsError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: connection `{connection}`: {field}: {message}")]
+    Invalid {
+        file: String,
+        connection: String,
+        field: String,
+        message: String,
+    },
+}
+
+impl ConnectionSet {
+    /// Reads, parses and validates a connections file.
+    pub fn load(path: &Path) -> Result<Self, ConnectionsError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConnectionsError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_toml(&text, &file)
+    }
+
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, ConnectionsError> {
+        let set: ConnectionSet = toml::from_str(text).map_err(|e| ConnectionsError::Syntax {
+            file: file.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        validate::validate(&set, file)?;
+        Ok(set)
+    }
+
+    /// Enabled connections whose source is `source`, with their names.
+    pub fn for_source<'a>(
+        &'a self,
+        source: &'a SourceRef,
+    ) -> impl Iterator<Item = (&'a str, &'a Connection)> + 'a {
+        self.connections
+            .iter()
+            .filter(move |(_, c)| {
+                c.enabled
+                    && c.source.vendor == source.vendor
+                    && c.source.account.as_deref() == Some(source.account.as_str())
+            })
+            .map(|(n, c)| (n.as_str(), c))
+    }
+
+    /// Enabled connections whose source is the vendor, any account.
+    pub fn for_vendor(&self, vendor: Vendor) -> impl Iterator<Item = (&str, &Connection)> {
+        self.connections
+            .iter()
+            .filter(move |(_, c)| c.enabled && c.source.vendor == vendor)
+            .map(|(n, c)| (n.as_str(), c))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+//! [`SyncEvent`]: the versioned message every queue carries.
+//!
+//! Events carry ids, not records: workers fetch the current state of the record, so ordering and
+//! replays stop mattering (DESIGN.md, "Events carry ids").
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::vendor::Vendor;
+
+/// The schema version written into every event; readers reject versions they do not know.
+pub const SYNC_EVENT_VERSION: u32 = 1;
+
+/// SQS's hard limit on a message body.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Webhook,
+    Poll,
+    Backfill,
+    Replay,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Webhook => "webhook",
+            Origin::Poll => "poll",
+            Origin::Backfill => "backfill",
+            Origin::Replay => "replay",
+        }
+    }
+}
+
+/// The vendor account an event belongs to: a FreshBooks account id, a QuickBooks realm id, a
+/// Mailchimp list id, a Stripe account label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub vendor: Vendor,
+    pub account: String,
+}
+
+impl fmt::Display for SourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.vendor, self.account)
+    }
+}
+
+/// One change to one source record, addressed to one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncEvent {
+    /// Schema version, [`SYNC_EVENT_VERSION`] when written by this build.
+    pub v: u32,
+    /// Stable id: the vendor's event id where one exists, else [`derived_event_id`].
+    pub event_id: String,
+    /// The connection (by name) this event is addressed to.
+    pub connection: String,
+    pub source: SourceRef,
+    /// The vendor's entity name in lower case: `client`, `invoice`, `payment`, `customer`, `member`…
+    pub entity: String,
+    pub entity_id: String,
+    /// The vendor's operation in lower case: `create`, `update`, `delete`, `merge`, `subscribe`…
+    pub operation: String,
+    /// When the vendor says the change happened, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub origin: Origin,
+    /// Small vendor hints (e.g. a merged-away id, a Mailchimp email); never a whole record.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+    /// Key of a stored body when the detail would not fit in a queue message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_ref: Option<String>,
+}
+
+/// Why a queue message is not a [`SyncEvent`] this build can handle.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message is not a SyncEvent: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error(
+        "SyncEvent version {found} is not supported (this build reads version {SYNC_EVENT_VERSION})"
+    )]
+    UnsupportedVersion { found: u32 },
+}
+
+impl SyncEvent {
+    /// The key audit entries and id maps use for the source record:
+    /// `vendor:account:entity:id`, e.g. `freshbooks:6BApk:client:123`.
+    pub fn record_key(&self) -> String {
+        record_key(&self.source, &self.entity, &self.entity_id)
+    }
+
+    /// Serializes for a queue message.
+    pub fn to_json(&self) -> String {
+        // A struct of strings, maps of JSON values and timestamps always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a queue message, checking the schema version.
+    pub fn from_json(body: &str) -> Result<Self, DecodeError> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        let Version { v } = serde_json::from_str(body)?;
+        if v != SYNC_EVENT_VERSION {
+            return Err(DecodeError::UnsupportedVersion { found: v });
+        }
+        Ok(serde_json::from_str(body)?)
+    }
+}
+
+/// `vendor:account:entity:id`: the one spelling of a source record's key.
+pub fn record_key(source: &SourceRef, entity: &str, entity_id: &str) -> String {
+    format!(
+        "{}:{}:{}:{}",
+        source.vendor, source.account, entity, entity_id
+    )
+}
+
+/// A stable event id for vendors whose deliveries carry none: a hash of what identifies the
+/// change, so the same delivery retried by the vendor gets the same id.
+pub fn derived_event_id(
+    source: &SourceRef,
+    entity: &str,
+    entity_id: &str,
+    operation: &str,
+    vendor_time: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        source.vendor.as_str(),
+        &source.account,
+        entity,
+        entity_id,
+        operation,
+        vendor_time,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("{}-{}", source.vendor, hex::encode(&h.finalize()[..16]))
+}
+
+/// What a webhook parser extracts from a delivery before fan-out to connections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceEvent {
+    pub event_id: String,
+    pub source: SourceRef,
+    pub entity: String,
+    pub entity_id: String,
+    pub operation: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl SourceEvent {
+    /// The event addressed to one connection.
+    pub fn for_connection(
+        &self,
+        connection: &str,
+        origin: Origin,
+        received_at: DateTime<Utc>,
+    ) -> SyncEvent {
+        SyncEvent {
+            v: SYNC_EVENT_VERSION,
+            event_id: self.event_id.clone(),
+            connection: connection.to_string(),
+            source: self.source.clone(),
+            entity: self.entity.clone(),
+            entity_id: self.entity_id.clone(),
+            operation: self.operation.clone(),
+            occurred_at: self.occurred_at,
+            received_at,
+            origin,
+            detail: self.detail.clone(),
+            detail_ref: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SyncEvent {
+        SourceEvent {
+            event_id: "evt_1".into(),
+            source: SourceRef {
+                vendor: Vendor::Freshbooks,
+                account: "6BApk".into(),
+            },
+            entity: "invoice".into(),
+            entity_id: "217506".into(),
+            operation: "update".into(),
+            occurred_at: None,
+            detail: Default::default(),
+        }
+        .for_connection(
+            "fb-to-mc",
+            Origin::Webhook,
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn round_trips_and_names_the_record() {
+        let e = sample();
+        let back = SyncEvent::from_json(&e.to_json()).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(e.record_key(), "freshbooks:6BApk:invoice:217506");
+    }
+
+    #[test]
+    fn rejects_unknown_versions_and_garbage() {
+        let body = sample().to_json().replace("\"v\":1", "\"v\":9");
+        assert!(matches!(
+            SyncEvent::from_json(&body),
+            Err(DecodeError::UnsupportedVersion { found: 9 })
+        ));
+        assert!(matches!(
+            SyncEvent::from_json("{"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            SyncEvent::from_json("{\"v\":1}"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let s = SourceRef {
+            vendor: Vendor::Quickbooks,
+            account: "913".into(),
+        };
+        let a = derived_event_id(&s, "customer", "58", "update", "2026-03-02T17:04:11Z");
+        assert_eq!(
+            a,
+            derived_event_id(&s, "customer", "58", "update", "2026-03-02T17:04:11Z")
+        );
+        assert_ne!(
+            a,
+            derived_event_id(&s, "customer", "58", "update", "2026-03-02T17:04:12Z")
+        );
+        assert_ne!(
+            a,
+            derived_event_id(&s, "customer", "5", "8update", "2026-03-02T17:04:11Z")
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! The flows ml-connector runs: which source vendor may feed which target vendor.
+//!
+//! Connections are directional. The two-way integrations (QuickBooks Online ↔ Mailchimp,
+//! FreshBooks ↔ Stripe) are declared as one connection per direction.
+
+use std::fmt;
+
+use crate::vendor::Vendor;
+
+/// A directed source → target pair the product implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flow {
+    FreshbooksToMailchimp,
+    QuickbooksToMailchimp,
+    MailchimpToQuickbooks,
+    FreshbooksToMarketo,
+    FreshbooksToHubspot,
+    FreshbooksToStripe,
+    StripeToFreshbooks,
+}
+
+impl Flow {
+    pub const ALL: [Flow; 7] = [
+        Flow::FreshbooksToMailchimp,
+        Flow::QuickbooksToMailchimp,
+        Flow::MailchimpToQuickbooks,
+        Flow::FreshbooksToMarketo,
+        Flow::FreshbooksToHubspot,
+        Flow::FreshbooksToStripe,
+        Flow::StripeToFreshbooks,
+    ];
+
+    /// The flow from `source` to `target`, if the product has one.
+    pub fn between(source: Vendor, target: Vendor) -> Option<Flow> {
+        Flow::ALL
+            .into_iter()
+            .find(|f| f.source() == source && f.target() == target)
+    }
+
+    pub fn source(self) -> Vendor {
+        match self {
+            Flow::FreshbooksToMailchimp
+            | Flow::FreshbooksToMarketo
+            | Flow::FreshbooksToHubspot
+            | Flow::FreshbooksToStripe => Vendor::Freshbooks,
+            Flow::QuickbooksToMailchimp => Vendor::Quickbooks,
+            Flow::MailchimpToQuickbooks => Vendor::Mailchimp,
+            Flow::StripeToFreshbooks => Vendor::Stripe,
+        }
+    }
+
+    pub fn target(self) -> Vendor {
+        match self {
+            Flow::FreshbooksToMailchimp | Flow::QuickbooksToMailchimp => Vendor::Mailchimp,
+            Flow::MailchimpToQuickbooks => Vendor::Quickbooks,
+            Flow::FreshbooksToMarketo => Vendor::Marketo,
+            Flow::FreshbooksToHubspot => Vendor::Hubspot,
+            Flow::FreshbooksToStripe => Vendor::Stripe,
+            Flow::StripeToFreshbooks => Vendor::Freshbooks,
+        }
+    }
+
+    /// Every directed pair, spelled for error messages.
+    pub fn list() -> String {
+        Flow::ALL
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {}", self.source(), self.target())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flow_is_found_by_its_ends() {
+        for flow in Flow::ALL {
+            assert_eq!(Flow::between(flow.source(), flow.target()), Some(flow));
+        }
+        assert_eq!(Flow::between(Vendor::Mailchimp, Vendor::Freshbooks), None);
+        assert_eq!(Flow::between(Vendor::Hubspot, Vendor::Freshbooks), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! ml-connector's library: everything that is not a Lambda entry point.
+//!
+//! The tree mirrors the architecture (see `DESIGN.md`):
+//! - [`vendors`]: one module per vendor — webhook verification and parsing, API clients.
+//! - [`flows`]: the five source → target flows and what each one accepts.
+//! - [`event`]: the [`event::SyncEvent`] that travels on every queue.
+//! - [`connections`]: the user's connections file, parsed and validated.
+//! - [`ports`]: the narrow traits the domain depends on (queue, store, secrets, clock).
+//! - [`adapters`]: the AWS (SQS, DynamoDB, Secrets Manager) and embedded (SQLite) implementations.
+//! - [`webhook`]: the HTTP handler every webhook delivery goes through.
+//! - [`worker`]: the harness every per-target worker runs its handler in.
+
+pub mod adapters;
+pub mod connections;
+pub mod event;
+pub mod flows;
+pub mod observability;
+pub mod ports;
+pub mod vendor;
+pub mod vendors;
+pub mod webhook;
+pub mod worker;

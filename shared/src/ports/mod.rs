@@ -1,0 +1,55 @@
+//! The narrow traits the domain code depends on. Two adapter sets implement them:
+//! [`crate::adapters::aws`] for Lambda and [`crate::adapters::embedded`] for local mode and tests.
+
+pub mod clock;
+pub mod queue;
+pub mod secrets;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use queue::{OutgoingMessage, Queue, QueueDepth, ReceivedMessage, SendFailure};
+pub use secrets::{CachedSecrets, Secrets};
+pub use store::{
+    AuditEntry, AuditLog, Begin, Blobs, CallbackRecord, CallbackStatus, ConnectionStore, Cursors,
+    DeadLetter, DeadLetterStatus, DeadLetters, IdMap, IdMapping, Idempotency, Leases, Outcome,
+    Store, WebhookCallbacks,
+};
+
+/// A failure of the infrastructure behind a port (network, throttling, a corrupt row). Domain
+/// code treats it as transient: the message stays on its queue and is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The backing service could not be reached or answered with an error.
+    #[error("{service}: {message}")]
+    Backend {
+        service: &'static str,
+        message: String,
+    },
+    /// Stored data could not be read back.
+    #[error("corrupt {what}: {message}")]
+    Corrupt { what: &'static str, message: String },
+    /// A queue, table or secret the configuration names does not exist.
+    #[error("{what} `{name}` does not exist")]
+    NotFound { what: &'static str, name: String },
+}
+
+impl PortError {
+    /// Shorthand for a backend failure with any displayable cause.
+    pub fn backend(service: &'static str, err: impl std::fmt::Display) -> Self {
+        PortError::Backend {
+            service,
+            message: err.to_string(),
+        }
+    }
+
+    /// Shorthand for unreadable stored data.
+    pub fn corrupt(what: &'static str, err: impl std::fmt::Display) -> Self {
+        PortError::Corrupt {
+            what,
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Result of a port call.
+pub type PortResult<T> = Result<T, PortError>;

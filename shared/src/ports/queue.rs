@@ -1,0 +1,103 @@
+//! The queue port: SQS semantics (at-least-once, visibility timeout, receive count, a
+//! dead-letter queue per queue with redrive back).
+//!
+//! Queues are addressed by logical name — the target vendor a worker writes to, e.g. `mailchimp`.
+//! Each adapter maps the name to its queue and that queue's dead-letter queue.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::PortResult;
+
+/// A message to enqueue. `id` is unique within one batch and comes back in [`SendFailure`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub id: String,
+    pub body: String,
+}
+
+/// One message of a batch that the queue refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendFailure {
+    pub id: String,
+    pub reason: String,
+}
+
+/// A message handed to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The queue's id for the message (SQS `MessageId`), stable across receives.
+    pub message_id: String,
+    /// Handle for delete / change-visibility, valid for this receive only.
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included (SQS
+    /// `ApproximateReceiveCount`).
+    pub receive_count: u32,
+}
+
+/// Messages in a queue and in its dead-letter queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub dead: u64,
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Sends up to 10 messages in one call (SQS `SendMessageBatch`). Per-message refusals come
+    /// back as [`SendFailure`]s; an `Err` means none can be assumed sent.
+    async fn send_batch(
+        &self,
+        queue: &str,
+        messages: &[OutgoingMessage],
+    ) -> PortResult<Vec<SendFailure>>;
+
+    /// Receives up to `max` messages, hiding them for `visibility`. Messages whose receive count
+    /// would pass the queue's maximum are moved to its dead-letter queue instead.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility: Duration,
+    ) -> PortResult<Vec<ReceivedMessage>>;
+
+    /// Removes a received message for good.
+    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()>;
+
+    /// Makes a received message visible again after `timeout` (zero: at once).
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        timeout: Duration,
+    ) -> PortResult<()>;
+
+    /// Moves a received message to the queue's dead-letter queue now, so a redrive replays it.
+    async fn move_to_dead_letter(&self, queue: &str, message: &ReceivedMessage) -> PortResult<()>;
+
+    /// Starts moving every message in the dead-letter queue back to `queue` (SQS
+    /// `StartMessageMoveTask`). Returns a task handle or a count, as the backend reports it.
+    async fn redrive(&self, queue: &str) -> PortResult<String>;
+
+    /// Approximate counts for `queue` and its dead-letter queue.
+    async fn depth(&self, queue: &str) -> PortResult<QueueDepth>;
+}
+
+/// SQS's limit on messages per `SendMessageBatch`.
+pub const MAX_BATCH: usize = 10;
+
+/// Sends any number of messages in batches of [`MAX_BATCH`], collecting refusals.
+pub async fn send_all(
+    queue: &dyn Queue,
+    name: &str,
+    messages: &[OutgoingMessage],
+) -> PortResult<Vec<SendFailure>> {
+    let mut failures = Vec::new();
+    for chunk in messages.chunks(MAX_BATCH) {
+        failures.extend(queue.send_batch(name, chunk).await?);
+    }
+    Ok(failures)
+}

@@ -1,0 +1,110 @@
+//! Deliveries and events the webhook keeps instead of queueing.
+
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+
+use super::WebhookHandler;
+use super::response::{self, Rejection, WebhookResponse};
+use crate::event::SyncEvent;
+use crate::observability::{self, Metric};
+use crate::ports::{DeadLetter, DeadLetterStatus};
+use crate::vendor::Vendor;
+
+/// Bodies up to this size are kept inline in the dead-letter item; larger ones as a blob.
+const INLINE_PAYLOAD_BYTES: usize = 64 * 1024;
+
+impl WebhookHandler {
+    /// A signed delivery we cannot read: keep it with the reason and acknowledge it, so the
+    /// vendor does not retry (QuickBooks would block later events behind it).
+    pub(super) async fn dead_letter_delivery(
+        &self,
+        vendor: Vendor,
+        body: &[u8],
+        reason: &str,
+    ) -> Result<WebhookResponse, Rejection> {
+        let digest = hex::encode(&Sha256::digest(body)[..16]);
+        let id = format!("webhook:{vendor}:{digest}");
+        let payload = match std::str::from_utf8(body) {
+            Ok(text) if text.len() <= INLINE_PAYLOAD_BYTES => text.to_string(),
+            _ => {
+                let key = format!("delivery/{vendor}/{digest}");
+                self.store.put_blob(&key, body, Some(self.expiry())).await?;
+                format!("blob:{key}")
+            }
+        };
+        self.store
+            .put_dead_letter(&self.letter(
+                id.clone(),
+                format!("webhook:{vendor}"),
+                None,
+                "unparseable",
+                reason,
+                payload,
+            ))
+            .await?;
+        observability::count(Metric::DeadLettered, 1);
+        tracing::warn!(vendor = %vendor, dead_letter = %id, reason, "signed delivery could not be parsed; dead-lettered");
+        Ok(response::accepted(0, 0, 1))
+    }
+
+    /// An event whose connection's target has no queue in this deployment.
+    pub(super) async fn dead_letter_event(
+        &self,
+        event: &SyncEvent,
+        queue: &str,
+    ) -> Result<(), Rejection> {
+        let id = DeadLetter::id_for_event(&event.connection, &event.event_id);
+        let reason = format!(
+            "connection `{}` targets `{queue}`, which has no queue in this deployment; deploy its worker, then replay",
+            event.connection
+        );
+        let mut letter = self.letter(
+            id.clone(),
+            format!("webhook:{}", event.source.vendor),
+            Some(queue),
+            "no_queue",
+            &reason,
+            event.to_json(),
+        );
+        letter.event_id = Some(event.event_id.clone());
+        letter.record_key = Some(event.record_key());
+        letter.connection = Some(event.connection.clone());
+        self.store.put_dead_letter(&letter).await?;
+        observability::count(Metric::DeadLettered, 1);
+        tracing::error!(event_id = %event.event_id, connection = %event.connection, queue, dead_letter = %id, "no queue for target; dead-lettered");
+        Ok(())
+    }
+
+    fn letter(
+        &self,
+        id: String,
+        stage: String,
+        queue: Option<&str>,
+        class: &str,
+        reason: &str,
+        payload: String,
+    ) -> DeadLetter {
+        DeadLetter {
+            id,
+            stage,
+            queue: queue.map(str::to_string),
+            event_id: None,
+            record_key: None,
+            connection: None,
+            error_class: class.to_string(),
+            reason: reason.to_string(),
+            vendor_request_id: None,
+            attempts: 1,
+            payload,
+            status: DeadLetterStatus::Open,
+            created_at: self.clock.now(),
+            resolved_at: None,
+            expires_at: Some(self.expiry()),
+        }
+    }
+
+    pub(super) fn expiry(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+            + Duration::from_std(self.config.dead_letter_ttl).unwrap_or(Duration::days(365))
+    }
+}

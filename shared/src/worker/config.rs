@@ -1,0 +1,238 @@
+//! How a worker retries, how long it keeps things, and the environment variables that set it.
+
+use std::time::Duration;
+
+use super::backoff::{RetryPolicy, VisibilityPolicy};
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Environment variables [`HarnessConfig::from_env`] reads. Only `WORKER_QUEUE` is required.
+pub mod env {
+    /// Logical queue name = the target vendor, e.g. `mailchimp`.
+    pub const QUEUE: &str = "WORKER_QUEUE";
+    /// Receives before SQS dead-letters a message; must equal the queue's redrive
+    /// `maxReceiveCount`. Default 5.
+    pub const MAX_RECEIVES: &str = "WORKER_MAX_RECEIVES";
+    /// Seconds an idempotency claim lasts; must exceed the function timeout. Default 300.
+    pub const CLAIM_LEASE_SECONDS: &str = "WORKER_CLAIM_LEASE_SECONDS";
+    /// Days an (event, target) outcome is remembered for duplicate detection. Default 14.
+    pub const IDEMPOTENCY_TTL_DAYS: &str = "IDEMPOTENCY_TTL_DAYS";
+    /// Days audit entries are kept. Default 90.
+    pub const AUDIT_TTL_DAYS: &str = "AUDIT_TTL_DAYS";
+    /// Days dead letters (and their stored bodies) are kept. Default 30.
+    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_TTL_DAYS";
+    /// Handler calls per receive, the first included. Default 3.
+    pub const RETRY_ATTEMPTS: &str = "WORKER_RETRY_ATTEMPTS";
+    /// In-invocation backoff base, milliseconds. Default 200.
+    pub const RETRY_BASE_MS: &str = "WORKER_RETRY_BASE_MS";
+    /// Longest in-invocation sleep, milliseconds. Default 5000.
+    pub const RETRY_MAX_MS: &str = "WORKER_RETRY_MAX_MS";
+    /// Visibility timeout after the first failed receive, seconds. Default 60.
+    pub const VISIBILITY_BASE_SECONDS: &str = "WORKER_VISIBILITY_BASE_SECONDS";
+    /// Largest visibility timeout the backoff grows to, seconds. Default 3600.
+    pub const VISIBILITY_MAX_SECONDS: &str = "WORKER_VISIBILITY_MAX_SECONDS";
+    /// Time kept back before the invocation deadline for bookkeeping, milliseconds. Default 3000.
+    pub const DEADLINE_MARGIN_MS: &str = "WORKER_DEADLINE_MARGIN_MS";
+}
+
+/// A worker's settings. [`HarnessConfig::new`] gives the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessConfig {
+    /// The logical queue (target vendor) this worker consumes.
+    pub queue: String,
+    /// The queue's redrive `maxReceiveCount`: on this receive a transient failure is final.
+    pub max_receives: u32,
+    /// How long an idempotency claim lasts. The harness stretches it to cover the invocation's
+    /// deadline, so this matters when a consumer dies mid-handler.
+    pub claim_lease: Duration,
+    pub idempotency_ttl: Duration,
+    pub audit_ttl: Duration,
+    pub dead_letter_ttl: Duration,
+    pub retry: RetryPolicy,
+    pub visibility: VisibilityPolicy,
+    /// Time kept back before a deadline for the writes after the handler.
+    pub deadline_margin: Duration,
+}
+
+/// An environment variable with a value that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} must be {expected}, got `{value}`")]
+    Invalid {
+        name: &'static str,
+        expected: &'static str,
+        value: String,
+    },
+}
+
+impl HarnessConfig {
+    /// The defaults, for `queue`.
+    pub fn new(queue: impl Into<String>) -> Self {
+        Self {
+            queue: queue.into(),
+            max_receives: 5,
+            claim_lease: Duration::from_secs(300),
+            idempotency_ttl: 14 * DAY,
+            audit_ttl: 90 * DAY,
+            dead_letter_ttl: 30 * DAY,
+            retry: RetryPolicy::default(),
+            visibility: VisibilityPolicy::default(),
+            deadline_margin: Duration::from_secs(3),
+        }
+    }
+
+    /// Reads the variables in [`env`] from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables in [`env`] through `lookup` (the environment, or a map in tests).
+    /// Unset variables take the defaults; set but unparsable ones are errors, not defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let queue = lookup(env::QUEUE)
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty())
+            .ok_or(ConfigError::Missing(env::QUEUE))?;
+        let mut c = Self::new(queue);
+        let num = |name: &'static str, min: u64| -> Result<Option<u64>, ConfigError> {
+            let Some(raw) = lookup(name) else {
+                return Ok(None);
+            };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if n >= min => Ok(Some(n)),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    expected: if min == 0 {
+                        "a whole number"
+                    } else {
+                        "a positive whole number"
+                    },
+                    value: raw,
+                }),
+            }
+        };
+        let small = |name: &'static str, n: u64| -> Result<u32, ConfigError> {
+            u32::try_from(n).map_err(|_| ConfigError::Invalid {
+                name,
+                expected: "a number below 2^32",
+                value: n.to_string(),
+            })
+        };
+        if let Some(n) = num(env::MAX_RECEIVES, 1)? {
+            c.max_receives = small(env::MAX_RECEIVES, n)?;
+        }
+        if let Some(n) = num(env::CLAIM_LEASE_SECONDS, 1)? {
+            c.claim_lease = Duration::from_secs(n);
+        }
+        let days = |n: u64| DAY.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+        if let Some(n) = num(env::IDEMPOTENCY_TTL_DAYS, 1)? {
+            c.idempotency_ttl = days(n);
+        }
+        if let Some(n) = num(env::AUDIT_TTL_DAYS, 1)? {
+            c.audit_ttl = days(n);
+        }
+        if let Some(n) = num(env::DEAD_LETTER_TTL_DAYS, 1)? {
+            c.dead_letter_ttl = days(n);
+        }
+        if let Some(n) = num(env::RETRY_ATTEMPTS, 1)? {
+            c.retry.attempts = small(env::RETRY_ATTEMPTS, n)?;
+        }
+        if let Some(n) = num(env::RETRY_BASE_MS, 0)? {
+            c.retry.base = Duration::from_millis(n);
+        }
+        if let Some(n) = num(env::RETRY_MAX_MS, 0)? {
+            c.retry.max = Duration::from_millis(n);
+        }
+        if let Some(n) = num(env::VISIBILITY_BASE_SECONDS, 0)? {
+            c.visibility.base = Duration::from_secs(n);
+        }
+        if let Some(n) = num(env::VISIBILITY_MAX_SECONDS, 0)? {
+            c.visibility.max = Duration::from_secs(n);
+        }
+        if let Some(n) = num(env::DEADLINE_MARGIN_MS, 0)? {
+            c.deadline_margin = Duration::from_millis(n);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<HarnessConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HarnessConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_queue_is_set() {
+        assert_eq!(
+            from(&[(env::QUEUE, "mailchimp")]).unwrap(),
+            HarnessConfig::new("mailchimp")
+        );
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = from(&[
+            (env::QUEUE, " hubspot "),
+            (env::MAX_RECEIVES, "8"),
+            (env::CLAIM_LEASE_SECONDS, "120"),
+            (env::IDEMPOTENCY_TTL_DAYS, "7"),
+            (env::AUDIT_TTL_DAYS, "365"),
+            (env::DEAD_LETTER_TTL_DAYS, "60"),
+            (env::RETRY_ATTEMPTS, "1"),
+            (env::RETRY_BASE_MS, "50"),
+            (env::RETRY_MAX_MS, "1000"),
+            (env::VISIBILITY_BASE_SECONDS, "10"),
+            (env::VISIBILITY_MAX_SECONDS, "900"),
+            (env::DEADLINE_MARGIN_MS, "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.queue, "hubspot");
+        assert_eq!(c.max_receives, 8);
+        assert_eq!(c.claim_lease, Duration::from_secs(120));
+        assert_eq!(c.idempotency_ttl, 7 * DAY);
+        assert_eq!(c.audit_ttl, 365 * DAY);
+        assert_eq!(c.dead_letter_ttl, 60 * DAY);
+        assert_eq!(c.retry.attempts, 1);
+        assert_eq!(c.retry.base, Duration::from_millis(50));
+        assert_eq!(c.retry.max, Duration::from_millis(1000));
+        assert_eq!(c.visibility.base, Duration::from_secs(10));
+        assert_eq!(c.visibility.max, Duration::from_secs(900));
+        assert_eq!(c.deadline_margin, Duration::ZERO);
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_defaults() {
+        assert!(matches!(
+            from(&[]),
+            Err(ConfigError::Missing("WORKER_QUEUE"))
+        ));
+        assert!(matches!(
+            from(&[(env::QUEUE, "  ")]),
+            Err(ConfigError::Missing(_))
+        ));
+        for (name, value) in [
+            (env::MAX_RECEIVES, "0"),
+            (env::MAX_RECEIVES, "five"),
+            (env::MAX_RECEIVES, "99999999999"),
+            (env::RETRY_ATTEMPTS, "-1"),
+            (env::AUDIT_TTL_DAYS, "1.5"),
+        ] {
+            let err = from(&[(env::QUEUE, "stripe"), (name, value)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={value}: {err}"
+            );
+        }
+    }
+}

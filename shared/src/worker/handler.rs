@@ -1,0 +1,198 @@
+//! The contract between the harness and a target's handler.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::event::SyncEvent;
+use crate::ports::Outcome;
+
+/// What a target does with one event: fetch the source record's current state, map it, write it.
+///
+/// The harness owns everything around the call — decoding, idempotency, retries, dead letters,
+/// the audit trail — so a handler only says what happened or why it failed. It may be called
+/// again for the same event (a retry after a transient failure, a replay), so its writes must be
+/// idempotent on the target side (DESIGN.md, "Idempotency").
+#[async_trait]
+pub trait TargetHandler: Send + Sync {
+    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError>;
+}
+
+/// A handled event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    /// The target was written. `before` is what the target held (if the handler read it),
+    /// `written` what was sent; the harness trims both for the audit trail.
+    Synced {
+        before: Option<Value>,
+        written: Option<Value>,
+    },
+    /// The target already matched the source; nothing was written.
+    Unchanged,
+    /// Deliberately not synced (e.g. a draft invoice the connection does not sync).
+    Skipped { reason: String },
+}
+
+impl Handled {
+    /// The audit outcome this result is recorded as.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Handled::Synced { .. } => Outcome::Synced,
+            Handled::Unchanged => Outcome::Unchanged,
+            Handled::Skipped { .. } => Outcome::Skipped,
+        }
+    }
+}
+
+/// Why a handler did not finish. Messages end up in logs, the audit trail and dead letters:
+/// they must name what failed (status, vendor error code, field) and never carry a token or a
+/// whole vendor payload.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Might succeed later: a timeout, a 5xx, a 429, a lock. Retried in the invocation while
+    /// time allows, then by the queue with a growing delay, then dead-lettered.
+    #[error("transient: {message}")]
+    Transient {
+        message: String,
+        /// How long the vendor asked us to wait (`Retry-After`), if it did.
+        retry_after: Option<Duration>,
+        vendor_request_id: Option<String>,
+    },
+    /// Will not succeed as is: a validation error, a record in a state the target refuses.
+    /// Dead-lettered at once; a replay after the cause is fixed retries it.
+    #[error("{class}: {message}")]
+    Permanent {
+        /// A short, stable label for dashboards and queries (e.g. `validation`, `compliance_state`).
+        class: String,
+        message: String,
+        vendor_request_id: Option<String>,
+    },
+}
+
+/// The error class audit entries and dead letters carry for transient failures.
+pub const TRANSIENT_CLASS: &str = "transient";
+
+impl HandlerError {
+    /// A transient failure with no vendor hints.
+    pub fn transient(message: impl Into<String>) -> Self {
+        HandlerError::Transient {
+            message: message.into(),
+            retry_after: None,
+            vendor_request_id: None,
+        }
+    }
+
+    /// A permanent failure of the given class.
+    pub fn permanent(class: impl Into<String>, message: impl Into<String>) -> Self {
+        HandlerError::Permanent {
+            class: class.into(),
+            message: message.into(),
+            vendor_request_id: None,
+        }
+    }
+
+    /// Adds the vendor's `Retry-After` (ignored on permanent errors, which are never retried).
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        if let HandlerError::Transient { retry_after, .. } = &mut self {
+            *retry_after = Some(after);
+        }
+        self
+    }
+
+    /// Adds the vendor's request id, so support can trace the call on their side.
+    pub fn with_vendor_request_id(mut self, id: impl Into<String>) -> Self {
+        match &mut self {
+            HandlerError::Transient {
+                vendor_request_id, ..
+            }
+            | HandlerError::Permanent {
+                vendor_request_id, ..
+            } => *vendor_request_id = Some(id.into()),
+        }
+        self
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, HandlerError::Transient { .. })
+    }
+
+    /// `transient`, or the permanent error's class.
+    pub fn class(&self) -> &str {
+        match self {
+            HandlerError::Transient { .. } => TRANSIENT_CLASS,
+            HandlerError::Permanent { class, .. } => class,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            HandlerError::Transient { message, .. } | HandlerError::Permanent { message, .. } => {
+                message
+            }
+        }
+    }
+
+    pub fn vendor_request_id(&self) -> Option<&str> {
+        match self {
+            HandlerError::Transient {
+                vendor_request_id, ..
+            }
+            | HandlerError::Permanent {
+                vendor_request_id, ..
+            } => vendor_request_id.as_deref(),
+        }
+    }
+
+    /// The `Retry-After` a transient error carries.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HandlerError::Transient { retry_after, .. } => *retry_after,
+            HandlerError::Permanent { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_fill_the_right_variant() {
+        let t = HandlerError::transient("HTTP 503")
+            .with_retry_after(Duration::from_secs(7))
+            .with_vendor_request_id("req-1");
+        assert!(t.is_transient());
+        assert_eq!(t.class(), "transient");
+        assert_eq!(t.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(t.vendor_request_id(), Some("req-1"));
+        assert_eq!(t.to_string(), "transient: HTTP 503");
+
+        let p = HandlerError::permanent("validation", "email is invalid")
+            .with_retry_after(Duration::from_secs(7))
+            .with_vendor_request_id("req-2");
+        assert!(!p.is_transient());
+        assert_eq!(p.class(), "validation");
+        assert_eq!(p.retry_after(), None);
+        assert_eq!(p.vendor_request_id(), Some("req-2"));
+        assert_eq!(p.message(), "email is invalid");
+        assert_eq!(p.to_string(), "validation: email is invalid");
+    }
+
+    #[test]
+    fn handled_maps_to_outcomes() {
+        assert_eq!(
+            Handled::Synced {
+                before: None,
+                written: None
+            }
+            .outcome(),
+            Outcome::Synced
+        );
+        assert_eq!(Handled::Unchanged.outcome(), Outcome::Unchanged);
+        assert_eq!(
+            Handled::Skipped { reason: "x".into() }.outcome(),
+            Outcome::Skipped
+        );
+    }
+}

@@ -1,6 +1,36 @@
 //! One module per vendor: webhook verification and parsing, API clients, models.
+//!
+//! Every webhook module follows the same shape: a `SIGNATURE_HEADER` (where the vendor signs),
+//! a pure `verify` over the bytes as received, and a pure parser from the delivery to
+//! [`SourceEvent`](crate::event::SourceEvent)s. Nothing here does I/O except the API clients.
 
+pub mod form;
 pub mod freshbooks;
 pub mod mailchimp;
 pub mod quickbooks;
 pub mod stripe;
+
+/// Whether a vendor id is safe to put into a record key (`vendor:account:entity:id`), a DynamoDB
+/// key or a URL path: 1–128 bytes of ASCII letters, digits, `_`, `-` and `.`. Every id the
+/// vendors document fits; anything else in a delivery is refused rather than escaped.
+pub(crate) fn is_plain_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ids() {
+        for ok in ["6BApk", "217506", "in_1AbC", "a-b.c_d", &"x".repeat(128)] {
+            assert!(is_plain_id(ok), "{ok}");
+        }
+        for bad in ["", "a:b", "a/b", "a b", "é", &"x".repeat(129)] {
+            assert!(!is_plain_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,1 +1,3 @@
-//! mailchimp.
+//! Mailchimp: list webhook deliveries (URL secret, PHP-style form) and the subscriber hash.
+
+pub mod webhook;

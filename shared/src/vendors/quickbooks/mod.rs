@@ -1,1 +1,3 @@
-//! quickbooks.
+//! QuickBooks Online: webhook deliveries (legacy and CloudEvents).
+
+pub mod webhook;

@@ -1,1 +1,3 @@
-//! stripe.
+//! Stripe: webhook deliveries (`Stripe-Signature`, event envelope).
+
+pub mod webhook;

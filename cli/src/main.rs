@@ -1,0 +1,107 @@
+//! `ml-connector`: the operator command. This release carries local mode (`dev`), connections
+//! checking and the local secret store; later releases add onboarding and operations.
+
+mod dev;
+mod local_store;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use mlc::connections::ConnectionSet;
+use secrecy::SecretString;
+
+#[derive(Parser)]
+#[command(name = "ml-connector", version, about = "Keep accounting and marketing tools in step", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline locally: the webhook routes on a local port, over the embedded store.
+    Dev(dev::DevArgs),
+    /// Work with a connections file.
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
+    /// Manage the local encrypted secret store (webhook secrets, credential sets).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand)]
+enum ConnectionsCommand {
+    /// Validate a connections file and list what it declares.
+    Check {
+        /// The connections file (TOML).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Store a secret read from standard input (never from the command line), e.g.
+    /// `ml-connector secrets put webhook/stripe/acct_1 < whsec.txt`.
+    Put {
+        /// Secret name, e.g. `webhook/quickbooks/app` or `credentials/freshbooks-acme`.
+        name: String,
+        #[command(flatten)]
+        store: local_store::StoreArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Connections(ConnectionsCommand::Check { file }) => {
+            let set = ConnectionSet::load(&file)?;
+            println!(
+                "{}: {} connection(s)",
+                file.display(),
+                set.connections.len()
+            );
+            for (name, c) in &set.connections {
+                let state = if c.enabled { "" } else { " (disabled)" };
+                println!(
+                    "  {name}: {}/{} → {}{state}",
+                    c.source.vendor,
+                    c.source.account.as_deref().unwrap_or(""),
+                    c.target.vendor
+                );
+            }
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Put { name, store }) => {
+            let mut value = String::new();
+            std::io::stdin()
+                .read_to_string(&mut value)
+                .context("reading the secret from standard input")?;
+            let value = value.trim_end_matches(['\r', '\n']);
+            if value.is_empty() {
+                bail!(
+                    "standard input was empty; pipe the secret in, e.g. `ml-connector secrets put {name} < file`"
+                );
+            }
+            let (_, secrets) = store.open()?;
+            mlc::ports::Secrets::put(&secrets, &name, &SecretString::from(value.to_string()))
+                .await
+                .with_context(|| format!("storing secret `{name}`"))?;
+            println!("stored secret `{name}` in {}", store.db.display());
+            Ok(())
+        }
+    }
+}

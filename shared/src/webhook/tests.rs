@@ -249,19 +249,17 @@ async fn freshbooks_wrong_variants_are_refused_and_nothing_is_queued() {
     assert_eq!(call(&f, req).await.0, StatusCode::UNAUTHORIZED);
     let req = post("/webhooks/freshbooks/6BApk/cb-invoices", &[], FB_BODY);
     assert_eq!(call(&f, req).await.0, StatusCode::UNAUTHORIZED);
-    // A route nobody registered, and a registered route under another account.
-    let req = post(
+    // A route nobody verified, and a verified route under another account.
+    for path in [
         "/webhooks/freshbooks/6BApk/cb-unknown",
-        &[("X-FreshBooks-Hmac-SHA256", FB_HEADER)],
-        FB_BODY,
-    );
-    assert_eq!(call(&f, req).await.0, StatusCode::NOT_FOUND);
-    let req = post(
         "/webhooks/freshbooks/other/cb-invoices",
-        &[("X-FreshBooks-Hmac-SHA256", FB_HEADER)],
-        FB_BODY,
-    );
-    assert_eq!(call(&f, req).await.0, StatusCode::NOT_FOUND);
+    ] {
+        let req = post(path, &[("X-FreshBooks-Hmac-SHA256", FB_HEADER)], FB_BODY);
+        assert_eq!(call(&f, req).await.0, StatusCode::UNAUTHORIZED);
+        // Handshakes need a registered, pending callback at the route.
+        let req = post(path, &[], "object_id=4501&verifier=v");
+        assert_eq!(call(&f, req).await.0, StatusCode::NOT_FOUND);
+    }
     assert!(drain(&f, "mailchimp").await.is_empty());
 }
 

@@ -22,17 +22,6 @@ pub(in crate::webhook) async fn accept(
     account: &str,
     route_id: &str,
 ) -> Result<Accepted, Rejection> {
-    let callback = handler
-        .store
-        .get_callback(route_id)
-        .await?
-        .filter(|c| c.vendor == Vendor::Freshbooks && c.account == account)
-        .ok_or_else(|| {
-            Rejection::new(
-                StatusCode::NOT_FOUND,
-                "no FreshBooks callback is registered at this route",
-            )
-        })?;
     let form = Form::parse(body).map_err(|e| {
         Rejection::new(
             StatusCode::BAD_REQUEST,
@@ -40,6 +29,18 @@ pub(in crate::webhook) async fn accept(
         )
     })?;
     if form.get("verifier").is_some() {
+        // Only handshakes need the callback record; deliveries need just the (cached) verifier.
+        let callback = handler
+            .store
+            .get_callback(route_id)
+            .await?
+            .filter(|c| c.vendor == Vendor::Freshbooks && c.account == account)
+            .ok_or_else(|| {
+                Rejection::new(
+                    StatusCode::NOT_FOUND,
+                    "no FreshBooks callback is registered at this route",
+                )
+            })?;
         return match webhook::classify(&form) {
             Ok(Delivery::Handshake(handshake)) => {
                 confirm_handshake(handler, &callback, handshake).await
@@ -56,7 +57,7 @@ pub(in crate::webhook) async fn accept(
     let verifier = handler
         .secret(&name)
         .await?
-        .ok_or_else(|| Rejection::unauthorized("this callback has not completed verification"))?;
+        .ok_or_else(|| Rejection::unauthorized("no verified FreshBooks callback at this route"))?;
     if !webhook::verify(&verifier, &form, signature) {
         handler.secrets.invalidate(&name);
         return Err(Rejection::unauthorized(

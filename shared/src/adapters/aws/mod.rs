@@ -1,1 +1,70 @@
-//! AWS adapters: SQS, DynamoDB, Secrets Manager.
+//! AWS adapters: [`SqsQueue`] (SQS), [`DynamoStore`] (DynamoDB) and [`SecretsManagerSecrets`]
+//! (Secrets Manager), configured from the Lambda environment (see [`config`]).
+//!
+//! [`schema`] creates the resources they expect, for tests and the local emulator; deployments
+//! get the same resources from `template.yaml`.
+
+pub mod config;
+pub mod dynamo;
+mod error;
+pub mod http;
+pub mod schema;
+pub mod secrets;
+pub mod sqs;
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+pub use config::{ConfigError, QueueMap, QueueUrls, TableNames};
+pub use dynamo::DynamoStore;
+pub use secrets::SecretsManagerSecrets;
+pub use sqs::SqsQueue;
+
+use crate::ports::{Clock, SystemClock};
+
+/// The three AWS adapters, sharing one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct AwsAdapters {
+    pub queue: SqsQueue,
+    pub store: DynamoStore,
+    pub secrets: SecretsManagerSecrets,
+}
+
+impl AwsAdapters {
+    /// Builds the adapters from the environment (`QUEUES`, `AUDIT_TABLE`, `DEAD_LETTER_TABLE`,
+    /// `STATE_TABLE`, `SECRET_PREFIX`) on the real clock.
+    ///
+    /// Does no I/O of its own: it reads the environment and wraps `sdk` in three clients, which
+    /// open no connection. What the clients' construction costs is the HTTP client's doing:
+    /// the SDK's default client loads the platform's root certificates while the first client is
+    /// built (~150 files under `/etc/ssl/certs`, once per [`SdkConfig`]); with
+    /// [`http::load_sdk_config`] nothing TLS-related happens until the first request.
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            sdk,
+            QueueMap::from_env()?,
+            TableNames::from_env()?,
+            config::secret_prefix_from_env()?,
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// Builds the adapters from explicit settings.
+    pub fn new(
+        sdk: &SdkConfig,
+        queues: QueueMap,
+        tables: TableNames,
+        secret_prefix: impl Into<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queues),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), tables, clock),
+            secrets: SecretsManagerSecrets::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                secret_prefix,
+            ),
+        }
+    }
+}

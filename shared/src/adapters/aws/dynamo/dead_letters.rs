@@ -1,0 +1,174 @@
+//! [`DeadLetters`] over the dead-letter table: key `id`, GSI `by_status` on `status` +
+//! `created_at`.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use super::item::{Fields, Item, ItemBuilder};
+use super::{
+    DynamoStore, TTL_ATTRIBUTE, condition_failed, dynamo_error, is_live, timestamp, ttl_secs,
+};
+use crate::ports::{DeadLetter, DeadLetterStatus, DeadLetters, PortResult};
+
+/// The status index.
+pub const STATUS_INDEX: &str = "by_status";
+
+fn to_item(letter: &DeadLetter) -> Item {
+    ItemBuilder::new()
+        .s("id", &letter.id)
+        .s("stage", &letter.stage)
+        .opt_s("queue", letter.queue.as_deref())
+        .opt_s("event_id", letter.event_id.as_deref())
+        .opt_s("record_key", letter.record_key.as_deref())
+        .opt_s("connection", letter.connection.as_deref())
+        .s("error_class", &letter.error_class)
+        .s("reason", &letter.reason)
+        .opt_s("vendor_request_id", letter.vendor_request_id.as_deref())
+        .n("attempts", letter.attempts)
+        .s("payload", &letter.payload)
+        .s("status", letter.status.as_str())
+        .s("created_at", timestamp(letter.created_at))
+        .opt_s("resolved_at", letter.resolved_at.map(timestamp))
+        .opt_n(TTL_ATTRIBUTE, letter.expires_at.map(ttl_secs))
+        .build()
+}
+
+fn from_item(item: &Item) -> PortResult<DeadLetter> {
+    let f = Fields::new(item, "dead letter");
+    let owned = |v: Option<&str>| v.map(str::to_string);
+    Ok(DeadLetter {
+        id: f.s("id")?.to_string(),
+        stage: f.s("stage")?.to_string(),
+        queue: owned(f.opt_s("queue")?),
+        event_id: owned(f.opt_s("event_id")?),
+        record_key: owned(f.opt_s("record_key")?),
+        connection: owned(f.opt_s("connection")?),
+        error_class: f.s("error_class")?.to_string(),
+        reason: f.s("reason")?.to_string(),
+        vendor_request_id: owned(f.opt_s("vendor_request_id")?),
+        attempts: f.n("attempts")?,
+        payload: f.s("payload")?.to_string(),
+        status: f.opt_enum("status")?.ok_or_else(|| {
+            crate::ports::PortError::corrupt("dead letter", "attribute `status` is missing")
+        })?,
+        created_at: f.time("created_at")?,
+        resolved_at: f.opt_time("resolved_at")?,
+        expires_at: f.opt_epoch(TTL_ATTRIBUTE)?,
+    })
+}
+
+#[async_trait]
+impl DeadLetters for DynamoStore {
+    async fn put_dead_letter(&self, letter: &DeadLetter) -> PortResult<()> {
+        let table = &self.tables.dead_letters;
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_item(letter)))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", table, &e))?;
+        Ok(())
+    }
+
+    async fn get_dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>> {
+        let table = &self.tables.dead_letters;
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("GetItem", table, &e))?;
+        match out.item() {
+            Some(item) if is_live(item, self.clock.now())? => from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_dead_letters(
+        &self,
+        status: DeadLetterStatus,
+        limit: usize,
+    ) -> PortResult<Vec<DeadLetter>> {
+        let table = &self.tables.dead_letters;
+        let query = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+            .scan_index_forward(false);
+        self.query_live(query, table, limit)
+            .await?
+            .iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn resolve_dead_letter(&self, id: &str, at: DateTime<Utc>) -> PortResult<bool> {
+        let table = &self.tables.dead_letters;
+        let now = self.clock.now();
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("SET #status = :resolved, resolved_at = :at")
+            .condition_expression(
+                "#status = :open AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":resolved",
+                AttributeValue::S(DeadLetterStatus::Resolved.as_str().into()),
+            )
+            .expression_attribute_values(
+                ":open",
+                AttributeValue::S(DeadLetterStatus::Open.as_str().into()),
+            )
+            .expression_attribute_values(":at", AttributeValue::S(timestamp(at)))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let letter = DeadLetter {
+            id: DeadLetter::id_for_event("c1", "e1"),
+            stage: "worker:mailchimp".into(),
+            queue: Some("mailchimp".into()),
+            event_id: Some("e1".into()),
+            record_key: None,
+            connection: Some("c1".into()),
+            error_class: "permanent".into(),
+            reason: "400 Invalid Resource".into(),
+            vendor_request_id: None,
+            attempts: 3,
+            payload: "{}".into(),
+            status: DeadLetterStatus::Open,
+            created_at: DateTime::from_timestamp(1_700_000_000, 7).unwrap(),
+            resolved_at: None,
+            expires_at: Some(DateTime::from_timestamp(1_800_000_000, 0).unwrap()),
+        };
+        let item = to_item(&letter);
+        assert_eq!(item["status"].as_s().unwrap(), "open");
+        assert_eq!(from_item(&item).unwrap(), letter);
+    }
+}

@@ -1,0 +1,209 @@
+//! Plain records in the state table: the id map (`MAP#<connection>` / `<source_key>`), cursors
+//! (`CURSOR#<name>` / `CURSOR`), webhook callbacks (`CALLBACK#<route_id>` / `CALLBACK`) and the
+//! applied connections (`CONNECTIONS` / `CURRENT`, JSON in `json`).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use super::item::{Fields, Item, ItemBuilder, key};
+use super::state::live_state;
+use super::{DynamoStore, condition_failed, dynamo_error, timestamp};
+use crate::connections::ConnectionSet;
+use crate::ports::{
+    CallbackRecord, CallbackStatus, ConnectionStore, Cursors, IdMap, IdMapping, PortError,
+    PortResult, WebhookCallbacks,
+};
+
+fn status_name(status: CallbackStatus) -> &'static str {
+    match status {
+        CallbackStatus::Pending => "pending",
+        CallbackStatus::Verified => "verified",
+    }
+}
+
+fn callback_from_item(item: &Item) -> PortResult<CallbackRecord> {
+    let f = Fields::new(item, "webhook callback");
+    let vendor = f.parsed("vendor")?;
+    let status = f
+        .opt_enum("status")?
+        .ok_or_else(|| PortError::corrupt("webhook callback", "attribute `status` is missing"))?;
+    Ok(CallbackRecord {
+        route_id: f.s("route_id")?.to_string(),
+        vendor,
+        account: f.s("account")?.to_string(),
+        callback_id: f.opt_s("callback_id")?.map(str::to_string),
+        event: f.s("event")?.to_string(),
+        credentials: f.s("credentials")?.to_string(),
+        status,
+        updated_at: f.time("updated_at")?,
+    })
+}
+
+impl DynamoStore {
+    pub(super) async fn put_state(&self, item: Item) -> PortResult<()> {
+        let table = &self.tables.state;
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", table, &e))?;
+        Ok(())
+    }
+
+    pub(super) async fn get_state(&self, pk: String, sk: &str) -> PortResult<Option<Item>> {
+        let item = self.read_state(pk, sk).await?;
+        live_state(item, self.clock.now())
+    }
+}
+
+#[async_trait]
+impl IdMap for DynamoStore {
+    async fn get_mapping(
+        &self,
+        connection: &str,
+        source_key: &str,
+    ) -> PortResult<Option<IdMapping>> {
+        let Some(item) = self
+            .get_state(format!("MAP#{connection}"), source_key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let f = Fields::new(&item, "id mapping");
+        Ok(Some(IdMapping {
+            target_id: f.s("target_id")?.to_string(),
+            fingerprint: f.s("fingerprint")?.to_string(),
+            updated_at: f.time("updated_at")?,
+        }))
+    }
+
+    async fn put_mapping(
+        &self,
+        connection: &str,
+        source_key: &str,
+        mapping: &IdMapping,
+    ) -> PortResult<()> {
+        let item = ItemBuilder::new()
+            .s("pk", format!("MAP#{connection}"))
+            .s("sk", source_key)
+            .s("target_id", &mapping.target_id)
+            .s("fingerprint", &mapping.fingerprint)
+            .s("updated_at", timestamp(mapping.updated_at))
+            .build();
+        self.put_state(item).await
+    }
+}
+
+#[async_trait]
+impl Cursors for DynamoStore {
+    async fn get_cursor(&self, name: &str) -> PortResult<Option<String>> {
+        let Some(item) = self.get_state(format!("CURSOR#{name}"), "CURSOR").await? else {
+            return Ok(None);
+        };
+        Ok(Some(Fields::new(&item, "cursor").s("value")?.to_string()))
+    }
+
+    async fn put_cursor(&self, name: &str, value: &str) -> PortResult<()> {
+        let item = ItemBuilder::new()
+            .s("pk", format!("CURSOR#{name}"))
+            .s("sk", "CURSOR")
+            .s("value", value)
+            .build();
+        self.put_state(item).await
+    }
+}
+
+#[async_trait]
+impl WebhookCallbacks for DynamoStore {
+    async fn get_callback(&self, route_id: &str) -> PortResult<Option<CallbackRecord>> {
+        let item = self
+            .get_state(format!("CALLBACK#{route_id}"), "CALLBACK")
+            .await?;
+        item.as_ref().map(callback_from_item).transpose()
+    }
+
+    async fn put_callback(&self, record: &CallbackRecord) -> PortResult<()> {
+        let item = ItemBuilder::new()
+            .s("pk", format!("CALLBACK#{}", record.route_id))
+            .s("sk", "CALLBACK")
+            .s("route_id", &record.route_id)
+            .s("vendor", record.vendor.to_string())
+            .s("account", &record.account)
+            .opt_s("callback_id", record.callback_id.as_deref())
+            .s("event", &record.event)
+            .s("credentials", &record.credentials)
+            .s("status", status_name(record.status))
+            .s("updated_at", timestamp(record.updated_at))
+            .build();
+        self.put_state(item).await
+    }
+
+    async fn mark_callback_verified(&self, route_id: &str, at: DateTime<Utc>) -> PortResult<bool> {
+        let table = &self.tables.state;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key(format!("CALLBACK#{route_id}"), "CALLBACK")))
+            .update_expression("SET #status = :verified, updated_at = :at")
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":verified",
+                AttributeValue::S(status_name(CallbackStatus::Verified).into()),
+            )
+            .expression_attribute_values(
+                ":pending",
+                AttributeValue::S(status_name(CallbackStatus::Pending).into()),
+            )
+            .expression_attribute_values(":at", AttributeValue::S(timestamp(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Not pending, or no record at all (the condition fails on a missing item too).
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn get_connections(&self) -> PortResult<Option<ConnectionSet>> {
+        let Some(item) = self.get_state("CONNECTIONS".into(), "CURRENT").await? else {
+            return Ok(None);
+        };
+        let json = Fields::new(&item, "connections").s("json")?;
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| PortError::corrupt("connections", e))
+    }
+
+    async fn put_connections(&self, set: &ConnectionSet) -> PortResult<()> {
+        let json = serde_json::to_string(set).map_err(|e| PortError::corrupt("connections", e))?;
+        let item = ItemBuilder::new()
+            .s("pk", "CONNECTIONS")
+            .s("sk", "CURRENT")
+            .s("json", json)
+            .s("updated_at", timestamp(self.clock.now()))
+            .build();
+        self.put_state(item).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_status_names_match_serde() {
+        for status in [CallbackStatus::Pending, CallbackStatus::Verified] {
+            let serde = serde_json::to_value(status).unwrap();
+            assert_eq!(serde.as_str(), Some(status_name(status)));
+        }
+    }
+}

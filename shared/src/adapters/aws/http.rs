@@ -25,6 +25,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::proxy::ProxyConfig;
@@ -46,17 +49,52 @@ pub fn sdk_http_client() -> SharedHttpClient {
 
 /// `aws_config::defaults` for the latest behaviour version, with [`sdk_http_client`].
 ///
+/// When the environment already holds the region and static credentials (always the case in
+/// a Lambda without SnapStart), the loader reads them from there directly instead of
+/// building the SDK's default provider chains. Those chains would return the very same values,
+/// since the environment comes first in both, but building them constructs an IMDS client and
+/// an STS client (for web identity) at start-up. Without those variables the default chains
+/// are used unchanged.
+///
 /// Use this when more settings are needed (an endpoint URL for a local emulator, a region);
-/// environment variables such as `AWS_ENDPOINT_URL` are honoured as with the SDK default.
+/// settings made on the returned loader take precedence, and environment variables such as
+/// `AWS_ENDPOINT_URL` are honoured as with the SDK default.
 pub fn sdk_config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(sdk_http_client())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(sdk_http_client());
+    let shortcuts = EnvShortcuts::detect(|name| std::env::var(name).ok());
+    if shortcuts.region {
+        loader = loader.region(EnvironmentVariableRegionProvider::new());
+    }
+    if shortcuts.credentials {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader
 }
 
-/// Loads the shared SDK configuration (region, credentials chain, endpoint overrides) from
-/// the environment, using [`sdk_http_client`]. Call once at init and build every service
-/// client from the result.
+/// Loads the shared SDK configuration (region, credentials, endpoint overrides) from the
+/// environment, using [`sdk_http_client`] and [`sdk_config_loader`]'s shortcuts. Call once at
+/// init and build every service client from the result.
 pub async fn load_sdk_config() -> SdkConfig {
     sdk_config_loader().load().await
+}
+
+/// Which default provider chains would be decided by their first, environment-variable link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EnvShortcuts {
+    region: bool,
+    credentials: bool,
+}
+
+impl EnvShortcuts {
+    /// Mirrors the SDK's environment providers: a variable counts only when it is not blank
+    /// (the SDK treats blank as unset and would fall through to the next link).
+    fn detect(var: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+        Self {
+            region: set("AWS_REGION") || set("AWS_DEFAULT_REGION"),
+            credentials: set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"),
+        }
+    }
 }
 
 /// Connector timeouts the SDK asked for; connectors are cached per distinct pair, as the
@@ -148,18 +186,17 @@ impl HttpClient for WebPkiHttpClient {
 /// on the first request.
 fn webpki_roots_pem() -> Vec<u8> {
     let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
-    let mut pem = String::with_capacity(roots.iter().map(|der| der.len() * 4 / 3 + 96).sum());
+    let mut pem = Vec::with_capacity(roots.iter().map(|der| der.len() * 4 / 3 + 96).sum());
     for der in roots {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        // base64 output is ASCII, so splitting on byte offsets keeps whole characters.
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
         for line in b64.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
         }
-        pem.push_str("-----END CERTIFICATE-----\n");
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
     }
-    pem.into_bytes()
+    pem
 }
 
 #[cfg(test)]
@@ -193,6 +230,54 @@ mod tests {
         for (got, want) in decoded.iter().zip(roots) {
             assert_eq!(got.as_slice(), want.as_ref());
         }
+    }
+
+    #[test]
+    fn env_shortcuts_only_when_the_env_link_would_decide() {
+        let detect = |vars: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            EnvShortcuts::detect(|name| vars.get(name).cloned())
+        };
+        let lambda = detect(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]);
+        assert_eq!(
+            lambda,
+            EnvShortcuts {
+                region: true,
+                credentials: true
+            }
+        );
+        // SnapStart and ECS-style hosts: container credentials, no keys in the environment.
+        let snapstart = detect(&[
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://127.0.0.1:9000/creds",
+            ),
+        ]);
+        assert_eq!(
+            snapstart,
+            EnvShortcuts {
+                region: true,
+                credentials: false
+            }
+        );
+        // A key without its secret, or blank values, leave the SDK's chains in charge.
+        let partial = detect(&[("AWS_REGION", " "), ("AWS_ACCESS_KEY_ID", "AKID")]);
+        assert_eq!(
+            partial,
+            EnvShortcuts {
+                region: false,
+                credentials: false
+            }
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@ pub mod env {
     /// Days an (event, target) outcome is remembered for duplicate detection. Default 14.
     pub const IDEMPOTENCY_TTL_DAYS: &str = "IDEMPOTENCY_TTL_DAYS";
     /// Days audit entries are kept. Default 90.
-    pub const AUDIT_TTL_DAYS: &str = "AUDIT_TTL_DAYS";
-    /// Days dead letters (and their stored bodies) are kept. Default 30.
-    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_TTL_DAYS";
+    pub const AUDIT_TTL_DAYS: &str = "AUDIT_RETENTION_DAYS";
+    /// Days dead letters (and their stored bodies) are kept. Default 365, as the stack's parameter.
+    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
     /// Handler calls per receive, the first included. Default 3.
     pub const RETRY_ATTEMPTS: &str = "WORKER_RETRY_ATTEMPTS";
     /// In-invocation backoff base, milliseconds. Default 200.
@@ -76,7 +76,7 @@ impl HarnessConfig {
             claim_lease: Duration::from_secs(300),
             idempotency_ttl: 14 * DAY,
             audit_ttl: 90 * DAY,
-            dead_letter_ttl: 30 * DAY,
+            dead_letter_ttl: 365 * DAY,
             retry: RetryPolicy::default(),
             visibility: VisibilityPolicy::default(),
             deadline_margin: Duration::from_secs(3),

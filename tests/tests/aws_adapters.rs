@@ -243,7 +243,7 @@ async fn written_items_carry_expires_at() {
     let lease = Duration::from_secs(90);
     assert_eq!(
         t.store.begin("k1", now, lease).await.expect("begin"),
-        Begin::Proceed
+        Begin::Proceed { replay: false }
     );
     let claim = t.state("IDEM#k1", "IDEM").await.expect("claim item");
     assert_eq!(s(&claim, "status"), "claimed");
@@ -331,7 +331,10 @@ async fn claims_are_single_winner_under_contention() {
         results.push(joined.expect("task").expect("begin"));
     }
     assert_eq!(
-        results.iter().filter(|r| **r == Begin::Proceed).count(),
+        results
+            .iter()
+            .filter(|r| matches!(r, Begin::Proceed { .. }))
+            .count(),
         1,
         "{results:?}"
     );

@@ -39,7 +39,7 @@ mod embedded {
     mod store_port {
         use super::*;
         store_checks!(fixtures::embedded_store() =>
-            claims::idempotency, claims::leases, claims::callbacks,
+            claims::idempotency, claims::replays, claims::leases, claims::callbacks,
             records::audit, records::dead_letters,
             data::id_map_and_cursors, data::blobs, data::connections);
     }
@@ -62,7 +62,7 @@ mod aws_on_moto {
     mod store_port {
         use super::*;
         store_checks!(fixtures::aws_store().await =>
-            claims::idempotency, claims::leases, claims::callbacks,
+            claims::idempotency, claims::replays, claims::leases, claims::callbacks,
             records::audit, records::dead_letters,
             data::id_map_and_cursors, data::blobs, data::connections);
     }

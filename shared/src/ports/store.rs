@@ -192,9 +192,14 @@ pub trait DeadLetters: Send + Sync {
 /// What [`Idempotency::begin`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begin {
-    /// Nobody has handled the key (or a previous attempt was abandoned or its lease ran out): go.
-    Proceed,
-    /// Already handled, with this outcome.
+    /// The caller now holds the claim: nobody has handled the key, a previous attempt was
+    /// abandoned or its lease ran out, or the key was completed with [`Outcome::DeadLettered`].
+    Proceed {
+        /// The claim replaced a record, still in force, completed with
+        /// [`Outcome::DeadLettered`]: this delivery is a replay of a dead-lettered event.
+        replay: bool,
+    },
+    /// Already handled, with this outcome (never [`Outcome::DeadLettered`], which is claimable).
     Duplicate(Outcome),
     /// Another consumer holds a live claim on the key.
     InProgress,
@@ -204,6 +209,10 @@ pub enum Begin {
 #[async_trait]
 pub trait Idempotency: Send + Sync {
     /// Claims `key` for `lease` unless it is done or claimed by someone else.
+    ///
+    /// A key completed with [`Outcome::DeadLettered`] is claimable like an absent one (and
+    /// reported as [`Begin::Proceed`] with `replay: true`): a replay from the dead-letter queue
+    /// takes a real claim, so two concurrent copies of it cannot both run the handler.
     async fn begin(&self, key: &str, now: DateTime<Utc>, lease: Duration) -> PortResult<Begin>;
     /// Marks the key done; later `begin`s see [`Begin::Duplicate`] until `expires_at`.
     async fn complete(
@@ -212,7 +221,9 @@ pub trait Idempotency: Send + Sync {
         outcome: Outcome,
         expires_at: DateTime<Utc>,
     ) -> PortResult<()>;
-    /// Drops a claim so the next attempt can proceed.
+    /// Drops a claim so the next attempt can proceed. A completed record is left in place; a
+    /// replay's claim has replaced its `DeadLettered` record, so abandoning it leaves the key
+    /// absent (and the next `begin` reports `replay: false`).
     async fn abandon(&self, key: &str) -> PortResult<()>;
 }
 

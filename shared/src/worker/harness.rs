@@ -179,14 +179,14 @@ impl Harness {
                 left.max(self.config.claim_lease)
             });
         match self.store.begin(&a.key, now, lease).await? {
-            Begin::Proceed => a.claimed = true,
-            Begin::Duplicate(Outcome::DeadLettered) => {
-                // Redriven from the dead-letter queue: the replay gets a fresh try. The store
-                // keeps a finished record through `abandon`, so there is no claim to take: the
-                // outcome written at the end replaces `dead_lettered`, and a replay that fails
-                // again leaves it in place for the next one.
-                tracing::info!("replay of a dead-lettered event");
-                a.replay = true;
+            Begin::Proceed { replay } => {
+                // A replay (redriven from the dead-letter queue) holds a claim like any other
+                // delivery, so a concurrent copy of it waits rather than running beside it.
+                if replay {
+                    tracing::info!("replay of a dead-lettered event");
+                }
+                a.claimed = true;
+                a.replay = replay;
             }
             Begin::Duplicate(prior) => return self.duplicate(a, prior).await,
             Begin::InProgress => return Ok(self.in_progress(a).await),

@@ -27,22 +27,31 @@ impl Idempotency for EmbeddedDb {
                 )
                 .optional()
                 .map_err(db_err)?;
+            let mut replay = false;
             if let Some((state, outcome, row_until)) = row
                 && row_until > now
             {
-                return match (state.as_str(), outcome) {
-                    ("done", Some(outcome)) => outcome
-                        .parse::<Outcome>()
-                        .map(Begin::Duplicate)
-                        .map_err(|e| PortError::corrupt("idempotency record", e)),
-                    ("claimed", _) => Ok(Begin::InProgress),
-                    (state, _) => Err(PortError::corrupt(
-                        "idempotency record",
-                        format!("state `{state}` without a valid outcome"),
-                    )),
-                };
+                match (state.as_str(), outcome) {
+                    ("done", Some(outcome)) => {
+                        let outcome = outcome
+                            .parse::<Outcome>()
+                            .map_err(|e| PortError::corrupt("idempotency record", e))?;
+                        if outcome != Outcome::DeadLettered {
+                            return Ok(Begin::Duplicate(outcome));
+                        }
+                        // A replay of a dead-lettered event: it takes a claim like any delivery.
+                        replay = true;
+                    }
+                    ("claimed", _) => return Ok(Begin::InProgress),
+                    (state, _) => {
+                        return Err(PortError::corrupt(
+                            "idempotency record",
+                            format!("state `{state}` without a valid outcome"),
+                        ));
+                    }
+                }
             }
-            // Absent, abandoned, expired done record, or a claim whose lease ran out.
+            // Absent, abandoned, dead-lettered, expired done record, or a lapsed claim.
             tx.execute(
                 "INSERT INTO idempotency (key, state, outcome, until_ms)
                  VALUES (?1, 'claimed', NULL, ?2)
@@ -51,7 +60,7 @@ impl Idempotency for EmbeddedDb {
                 params![key, until],
             )
             .map_err(db_err)?;
-            Ok(Begin::Proceed)
+            Ok(Begin::Proceed { replay })
         })
         .await
     }
@@ -145,12 +154,14 @@ mod tests {
     use crate::ports::Clock;
 
     const LEASE: Duration = Duration::from_secs(60);
+    const PROCEED: Begin = Begin::Proceed { replay: false };
+    const PROCEED_REPLAY: Begin = Begin::Proceed { replay: true };
 
     #[tokio::test]
     async fn claim_then_complete_then_duplicate_until_expiry() {
         let (db, clock) = test_db();
         let t0 = clock.now();
-        assert_eq!(db.begin("e1:c", t0, LEASE).await.unwrap(), Begin::Proceed);
+        assert_eq!(db.begin("e1:c", t0, LEASE).await.unwrap(), PROCEED);
         // Someone else while the claim is live.
         let t1 = t0 + Span::seconds(59);
         assert_eq!(
@@ -171,25 +182,22 @@ mod tests {
             Begin::Duplicate(Outcome::Synced)
         );
         // Once expires_at has passed, the event may be handled again.
-        assert_eq!(
-            db.begin("e1:c", expires, LEASE).await.unwrap(),
-            Begin::Proceed
-        );
+        assert_eq!(db.begin("e1:c", expires, LEASE).await.unwrap(), PROCEED);
         assert_eq!(
             db.begin("e1:c", expires, LEASE).await.unwrap(),
             Begin::InProgress
         );
         // Other keys are independent.
-        assert_eq!(db.begin("e2:c", t1, LEASE).await.unwrap(), Begin::Proceed);
+        assert_eq!(db.begin("e2:c", t1, LEASE).await.unwrap(), PROCEED);
     }
 
     #[tokio::test]
     async fn expired_or_abandoned_claims_proceed() {
         let (db, clock) = test_db();
         let t0 = clock.now();
-        assert_eq!(db.begin("k", t0, LEASE).await.unwrap(), Begin::Proceed);
+        assert_eq!(db.begin("k", t0, LEASE).await.unwrap(), PROCEED);
         let lapsed = t0 + Span::seconds(60);
-        assert_eq!(db.begin("k", lapsed, LEASE).await.unwrap(), Begin::Proceed);
+        assert_eq!(db.begin("k", lapsed, LEASE).await.unwrap(), PROCEED);
         // The new claim runs from `lapsed`.
         assert_eq!(
             db.begin("k", lapsed + Span::seconds(30), LEASE)
@@ -202,15 +210,32 @@ mod tests {
             db.begin("k", lapsed + Span::seconds(30), LEASE)
                 .await
                 .unwrap(),
-            Begin::Proceed
+            PROCEED
         );
-        db.complete("k", Outcome::DeadLettered, lapsed + Span::hours(1))
+    }
+
+    #[tokio::test]
+    async fn dead_lettered_keys_are_claimed_as_replays() {
+        let (db, clock) = test_db();
+        let t0 = clock.now();
+        let expires = t0 + Span::hours(1);
+        db.complete("k", Outcome::DeadLettered, expires)
             .await
             .unwrap();
+        assert_eq!(db.begin("k", t0, LEASE).await.unwrap(), PROCEED_REPLAY);
+        // The replay holds a real claim: a concurrent copy must wait.
+        assert_eq!(db.begin("k", t0, LEASE).await.unwrap(), Begin::InProgress);
+        // Abandoning the replay's claim leaves no record behind.
+        db.abandon("k").await.unwrap();
+        assert_eq!(db.begin("k", t0, LEASE).await.unwrap(), PROCEED);
+        db.complete("k", Outcome::Synced, expires).await.unwrap();
         assert_eq!(
-            db.begin("k", lapsed, LEASE).await.unwrap(),
-            Begin::Duplicate(Outcome::DeadLettered)
+            db.begin("k", t0, LEASE).await.unwrap(),
+            Begin::Duplicate(Outcome::Synced)
         );
+        // An expired dead-lettered record is no longer in force: not a replay.
+        db.complete("old", Outcome::DeadLettered, t0).await.unwrap();
+        assert_eq!(db.begin("old", t0, LEASE).await.unwrap(), PROCEED);
     }
 
     #[tokio::test]

@@ -85,7 +85,10 @@ async fn two_handles_on_one_file_see_each_other() {
     let b = EmbeddedDb::open(&path, clock.clone()).unwrap();
     let now = clock.now();
     let lease = Duration::from_secs(60);
-    assert_eq!(a.begin("k", now, lease).await.unwrap(), Begin::Proceed);
+    assert_eq!(
+        a.begin("k", now, lease).await.unwrap(),
+        Begin::Proceed { replay: false }
+    );
     assert_eq!(b.begin("k", now, lease).await.unwrap(), Begin::InProgress);
 }
 
@@ -131,7 +134,7 @@ async fn clones_share_one_database_across_tasks() {
         .collect();
     let mut proceeded = 0;
     for t in tasks {
-        if t.await.unwrap().unwrap() == Begin::Proceed {
+        if matches!(t.await.unwrap().unwrap(), Begin::Proceed { .. }) {
             proceeded += 1;
         }
     }

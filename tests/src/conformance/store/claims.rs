@@ -10,6 +10,7 @@ use super::super::StoreFixture;
 use super::unique;
 
 const LEASE: Duration = Duration::from_secs(60);
+const PROCEED: Begin = Begin::Proceed { replay: false };
 
 /// Claim, in progress, done → duplicate until `expires_at`, abandon, lapsed claims.
 pub async fn idempotency(fx: &StoreFixture) {
@@ -17,10 +18,7 @@ pub async fn idempotency(fx: &StoreFixture) {
     let t0 = fx.now();
     let key = unique("evt");
 
-    assert_eq!(
-        s.begin(&key, t0, LEASE).await.expect("begin"),
-        Begin::Proceed
-    );
+    assert_eq!(s.begin(&key, t0, LEASE).await.expect("begin"), PROCEED);
     let t1 = t0 + Span::seconds(59);
     assert_eq!(
         s.begin(&key, t1, LEASE).await.expect("begin"),
@@ -45,7 +43,7 @@ pub async fn idempotency(fx: &StoreFixture) {
     );
     assert_eq!(
         s.begin(&key, expires, LEASE).await.expect("begin"),
-        Begin::Proceed,
+        PROCEED,
         "at expires_at the record has lapsed"
     );
     assert_eq!(
@@ -55,14 +53,11 @@ pub async fn idempotency(fx: &StoreFixture) {
 
     // A claim whose lease ran out, and an abandoned claim, let the next attempt proceed.
     let other = unique("evt");
-    assert_eq!(
-        s.begin(&other, t0, LEASE).await.expect("begin"),
-        Begin::Proceed
-    );
+    assert_eq!(s.begin(&other, t0, LEASE).await.expect("begin"), PROCEED);
     let lapsed = t0 + Span::seconds(60);
     assert_eq!(
         s.begin(&other, lapsed, LEASE).await.expect("begin"),
-        Begin::Proceed,
+        PROCEED,
         "the lease ends at t0 + lease"
     );
     assert_eq!(
@@ -77,17 +72,58 @@ pub async fn idempotency(fx: &StoreFixture) {
         s.begin(&other, lapsed + Span::seconds(30), LEASE)
             .await
             .expect("begin"),
-        Begin::Proceed
-    );
-    s.complete(&other, Outcome::DeadLettered, lapsed + Span::hours(1))
-        .await
-        .expect("complete");
-    assert_eq!(
-        s.begin(&other, lapsed, LEASE).await.expect("begin"),
-        Begin::Duplicate(Outcome::DeadLettered)
+        PROCEED
     );
     // Abandoning a key nobody claimed is fine.
     s.abandon(&unique("evt")).await.expect("abandon unknown");
+}
+
+/// A dead-lettered key is claimed again by its replay (so two copies of a replay cannot both
+/// run), reported as a replay; a later successful outcome makes it a duplicate again.
+pub async fn replays(fx: &StoreFixture) {
+    let s = fx.store.as_ref();
+    let t0 = fx.now();
+    let key = unique("evt");
+    let expires = t0 + Span::days(7);
+    assert_eq!(s.begin(&key, t0, LEASE).await.expect("begin"), PROCEED);
+    s.complete(&key, Outcome::DeadLettered, expires)
+        .await
+        .expect("complete");
+
+    let t1 = t0 + Span::seconds(10);
+    assert_eq!(
+        s.begin(&key, t1, LEASE).await.expect("begin"),
+        Begin::Proceed { replay: true },
+        "a dead-lettered key is claimable, as a replay"
+    );
+    assert_eq!(
+        s.begin(&key, t1 + Span::seconds(1), LEASE)
+            .await
+            .expect("begin"),
+        Begin::InProgress,
+        "the replay's claim blocks a concurrent copy"
+    );
+    s.complete(&key, Outcome::Synced, expires)
+        .await
+        .expect("complete");
+    assert_eq!(
+        s.begin(&key, t1 + Span::seconds(2), LEASE)
+            .await
+            .expect("begin"),
+        Begin::Duplicate(Outcome::Synced)
+    );
+
+    // Abandoning a replay's claim leaves nothing behind: the next attempt is a plain claim.
+    let other = unique("evt");
+    s.complete(&other, Outcome::DeadLettered, expires)
+        .await
+        .expect("complete");
+    assert_eq!(
+        s.begin(&other, t1, LEASE).await.expect("begin"),
+        Begin::Proceed { replay: true }
+    );
+    s.abandon(&other).await.expect("abandon");
+    assert_eq!(s.begin(&other, t1, LEASE).await.expect("begin"), PROCEED);
 }
 
 /// Single-flight leases: free, held, renewed by the holder, lapsed, released.

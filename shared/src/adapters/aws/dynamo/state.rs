@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
 use super::item::{Fields, Item, ItemBuilder, key};
@@ -42,6 +42,20 @@ fn claim_end(now: DateTime<Utc>, ttl: Duration) -> PortResult<DateTime<Utc>> {
         .ok()
         .and_then(|ttl| now.checked_add_signed(ttl))
         .ok_or_else(|| PortError::backend("dynamodb", format!("claim of {ttl:?} is too long")))
+}
+
+/// Whether the record our claim replaced was a dead-lettered outcome still in force, i.e. the
+/// claim is a replay. The condition let the write through, so this only reads the old item.
+fn replaced_dead_letter(old: Option<&Item>, now: DateTime<Utc>) -> bool {
+    let Some(old) = old else { return false };
+    let s = |name: &str| {
+        old.get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    };
+    s("status") == Some(DONE)
+        && s("outcome") == Some(Outcome::DeadLettered.as_str())
+        && is_live(old, now).unwrap_or(false)
 }
 
 /// What a record that refused our claim says.
@@ -91,22 +105,35 @@ impl Idempotency for DynamoStore {
                 .put_item()
                 .table_name(table)
                 .set_item(Some(claim.clone()))
+                // A dead-lettered outcome is claimable: a replay takes a claim like any
+                // delivery, so two copies of it cannot both run.
                 .condition_expression(
                     "attribute_not_exists(pk) \
                      OR (#status = :claimed AND lease_until <= :now_ms) \
+                     OR (#status = :done AND #outcome = :dead_lettered) \
                      OR expires_at <= :now_s",
                 )
                 .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#outcome", "outcome")
                 .expression_attribute_values(":claimed", AttributeValue::S(CLAIMED.into()))
+                .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
+                .expression_attribute_values(
+                    ":dead_lettered",
+                    AttributeValue::S(Outcome::DeadLettered.as_str().into()),
+                )
                 .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
                 .expression_attribute_values(":now_s", n(now.timestamp()))
+                .return_values(ReturnValue::AllOld)
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
                 .send()
                 .await;
             let err = match result {
-                Ok(_) => return Ok(Begin::Proceed),
+                Ok(out) => {
+                    let replay = replaced_dead_letter(out.attributes(), now);
+                    return Ok(Begin::Proceed { replay });
+                }
                 Err(e) if condition_failed(&e) => e,
                 Err(e) => return Err(dynamo_error("PutItem", table, &e)),
             };
@@ -260,6 +287,30 @@ mod tests {
         assert_eq!(refused_by(&claimed).unwrap(), Begin::InProgress);
         let odd = ItemBuilder::new().s("status", "weird").build();
         assert!(refused_by(&odd).is_err());
+    }
+
+    #[test]
+    fn only_a_live_dead_lettered_record_makes_a_replay() {
+        let now = DateTime::from_timestamp(1_000, 0).unwrap();
+        let done = |outcome: &str, expires: i64| {
+            ItemBuilder::new()
+                .s("status", DONE)
+                .s("outcome", outcome)
+                .n(TTL_ATTRIBUTE, expires)
+                .build()
+        };
+        assert!(replaced_dead_letter(
+            Some(&done("dead_lettered", 1_001)),
+            now
+        ));
+        assert!(!replaced_dead_letter(
+            Some(&done("dead_lettered", 1_000)),
+            now
+        ));
+        assert!(!replaced_dead_letter(Some(&done("synced", 1_001)), now));
+        let lapsed = ItemBuilder::new().s("status", CLAIMED).build();
+        assert!(!replaced_dead_letter(Some(&lapsed), now));
+        assert!(!replaced_dead_letter(None, now));
     }
 
     #[test]

@@ -1,3 +1,3 @@
-pub mod fake_runtime;
 pub mod conformance;
+pub mod fake_runtime;
 pub mod moto;

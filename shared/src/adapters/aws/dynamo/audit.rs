@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{NaiveDate, SecondsFormat};
 
 use super::item::{Fields, Item, ItemBuilder};
-use super::{DynamoStore, TTL_ATTRIBUTE, dynamo_error, timestamp, ttl_secs};
+use super::{DynamoStore, TTL_ATTRIBUTE, timestamp, ttl_secs};
 use crate::ports::{AuditEntry, AuditLog, Outcome, PortResult};
 
 /// The outcome + day index.
@@ -91,15 +91,7 @@ fn from_item(item: &Item) -> PortResult<AuditEntry> {
 #[async_trait]
 impl AuditLog for DynamoStore {
     async fn record_audit(&self, entry: &AuditEntry) -> PortResult<()> {
-        let table = &self.tables.audit;
-        self.client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(to_item(entry)))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("PutItem", table, &e))?;
-        Ok(())
+        self.put(&self.tables.audit, to_item(entry)).await
     }
 
     async fn audit_by_record(&self, record_key: &str, limit: usize) -> PortResult<Vec<AuditEntry>> {

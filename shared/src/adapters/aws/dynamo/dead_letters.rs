@@ -61,15 +61,7 @@ fn from_item(item: &Item) -> PortResult<DeadLetter> {
 #[async_trait]
 impl DeadLetters for DynamoStore {
     async fn put_dead_letter(&self, letter: &DeadLetter) -> PortResult<()> {
-        let table = &self.tables.dead_letters;
-        self.client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(to_item(letter)))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("PutItem", table, &e))?;
-        Ok(())
+        self.put(&self.tables.dead_letters, to_item(letter)).await
     }
 
     async fn get_dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>> {

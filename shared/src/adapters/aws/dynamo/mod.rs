@@ -58,6 +58,18 @@ impl DynamoStore {
         &self.tables
     }
 
+    /// An unconditional `PutItem`.
+    async fn put(&self, table: &str, item: Item) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| dynamo_error("PutItem", table, &e))?;
+        Ok(())
+    }
+
     /// Pages through a query, newest-first or not as the builder says, keeping live items until
     /// `limit` are found.
     async fn query_live(

@@ -42,15 +42,7 @@ fn callback_from_item(item: &Item) -> PortResult<CallbackRecord> {
 
 impl DynamoStore {
     pub(super) async fn put_state(&self, item: Item) -> PortResult<()> {
-        let table = &self.tables.state;
-        self.client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| dynamo_error("PutItem", table, &e))?;
-        Ok(())
+        self.put(&self.tables.state, item).await
     }
 
     pub(super) async fn get_state(&self, pk: String, sk: &str) -> PortResult<Option<Item>> {

@@ -48,25 +48,8 @@ impl AuditLog for EmbeddedDb {
     }
 
     async fn audit_by_record(&self, record_key: &str, max: usize) -> PortResult<Vec<AuditEntry>> {
-        let record_key = record_key.to_string();
-        let now = ms(self.now());
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT item FROM audit WHERE record_key = :key AND {LIVE}
-                     ORDER BY sk DESC LIMIT :limit"
-                ))
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map(
-                    named_params! { ":key": record_key, ":now": now, ":limit": limit(max) },
-                    |r| r.get::<_, String>(0),
-                )
-                .map_err(db_err)?;
-            rows.map(|json| from_json("audit entry", &json.map_err(db_err)?))
-                .collect()
-        })
-        .await
+        self.audit_newest_first("record_key", record_key.to_string(), max)
+            .await
     }
 
     async fn audit_by_outcome(
@@ -75,18 +58,31 @@ impl AuditLog for EmbeddedDb {
         day: NaiveDate,
         max: usize,
     ) -> PortResult<Vec<AuditEntry>> {
-        let partition = outcome_day(outcome, day);
+        self.audit_newest_first("outcome_day", outcome_day(outcome, day), max)
+            .await
+    }
+}
+
+impl EmbeddedDb {
+    /// Live entries whose indexed `column` equals `value`, newest first. `column` is one of
+    /// this module's constants, never input.
+    async fn audit_newest_first(
+        &self,
+        column: &'static str,
+        value: String,
+        max: usize,
+    ) -> PortResult<Vec<AuditEntry>> {
         let now = ms(self.now());
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT item FROM audit WHERE outcome_day = :part AND {LIVE}
+                    "SELECT item FROM audit WHERE {column} = :value AND {LIVE}
                      ORDER BY sk DESC LIMIT :limit"
                 ))
                 .map_err(db_err)?;
             let rows = stmt
                 .query_map(
-                    named_params! { ":part": partition, ":now": now, ":limit": limit(max) },
+                    named_params! { ":value": value, ":now": now, ":limit": limit(max) },
                     |r| r.get::<_, String>(0),
                 )
                 .map_err(db_err)?;

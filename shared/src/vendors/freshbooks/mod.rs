@@ -1,9 +1,12 @@
-//! FreshBooks: callback (webhook) deliveries, the callbacks API that confirms them, and the
-//! credential set the API calls use.
+//! FreshBooks: callback (webhook) deliveries, the callbacks API that confirms them, the
+//! credential set the API calls use, and the accounting reads ([`api::FreshbooksApi`]).
 
+pub mod api;
 pub mod callbacks;
 pub mod credentials;
 pub mod error;
+pub mod models;
 pub mod webhook;
 
+pub use api::FreshbooksApi;
 pub use error::FreshbooksError;

@@ -1,3 +1,10 @@
-//! Mailchimp: list webhook deliveries (URL secret, PHP-style form) and the subscriber hash.
+//! Mailchimp: list webhook deliveries (URL secret, PHP-style form), the subscriber hash, and the
+//! Marketing API ([`api::MailchimpApi`]) the Mailchimp-targeted flows write through.
 
+pub mod api;
+pub mod error;
+pub mod models;
 pub mod webhook;
+
+pub use api::MailchimpApi;
+pub use error::MailchimpError;

@@ -1,0 +1,371 @@
+//! The FreshBooks records the connector reads, as the accounting API returns them
+//! (freshbooks.md §3.4–3.6).
+//!
+//! Only the fields the flows use are modelled; everything else in a response is ignored. Money
+//! is a decimal string on the wire and [`Decimal`] here (never a float). Timestamps such as
+//! `updated` are US/Eastern without a zone; [`eastern_to_utc`] converts them.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::US::Eastern;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// `vis_state`: 0 active, 1 deleted, 2 archived (freshbooks.md §3.2).
+pub const VIS_ACTIVE: i64 = 0;
+pub const VIS_DELETED: i64 = 1;
+pub const VIS_ARCHIVED: i64 = 2;
+
+/// `{"amount": "1222.00", "code": "USD"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Upper-case ISO-4217; FreshBooks omits it in some request echoes.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+impl Money {
+    pub fn zero() -> Self {
+        Money {
+            amount: Decimal::ZERO,
+            code: None,
+        }
+    }
+}
+
+/// A client (`/accounting/account/{account_id}/users/clients/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub fname: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub lname: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub organization: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub currency_code: Option<String>,
+    #[serde(default)]
+    pub vis_state: i64,
+    /// US/Eastern, zone-less: `2019-11-14 11:27:45`.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub updated: Option<String>,
+}
+
+impl Client {
+    pub fn is_deleted(&self) -> bool {
+        self.vis_state == VIS_DELETED
+    }
+}
+
+/// An invoice (`/accounting/account/{account_id}/invoices/invoices/{id}`), with its lines when
+/// read with `include[]=lines`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub invoice_number: Option<String>,
+    /// The client's id.
+    #[serde(deserialize_with = "id_string")]
+    pub customerid: String,
+    #[serde(default)]
+    pub create_date: Option<NaiveDate>,
+    #[serde(default)]
+    pub due_date: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "blank_date_is_none")]
+    pub date_paid: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub currency_code: Option<String>,
+    pub amount: Money,
+    #[serde(default = "Money::zero")]
+    pub outstanding: Money,
+    #[serde(default = "Money::zero")]
+    pub paid: Money,
+    /// 0 disputed, 1 draft, 2 sent, 3 viewed, 4 paid, 5 auto-paid, 6 retry, 7 failed, 8 partial.
+    #[serde(default)]
+    pub status: i64,
+    /// created, draft, sent, viewed, paid, partial, overdue, … (freshbooks.md §3.5).
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub v3_status: Option<String>,
+    /// unpaid | partial | paid | auto-paid.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub payment_status: Option<String>,
+    /// draft | created | sent | viewed | outstanding.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub display_status: Option<String>,
+    #[serde(default)]
+    pub vis_state: i64,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub updated: Option<String>,
+    #[serde(default)]
+    pub lines: Vec<Line>,
+}
+
+/// `status` code of a draft invoice.
+pub const INVOICE_STATUS_DRAFT: i64 = 1;
+
+impl Invoice {
+    pub fn is_deleted(&self) -> bool {
+        self.vis_state == VIS_DELETED
+    }
+
+    /// Not yet sent (or marked sent): FreshBooks does not count it in accounting.
+    pub fn is_draft(&self) -> bool {
+        self.status == INVOICE_STATUS_DRAFT
+            || self.v3_status.as_deref() == Some("draft")
+            || self.display_status.as_deref() == Some("draft")
+    }
+}
+
+/// One invoice line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    #[serde(deserialize_with = "id_string")]
+    pub lineid: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub description: Option<String>,
+    /// A string or a number on the wire.
+    #[serde(deserialize_with = "decimal_any")]
+    pub qty: Decimal,
+    pub unit_cost: Money,
+    pub amount: Money,
+}
+
+/// A payment (`/accounting/account/{account_id}/payments/payments/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    #[serde(deserialize_with = "id_string")]
+    pub id: String,
+    #[serde(deserialize_with = "id_string")]
+    pub invoiceid: String,
+    #[serde(default, deserialize_with = "opt_id_string")]
+    pub clientid: Option<String>,
+    pub amount: Money,
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+    #[serde(default, rename = "type", deserialize_with = "blank_is_none")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub note: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub transactionid: Option<String>,
+    #[serde(default)]
+    pub vis_state: i64,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub updated: Option<String>,
+}
+
+impl Payment {
+    pub fn is_deleted(&self) -> bool {
+        self.vis_state == VIS_DELETED
+    }
+}
+
+/// The accounting entities the connector reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Entity {
+    Client,
+    Invoice,
+    Payment,
+}
+
+impl Entity {
+    pub const ALL: [Entity; 3] = [Entity::Client, Entity::Invoice, Entity::Payment];
+
+    /// The name events and record keys use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Client => "client",
+            Entity::Invoice => "invoice",
+            Entity::Payment => "payment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Entity> {
+        Entity::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// One record a changed-since listing returned: enough to enqueue an event for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub entity: Entity,
+    pub id: String,
+    /// The record's `updated` as FreshBooks sent it (US/Eastern, zone-less).
+    pub updated: Option<String>,
+    pub deleted: bool,
+}
+
+/// One business the authorised user belongs to (`/auth/api/v1/users/me`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Business {
+    pub business_id: i64,
+    pub account_id: String,
+    pub name: String,
+}
+
+/// The authorised user and their businesses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub identity_id: i64,
+    pub email: Option<String>,
+    pub businesses: Vec<Business>,
+}
+
+/// A webhook callback as the events API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    #[serde(deserialize_with = "id_string")]
+    pub callbackid: String,
+    pub event: String,
+    pub uri: String,
+    #[serde(default)]
+    pub verified: bool,
+}
+
+/// A FreshBooks `YYYY-MM-DD HH:MM:SS` (US/Eastern, zone-less) timestamp in UTC. `None` when it
+/// does not parse. An ambiguous local time (the autumn DST overlap) takes the earlier instant;
+/// a nonexistent one (the spring gap) is read as standard time.
+pub fn eastern_to_utc(s: &str) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
+    match Eastern.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        chrono::LocalResult::Ambiguous(early, _) => Some(early.with_timezone(&Utc)),
+        chrono::LocalResult::None => {
+            // In the spring-forward gap: EST is UTC−5.
+            Some(Utc.from_utc_datetime(&(naive + chrono::Duration::hours(5))))
+        }
+    }
+}
+
+/// The US/Eastern calendar date of a UTC instant: what `search[updated_min]` compares against.
+pub fn eastern_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&Eastern).date_naive()
+}
+
+/// Ids are numbers in most responses and strings in some; both become strings.
+fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    opt_id_string(d)?.ok_or_else(|| serde::de::Error::custom("missing id"))
+}
+
+fn opt_id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Null | serde_json::Value::String(_) => None,
+        other => {
+            return Err(serde::de::Error::custom(format!(
+                "an id must be a number or a string, not {}",
+                json_kind(&other)
+            )));
+        }
+    })
+}
+
+/// FreshBooks sends `""` or `null` for absent strings.
+fn blank_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()))
+}
+
+/// `date_paid` is `null`, `""` or `YYYY-MM-DD`.
+fn blank_date_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    match blank_is_none(d)? {
+        None => Ok(None),
+        Some(s) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("date_paid is not YYYY-MM-DD")),
+    }
+}
+
+/// A quantity: a decimal string or a JSON number.
+fn decimal_any<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom("quantity is not a decimal")),
+        serde_json::Value::Number(n) => n
+            .to_string()
+            .parse()
+            .map_err(|_| serde::de::Error::custom("quantity is not a decimal")),
+        other => Err(serde::de::Error::custom(format!(
+            "quantity must be a number or a string, not {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn invoice_parses_the_documented_shape() {
+        let inv: Invoice = serde_json::from_value(json!({
+            "id": 217506, "invoiceid": 217506, "invoice_number": "0000042", "customerid": 921895,
+            "create_date": "2026-03-01", "due_date": "2026-03-31", "date_paid": null,
+            "currency_code": "USD", "amount": {"amount": "1222.00", "code": "USD"},
+            "outstanding": {"amount": "222.00", "code": "USD"},
+            "paid": {"amount": "1000.00", "code": "USD"},
+            "status": 8, "v3_status": "partial", "payment_status": "partial",
+            "display_status": "sent", "vis_state": 0, "updated": "2026-03-02 11:27:45",
+            "lines": [{"lineid": 1, "name": "Consulting", "description": "",
+                       "qty": "2", "unit_cost": {"amount": "611.00", "code": "USD"},
+                       "amount": {"amount": "1222.00", "code": "USD"}}]
+        }))
+        .unwrap();
+        assert_eq!(inv.id, "217506");
+        assert_eq!(inv.customerid, "921895");
+        assert_eq!(inv.amount.amount, Decimal::new(122200, 2));
+        assert_eq!(inv.lines[0].qty, Decimal::from(2));
+        assert_eq!(inv.lines[0].description, None);
+        assert!(!inv.is_draft() && !inv.is_deleted());
+    }
+
+    #[test]
+    fn eastern_times_convert_with_dst() {
+        // EST (winter): +5 h; EDT (summer): +4 h (freshbooks.md §0.6).
+        assert_eq!(
+            eastern_to_utc("2019-11-14 11:27:45").unwrap().to_rfc3339(),
+            "2019-11-14T16:27:45+00:00"
+        );
+        assert_eq!(
+            eastern_to_utc("2026-07-01 08:00:00").unwrap().to_rfc3339(),
+            "2026-07-01T12:00:00+00:00"
+        );
+        assert!(eastern_to_utc("yesterday").is_none());
+        let late_utc = "2026-03-02T03:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(eastern_date(late_utc).to_string(), "2026-03-01");
+    }
+
+    #[test]
+    fn odd_ids_and_blanks_are_tolerated_or_refused_clearly() {
+        let c: Client =
+            serde_json::from_value(json!({"id": "77", "email": " ", "vis_state": 1})).unwrap();
+        assert_eq!(c.id, "77");
+        assert_eq!(c.email, None);
+        assert!(c.is_deleted());
+        let err = serde_json::from_value::<Client>(json!({"id": [1]})).unwrap_err();
+        assert!(err.to_string().contains("an array"), "{err}");
+    }
+}

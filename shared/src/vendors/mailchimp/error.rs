@@ -1,0 +1,147 @@
+//! [`MailchimpError`]: a failed Mailchimp call, classified for the worker harness.
+
+use std::time::Duration;
+
+use super::models::Problem;
+
+/// A failed Mailchimp API call.
+#[derive(Debug, thiserror::Error)]
+pub enum MailchimpError {
+    /// Mailchimp answered with an error document (or a bare error status).
+    #[error("Mailchimp answered HTTP {status}: {title}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Api {
+        status: u16,
+        title: String,
+        detail: String,
+        /// `instance` / `X-Request-Id`, for Mailchimp support.
+        request_id: Option<String>,
+        /// `Retry-After`, when sent (UNCONFIRMED that Mailchimp ever sends it).
+        retry_after: Option<Duration>,
+        /// Field errors of an "Invalid Resource" answer, as `field: message`.
+        fields: Vec<String>,
+    },
+    /// The request did not complete: DNS, connect, TLS, timeout, a dropped connection.
+    #[error("Mailchimp request failed: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// A 2xx answer that is not the expected JSON.
+    #[error("unexpected Mailchimp response (HTTP {status}): {reason}")]
+    UnexpectedBody { status: u16, reason: String },
+    /// The credential set cannot be used (no key, no data centre, unreadable secret).
+    #[error("Mailchimp credentials: {0}")]
+    Credentials(String),
+}
+
+/// Titles of the permanent member errors (mailchimp.md §2.5).
+pub const COMPLIANCE_STATE: &str = "Member In Compliance State";
+pub const FORGOTTEN_EMAIL: &str = "Forgotten Email Not Subscribed";
+
+impl MailchimpError {
+    /// Builds the error for a non-2xx answer from its status, problem document (if any) and
+    /// headers' request id / retry-after.
+    pub fn from_problem(
+        status: u16,
+        problem: Option<Problem>,
+        request_id: Option<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        let problem = problem.unwrap_or_default();
+        MailchimpError::Api {
+            status,
+            title: if problem.title.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                problem.title
+            },
+            detail: problem.detail,
+            request_id: problem.instance.or(request_id),
+            retry_after,
+            fields: problem
+                .errors
+                .into_iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect(),
+        }
+    }
+
+    /// Worth retrying later: transport failures, 429, 5xx, and a 403 without an error document
+    /// (Mailchimp's own plugin treats that as rate limiting, mailchimp.md §5).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MailchimpError::Transport(_) => true,
+            MailchimpError::Api { status, title, .. } => {
+                *status == 429 || *status >= 500 || (*status == 403 && title == "HTTP 403")
+            }
+            _ => false,
+        }
+    }
+
+    /// A stable label for dead letters and dashboards.
+    pub fn class(&self) -> &'static str {
+        match self {
+            _ if self.is_transient() => "transient",
+            MailchimpError::Api { title, .. } if title == COMPLIANCE_STATE => "compliance_state",
+            MailchimpError::Api { title, .. } if title == FORGOTTEN_EMAIL => "forgotten_email",
+            MailchimpError::Api { status: 401, .. } => "auth",
+            MailchimpError::Api { status: 403, .. } => "forbidden",
+            MailchimpError::Api { status: 404, .. } => "not_found",
+            MailchimpError::Api { .. } => "validation",
+            MailchimpError::UnexpectedBody { .. } => "unexpected_response",
+            MailchimpError::Credentials(_) => "credentials",
+            MailchimpError::Transport(_) => "transient",
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            MailchimpError::Api { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            MailchimpError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The status Mailchimp answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MailchimpError::Api { status, .. } => Some(*status),
+            MailchimpError::UnexpectedBody { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, title: &str) -> MailchimpError {
+        MailchimpError::from_problem(
+            status,
+            (!title.is_empty()).then(|| Problem {
+                title: title.into(),
+                status,
+                ..Problem::default()
+            }),
+            Some("req-1".into()),
+            None,
+        )
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(api(400, COMPLIANCE_STATE).class(), "compliance_state");
+        assert_eq!(api(400, FORGOTTEN_EMAIL).class(), "forgotten_email");
+        assert_eq!(api(400, "Invalid Resource").class(), "validation");
+        assert_eq!(api(429, "Too Many Requests").class(), "transient");
+        assert_eq!(api(503, "").class(), "transient");
+        assert_eq!(api(403, "").class(), "transient");
+        assert_eq!(api(403, "Forbidden").class(), "forbidden");
+        assert_eq!(api(401, "API Key Invalid").class(), "auth");
+        assert_eq!(api(400, "").request_id(), Some("req-1"));
+    }
+}

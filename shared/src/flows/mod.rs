@@ -3,6 +3,8 @@
 //! Connections are directional. The two-way integrations (QuickBooks Online ↔ Mailchimp,
 //! FreshBooks ↔ Stripe) are declared as one connection per direction.
 
+pub mod clients;
+
 use std::fmt;
 
 use crate::vendor::Vendor;

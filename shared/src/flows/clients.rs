@@ -1,0 +1,21 @@
+//! [`VendorClients`]: how a flow gets the API client for a connection's credential set.
+//!
+//! Handlers see only the traits ([`FreshbooksApi`], [`MailchimpApi`]), so flow logic is tested
+//! with in-memory fakes and runs unchanged against the vendors or the sandbox.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::vendors::freshbooks::FreshbooksApi;
+use crate::vendors::mailchimp::MailchimpApi;
+use crate::worker::HandlerError;
+
+/// Clients by credential-set name (the `credentials` of a connection endpoint). Implementations
+/// cache clients per name; an error means the credential set cannot be used right now
+/// (missing, unreadable, revoked) and says what to fix.
+#[async_trait]
+pub trait VendorClients: Send + Sync {
+    async fn freshbooks(&self, credentials: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError>;
+    async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError>;
+}

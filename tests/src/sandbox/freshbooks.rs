@@ -1,0 +1,1 @@
+//! The FreshBooks sandbox (being built).

@@ -1,0 +1,1 @@
+//! The Mailchimp sandbox (being built).

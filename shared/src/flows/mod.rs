@@ -4,6 +4,9 @@
 //! FreshBooks ↔ Stripe) are declared as one connection per direction.
 
 pub mod clients;
+pub mod errors;
+pub mod freshbooks_mailchimp;
+pub mod mailchimp_target;
 
 use std::fmt;
 

@@ -1,0 +1,217 @@
+//! Vendor and store errors as [`HandlerError`]s: the one place a flow decides what is worth
+//! retrying (DESIGN.md, "Failures").
+//!
+//! Transient failures carry the vendor's `Retry-After` and request id so the harness can honour
+//! the first and support can trace the second. Permanent failures carry a stable class (for
+//! dashboards and dead-letter queries) and a message that says what to fix.
+
+use crate::ports::PortError;
+use crate::vendors::freshbooks::FreshbooksError;
+use crate::vendors::mailchimp::MailchimpError;
+use crate::worker::HandlerError;
+
+/// A failed FreshBooks read. Transport failures, 429 and 5xx are transient. A 401 reaching a flow
+/// means the client already refreshed the token once and FreshBooks still refused it: only a
+/// person re-authorising the app fixes that, so it is permanent (a replay after re-authorising
+/// succeeds). Everything else is permanent as `freshbooks_<status>` with FreshBooks' errno.
+pub fn from_freshbooks(e: FreshbooksError) -> HandlerError {
+    if e.is_transient() {
+        return HandlerError::transient(e.to_string());
+    }
+    match &e {
+        FreshbooksError::Api { status: 401, .. } => HandlerError::permanent(
+            "auth",
+            format!("{e}; re-authorise FreshBooks for this connection's credentials"),
+        ),
+        FreshbooksError::Api { status, .. } => {
+            HandlerError::permanent(format!("freshbooks_{status}"), e.to_string())
+        }
+        FreshbooksError::UnexpectedBody { .. } => {
+            HandlerError::permanent("freshbooks_unexpected_response", e.to_string())
+        }
+        FreshbooksError::InvalidId { .. } => HandlerError::permanent("invalid_id", e.to_string()),
+        FreshbooksError::InvalidBaseUrl(_) => {
+            HandlerError::permanent("configuration", e.to_string())
+        }
+        // Transient by `is_transient`; kept for exhaustiveness.
+        FreshbooksError::Transport(_) => HandlerError::transient(e.to_string()),
+    }
+}
+
+/// A failed Mailchimp call. Transient ones keep `Retry-After` and the request id. Permanent ones
+/// take [`MailchimpError::class`] (`compliance_state`, `forgotten_email`, `validation`, `auth`,
+/// …) and Mailchimp's own detail, with a hint on what to do for the member-state classes, so the
+/// dead letter explains itself instead of causing a retry storm.
+pub fn from_mailchimp(e: MailchimpError) -> HandlerError {
+    let request_id = e.request_id().map(str::to_string);
+    let err = if e.is_transient() {
+        let mut err = HandlerError::transient(e.to_string());
+        if let Some(after) = e.retry_after() {
+            err = err.with_retry_after(after);
+        }
+        err
+    } else {
+        let class = e.class();
+        let hint = match class {
+            "compliance_state" => {
+                "; the person unsubscribed, bounced or is under compliance review, so Mailchimp \
+                 will not add them back: nothing to retry until they re-subscribe"
+            }
+            "forgotten_email" => {
+                "; the address was permanently deleted from the audience and can only come back \
+                 through a Mailchimp signup form"
+            }
+            "auth" => "; check or replace the Mailchimp API key / OAuth token",
+            _ => "",
+        };
+        let fields = match &e {
+            MailchimpError::Api { fields, .. } if !fields.is_empty() => {
+                format!(" ({})", fields.join("; "))
+            }
+            _ => String::new(),
+        };
+        HandlerError::permanent(class, format!("{e}{fields}{hint}"))
+    };
+    match request_id {
+        Some(id) => err.with_vendor_request_id(id),
+        None => err,
+    }
+}
+
+/// A state-store failure (id map, connections): the store being unreachable is worth retrying;
+/// corrupt or missing state is not.
+pub fn from_port(e: PortError) -> HandlerError {
+    match e {
+        PortError::Backend { .. } => HandlerError::transient(format!("state store: {e}")),
+        PortError::Corrupt { .. } | PortError::NotFound { .. } => {
+            HandlerError::permanent("state_store", e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::vendors::mailchimp::error::{COMPLIANCE_STATE, FORGOTTEN_EMAIL};
+    use crate::vendors::mailchimp::models::{Problem, ProblemField};
+
+    fn fb(status: u16) -> FreshbooksError {
+        FreshbooksError::Api {
+            status,
+            errno: Some(1012),
+            message: "Client not found.".into(),
+        }
+    }
+
+    fn mc(status: u16, title: &str, detail: &str) -> MailchimpError {
+        MailchimpError::from_problem(
+            status,
+            Some(Problem {
+                title: title.into(),
+                status,
+                detail: detail.into(),
+                instance: Some("req-9".into()),
+                errors: vec![],
+            }),
+            None,
+            Some(Duration::from_secs(3)),
+        )
+    }
+
+    #[test]
+    fn freshbooks_errors_are_classified() {
+        let t = from_freshbooks(fb(503));
+        assert!(t.is_transient());
+        assert!(from_freshbooks(fb(429)).is_transient());
+
+        let auth = from_freshbooks(fb(401));
+        assert_eq!(auth.class(), "auth");
+        assert!(auth.message().contains("re-authorise FreshBooks"), "{auth}");
+
+        let nf = from_freshbooks(fb(404));
+        assert_eq!(nf.class(), "freshbooks_404");
+        assert!(nf.message().contains("errno 1012"), "{nf}");
+        assert!(nf.message().contains("Client not found."), "{nf}");
+
+        let body = from_freshbooks(FreshbooksError::UnexpectedBody {
+            status: 200,
+            reason: "not JSON".into(),
+        });
+        assert_eq!(body.class(), "freshbooks_unexpected_response");
+        assert_eq!(
+            from_freshbooks(FreshbooksError::InvalidId { what: "client id" }).class(),
+            "invalid_id"
+        );
+    }
+
+    #[test]
+    fn mailchimp_transient_errors_keep_retry_after_and_request_id() {
+        let t = from_mailchimp(mc(429, "Too Many Requests", "slow down"));
+        assert!(t.is_transient());
+        assert_eq!(t.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(t.vendor_request_id(), Some("req-9"));
+    }
+
+    #[test]
+    fn mailchimp_member_states_are_permanent_with_a_reason() {
+        let c = from_mailchimp(mc(
+            400,
+            COMPLIANCE_STATE,
+            "jane@example.com is in a compliance state due to unsubscribe, bounce, or compliance review and cannot be subscribed.",
+        ));
+        assert!(!c.is_transient());
+        assert_eq!(c.class(), "compliance_state");
+        assert!(c.message().contains("is in a compliance state"), "{c}");
+        assert!(c.message().contains("nothing to retry"), "{c}");
+        assert_eq!(c.vendor_request_id(), Some("req-9"));
+
+        let f = from_mailchimp(mc(400, FORGOTTEN_EMAIL, "was permanently deleted"));
+        assert_eq!(f.class(), "forgotten_email");
+        assert!(f.message().contains("signup form"), "{f}");
+    }
+
+    #[test]
+    fn mailchimp_validation_errors_list_the_fields() {
+        let e = MailchimpError::from_problem(
+            400,
+            Some(Problem {
+                title: "Invalid Resource".into(),
+                status: 400,
+                detail: "The resource submitted could not be validated.".into(),
+                instance: None,
+                errors: vec![ProblemField {
+                    field: "email_address".into(),
+                    message: "This value should be a valid email.".into(),
+                }],
+            }),
+            Some("hdr-1".into()),
+            None,
+        );
+        let h = from_mailchimp(e);
+        assert_eq!(h.class(), "validation");
+        assert!(
+            h.message()
+                .contains("email_address: This value should be a valid email."),
+            "{h}"
+        );
+        assert_eq!(h.vendor_request_id(), Some("hdr-1"));
+        let creds = from_mailchimp(MailchimpError::Credentials("no data centre".into()));
+        assert_eq!(creds.class(), "credentials");
+    }
+
+    #[test]
+    fn store_errors() {
+        let t = from_port(PortError::Backend {
+            service: "dynamodb",
+            message: "timeout".into(),
+        });
+        assert!(t.is_transient());
+        let p = from_port(PortError::Corrupt {
+            what: "id mapping",
+            message: "bad json".into(),
+        });
+        assert_eq!(p.class(), "state_store");
+    }
+}

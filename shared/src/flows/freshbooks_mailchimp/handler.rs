@@ -1,0 +1,854 @@
+//! [`FreshbooksToMailchimp`]: one event in, the Mailchimp writes it calls for out.
+//!
+//! Every path reads the record's current state from FreshBooks (events carry ids), maps it with
+//! [`super::mapping`], compares the fingerprint of what it would write with the id map's, and
+//! only then talks to Mailchimp. The id map is saved after the writes succeed, so a failure part
+//! way leaves the old fingerprint and the retry writes again (every write is an upsert or keyed
+//! by a deterministic id, so writing twice is harmless).
+//!
+//! Id map keys, under the connection name:
+//! - `client:<id>`: target id = the last email synced (what an email change or a delete
+//!   archives); fingerprint of the member, tags and customer, or [`ARCHIVED`].
+//! - `invoice:<id>`: target id = the FreshBooks client id (the order id is the invoice id
+//!   itself; the client id lets a vanished invoice still refresh its client's context).
+//! - `payment:<id>`: target id = the invoice id, so a payment deleted for good still finds its
+//!   invoice.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::mapping;
+use super::options::{Options, Retire};
+use crate::connections::{CachedConnections, Connection};
+use crate::event::{Origin, SyncEvent};
+use crate::flows::Flow;
+use crate::flows::clients::VendorClients;
+use crate::flows::errors::{from_freshbooks, from_mailchimp, from_port};
+use crate::ports::{Clock, IdMapping, Store};
+use crate::vendors::freshbooks::FreshbooksApi;
+use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
+use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
+use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
+use crate::worker::{Handled, HandlerError, TargetHandler};
+
+/// The fingerprint of a client whose member was archived because the client was deleted.
+/// Never a sha256 hex, so it cannot collide with a real fingerprint.
+pub const ARCHIVED: &str = "archived";
+
+/// Entries the per-process "already ensured" cache holds before it starts over; bounds memory
+/// for a store with an unbounded product catalogue.
+const ENSURED_CAP: usize = 10_000;
+
+/// The FreshBooks → Mailchimp flow as a [`TargetHandler`].
+pub struct FreshbooksToMailchimp {
+    connections: Arc<CachedConnections>,
+    clients: Arc<dyn VendorClients>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// Merge fields, stores and products known to exist, per process: each is read (and created
+    /// if missing) once, not on every event.
+    ensured: Mutex<HashSet<String>>,
+}
+
+/// Everything one event's handling needs about its connection.
+struct Cx<'a> {
+    connection: &'a str,
+    account: &'a str,
+    list_id: &'a str,
+    store_id: String,
+    /// The Mailchimp credential-set name: the cache key for "ensured" entries, since two
+    /// Mailchimp accounts may use the same store id.
+    mailchimp_credentials: &'a str,
+    options: Options,
+    fb: Arc<dyn FreshbooksApi>,
+    mc: Arc<dyn MailchimpApi>,
+    backfill: bool,
+    /// US/Eastern date of the clock: what "overdue" compares due dates with.
+    today: NaiveDate,
+}
+
+/// The Mailchimp store a connection writes to: its `store_id`, else one derived from the
+/// connection name ([`mapping::default_store_id`]). The CLI's backfill uses this with
+/// [`super::begin_backfill`].
+pub fn store_id(connection_name: &str, connection: &Connection) -> String {
+    connection
+        .target
+        .store_id
+        .clone()
+        .unwrap_or_else(|| mapping::default_store_id(connection_name))
+}
+
+/// The applied connection called `name`, or a permanent error: an event for a connection that
+/// is no longer applied cannot be handled until it is applied again (then replay).
+pub async fn lookup_connection(
+    connections: &CachedConnections,
+    name: &str,
+) -> Result<Connection, HandlerError> {
+    let set = connections.get().await.map_err(from_port)?;
+    set.connections.get(name).cloned().ok_or_else(|| {
+        HandlerError::permanent(
+            "unknown_connection",
+            format!("connection `{name}` is not applied; apply it and replay the dead letter"),
+        )
+    })
+}
+
+impl FreshbooksToMailchimp {
+    pub fn new(
+        connections: Arc<CachedConnections>,
+        clients: Arc<dyn VendorClients>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        FreshbooksToMailchimp {
+            connections,
+            clients,
+            store,
+            clock,
+            ensured: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Handles `event` for the connection `name` (already looked up). [`super::super::
+    /// mailchimp_target::MailchimpTarget`] calls this after dispatching on the flow.
+    pub async fn handle_connection(
+        &self,
+        name: &str,
+        connection: &Connection,
+        event: &SyncEvent,
+    ) -> Result<Handled, HandlerError> {
+        if connection.flow() != Some(Flow::FreshbooksToMailchimp) {
+            return Err(HandlerError::permanent(
+                "unsupported_flow",
+                format!(
+                    "connection `{name}` is not a FreshBooks → Mailchimp connection; the event \
+                     reached the wrong handler"
+                ),
+            ));
+        }
+        if !connection.enabled {
+            return Ok(Handled::Skipped {
+                reason: format!("connection `{name}` is disabled"),
+            });
+        }
+        let account = connection.source.account.as_deref().unwrap_or_default();
+        if account != event.source.account {
+            return Err(HandlerError::permanent(
+                "configuration",
+                format!(
+                    "the event is from FreshBooks account `{}` but connection `{name}` reads \
+                     account `{account}`",
+                    event.source.account
+                ),
+            ));
+        }
+        let list_id = connection.target.list_id.as_deref().ok_or_else(|| {
+            HandlerError::permanent(
+                "configuration",
+                format!("connection `{name}` has no target.list_id"),
+            )
+        })?;
+        let options = Options::parse(&connection.options)
+            .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
+        let cx = Cx {
+            connection: name,
+            account,
+            list_id,
+            store_id: store_id(name, connection),
+            mailchimp_credentials: &connection.target.credentials,
+            options,
+            fb: self
+                .clients
+                .freshbooks(&connection.source.credentials)
+                .await?,
+            mc: self
+                .clients
+                .mailchimp(&connection.target.credentials)
+                .await?,
+            backfill: event.origin == Origin::Backfill,
+            today: eastern_date(self.clock.now()),
+        };
+        match event.entity.as_str() {
+            "client" => self.sync_client(&cx, &event.entity_id, None).await,
+            "invoice" => self.sync_invoice(&cx, &event.entity_id).await,
+            "payment" => self.sync_payment(&cx, &event.entity_id).await,
+            other => Ok(Handled::Skipped {
+                reason: format!("FreshBooks `{other}` records are not synced to Mailchimp"),
+            }),
+        }
+    }
+
+    // ---- clients ------------------------------------------------------------------------
+
+    /// Upserts the client's member (with its financial context), tags and e-commerce customer;
+    /// archives the old member on an email change and the member of a deleted client.
+    /// `prefetched` saves a read when the invoice path already has the client.
+    async fn sync_client(
+        &self,
+        cx: &Cx<'_>,
+        client_id: &str,
+        prefetched: Option<Client>,
+    ) -> Result<Handled, HandlerError> {
+        let key = format!("client:{client_id}");
+        let client = match prefetched {
+            Some(c) => Some(c),
+            None => cx
+                .fb
+                .client(cx.account, client_id)
+                .await
+                .map_err(from_freshbooks)?,
+        };
+        let previous = self.mapping(cx, &key).await?;
+        let client = match client {
+            Some(c) if !c.is_deleted() => c,
+            _ => return self.retire_client(cx, &key, previous).await,
+        };
+        let Some(email) = mapping::client_email(&client) else {
+            return Ok(Handled::Skipped {
+                reason: "client has no email".into(),
+            });
+        };
+        let invoices = cx
+            .fb
+            .invoices_for_client(cx.account, &client.id)
+            .await
+            .map_err(from_freshbooks)?;
+        let ctx = mapping::financial_context(&client, &invoices, cx.today);
+        let member = mapping::member_upsert(&client, &email, &ctx, &cx.options.status_if_new);
+        let tags = cx.options.tags.then(|| mapping::status_tags(&ctx));
+        let customer = mapping::customer(cx.account, &client, &email);
+        // The address a changed email leaves behind (the id map remembers the last one synced).
+        let old_email = previous
+            .as_ref()
+            .map(|m| m.target_id.clone())
+            .filter(|old| !old.is_empty() && !mapping::same_email(old, &email));
+        let retire_old = old_email
+            .as_ref()
+            .filter(|_| cx.options.on_email_change == Retire::Archive);
+        let fp = mapping::fingerprint(&json!({
+            "list": cx.list_id,
+            "store": cx.store_id,
+            "member": member,
+            "tags": tags,
+            "customer": customer,
+            "archive": retire_old,
+        }));
+        if previous
+            .as_ref()
+            .is_some_and(|m| m.fingerprint == fp && mapping::same_email(&m.target_id, &email))
+        {
+            return Ok(Handled::Unchanged);
+        }
+
+        self.ensure_merge_fields(cx).await?;
+        let currency = store_currency(&[client.currency_code.as_deref(), ctx.currency.as_deref()]);
+        self.ensure_store(cx, &currency).await?;
+        let written_member = cx
+            .mc
+            .upsert_member(cx.list_id, &member)
+            .await
+            .map_err(|e| self.mc_err(e))?;
+        if let Some(tags) = &tags {
+            cx.mc
+                .update_tags(cx.list_id, &email, tags, cx.backfill)
+                .await
+                .map_err(|e| self.mc_err(e))?;
+        }
+        cx.mc
+            .upsert_customer(&cx.store_id, &customer)
+            .await
+            .map_err(|e| self.mc_err(e))?;
+        // Archive the old address only once the new one is in place.
+        let archived_old = match retire_old {
+            Some(old) => Some(
+                cx.mc
+                    .archive_member(cx.list_id, old)
+                    .await
+                    .map_err(|e| self.mc_err(e))?,
+            ),
+            None => None,
+        };
+        self.save(cx, &key, &email, &fp).await?;
+        Ok(Handled::Synced {
+            before: previous.map(|m| json!({"email": m.target_id})),
+            written: Some(json!({
+                "member": email,
+                "member_status": written_member.status,
+                "fb_status": ctx.status.as_str(),
+                "tags": tags.is_some(),
+                "customer": customer.id,
+                "old_email": old_email,
+                "old_archived": archived_old,
+            })),
+        })
+    }
+
+    /// A client gone from FreshBooks (or deleted): archive the member of the last email synced,
+    /// unless the connection keeps it.
+    async fn retire_client(
+        &self,
+        cx: &Cx<'_>,
+        key: &str,
+        previous: Option<IdMapping>,
+    ) -> Result<Handled, HandlerError> {
+        if cx.options.on_client_delete == Retire::Keep {
+            return Ok(Handled::Skipped {
+                reason: "client deleted; the connection keeps its member \
+                         (options.on_client_delete = \"keep\")"
+                    .into(),
+            });
+        }
+        let Some(previous) = previous.filter(|m| !m.target_id.is_empty()) else {
+            return Ok(Handled::Skipped {
+                reason: "client deleted before it was ever synced: no member to archive".into(),
+            });
+        };
+        if previous.fingerprint == ARCHIVED {
+            return Ok(Handled::Unchanged);
+        }
+        let archived = cx
+            .mc
+            .archive_member(cx.list_id, &previous.target_id)
+            .await
+            .map_err(|e| self.mc_err(e))?;
+        self.save(cx, key, &previous.target_id, ARCHIVED).await?;
+        Ok(Handled::Synced {
+            before: Some(json!({"email": previous.target_id})),
+            // `false`: Mailchimp had nothing to archive (gone, already archived, cleaned).
+            written: Some(json!({"archived": previous.target_id, "was_archivable": archived})),
+        })
+    }
+
+    // ---- invoices -----------------------------------------------------------------------
+
+    /// Writes the invoice's order (store, customer, products first), then refreshes the
+    /// client's member.
+    async fn sync_invoice(&self, cx: &Cx<'_>, invoice_id: &str) -> Result<Handled, HandlerError> {
+        let key = format!("invoice:{invoice_id}");
+        let invoice = cx
+            .fb
+            .invoice(cx.account, invoice_id)
+            .await
+            .map_err(from_freshbooks)?;
+        let previous = self.mapping(cx, &key).await?;
+        let invoice = match invoice {
+            Some(i) if !i.is_deleted() => i,
+            gone => {
+                return self
+                    .cancel_order(cx, &key, invoice_id, gone, previous)
+                    .await;
+            }
+        };
+        // Decision: a draft is skipped without looking for an existing order. FreshBooks
+        // invoices do not go back to draft once sent, and a lookup would cost a Mailchimp call
+        // on every draft edit. (Turning `sync_drafts` off later leaves already-synced drafts as
+        // `pending` orders until they are sent, paid or deleted.)
+        if invoice.is_draft() && !cx.options.sync_drafts {
+            return Ok(Handled::Skipped {
+                reason: "draft invoice; the connection does not sync drafts \
+                         (options.sync_drafts)"
+                    .into(),
+            });
+        }
+        let client = cx
+            .fb
+            .client(cx.account, &invoice.customerid)
+            .await
+            .map_err(from_freshbooks)?;
+        let client = match client {
+            Some(c) if !c.is_deleted() => c,
+            Some(_) => return skipped("the invoice's client is deleted in FreshBooks"),
+            None => return skipped("the invoice's client does not exist in FreshBooks"),
+        };
+        let Some(email) = mapping::client_email(&client) else {
+            return skipped(
+                "the invoice's client has no email, so Mailchimp has no customer for the order",
+            );
+        };
+        let customer = mapping::customer(cx.account, &client, &email);
+        let products = mapping::products(&invoice);
+        // The order as FreshBooks alone says it; `refunded` needs the existing order and is
+        // decided after the unchanged check (the fingerprint changes when payment does).
+        let intended = mapping::order(cx.account, &invoice, None)
+            .map_err(|e| HandlerError::permanent("mapping", e.to_string()))?;
+        let fp = mapping::fingerprint(&json!({
+            "list": cx.list_id,
+            "store": cx.store_id,
+            "customer": customer,
+            "products": products,
+            "order": intended,
+        }));
+        let order_result = if previous.as_ref().is_some_and(|m| m.fingerprint == fp) {
+            None
+        } else {
+            let currency = store_currency(&[
+                client.currency_code.as_deref(),
+                Some(intended.currency_code.as_str()),
+            ]);
+            let result = self
+                .write_order(cx, &invoice, intended, &customer, &products, &currency)
+                .await?;
+            self.save(cx, &key, &client.id, &fp).await?;
+            Some(result)
+        };
+        // Always refresh the member, even when the order is unchanged: a retry after the member
+        // write failed must still get there. Its own fingerprint makes it free when unchanged.
+        let client_id = client.id.clone();
+        let member = self.sync_client(cx, &client_id, Some(client)).await?;
+        Ok(combine(order_result, member))
+    }
+
+    /// Creates or updates the order; on update, deletes the lines the invoice no longer has.
+    async fn write_order(
+        &self,
+        cx: &Cx<'_>,
+        invoice: &Invoice,
+        mut order: Order,
+        customer: &crate::vendors::mailchimp::models::Customer,
+        products: &[Product],
+        currency: &str,
+    ) -> Result<(Value, Value), HandlerError> {
+        self.ensure_store(cx, currency).await?;
+        self.ensure_products(cx, products).await?;
+        let existing = cx
+            .mc
+            .order(&cx.store_id, &order.id)
+            .await
+            .map_err(|e| self.mc_err(e))?;
+        let existing_status = existing
+            .as_ref()
+            .and_then(|o| o.financial_status.as_deref());
+        order.financial_status =
+            Some(mapping::financial_status(invoice, existing_status).to_string());
+        let before = match &existing {
+            Some(o) => json!({"financial_status": o.financial_status, "lines": o.lines.len(),
+                              "order_total": o.order_total}),
+            None => Value::Null,
+        };
+        let mut deleted_lines = Vec::new();
+        let action = match &existing {
+            None => {
+                // Orders reference the customer by id: make sure it exists (an idempotent PUT).
+                cx.mc
+                    .upsert_customer(&cx.store_id, customer)
+                    .await
+                    .map_err(|e| self.mc_err(e))?;
+                match cx.mc.create_order(&cx.store_id, &order).await {
+                    Ok(()) => "created",
+                    // Another worker created it between our read and write: update instead.
+                    Err(e) if already_exists(&e) => {
+                        cx.mc
+                            .update_order(&cx.store_id, &order)
+                            .await
+                            .map_err(|e| self.mc_err(e))?;
+                        "updated"
+                    }
+                    Err(e) => return Err(self.mc_err(e)),
+                }
+            }
+            Some(old) => {
+                let action = if same_order(old, &order) {
+                    "unchanged"
+                } else {
+                    cx.mc
+                        .update_order(&cx.store_id, &order)
+                        .await
+                        .map_err(|e| self.mc_err(e))?;
+                    "updated"
+                };
+                // PATCH cannot remove lines (mailchimp.md §3.4): delete the stale ones, after
+                // the PATCH so the order is never left without lines.
+                let keep: HashSet<&str> = order.lines.iter().map(|l| l.id.as_str()).collect();
+                for line in old.lines.iter().filter(|l| !keep.contains(l.id.as_str())) {
+                    cx.mc
+                        .delete_order_line(&cx.store_id, &order.id, &line.id)
+                        .await
+                        .map_err(|e| self.mc_err(e))?;
+                    deleted_lines.push(line.id.clone());
+                }
+                action
+            }
+        };
+        let written = json!({
+            "order": order.id,
+            "action": action,
+            "financial_status": order.financial_status,
+            "order_total": order.order_total,
+            "currency": order.currency_code,
+            "lines": order.lines.len(),
+            "deleted_lines": deleted_lines,
+        });
+        Ok((before, written))
+    }
+
+    /// A deleted (or vanished) invoice: its order becomes `cancelled` — preferred over deleting
+    /// the order, which would rewrite the customer's purchase history (mailchimp.md §3.4).
+    async fn cancel_order(
+        &self,
+        cx: &Cx<'_>,
+        key: &str,
+        invoice_id: &str,
+        invoice: Option<Invoice>,
+        previous: Option<IdMapping>,
+    ) -> Result<Handled, HandlerError> {
+        let client_id = invoice
+            .as_ref()
+            .map(|i| i.customerid.clone())
+            .or_else(|| previous.as_ref().map(|m| m.target_id.clone()))
+            .filter(|id| !id.is_empty());
+        let fp = mapping::fingerprint(&json!({"store": cx.store_id, "cancelled": invoice_id}));
+        let order_result = if previous.as_ref().is_some_and(|m| m.fingerprint == fp) {
+            None
+        } else {
+            let existing = cx
+                .mc
+                .order(&cx.store_id, invoice_id)
+                .await
+                .map_err(|e| self.mc_err(e))?;
+            let result = match existing {
+                None => None,
+                Some(o) if o.financial_status.as_deref() == Some("cancelled") => None,
+                Some(mut o) => {
+                    if cx.backfill {
+                        self.ensure_store(cx, &o.currency_code).await?;
+                    }
+                    let before = json!({"financial_status": o.financial_status});
+                    o.financial_status = Some("cancelled".into());
+                    cx.mc
+                        .update_order(&cx.store_id, &o)
+                        .await
+                        .map_err(|e| self.mc_err(e))?;
+                    Some((
+                        before,
+                        json!({"order": o.id, "action": "cancelled",
+                               "financial_status": "cancelled"}),
+                    ))
+                }
+            };
+            self.save(cx, key, client_id.as_deref().unwrap_or_default(), &fp)
+                .await?;
+            match result {
+                Some(r) => Some(r),
+                None if previous.is_none() => {
+                    // Never synced (e.g. a deleted draft): nothing in Mailchimp to cancel.
+                    return skipped("invoice deleted; no order was synced for it");
+                }
+                None => None,
+            }
+        };
+        let member = match client_id {
+            Some(id) => Some(self.sync_client(cx, &id, None).await?),
+            None => None,
+        };
+        Ok(match member {
+            Some(member) => combine(order_result, member),
+            None => match order_result {
+                Some((before, written)) => Handled::Synced {
+                    before: Some(json!({"order": before})),
+                    written: Some(json!({"order": written})),
+                },
+                None => Handled::Unchanged,
+            },
+        })
+    }
+
+    // ---- payments -----------------------------------------------------------------------
+
+    /// A payment changes its invoice: sync the invoice. The id map remembers which invoice a
+    /// payment belongs to, for when the payment is deleted for good.
+    async fn sync_payment(&self, cx: &Cx<'_>, payment_id: &str) -> Result<Handled, HandlerError> {
+        let key = format!("payment:{payment_id}");
+        let payment = cx
+            .fb
+            .payment(cx.account, payment_id)
+            .await
+            .map_err(from_freshbooks)?;
+        let previous = self.mapping(cx, &key).await?;
+        let invoice_id = match payment {
+            Some(p) => {
+                if previous.as_ref().map(|m| m.target_id.as_str()) != Some(p.invoiceid.as_str()) {
+                    self.save(cx, &key, &p.invoiceid, "").await?;
+                }
+                p.invoiceid
+            }
+            None => match previous {
+                Some(m) if !m.target_id.is_empty() => m.target_id,
+                _ => {
+                    return skipped(
+                        "payment not found in FreshBooks and never seen before: \
+                         no invoice to update",
+                    );
+                }
+            },
+        };
+        self.sync_invoice(cx, &invoice_id).await
+    }
+
+    // ---- ensuring what writes depend on --------------------------------------------------
+
+    /// The merge fields the flow writes exist on the audience (read once per list per process).
+    async fn ensure_merge_fields(&self, cx: &Cx<'_>) -> Result<(), HandlerError> {
+        let key = format!("merge-fields\0{}\0{}", cx.mailchimp_credentials, cx.list_id);
+        if self.is_ensured(&key) {
+            return Ok(());
+        }
+        let have: HashSet<String> = cx
+            .mc
+            .merge_fields(cx.list_id)
+            .await
+            .map_err(|e| self.mc_err(e))?
+            .into_iter()
+            .map(|f| f.tag.to_ascii_uppercase())
+            .collect();
+        for field in mapping::merge_field_definitions() {
+            if have.contains(&field.tag) {
+                continue;
+            }
+            match cx.mc.create_merge_field(cx.list_id, &field).await {
+                Ok(_) => {}
+                // Another process created it first.
+                Err(e) if already_exists(&e) => {}
+                Err(e) => return Err(self.mc_err(e)),
+            }
+        }
+        self.mark_ensured(key);
+        Ok(())
+    }
+
+    /// The connection's store exists (created on the connection's audience if not) and belongs
+    /// to that audience. During a backfill it is re-read on every event and set to
+    /// `is_syncing: true` if it is not, so no order or tag write of the backfill triggers
+    /// Mailchimp automations; `end_backfill` turns it off.
+    async fn ensure_store(&self, cx: &Cx<'_>, currency: &str) -> Result<(), HandlerError> {
+        let key = format!("store\0{}\0{}", cx.mailchimp_credentials, cx.store_id);
+        if !cx.backfill && self.is_ensured(&key) {
+            return Ok(());
+        }
+        match cx
+            .mc
+            .store(&cx.store_id)
+            .await
+            .map_err(|e| self.mc_err(e))?
+        {
+            Some(store) => {
+                if store.list_id != cx.list_id {
+                    // A store's audience can never change (mailchimp.md §3.1).
+                    return Err(HandlerError::permanent(
+                        "configuration",
+                        format!(
+                            "Mailchimp store `{}` belongs to audience `{}`, but connection `{}` \
+                             writes to audience `{}`; set target.store_id to a store of that \
+                             audience (or a new id)",
+                            cx.store_id, store.list_id, cx.connection, cx.list_id
+                        ),
+                    ));
+                }
+                if cx.backfill && store.is_syncing != Some(true) {
+                    cx.mc
+                        .set_store_syncing(&cx.store_id, true)
+                        .await
+                        .map_err(|e| self.mc_err(e))?;
+                }
+            }
+            None => {
+                let store = McStore {
+                    id: cx.store_id.clone(),
+                    list_id: cx.list_id.to_string(),
+                    name: format!("FreshBooks {}", cx.account),
+                    currency_code: currency.to_string(),
+                    is_syncing: cx.backfill.then_some(true),
+                };
+                match cx.mc.create_store(&store).await {
+                    Ok(_) => {}
+                    Err(e) if already_exists(&e) => {}
+                    Err(e) => return Err(self.mc_err(e)),
+                }
+            }
+        }
+        self.mark_ensured(key);
+        Ok(())
+    }
+
+    /// Every product (with its variant) an order's lines reference exists.
+    async fn ensure_products(&self, cx: &Cx<'_>, products: &[Product]) -> Result<(), HandlerError> {
+        for product in products {
+            let key = format!(
+                "product\0{}\0{}\0{}",
+                cx.mailchimp_credentials, cx.store_id, product.id
+            );
+            if self.is_ensured(&key) {
+                continue;
+            }
+            let exists = cx
+                .mc
+                .product(&cx.store_id, &product.id)
+                .await
+                .map_err(|e| self.mc_err(e))?
+                .is_some();
+            if !exists {
+                match cx.mc.create_product(&cx.store_id, product).await {
+                    Ok(()) => {}
+                    Err(e) if already_exists(&e) => {}
+                    Err(e) => return Err(self.mc_err(e)),
+                }
+            }
+            self.mark_ensured(key);
+        }
+        Ok(())
+    }
+
+    fn is_ensured(&self, key: &str) -> bool {
+        self.ensured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    fn mark_ensured(&self, key: String) {
+        let mut set = self.ensured.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= ENSURED_CAP {
+            set.clear();
+        }
+        set.insert(key);
+    }
+
+    /// Classifies a Mailchimp error. A 404 may mean a store, product or list we cached as
+    /// existing was deleted behind our back, so the cache starts over and the replay
+    /// re-creates what is missing.
+    fn mc_err(&self, e: MailchimpError) -> HandlerError {
+        if e.status() == Some(404) {
+            self.ensured
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
+        from_mailchimp(e)
+    }
+
+    // ---- id map -------------------------------------------------------------------------
+
+    async fn mapping(&self, cx: &Cx<'_>, key: &str) -> Result<Option<IdMapping>, HandlerError> {
+        self.store
+            .get_mapping(cx.connection, key)
+            .await
+            .map_err(from_port)
+    }
+
+    async fn save(
+        &self,
+        cx: &Cx<'_>,
+        key: &str,
+        target_id: &str,
+        fingerprint: &str,
+    ) -> Result<(), HandlerError> {
+        let mapping = IdMapping {
+            target_id: target_id.to_string(),
+            fingerprint: fingerprint.to_string(),
+            updated_at: self.clock.now(),
+        };
+        self.store
+            .put_mapping(cx.connection, key, &mapping)
+            .await
+            .map_err(from_port)
+    }
+}
+
+#[async_trait]
+impl TargetHandler for FreshbooksToMailchimp {
+    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
+        let connection = lookup_connection(&self.connections, &event.connection).await?;
+        self.handle_connection(&event.connection, &connection, event)
+            .await
+    }
+}
+
+fn skipped(reason: &str) -> Result<Handled, HandlerError> {
+    Ok(Handled::Skipped {
+        reason: reason.to_string(),
+    })
+}
+
+/// The currency a new store is created with: the first candidate present (the client's, then
+/// its invoices'). A store needs one, though orders carry their own; USD is the last resort for
+/// a client with neither a currency nor an invoice.
+fn store_currency(candidates: &[Option<&str>]) -> String {
+    candidates
+        .iter()
+        .flatten()
+        .map(|c| c.trim().to_ascii_uppercase())
+        .find(|c| !c.is_empty())
+        .unwrap_or_else(|| "USD".to_string())
+}
+
+/// Mailchimp's answer to creating something that exists. The exact title/detail is
+/// UNCONFIRMED (mailchimp.md §3.4 only says "already exists"), so this matches loosely on a 400.
+fn already_exists(e: &MailchimpError) -> bool {
+    match e {
+        MailchimpError::Api {
+            status: 400,
+            title,
+            detail,
+            ..
+        } => {
+            let text = format!("{title} {detail}").to_ascii_lowercase();
+            text.contains("already exists") || text.contains("duplicate")
+        }
+        _ => false,
+    }
+}
+
+/// Whether the order in Mailchimp already says what we would write (e.g. after the id map was
+/// lost): then the PATCH is skipped. Amounts compare to the cent.
+fn same_order(a: &Order, b: &Order) -> bool {
+    let cents = |x: f64| (x * 100.0).round() as i64;
+    let lines = |o: &Order| {
+        let mut v: Vec<_> = o
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.id.clone(),
+                    l.product_id.clone(),
+                    l.product_variant_id.clone(),
+                    l.quantity,
+                    cents(l.price),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    a.financial_status == b.financial_status
+        && a.currency_code.eq_ignore_ascii_case(&b.currency_code)
+        && cents(a.order_total) == cents(b.order_total)
+        && a.customer == b.customer
+        && lines(a) == lines(b)
+}
+
+/// One outcome for an invoice (or payment) event from the order's and the member's.
+fn combine(order: Option<(Value, Value)>, member: Handled) -> Handled {
+    let (member_before, member_written) = match member {
+        Handled::Synced { before, written } => (before, written),
+        Handled::Unchanged => (None, Some(json!("unchanged"))),
+        Handled::Skipped { reason } => (None, Some(json!({"skipped": reason}))),
+    };
+    let member_synced = !matches!(&member_written, Some(Value::String(s)) if s == "unchanged")
+        && !matches!(&member_written, Some(Value::Object(o)) if o.contains_key("skipped"));
+    match order {
+        None if !member_synced => Handled::Unchanged,
+        order => {
+            let (order_before, order_written) = match order {
+                Some((b, w)) => (b, w),
+                None => (Value::Null, json!("unchanged")),
+            };
+            Handled::Synced {
+                before: Some(json!({"order": order_before, "member": member_before})),
+                written: Some(json!({"order": order_written, "member": member_written})),
+            }
+        }
+    }
+}

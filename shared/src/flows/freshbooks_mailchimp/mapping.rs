@@ -1,0 +1,484 @@
+//! FreshBooks records in, Mailchimp writes out: pure functions, no I/O, no clock (the caller
+//! passes "today").
+//!
+//! Money stays [`Decimal`] through every computation and becomes `f64` only in the Mailchimp
+//! bodies ([`to_f64`]), because Mailchimp's schema takes JSON numbers.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::vendors::freshbooks::models::{Client, Invoice, Line, eastern_to_utc};
+use crate::vendors::mailchimp::models::{
+    Customer, CustomerRef, MemberUpsert, MergeField, Order, OrderLine, Product, TagChange, Variant,
+};
+
+/// Mailchimp's limit on customer (and advisable limit on store) ids.
+pub const MAX_ID_LEN: usize = 50;
+
+/// Merge tags the flow writes. Tags are at most 10 characters (Mailchimp's limit).
+pub const FNAME: &str = "FNAME";
+pub const LNAME: &str = "LNAME";
+pub const COMPANY: &str = "COMPANY";
+/// `paid_up` | `pending` | `overdue`.
+pub const FB_STATUS: &str = "FB_STATUS";
+/// Outstanding balance in the client's currency.
+pub const FB_BALANCE: &str = "FB_BALANCE";
+/// Total of the latest invoice.
+pub const FB_LASTINV: &str = "FB_LASTINV";
+/// Date of the latest invoice.
+pub const FB_LASTDT: &str = "FB_LASTDT";
+
+/// The tag every synced member carries.
+pub const TAG_FRESHBOOKS: &str = "freshbooks";
+
+/// The merge fields the flow needs on the audience, created when missing.
+pub fn merge_field_definitions() -> Vec<MergeField> {
+    let field = |tag: &str, name: &str, kind: &str| MergeField {
+        tag: tag.to_string(),
+        name: name.to_string(),
+        kind: kind.to_string(),
+    };
+    vec![
+        field(FNAME, "First Name", "text"),
+        field(LNAME, "Last Name", "text"),
+        field(COMPANY, "Company", "text"),
+        field(FB_STATUS, "FreshBooks payment status", "text"),
+        field(FB_BALANCE, "FreshBooks outstanding balance", "number"),
+        field(FB_LASTINV, "FreshBooks last invoice total", "number"),
+        field(FB_LASTDT, "FreshBooks last invoice date", "date"),
+    ]
+}
+
+/// A client's standing, from its invoices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Nothing outstanding.
+    PaidUp,
+    /// Something outstanding, nothing past due.
+    Pending,
+    /// Something outstanding past its due date.
+    Overdue,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 3] = [
+        PaymentStatus::PaidUp,
+        PaymentStatus::Pending,
+        PaymentStatus::Overdue,
+    ];
+
+    /// The `FB_STATUS` merge-field value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::PaidUp => "paid_up",
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Overdue => "overdue",
+        }
+    }
+
+    /// The member tag for this status.
+    pub fn tag(self) -> &'static str {
+        match self {
+            PaymentStatus::PaidUp => "fb-paid-up",
+            PaymentStatus::Pending => "fb-pending",
+            PaymentStatus::Overdue => "fb-overdue",
+        }
+    }
+}
+
+/// The latest invoice's total and date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastInvoice {
+    pub total: Decimal,
+    pub currency: Option<String>,
+    pub date: Option<NaiveDate>,
+}
+
+/// The FreshBooks financial context a member carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinancialContext {
+    pub status: PaymentStatus,
+    /// The currency `balance` is in: the client's, else the latest invoice's.
+    pub currency: Option<String>,
+    /// Sum of `outstanding` over the client's sent, undeleted invoices in `currency`.
+    pub balance: Decimal,
+    pub last_invoice: Option<LastInvoice>,
+}
+
+/// Invoices that count: sent (not draft) and not deleted — what FreshBooks' own accounting
+/// counts.
+fn counts(invoice: &Invoice) -> bool {
+    !invoice.is_draft() && !invoice.is_deleted()
+}
+
+/// An invoice's currency: `currency_code`, else the code on its amount.
+pub fn invoice_currency(invoice: &Invoice) -> Option<String> {
+    invoice
+        .currency_code
+        .clone()
+        .or_else(|| invoice.amount.code.clone())
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty())
+}
+
+/// Orders invoices oldest first by `create_date`, then by id (numerically when both are
+/// numbers), so "latest" is deterministic.
+fn invoice_order(a: &Invoice, b: &Invoice) -> std::cmp::Ordering {
+    a.create_date.cmp(&b.create_date).then_with(|| {
+        match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => a.id.cmp(&b.id),
+        }
+    })
+}
+
+/// The client's financial context on `today` (the US/Eastern date of the event clock: FreshBooks
+/// due dates are Eastern calendar dates). Overdue when any counted invoice has something
+/// outstanding and a due date before today; pending when any has something outstanding; else
+/// paid up. The balance sums one currency only, because amounts in different currencies do not
+/// add up.
+pub fn financial_context(
+    client: &Client,
+    invoices: &[Invoice],
+    today: NaiveDate,
+) -> FinancialContext {
+    let counted: Vec<&Invoice> = invoices.iter().filter(|i| counts(i)).collect();
+    let outstanding = |i: &Invoice| i.outstanding.amount > Decimal::ZERO;
+    let status = if counted
+        .iter()
+        .any(|i| outstanding(i) && i.due_date.is_some_and(|d| d < today))
+    {
+        PaymentStatus::Overdue
+    } else if counted.iter().any(|i| outstanding(i)) {
+        PaymentStatus::Pending
+    } else {
+        PaymentStatus::PaidUp
+    };
+    let latest = counted.iter().copied().max_by(|a, b| invoice_order(a, b));
+    let currency = client
+        .currency_code
+        .as_deref()
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty())
+        .or_else(|| latest.and_then(invoice_currency));
+    let balance = counted
+        .iter()
+        .filter(|i| match (&currency, invoice_currency(i)) {
+            (Some(want), Some(have)) => *want == have,
+            // An invoice without a currency is the client's.
+            _ => true,
+        })
+        .map(|i| i.outstanding.amount)
+        .sum();
+    FinancialContext {
+        status,
+        currency,
+        balance,
+        last_invoice: latest.map(|i| LastInvoice {
+            total: i.amount.amount,
+            currency: invoice_currency(i),
+            date: i.create_date,
+        }),
+    }
+}
+
+/// The client's email as Mailchimp should see it: trimmed, `None` when blank. Case is kept
+/// (Mailchimp stores the address as given and hashes it lower-cased).
+pub fn client_email(client: &Client) -> Option<String> {
+    client
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+}
+
+/// Whether two addresses are the same Mailchimp member (the subscriber hash lower-cases).
+pub fn same_email(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// Decimal → JSON number for a Mailchimp body. Every `Decimal` fits an `f64` (with rounding
+/// beyond ~15 significant digits, far past any invoice amount).
+pub fn to_f64(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or_default()
+}
+
+/// The member upsert for a client with `email`. Names and company are sent only when FreshBooks
+/// has them, so a blank FreshBooks field does not wipe what someone typed in Mailchimp. The
+/// `FB_*` fields are the flow's own and always sent; empty ones are sent as `""` to clear a
+/// stale value (the upsert skips merge validation).
+pub fn member_upsert(
+    client: &Client,
+    email: &str,
+    ctx: &FinancialContext,
+    status_if_new: &str,
+) -> MemberUpsert {
+    let mut merge_fields = BTreeMap::new();
+    for (tag, value) in [
+        (FNAME, &client.fname),
+        (LNAME, &client.lname),
+        (COMPANY, &client.organization),
+    ] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            merge_fields.insert(tag.to_string(), json!(v));
+        }
+    }
+    merge_fields.insert(FB_STATUS.into(), json!(ctx.status.as_str()));
+    merge_fields.insert(FB_BALANCE.into(), json!(to_f64(ctx.balance)));
+    let (total, date) = match &ctx.last_invoice {
+        Some(last) => (
+            json!(to_f64(last.total)),
+            // Date merge fields are sent as YYYY-MM-DD. UNCONFIRMED whether Mailchimp parses
+            // that for a field whose display format is MM/DD/YYYY; the API is documented to
+            // take ISO dates.
+            last.date.map_or(json!(""), |d| json!(d.to_string())),
+        ),
+        None => (json!(""), json!("")),
+    };
+    merge_fields.insert(FB_LASTINV.into(), total);
+    merge_fields.insert(FB_LASTDT.into(), date);
+    MemberUpsert {
+        email_address: email.to_string(),
+        status_if_new: status_if_new.to_string(),
+        merge_fields,
+    }
+}
+
+/// The tag changes for a context: `freshbooks` and the status tag on, the other two status tags
+/// off (a client moves between them).
+pub fn status_tags(ctx: &FinancialContext) -> Vec<TagChange> {
+    let mut tags = vec![TagChange {
+        name: TAG_FRESHBOOKS.to_string(),
+        status: true,
+    }];
+    tags.extend(PaymentStatus::ALL.into_iter().map(|s| TagChange {
+        name: s.tag().to_string(),
+        status: s == ctx.status,
+    }));
+    tags
+}
+
+fn short_hash(parts: &[&str], hex_len: usize) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let mut s = hex::encode(h.finalize());
+    s.truncate(hex_len);
+    s
+}
+
+/// The e-commerce customer id of a FreshBooks client: `fb-<account>-<client id>`, or a hash of
+/// both when that would pass Mailchimp's 50-character limit.
+pub fn customer_id(account: &str, client_id: &str) -> String {
+    let id = format!("fb-{account}-{client_id}");
+    if id.len() <= MAX_ID_LEN {
+        id
+    } else {
+        format!("fb-{}", short_hash(&[account, client_id], 40))
+    }
+}
+
+/// The e-commerce customer for a client. `opt_in_status` is always false: an invoice is not
+/// marketing consent, and Mailchimp never lets `false` downgrade an existing member.
+pub fn customer(account: &str, client: &Client, email: &str) -> Customer {
+    let clean = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    Customer {
+        id: customer_id(account, &client.id),
+        email_address: email.to_string(),
+        opt_in_status: false,
+        first_name: clean(&client.fname),
+        last_name: clean(&client.lname),
+        company: clean(&client.organization),
+    }
+}
+
+/// The store id a connection writes to when it names none: the connection name, shortened with
+/// a hash past Mailchimp's 50 characters.
+pub fn default_store_id(connection: &str) -> String {
+    if connection.len() <= MAX_ID_LEN {
+        connection.to_string()
+    } else {
+        let head: String = connection.chars().take(MAX_ID_LEN - 17).collect();
+        format!("{head}-{}", short_hash(&[connection], 16))
+    }
+}
+
+/// Title of the product a line sells: its name, or `Item` for an unnamed line.
+fn line_title(line: &Line) -> String {
+    let name = line.name.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() {
+        "Item".to_string()
+    } else {
+        name
+    }
+}
+
+/// The product (and variant) id for a line name: FreshBooks lines name free-text items, not
+/// catalogue entries, so the id is derived from the normalised name (case and spacing ignored)
+/// and the same name always lands on the same product.
+pub fn product_id(name: &str) -> String {
+    let normalised = name
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    format!("fb-{}", short_hash(&[&normalised], 16))
+}
+
+/// Title of the stand-in line for an invoice without lines.
+const WHOLE_INVOICE: &str = "FreshBooks invoice";
+/// Its line id (FreshBooks line ids are numbers, so it cannot collide).
+const WHOLE_INVOICE_LINE: &str = "invoice";
+
+/// The products an invoice's lines need, each with one variant of the same id (Mailchimp's
+/// own plugin models catalogue-less items this way, mailchimp.md §3.3), without duplicates.
+pub fn products(invoice: &Invoice) -> Vec<Product> {
+    let titles: Vec<String> = if invoice.lines.is_empty() {
+        vec![WHOLE_INVOICE.to_string()]
+    } else {
+        invoice.lines.iter().map(line_title).collect()
+    };
+    let mut out: Vec<Product> = Vec::new();
+    for title in titles {
+        let id = product_id(&title);
+        if out.iter().any(|p| p.id == id) {
+            continue;
+        }
+        out.push(Product {
+            id: id.clone(),
+            title: title.clone(),
+            variants: vec![Variant {
+                id,
+                title,
+                price: None,
+            }],
+        });
+    }
+    out
+}
+
+/// One order line. Mailchimp quantities are integers and FreshBooks' may be fractional (hours,
+/// 2.5 kg): a positive whole quantity is sent as is with the unit cost as price; anything else
+/// (fractional, zero, negative) is sent as quantity 1 priced at the line amount, so the line
+/// still adds up to what the invoice says.
+pub fn order_line(line: &Line) -> OrderLine {
+    let id = product_id(&line_title(line));
+    let whole = (line.qty > Decimal::ZERO && line.qty.fract().is_zero())
+        .then(|| line.qty.to_i64())
+        .flatten();
+    let (quantity, price) = match whole {
+        Some(q) => (q, line.unit_cost.amount),
+        None => (1, line.amount.amount),
+    };
+    OrderLine {
+        id: line.lineid.clone(),
+        product_id: id.clone(),
+        product_variant_id: id,
+        quantity,
+        price: to_f64(price),
+    }
+}
+
+/// Fully paid according to any of FreshBooks' three status fields.
+pub fn is_paid(invoice: &Invoice) -> bool {
+    matches!(
+        invoice.payment_status.as_deref(),
+        Some("paid" | "auto-paid")
+    ) || matches!(invoice.status, 4 | 5)
+        || matches!(
+            invoice.v3_status.as_deref(),
+            Some("paid" | "autopaid" | "success")
+        )
+}
+
+/// The order's `financial_status`, given what the existing order (if any) says:
+/// deleted → `cancelled`; paid → `paid`; no longer paid after being paid (a payment removed or
+/// refunded) → `refunded` (and it stays refunded until paid again); anything else (sent, viewed,
+/// partial, overdue, a synced draft) → `pending`.
+pub fn financial_status(invoice: &Invoice, existing: Option<&str>) -> &'static str {
+    if invoice.is_deleted() {
+        "cancelled"
+    } else if is_paid(invoice) {
+        "paid"
+    } else if matches!(existing, Some("paid" | "refunded")) {
+        "refunded"
+    } else {
+        "pending"
+    }
+}
+
+/// Why an invoice cannot become an order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("invoice {0} has no currency (neither currency_code nor amount.code)")]
+    NoCurrency(String),
+}
+
+/// The order for an invoice. `existing_status` is the `financial_status` of the order already in
+/// Mailchimp, if any (it decides `refunded`). `processed_at_foreign` is the invoice's
+/// `create_date` at midnight US/Eastern, so purchase-date segments use the invoice date rather
+/// than the sync time. `updated_at_foreign` is left out on purpose: it would change with every
+/// FreshBooks edit and defeat skip-unchanged for edits the order does not show.
+pub fn order(
+    account: &str,
+    invoice: &Invoice,
+    existing_status: Option<&str>,
+) -> Result<Order, MappingError> {
+    let currency_code =
+        invoice_currency(invoice).ok_or_else(|| MappingError::NoCurrency(invoice.id.clone()))?;
+    let lines = if invoice.lines.is_empty() {
+        // Mailchimp requires at least one line; an invoice without lines becomes one line for
+        // its total.
+        let id = product_id(WHOLE_INVOICE);
+        vec![OrderLine {
+            id: WHOLE_INVOICE_LINE.to_string(),
+            product_id: id.clone(),
+            product_variant_id: id,
+            quantity: 1,
+            price: to_f64(invoice.amount.amount),
+        }]
+    } else {
+        invoice.lines.iter().map(order_line).collect()
+    };
+    let processed_at_foreign = invoice
+        .create_date
+        .and_then(|d| eastern_to_utc(&format!("{d} 00:00:00")))
+        .or_else(|| invoice.updated.as_deref().and_then(eastern_to_utc))
+        .map(|t| t.to_rfc3339());
+    Ok(Order {
+        id: invoice.id.clone(),
+        customer: CustomerRef {
+            id: customer_id(account, &invoice.customerid),
+        },
+        currency_code,
+        order_total: to_f64(invoice.amount.amount),
+        financial_status: Some(financial_status(invoice, existing_status).to_string()),
+        processed_at_foreign,
+        updated_at_foreign: None,
+        lines,
+    })
+}
+
+/// sha256 (hex) of the canonical JSON of `value`: what skip-unchanged compares. Maps serialize
+/// with sorted keys and structs in declaration order, so equal writes give equal prints.
+pub fn fingerprint(value: &Value) -> String {
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests;

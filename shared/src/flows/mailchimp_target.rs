@@ -1,0 +1,64 @@
+//! [`MailchimpTarget`]: the Mailchimp worker's [`TargetHandler`], dispatching each event to the
+//! flow of its connection.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::Flow;
+use super::clients::VendorClients;
+use super::freshbooks_mailchimp::{FreshbooksToMailchimp, lookup_connection};
+use crate::connections::CachedConnections;
+use crate::event::SyncEvent;
+use crate::ports::{Clock, Store};
+use crate::worker::{Handled, HandlerError, TargetHandler};
+
+/// Every flow that writes to Mailchimp, behind one handler.
+pub struct MailchimpTarget {
+    connections: Arc<CachedConnections>,
+    freshbooks: FreshbooksToMailchimp,
+}
+
+impl MailchimpTarget {
+    pub fn new(
+        connections: Arc<CachedConnections>,
+        clients: Arc<dyn VendorClients>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        MailchimpTarget {
+            freshbooks: FreshbooksToMailchimp::new(connections.clone(), clients, store, clock),
+            connections,
+        }
+    }
+}
+
+#[async_trait]
+impl TargetHandler for MailchimpTarget {
+    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
+        let connection = lookup_connection(&self.connections, &event.connection).await?;
+        match connection.flow() {
+            Some(Flow::FreshbooksToMailchimp) => {
+                self.freshbooks
+                    .handle_connection(&event.connection, &connection, event)
+                    .await
+            }
+            Some(Flow::QuickbooksToMailchimp) => Err(HandlerError::permanent(
+                "unsupported_flow",
+                "the QuickBooks → Mailchimp flow is not implemented yet; replay once it is",
+            )),
+            Some(flow) => Err(HandlerError::permanent(
+                "unsupported_flow",
+                format!(
+                    "connection `{}` runs {flow}, which does not write to Mailchimp: the event \
+                     is on the wrong queue",
+                    event.connection
+                ),
+            )),
+            None => Err(HandlerError::permanent(
+                "unsupported_flow",
+                format!("connection `{}` has no flow", event.connection),
+            )),
+        }
+    }
+}

@@ -46,7 +46,7 @@ fn fans_out_by_source_account() {
 #[test]
 fn disabled_connections_get_no_events() {
     let text = EXAMPLE.replace(
-        "options = { status_if_new = \"transactional\", sync_drafts = false }",
+        "options = { status_if_new = \"transactional\", sync_drafts = false, on_email_change = \"archive\", on_client_delete = \"archive\", tags = true }",
         "enabled = false",
     );
     let set = ConnectionSet::from_toml(&text, "x").unwrap();
@@ -154,4 +154,46 @@ fn the_applied_set_round_trips_through_json() {
     let set = ConnectionSet::from_toml(EXAMPLE, "x").unwrap();
     let json = serde_json::to_string(&set).unwrap();
     assert_eq!(serde_json::from_str::<ConnectionSet>(&json).unwrap(), set);
+}
+
+#[test]
+fn flow_options_are_checked_per_flow() {
+    let with = |options: &str| {
+        format!(
+            "[connection.m]\nsource = {{ vendor = \"freshbooks\", account = \"x\", credentials = \"fb\" }}\n\
+             target = {{ vendor = \"mailchimp\", credentials = \"mc\", list_id = \"l\" }}\n\
+             options = {{ {options} }}\n"
+        )
+    };
+    let ok = with(
+        "on_email_change = \"keep\", on_client_delete = \"archive\", tags = false, sync_drafts = true",
+    );
+    let set = ConnectionSet::from_toml(&ok, "c.toml").unwrap();
+    assert_eq!(set.connections["m"].options.len(), 4);
+
+    assert!(
+        err(&with("on_email_change = \"delete\""))
+            .contains("connection `m`: options.on_email_change: must be \"archive\" or \"keep\"")
+    );
+    assert!(
+        err(&with("on_client_delete = true"))
+            .contains("options.on_client_delete: must be \"archive\" or \"keep\"")
+    );
+    assert!(err(&with("tags = \"yes\"")).contains("options.tags: must be true or false"));
+    assert!(err(&with("sync_drafts = 1")).contains("options.sync_drafts: must be true or false"));
+
+    // A QuickBooks source has customers, not clients, and no drafts.
+    let qbo = r#"
+[connection.q]
+source = { vendor = "quickbooks", account = "1", credentials = "q" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l" }
+options = { on_client_delete = "keep" }
+"#;
+    let e = err(qbo);
+    assert!(
+        e.contains("options.on_client_delete: `on_client_delete` is not an option of the quickbooks → mailchimp flow"),
+        "{e}"
+    );
+    assert!(e.contains("on_email_change") && e.contains("tags"), "{e}");
+    assert!(!e.contains("sync_drafts"), "{e}");
 }

@@ -2,10 +2,8 @@
 
 use super::{Connection, ConnectionSet, ConnectionsError, Endpoint};
 use crate::flows::Flow;
+use crate::flows::freshbooks_mailchimp::options::{parse_bool, parse_member_status, parse_retire};
 use crate::vendor::Vendor;
-
-/// Mailchimp's `status_if_new` values.
-const MEMBER_STATUSES: [&str; 4] = ["subscribed", "pending", "unsubscribed", "transactional"];
 
 pub(super) fn validate(set: &ConnectionSet, file: &str) -> Result<(), ConnectionsError> {
     for (name, conn) in &set.connections {
@@ -135,23 +133,33 @@ struct OptionSpec {
     check: fn(&toml::Value) -> Result<(), String>,
 }
 
+// The value checks are the flows' own parsers, so what `connections check` accepts is exactly
+// what the workers read.
 const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         key: "status_if_new",
         applies: |f| f.target() == Vendor::Mailchimp,
-        check: |v| match v.as_str() {
-            Some(s) if MEMBER_STATUSES.contains(&s) => Ok(()),
-            _ => Err(format!("must be one of {}", MEMBER_STATUSES.join(", "))),
-        },
+        check: |v| parse_member_status(v).map(|_| ()),
     },
     OptionSpec {
         key: "sync_drafts",
         applies: |f| f.source() == Vendor::Freshbooks,
-        check: |v| {
-            v.as_bool()
-                .map(|_| ())
-                .ok_or_else(|| "must be true or false".to_string())
-        },
+        check: |v| parse_bool(v).map(|_| ()),
+    },
+    OptionSpec {
+        key: "on_email_change",
+        applies: |f| f.target() == Vendor::Mailchimp,
+        check: |v| parse_retire(v).map(|_| ()),
+    },
+    OptionSpec {
+        key: "on_client_delete",
+        applies: |f| f == Flow::FreshbooksToMailchimp,
+        check: |v| parse_retire(v).map(|_| ()),
+    },
+    OptionSpec {
+        key: "tags",
+        applies: |f| f.target() == Vendor::Mailchimp,
+        check: |v| parse_bool(v).map(|_| ()),
     },
 ];
 

@@ -18,24 +18,25 @@ pub fn from_freshbooks(e: FreshbooksError) -> HandlerError {
     if e.is_transient() {
         return HandlerError::transient(e.to_string());
     }
-    match &e {
-        FreshbooksError::Api { status: 401, .. } => HandlerError::permanent(
-            "auth",
-            format!("{e}; re-authorise FreshBooks for this connection's credentials"),
-        ),
-        FreshbooksError::Api { status, .. } => {
+    // `if let`s rather than an exhaustive match: the vendor module may grow variants (token
+    // errors, say), which then fall to the generic permanent class below.
+    if let FreshbooksError::Api { status, .. } = &e {
+        return if *status == 401 {
+            HandlerError::permanent(
+                "auth",
+                format!("{e}; re-authorise FreshBooks for this connection's credentials"),
+            )
+        } else {
             HandlerError::permanent(format!("freshbooks_{status}"), e.to_string())
-        }
-        FreshbooksError::UnexpectedBody { .. } => {
-            HandlerError::permanent("freshbooks_unexpected_response", e.to_string())
-        }
-        FreshbooksError::InvalidId { .. } => HandlerError::permanent("invalid_id", e.to_string()),
-        FreshbooksError::InvalidBaseUrl(_) => {
-            HandlerError::permanent("configuration", e.to_string())
-        }
-        // Transient by `is_transient`; kept for exhaustiveness.
-        FreshbooksError::Transport(_) => HandlerError::transient(e.to_string()),
+        };
     }
+    let class = match &e {
+        FreshbooksError::UnexpectedBody { .. } => "freshbooks_unexpected_response",
+        FreshbooksError::InvalidId { .. } => "invalid_id",
+        FreshbooksError::InvalidBaseUrl(_) => "configuration",
+        _ => "freshbooks",
+    };
+    HandlerError::permanent(class, e.to_string())
 }
 
 /// A failed Mailchimp call. Transient ones keep `Retry-After` and the request id. Permanent ones

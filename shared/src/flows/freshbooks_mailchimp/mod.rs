@@ -50,3 +50,8 @@ async fn set_syncing(
         }
     }
 }
+
+#[cfg(test)]
+mod fakes;
+#[cfg(test)]
+mod tests;

@@ -9,12 +9,16 @@
 //! - [`adapters`]: the AWS (SQS, DynamoDB, Secrets Manager) and embedded (SQLite) implementations.
 //! - [`webhook`]: the HTTP handler every webhook delivery goes through.
 //! - [`worker`]: the harness every per-target worker runs its handler in.
+//! - [`poller`]: scheduled jobs (the FreshBooks fallback poll, token refresh).
+//! - [`fanout`]: source events → one queue message per connection; the webhook and the poller share it.
 
 pub mod adapters;
 pub mod connections;
 pub mod event;
+pub mod fanout;
 pub mod flows;
 pub mod observability;
+pub mod poller;
 pub mod ports;
 pub mod vendor;
 pub mod vendors;

@@ -5,7 +5,6 @@ use sha2::{Digest, Sha256};
 
 use super::WebhookHandler;
 use super::response::{self, Rejection, WebhookResponse};
-use crate::event::SyncEvent;
 use crate::observability::{self, Metric};
 use crate::ports::{DeadLetter, DeadLetterStatus};
 use crate::vendor::Vendor;
@@ -45,34 +44,6 @@ impl WebhookHandler {
         observability::count(Metric::DeadLettered, 1);
         tracing::warn!(vendor = %vendor, dead_letter = %id, reason, "signed delivery could not be parsed; dead-lettered");
         Ok(response::accepted(0, 0, 1))
-    }
-
-    /// An event whose connection's target has no queue in this deployment.
-    pub(super) async fn dead_letter_event(
-        &self,
-        event: &SyncEvent,
-        queue: &str,
-    ) -> Result<(), Rejection> {
-        let id = DeadLetter::id_for_event(&event.connection, &event.event_id);
-        let reason = format!(
-            "connection `{}` targets `{queue}`, which has no queue in this deployment; deploy its worker, then replay",
-            event.connection
-        );
-        let mut letter = self.letter(
-            id.clone(),
-            format!("webhook:{}", event.source.vendor),
-            Some(queue),
-            "no_queue",
-            &reason,
-            event.to_json(),
-        );
-        letter.event_id = Some(event.event_id.clone());
-        letter.record_key = Some(event.record_key());
-        letter.connection = Some(event.connection.clone());
-        self.store.put_dead_letter(&letter).await?;
-        observability::count(Metric::DeadLettered, 1);
-        tracing::error!(event_id = %event.event_id, connection = %event.connection, queue, dead_letter = %id, "no queue for target; dead-lettered");
-        Ok(())
     }
 
     fn letter(

@@ -1,0 +1,329 @@
+//! [`Job::FreshbooksPoll`]: the fallback for FreshBooks webhooks that never arrive
+//! (freshbooks.md §1.6: FreshBooks documents no retry schedule and may disable callbacks).
+//!
+//! Per FreshBooks account that an enabled connection takes events from (each account once,
+//! whatever the number of its connections):
+//! 1. `since` = cursor date − [`PollerConfig::overlap_days`]; first run: today (US/Eastern) −
+//!    the overlap. `search[updated_min]` is day-granular and compares US/Eastern dates, so the
+//!    overlap re-reads the cursor's day and the day before.
+//! 2. List clients, invoices and payments changed since then, deleted ones included.
+//! 3. Drop the records already seen with the same `updated` (the overlap re-reads them every
+//!    time): see "Seen markers" below.
+//! 4. Fan the rest out to every connection of the account exactly as the webhook does, as
+//!    `origin = poll`, operation `update` (`delete` for a deleted record), event id
+//!    `derived_event_id(source, entity, id, operation, updated)`: two polls of the same change
+//!    give the same id, so the worker's idempotency drops the repeat; a change already applied
+//!    from its webhook costs the worker one read and no write (the id map's fingerprint).
+//! 5. Only then write the seen markers and advance the cursor to today's US/Eastern date. A
+//!    failure anywhere before leaves the cursor, so the next run lists the same window again.
+//!    (The first run pins the cursor to its own date before listing, so a first run that fails
+//!    is retried from that date too, not from "yesterday" of a later day.)
+//!
+//! Accounts are independent: one failing (expired grant, FreshBooks down) is reported and the
+//! others are still polled; the job then fails as a whole so the poller's alarm fires.
+//!
+//! **Seen markers** live in the id map under the pseudo connection `poll:freshbooks:<account>`
+//! (no real connection name contains `:`), keyed by the record key
+//! (`freshbooks:<account>:<entity>:<id>`), with the record's `updated` string as fingerprint
+//! (suffixed ` deleted` for a deleted record, so a deletion that keeps `updated` still counts
+//! as a change) and an empty target id. A record without `updated` is enqueued once and then
+//! treated as seen. **The cursor** is `poll:freshbooks:<account>` in the cursors table, holding
+//! the `YYYY-MM-DD` US/Eastern date on which the last successful poll of the account started.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+use serde::Serialize;
+
+use super::{Job, JobError, JobFailure, JobReport, Poller};
+use crate::connections::ConnectionSet;
+use crate::event::{Origin, SourceEvent, SourceRef, derived_event_id, record_key};
+use crate::fanout::{FanOutError, FanOutReport};
+use crate::ports::{IdMapping, PortError};
+use crate::vendor::Vendor;
+use crate::vendors::freshbooks::models::{Changed, Entity, eastern_date, eastern_to_utc};
+use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
+use crate::worker::HandlerError;
+
+/// The date format of cursors.
+const CURSOR_DATE: &str = "%Y-%m-%d";
+
+/// The cursor (and the seen markers' pseudo connection) of one FreshBooks account.
+pub fn cursor_name(account: &str) -> String {
+    format!("poll:freshbooks:{account}")
+}
+
+/// The fingerprint a seen marker stores for a listed record.
+pub fn seen_fingerprint(changed: &Changed) -> String {
+    let updated = changed.updated.as_deref().unwrap_or("");
+    if changed.deleted {
+        format!("{updated} deleted")
+    } else {
+        updated.to_string()
+    }
+}
+
+/// What the poll did for one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountPoll {
+    pub account: String,
+    /// The `search[updated_min]` date used.
+    pub since: NaiveDate,
+    /// Records FreshBooks listed (all entities).
+    pub listed: usize,
+    /// Records not seen before (with this `updated`): the ones enqueued.
+    pub new: usize,
+    /// Queue messages sent (one per new record and connection).
+    pub queued: usize,
+    /// Messages kept as `no_queue` dead letters.
+    pub dead_lettered: usize,
+    /// The cursor date written.
+    pub cursor: NaiveDate,
+}
+
+/// Why one account could not be polled.
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    #[error("credentials: {0}")]
+    Credentials(HandlerError),
+    #[error("listing {entity}s: {source}")]
+    Freshbooks {
+        entity: &'static str,
+        source: FreshbooksError,
+    },
+    #[error(
+        "cursor `{name}` holds `{value}`, not a YYYY-MM-DD date; fix or delete it in the state table"
+    )]
+    Cursor { name: String, value: String },
+    #[error("state store: {0}")]
+    Store(#[from] PortError),
+    #[error("enqueue: {0}")]
+    Enqueue(#[from] FanOutError),
+}
+
+impl Poller {
+    pub(super) async fn freshbooks_poll(&self) -> Result<JobReport, JobError> {
+        let job = Job::FreshbooksPoll;
+        let mut report = JobReport::new(job);
+        // Schedules deliver at least once and a slow run can overlap the next one; the lease
+        // keeps two runs from listing and enqueueing the same window twice.
+        let lease = format!("poller:{job}");
+        let holder = uuid::Uuid::new_v4().to_string();
+        let store_err = |source| JobError::Store { job, source };
+        let taken = self
+            .store
+            .acquire_lease(&lease, &holder, self.clock.now(), self.config.job_lease)
+            .await
+            .map_err(store_err)?;
+        if !taken {
+            tracing::warn!(job = %job, "another run holds the job's lease; skipping this run");
+            report.skipped_busy = true;
+            return Ok(report);
+        }
+        let result = self.poll_accounts(&mut report).await;
+        if let Err(e) = self.store.release_lease(&lease, &holder).await {
+            // It expires on its own after `job_lease`.
+            tracing::warn!(job = %job, error = %e, "could not release the job's lease");
+        }
+        result.map_err(store_err)?;
+        Ok(report)
+    }
+
+    async fn poll_accounts(&self, report: &mut JobReport) -> Result<(), PortError> {
+        let connections = self.store.get_connections().await?.unwrap_or_default();
+        for (account, credentials) in freshbooks_sources(&connections) {
+            match self
+                .poll_account(&connections, &account, &credentials)
+                .await
+            {
+                Ok(poll) => {
+                    tracing::info!(
+                        job = %Job::FreshbooksPoll, account = %poll.account, since = %poll.since,
+                        listed = poll.listed, new = poll.new, queued = poll.queued,
+                        dead_lettered = poll.dead_lettered, "freshbooks account polled"
+                    );
+                    report.polled.push(poll);
+                }
+                Err(e) => {
+                    tracing::error!(job = %Job::FreshbooksPoll, account = %account, error = %e, "freshbooks account poll failed");
+                    report.failures.push(JobFailure {
+                        name: format!("freshbooks/{account}"),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn poll_account(
+        &self,
+        connections: &ConnectionSet,
+        account: &str,
+        credentials: &[String],
+    ) -> Result<AccountPoll, PollError> {
+        let started = self.clock.now();
+        let source = SourceRef {
+            vendor: Vendor::Freshbooks,
+            account: account.to_string(),
+        };
+        let name = cursor_name(account);
+        let cursor = match self.store.get_cursor(&name).await? {
+            Some(value) => Some(
+                NaiveDate::parse_from_str(value.trim(), CURSOR_DATE).map_err(|_| {
+                    PollError::Cursor {
+                        name: name.clone(),
+                        value,
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let cursor = match cursor {
+            Some(date) => date,
+            None => {
+                // First contact: pin the start of the window now. Until a poll succeeds, every
+                // run lists from here, so an outage on the first days cannot skip a day.
+                let today = eastern_date(started);
+                self.store
+                    .put_cursor(&name, &today.format(CURSOR_DATE).to_string())
+                    .await?;
+                tracing::info!(account, cursor = %today, "first poll of this freshbooks account");
+                today
+            }
+        };
+        let since = cursor
+            .checked_sub_days(Days::new(u64::from(self.config.overlap_days)))
+            .unwrap_or(cursor);
+        let api = self.freshbooks_client(credentials).await?;
+
+        // Keyed by record key: a record that changes while the pages are read can be listed
+        // twice; the last listing wins.
+        let mut listed = 0;
+        let mut changed: BTreeMap<String, Changed> = BTreeMap::new();
+        for entity in Entity::ALL {
+            let records = api
+                .changed_since(account, entity, since)
+                .await
+                .map_err(|source| PollError::Freshbooks {
+                    entity: entity.as_str(),
+                    source,
+                })?;
+            listed += records.len();
+            for c in records {
+                changed.insert(record_key(&source, c.entity.as_str(), &c.id), c);
+            }
+        }
+
+        let mut fresh = Vec::new();
+        for (key, c) in changed {
+            let fingerprint = seen_fingerprint(&c);
+            match self.store.get_mapping(&name, &key).await? {
+                Some(seen) if seen.fingerprint == fingerprint => {}
+                _ => fresh.push((key, fingerprint, c)),
+            }
+        }
+
+        let events: Vec<SourceEvent> = fresh.iter().map(|(_, _, c)| to_event(&source, c)).collect();
+        let sent = if events.is_empty() {
+            FanOutReport::default()
+        } else {
+            self.fanout
+                .enqueue(connections, &events, Origin::Poll)
+                .await?
+        };
+
+        for (key, fingerprint, _) in &fresh {
+            let marker = IdMapping {
+                target_id: String::new(),
+                fingerprint: fingerprint.clone(),
+                updated_at: started,
+            };
+            self.store.put_mapping(&name, key, &marker).await?;
+        }
+        // Never move the cursor back (a clock step, a slow run finishing after a faster one).
+        let next = eastern_date(started).max(cursor);
+        self.store
+            .put_cursor(&name, &next.format(CURSOR_DATE).to_string())
+            .await?;
+        Ok(AccountPoll {
+            account: account.to_string(),
+            since,
+            listed,
+            new: fresh.len(),
+            queued: sent.queued,
+            dead_lettered: sent.dead_lettered,
+            cursor: next,
+        })
+    }
+
+    /// A client for the account, from the first of its credential sets that yields one (an
+    /// account read by several connections may name several sets).
+    async fn freshbooks_client(
+        &self,
+        credentials: &[String],
+    ) -> Result<Arc<dyn FreshbooksApi>, PollError> {
+        let mut first_error = None;
+        for name in credentials {
+            match self.clients.freshbooks(name).await {
+                Ok(api) => return Ok(api),
+                Err(e) => {
+                    tracing::warn!(credentials = %name, error = %e, "freshbooks credential set unusable");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(PollError::Credentials(first_error.unwrap_or_else(|| {
+            HandlerError::permanent("configuration", "no credential set names this account")
+        })))
+    }
+}
+
+/// FreshBooks accounts that enabled connections take events from, each with the distinct
+/// credential sets those connections name (in connection-name order).
+pub fn freshbooks_sources(connections: &ConnectionSet) -> BTreeMap<String, Vec<String>> {
+    let mut accounts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (name, connection) in connections.for_vendor(Vendor::Freshbooks) {
+        let Some(account) = connection
+            .source
+            .account
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        else {
+            tracing::warn!(
+                connection = name,
+                "freshbooks source without an account; not polled"
+            );
+            continue;
+        };
+        let credentials = &connection.source.credentials;
+        let entry = accounts.entry(account.to_string()).or_default();
+        if seen.insert((account, credentials.as_str())) {
+            entry.push(credentials.clone());
+        }
+    }
+    accounts
+}
+
+/// The source event for a listed record.
+fn to_event(source: &SourceRef, c: &Changed) -> SourceEvent {
+    let operation = if c.deleted { "delete" } else { "update" };
+    let entity = c.entity.as_str();
+    SourceEvent {
+        event_id: derived_event_id(
+            source,
+            entity,
+            &c.id,
+            operation,
+            c.updated.as_deref().unwrap_or(""),
+        ),
+        source: source.clone(),
+        entity: entity.to_string(),
+        entity_id: c.id.clone(),
+        operation: operation.to_string(),
+        occurred_at: c.updated.as_deref().and_then(eastern_to_utc),
+        detail: serde_json::Map::new(),
+    }
+}

@@ -419,11 +419,12 @@ impl FreshbooksToMailchimp {
             .order(&cx.store_id, &order.id)
             .await
             .map_err(|e| self.mc_err(e))?;
-        let existing_status = existing
-            .as_ref()
-            .and_then(|o| o.financial_status.as_deref());
+        let existing_summary = existing.as_ref().map(|o| mapping::ExistingOrder {
+            financial_status: o.financial_status.as_deref(),
+            order_total: o.order_total,
+        });
         order.financial_status =
-            Some(mapping::financial_status(invoice, existing_status).to_string());
+            Some(mapping::financial_status(invoice, existing_summary).to_string());
         let before = match &existing {
             Some(o) => json!({"financial_status": o.financial_status, "lines": o.lines.len(),
                               "order_total": o.order_total}),

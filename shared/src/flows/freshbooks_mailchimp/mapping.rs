@@ -406,20 +406,40 @@ pub fn is_paid(invoice: &Invoice) -> bool {
         )
 }
 
-/// The order's `financial_status`, given what the existing order (if any) says:
-/// deleted → `cancelled`; paid → `paid`; no longer paid after being paid (a payment removed or
-/// refunded) → `refunded` (and it stays refunded until paid again); anything else (sent, viewed,
+/// What the order already in Mailchimp says, for [`financial_status`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExistingOrder<'a> {
+    pub financial_status: Option<&'a str>,
+    pub order_total: f64,
+}
+
+/// The order's `financial_status`, given the existing order (if any):
+/// deleted → `cancelled`; paid → `paid`; otherwise `refunded` when the order was paid (or
+/// refunded) and less has been paid than that order's total — a payment was removed or
+/// refunded; it stays refunded until paid again. A paid invoice that is merely edited to a
+/// higher total (now partially paid) is `pending`, not a refund. Anything else (sent, viewed,
 /// partial, overdue, a synced draft) → `pending`.
-pub fn financial_status(invoice: &Invoice, existing: Option<&str>) -> &'static str {
+pub fn financial_status(invoice: &Invoice, existing: Option<ExistingOrder<'_>>) -> &'static str {
     if invoice.is_deleted() {
         "cancelled"
     } else if is_paid(invoice) {
         "paid"
-    } else if matches!(existing, Some("paid" | "refunded")) {
+    } else if existing.is_some_and(|e| {
+        matches!(e.financial_status, Some("paid" | "refunded"))
+            && cents(invoice.paid.amount) < (e.order_total * 100.0).round() as i64
+    }) {
         "refunded"
     } else {
         "pending"
     }
+}
+
+/// A decimal amount in whole cents (rounded), for comparing with Mailchimp's float totals.
+fn cents(d: Decimal) -> i64 {
+    (d * Decimal::ONE_HUNDRED)
+        .round()
+        .to_i64()
+        .unwrap_or(i64::MAX)
 }
 
 /// Why an invoice cannot become an order.
@@ -429,15 +449,15 @@ pub enum MappingError {
     NoCurrency(String),
 }
 
-/// The order for an invoice. `existing_status` is the `financial_status` of the order already in
-/// Mailchimp, if any (it decides `refunded`). `processed_at_foreign` is the invoice's
+/// The order for an invoice. `existing` is the order already in Mailchimp, if any (it decides
+/// `refunded`). `processed_at_foreign` is the invoice's
 /// `create_date` at midnight US/Eastern, so purchase-date segments use the invoice date rather
 /// than the sync time. `updated_at_foreign` is left out on purpose: it would change with every
 /// FreshBooks edit and defeat skip-unchanged for edits the order does not show.
 pub fn order(
     account: &str,
     invoice: &Invoice,
-    existing_status: Option<&str>,
+    existing: Option<ExistingOrder<'_>>,
 ) -> Result<Order, MappingError> {
     let currency_code =
         invoice_currency(invoice).ok_or_else(|| MappingError::NoCurrency(invoice.id.clone()))?;
@@ -467,7 +487,7 @@ pub fn order(
         },
         currency_code,
         order_total: to_f64(invoice.amount.amount),
-        financial_status: Some(financial_status(invoice, existing_status).to_string()),
+        financial_status: Some(financial_status(invoice, existing).to_string()),
         processed_at_foreign,
         updated_at_foreign: None,
         lines,

@@ -328,27 +328,65 @@ fn financial_status_table() {
     partial.status = 8;
     partial.v3_status = Some("partial".into());
     partial.payment_status = Some("partial".into());
+    partial.paid.amount = dec("40");
+    partial.outstanding.amount = dec("60");
     let mut viewed = sent.clone();
     viewed.status = 3;
     viewed.v3_status = Some("viewed".into());
     let mut overdue = sent.clone();
     overdue.v3_status = Some("overdue".into());
-    let cases: Vec<(&str, Invoice, Option<&str>, &str)> = vec![
+    // Paid in full at 100, then edited to 160: 100 paid, 60 outstanding.
+    let mut raised = partial.clone();
+    raised.amount.amount = dec("160");
+    raised.paid.amount = dec("100");
+    let was = |status: &'static str, total: f64| {
+        Some(ExistingOrder {
+            financial_status: Some(status),
+            order_total: total,
+        })
+    };
+    let cases: Vec<(&str, Invoice, Option<ExistingOrder>, &str)> = vec![
         ("sent", sent.clone(), None, "pending"),
         ("viewed", viewed, None, "pending"),
-        ("partial", partial.clone(), Some("pending"), "pending"),
+        ("partial", partial.clone(), was("pending", 100.0), "pending"),
         ("overdue", overdue, None, "pending"),
         ("paid", paid(sent.clone()), None, "paid"),
         (
             "paid again after refund",
             paid(sent.clone()),
-            Some("refunded"),
+            was("refunded", 100.0),
             "paid",
         ),
-        ("payment removed", sent.clone(), Some("paid"), "refunded"),
-        ("partially refunded", partial, Some("paid"), "refunded"),
-        ("stays refunded", sent.clone(), Some("refunded"), "refunded"),
-        ("deleted", deleted(sent.clone()), Some("paid"), "cancelled"),
+        (
+            "payment removed",
+            sent.clone(),
+            was("paid", 100.0),
+            "refunded",
+        ),
+        (
+            "partially refunded",
+            partial,
+            was("paid", 100.0),
+            "refunded",
+        ),
+        (
+            "paid, then total raised",
+            raised,
+            was("paid", 100.0),
+            "pending",
+        ),
+        (
+            "stays refunded",
+            sent.clone(),
+            was("refunded", 100.0),
+            "refunded",
+        ),
+        (
+            "deleted",
+            deleted(sent.clone()),
+            was("paid", 100.0),
+            "cancelled",
+        ),
         ("deleted unpaid", deleted(sent.clone()), None, "cancelled"),
         ("synced draft", draft(sent.clone()), None, "pending"),
     ];

@@ -130,6 +130,14 @@ impl FreshbooksToMailchimp {
                 ),
             ));
         }
+        if !["client", "invoice", "payment"].contains(&event.entity.as_str()) {
+            return Ok(Handled::Skipped {
+                reason: format!(
+                    "FreshBooks `{}` records are not synced to Mailchimp",
+                    event.entity
+                ),
+            });
+        }
         if !connection.enabled {
             return Ok(Handled::Skipped {
                 reason: format!("connection `{name}` is disabled"),
@@ -175,10 +183,7 @@ impl FreshbooksToMailchimp {
         match event.entity.as_str() {
             "client" => self.sync_client(&cx, &event.entity_id, None).await,
             "invoice" => self.sync_invoice(&cx, &event.entity_id).await,
-            "payment" => self.sync_payment(&cx, &event.entity_id).await,
-            other => Ok(Handled::Skipped {
-                reason: format!("FreshBooks `{other}` records are not synced to Mailchimp"),
-            }),
+            _ => self.sync_payment(&cx, &event.entity_id).await,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod flows;
 pub mod observability;
 pub mod poller;
 pub mod ports;
+pub mod tokens;
 pub mod vendor;
 pub mod vendors;
 pub mod webhook;

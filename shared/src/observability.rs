@@ -35,6 +35,8 @@ pub enum Metric {
     DeadLettered,
     VendorThrottled,
     TokenRefreshed,
+    /// A refresh token was refused or a rotated pair could not be stored: a broken connection.
+    TokenRefreshFailed,
 }
 
 impl Metric {
@@ -47,6 +49,7 @@ impl Metric {
             Metric::DeadLettered => "DeadLettered",
             Metric::VendorThrottled => "VendorThrottled",
             Metric::TokenRefreshed => "TokenRefreshed",
+            Metric::TokenRefreshFailed => "TokenRefreshFailed",
         }
     }
 }

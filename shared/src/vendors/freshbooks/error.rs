@@ -30,6 +30,10 @@ pub enum FreshbooksError {
     /// The configured API base URL cannot have paths appended.
     #[error("invalid FreshBooks base URL `{0}`")]
     InvalidBaseUrl(String),
+    /// No usable access token: the credential set is missing or broken (re-authorise), or its
+    /// refresh failed for now.
+    #[error("FreshBooks credentials: {0}")]
+    Token(#[from] crate::tokens::TokenError),
 }
 
 impl FreshbooksError {
@@ -38,6 +42,7 @@ impl FreshbooksError {
         match self {
             FreshbooksError::Transport(_) => true,
             FreshbooksError::Api { status, .. } => *status == 429 || *status >= 500,
+            FreshbooksError::Token(e) => e.is_transient(),
             _ => false,
         }
     }

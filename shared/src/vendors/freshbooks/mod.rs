@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod callbacks;
+pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod models;
+pub mod oauth;
 pub mod webhook;
 
 pub use api::FreshbooksApi;

@@ -54,6 +54,19 @@ pub fn verify(verifier: &SecretString, form: &Form<'_>, header_value: &str) -> b
     mac.verify_slice(&expected[..len]).is_ok()
 }
 
+/// FreshBooks' signature of `form` under `verifier`, as [`verify`] checks it: the value of
+/// [`SIGNATURE_HEADER`]. For the sandbox and tests, which play FreshBooks' part.
+pub fn sign(verifier: &SecretString, form: &Form<'_>) -> String {
+    use base64::Engine as _;
+    // HMAC takes keys of any length; an empty key signs too (and then never verifies).
+    let mut mac = match HmacSha256::new_from_slice(verifier.expose_secret().as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    render(form, &mut mac);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 fn base64_decode(input: &[u8], out: &mut [u8]) -> Result<usize, base64::DecodeSliceError> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode_slice(input, out)
@@ -321,6 +334,12 @@ mod tests {
         assert!(verify(&verifier(), &f, HEADER_A));
         // Surrounding whitespace in the header value is not part of the signature.
         assert!(verify(&verifier(), &f, &format!(" {HEADER_A}\t")));
+    }
+
+    #[test]
+    fn sign_produces_the_vector_signatures() {
+        assert_eq!(sign(&verifier(), &form(BODY_A)), HEADER_A);
+        assert_eq!(sign(&verifier(), &form(BODY_B)), HEADER_B);
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! Reading the token fields of a stored credential set and writing a new pair back into it,
+//! keeping every other (vendor-specific) field as it was.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::TokenSet;
+
+/// The fields of a credential set the token manager needs.
+#[derive(Clone, Deserialize)]
+pub struct StoredTokens {
+    pub access_token: SecretString,
+    pub refresh_token: SecretString,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl StoredTokens {
+    /// Parses the secret's JSON. The error says only where parsing failed: serde's messages
+    /// can quote input, and the input is a secret.
+    pub fn parse(json: &SecretString) -> Result<Self, String> {
+        serde_json::from_str(json.expose_secret()).map_err(|e| {
+            format!(
+                "not a credential set ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    /// Whether the access token expires within `margin` of `now`. Unknown expiry counts as
+    /// not expiring: the vendor's 401 triggers the refresh then.
+    pub fn expires_within(&self, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
+        self.expires_at.is_some_and(|at| at - now <= margin)
+    }
+}
+
+impl std::fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("access_token", &"[REDACTED]")
+            .field("refresh_token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// `credentials` (a JSON object) with `access_token`, `refresh_token` and `expires_at` replaced
+/// by `tokens`; every other field is kept. `expires_at` is removed when the new expiry is
+/// unknown, so a stale expiry never outlives its token.
+pub fn merge_tokens(credentials: &SecretString, tokens: &TokenSet) -> Result<SecretString, String> {
+    let mut object = match serde_json::from_str::<Value>(credentials.expose_secret()) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err("the stored credential set is not a JSON object".into()),
+    };
+    object.insert(
+        "access_token".into(),
+        tokens.access_token.expose_secret().into(),
+    );
+    object.insert(
+        "refresh_token".into(),
+        tokens.refresh_token.expose_secret().into(),
+    );
+    match tokens.expires_at {
+        Some(at) => object.insert("expires_at".into(), at.to_rfc3339().into()),
+        None => object.remove("expires_at"),
+    };
+    Ok(SecretString::from(Value::Object(object).to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_keeps_other_fields_and_replaces_the_tokens() {
+        let stored = SecretString::from(
+            r#"{"access_token":"a1","refresh_token":"r1","expires_at":"2026-03-02T17:04:11Z","client_id":"cid","realm_id":"9"}"#,
+        );
+        let new = TokenSet {
+            access_token: "a2".into(),
+            refresh_token: "r2".into(),
+            expires_at: None,
+        };
+        let merged = merge_tokens(&stored, &new).unwrap();
+        let v: Value = serde_json::from_str(merged.expose_secret()).unwrap();
+        assert_eq!(v["access_token"], "a2");
+        assert_eq!(v["refresh_token"], "r2");
+        assert_eq!(v["client_id"], "cid");
+        assert_eq!(v["realm_id"], "9");
+        assert!(v.get("expires_at").is_none());
+        assert!(merge_tokens(&SecretString::from("[1]"), &new).is_err());
+    }
+
+    #[test]
+    fn parse_errors_do_not_quote_the_secret() {
+        let err =
+            StoredTokens::parse(&SecretString::from(r#"{"access_token":"SECRET"}"#)).unwrap_err();
+        assert!(!err.contains("SECRET"), "{err}");
+        let ok = StoredTokens::parse(&SecretString::from(
+            r#"{"access_token":"a","refresh_token":"r"}"#,
+        ))
+        .unwrap();
+        assert!(!ok.expires_within(Utc::now(), chrono::Duration::hours(1)));
+        assert!(!format!("{ok:?}").contains("\"a\""));
+    }
+}

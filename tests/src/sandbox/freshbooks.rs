@@ -1,1 +1,0 @@
-//! The FreshBooks sandbox (being built).

@@ -1,0 +1,769 @@
+//! The FreshBooks-facing routes: OAuth token endpoint, identity, accounting reads, callbacks.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::NaiveDate;
+use mlc::vendors::form::Form;
+use serde_json::{Value, json};
+
+use super::delivery::spawn_handshake;
+use super::faults::{FaultAction, KillSwitch};
+use super::state::{self, CallbackRec, DELETED, State as Db};
+use super::{Inner, lock};
+
+type Shared = Arc<Inner>;
+type Params = Query<Vec<(String, String)>>;
+
+pub fn router(inner: Shared) -> Router {
+    let events = "/events/account/{account}/events/callbacks";
+    Router::new()
+        .route("/auth/oauth/token", post(token))
+        .route("/auth/api/v1/users/me", get(me))
+        .route(
+            "/accounting/account/{account}/users/clients",
+            get(list_clients),
+        )
+        .route(
+            "/accounting/account/{account}/users/clients/{id}",
+            get(get_client),
+        )
+        .route(
+            "/accounting/account/{account}/invoices/invoices",
+            get(list_invoices),
+        )
+        .route(
+            "/accounting/account/{account}/invoices/invoices/{id}",
+            get(get_invoice),
+        )
+        .route(
+            "/accounting/account/{account}/payments/payments",
+            get(list_payments),
+        )
+        .route(
+            "/accounting/account/{account}/payments/payments/{id}",
+            get(get_payment),
+        )
+        .route(events, post(register_callback).get(list_callbacks))
+        .route(
+            &format!("{events}/{{id}}"),
+            get(get_callback).put(put_callback).delete(delete_callback),
+        )
+        .layer(middleware::from_fn_with_state(
+            inner.clone(),
+            count_and_fault,
+        ))
+        .with_state(inner)
+}
+
+/// The route class a path belongs to, for counters and fault rules.
+fn route_class(path: &str) -> &'static str {
+    if path.starts_with("/auth/oauth") {
+        "token"
+    } else if path.starts_with("/auth/") {
+        "identity"
+    } else if path.starts_with("/events/") {
+        "callbacks"
+    } else if path.contains("/users/clients") {
+        "clients"
+    } else if path.contains("/invoices/invoices") {
+        "invoices"
+    } else if path.contains("/payments/payments") {
+        "payments"
+    } else {
+        "other"
+    }
+}
+
+async fn count_and_fault(
+    State(inner): State<Shared>,
+    ConnectInfo(kill): ConnectInfo<KillSwitch>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let class = route_class(request.uri().path());
+    *lock(&inner.requests)
+        .entry(format!("{} {class}", request.method()))
+        .or_default() += 1;
+    let (latency, action) = lock(&inner.faults).decide(class);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match action {
+        None => next.run(request).await,
+        Some(FaultAction::Drop) => {
+            kill.kill();
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Some(FaultAction::ErrorWith200 { errno, message }) => (
+            StatusCode::OK,
+            axum::Json(json!({"response": {"errors": [{"errno": errno, "message": message}]}})),
+        )
+            .into_response(),
+        Some(FaultAction::Status {
+            status,
+            retry_after_secs,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
+                (
+                    status,
+                    axum::Json(json!({"errno": 429, "message": "Too Many Requests"})),
+                )
+                    .into_response()
+            } else {
+                (
+                    status,
+                    status.canonical_reason().unwrap_or("error").to_string(),
+                )
+                    .into_response()
+            };
+            if let Some(secs) = retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            response
+        }
+        // Latency never decides.
+        Some(FaultAction::Latency { .. }) => next.run(request).await,
+    }
+}
+
+fn json_response(status: StatusCode, v: Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    json_response(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
+}
+
+/// Which 401 body a route family answers with (freshbooks.md §2).
+#[derive(Clone, Copy)]
+enum Family {
+    Identity,
+    Accounting,
+    Events,
+}
+
+fn unauthorized(family: Family) -> Response {
+    let body = match family {
+        Family::Identity => json!({"error": "unauthenticated",
+            "error_description": "This action requires authentication to continue."}),
+        // The accounting shape is UNCONFIRMED; this is the token-info style.
+        Family::Accounting => json!({"error": "invalid_token",
+            "error_description": "The access token is invalid", "state": "unauthorized"}),
+        Family::Events => json!({"errno": 401,
+            "message": "invalid_token: The request token failed to authenticate or validate."}),
+    };
+    json_response(StatusCode::UNAUTHORIZED, body)
+}
+
+/// The identity behind the bearer token, or the 401 to answer.
+/// Errors are boxed: a `Response` is large.
+fn authenticate(inner: &Inner, headers: &HeaderMap, family: Family) -> Result<i64, Box<Response>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Box::new(unauthorized(family)))?;
+    inner
+        .state()
+        .authenticate(token.trim(), inner.now())
+        .ok_or_else(|| Box::new(unauthorized(family)))
+}
+
+/// Authenticated and allowed into `account`.
+fn authorize(
+    inner: &Inner,
+    headers: &HeaderMap,
+    account: &str,
+    family: Family,
+) -> Result<(), Box<Response>> {
+    let identity = authenticate(inner, headers, family)?;
+    if inner.state().may_access(identity, account) {
+        return Ok(());
+    }
+    Err(Box::new(json_response(
+        StatusCode::FORBIDDEN,
+        json!({"response": {"errors": [{"errno": 1003,
+            "message": "The server could not verify that you are authorized to access the URL requested."}]}}),
+    )))
+}
+
+// ---- OAuth ----
+
+async fn token(State(inner): State<Shared>, body: Bytes) -> Response {
+    let Ok(form) = Form::parse(&body) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request body is not a form.",
+        );
+    };
+    let o = &inner.options;
+    let grant = form.get("grant_type").unwrap_or_default();
+    if grant == "refresh_token" {
+        inner.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    }
+    if form.get("client_id") != Some(o.client_id.as_str())
+        || form.get("client_secret") != Some(o.client_secret.as_str())
+    {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.",
+        );
+    }
+    let invalid_grant = || {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.",
+        )
+    };
+    if form
+        .get("redirect_uri")
+        .is_some_and(|uri| uri != o.redirect_uri)
+    {
+        return invalid_grant();
+    }
+    let now = inner.now();
+    let mut state = inner.state();
+    let identity = match grant {
+        "refresh_token" => {
+            let Some(t) = form
+                .get("refresh_token")
+                .and_then(|t| state.refresh_tokens.get_mut(t))
+                .filter(|t| !t.used)
+            else {
+                return invalid_grant();
+            };
+            // Single use: this refresh token is spent whatever happens next.
+            t.used = true;
+            t.identity_id
+        }
+        "authorization_code" => {
+            if form.get("redirect_uri").is_none() {
+                return invalid_grant();
+            }
+            let Some(c) = form
+                .get("code")
+                .and_then(|c| state.codes.get_mut(c))
+                .filter(|c| !c.used && c.expires_at > now)
+            else {
+                return invalid_grant();
+            };
+            c.used = true;
+            c.identity_id
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server.",
+            );
+        }
+    };
+    let lifetime = o.access_token_lifetime;
+    let supersede = o.supersede_on_refresh;
+    match state.mint_pair(identity, now, lifetime, supersede) {
+        Ok(pair) => json_response(
+            StatusCode::OK,
+            json!({
+                "access_token": pair.access_token, "token_type": "Bearer",
+                "expires_in": lifetime.num_seconds(), "refresh_token": pair.refresh_token,
+                "scope": "user:profile:read user:clients:read user:invoices:read user:payments:read",
+                "created_at": now.timestamp(),
+            }),
+        ),
+        Err(_) => invalid_grant(),
+    }
+}
+
+async fn me(State(inner): State<Shared>, headers: HeaderMap) -> Response {
+    let identity = match authenticate(&inner, &headers, Family::Identity) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let state = inner.state();
+    let Some(user) = state.users.get(&identity) else {
+        return unauthorized(Family::Identity);
+    };
+    let memberships: Vec<Value> = user
+        .accounts
+        .iter()
+        .filter_map(|a| state.businesses.get(a))
+        .map(|b| {
+            json!({"id": b.business_id, "role": if b.owner_identity_id == identity { "owner" } else { "employee" },
+                "business": {"id": b.business_id, "business_uuid": format!("uuid-{}", b.business_id),
+                    "name": b.name, "account_id": b.account_id, "date_format": "mm/dd/yyyy"}})
+        })
+        .collect();
+    let roles: Vec<Value> = user
+        .accounts
+        .iter()
+        .map(|a| json!({"role": "admin", "accountid": a, "userid": 1, "systemid": 1}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        json!({"response": {"id": identity, "identity_id": identity, "email": user.email,
+            "first_name": "Sandbox", "last_name": "User",
+            "business_memberships": memberships, "roles": roles}}),
+    )
+}
+
+// ---- accounting ----
+
+/// Accounting "not found": HTTP 404, or 200 under the errors-with-200 toggle.
+fn not_found(inner: &Inner, object: &str, field: &str, id: &str) -> Response {
+    let status = if inner.errors_with_200.load(Ordering::SeqCst) {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    let mut title = object.to_string();
+    if let Some(first) = title.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    json_response(
+        status,
+        json!({"response": {"errors": [{"errno": 1012, "field": field,
+            "message": format!("{title} not found."), "object": object, "value": id}]}}),
+    )
+}
+
+#[derive(Default)]
+struct ListQuery {
+    page: usize,
+    per_page: usize,
+    updated_min: Option<NaiveDate>,
+    updated_max: Option<NaiveDate>,
+    vis_state: Option<i64>,
+    search: Vec<(String, String)>,
+    lines: bool,
+}
+
+fn list_query(params: &[(String, String)]) -> ListQuery {
+    let mut q = ListQuery {
+        page: 1,
+        per_page: 30,
+        ..ListQuery::default()
+    };
+    for (k, v) in params {
+        match k.as_str() {
+            "page" => q.page = v.parse().unwrap_or(1).max(1),
+            "per_page" => q.per_page = v.parse().unwrap_or(30).clamp(1, 100),
+            "search[updated_min]" => q.updated_min = NaiveDate::parse_from_str(v, "%Y-%m-%d").ok(),
+            "search[updated_max]" => q.updated_max = NaiveDate::parse_from_str(v, "%Y-%m-%d").ok(),
+            "search[vis_state]" => q.vis_state = v.parse().ok(),
+            "include[]" if v == "lines" => q.lines = true,
+            _ => {
+                if let Some(field) = k.strip_prefix("search[").and_then(|f| f.strip_suffix(']')) {
+                    q.search.push((field.to_string(), v.clone()));
+                }
+            }
+        }
+    }
+    q
+}
+
+impl ListQuery {
+    fn keeps(
+        &self,
+        vis_state: i64,
+        updated: chrono::DateTime<chrono::Utc>,
+        record: &Value,
+    ) -> bool {
+        let vis_ok = match self.vis_state {
+            Some(v) => vis_state == v,
+            None => vis_state != DELETED,
+        };
+        let day = state::eastern_date(updated);
+        vis_ok
+            && self.updated_min.is_none_or(|min| day >= min)
+            && self.updated_max.is_none_or(|max| day < max)
+            && self
+                .search
+                .iter()
+                .all(|(field, want)| match record.get(field) {
+                    Some(Value::Number(n)) => n.to_string() == *want,
+                    Some(Value::String(s)) => s == want,
+                    // Unknown filters are ignored, as FreshBooks does.
+                    _ => true,
+                })
+    }
+
+    fn page(&self, plural: &str, records: Vec<Value>) -> Response {
+        let total = records.len();
+        let pages = total.div_ceil(self.per_page);
+        let start = (self.page - 1).saturating_mul(self.per_page).min(total);
+        let end = (start + self.per_page).min(total);
+        json_response(
+            StatusCode::OK,
+            json!({"response": {"result": {plural: records[start..end].to_vec(),
+                "page": self.page, "pages": pages, "per_page": self.per_page, "total": total}}}),
+        )
+    }
+}
+
+macro_rules! guard {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return *r,
+        }
+    };
+}
+
+async fn list_clients(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let q = list_query(&params);
+    let state = inner.state();
+    let Some(books) = state.books.get(&account) else {
+        return not_found(&inner, "account", "accountid", &account);
+    };
+    let records = books
+        .clients
+        .values()
+        .map(|c| (c, Db::render_client(c)))
+        .filter(|(c, v)| q.keeps(c.vis_state, c.updated, v))
+        .map(|(_, v)| v)
+        .collect();
+    q.page("clients", records)
+}
+
+async fn get_client(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let state = inner.state();
+    let found = state
+        .books
+        .get(&account)
+        .zip(id.parse::<i64>().ok())
+        .and_then(|(b, id)| b.clients.get(&id));
+    match found {
+        Some(c) => json_response(
+            StatusCode::OK,
+            json!({"response": {"result": {"client": Db::render_client(c)}}}),
+        ),
+        None => not_found(&inner, "client", "userid", &id),
+    }
+}
+
+async fn list_invoices(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let q = list_query(&params);
+    let state = inner.state();
+    let Some(books) = state.books.get(&account) else {
+        return not_found(&inner, "account", "accountid", &account);
+    };
+    let records = books
+        .invoices
+        .values()
+        .map(|i| (i, Db::render_invoice(books, &account, i, q.lines)))
+        .filter(|(i, v)| q.keeps(i.vis_state, i.updated, v))
+        .map(|(_, v)| v)
+        .collect();
+    q.page("invoices", records)
+}
+
+async fn get_invoice(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let lines = list_query(&params).lines;
+    let state = inner.state();
+    let books = state.books.get(&account);
+    let found = books
+        .zip(id.parse::<i64>().ok())
+        .and_then(|(b, id)| Some((b, b.invoices.get(&id)?)));
+    match found {
+        Some((b, i)) => json_response(
+            StatusCode::OK,
+            json!({"response": {"result": {"invoice": Db::render_invoice(b, &account, i, lines)}}}),
+        ),
+        None => not_found(&inner, "invoice", "invoiceid", &id),
+    }
+}
+
+async fn list_payments(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let q = list_query(&params);
+    let state = inner.state();
+    let Some(books) = state.books.get(&account) else {
+        return not_found(&inner, "account", "accountid", &account);
+    };
+    let records = books
+        .payments
+        .values()
+        .map(|p| (p, Db::render_payment(p)))
+        .filter(|(p, v)| q.keeps(p.vis_state, p.updated, v))
+        .map(|(_, v)| v)
+        .collect();
+    q.page("payments", records)
+}
+
+async fn get_payment(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let state = inner.state();
+    let found = state
+        .books
+        .get(&account)
+        .zip(id.parse::<i64>().ok())
+        .and_then(|(b, id)| b.payments.get(&id));
+    match found {
+        Some(p) => json_response(
+            StatusCode::OK,
+            json!({"response": {"result": {"payment": Db::render_payment(p)}}}),
+        ),
+        None => not_found(&inner, "payment", "logid", &id),
+    }
+}
+
+// ---- callbacks (events API) ----
+
+/// The events FreshBooks accepts a callback for (freshbooks.md §1.5).
+fn known_event(event: &str) -> bool {
+    const RESOURCES: [&str; 15] = [
+        "bill",
+        "bill_vendor",
+        "category",
+        "credit_note",
+        "expense",
+        "item",
+        "project",
+        "recurring",
+        "service",
+        "tax",
+        "time_entry",
+        "client",
+        "invoice",
+        "estimate",
+        "payment",
+    ];
+    let (resource, action) = event.split_once('.').unwrap_or((event, ""));
+    RESOURCES.contains(&resource)
+        && (matches!(action, "" | "create" | "update" | "delete")
+            || (action == "sendByEmail" && matches!(resource, "invoice" | "estimate")))
+}
+
+fn events_error(status: StatusCode, message: &str, details: &[&str]) -> Response {
+    let mut body = json!({"errno": status.as_u16(), "message": message});
+    if !details.is_empty() {
+        body["details"] = json!(details);
+    }
+    json_response(status, body)
+}
+
+fn events_not_found() -> Response {
+    events_error(
+        StatusCode::NOT_FOUND,
+        "Requested resource could not be found.",
+        &[],
+    )
+}
+
+fn callback_response(c: &CallbackRec) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"response": {"result": {"callback": Db::render_callback(c)}}}),
+    )
+}
+
+async fn register_callback(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Events));
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let event = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/callback/event"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let uri = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/callback/uri"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut details = Vec::new();
+    if !known_event(&event) {
+        details.push("event: Value error, Unrecognized event.");
+    }
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        details.push("uri: Value error, invalid uri.");
+    }
+    if !details.is_empty() {
+        return events_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid callback.",
+            &details,
+        );
+    }
+    let now = inner.now();
+    let rec = {
+        let mut state = inner.state();
+        let id = state.id();
+        let Ok(books) = state.books_mut(&account) else {
+            return events_not_found();
+        };
+        let rec = CallbackRec {
+            id,
+            event,
+            uri,
+            verified: false,
+            verifier: uuid::Uuid::new_v4().simple().to_string(),
+            updated: now,
+        };
+        books.callbacks.insert(id, rec.clone());
+        rec
+    };
+    spawn_handshake(inner.clone(), account, rec.id);
+    callback_response(&rec)
+}
+
+async fn list_callbacks(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Events));
+    let q = list_query(&params);
+    let event = q
+        .search
+        .iter()
+        .find(|(k, _)| k == "event")
+        .map(|(_, v)| v.clone());
+    let uri = q
+        .search
+        .iter()
+        .find(|(k, _)| k == "uri")
+        .map(|(_, v)| v.clone());
+    let state = inner.state();
+    let Some(books) = state.books.get(&account) else {
+        return events_not_found();
+    };
+    let records = books
+        .callbacks
+        .values()
+        .filter(|c| {
+            event
+                .as_deref()
+                .is_none_or(|e| super::delivery::event_matches(e, &c.event) || c.event == e)
+                && uri.as_deref().is_none_or(|u| c.uri == u)
+        })
+        .map(Db::render_callback)
+        .collect();
+    q.page("callbacks", records)
+}
+
+fn find_callback<'a>(state: &'a mut Db, account: &str, id: &str) -> Option<&'a mut CallbackRec> {
+    let id: i64 = id.parse().ok()?;
+    state.books.get_mut(account)?.callbacks.get_mut(&id)
+}
+
+async fn get_callback(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Events));
+    let mut state = inner.state();
+    match find_callback(&mut state, &account, &id) {
+        Some(c) => callback_response(c),
+        None => events_not_found(),
+    }
+}
+
+async fn put_callback(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Events));
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let now = inner.now();
+    let mut state = inner.state();
+    let Some(c) = find_callback(&mut state, &account, &id) else {
+        return events_not_found();
+    };
+    if parsed.pointer("/callback/resend").and_then(Value::as_bool) == Some(true) {
+        let (cid, response) = (c.id, callback_response(c));
+        drop(state);
+        spawn_handshake(inner.clone(), account, cid);
+        return response;
+    }
+    match parsed.pointer("/callback/verifier").and_then(Value::as_str) {
+        Some(v) => {
+            if v == c.verifier {
+                c.verified = true;
+                c.updated = now;
+            }
+            callback_response(c)
+        }
+        None => events_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid callback.",
+            &["callback: expected `verifier` or `resend`."],
+        ),
+    }
+}
+
+async fn delete_callback(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Events));
+    let mut state = inner.state();
+    let removed = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| state.books.get_mut(&account)?.callbacks.remove(&id));
+    match removed {
+        Some(_) => (StatusCode::OK, Body::from("{}")).into_response(),
+        None => events_not_found(),
+    }
+}

@@ -29,6 +29,16 @@ pub enum MailchimpError {
     /// The credential set cannot be used (no key, no data centre, unreadable secret).
     #[error("Mailchimp credentials: {0}")]
     Credentials(String),
+    /// No connection slot of the per-key limiter freed up in time (every slot busy with a
+    /// slow call); worth retrying later.
+    #[error("no Mailchimp connection slot free within {0:?} (per-key limit reached)")]
+    LimiterTimeout(Duration),
+    /// A call argument cannot be put in a request (an empty id, say); a bug in the caller.
+    #[error("invalid Mailchimp call: {0}")]
+    InvalidArgument(String),
+    /// The configured base URL cannot be used.
+    #[error("Mailchimp base URL is not usable: {0}")]
+    InvalidBaseUrl(String),
 }
 
 /// Titles of the permanent member errors (mailchimp.md §2.5).
@@ -67,7 +77,7 @@ impl MailchimpError {
     /// (Mailchimp's own plugin treats that as rate limiting, mailchimp.md §5).
     pub fn is_transient(&self) -> bool {
         match self {
-            MailchimpError::Transport(_) => true,
+            MailchimpError::Transport(_) | MailchimpError::LimiterTimeout(_) => true,
             MailchimpError::Api { status, title, .. } => {
                 *status == 429 || *status >= 500 || (*status == 403 && title == "HTTP 403")
             }
@@ -86,8 +96,9 @@ impl MailchimpError {
             MailchimpError::Api { status: 404, .. } => "not_found",
             MailchimpError::Api { .. } => "validation",
             MailchimpError::UnexpectedBody { .. } => "unexpected_response",
-            MailchimpError::Credentials(_) => "credentials",
-            MailchimpError::Transport(_) => "transient",
+            MailchimpError::InvalidArgument(_) => "validation",
+            MailchimpError::Credentials(_) | MailchimpError::InvalidBaseUrl(_) => "credentials",
+            MailchimpError::Transport(_) | MailchimpError::LimiterTimeout(_) => "transient",
         }
     }
 

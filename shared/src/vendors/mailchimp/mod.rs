@@ -2,7 +2,10 @@
 //! Marketing API ([`api::MailchimpApi`]) the Mailchimp-targeted flows write through.
 
 pub mod api;
+pub mod client;
+pub mod credentials;
 pub mod error;
+pub mod limiter;
 pub mod models;
 pub mod webhook;
 

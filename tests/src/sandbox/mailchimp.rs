@@ -1,1 +1,0 @@
-//! The Mailchimp sandbox (being built).

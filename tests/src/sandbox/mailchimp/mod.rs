@@ -1,0 +1,1111 @@
+//! The Mailchimp sandbox: an in-process Marketing API v3 on `127.0.0.1:<random port>` speaking
+//! the subset the product uses, with Mailchimp's auth, error shapes and limits, request
+//! validation against Mailchimp's OpenAPI document, fault injection and a control API.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use mlc_tests::sandbox::mailchimp::{Fault, MailchimpSandbox, MailchimpSandboxOptions};
+//! let sandbox = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
+//! let base = sandbox.base_url(); // http://127.0.0.1:PORT/3.0
+//! let key = sandbox.api_key();   // <32 hex>-us21
+//! sandbox.inject(Fault::status(503).probability(0.2));
+//! // … run the product …
+//! assert!(sandbox.violations().is_empty());
+//! # }
+//! ```
+//!
+//! # API behaviour
+//! - Auth: HTTP Basic with any user name and [`MailchimpSandbox::api_key`] as password, or
+//!   `Bearer` [`MailchimpSandbox::oauth_token`]. Anything else → 401 "API Key Invalid" (none at
+//!   all → 401 "API Key Missing"). A key for another data centre is a different key, so 401.
+//! - Simultaneous connections: more than `connection_limit` (10) requests in flight → 429
+//!   "Too Many Requests". Counted: [`MailchimpSandbox::too_many_requests_served`], and the peak
+//!   in flight: [`MailchimpSandbox::peak_concurrency`].
+//! - Validation: every request is matched to a path of the spec, its query checked and its JSON
+//!   body validated against the operation's `requestBody` schema ([`spec`]). A violation is
+//!   answered 400 "Invalid Resource" with `errors[]` and recorded
+//!   ([`MailchimpSandbox::violations`]). A path not in the spec → 404, a method not in the spec
+//!   → 405, both recorded as violations too.
+//! - Endpoints (state semantics in [`state`]): `GET /ping`; `GET /lists/{id}`;
+//!   members `GET`/`PUT`/`DELETE` (archive) and `POST …/actions/delete-permanent`; tags
+//!   `GET`/`POST`; merge fields `GET` (count/offset)/`POST`; stores `POST`/`GET`/`PATCH`/`DELETE`;
+//!   customers `PUT`/`GET`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
+//!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`. Other spec operations → 501.
+//!   `GET /oauth2/metadata` (header `Authorization: OAuth <token>`) answers the OAuth metadata
+//!   with `api_endpoint` = this server.
+//! - Errors are `application/problem+json` `{type,title,status,detail,instance[,errors]}` with
+//!   the same id in the `X-Request-Id` header.
+//!
+//! # Control API
+//! As Rust methods on [`MailchimpSandbox`] and as JSON over HTTP (no auth) on the same port:
+//!
+//! | HTTP | Rust | what |
+//! |---|---|---|
+//! | `GET /_sandbox/state` | [`MailchimpSandbox::state`] | lists (merge fields, members, forgotten), stores (customers, products, orders with lines) |
+//! | `GET /_sandbox/stats` | [`MailchimpSandbox::stats`] | 429s served, peak/current concurrency, request counts by `METHOD /template`, violation count |
+//! | `GET /_sandbox/requests` | [`MailchimpSandbox::requests`] | the request log |
+//! | `GET /_sandbox/violations` | [`MailchimpSandbox::violations`] | spec violations |
+//! | `POST /_sandbox/lists` `{"id","name"}` | [`MailchimpSandbox::create_list`] | add an audience |
+//! | `POST /_sandbox/members` `{"list_id","email","status","compliance"}` | [`MailchimpSandbox::seed_member`] | add/replace a member |
+//! | `POST /_sandbox/compliance` `{"list_id","email","compliance"}` | [`MailchimpSandbox::set_compliance`] | flag a member in compliance state |
+//! | `POST /_sandbox/forget` `{"list_id","email"}` | [`MailchimpSandbox::forget_member`] | permanently delete a member |
+//! | `POST /_sandbox/faults` [`Fault`] | [`MailchimpSandbox::inject`] | add a fault rule |
+//! | `DELETE /_sandbox/faults` | [`MailchimpSandbox::clear_faults`] | remove all fault rules |
+//! | `PUT /_sandbox/latency` `{"ms"}` | [`MailchimpSandbox::set_latency`] | latency added to every API request |
+//! | `PUT /_sandbox/connection-limit` `{"limit"}` | [`MailchimpSandbox::set_connection_limit`] | simultaneous-connection limit |
+//! | `POST /_sandbox/reset-stats` | [`MailchimpSandbox::reset_stats`] | zero counters, clear the request log and violations |
+//!
+//! Fault rules ([`Fault`]) are tried in order for each API request (after auth and the
+//! connection limit); the first that matches method/path and wins its probability roll fires:
+//! an injected status (problem body, or none with `bare`), a dropped connection (before or after
+//! the request is processed), or only a delay. `times` limits a rule to its next N firings
+//! (a 429 burst = `Fault::status(429).times(n)`).
+
+pub mod spec;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, put};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use spec::FieldError;
+pub use state::{
+    AccountState, ListState, MemberState, MergeFieldState, OrderState, ProductState, StoreState,
+};
+use state::{ApiError, Reply};
+
+/// The list the default options pre-create (Mailchimp list ids are 10 hex digits).
+pub const DEFAULT_LIST_ID: &str = "a1b2c3d4e5";
+
+/// How the sandbox starts.
+#[derive(Debug, Clone)]
+pub struct MailchimpSandboxOptions {
+    /// Data centre of the key (`us21`).
+    pub dc: String,
+    /// The accepted key's 32-hex part; random when `None`.
+    pub key_hex: Option<String>,
+    /// Audiences to pre-create (with Mailchimp's default merge fields).
+    pub lists: Vec<String>,
+    /// Simultaneous requests allowed before 429 (Mailchimp: 10).
+    pub connection_limit: usize,
+    /// Added to every API request.
+    pub latency: Duration,
+    /// Refuse merge tags the audience does not have (see [`state`]).
+    pub strict_merge_fields: bool,
+    /// Seed for fault probabilities (reproducible runs); random when `None`.
+    pub seed: Option<u64>,
+}
+
+impl Default for MailchimpSandboxOptions {
+    fn default() -> Self {
+        Self {
+            dc: "us21".into(),
+            key_hex: None,
+            lists: vec![DEFAULT_LIST_ID.into()],
+            connection_limit: 10,
+            latency: Duration::ZERO,
+            strict_merge_fields: true,
+            seed: None,
+        }
+    }
+}
+
+/// How a dropped connection happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropMode {
+    /// The request is not processed.
+    Before,
+    /// The request is processed (a write is applied), then the connection dies.
+    After,
+}
+
+/// A fault rule (see the module doc).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    /// Answer with this status (a problem document unless `bare`).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Drop the connection instead.
+    #[serde(default)]
+    pub drop: Option<DropMode>,
+    /// Delay before answering (alone: a slow but normal answer).
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Only this method (`PUT`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only paths containing this text (`/orders`).
+    #[serde(default)]
+    pub path_contains: Option<String>,
+    /// Fire at most this many more times; unlimited when `None`.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Chance of firing when it matches (0..=1).
+    #[serde(default = "one")]
+    pub probability: f64,
+    /// An injected status without a body (Mailchimp's bare 403/429 under load).
+    #[serde(default)]
+    pub bare: bool,
+    /// `Retry-After` seconds on an injected status.
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Fault {
+    fn base() -> Self {
+        Self {
+            status: None,
+            drop: None,
+            delay_ms: 0,
+            method: None,
+            path_contains: None,
+            times: None,
+            probability: 1.0,
+            bare: false,
+            retry_after_secs: None,
+        }
+    }
+
+    /// Answer `status`.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status: Some(status),
+            ..Self::base()
+        }
+    }
+
+    /// Drop the connection.
+    pub fn drop_connection(mode: DropMode) -> Self {
+        Self {
+            drop: Some(mode),
+            ..Self::base()
+        }
+    }
+
+    /// Only delay.
+    pub fn delay(delay: Duration) -> Self {
+        Self {
+            delay_ms: delay.as_millis() as u64,
+            ..Self::base()
+        }
+    }
+
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+
+    pub fn probability(mut self, p: f64) -> Self {
+        self.probability = p;
+        self
+    }
+
+    pub fn on(mut self, method: &str, path_contains: &str) -> Self {
+        self.method = Some(method.to_ascii_uppercase());
+        self.path_contains = Some(path_contains.into());
+        self
+    }
+
+    pub fn bare(mut self) -> Self {
+        self.bare = true;
+        self
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+}
+
+/// One API request as served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub request_id: String,
+    pub method: String,
+    pub path: String,
+    /// The spec's path template, when the path matched one.
+    pub template: Option<String>,
+    pub status: u16,
+    /// What answered: `api`, `auth`, `limit`, `fault`, `drop`, `validation`.
+    pub by: String,
+}
+
+/// A request that broke the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    pub request_id: String,
+    pub method: String,
+    pub path: String,
+    pub template: Option<String>,
+    pub errors: Vec<FieldError>,
+    pub body: Option<Value>,
+}
+
+/// Counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub too_many_requests: u64,
+    pub peak_concurrency: usize,
+    pub in_flight: usize,
+    pub requests: usize,
+    /// By `METHOD /template` (or the raw path when no template matched).
+    pub counts: BTreeMap<String, u64>,
+    pub violations: usize,
+}
+
+struct Shared {
+    api_key: String,
+    oauth_token: String,
+    dc: String,
+    root_url: String,
+    strict_merge_fields: bool,
+    connection_limit: AtomicUsize,
+    latency_ms: AtomicU64,
+    account: Mutex<AccountState>,
+    faults: Mutex<Vec<Fault>>,
+    rng: Mutex<fastrand::Rng>,
+    requests: Mutex<Vec<RequestRecord>>,
+    violations: Mutex<Vec<Violation>>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    throttled: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data; keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running sandbox; stops when dropped.
+pub struct MailchimpSandbox {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MailchimpSandbox {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl MailchimpSandbox {
+    /// Starts the sandbox. Panics if the port cannot be bound or the vendored spec cannot be
+    /// loaded (test infrastructure: the test cannot run then); see [`Self::try_start`].
+    pub async fn start(options: MailchimpSandboxOptions) -> Self {
+        match Self::try_start(options).await {
+            Ok(s) => s,
+            Err(e) => panic!("Mailchimp sandbox did not start: {e}"),
+        }
+    }
+
+    /// Starts the sandbox, or says why it could not.
+    pub async fn try_start(options: MailchimpSandboxOptions) -> Result<Self, String> {
+        // Load (once per process) before serving, so the first request is not slow.
+        let spec_load = tokio::task::spawn_blocking(spec::spec)
+            .await
+            .map_err(|e| format!("loading the spec: {e}"))?;
+        spec_load?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let key_hex = options
+            .key_hex
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let mut account = AccountState::default();
+        for list in &options.lists {
+            account.create_list(list, &format!("Audience {list}"), true);
+        }
+        let shared = Arc::new(Shared {
+            api_key: format!("{key_hex}-{}", options.dc),
+            oauth_token: uuid::Uuid::new_v4().simple().to_string(),
+            dc: options.dc.clone(),
+            root_url: format!("http://{addr}"),
+            strict_merge_fields: options.strict_merge_fields,
+            connection_limit: AtomicUsize::new(options.connection_limit),
+            latency_ms: AtomicU64::new(options.latency.as_millis() as u64),
+            account: Mutex::new(account),
+            faults: Mutex::new(Vec::new()),
+            rng: Mutex::new(match options.seed {
+                Some(seed) => fastrand::Rng::with_seed(seed),
+                None => fastrand::Rng::new(),
+            }),
+            requests: Mutex::new(Vec::new()),
+            violations: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            throttled: AtomicU64::new(0),
+        });
+        let app = router(shared.clone());
+        let server = tokio::spawn(async move {
+            // Ends only when aborted (drop) or the listener fails.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            shared,
+            addr,
+            server,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT/3.0`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/3.0", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` (the OAuth `api_endpoint`).
+    pub fn root_url(&self) -> String {
+        self.shared.root_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/oauth2/metadata`.
+    pub fn oauth_metadata_url(&self) -> String {
+        format!("http://{}/oauth2/metadata", self.addr)
+    }
+
+    /// The accepted API key, `<32 hex>-<dc>`.
+    pub fn api_key(&self) -> String {
+        self.shared.api_key.clone()
+    }
+
+    /// The accepted OAuth access token.
+    pub fn oauth_token(&self) -> String {
+        self.shared.oauth_token.clone()
+    }
+
+    pub fn dc(&self) -> String {
+        self.shared.dc.clone()
+    }
+
+    /// The credential secret JSON for the API key: `{"api_key":"…"}`.
+    pub fn credentials_json(&self) -> String {
+        json!({ "api_key": self.shared.api_key }).to_string()
+    }
+
+    // ---- control ----------------------------------------------------------------------
+
+    pub fn create_list(&self, id: &str, name: &str) {
+        lock(&self.shared.account).create_list(id, name, true);
+    }
+
+    /// Adds or replaces a member directly (no API semantics).
+    pub fn seed_member(&self, list_id: &str, email: &str, status: &str, compliance: bool) {
+        seed_member(&self.shared, list_id, email, status, compliance);
+    }
+
+    /// Flags a member so writes answer "Member In Compliance State"; false if no such member.
+    pub fn set_compliance(&self, list_id: &str, email: &str, compliance: bool) -> bool {
+        let mut account = lock(&self.shared.account);
+        let hash = state::member_key(email);
+        match account
+            .lists
+            .get_mut(list_id)
+            .and_then(|l| l.members.get_mut(&hash))
+        {
+            Some(m) => {
+                m.compliance = compliance;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Permanently deletes a member: later writes answer "Forgotten Email Not Subscribed".
+    pub fn forget_member(&self, list_id: &str, email: &str) {
+        forget_member(&self.shared, list_id, email);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.shared.faults).push(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared
+            .latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn set_connection_limit(&self, limit: usize) {
+        self.shared.connection_limit.store(limit, Ordering::SeqCst);
+    }
+
+    pub fn reset_stats(&self) {
+        reset_stats(&self.shared);
+    }
+
+    // ---- state ------------------------------------------------------------------------
+
+    /// A snapshot of the account.
+    pub fn state(&self) -> AccountState {
+        lock(&self.shared.account).clone()
+    }
+
+    pub fn member(&self, list_id: &str, email: &str) -> Option<MemberState> {
+        lock(&self.shared.account)
+            .lists
+            .get(list_id)?
+            .members
+            .get(&state::member_key(email))
+            .cloned()
+    }
+
+    pub fn members(&self, list_id: &str) -> Vec<MemberState> {
+        lock(&self.shared.account)
+            .lists
+            .get(list_id)
+            .map(|l| l.members.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn merge_fields(&self, list_id: &str) -> Vec<MergeFieldState> {
+        lock(&self.shared.account)
+            .lists
+            .get(list_id)
+            .map(|l| l.merge_fields.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn store(&self, store_id: &str) -> Option<StoreState> {
+        lock(&self.shared.account).stores.get(store_id).cloned()
+    }
+
+    pub fn order(&self, store_id: &str, order_id: &str) -> Option<OrderState> {
+        lock(&self.shared.account)
+            .stores
+            .get(store_id)?
+            .orders
+            .get(order_id)
+            .cloned()
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.shared.violations).clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        stats(&self.shared)
+    }
+
+    /// Requests served by `METHOD /template`.
+    pub fn request_counts(&self) -> BTreeMap<String, u64> {
+        stats(&self.shared).counts
+    }
+
+    pub fn too_many_requests_served(&self) -> u64 {
+        self.shared.throttled.load(Ordering::SeqCst)
+    }
+
+    pub fn peak_concurrency(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
+    }
+}
+
+fn seed_member(shared: &Shared, list_id: &str, email: &str, status: &str, compliance: bool) {
+    let mut account = lock(&shared.account);
+    if !account.lists.contains_key(list_id) {
+        account.create_list(list_id, list_id, true);
+    }
+    if let Some(list) = account.lists.get_mut(list_id) {
+        let hash = mlc::vendors::mailchimp::webhook::subscriber_hash(email);
+        list.forgotten.remove(&hash);
+        list.members.insert(
+            hash,
+            MemberState {
+                email_address: email.trim().to_string(),
+                status: status.into(),
+                merge_fields: BTreeMap::new(),
+                tags: Default::default(),
+                compliance,
+                writes: 0,
+            },
+        );
+    }
+}
+
+fn forget_member(shared: &Shared, list_id: &str, email: &str) {
+    let mut account = lock(&shared.account);
+    if let Some(list) = account.lists.get_mut(list_id) {
+        let hash = state::member_key(email);
+        list.members.remove(&hash);
+        list.forgotten.insert(hash);
+    }
+}
+
+fn reset_stats(shared: &Shared) {
+    lock(&shared.requests).clear();
+    lock(&shared.violations).clear();
+    shared.throttled.store(0, Ordering::SeqCst);
+    shared
+        .peak
+        .store(shared.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+}
+
+fn stats(shared: &Shared) -> Stats {
+    let requests = lock(&shared.requests);
+    let mut counts = BTreeMap::new();
+    for r in requests.iter() {
+        let key = format!("{} {}", r.method, r.template.as_deref().unwrap_or(&r.path));
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    Stats {
+        too_many_requests: shared.throttled.load(Ordering::SeqCst),
+        peak_concurrency: shared.peak.load(Ordering::SeqCst),
+        in_flight: shared.in_flight.load(Ordering::SeqCst),
+        requests: requests.len(),
+        counts,
+        violations: lock(&shared.violations).len(),
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/3.0/{*rest}", any(api))
+        .route("/oauth2/metadata", get(oauth_metadata))
+        .route("/_sandbox/state", get(control_state))
+        .route("/_sandbox/stats", get(control_stats))
+        .route("/_sandbox/requests", get(control_requests))
+        .route("/_sandbox/violations", get(control_violations))
+        .route("/_sandbox/lists", post(control_list))
+        .route("/_sandbox/members", post(control_member))
+        .route("/_sandbox/compliance", post(control_compliance))
+        .route("/_sandbox/forget", post(control_forget))
+        .route(
+            "/_sandbox/faults",
+            post(control_fault).delete(control_clear_faults),
+        )
+        .route("/_sandbox/latency", put(control_latency))
+        .route("/_sandbox/connection-limit", put(control_limit))
+        .route("/_sandbox/reset-stats", post(control_reset))
+        .with_state(shared)
+}
+
+/// Counts a request in flight for as long as it lives (also when its future is dropped).
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> (Self, usize) {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak.fetch_max(now, Ordering::SeqCst);
+        (Self(shared), now)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn problem(request_id: &str, err: &ApiError) -> Response {
+    let mut body = json!({
+        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+        "title": err.title, "status": err.status, "detail": err.detail, "instance": request_id,
+    });
+    if !err.errors.is_empty() {
+        body["errors"] = json!(err.errors);
+    }
+    let mut response = (
+        StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body.to_string(),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/problem+json; charset=utf-8"),
+    );
+    response
+}
+
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+fn reply_response(reply: Reply, request_id: &str) -> Response {
+    match reply {
+        Ok((status, body)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            match body {
+                Some(body) => (status, axum::Json(body)).into_response(),
+                None => status.into_response(),
+            }
+        }
+        Err(e) => problem(request_id, &e),
+    }
+}
+
+/// A body that fails at once: the server drops the connection.
+struct Failing;
+
+impl futures_core::Stream for Failing {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: connection dropped",
+        ))))
+    }
+}
+
+fn dropped() -> Response {
+    Response::new(Body::from_stream(Failing))
+}
+
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    use base64::Engine as _;
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::new(
+            401,
+            "API Key Missing",
+            "Your request did not include an API key.",
+        ));
+    };
+    let ok = if let Some(b64) = value.strip_prefix("Basic ") {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|pair| pair.split_once(':').map(|(_, key)| key == shared.api_key))
+            .unwrap_or(false)
+    } else if let Some(token) = value.strip_prefix("Bearer ") {
+        token.trim() == shared.oauth_token
+    } else {
+        false
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            401,
+            "API Key Invalid",
+            "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+        ))
+    }
+}
+
+/// The fault to apply to this request, if any rule fires.
+fn pick_fault(shared: &Shared, method: &str, path: &str) -> Option<Fault> {
+    let mut faults = lock(&shared.faults);
+    let mut rng = lock(&shared.rng);
+    for fault in faults.iter_mut() {
+        let matches = fault.method.as_deref().is_none_or(|m| m == method)
+            && fault
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+            && fault.times != Some(0);
+        if matches && rng.f64() < fault.probability {
+            if let Some(n) = fault.times.as_mut() {
+                *n -= 1;
+            }
+            return Some(fault.clone());
+        }
+    }
+    None
+}
+
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (_guard, now) = InFlight::enter(&shared);
+    let method = method.as_str().to_string();
+    let path = uri
+        .path()
+        .strip_prefix("/3.0")
+        .unwrap_or(uri.path())
+        .to_string();
+    let mut record = RequestRecord {
+        request_id: request_id.clone(),
+        method: method.clone(),
+        path: path.clone(),
+        template: None,
+        status: 0,
+        by: "api".into(),
+    };
+    let response = serve(&shared, &mut record, now, &uri, &headers, &body).await;
+    record.status = response.status().as_u16();
+    lock(&shared.requests).push(record);
+    with_request_id(response, &request_id)
+}
+
+async fn serve(
+    shared: &Shared,
+    record: &mut RequestRecord,
+    in_flight: usize,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let request_id = record.request_id.clone();
+    let query: Vec<(String, String)> = uri.query().map(parse_query).unwrap_or_default();
+    // Matched early so every log entry carries its template.
+    let checked = match spec::spec() {
+        Ok(spec) => spec.check(&record.method, &record.path, &query, body),
+        Err(e) => {
+            return problem(&request_id, &ApiError::new(500, "Internal Server Error", e));
+        }
+    };
+    record.template = checked.template.clone();
+    if let Err(e) = authorized(shared, headers) {
+        record.by = "auth".into();
+        return problem(&request_id, &e);
+    }
+    if in_flight > shared.connection_limit.load(Ordering::SeqCst) {
+        shared.throttled.fetch_add(1, Ordering::SeqCst);
+        record.by = "limit".into();
+        return problem(
+            &request_id,
+            &ApiError::new(
+                429,
+                "Too Many Requests",
+                "You have exceeded the limit of 10 simultaneous connections.",
+            ),
+        );
+    }
+    let latency = shared.latency_ms.load(Ordering::SeqCst);
+    let fault = pick_fault(shared, &record.method, &record.path);
+    let delay = latency + fault.as_ref().map_or(0, |f| f.delay_ms);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if let Some(fault) = &fault {
+        if fault.drop == Some(DropMode::Before) {
+            record.by = "drop".into();
+            return dropped();
+        }
+        if let Some(status) = fault.status {
+            record.by = "fault".into();
+            let mut response = if fault.bare {
+                StatusCode::from_u16(status)
+                    .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+                    .into_response()
+            } else {
+                let title = StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("Error");
+                problem(
+                    &request_id,
+                    &ApiError::new(status, title, "Injected by the sandbox."),
+                )
+            };
+            if let Some(secs) = fault.retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+            }
+            return response;
+        }
+    }
+    if !checked.errors.is_empty() {
+        record.by = "validation".into();
+        lock(&shared.violations).push(Violation {
+            request_id: request_id.clone(),
+            method: record.method.clone(),
+            path: record.path.clone(),
+            template: checked.template.clone(),
+            errors: checked.errors.clone(),
+            body: checked.body.clone(),
+        });
+        let err = match (&checked.template, checked.method_known) {
+            (None, _) => ApiError::not_found(),
+            (Some(_), false) => ApiError::new(
+                405,
+                "Method Not Allowed",
+                "The requested method and resource are not compatible.",
+            ),
+            (Some(_), true) => ApiError::invalid(
+                "The resource submitted could not be validated. For field-specific details, see the 'errors' array.",
+                checked.errors.clone(),
+            ),
+        };
+        return problem(&request_id, &err);
+    }
+    let reply = dispatch(shared, &record.method, &checked, &query);
+    let response = reply_response(reply, &request_id);
+    if fault.is_some_and(|f| f.drop == Some(DropMode::After)) {
+        record.by = "drop".into();
+        return dropped();
+    }
+    response
+}
+
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn dispatch(
+    shared: &Shared,
+    method: &str,
+    checked: &spec::Checked,
+    query: &[(String, String)],
+) -> Reply {
+    let p = |name: &str| {
+        checked
+            .params
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    };
+    let body = checked.body.clone().unwrap_or(Value::Null);
+    let number = |name: &str, default: usize| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let template = checked.template.as_deref().unwrap_or_default();
+    let mut a = lock(&shared.account);
+    match (method, template) {
+        ("GET", "/ping") => Ok((200, Some(json!({"health_status": "Everything's Chimpy!"})))),
+        ("GET", "/lists/{list_id}") => a.get_list(p("list_id")),
+        ("GET", "/lists/{list_id}/members/{subscriber_hash}") => {
+            a.get_member(p("list_id"), p("subscriber_hash"))
+        }
+        ("PUT", "/lists/{list_id}/members/{subscriber_hash}") => a.put_member(
+            p("list_id"),
+            p("subscriber_hash"),
+            &body,
+            shared.strict_merge_fields,
+        ),
+        ("DELETE", "/lists/{list_id}/members/{subscriber_hash}") => {
+            a.archive_member(p("list_id"), p("subscriber_hash"))
+        }
+        ("POST", "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent") => {
+            a.delete_permanent(p("list_id"), p("subscriber_hash"))
+        }
+        ("GET", "/lists/{list_id}/members/{subscriber_hash}/tags") => {
+            a.get_tags(p("list_id"), p("subscriber_hash"))
+        }
+        ("POST", "/lists/{list_id}/members/{subscriber_hash}/tags") => {
+            a.post_tags(p("list_id"), p("subscriber_hash"), &body)
+        }
+        ("GET", "/lists/{list_id}/merge-fields") => a.get_merge_fields(
+            p("list_id"),
+            number("count", 10).min(1000),
+            number("offset", 0),
+        ),
+        ("POST", "/lists/{list_id}/merge-fields") => a.post_merge_field(p("list_id"), &body),
+        ("POST", "/ecommerce/stores") => a.post_store(&body),
+        ("GET", "/ecommerce/stores/{store_id}") => a.get_store(p("store_id")),
+        ("PATCH", "/ecommerce/stores/{store_id}") => a.patch_store(p("store_id"), &body),
+        ("DELETE", "/ecommerce/stores/{store_id}") => a.delete_store(p("store_id")),
+        ("PUT", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
+            a.put_customer(p("store_id"), p("customer_id"), &body)
+        }
+        ("GET", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
+            a.get_customer(p("store_id"), p("customer_id"))
+        }
+        ("POST", "/ecommerce/stores/{store_id}/products") => a.post_product(p("store_id"), &body),
+        ("GET", "/ecommerce/stores/{store_id}/products/{product_id}") => {
+            a.get_product(p("store_id"), p("product_id"))
+        }
+        ("PATCH", "/ecommerce/stores/{store_id}/products/{product_id}") => {
+            a.patch_product(p("store_id"), p("product_id"), &body)
+        }
+        ("PUT", "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}") => {
+            a.put_variant(p("store_id"), p("product_id"), p("variant_id"), &body)
+        }
+        ("POST", "/ecommerce/stores/{store_id}/orders") => a.post_order(p("store_id"), &body),
+        ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}") => {
+            a.get_order(p("store_id"), p("order_id"))
+        }
+        ("PATCH", "/ecommerce/stores/{store_id}/orders/{order_id}") => {
+            a.patch_order(p("store_id"), p("order_id"), &body)
+        }
+        ("DELETE", "/ecommerce/stores/{store_id}/orders/{order_id}") => {
+            a.delete_order(p("store_id"), p("order_id"))
+        }
+        ("DELETE", "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}") => {
+            a.delete_order_line(p("store_id"), p("order_id"), p("line_id"))
+        }
+        _ => Err(ApiError::new(
+            501,
+            "Not Implemented",
+            format!("The sandbox does not implement {method} {template}."),
+        )),
+    }
+}
+
+async fn oauth_metadata(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("OAuth "));
+    if token.map(str::trim) != Some(shared.oauth_token.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_token"})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({
+        "dc": shared.dc, "role": "owner", "accountname": "Sandbox Account", "user_id": 1,
+        "login": {"email": "owner@example.com", "login_id": 1, "login_name": "owner",
+                  "login_email": "owner@example.com"},
+        "login_url": "https://login.mailchimp.com", "api_endpoint": shared.root_url,
+    }))
+    .into_response()
+}
+
+// ---- control routes -------------------------------------------------------------------
+
+async fn control_state(State(shared): State<Arc<Shared>>) -> axum::Json<AccountState> {
+    axum::Json(lock(&shared.account).clone())
+}
+
+async fn control_stats(State(shared): State<Arc<Shared>>) -> axum::Json<Stats> {
+    axum::Json(stats(&shared))
+}
+
+async fn control_requests(State(shared): State<Arc<Shared>>) -> axum::Json<Vec<RequestRecord>> {
+    axum::Json(lock(&shared.requests).clone())
+}
+
+async fn control_violations(State(shared): State<Arc<Shared>>) -> axum::Json<Vec<Violation>> {
+    axum::Json(lock(&shared.violations).clone())
+}
+
+#[derive(Deserialize)]
+struct ListBody {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn control_list(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<ListBody>,
+) -> StatusCode {
+    let name = b.name.unwrap_or_else(|| b.id.clone());
+    lock(&shared.account).create_list(&b.id, &name, true);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct MemberBody {
+    list_id: String,
+    email: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    compliance: bool,
+}
+
+async fn control_member(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<MemberBody>,
+) -> StatusCode {
+    let status = b.status.unwrap_or_else(|| "subscribed".into());
+    seed_member(&shared, &b.list_id, &b.email, &status, b.compliance);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_compliance(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<MemberBody>,
+) -> StatusCode {
+    let mut account = lock(&shared.account);
+    match account
+        .lists
+        .get_mut(&b.list_id)
+        .and_then(|l| l.members.get_mut(&state::member_key(&b.email)))
+    {
+        Some(m) => {
+            m.compliance = b.compliance;
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn control_forget(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<MemberBody>,
+) -> StatusCode {
+    forget_member(&shared, &b.list_id, &b.email);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_fault(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(f): axum::Json<Fault>,
+) -> StatusCode {
+    lock(&shared.faults).push(f);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
+    lock(&shared.faults).clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct LatencyBody {
+    ms: u64,
+}
+
+async fn control_latency(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<LatencyBody>,
+) -> StatusCode {
+    shared.latency_ms.store(b.ms, Ordering::SeqCst);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct LimitBody {
+    limit: usize,
+}
+
+async fn control_limit(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<LimitBody>,
+) -> StatusCode {
+    shared.connection_limit.store(b.limit, Ordering::SeqCst);
+    StatusCode::NO_CONTENT
+}
+
+async fn control_reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    reset_stats(&shared);
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,952 @@
+//! The sandbox's account data and the API semantics over it (mailchimp.md §2–3): audiences with
+//! merge fields, members and tags; e-commerce stores, customers, products with variants, orders
+//! with lines. Pure functions of the state: the server does auth, limits, faults and validation.
+//!
+//! Error wording follows mailchimp.md where it quotes Mailchimp; wording marked "sandbox" below
+//! is ours (Mailchimp's exact text UNCONFIRMED), chosen so that "already exists" / "does not
+//! exist" read like Mailchimp's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mlc::vendors::mailchimp::webhook::subscriber_hash;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::spec::FieldError;
+
+/// A problem answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: u16,
+    pub title: String,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, title: &str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            title: title.into(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            404,
+            "Resource Not Found",
+            "The requested resource could not be found.",
+        )
+    }
+
+    /// 400 "Invalid Resource" with field errors.
+    pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            ..Self::new(400, "Invalid Resource", detail)
+        }
+    }
+
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::invalid(
+            "The resource submitted could not be validated. For field-specific details, see the 'errors' array.",
+            vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        )
+    }
+}
+
+/// A successful answer: status and optional JSON body.
+pub type Reply = Result<(u16, Option<Value>), ApiError>;
+
+fn ok(body: Value) -> Reply {
+    Ok((200, Some(body)))
+}
+
+fn no_content() -> Reply {
+    Ok((204, None))
+}
+
+/// Everything the account holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccountState {
+    pub lists: BTreeMap<String, ListState>,
+    pub stores: BTreeMap<String, StoreState>,
+}
+
+/// An audience.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListState {
+    pub id: String,
+    pub name: String,
+    pub merge_fields: Vec<MergeFieldState>,
+    /// By subscriber hash.
+    pub members: BTreeMap<String, MemberState>,
+    /// Subscriber hashes of permanently deleted members.
+    pub forgotten: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeFieldState {
+    pub merge_id: u32,
+    pub tag: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberState {
+    pub email_address: String,
+    pub status: String,
+    pub merge_fields: BTreeMap<String, Value>,
+    pub tags: BTreeSet<String>,
+    /// Set through control: every write to this member answers "Member In Compliance State".
+    pub compliance: bool,
+    /// How many times the member was written through the API (PUT, customer, tags).
+    pub writes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreState {
+    /// The store document as created/patched.
+    pub store: Map<String, Value>,
+    pub customers: BTreeMap<String, Map<String, Value>>,
+    pub products: BTreeMap<String, ProductState>,
+    pub orders: BTreeMap<String, OrderState>,
+}
+
+impl StoreState {
+    pub fn list_id(&self) -> &str {
+        self.store
+            .get("list_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub fn is_syncing(&self) -> bool {
+        self.store
+            .get("is_syncing")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductState {
+    /// The product without `variants`.
+    pub product: Map<String, Value>,
+    pub variants: BTreeMap<String, Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderState {
+    /// The order without `lines`.
+    pub order: Map<String, Value>,
+    /// In the order they were added.
+    pub lines: Vec<Map<String, Value>>,
+}
+
+impl OrderState {
+    pub fn line_ids(&self) -> Vec<String> {
+        self.lines.iter().map(|l| str_of(l, "id")).collect()
+    }
+
+    pub fn financial_status(&self) -> Option<&str> {
+        self.order.get("financial_status").and_then(Value::as_str)
+    }
+}
+
+fn str_of(map: &Map<String, Value>, key: &str) -> String {
+    map.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn obj(body: &Value) -> Map<String, Value> {
+    body.as_object().cloned().unwrap_or_default()
+}
+
+/// Mailchimp's default audience fields.
+pub fn default_merge_fields() -> Vec<MergeFieldState> {
+    [
+        ("FNAME", "First Name", "text"),
+        ("LNAME", "Last Name", "text"),
+        ("ADDRESS", "Address", "address"),
+        ("PHONE", "Phone Number", "phone"),
+        ("BIRTHDAY", "Birthday", "birthday"),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (tag, name, kind))| MergeFieldState {
+        merge_id: i as u32 + 1,
+        tag: tag.into(),
+        name: name.into(),
+        kind: kind.into(),
+    })
+    .collect()
+}
+
+const STATUSES: [&str; 5] = [
+    "subscribed",
+    "unsubscribed",
+    "cleaned",
+    "pending",
+    "transactional",
+];
+
+fn compliance_error(email: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "Member In Compliance State",
+        format!(
+            "{email} is in a compliance state due to unsubscribe, bounce, or compliance review and cannot be subscribed."
+        ),
+    )
+}
+
+fn forgotten_error(email: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "Forgotten Email Not Subscribed",
+        format!(
+            "{email} was permanently deleted and cannot be re-imported. The contact must re-subscribe to get back on the list."
+        ),
+    )
+}
+
+impl AccountState {
+    pub fn create_list(&mut self, id: &str, name: &str, default_fields: bool) {
+        self.lists
+            .entry(id.to_string())
+            .or_insert_with(|| ListState {
+                id: id.into(),
+                name: name.into(),
+                merge_fields: if default_fields {
+                    default_merge_fields()
+                } else {
+                    Vec::new()
+                },
+                members: BTreeMap::new(),
+                forgotten: BTreeSet::new(),
+            });
+    }
+
+    fn list(&mut self, list_id: &str) -> Result<&mut ListState, ApiError> {
+        self.lists.get_mut(list_id).ok_or_else(ApiError::not_found)
+    }
+
+    fn store_mut(&mut self, store_id: &str) -> Result<&mut StoreState, ApiError> {
+        self.stores
+            .get_mut(store_id)
+            .ok_or_else(ApiError::not_found)
+    }
+
+    pub fn get_list(&mut self, list_id: &str) -> Reply {
+        let list = self.list(list_id)?;
+        ok(json!({"id": list.id, "name": list.name,
+            "stats": {"member_count": list.members.values().filter(|m| m.status == "subscribed").count()}}))
+    }
+
+    // ---- members ----------------------------------------------------------------------
+
+    fn render_member(list: &ListState, hash: &str, m: &MemberState) -> Value {
+        let mut merge = Map::new();
+        for f in &list.merge_fields {
+            merge.insert(
+                f.tag.clone(),
+                m.merge_fields.get(&f.tag).cloned().unwrap_or(json!("")),
+            );
+        }
+        let tags: Vec<Value> = m
+            .tags
+            .iter()
+            .enumerate()
+            .take(50)
+            .map(|(i, t)| json!({"id": i + 1, "name": t}))
+            .collect();
+        json!({
+            "id": hash, "email_address": m.email_address, "unique_email_id": &hash[..10.min(hash.len())],
+            "contact_id": hash, "email_type": "html", "status": m.status, "merge_fields": merge,
+            "tags_count": m.tags.len(), "tags": tags, "list_id": list.id,
+        })
+    }
+
+    pub fn get_member(&mut self, list_id: &str, key: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let hash = member_key(key);
+        let m = list.members.get(&hash).ok_or_else(ApiError::not_found)?;
+        ok(Self::render_member(list, &hash, m))
+    }
+
+    /// `PUT /lists/{list_id}/members/{subscriber_hash}`.
+    pub fn put_member(&mut self, list_id: &str, key: &str, body: &Value, strict: bool) -> Reply {
+        let list = self.list(list_id)?;
+        let email = body
+            .get("email_address")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let hash = member_key(key);
+        if subscriber_hash(&email) != hash {
+            // Sandbox wording: catches a hash computed from an untrimmed/upper-case address.
+            return Err(ApiError::field(
+                "email_address",
+                "The email address does not match the subscriber hash in the URL.",
+            ));
+        }
+        if !looks_like_email(&email) {
+            return Err(ApiError::invalid(
+                format!("{email} looks fake or invalid, please enter a real email address."),
+                Vec::new(),
+            ));
+        }
+        if list.forgotten.contains(&hash) {
+            return Err(forgotten_error(&email));
+        }
+        let merge = body
+            .get("merge_fields")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if strict {
+            // UNCONFIRMED how Mailchimp answers unknown merge tags (mailchimp.md §2.2); the
+            // sandbox refuses them so the product learns to read the audience's fields first.
+            let unknown: Vec<FieldError> = merge
+                .keys()
+                .filter(|k| !list.merge_fields.iter().any(|f| &f.tag == *k))
+                .map(|k| FieldError {
+                    field: format!("merge_fields.{k}"),
+                    message: "This merge field does not exist in the audience.".into(),
+                })
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ApiError::invalid(
+                    "Your merge fields were invalid.",
+                    unknown,
+                ));
+            }
+        }
+        let status = body.get("status").and_then(Value::as_str);
+        let status_if_new = body.get("status_if_new").and_then(Value::as_str);
+        match list.members.get_mut(&hash) {
+            Some(m) => {
+                if m.compliance {
+                    return Err(compliance_error(&email));
+                }
+                if let Some(status) = status {
+                    if matches!(m.status.as_str(), "unsubscribed" | "cleaned")
+                        && status == "subscribed"
+                    {
+                        return Err(compliance_error(&email));
+                    }
+                    // An explicit status unarchives; without one an archived member stays.
+                    m.status = status.to_string();
+                }
+                m.merge_fields.extend(merge);
+                m.writes += 1;
+            }
+            None => {
+                let Some(status) = status.or(status_if_new).filter(|s| STATUSES.contains(s)) else {
+                    return Err(ApiError::field(
+                        "status_if_new",
+                        "A status is required to create a member.",
+                    ));
+                };
+                list.members.insert(
+                    hash.clone(),
+                    MemberState {
+                        email_address: email,
+                        status: status.into(),
+                        merge_fields: merge.into_iter().collect(),
+                        tags: BTreeSet::new(),
+                        compliance: false,
+                        writes: 1,
+                    },
+                );
+            }
+        }
+        let list = self.list(list_id)?;
+        let m = &list.members[&hash];
+        ok(Self::render_member(list, &hash, m))
+    }
+
+    /// `DELETE …/members/{hash}`: archive.
+    pub fn archive_member(&mut self, list_id: &str, key: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let m = list
+            .members
+            .get_mut(&member_key(key))
+            .ok_or_else(ApiError::not_found)?;
+        if matches!(m.status.as_str(), "cleaned" | "pending" | "archived") {
+            return Err(ApiError::new(
+                405,
+                "Method Not Allowed",
+                "The requested method and resource are not compatible. Can not archive a contact that is bounced, pending or archived.",
+            ));
+        }
+        m.status = "archived".into();
+        no_content()
+    }
+
+    /// `POST …/members/{hash}/actions/delete-permanent`.
+    pub fn delete_permanent(&mut self, list_id: &str, key: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let hash = member_key(key);
+        list.members.remove(&hash).ok_or_else(ApiError::not_found)?;
+        list.forgotten.insert(hash);
+        no_content()
+    }
+
+    pub fn post_tags(&mut self, list_id: &str, key: &str, body: &Value) -> Reply {
+        let list = self.list(list_id)?;
+        let m = list
+            .members
+            .get_mut(&member_key(key))
+            .ok_or_else(ApiError::not_found)?;
+        for tag in body
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = tag.get("name").and_then(Value::as_str).unwrap_or_default();
+            match tag.get("status").and_then(Value::as_str) {
+                Some("active") => {
+                    m.tags.insert(name.to_string());
+                }
+                Some("inactive") => {
+                    m.tags.remove(name);
+                }
+                _ => {}
+            }
+        }
+        m.writes += 1;
+        no_content()
+    }
+
+    pub fn get_tags(&mut self, list_id: &str, key: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let m = list
+            .members
+            .get(&member_key(key))
+            .ok_or_else(ApiError::not_found)?;
+        let tags: Vec<Value> = m
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"id": i + 1, "name": t}))
+            .collect();
+        ok(json!({"tags": tags, "total_items": m.tags.len()}))
+    }
+
+    // ---- merge fields -----------------------------------------------------------------
+
+    fn render_field(list_id: &str, f: &MergeFieldState) -> Value {
+        json!({"merge_id": f.merge_id, "tag": f.tag, "name": f.name, "type": f.kind,
+            "required": false, "default_value": "", "public": false, "display_order": f.merge_id,
+            "options": {}, "help_text": "", "list_id": list_id})
+    }
+
+    pub fn get_merge_fields(&mut self, list_id: &str, count: usize, offset: usize) -> Reply {
+        let list = self.list(list_id)?;
+        let fields: Vec<Value> = list
+            .merge_fields
+            .iter()
+            .skip(offset)
+            .take(count)
+            .map(|f| Self::render_field(list_id, f))
+            .collect();
+        ok(
+            json!({"merge_fields": fields, "list_id": list_id, "total_items": list.merge_fields.len()}),
+        )
+    }
+
+    pub fn post_merge_field(&mut self, list_id: &str, body: &Value) -> Reply {
+        let list = self.list(list_id)?;
+        let next_id = list
+            .merge_fields
+            .iter()
+            .map(|f| f.merge_id)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let tag = match body.get("tag").and_then(Value::as_str) {
+            Some(t) => t.trim().to_ascii_uppercase(),
+            None => format!("MMERGE{next_id}"),
+        };
+        // Sandbox wording; Mailchimp limits tags to 10 characters.
+        if tag.is_empty()
+            || tag.len() > 10
+            || !tag
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(ApiError::field(
+                "tag",
+                "Merge tags must be 1 to 10 characters: letters, digits or underscores.",
+            ));
+        }
+        if list.merge_fields.iter().any(|f| f.tag == tag) {
+            return Err(ApiError::invalid(
+                format!("A Merge Field with the tag \"{tag}\" already exists for this list."),
+                Vec::new(),
+            ));
+        }
+        let field = MergeFieldState {
+            merge_id: next_id,
+            tag,
+            name: body
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            kind: body
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("text")
+                .into(),
+        };
+        let rendered = Self::render_field(list_id, &field);
+        list.merge_fields.push(field);
+        ok(rendered)
+    }
+
+    // ---- stores -----------------------------------------------------------------------
+
+    pub fn post_store(&mut self, body: &Value) -> Reply {
+        let store = obj(body);
+        let id = str_of(&store, "id");
+        let list_id = str_of(&store, "list_id");
+        if !self.lists.contains_key(&list_id) {
+            return Err(ApiError::field(
+                "list_id",
+                "The list_id provided does not match an audience in this account.",
+            ));
+        }
+        if self.stores.contains_key(&id) {
+            return Err(ApiError::invalid(
+                "A store with the provided ID already exists in the account.",
+                Vec::new(),
+            ));
+        }
+        let mut store = store;
+        store.entry("is_syncing").or_insert(Value::Bool(false));
+        let rendered = Value::Object(store.clone());
+        self.stores.insert(
+            id,
+            StoreState {
+                store,
+                customers: BTreeMap::new(),
+                products: BTreeMap::new(),
+                orders: BTreeMap::new(),
+            },
+        );
+        ok(rendered)
+    }
+
+    pub fn get_store(&mut self, store_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        ok(Value::Object(s.store.clone()))
+    }
+
+    pub fn patch_store(&mut self, store_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let patch = obj(body);
+        if let Some(list) = patch.get("list_id").and_then(Value::as_str)
+            && list != s.list_id()
+        {
+            return Err(ApiError::invalid(
+                "The list_id of a store cannot be changed.",
+                vec![FieldError {
+                    field: "list_id".into(),
+                    message: "list_id is immutable".into(),
+                }],
+            ));
+        }
+        for (k, v) in patch {
+            if k != "id" {
+                s.store.insert(k, v);
+            }
+        }
+        ok(Value::Object(s.store.clone()))
+    }
+
+    pub fn delete_store(&mut self, store_id: &str) -> Reply {
+        self.stores
+            .remove(store_id)
+            .ok_or_else(ApiError::not_found)?;
+        no_content()
+    }
+
+    // ---- customers --------------------------------------------------------------------
+
+    /// The audience effect of a customer write (mailchimp.md §3.2).
+    fn customer_member(&mut self, list_id: &str, customer: &Map<String, Value>) {
+        let email = str_of(customer, "email_address");
+        let opt_in = customer
+            .get("opt_in_status")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let Some(list) = self.lists.get_mut(list_id) else {
+            return;
+        };
+        let hash = subscriber_hash(&email);
+        if list.forgotten.contains(&hash) || !looks_like_email(&email) {
+            return;
+        }
+        match list.members.get_mut(&hash) {
+            Some(m) => {
+                if opt_in && m.status == "transactional" {
+                    m.status = "subscribed".into();
+                    m.writes += 1;
+                }
+            }
+            None => {
+                let mut merge = BTreeMap::new();
+                for (key, tag) in [("first_name", "FNAME"), ("last_name", "LNAME")] {
+                    if let Some(v) = customer.get(key).and_then(Value::as_str) {
+                        merge.insert(tag.to_string(), json!(v));
+                    }
+                }
+                list.members.insert(
+                    hash,
+                    MemberState {
+                        email_address: email.trim().to_string(),
+                        status: if opt_in {
+                            "subscribed"
+                        } else {
+                            "transactional"
+                        }
+                        .into(),
+                        merge_fields: merge,
+                        tags: BTreeSet::new(),
+                        compliance: false,
+                        writes: 1,
+                    },
+                );
+            }
+        }
+    }
+
+    pub fn put_customer(&mut self, store_id: &str, customer_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let customer = obj(body);
+        if str_of(&customer, "id") != customer_id {
+            return Err(ApiError::field(
+                "id",
+                "The customer id in the body does not match the URL.",
+            ));
+        }
+        if customer_id.chars().count() > 50 {
+            return Err(ApiError::field(
+                "id",
+                "Customer ids are at most 50 characters.",
+            ));
+        }
+        let list_id = s.list_id().to_string();
+        let stored = s.customers.entry(customer_id.to_string()).or_default();
+        stored.extend(customer);
+        let stored = stored.clone();
+        self.customer_member(&list_id, &stored);
+        ok(Value::Object(stored))
+    }
+
+    pub fn get_customer(&mut self, store_id: &str, customer_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let c = s
+            .customers
+            .get(customer_id)
+            .ok_or_else(ApiError::not_found)?;
+        ok(Value::Object(c.clone()))
+    }
+
+    // ---- products ---------------------------------------------------------------------
+
+    fn render_product(p: &ProductState) -> Value {
+        let mut out = p.product.clone();
+        out.insert(
+            "variants".into(),
+            Value::Array(p.variants.values().cloned().map(Value::Object).collect()),
+        );
+        Value::Object(out)
+    }
+
+    pub fn post_product(&mut self, store_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let mut product = obj(body);
+        let id = str_of(&product, "id");
+        if s.products.contains_key(&id) {
+            return Err(ApiError::invalid(
+                "A product with the provided ID already exists in the account.",
+                Vec::new(),
+            ));
+        }
+        let variants: BTreeMap<String, Map<String, Value>> = match product.remove("variants") {
+            Some(Value::Array(vs)) => vs.iter().map(obj).map(|v| (str_of(&v, "id"), v)).collect(),
+            _ => BTreeMap::new(),
+        };
+        if variants.is_empty() {
+            return Err(ApiError::field(
+                "variants",
+                "A product needs at least one variant.",
+            ));
+        }
+        let state = ProductState { product, variants };
+        let rendered = Self::render_product(&state);
+        s.products.insert(id, state);
+        ok(rendered)
+    }
+
+    pub fn get_product(&mut self, store_id: &str, product_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s.products.get(product_id).ok_or_else(ApiError::not_found)?;
+        ok(Self::render_product(p))
+    }
+
+    pub fn patch_product(&mut self, store_id: &str, product_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s
+            .products
+            .get_mut(product_id)
+            .ok_or_else(ApiError::not_found)?;
+        for (k, v) in obj(body) {
+            match (k.as_str(), v) {
+                ("id", _) => {}
+                ("variants", Value::Array(vs)) => {
+                    for v in vs.iter().map(obj) {
+                        p.variants.entry(str_of(&v, "id")).or_default().extend(v);
+                    }
+                }
+                (_, v) => {
+                    p.product.insert(k, v);
+                }
+            }
+        }
+        ok(Self::render_product(p))
+    }
+
+    pub fn put_variant(
+        &mut self,
+        store_id: &str,
+        product_id: &str,
+        variant_id: &str,
+        body: &Value,
+    ) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s
+            .products
+            .get_mut(product_id)
+            .ok_or_else(ApiError::not_found)?;
+        let variant = obj(body);
+        if str_of(&variant, "id") != variant_id {
+            return Err(ApiError::field(
+                "id",
+                "The variant id in the body does not match the URL.",
+            ));
+        }
+        let stored = p.variants.entry(variant_id.to_string()).or_default();
+        stored.extend(variant);
+        ok(Value::Object(stored.clone()))
+    }
+
+    // ---- orders -----------------------------------------------------------------------
+
+    /// Checks a line's product and variant exist (mailchimp.md §3).
+    fn check_line(s: &StoreState, line: &Map<String, Value>) -> Result<(), ApiError> {
+        let product_id = str_of(line, "product_id");
+        let variant_id = str_of(line, "product_variant_id");
+        let Some(p) = s.products.get(&product_id) else {
+            return Err(ApiError::invalid(
+                "A product with the provided ID does not exist in the account for this list.",
+                vec![FieldError {
+                    field: "lines.product_id".into(),
+                    message: format!("unknown product {product_id}"),
+                }],
+            ));
+        };
+        if !p.variants.contains_key(&variant_id) {
+            return Err(ApiError::invalid(
+                "A product variant with the provided variant ID does not exist in the account for this list.",
+                vec![FieldError {
+                    field: "lines.product_variant_id".into(),
+                    message: format!("unknown variant {variant_id}"),
+                }],
+            ));
+        }
+        Ok(())
+    }
+
+    fn render_order(s: &StoreState, o: &OrderState) -> Value {
+        let mut out = o.order.clone();
+        if let Some(Value::Object(c)) = out.get("customer")
+            && let Some(full) = s.customers.get(&str_of(c, "id"))
+        {
+            out.insert("customer".into(), Value::Object(full.clone()));
+        }
+        out.insert(
+            "lines".into(),
+            Value::Array(o.lines.iter().cloned().map(Value::Object).collect()),
+        );
+        Value::Object(out)
+    }
+
+    pub fn post_order(&mut self, store_id: &str, body: &Value) -> Reply {
+        let list_id = self.store_mut(store_id)?.list_id().to_string();
+        let mut order = obj(body);
+        let id = str_of(&order, "id");
+        let lines: Vec<Map<String, Value>> = match order.remove("lines") {
+            Some(Value::Array(ls)) => ls.iter().map(obj).collect(),
+            _ => Vec::new(),
+        };
+        let customer = order
+            .get("customer")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let customer_id = str_of(&customer, "id");
+        {
+            let s = self.store_mut(store_id)?;
+            if s.orders.contains_key(&id) {
+                return Err(ApiError::invalid(
+                    "An order with the provided ID already exists in the account.",
+                    Vec::new(),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for line in &lines {
+                if !seen.insert(str_of(line, "id")) {
+                    return Err(ApiError::field(
+                        "lines.id",
+                        "Line ids must be unique in an order.",
+                    ));
+                }
+                Self::check_line(s, line)?;
+            }
+            if !s.customers.contains_key(&customer_id) && !customer.contains_key("email_address") {
+                // UNCONFIRMED exactly what Mailchimp requires for a new customer (mailchimp.md §3.4).
+                return Err(ApiError::field(
+                    "customer.email_address",
+                    "A new customer needs an email_address.",
+                ));
+            }
+        }
+        // A customer given in full is created/updated as with PUT.
+        if customer.contains_key("email_address") {
+            let s = self.store_mut(store_id)?;
+            let stored = s.customers.entry(customer_id.clone()).or_default();
+            stored.extend(customer);
+            let stored = stored.clone();
+            self.customer_member(&list_id, &stored);
+        }
+        if order.contains_key("cancelled_at_foreign") && !order.contains_key("financial_status") {
+            order.insert("financial_status".into(), json!("cancelled"));
+        }
+        let s = self.store_mut(store_id)?;
+        let state = OrderState { order, lines };
+        let rendered = Self::render_order(s, &state);
+        s.orders.insert(id, state);
+        ok(rendered)
+    }
+
+    pub fn get_order(&mut self, store_id: &str, order_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let o = s.orders.get(order_id).ok_or_else(ApiError::not_found)?;
+        ok(Self::render_order(s, o))
+    }
+
+    /// PATCH merges lines by id and never removes one (mailchimp.md §3.4).
+    pub fn patch_order(&mut self, store_id: &str, order_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let Some(mut o) = s.orders.get(order_id).cloned() else {
+            return Err(ApiError::not_found());
+        };
+        for (k, v) in obj(body) {
+            match (k.as_str(), v) {
+                ("id", _) => {}
+                ("lines", Value::Array(ls)) => {
+                    for line in ls.iter().map(obj) {
+                        let line_id = str_of(&line, "id");
+                        match o.lines.iter_mut().find(|l| str_of(l, "id") == line_id) {
+                            Some(existing) => {
+                                let mut merged = existing.clone();
+                                merged.extend(line);
+                                Self::check_line(s, &merged)?;
+                                *existing = merged;
+                            }
+                            None => {
+                                for key in [
+                                    "id",
+                                    "product_id",
+                                    "product_variant_id",
+                                    "quantity",
+                                    "price",
+                                ] {
+                                    if !line.contains_key(key) {
+                                        return Err(ApiError::field(
+                                            &format!("lines.{key}"),
+                                            "Required for a new line.",
+                                        ));
+                                    }
+                                }
+                                Self::check_line(s, &line)?;
+                                o.lines.push(line);
+                            }
+                        }
+                    }
+                }
+                (_, v) => {
+                    o.order.insert(k, v);
+                }
+            }
+        }
+        let rendered = Self::render_order(s, &o);
+        s.orders.insert(order_id.to_string(), o);
+        ok(rendered)
+    }
+
+    pub fn delete_order(&mut self, store_id: &str, order_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        s.orders.remove(order_id).ok_or_else(ApiError::not_found)?;
+        no_content()
+    }
+
+    pub fn delete_order_line(&mut self, store_id: &str, order_id: &str, line_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let o = s.orders.get_mut(order_id).ok_or_else(ApiError::not_found)?;
+        let before = o.lines.len();
+        o.lines.retain(|l| str_of(l, "id") != line_id);
+        if o.lines.len() == before {
+            return Err(ApiError::not_found());
+        }
+        no_content()
+    }
+}
+
+/// The `{subscriber_hash}` slot also accepts the address itself (mailchimp.md §2.1).
+pub fn member_key(key: &str) -> String {
+    if key.contains('@') {
+        subscriber_hash(key)
+    } else {
+        key.to_ascii_lowercase()
+    }
+}
+
+fn looks_like_email(email: &str) -> bool {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}

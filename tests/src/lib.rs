@@ -1,4 +1,5 @@
 pub mod conformance;
 pub mod fake_runtime;
 pub mod moto;
+pub mod pipeline;
 pub mod sandbox;

@@ -262,3 +262,110 @@ mod tests {
         assert!(unique_name("a-very-long-prefix-that-goes-on").len() <= 60);
     }
 }
+
+/// The AWS adapter set on fresh, uniquely named tables, a queue pair and a secret prefix in the
+/// shared moto server.
+pub struct AwsEnv {
+    pub queue: std::sync::Arc<dyn mlc::ports::Queue>,
+    pub store: std::sync::Arc<dyn mlc::ports::Store>,
+    pub secrets: std::sync::Arc<dyn mlc::ports::Secrets>,
+    pub pair: QueuePair,
+}
+
+impl AwsEnv {
+    /// Tables, the queue `logical` with its DLQ (redriving after `max_receives` receives) and
+    /// a secret prefix, all unique to this call.
+    ///
+    /// # Panics
+    /// When moto refuses to create them: the test cannot run without.
+    pub async fn start(
+        logical: &str,
+        max_receives: u32,
+        clock: std::sync::Arc<dyn mlc::ports::Clock>,
+    ) -> Self {
+        use mlc::adapters::aws::schema::{self, QueueSpec};
+        use mlc::adapters::aws::{
+            DynamoStore, QueueMap, SecretsManagerSecrets, SqsQueue, TableNames,
+        };
+
+        let sdk = sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let unique = unique_name(logical);
+        let tables = TableNames::with_prefix(&format!("{unique}-"));
+        schema::create_tables(&dynamo, &tables)
+            .await
+            .expect("creating tables in moto");
+        let urls = schema::create_queue_pair(
+            &sqs,
+            &QueueSpec {
+                name: unique.clone(),
+                max_receive_count: max_receives,
+                visibility_timeout: Duration::from_secs(30),
+            },
+        )
+        .await
+        .expect("creating the queue pair in moto");
+        let mut queues = QueueMap::new();
+        queues.insert(logical, urls.clone());
+        let secrets = SecretsManagerSecrets::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            format!("{unique}/"),
+        );
+        Self {
+            queue: std::sync::Arc::new(
+                SqsQueue::new(sqs.clone(), queues).with_receive_wait(Duration::ZERO),
+            ),
+            store: std::sync::Arc::new(DynamoStore::new(dynamo, tables, clock)),
+            secrets: std::sync::Arc::new(secrets),
+            pair: QueuePair { sqs, urls },
+        }
+    }
+}
+
+/// A queue and its DLQ in moto.
+pub struct QueuePair {
+    pub sqs: aws_sdk_sqs::Client,
+    pub urls: mlc::adapters::aws::QueueUrls,
+}
+
+impl QueuePair {
+    /// What `StartMessageMoveTask` does (moto lacks it): every DLQ message's body is sent to
+    /// the source queue and removed from the DLQ.
+    ///
+    /// # Panics
+    /// When moto refuses a call.
+    pub async fn redrive_by_hand(&self) {
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.urls.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .expect("receiving from the DLQ");
+            let messages = out.messages();
+            if messages.is_empty() {
+                return;
+            }
+            for m in messages {
+                self.sqs
+                    .send_message()
+                    .queue_url(&self.urls.url)
+                    .message_body(m.body().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("sending to the queue");
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.urls.dlq_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("deleting from the DLQ");
+            }
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The whole FreshBooks → Mailchimp pipeline in one test process: the FreshBooks and Mailchimp
+//! sandboxes, the real webhook handler on a local port (FreshBooks delivers to it), the queue,
+//! the Mailchimp worker harness with the real flow and clients, and the poller — on either
+//! adapter set (embedded SQLite, or SQS/DynamoDB/Secrets Manager on moto).
+//!
+//! Used by the end-to-end tests and the worker benchmark.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use mlc::connections::{CachedConnections, ConnectionSet};
+use mlc::flows::clients::VendorClients;
+use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
+use mlc::flows::mailchimp_target::MailchimpTarget;
+use mlc::poller::{Poller, PollerConfig, PollerDeps};
+use mlc::ports::{
+    CallbackRecord, CallbackStatus, Clock, ConnectionStore, Queue, QueueDepth, Secrets, Store,
+    SystemClock,
+};
+use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::callbacks::CallbacksClient;
+use mlc::vendors::freshbooks::client::FreshbooksClient;
+use mlc::vendors::mailchimp::client::ClientOptions;
+use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
+use mlc::worker::backoff::{RetryPolicy, VisibilityPolicy};
+use mlc::worker::local::run_once;
+use mlc::worker::{BatchReport, Harness, HarnessConfig};
+use secrecy::SecretString;
+
+use crate::sandbox::freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
+use crate::sandbox::mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
+
+/// The logical queue (target vendor).
+pub const QUEUE: &str = "mailchimp";
+/// The connection every pipeline applies.
+pub const CONNECTION: &str = "fb-to-mc";
+/// The e-commerce store the connection writes orders to.
+pub const STORE_ID: &str = "fb-store";
+/// Credential-set names.
+pub const FB_CREDENTIALS: &str = "fb";
+pub const MC_CREDENTIALS: &str = "mc";
+/// The FreshBooks events the pipeline subscribes to.
+pub const EVENTS: [&str; 3] = ["client", "invoice", "payment"];
+
+/// Which adapter set the pipeline runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Moto,
+}
+
+/// Knobs for a pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub backend: Backend,
+    /// Receives before a message is dead-lettered (the queue's `maxReceiveCount`).
+    pub max_receives: u32,
+    /// The worker's share of Mailchimp's connections is 10 ÷ this.
+    pub max_concurrency: usize,
+    /// Extra connection options (TOML, e.g. `sync_drafts = true`).
+    pub options_toml: String,
+    /// Register FreshBooks callbacks (webhooks) at start.
+    pub webhooks: bool,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Embedded,
+            max_receives: 5,
+            max_concurrency: 1,
+            options_toml: String::new(),
+            webhooks: true,
+        }
+    }
+}
+
+/// A running pipeline. Dropping it stops the servers.
+pub struct Pipeline {
+    pub fb: FreshbooksSandbox,
+    pub mc: MailchimpSandbox,
+    pub account: SandboxAccount,
+    pub queue: Arc<dyn Queue>,
+    pub store: Arc<dyn Store>,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub harness: Arc<Harness>,
+    pub poller: Arc<Poller>,
+    pub clients: Arc<LiveClients>,
+    pub webhook_base: String,
+    /// Moto only: moves the DLQ's messages back (moto lacks `StartMessageMoveTask`).
+    redrive: Option<crate::moto::QueuePair>,
+    server: tokio::task::JoinHandle<()>,
+    config: InstanceConfig,
+}
+
+/// What a worker instance is built from.
+#[derive(Debug, Clone)]
+struct InstanceConfig {
+    fb_base: String,
+    mc_base: String,
+    max_concurrency: usize,
+    max_receives: u32,
+}
+
+impl InstanceConfig {
+    /// A worker as one Lambda instance has it: its own clients and token cache, the shared
+    /// queue, store and secrets.
+    fn instance(
+        &self,
+        queue: &Arc<dyn Queue>,
+        store: &Arc<dyn Store>,
+        secrets: &Arc<dyn Secrets>,
+        clock: &Arc<dyn Clock>,
+    ) -> (Arc<Harness>, Arc<LiveClients>) {
+        let clients = Arc::new(
+            LiveClients::new(
+                secrets.clone(),
+                store.clone() as Arc<dyn mlc::ports::Leases>,
+                clock.clone(),
+                LiveClientsConfig {
+                    freshbooks_api_base: self.fb_base.clone(),
+                    mailchimp: ClientOptions {
+                        base_url: Some(self.mc_base.clone()),
+                        max_concurrency: self.max_concurrency,
+                        ..ClientOptions::default()
+                    },
+                    ..LiveClientsConfig::default()
+                },
+            )
+            .expect("sandbox base URLs parse"),
+        );
+        // Connections are re-read at once in tests, so an applied change shows immediately.
+        let connections = Arc::new(CachedConnections::new(
+            store.clone() as Arc<dyn ConnectionStore>,
+            Duration::ZERO,
+        ));
+        let handler = Arc::new(MailchimpTarget::new(
+            connections,
+            clients.clone() as Arc<dyn VendorClients>,
+            store.clone(),
+            clock.clone(),
+        ));
+        let harness = Arc::new(Harness::new(
+            queue.clone(),
+            store.clone(),
+            clock.clone(),
+            handler,
+            harness_config(self.max_receives),
+        ));
+        (harness, clients)
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Pipeline {
+    pub async fn start(options: PipelineOptions) -> Pipeline {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let fb = FreshbooksSandbox::start(FreshbooksSandboxOptions {
+            clock: clock.clone(),
+            ..FreshbooksSandboxOptions::default()
+        })
+        .await;
+        let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
+        let account = fb.setup_account("owner@example.com", "Acme Books");
+
+        let (queue, store, secrets, redrive): (
+            Arc<dyn Queue>,
+            Arc<dyn Store>,
+            Arc<dyn Secrets>,
+            Option<crate::moto::QueuePair>,
+        ) = match options.backend {
+            Backend::Embedded => {
+                let db = EmbeddedDb::in_memory(clock.clone()).expect("an in-memory database");
+                db.declare_queue(QUEUE, options.max_receives, Duration::from_secs(30))
+                    .await
+                    .expect("declaring the queue");
+                let secrets = EmbeddedSecrets::with_key(&db, [7; 32]);
+                (Arc::new(db.clone()), Arc::new(db), Arc::new(secrets), None)
+            }
+            Backend::Moto => {
+                let env =
+                    crate::moto::AwsEnv::start(QUEUE, options.max_receives, clock.clone()).await;
+                (env.queue, env.store, env.secrets, Some(env.pair))
+            }
+        };
+
+        let set = ConnectionSet::from_toml(
+            &format!(
+                r#"
+[connection.{CONNECTION}]
+source = {{ vendor = "freshbooks", account = "{account}", credentials = "{FB_CREDENTIALS}" }}
+target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{DEFAULT_LIST_ID}", store_id = "{STORE_ID}" }}
+[connection.{CONNECTION}.options]
+{extra}
+"#,
+                account = account.account_id,
+                extra = options.options_toml,
+            ),
+            "pipeline.toml",
+        )
+        .expect("the pipeline's connections file is valid");
+        store.put_connections(&set).await.expect("applying");
+        put_secret(
+            secrets.as_ref(),
+            &format!("credentials/{FB_CREDENTIALS}"),
+            &fb.credentials_json(&account.tokens),
+        )
+        .await;
+        put_secret(
+            secrets.as_ref(),
+            &format!("credentials/{MC_CREDENTIALS}"),
+            &mc.credentials_json(),
+        )
+        .await;
+
+        let config = InstanceConfig {
+            fb_base: fb.base_url(),
+            mc_base: mc.base_url(),
+            max_concurrency: options.max_concurrency,
+            max_receives: options.max_receives,
+        };
+        let (harness, clients) = config.instance(&queue, &store, &secrets, &clock);
+        let poller = Arc::new(Poller::new(
+            PollerDeps {
+                queue: queue.clone(),
+                store: store.clone(),
+                clock: clock.clone(),
+                clients: clients.clone(),
+                tokens: clients.freshbooks_tokens(),
+            },
+            PollerConfig::default(),
+        ));
+
+        let webhook = Arc::new(WebhookHandler::new(
+            WebhookDeps {
+                queue: queue.clone(),
+                store: store.clone(),
+                secrets: secrets.clone(),
+                clock: clock.clone(),
+                freshbooks: Arc::new(
+                    CallbacksClient::with_base_url(&fb.base_url()).expect("sandbox URL"),
+                ),
+            },
+            WebhookConfig {
+                connections_cache_ttl: Duration::ZERO,
+                ..WebhookConfig::default()
+            },
+        ));
+        let (listener, addr) = local::bind("127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("binding the webhook port");
+        let server = tokio::spawn(async move {
+            let _ = local::serve(webhook, listener, std::future::pending()).await;
+        });
+
+        let pipeline = Pipeline {
+            fb,
+            mc,
+            account,
+            queue,
+            store,
+            secrets,
+            clock,
+            harness,
+            poller,
+            clients,
+            webhook_base: format!("http://{addr}/webhooks"),
+            redrive,
+            server,
+            config,
+        };
+        if options.webhooks {
+            pipeline.register_callbacks().await;
+        }
+        pipeline
+    }
+
+    /// The FreshBooks account id.
+    /// Another worker instance (as a second Lambda would be): its own clients and token
+    /// cache over the same queue, store and secrets.
+    pub fn instance(&self) -> Arc<Harness> {
+        self.config
+            .instance(&self.queue, &self.store, &self.secrets, &self.clock)
+            .0
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account.account_id
+    }
+
+    /// Registers a callback per event as `ml-connector apply` does: a pending record first,
+    /// then the registration; FreshBooks' handshake then reaches the webhook route, which
+    /// confirms it. Returns when every callback is verified.
+    pub async fn register_callbacks(&self) {
+        let fb = self.freshbooks_client();
+        for event in EVENTS {
+            let route_id = format!("cb-{event}");
+            let mut record = CallbackRecord {
+                route_id: route_id.clone(),
+                vendor: Vendor::Freshbooks,
+                account: self.account().to_string(),
+                callback_id: None,
+                event: event.to_string(),
+                credentials: FB_CREDENTIALS.to_string(),
+                status: CallbackStatus::Pending,
+                updated_at: self.clock.now(),
+            };
+            self.store.put_callback(&record).await.expect("storing");
+            let uri = format!(
+                "{}/freshbooks/{}/{route_id}",
+                self.webhook_base,
+                self.account()
+            );
+            let callback = fb
+                .register_callback(self.account(), event, &uri)
+                .await
+                .expect("registering a callback");
+            record.callback_id = Some(callback.callbackid);
+            // Only if the handshake has not verified it already.
+            if let Ok(Some(current)) = self.store.get_callback(&route_id).await
+                && current.status == CallbackStatus::Pending
+            {
+                self.store.put_callback(&record).await.expect("storing");
+            }
+        }
+        wait_until(Duration::from_secs(20), || {
+            let callbacks = self.fb.callbacks(self.account()).unwrap_or_default();
+            callbacks.len() == EVENTS.len() && callbacks.iter().all(|c| c.verified)
+        })
+        .await
+        .expect("FreshBooks callbacks verified through the webhook");
+    }
+
+    /// A FreshBooks client on the pipeline's credentials (for setup calls).
+    pub fn freshbooks_client(&self) -> FreshbooksClient {
+        FreshbooksClient::new(
+            &self.fb.base_url(),
+            self.clients.freshbooks_tokens(),
+            FB_CREDENTIALS,
+        )
+        .expect("sandbox URL")
+    }
+
+    /// Runs the worker until the queue is empty (retries waiting out their visibility
+    /// timeout), or `limit` passes. Returns the merged batch reports.
+    pub async fn drain(&self, limit: Duration) -> Vec<BatchReport> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut reports = Vec::new();
+        loop {
+            let report = run_once(&self.harness, 10, Duration::from_secs(30))
+                .await
+                .expect("receiving");
+            let empty = report.messages.is_empty();
+            reports.push(report);
+            if !empty {
+                continue;
+            }
+            let depth = self.depth().await;
+            if depth.visible == 0 && depth.in_flight == 0 {
+                return reports;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the queue did not drain in {limit:?}: {depth:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs one consumer per harness at once until the queue is empty.
+    pub async fn drain_concurrently(&self, harnesses: &[Arc<Harness>], limit: Duration) {
+        let mut tasks = Vec::new();
+        for harness in harnesses {
+            let harness = harness.clone();
+            let queue = self.queue.clone();
+            tasks.push(tokio::spawn(async move {
+                let deadline = tokio::time::Instant::now() + limit;
+                loop {
+                    let report = run_once(&harness, 10, Duration::from_secs(30))
+                        .await
+                        .expect("receiving");
+                    if !report.messages.is_empty() {
+                        continue;
+                    }
+                    let depth = queue.depth(QUEUE).await.expect("depth");
+                    if depth.visible == 0 && depth.in_flight == 0 {
+                        return;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the queue did not drain: {depth:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("a worker task");
+        }
+    }
+
+    pub async fn depth(&self) -> QueueDepth {
+        self.queue.depth(QUEUE).await.expect("queue depth")
+    }
+
+    /// Moves dead-lettered messages back to the queue (SQS `StartMessageMoveTask`; by hand
+    /// on moto, which lacks it).
+    pub async fn redrive(&self) {
+        match &self.redrive {
+            None => {
+                self.queue.redrive(QUEUE).await.expect("redrive");
+            }
+            Some(pair) => pair.redrive_by_hand().await,
+        }
+    }
+}
+
+/// The worker settings for tests: the defaults, with short waits so retries do not stall.
+pub fn harness_config(max_receives: u32) -> HarnessConfig {
+    let mut c = HarnessConfig::new(QUEUE);
+    c.max_receives = max_receives;
+    c.retry = RetryPolicy {
+        attempts: 3,
+        base: Duration::from_millis(20),
+        max: Duration::from_millis(300),
+    };
+    c.visibility = VisibilityPolicy {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(2),
+    };
+    c.deadline_margin = Duration::from_millis(500);
+    c
+}
+
+async fn put_secret(secrets: &dyn Secrets, name: &str, value: &str) {
+    secrets
+        .put(name, &SecretString::from(value.to_string()))
+        .await
+        .expect("storing a secret");
+}
+
+/// Polls `done` every 50 ms until it holds or `limit` passes.
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("condition not met within {limit:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# Webhook handler benchmark: in-process cost of one delivery per source (route + verify + parse +
-# fan-out + serialize; the queue send is replaced by a discarding queue). Criterion prints a
-# `time: [low median high]` line per source. Not a test: nothing asserts on time.
+# Benchmarks. Not tests: nothing asserts on time; each prints its figures.
 #
-# Usage: infra/bench.sh [criterion args, e.g. a filter such as `stripe`]
+#   infra/bench.sh [webhook] [criterion args]  in-process cost of one webhook delivery per source
+#                                              (route + verify + parse + fan-out + serialize; the
+#                                              queue send replaced by a discarding queue). Criterion
+#                                              prints `time: [low median high]` per source.
+#   infra/bench.sh worker                      10,000 FreshBooks client and invoice events through
+#                                              the Mailchimp worker against the sandboxes with the
+#                                              10-connection limit on: records/s, vendor calls per
+#                                              record, peak memory. BENCH_EVENTS and
+#                                              BENCH_CONSUMERS (default 10000 and 10) change it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bench=webhook
+if [[ "${1:-}" == "webhook" || "${1:-}" == "worker" ]]; then
+  bench=$1
+  shift
+fi
 # --workspace keeps feature resolution identical to other builds, so dependencies are reused.
-exec cargo bench --workspace --bench webhook -- "$@"
+case "$bench" in
+  webhook) exec cargo bench --workspace --bench webhook -- "$@" ;;
+  worker) exec cargo bench --workspace --bench worker_mailchimp -- worker ;;
+esac

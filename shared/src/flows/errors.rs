@@ -5,27 +5,47 @@
 //! the first and support can trace the second. Permanent failures carry a stable class (for
 //! dashboards and dead-letter queries) and a message that says what to fix.
 
+use std::time::Duration;
+
 use crate::ports::PortError;
+use crate::tokens::TokenError;
 use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::mailchimp::MailchimpError;
 use crate::worker::HandlerError;
 
-/// A failed FreshBooks read. Transport failures, 429 and 5xx are transient. A 401 reaching a flow
-/// means the client already refreshed the token once and FreshBooks still refused it: only a
-/// person re-authorising the app fixes that, so it is permanent (a replay after re-authorising
-/// succeeds). Everything else is permanent as `freshbooks_<status>` with FreshBooks' errno.
+/// How long an event waits in its queue while its connection is broken, per receive.
+pub const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
+
+/// A failed FreshBooks read. Transport failures, 429 and 5xx are transient.
+///
+/// A broken connection — the refresh token refused, or a 401 although the client had just
+/// refreshed — needs a person to re-authorise. DESIGN.md ("Tokens") says such events stay in
+/// the queue, so nothing is dropped and nothing needs replaying once the user reconnects: they
+/// are transient with a long `Retry-After` ([`BROKEN_CONNECTION_RETRY`]), and the
+/// `TokenRefreshFailed` alarm tells the operator. Only after the queue's receive count runs out
+/// (hours) do they reach the dead-letter queue, replayable as any other.
+///
+/// A missing or unreadable credential set is permanent (class `credentials`): it is a setup
+/// mistake the dead letter explains. Everything else is permanent as `freshbooks_<status>`
+/// with FreshBooks' errno.
 pub fn from_freshbooks(e: FreshbooksError) -> HandlerError {
     if e.is_transient() {
         return HandlerError::transient(e.to_string());
     }
-    // `if let`s rather than an exhaustive match: the vendor module may grow variants (token
-    // errors, say), which then fall to the generic permanent class below.
+    // `if let`s rather than an exhaustive match: the vendor module may grow variants, which
+    // then fall to the generic permanent class below.
+    if let FreshbooksError::Token(token) = &e {
+        return match token {
+            TokenError::Broken { .. } => broken(e.to_string()),
+            _ => HandlerError::permanent(token.class(), e.to_string()),
+        };
+    }
     if let FreshbooksError::Api { status, .. } = &e {
         return if *status == 401 {
-            HandlerError::permanent(
-                "auth",
-                format!("{e}; re-authorise FreshBooks for this connection's credentials"),
-            )
+            broken(format!(
+                "connection broken: {e} although the token was just refreshed; re-authorise \
+                 FreshBooks for this connection's credentials (`ml-connector connect`)"
+            ))
         } else {
             HandlerError::permanent(format!("freshbooks_{status}"), e.to_string())
         };
@@ -37,6 +57,10 @@ pub fn from_freshbooks(e: FreshbooksError) -> HandlerError {
         _ => "freshbooks",
     };
     HandlerError::permanent(class, e.to_string())
+}
+
+fn broken(message: String) -> HandlerError {
+    HandlerError::transient(message).with_retry_after(BROKEN_CONNECTION_RETRY)
 }
 
 /// A failed Mailchimp call. Transient ones keep `Retry-After` and the request id. Permanent ones
@@ -128,8 +152,29 @@ mod tests {
         assert!(from_freshbooks(fb(429)).is_transient());
 
         let auth = from_freshbooks(fb(401));
-        assert_eq!(auth.class(), "auth");
+        assert!(
+            auth.is_transient(),
+            "a broken connection waits in the queue"
+        );
+        assert_eq!(auth.retry_after(), Some(BROKEN_CONNECTION_RETRY));
         assert!(auth.message().contains("re-authorise FreshBooks"), "{auth}");
+
+        let refused = from_freshbooks(FreshbooksError::Token(TokenError::Broken {
+            name: "fb".into(),
+            vendor: "FreshBooks",
+            message: "the refresh token was refused".into(),
+        }));
+        assert!(refused.is_transient());
+        assert_eq!(refused.retry_after(), Some(BROKEN_CONNECTION_RETRY));
+        let missing = from_freshbooks(FreshbooksError::Token(TokenError::NotFound {
+            name: "fb".into(),
+            secret: "credentials/fb".into(),
+        }));
+        assert!(!missing.is_transient());
+        assert!(
+            missing.message().contains("ml-connector connect"),
+            "{missing}"
+        );
 
         let nf = from_freshbooks(fb(404));
         assert_eq!(nf.class(), "freshbooks_404");

@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod errors;
 pub mod freshbooks_mailchimp;
+pub mod live_clients;
 pub mod mailchimp_target;
 
 use std::fmt;

@@ -8,7 +8,7 @@
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-use super::{Job, JobError, Poller};
+use super::{Job, Poller};
 
 /// An event that names no job the poller knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,11 +36,6 @@ pub async fn handle_event(poller: &Poller, event: &Value) -> Result<Value, lambd
     let job = job_from_event(event)?;
     match poller.run_job(job).await {
         Ok(report) => Ok(serde_json::to_value(&report)?),
-        Err(JobError::Failed(report)) => {
-            let err = JobError::Failed(report);
-            tracing::error!(job = %job, error = %err, "job failed");
-            Err(err.into())
-        }
         Err(err) => {
             tracing::error!(job = %job, error = %err, "job failed");
             Err(err.into())

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::{Job, JobError, JobFailure, JobReport, Poller};
 use crate::connections::ConnectionSet;
+use crate::tokens::{TokenError, TokenManager};
 use crate::vendor::Vendor;
 
 /// Refreshes a credential set's tokens when they are about to expire.
@@ -87,4 +88,27 @@ pub fn freshbooks_credentials(connections: &ConnectionSet) -> BTreeSet<String> {
         .filter(|e| e.vendor == Vendor::Freshbooks)
         .map(|e| e.credentials.clone())
         .collect()
+}
+
+/// The real refresher: the same [`TokenManager`] the FreshBooks clients use, so the job and the
+/// workers share one single-flight protocol and one per-instance token cache.
+#[async_trait]
+impl TokenRefresher for TokenManager {
+    async fn refresh_if_expiring(
+        &self,
+        credentials: &str,
+        margin: Duration,
+    ) -> Result<bool, RefreshError> {
+        let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::hours(2));
+        TokenManager::refresh_if_expiring(self, credentials, margin)
+            .await
+            .map_err(RefreshError::from)
+    }
+}
+
+/// The token manager's error, which names the credential set and the fix, never a token.
+impl From<TokenError> for RefreshError {
+    fn from(e: TokenError) -> Self {
+        RefreshError(e.to_string())
+    }
 }

@@ -1,0 +1,401 @@
+//! [`LiveClients`]: the real [`VendorClients`], building vendor API clients from the credential
+//! sets in the secret store (Secrets Manager on Lambda, the encrypted local store in dev).
+//!
+//! One client per credential-set name is built and kept: FreshBooks clients for the life of the
+//! process (their tokens come from the shared [`TokenManager`], which re-reads and refreshes the
+//! secret itself), Mailchimp clients for [`LiveClientsConfig::cache_ttl`], so a replaced API
+//! key is picked up without a redeploy. Clients of one Mailchimp key share one connection
+//! limiter whatever the number of rebuilds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use super::clients::VendorClients;
+use crate::ports::{CachedSecrets, Clock, Leases, PortError, Secrets};
+use crate::tokens::{StoredTokens, TokenManager};
+use crate::vendors::freshbooks::FreshbooksApi;
+use crate::vendors::freshbooks::FreshbooksError;
+use crate::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
+use crate::vendors::freshbooks::oauth::FreshbooksOauth;
+use crate::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
+use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
+use crate::webhook::secret_names;
+use crate::worker::{ConfigError, HandlerError};
+
+/// Environment variables [`LiveClientsConfig::from_env`] reads; all optional.
+pub mod env {
+    /// FreshBooks API (and OAuth token endpoint) base URL. Default `https://api.freshbooks.com`;
+    /// the sandbox's `http://127.0.0.1:<port>` in tests and `ml-connector dev --sandbox`.
+    pub const FRESHBOOKS_API_BASE: &str = "FRESHBOOKS_API_BASE";
+    /// Mailchimp API base URL (with `/3.0`), replacing the one derived from the key's data
+    /// centre. Unset in production.
+    pub const MAILCHIMP_API_BASE: &str = "MAILCHIMP_API_BASE";
+    /// The worker queue's event-source `MaximumConcurrency`: how many instances share
+    /// Mailchimp's 10 connections per key. Default 1 (one local process).
+    pub const WORKER_MAX_CONCURRENCY: &str = "WORKER_MAX_CONCURRENCY";
+}
+
+/// How [`LiveClients`] builds clients.
+#[derive(Debug, Clone)]
+pub struct LiveClientsConfig {
+    pub freshbooks_api_base: String,
+    /// Base URL override, timeout and the limiter's share of Mailchimp's connections.
+    pub mailchimp: ClientOptions,
+    /// How long a credential secret (and the Mailchimp client built from it) is trusted.
+    pub cache_ttl: Duration,
+}
+
+impl Default for LiveClientsConfig {
+    fn default() -> Self {
+        Self {
+            freshbooks_api_base: DEFAULT_BASE_URL.to_string(),
+            mailchimp: ClientOptions::default(),
+            cache_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl LiveClientsConfig {
+    /// Reads the variables in [`env`] from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables in [`env`] through `lookup`; unset or empty ones take the defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut c = Self::default();
+        let set = |name| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(base) = set(env::FRESHBOOKS_API_BASE) {
+            c.freshbooks_api_base = base;
+        }
+        c.mailchimp.base_url = set(env::MAILCHIMP_API_BASE);
+        if let Some(raw) = set(env::WORKER_MAX_CONCURRENCY) {
+            c.mailchimp.max_concurrency =
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or(ConfigError::Invalid {
+                        name: env::WORKER_MAX_CONCURRENCY,
+                        expected: "a positive whole number",
+                        value: raw,
+                    })?;
+        }
+        Ok(c)
+    }
+}
+
+/// A [`LiveClients`] that cannot be set up (a base URL that does not parse).
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {source}")]
+pub struct LiveClientsError {
+    pub variable: &'static str,
+    pub source: FreshbooksError,
+}
+
+/// The real [`VendorClients`]. Build one per process and share it.
+pub struct LiveClients {
+    secrets: CachedSecrets,
+    freshbooks_tokens: Arc<TokenManager>,
+    config: LiveClientsConfig,
+    freshbooks: Mutex<HashMap<String, Arc<FreshbooksClient>>>,
+    mailchimp: Mutex<HashMap<String, (Instant, Arc<MailchimpClient>)>>,
+}
+
+impl LiveClients {
+    /// Clients reading credential sets from `secrets`; FreshBooks token refreshes are
+    /// single-flight through `leases` (the state store).
+    pub fn new(
+        secrets: Arc<dyn Secrets>,
+        leases: Arc<dyn Leases>,
+        clock: Arc<dyn Clock>,
+        config: LiveClientsConfig,
+    ) -> Result<Self, LiveClientsError> {
+        let oauth = FreshbooksOauth::new(&config.freshbooks_api_base).map_err(|source| {
+            LiveClientsError {
+                variable: env::FRESHBOOKS_API_BASE,
+                source,
+            }
+        })?;
+        // The token manager reads the secret uncached: it must see other instances' rotations.
+        let freshbooks_tokens = Arc::new(TokenManager::new(
+            secrets.clone(),
+            leases,
+            clock,
+            Arc::new(oauth),
+        ));
+        Ok(Self {
+            secrets: CachedSecrets::new(secrets, config.cache_ttl),
+            freshbooks_tokens,
+            config,
+            freshbooks: Mutex::new(HashMap::new()),
+            mailchimp: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The FreshBooks token manager the clients use; the poller's `token_refresh` job runs on
+    /// it so its refreshes and the workers' share one single-flight protocol.
+    pub fn freshbooks_tokens(&self) -> Arc<TokenManager> {
+        self.freshbooks_tokens.clone()
+    }
+
+    /// The credential secret `credentials/<name>`; missing → a permanent error saying how to
+    /// set it. The value never appears in an error.
+    async fn credential_secret(
+        &self,
+        vendor: &str,
+        name: &str,
+    ) -> Result<SecretString, HandlerError> {
+        let secret = secret_names::credentials(name);
+        match self.secrets.get(&secret).await {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(missing(vendor, name)),
+            Err(e) => Err(store_error(&secret, e)),
+        }
+    }
+}
+
+/// The error for a credential set that does not exist.
+fn missing(vendor: &str, name: &str) -> HandlerError {
+    let secret = secret_names::credentials(name);
+    HandlerError::permanent(
+        "credentials_missing",
+        format!(
+            "{vendor} credential set `{name}` not found: set it with `ml-connector secrets put {secret}` (or `ml-connector connect`), then replay"
+        ),
+    )
+}
+
+/// The error for a credential set that exists but cannot be used. `reason` never quotes the
+/// secret.
+fn unreadable(vendor: &str, name: &str, reason: &str) -> HandlerError {
+    let secret = secret_names::credentials(name);
+    HandlerError::permanent(
+        "credentials_invalid",
+        format!(
+            "{vendor} credential set `{name}` is unusable ({reason}): replace it with `ml-connector secrets put {secret}`, then replay"
+        ),
+    )
+}
+
+fn store_error(secret: &str, e: PortError) -> HandlerError {
+    match e {
+        PortError::Backend { .. } => {
+            HandlerError::transient(format!("reading secret `{secret}`: {e}"))
+        }
+        PortError::Corrupt { .. } | PortError::NotFound { .. } => HandlerError::permanent(
+            "credentials_invalid",
+            format!("reading secret `{secret}`: {e}"),
+        ),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl VendorClients for LiveClients {
+    async fn freshbooks(&self, credentials: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError> {
+        if let Some(client) = lock(&self.freshbooks).get(credentials) {
+            return Ok(client.clone());
+        }
+        // Checked once, before the first client is built, so a missing or malformed set fails
+        // here with the fix rather than on the first API call.
+        let secret = self.credential_secret("FreshBooks", credentials).await?;
+        StoredTokens::parse(&secret)
+            .map_err(|reason| unreadable("FreshBooks", credentials, &reason))?;
+        let client = FreshbooksClient::new(
+            &self.config.freshbooks_api_base,
+            self.freshbooks_tokens.clone(),
+            credentials,
+        )
+        .map_err(|e| {
+            HandlerError::permanent(
+                "configuration",
+                format!("{}: {e}", env::FRESHBOOKS_API_BASE),
+            )
+        })?;
+        let client = Arc::new(client);
+        lock(&self.freshbooks)
+            .entry(credentials.to_string())
+            .or_insert(client.clone());
+        Ok(client)
+    }
+
+    async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError> {
+        if let Some((at, client)) = lock(&self.mailchimp).get(credentials)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(client.clone());
+        }
+        let secret = self.credential_secret("Mailchimp", credentials).await?;
+        let client =
+            MailchimpClient::from_secret(&secret, &self.config.mailchimp).map_err(|e| match e {
+                MailchimpError::Credentials(reason) => {
+                    unreadable("Mailchimp", credentials, &reason)
+                }
+                MailchimpError::InvalidBaseUrl(_) => HandlerError::permanent(
+                    "configuration",
+                    format!("{}: {e}", env::MAILCHIMP_API_BASE),
+                ),
+                other => HandlerError::transient(format!("building the Mailchimp client: {other}")),
+            })?;
+        let client = Arc::new(client);
+        lock(&self.mailchimp).insert(credentials.to_string(), (Instant::now(), client.clone()));
+        Ok(client)
+    }
+}
+
+impl std::fmt::Debug for LiveClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveClients")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+    use crate::ports::ManualClock;
+
+    const SECRET_VALUE: &str = "do-not-leak-1234567890";
+
+    async fn clients() -> (LiveClients, Arc<EmbeddedSecrets>) {
+        let clock = Arc::new(ManualClock::at_unix(1_772_000_000));
+        let db = EmbeddedDb::in_memory(clock.clone()).unwrap();
+        let secrets = Arc::new(EmbeddedSecrets::open(&db).unwrap());
+        let config = LiveClientsConfig {
+            freshbooks_api_base: "http://127.0.0.1:9".into(),
+            ..LiveClientsConfig::default()
+        };
+        let live = LiveClients::new(secrets.clone(), Arc::new(db), clock, config).unwrap();
+        (live, secrets)
+    }
+
+    fn permanent(e: &HandlerError) -> (&str, &str) {
+        match e {
+            HandlerError::Permanent { class, message, .. } => (class, message),
+            other => panic!("expected a permanent error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_credential_set_names_the_secret_to_set() {
+        let (live, _) = clients().await;
+        let Err(e) = live.freshbooks("fb-main").await else {
+            panic!("no secret, no client");
+        };
+        let (class, message) = permanent(&e);
+        assert_eq!(class, "credentials_missing");
+        assert!(
+            message.contains("ml-connector secrets put credentials/fb-main"),
+            "{message}"
+        );
+        let Err(e) = live.mailchimp("mc-main").await else {
+            panic!("no secret, no client");
+        };
+        let (class, message) = permanent(&e);
+        assert_eq!(class, "credentials_missing");
+        assert!(message.contains("credentials/mc-main"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_unusable_credential_set_says_so_without_quoting_it() {
+        let (live, secrets) = clients().await;
+        // Not JSON at all, and JSON without the token fields.
+        secrets
+            .put("credentials/fb", &SecretString::from(SECRET_VALUE))
+            .await
+            .unwrap();
+        secrets
+            .put(
+                "credentials/mc",
+                &SecretString::from(format!(r#"{{"token":"{SECRET_VALUE}"}}"#)),
+            )
+            .await
+            .unwrap();
+        for e in [
+            live.freshbooks("fb").await.err().unwrap(),
+            live.mailchimp("mc").await.err().unwrap(),
+        ] {
+            let (class, message) = permanent(&e);
+            assert_eq!(class, "credentials_invalid", "{message}");
+            assert!(
+                message.contains("ml-connector secrets put credentials/"),
+                "{message}"
+            );
+            assert!(
+                !message.contains(SECRET_VALUE),
+                "the secret leaked: {message}"
+            );
+            assert!(!format!("{e:?}").contains(SECRET_VALUE));
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_are_built_once_per_credential_set() {
+        let (live, secrets) = clients().await;
+        secrets
+            .put(
+                "credentials/fb",
+                &SecretString::from(r#"{"access_token":"a","refresh_token":"r"}"#),
+            )
+            .await
+            .unwrap();
+        secrets
+            .put(
+                "credentials/mc",
+                &SecretString::from(r#"{"api_key":"0123456789abcdef0123456789abcdef-us21"}"#),
+            )
+            .await
+            .unwrap();
+        let a = live.freshbooks("fb").await.unwrap();
+        let b = live.freshbooks("fb").await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let a = live.mailchimp("mc").await.unwrap();
+        let b = live.mailchimp("mc").await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn config_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = LiveClientsConfig::from_lookup(vars(&[])).unwrap();
+        assert_eq!(c.freshbooks_api_base, DEFAULT_BASE_URL);
+        assert_eq!(c.mailchimp.base_url, None);
+        assert_eq!(c.mailchimp.max_concurrency, 1);
+        let c = LiveClientsConfig::from_lookup(vars(&[
+            (env::FRESHBOOKS_API_BASE, "http://127.0.0.1:8081"),
+            (env::MAILCHIMP_API_BASE, " http://127.0.0.1:8082/3.0 "),
+            (env::WORKER_MAX_CONCURRENCY, "2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.freshbooks_api_base, "http://127.0.0.1:8081");
+        assert_eq!(
+            c.mailchimp.base_url.as_deref(),
+            Some("http://127.0.0.1:8082/3.0")
+        );
+        assert_eq!(c.mailchimp.max_concurrency, 2);
+        assert_eq!(c.mailchimp.permits(), 5);
+        assert!(
+            LiveClientsConfig::from_lookup(vars(&[(env::WORKER_MAX_CONCURRENCY, "0")])).is_err()
+        );
+    }
+}

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mlc::event::{Origin, SourceRef, SyncEvent, SYNC_EVENT_VERSION};
+use mlc::event::{Origin, SYNC_EVENT_VERSION, SourceRef, SyncEvent};
 use mlc::ports::{DeadLetterStatus, OutgoingMessage};
 use mlc::vendor::Vendor;
 use mlc_tests::pipeline::{Backend, CONNECTION, Pipeline, PipelineOptions, QUEUE};
@@ -57,7 +57,10 @@ fn event(account: &str, entity: &str, id: &str, n: usize) -> SyncEvent {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter that is not ours means another bench was asked.
-    if std::env::args().skip(1).any(|a| !a.starts_with('-') && a != "worker") {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && a != "worker")
+    {
         return;
     }
     let events = env_usize("BENCH_EVENTS", 10_000).max(2);
@@ -82,9 +85,8 @@ async fn run(events: usize, consumers: usize) {
     let clients = events / 2;
     let mut queued = Vec::with_capacity(events);
     for i in 0..clients {
-        let c = p
-            .fb
-            .create_client(
+        let c =
+            p.fb.create_client(
                 &account,
                 ClientSpec {
                     email: Some(format!("customer{i}@example.com")),
@@ -97,9 +99,8 @@ async fn run(events: usize, consumers: usize) {
             )
             .await
             .expect("sandbox client");
-        let inv = p
-            .fb
-            .create_invoice(
+        let inv =
+            p.fb.create_invoice(
                 &account,
                 InvoiceSpec {
                     customerid: c.clone(),
@@ -155,11 +156,10 @@ async fn run(events: usize, consumers: usize) {
     let fb_calls = p.fb.stats().requests.values().sum::<u64>() - fb_before;
     let mc_calls = (p.mc.requests().len() - mc_before) as u64;
     let members = p.mc.members(DEFAULT_LIST_ID).len();
-    let orders = p
-        .mc
-        .store(mlc_tests::pipeline::STORE_ID)
-        .map(|s| s.orders.len())
-        .unwrap_or(0);
+    let orders =
+        p.mc.store(mlc_tests::pipeline::STORE_ID)
+            .map(|s| s.orders.len())
+            .unwrap_or(0);
     let dead = p
         .store
         .list_dead_letters(DeadLetterStatus::Open, 10)
@@ -167,7 +167,9 @@ async fn run(events: usize, consumers: usize) {
         .expect("dead letters")
         .len();
     let stats = p.mc.stats();
-    println!("worker_mailchimp: {records} events ({clients} clients, {clients} invoices), {consumers} consumers, Mailchimp limit 10 connections");
+    println!(
+        "worker_mailchimp: {records} events ({clients} clients, {clients} invoices), {consumers} consumers, Mailchimp limit 10 connections"
+    );
     println!(
         "  elapsed {:.2} s, {:.0} records/s",
         elapsed.as_secs_f64(),

@@ -247,22 +247,6 @@ fn register_exit_hook() {
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_endpoints() {
-        assert_eq!(
-            url_host_port("http://127.0.0.1:5000").as_deref(),
-            Some("127.0.0.1:5000")
-        );
-        assert_eq!(url_host_port("http://moto/").as_deref(), Some("moto:80"));
-        assert_eq!(url_host_port("https://x:1"), None);
-        assert!(unique_name("a-very-long-prefix-that-goes-on").len() <= 60);
-    }
-}
-
 /// The AWS adapter set on fresh, uniquely named tables, a queue pair and a secret prefix in the
 /// shared moto server.
 pub struct AwsEnv {
@@ -367,5 +351,21 @@ impl QueuePair {
                     .expect("deleting from the DLQ");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_endpoints() {
+        assert_eq!(
+            url_host_port("http://127.0.0.1:5000").as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(url_host_port("http://moto/").as_deref(), Some("moto:80"));
+        assert_eq!(url_host_port("https://x:1"), None);
+        assert!(unique_name("a-very-long-prefix-that-goes-on").len() <= 60);
     }
 }

@@ -170,26 +170,12 @@ impl Pipeline {
         let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
         let account = fb.setup_account("owner@example.com", "Acme Books");
 
-        let (queue, store, secrets, redrive): (
-            Arc<dyn Queue>,
-            Arc<dyn Store>,
-            Arc<dyn Secrets>,
-            Option<crate::moto::QueuePair>,
-        ) = match options.backend {
-            Backend::Embedded => {
-                let db = EmbeddedDb::in_memory(clock.clone()).expect("an in-memory database");
-                db.declare_queue(QUEUE, options.max_receives, Duration::from_secs(30))
-                    .await
-                    .expect("declaring the queue");
-                let secrets = EmbeddedSecrets::with_key(&db, [7; 32]);
-                (Arc::new(db.clone()), Arc::new(db), Arc::new(secrets), None)
-            }
-            Backend::Moto => {
-                let env =
-                    crate::moto::AwsEnv::start(QUEUE, options.max_receives, clock.clone()).await;
-                (env.queue, env.store, env.secrets, Some(env.pair))
-            }
-        };
+        let Adapters {
+            queue,
+            store,
+            secrets,
+            redrive,
+        } = Adapters::start(options.backend, options.max_receives, &clock).await;
 
         let set = ConnectionSet::from_toml(
             &format!(
@@ -418,6 +404,43 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
                 self.queue.redrive(QUEUE).await.expect("redrive");
             }
             Some(pair) => pair.redrive_by_hand().await,
+        }
+    }
+}
+
+/// One adapter set's ports.
+struct Adapters {
+    queue: Arc<dyn Queue>,
+    store: Arc<dyn Store>,
+    secrets: Arc<dyn Secrets>,
+    redrive: Option<crate::moto::QueuePair>,
+}
+
+impl Adapters {
+    async fn start(backend: Backend, max_receives: u32, clock: &Arc<dyn Clock>) -> Self {
+        match backend {
+            Backend::Embedded => {
+                let db = EmbeddedDb::in_memory(clock.clone()).expect("an in-memory database");
+                db.declare_queue(QUEUE, max_receives, Duration::from_secs(30))
+                    .await
+                    .expect("declaring the queue");
+                let secrets = EmbeddedSecrets::with_key(&db, [7; 32]);
+                Adapters {
+                    queue: Arc::new(db.clone()),
+                    store: Arc::new(db),
+                    secrets: Arc::new(secrets),
+                    redrive: None,
+                }
+            }
+            Backend::Moto => {
+                let env = crate::moto::AwsEnv::start(QUEUE, max_receives, clock.clone()).await;
+                Adapters {
+                    queue: env.queue,
+                    store: env.store,
+                    secrets: env.secrets,
+                    redrive: Some(env.pair),
+                }
+            }
         }
     }
 }

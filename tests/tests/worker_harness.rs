@@ -1112,91 +1112,30 @@ mod moto {
     //! The AWS adapters on a fresh set of tables and a queue pair in the shared moto server.
 
     use std::sync::Arc;
-    use std::time::Duration;
 
-    use mlc::adapters::aws::schema::{self, QueueSpec};
-    use mlc::adapters::aws::{DynamoStore, QueueMap, QueueUrls, SqsQueue, TableNames};
     use mlc::ports::{Queue, Store, SystemClock};
-    use mlc_tests::moto::{sdk_config, unique_name};
+    use mlc_tests::moto::AwsEnv;
 
-    pub struct Env {
-        queue: SqsQueue,
-        store: DynamoStore,
-        sqs: aws_sdk_sqs::Client,
-        urls: QueueUrls,
-    }
+    pub struct Env(AwsEnv);
 
     impl Env {
         /// Tables and a queue (logical name `logical`) with its DLQ, redriving after
         /// `max_receives` receives.
         pub async fn start(logical: &str, max_receives: u32) -> Self {
-            let sdk = sdk_config().await;
-            let sqs = aws_sdk_sqs::Client::new(&sdk);
-            let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-            let tables = TableNames::with_prefix(&format!("{}-", unique_name("worker")));
-            schema::create_tables(&dynamo, &tables).await.unwrap();
-            let urls = schema::create_queue_pair(
-                &sqs,
-                &QueueSpec {
-                    name: unique_name(logical),
-                    max_receive_count: max_receives,
-                    visibility_timeout: Duration::from_secs(30),
-                },
-            )
-            .await
-            .unwrap();
-            let mut queues = QueueMap::new();
-            queues.insert(logical, urls.clone());
-            Self {
-                queue: SqsQueue::new(sqs.clone(), queues).with_receive_wait(Duration::ZERO),
-                store: DynamoStore::new(dynamo, tables, Arc::new(SystemClock)),
-                sqs,
-                urls,
-            }
+            Self(AwsEnv::start(logical, max_receives, Arc::new(SystemClock)).await)
         }
 
         pub fn queue(&self) -> Arc<dyn Queue> {
-            Arc::new(self.queue.clone())
+            self.0.queue.clone()
         }
 
         pub fn store(&self) -> Arc<dyn Store> {
-            Arc::new(self.store.clone())
+            self.0.store.clone()
         }
 
-        /// What `StartMessageMoveTask` does (moto lacks it): every DLQ message's body is sent
-        /// to the source queue and removed from the DLQ.
+        /// What `StartMessageMoveTask` does (moto lacks it).
         pub async fn redrive_by_hand(&self) {
-            loop {
-                let out = self
-                    .sqs
-                    .receive_message()
-                    .queue_url(&self.urls.dlq_url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(30)
-                    .send()
-                    .await
-                    .unwrap();
-                let messages = out.messages();
-                if messages.is_empty() {
-                    return;
-                }
-                for m in messages {
-                    self.sqs
-                        .send_message()
-                        .queue_url(&self.urls.url)
-                        .message_body(m.body().unwrap())
-                        .send()
-                        .await
-                        .unwrap();
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.urls.dlq_url)
-                        .receipt_handle(m.receipt_handle().unwrap())
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            }
+            self.0.pair.redrive_by_hand().await
         }
     }
 }

@@ -63,24 +63,6 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
-    /// Defaults, with `max_concurrency` from `WORKER_MAX_CONCURRENCY` and `base_url` from
-    /// `MAILCHIMP_BASE_URL` when set (unparsable numbers fall back to the default).
-    pub fn from_env() -> Self {
-        let mut options = Self::default();
-        if let Some(n) = std::env::var("WORKER_MAX_CONCURRENCY")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            options.max_concurrency = n.max(1);
-        }
-        if let Ok(url) = std::env::var("MAILCHIMP_BASE_URL")
-            && !url.trim().is_empty()
-        {
-            options.base_url = Some(url.trim().to_string());
-        }
-        options
-    }
-
     /// Connections this process may hold per key.
     pub fn permits(&self) -> usize {
         permits_per_process(self.total_connections, self.max_concurrency)

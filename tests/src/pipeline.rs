@@ -164,6 +164,9 @@ impl Pipeline {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let fb = FreshbooksSandbox::start(FreshbooksSandboxOptions {
             clock: clock.clone(),
+            // FreshBooks' own 10 s is too tight for a webhook on moto on a loaded 2-core box;
+            // a delivery cut off mid-enqueue would be a lost webhook, not what a test checks.
+            delivery_timeout: Duration::from_secs(60),
             ..FreshbooksSandboxOptions::default()
         })
         .await;
@@ -337,6 +340,7 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
     /// Runs the worker until the queue is empty (retries waiting out their visibility
     /// timeout), or `limit` passes. Returns the merged batch reports.
     pub async fn drain(&self, limit: Duration) -> Vec<BatchReport> {
+        self.assert_deliveries_accepted();
         let deadline = tokio::time::Instant::now() + limit;
         let mut reports = Vec::new();
         loop {
@@ -390,6 +394,17 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
         for t in tasks {
             t.await.expect("a worker task");
         }
+    }
+
+    /// Every webhook FreshBooks sent so far was answered 200 (so its events are queued).
+    pub fn assert_deliveries_accepted(&self) {
+        let failed: Vec<_> = self
+            .fb
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.status != Some(200))
+            .collect();
+        assert!(failed.is_empty(), "undelivered webhooks: {failed:#?}");
     }
 
     pub async fn depth(&self) -> QueueDepth {

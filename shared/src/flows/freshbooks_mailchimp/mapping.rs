@@ -497,7 +497,42 @@ pub fn order(
 /// sha256 (hex) of the canonical JSON of `value`: what skip-unchanged compares. Maps serialize
 /// with sorted keys and structs in declaration order, so equal writes give equal prints.
 pub fn fingerprint(value: &Value) -> String {
-    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// JSON with object keys sorted at every level. `Value::to_string` is not enough: with
+/// serde_json's `preserve_order` feature (which another crate in the build may switch on)
+/// objects keep insertion order, and the same record would fingerprint differently.
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -379,6 +379,30 @@ fn list_query(params: &[(String, String)]) -> ListQuery {
 }
 
 impl ListQuery {
+    /// The checks that need no rendering: visibility, the `updated` window and the id filters
+    /// in `ids` (field, value). Run before rendering, so a list filtered to one client does not
+    /// render every invoice of the account (which made large sandboxes quadratic).
+    fn may_keep(
+        &self,
+        vis_state: i64,
+        updated: chrono::DateTime<chrono::Utc>,
+        ids: &[(&str, i64)],
+    ) -> bool {
+        let vis_ok = match self.vis_state {
+            Some(v) => vis_state == v,
+            None => vis_state != DELETED,
+        };
+        let day = state::eastern_date(updated);
+        vis_ok
+            && self.updated_min.is_none_or(|min| day >= min)
+            && self.updated_max.is_none_or(|max| day < max)
+            && self.search.iter().all(|(field, want)| {
+                ids.iter()
+                    .find(|(f, _)| f == field)
+                    .is_none_or(|(_, id)| id.to_string() == *want)
+            })
+    }
+
     fn keeps(
         &self,
         vis_state: i64,
@@ -484,6 +508,7 @@ async fn list_invoices(
     let records = books
         .invoices
         .values()
+        .filter(|i| q.may_keep(i.vis_state, i.updated, &[("customerid", i.customerid)]))
         .map(|i| (i, Db::render_invoice(books, &account, i, q.lines)))
         .filter(|(i, v)| q.keeps(i.vis_state, i.updated, v))
         .map(|(_, v)| v)
@@ -528,6 +553,13 @@ async fn list_payments(
     let records = books
         .payments
         .values()
+        .filter(|p| {
+            q.may_keep(
+                p.vis_state,
+                p.updated,
+                &[("invoiceid", p.invoiceid), ("clientid", p.clientid)],
+            )
+        })
         .map(|p| (p, Db::render_payment(p)))
         .filter(|(p, v)| q.keeps(p.vis_state, p.updated, v))
         .map(|(_, v)| v)

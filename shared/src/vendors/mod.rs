@@ -20,6 +20,17 @@ pub(crate) fn is_plain_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// The category of a JSON parse error, for errors about secrets: serde's own messages can quote
+/// the input (`invalid type: string "…"`), and the input there is a secret.
+pub(crate) fn json_error_category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "io",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "data",
+        serde_json::error::Category::Eof => "eof",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,12 +62,7 @@ impl Credentials {
     /// Parses the credential secret's JSON.
     pub fn from_json(json: &str) -> Result<Self, CredentialsError> {
         let stored: Stored = serde_json::from_str(json).map_err(|e| CredentialsError::Json {
-            category: match e.classify() {
-                serde_json::error::Category::Io => "io",
-                serde_json::error::Category::Syntax => "syntax",
-                serde_json::error::Category::Data => "data",
-                serde_json::error::Category::Eof => "eof",
-            },
+            category: crate::vendors::json_error_category(&e),
             line: e.line(),
             column: e.column(),
         })?;

@@ -376,10 +376,9 @@ impl Control {
         spec: ClientSpec,
         webhooks: Webhooks,
     ) -> Result<String, SandboxError> {
-        let now = self.inner.now();
-        let (id, changes) = self.inner.state().create_client(account, spec, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(id.to_string())
+        self.mutate(webhooks, |s, now| s.create_client(account, spec, now))
+            .await
+            .map(|id| id.to_string())
     }
 
     /// Changes the given fields (absent ones stay).
@@ -390,13 +389,11 @@ impl Control {
         patch: ClientSpec,
         webhooks: Webhooks,
     ) -> Result<(), SandboxError> {
-        let now = self.inner.now();
-        let changes = self
-            .inner
-            .state()
-            .update_client(account, parse_id(id)?, patch, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(())
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.update_client(account, id, patch, now))
+        })
+        .await
     }
 
     /// `vis_state = 1`.
@@ -406,13 +403,11 @@ impl Control {
         id: &str,
         webhooks: Webhooks,
     ) -> Result<(), SandboxError> {
-        let now = self.inner.now();
-        let changes = self
-            .inner
-            .state()
-            .delete_client(account, parse_id(id)?, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(())
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.delete_client(account, id, now))
+        })
+        .await
     }
 
     pub async fn create_invoice(
@@ -421,10 +416,9 @@ impl Control {
         spec: InvoiceSpec,
         webhooks: Webhooks,
     ) -> Result<String, SandboxError> {
-        let now = self.inner.now();
-        let (id, changes) = self.inner.state().create_invoice(account, spec, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(id.to_string())
+        self.mutate(webhooks, |s, now| s.create_invoice(account, spec, now))
+            .await
+            .map(|id| id.to_string())
     }
 
     pub async fn update_invoice(
@@ -434,13 +428,11 @@ impl Control {
         patch: InvoicePatch,
         webhooks: Webhooks,
     ) -> Result<(), SandboxError> {
-        let now = self.inner.now();
-        let changes = self
-            .inner
-            .state()
-            .update_invoice(account, parse_id(id)?, patch, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(())
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.update_invoice(account, id, patch, now))
+        })
+        .await
     }
 
     pub async fn mark_invoice_sent(
@@ -449,13 +441,11 @@ impl Control {
         id: &str,
         webhooks: Webhooks,
     ) -> Result<(), SandboxError> {
-        let now = self.inner.now();
-        let changes = self
-            .inner
-            .state()
-            .mark_invoice_sent(account, parse_id(id)?, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(())
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.mark_invoice_sent(account, id, now))
+        })
+        .await
     }
 
     /// Records a payment of the outstanding amount; returns the payment id.
@@ -465,13 +455,10 @@ impl Control {
         id: &str,
         webhooks: Webhooks,
     ) -> Result<String, SandboxError> {
-        let now = self.inner.now();
-        let (payment, changes) =
-            self.inner
-                .state()
-                .mark_invoice_paid(account, parse_id(id)?, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(payment.to_string())
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| s.mark_invoice_paid(account, id, now))
+            .await
+            .map(|payment| payment.to_string())
     }
 
     /// `vis_state = 1`.
@@ -481,13 +468,11 @@ impl Control {
         id: &str,
         webhooks: Webhooks,
     ) -> Result<(), SandboxError> {
-        let now = self.inner.now();
-        let changes = self
-            .inner
-            .state()
-            .delete_invoice(account, parse_id(id)?, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(())
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.delete_invoice(account, id, now))
+        })
+        .await
     }
 
     pub async fn create_payment(
@@ -496,10 +481,9 @@ impl Control {
         spec: PaymentSpec,
         webhooks: Webhooks,
     ) -> Result<String, SandboxError> {
-        let now = self.inner.now();
-        let (id, changes) = self.inner.state().create_payment(account, spec, now)?;
-        self.deliver(changes, webhooks).await;
-        Ok(id.to_string())
+        self.mutate(webhooks, |s, now| s.create_payment(account, spec, now))
+            .await
+            .map(|id| id.to_string())
     }
 
     /// `vis_state = 1`; the invoice's paid/outstanding/status follow.
@@ -509,13 +493,24 @@ impl Control {
         id: &str,
         webhooks: Webhooks,
     ) -> Result<(), SandboxError> {
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.delete_payment(account, id, now))
+        })
+        .await
+    }
+
+    /// Applies one change to the books at the sandbox clock's now, then makes its webhook
+    /// deliveries (unless suppressed), returning once they are answered.
+    async fn mutate<T>(
+        &self,
+        webhooks: Webhooks,
+        change: impl FnOnce(&mut State, DateTime<Utc>) -> Result<(T, Vec<Change>), SandboxError>,
+    ) -> Result<T, SandboxError> {
         let now = self.inner.now();
-        let changes = self
-            .inner
-            .state()
-            .delete_payment(account, parse_id(id)?, now)?;
+        let (value, changes) = change(&mut self.inner.state(), now)?;
         self.deliver(changes, webhooks).await;
-        Ok(())
+        Ok(value)
     }
 
     /// The account's callbacks.
@@ -601,6 +596,13 @@ impl Control {
             delivery::deliver(&self.inner, changes).await;
         }
     }
+}
+
+/// A change that returns only its webhook deliveries, in [`Control::mutate`]'s shape.
+fn with_unit(
+    changes: Result<Vec<Change>, SandboxError>,
+) -> Result<((), Vec<Change>), SandboxError> {
+    changes.map(|c| ((), c))
 }
 
 fn parse_id(id: &str) -> Result<i64, SandboxError> {

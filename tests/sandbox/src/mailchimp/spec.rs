@@ -1,5 +1,5 @@
-//! Request validation against Mailchimp's OpenAPI document (`tests/specs/mailchimp.marketing.json`,
-//! see `tests/specs/README.md`), in process.
+//! Request validation against Mailchimp's OpenAPI document (`tests/sandbox/specs/mailchimp.marketing.json`,
+//! see `tests/sandbox/specs/README.md`), in process.
 //!
 //! - The document is read, parsed and registered once per process ([`spec`], a `OnceLock`).
 //! - A request is matched to a path template of the document (literal segments win over
@@ -29,11 +29,15 @@ use jsonschema::{Draft, Registry, Validator};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-/// The vendored document.
+/// The vendored document, found through the crate's source directory (a checkout: tests,
+/// `cargo run` and CI all build from one).
 pub const SPEC_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/specs/mailchimp.marketing.json"
 );
+
+/// Overrides [`SPEC_PATH`], for a binary run away from its checkout.
+pub const SPEC_PATH_ENV: &str = "MLC_SANDBOX_MAILCHIMP_SPEC";
 
 /// The URI the document is registered under.
 const BASE_URI: &str = "urn:mailchimp:marketing";
@@ -92,9 +96,12 @@ pub struct Spec {
 /// caller.
 pub fn spec() -> Result<&'static Spec, String> {
     static SPEC: OnceLock<Result<Spec, String>> = OnceLock::new();
-    SPEC.get_or_init(|| Spec::load(SPEC_PATH))
-        .as_ref()
-        .map_err(Clone::clone)
+    SPEC.get_or_init(|| match std::env::var(SPEC_PATH_ENV) {
+        Ok(path) if !path.is_empty() => Spec::load(&path),
+        _ => Spec::load(SPEC_PATH),
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 fn escape_pointer(token: &str) -> String {

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use mlc_tests::sandbox::mailchimp::{Fault, MailchimpSandbox, MailchimpSandboxOptions};
+//! use mlc_sandbox::mailchimp::{Fault, MailchimpSandbox, MailchimpSandboxOptions};
 //! let sandbox = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
 //! let base = sandbox.base_url(); // http://127.0.0.1:PORT/3.0
 //! let key = sandbox.api_key();   // <32 hex>-us21

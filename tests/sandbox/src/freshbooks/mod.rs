@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use mlc_tests::sandbox::freshbooks::*;
+//! use mlc_sandbox::freshbooks::*;
 //! let sandbox = FreshbooksSandbox::start(FreshbooksSandboxOptions::default()).await;
 //! let acct = sandbox.setup_account("owner@example.com", "Acme Ltd");
 //! let client = sandbox

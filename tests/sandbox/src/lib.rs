@@ -1,0 +1,92 @@
+//! Local servers that speak the subset of each vendor API the product uses: stateful, with the
+//! vendors' auth behaviour, error shapes and limits, plus a control API for tests to inject
+//! faults and read state. The end-to-end tests, the demo and the benchmarks run against them.
+
+pub mod freshbooks;
+pub mod mailchimp;
+
+use std::time::Duration;
+
+use freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
+use mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
+
+/// Both sandboxes with what a local run needs in them: one FreshBooks account (a user, a
+/// business, a token pair) and one Mailchimp audience ([`DEFAULT_LIST_ID`]). `ml-connector demo`
+/// and `ml-connector dev --sandbox` share it.
+pub struct Sandboxes {
+    pub freshbooks: FreshbooksSandbox,
+    pub mailchimp: MailchimpSandbox,
+    /// The FreshBooks account the credential set opens.
+    pub account: SandboxAccount,
+    /// The Mailchimp audience id.
+    pub list_id: String,
+}
+
+impl Sandboxes {
+    /// Starts both servers on loopback ports and sets up the account and the audience.
+    ///
+    /// Fails if the Mailchimp sandbox cannot start (e.g. its vendored OpenAPI document is not
+    /// found: see [`mailchimp::spec::SPEC_PATH_ENV`]).
+    pub async fn start() -> Result<Self, String> {
+        let mailchimp = MailchimpSandbox::try_start(MailchimpSandboxOptions::default()).await?;
+        let freshbooks = FreshbooksSandbox::start(FreshbooksSandboxOptions {
+            // FreshBooks gives a receiver 10 s; a debug build on a busy machine can need more
+            // for its first delivery, and a cut-off delivery would be a lost webhook.
+            delivery_timeout: Duration::from_secs(30),
+            ..FreshbooksSandboxOptions::default()
+        })
+        .await;
+        let account = freshbooks.setup_account("owner@example.com", "Acme Books");
+        Ok(Self {
+            freshbooks,
+            mailchimp,
+            account,
+            list_id: DEFAULT_LIST_ID.to_string(),
+        })
+    }
+
+    /// The FreshBooks account id (`source.account` of a connection).
+    pub fn account_id(&self) -> &str {
+        &self.account.account_id
+    }
+
+    /// The FreshBooks credential-set JSON (secret `credentials/<name>`).
+    pub fn freshbooks_credentials_json(&self) -> String {
+        self.freshbooks.credentials_json(&self.account.tokens)
+    }
+
+    /// The Mailchimp credential-set JSON (secret `credentials/<name>`).
+    pub fn mailchimp_credentials_json(&self) -> String {
+        self.mailchimp.credentials_json()
+    }
+
+    /// Where to inspect and drive each sandbox by hand (`/_sandbox/…` control routes).
+    pub fn control_urls(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "FreshBooks state",
+                format!("{}/_sandbox/state", self.freshbooks.base_url()),
+            ),
+            (
+                "FreshBooks deliveries",
+                format!("{}/_sandbox/deliveries", self.freshbooks.base_url()),
+            ),
+            (
+                "FreshBooks clients (POST to create)",
+                format!(
+                    "{}/_sandbox/accounts/{}/clients",
+                    self.freshbooks.base_url(),
+                    self.account_id()
+                ),
+            ),
+            (
+                "Mailchimp state",
+                format!("{}/_sandbox/state", self.mailchimp.root_url()),
+            ),
+            (
+                "Mailchimp requests",
+                format!("{}/_sandbox/requests", self.mailchimp.root_url()),
+            ),
+        ]
+    }
+}

@@ -3,6 +3,8 @@
 
 mod dev;
 mod local_store;
+mod ops;
+mod target;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -30,6 +32,8 @@ enum Command {
     /// Manage the local encrypted secret store (webhook secrets, credential sets).
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    #[command(flatten)]
+    Ops(ops::OpsCommand),
 }
 
 #[derive(Subcommand)]
@@ -67,6 +71,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => dev::run(args).await,
+        Command::Ops(command) => ops::run(command).await,
         Command::Connections(ConnectionsCommand::Check { file }) => {
             let set = ConnectionSet::load(&file)?;
             println!(

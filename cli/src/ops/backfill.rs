@@ -1,0 +1,354 @@
+//! `ml-connector backfill <connection>`: list the connection's source records and enqueue one
+//! event per record with origin `backfill`, through the same fan-out as webhooks and polls.
+//!
+//! Each run's events get ids of their own (the run's start is part of the derived id), so the
+//! worker's idempotency does not drop them as repeats of earlier webhook or poll events; the
+//! worker's id map then skips the vendor write of every record that already matches.
+//!
+//! For a Mailchimp target the store's automations are paused first (`begin_backfill`:
+//! `is_syncing: true`), so historical orders do not e-mail customers. They stay paused until
+//! `ml-connector backfill --finish <connection>`, which refuses while the queue still holds
+//! messages: a backfill event handled after `end_backfill` would pause the store again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::NaiveDate;
+use mlc::connections::{Connection, ConnectionSet};
+use mlc::event::{Origin, SourceEvent, derived_event_id};
+use mlc::fanout::{FanOut, FanOutReport};
+use mlc::flows::clients::VendorClients;
+use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
+use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
+use mlc::ports::Leases;
+use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::models::{Entity, eastern_to_utc};
+use serde::Serialize;
+
+use super::output;
+use super::{Attention, Common, UsageError};
+use crate::target::Target;
+
+pub const AFTER_HELP: &str = "\
+Lists the connection's FreshBooks clients, invoices and payments changed since --since (all of
+them without it: everything since 2000-01-01) and enqueues one event per record for the
+connection's worker, origin `backfill`. Unchanged records cost no vendor write: the worker
+compares each with what it last wrote.
+
+For a Mailchimp target the e-commerce store's automations are paused first, so historical
+orders send no e-mails. Turn them back on once the worker has drained the queue
+(`ml-connector status` shows 0 waiting):
+  ml-connector backfill --finish <connection>
+
+Locally the worker is `ml-connector dev`; on a stack the worker Lambda takes the events at once.
+
+Examples:
+  ml-connector backfill acme-to-mailchimp
+  ml-connector backfill acme-to-mailchimp --since 2026-01-01 --stack
+  ml-connector backfill --finish acme-to-mailchimp --stack
+
+Exit codes: 0 enqueued (or finished); 1 the listing or the enqueue failed, or --finish found the
+queue not yet drained; 2 usage error (unknown or disabled connection).";
+
+/// What a full backfill lists from: FreshBooks' `updated_min` needs a date.
+const FULL_SINCE: &str = "2000-01-01";
+/// Events per fan-out call (the bar moves per chunk).
+const CHUNK: usize = 100;
+/// How long fan-out-made dead letters and oversize bodies are kept (the stack's DLQ retention).
+const RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+#[derive(clap::Args)]
+pub struct BackfillArgs {
+    /// The connection (its name in the connections file).
+    connection: String,
+    /// Only records changed on or after this day (YYYY-MM-DD, US/Eastern as FreshBooks
+    /// compares); default: all records.
+    #[arg(long, value_name = "DATE")]
+    since: Option<NaiveDate>,
+    /// End the backfill: resume the Mailchimp store's automations once the queue has drained.
+    #[arg(long)]
+    finish: bool,
+    /// With --finish: resume even though messages are still queued.
+    #[arg(long, requires = "finish")]
+    force: bool,
+    /// FreshBooks API base (e.g. a sandbox's `http://127.0.0.1:<port>`).
+    #[arg(long, env = "FRESHBOOKS_API_BASE")]
+    freshbooks_api: Option<String>,
+    /// Mailchimp API base including `/3.0`; default: from the key's data centre.
+    #[arg(long, env = "MAILCHIMP_API_BASE")]
+    mailchimp_api: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    connection: String,
+    since: NaiveDate,
+    listed: BTreeMap<&'static str, usize>,
+    queued: usize,
+    dead_lettered: usize,
+    /// The Mailchimp store whose automations are paused, if the target is Mailchimp.
+    store_id: Option<String>,
+    /// Whether the store existed and is now paused (`false`: created paused by the first event).
+    store_paused: Option<bool>,
+}
+
+pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
+    let target = args.common.target.open().await?;
+    let set = target.connections().await?;
+    let connection = set
+        .connections
+        .get(&args.connection)
+        .cloned()
+        .ok_or_else(|| {
+            UsageError(format!(
+                "no applied connection `{}`; applied: {}",
+                args.connection,
+                set.connections
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    if !connection.enabled {
+        return Err(UsageError(format!(
+            "connection `{}` is disabled: enable it and apply the connections first",
+            args.connection
+        ))
+        .into());
+    }
+    let clients = clients(&target, &args)?;
+    if args.finish {
+        return finish(&target, &clients, &args, &connection).await;
+    }
+    if connection.source.vendor != Vendor::Freshbooks {
+        return Err(UsageError(format!(
+            "backfill reads FreshBooks sources in this release; `{}` reads {}",
+            args.connection, connection.source.vendor
+        ))
+        .into());
+    }
+    let account = connection
+        .source
+        .account
+        .clone()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| anyhow!("connection `{}` has no source account", args.connection))?;
+    let json = args.common.json;
+
+    let (store, store_paused) = if connection.target.vendor == Vendor::Mailchimp {
+        let store = store_id(&args.connection, &connection);
+        let api = clients
+            .mailchimp(&connection.target.credentials)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let paused = begin_backfill(api.as_ref(), &store)
+            .await
+            .with_context(|| format!("pausing the automations of Mailchimp store `{store}`"))?;
+        (Some(store), Some(paused))
+    } else {
+        (None, None)
+    };
+
+    let since = match args.since {
+        Some(d) => d,
+        None => FULL_SINCE.parse().context("the full-backfill date")?,
+    };
+    let fb = clients
+        .freshbooks(&connection.source.credentials)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let source = connection.source_ref();
+    let run_id = target.clock.now().to_rfc3339();
+    let mut listed = BTreeMap::new();
+    let mut events = Vec::new();
+    for entity in Entity::ALL {
+        let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
+        let records = fb
+            .changed_since(&account, entity, since)
+            .await
+            .with_context(|| {
+                format!(
+                    "listing FreshBooks {}s of account {account}",
+                    entity.as_str()
+                )
+            })?;
+        spinner.finish_and_clear();
+        listed.insert(entity.as_str(), records.len());
+        for c in records {
+            let operation = if c.deleted { "delete" } else { "update" };
+            let updated = c.updated.clone().unwrap_or_default();
+            events.push(SourceEvent {
+                event_id: derived_event_id(
+                    &source,
+                    entity.as_str(),
+                    &c.id,
+                    operation,
+                    &format!("backfill {run_id} {updated}"),
+                ),
+                source: source.clone(),
+                entity: entity.as_str().to_string(),
+                entity_id: c.id.clone(),
+                operation: operation.to_string(),
+                occurred_at: c.updated.as_deref().and_then(eastern_to_utc),
+                detail: serde_json::Map::new(),
+            });
+        }
+    }
+
+    // Only this connection takes the events, even if others read the same account.
+    let only = ConnectionSet {
+        connections: BTreeMap::from([(args.connection.clone(), connection.clone())]),
+    };
+    let fanout = FanOut::new(
+        target.queue.clone(),
+        target.store.clone(),
+        target.clock.clone(),
+        RETENTION,
+    );
+    let bar = output::bar(events.len() as u64, "enqueuing", json);
+    let mut total = FanOutReport::default();
+    for chunk in events.chunks(CHUNK) {
+        let r = fanout
+            .enqueue(&only, chunk, Origin::Backfill)
+            .await
+            .with_context(|| {
+                format!(
+                    "enqueuing (after {} queued; running the backfill again is safe)",
+                    total.queued
+                )
+            })?;
+        total.queued += r.queued;
+        total.dead_lettered += r.dead_lettered;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    let report = Report {
+        connection: args.connection.clone(),
+        since,
+        listed,
+        queued: total.queued,
+        dead_lettered: total.dead_lettered,
+        store_id: store,
+        store_paused,
+    };
+    if json {
+        output::print_json(&report)?;
+    } else {
+        print_report(&target, &report, connection.queue());
+    }
+    Ok(())
+}
+
+fn clients(target: &Target, args: &BackfillArgs) -> anyhow::Result<LiveClients> {
+    let mut config = LiveClientsConfig::from_env()?;
+    if let Some(base) = &args.freshbooks_api {
+        config.freshbooks_api_base = base.clone();
+    }
+    if let Some(base) = &args.mailchimp_api {
+        config.mailchimp.base_url = Some(base.clone());
+    }
+    // Token refreshes take the same store lease as the workers', so the CLI never strands a
+    // rotated refresh token.
+    let leases: Arc<dyn Leases> = target.store.clone();
+    Ok(LiveClients::new(
+        target.secrets.clone(),
+        leases,
+        target.clock.clone(),
+        config,
+    )?)
+}
+
+/// `--finish`: resume the store's automations once the connection's queue is empty.
+async fn finish(
+    target: &Target,
+    clients: &LiveClients,
+    args: &BackfillArgs,
+    connection: &Connection,
+) -> anyhow::Result<()> {
+    if connection.target.vendor != Vendor::Mailchimp {
+        if !args.common.json {
+            println!(
+                "Nothing to finish: `{}` targets {}, which has no automations to resume.",
+                args.connection, connection.target.vendor
+            );
+        }
+        return Ok(());
+    }
+    let queue = connection.queue();
+    let depth = target
+        .queue
+        .depth(queue)
+        .await
+        .with_context(|| format!("reading queue `{queue}`"))?;
+    let waiting = depth.visible + depth.in_flight;
+    if waiting > 0 && !args.force {
+        return Err(Attention(format!(
+            "queue `{queue}` still holds {waiting} message(s); run this again once it has drained \
+             (`ml-connector status`), or pass --force"
+        ))
+        .into());
+    }
+    let store = store_id(&args.connection, connection);
+    let api = clients
+        .mailchimp(&connection.target.credentials)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    let found = end_backfill(api.as_ref(), &store)
+        .await
+        .with_context(|| format!("resuming the automations of Mailchimp store `{store}`"))?;
+    if args.common.json {
+        output::print_json(&serde_json::json!({
+            "connection": args.connection,
+            "store_id": store,
+            "store_found": found,
+            "syncing": false,
+        }))?;
+    } else if found {
+        println!("Mailchimp store `{store}`: automations resumed (is_syncing off).");
+    } else {
+        bail!("Mailchimp store `{store}` does not exist: nothing was synced to it yet");
+    }
+    Ok(())
+}
+
+fn print_report(target: &Target, r: &Report, queue: &str) {
+    let mut t = output::table(&["entity", "records"]);
+    for (entity, n) in &r.listed {
+        t.add_row(vec![format!("{entity}s"), n.to_string()]);
+    }
+    println!(
+        "Backfill of `{}` since {} ({}):",
+        r.connection, r.since, target.place
+    );
+    println!("{t}");
+    println!("{} event(s) queued on `{queue}`.", r.queued);
+    if r.dead_lettered > 0 {
+        println!(
+            "{} event(s) kept as dead letters: `{queue}` has no queue in this deployment (deploy its worker, then `ml-connector replay`).",
+            r.dead_lettered
+        );
+    }
+    if let Some(store) = &r.store_id {
+        match r.store_paused {
+            Some(true) => {
+                println!("Mailchimp store `{store}`: automations paused for the backfill.")
+            }
+            _ => println!(
+                "Mailchimp store `{store}` does not exist yet: the first event creates it with automations paused."
+            ),
+        }
+        println!(
+            "When the queue has drained (`ml-connector status` shows 0 waiting), resume them:\n  ml-connector backfill --finish {}",
+            r.connection
+        );
+    }
+    if target.local.is_some() {
+        println!("Locally the events are handled while `ml-connector dev` runs.");
+    }
+}

@@ -1,0 +1,468 @@
+//! `ml-connector status`: one row per applied connection — last event and last sync (from the
+//! audit trail), queue and DLQ depth, open dead letters, credential expiry, the poll cursor —
+//! and the problems found (broken credentials, open dead letters).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use mlc::connections::ConnectionSet;
+use mlc::poller::freshbooks_poll::cursor_name;
+use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
+use mlc::vendor::Vendor;
+use mlc::webhook::secret_names;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use super::output::{self, when};
+use super::{Attention, Common};
+use crate::target::Target;
+
+pub const AFTER_HELP: &str = "\
+Last event and last sync come from the audit trail, read day by day from today back --days
+days (the newest entries of each outcome per day). Token expiry is read from each credential
+set's `expires_at` without printing any secret; a missing, unreadable or expired set is broken.
+FreshBooks access tokens are refreshed automatically (the poller's token job, or on first use),
+so an expired one usually means the refresh is failing: run `ml-connector ping`.
+
+Examples:
+  ml-connector status                       the local store (.ml-connector/local.db)
+  ml-connector status --stack               the stack named in samconfig.toml
+  ml-connector status --stack prod --json   for a script or a dashboard
+
+Exit codes: 0 healthy; 1 broken credentials or open dead letters (or the command failed);
+2 usage error.";
+
+/// How many entries of one outcome on one day are read to find each connection's newest.
+const SCAN_PER_DAY: usize = 500;
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// How many days of audit trail to search for the last event and sync.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=90))]
+    days: u64,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// The newest audit entry seen for a connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct Seen {
+    pub at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub record_key: String,
+}
+
+/// One queue's depth, or why it could not be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    pub name: String,
+    pub visible: Option<u64>,
+    pub in_flight: Option<u64>,
+    pub dead: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The state of one credential set (never its value).
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialStatus {
+    pub side: &'static str,
+    pub name: String,
+    pub vendor: Vendor,
+    /// `ok`, `missing`, `unreadable` or `expired`.
+    pub state: &'static str,
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl CredentialStatus {
+    fn broken(&self) -> bool {
+        self.state != "ok"
+    }
+}
+
+/// Everything `status` says about one connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionStatus {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    pub enabled: bool,
+    pub last_event: Option<Seen>,
+    pub last_sync: Option<DateTime<Utc>>,
+    pub queue: QueueStatus,
+    pub open_dead_letters: usize,
+    pub credentials: Vec<CredentialStatus>,
+    pub poll_cursor: Option<String>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    target: String,
+    at: DateTime<Utc>,
+    connections: &'a [ConnectionStatus],
+    /// Open dead letters not tied to an applied connection (e.g. undecodable webhook bodies).
+    other_open_dead_letters: usize,
+}
+
+pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let target = args.common.target.open().await?;
+    let connections = target.connections().await?;
+    let now = target.clock.now();
+    let spinner = output::spinner("reading status", args.common.json);
+    let (statuses, other_open) = collect(&target, &connections, now, args.days).await?;
+    spinner.finish_and_clear();
+
+    if args.common.json {
+        output::print_json(&Report {
+            target: target.place.to_string(),
+            at: now,
+            connections: &statuses,
+            other_open_dead_letters: other_open,
+        })?;
+    } else {
+        print_tables(&target, &statuses, other_open, now);
+    }
+    let problems: usize = statuses.iter().map(|s| s.problems.len()).sum();
+    if problems > 0 || other_open > 0 {
+        return Err(Attention(format!(
+            "{} problem(s) need attention",
+            problems + usize::from(other_open > 0)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The status of every applied connection, and the count of open dead letters that belong to
+/// none of them.
+pub async fn collect(
+    target: &Target,
+    connections: &ConnectionSet,
+    now: DateTime<Utc>,
+    days: u64,
+) -> anyhow::Result<(Vec<ConnectionStatus>, usize)> {
+    let (last_events, last_syncs) = scan_audit(target, connections, now, days).await?;
+    let open = target
+        .store
+        .list_dead_letters(DeadLetterStatus::Open, 10_000)
+        .await
+        .context("listing open dead letters")?;
+    let mut open_by_connection: BTreeMap<String, usize> = BTreeMap::new();
+    let mut other_open = 0;
+    for letter in &open {
+        match &letter.connection {
+            Some(c) if connections.connections.contains_key(c) => {
+                *open_by_connection.entry(c.clone()).or_default() += 1;
+            }
+            _ => other_open += 1,
+        }
+    }
+
+    let mut depths = BTreeMap::new();
+    for queue in target.queue_names(connections) {
+        let status = match target.queue.depth(&queue).await {
+            Ok(d) => QueueStatus {
+                name: queue.clone(),
+                visible: Some(d.visible),
+                in_flight: Some(d.in_flight),
+                dead: Some(d.dead),
+                error: None,
+            },
+            Err(e) => QueueStatus {
+                name: queue.clone(),
+                visible: None,
+                in_flight: None,
+                dead: None,
+                error: Some(match e {
+                    PortError::NotFound { .. } => "no such queue yet".to_string(),
+                    e => e.to_string(),
+                }),
+            },
+        };
+        depths.insert(queue, status);
+    }
+
+    let mut statuses = Vec::new();
+    for (name, c) in &connections.connections {
+        let mut credentials = Vec::new();
+        for (side, endpoint) in [("source", &c.source), ("target", &c.target)] {
+            credentials.push(
+                credential_status(target, side, endpoint.vendor, &endpoint.credentials, now)
+                    .await?,
+            );
+        }
+        let poll_cursor = match (c.source.vendor, c.source.account.as_deref()) {
+            (Vendor::Freshbooks, Some(account)) => target
+                .store
+                .get_cursor(&cursor_name(account))
+                .await
+                .context("reading the poll cursor")?,
+            _ => None,
+        };
+        let queue = depths.get(c.queue()).cloned().unwrap_or(QueueStatus {
+            name: c.queue().to_string(),
+            visible: None,
+            in_flight: None,
+            dead: None,
+            error: Some("the stack has no queue for this target".to_string()),
+        });
+        let open_dead_letters = open_by_connection.get(name).copied().unwrap_or(0);
+        let mut problems = Vec::new();
+        for cred in credentials.iter().filter(|c| c.broken()) {
+            problems.push(format!(
+                "{} credential set `{}` is {}{}",
+                cred.vendor,
+                cred.name,
+                cred.state,
+                cred.problem
+                    .as_deref()
+                    .map(|p| format!(": {p}"))
+                    .unwrap_or_default()
+            ));
+        }
+        if open_dead_letters > 0 {
+            problems.push(format!(
+                "{open_dead_letters} open dead letter(s): `ml-connector dead-letters list`, then `ml-connector replay`"
+            ));
+        }
+        statuses.push(ConnectionStatus {
+            name: name.clone(),
+            source: format!(
+                "{}/{}",
+                c.source.vendor,
+                c.source.account.as_deref().unwrap_or("")
+            ),
+            target: c.target.vendor.to_string(),
+            enabled: c.enabled,
+            last_event: last_events.get(name).cloned(),
+            last_sync: last_syncs.get(name).copied(),
+            queue,
+            open_dead_letters,
+            credentials,
+            poll_cursor,
+            problems,
+        });
+    }
+    Ok((statuses, other_open))
+}
+
+type LastEvents = BTreeMap<String, Seen>;
+type LastSyncs = BTreeMap<String, DateTime<Utc>>;
+
+/// Each connection's newest audit entry and newest `synced` one, day by day from today back.
+async fn scan_audit(
+    target: &Target,
+    connections: &ConnectionSet,
+    now: DateTime<Utc>,
+    days: u64,
+) -> anyhow::Result<(LastEvents, LastSyncs)> {
+    let mut events: LastEvents = BTreeMap::new();
+    let mut syncs: LastSyncs = BTreeMap::new();
+    let wanted = connections.connections.len();
+    let today = now.date_naive();
+    for back in 0..days {
+        let Some(day) = today.checked_sub_days(Days::new(back)) else {
+            break;
+        };
+        for outcome in Outcome::ALL {
+            let entries = read_day(target, outcome, day).await?;
+            for e in entries {
+                if !connections.connections.contains_key(&e.connection) {
+                    continue;
+                }
+                // An older day never beats what a newer day found.
+                let newer_day_found = events
+                    .get(&e.connection)
+                    .is_some_and(|s| s.at.date_naive() > day);
+                if !newer_day_found && events.get(&e.connection).is_none_or(|s| s.at < e.at) {
+                    events.insert(
+                        e.connection.clone(),
+                        Seen {
+                            at: e.at,
+                            outcome: e.outcome,
+                            record_key: e.record_key.clone(),
+                        },
+                    );
+                }
+                if e.outcome == Outcome::Synced
+                    && syncs.get(&e.connection).is_none_or(|at| *at < e.at)
+                {
+                    syncs.insert(e.connection.clone(), e.at);
+                }
+            }
+        }
+        if events.len() == wanted && syncs.len() == wanted {
+            break;
+        }
+    }
+    Ok((events, syncs))
+}
+
+async fn read_day(
+    target: &Target,
+    outcome: Outcome,
+    day: NaiveDate,
+) -> anyhow::Result<Vec<AuditEntry>> {
+    target
+        .store
+        .audit_by_outcome(outcome, day, SCAN_PER_DAY)
+        .await
+        .with_context(|| format!("reading the audit trail ({outcome} on {day})"))
+}
+
+/// The state of the credential set `name`, from its secret, without exposing the value.
+pub async fn credential_status(
+    target: &Target,
+    side: &'static str,
+    vendor: Vendor,
+    name: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CredentialStatus> {
+    let secret = secret_names::credentials(name);
+    let mut status = CredentialStatus {
+        side,
+        name: name.to_string(),
+        vendor,
+        state: "ok",
+        expires_at: None,
+        problem: None,
+    };
+    let Some(value) = target
+        .secrets
+        .get(&secret)
+        .await
+        .with_context(|| format!("reading secret `{secret}`"))?
+    else {
+        status.state = "missing";
+        status.problem = Some(format!(
+            "no secret `{secret}`: `ml-connector connect {vendor}` or `ml-connector secrets put {secret}`"
+        ));
+        return Ok(status);
+    };
+    if let Some(problem) = unreadable(vendor, &value) {
+        status.state = "unreadable";
+        status.problem = Some(problem);
+        return Ok(status);
+    }
+    status.expires_at = expires_at(&value);
+    if status.expires_at.is_some_and(|at| at <= now) {
+        status.state = "expired";
+        status.problem = Some(match vendor {
+            Vendor::Freshbooks | Vendor::Quickbooks => {
+                "the access token has expired and was not refreshed; `ml-connector ping` checks the refresh token".to_string()
+            }
+            _ => "the token has expired; `ml-connector connect` renews it".to_string(),
+        });
+    }
+    Ok(status)
+}
+
+/// Why the secret is not a credential set of the vendor, if it is not. Never quotes the value.
+fn unreadable(vendor: Vendor, value: &secrecy::SecretString) -> Option<String> {
+    match vendor {
+        Vendor::Mailchimp => {
+            mlc::vendors::mailchimp::credentials::Credentials::from_json(value.expose_secret())
+                .err()
+                .map(|e| e.to_string())
+        }
+        Vendor::Freshbooks | Vendor::Quickbooks => mlc::tokens::StoredTokens::parse(value)
+            .err()
+            .map(|e| format!("{e} (needs access_token and refresh_token)")),
+        _ => match serde_json::from_str::<serde_json::Value>(value.expose_secret()) {
+            Ok(serde_json::Value::Object(_)) => None,
+            _ => Some("not a JSON object".to_string()),
+        },
+    }
+}
+
+/// The set's `expires_at`, if it has one.
+fn expires_at(value: &secrecy::SecretString) -> Option<DateTime<Utc>> {
+    let json: serde_json::Value = serde_json::from_str(value.expose_secret()).ok()?;
+    let raw = json.get("expires_at")?.as_str()?;
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn print_tables(
+    target: &Target,
+    statuses: &[ConnectionStatus],
+    other_open: usize,
+    now: DateTime<Utc>,
+) {
+    println!("{} — {}", target.place, output::time(now));
+    let mut t = output::table(&[
+        "connection",
+        "source → target",
+        "last event",
+        "last sync",
+        "queue (waiting/in flight)",
+        "DLQ",
+        "open DLs",
+        "credentials",
+        "poll cursor",
+    ]);
+    for s in statuses {
+        let queue = match (&s.queue.error, s.queue.visible, s.queue.in_flight) {
+            (Some(e), _, _) => format!("{}: {e}", s.queue.name),
+            (None, Some(v), Some(f)) => format!("{}: {v}/{f}", s.queue.name),
+            _ => s.queue.name.clone(),
+        };
+        let creds = s
+            .credentials
+            .iter()
+            .map(|c| {
+                let expiry = c
+                    .expires_at
+                    .map(|at| format!(", expires {}", output::relative(now, at)))
+                    .unwrap_or_default();
+                format!("{} {}: {}{expiry}", c.side, c.name, c.state)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let name = if s.enabled {
+            s.name.clone()
+        } else {
+            format!("{} (disabled)", s.name)
+        };
+        t.add_row(vec![
+            name,
+            format!("{} → {}", s.source, s.target),
+            s.last_event
+                .as_ref()
+                .map(|e| format!("{} {}", when(now, Some(e.at)), e.outcome))
+                .unwrap_or_else(|| "-".to_string()),
+            when(now, s.last_sync),
+            queue,
+            s.queue
+                .dead
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".to_string()),
+            s.open_dead_letters.to_string(),
+            creds,
+            s.poll_cursor.clone().unwrap_or_else(|| "-".to_string()),
+        ]);
+    }
+    println!("{t}");
+    let problems: Vec<String> = statuses
+        .iter()
+        .flat_map(|s| s.problems.iter().map(move |p| format!("{}: {p}", s.name)))
+        .collect();
+    if other_open > 0 {
+        println!(
+            "{other_open} open dead letter(s) belong to no applied connection: `ml-connector dead-letters list`"
+        );
+    }
+    if problems.is_empty() && other_open == 0 {
+        println!("All connections healthy.");
+    } else {
+        println!("Needs attention:");
+        for p in problems {
+            println!("  - {p}");
+        }
+    }
+}

@@ -16,15 +16,21 @@ use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::flows::mailchimp_target::MailchimpTarget;
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
-use mlc::ports::{Clock, ConnectionStore, Queue, Secrets, Store, SystemClock};
+use mlc::ports::{
+    CallbackRecord, CallbackStatus, Clock, ConnectionStore, Queue, Secrets, Store, SystemClock,
+    WebhookCallbacks,
+};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
+use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local, secret_names};
 use mlc::worker::local::{PollOptions, run_until};
 use mlc::worker::{Harness, HarnessConfig, TargetHandler};
+use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::local_store::StoreArgs;
+use mlc_sandbox::Sandboxes;
 
 /// How often a local message may be received before it moves to its dead-letter queue (the
 /// stack's queues use the same count).
@@ -32,9 +38,14 @@ const MAX_RECEIVES: u32 = 5;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
-    /// The connections file to apply.
-    #[arg(long, default_value = "connections.toml")]
-    connections: PathBuf,
+    /// The connections file to apply [default: connections.toml; with --sandbox, a built-in
+    /// FreshBooks → Mailchimp connection on the sandboxes].
+    #[arg(long)]
+    connections: Option<PathBuf>,
+    /// Run the FreshBooks and Mailchimp sandboxes in this process and point every connection at
+    /// them: their credential sets are stored, FreshBooks callbacks registered and verified.
+    #[arg(long, conflicts_with_all = ["freshbooks_api", "mailchimp_api"])]
+    sandbox: bool,
     /// Address for the webhook routes.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: SocketAddr,
@@ -53,53 +64,87 @@ pub struct DevArgs {
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     mlc::observability::init(false);
-    let set = ConnectionSet::load(&args.connections)?;
     let (db, secrets) = args.store.open()?;
-    db.put_connections(&set)
-        .await
-        .context("applying the connections")?;
-    let queues: BTreeSet<&str> = set.connections.values().map(|c| c.queue()).collect();
-    for queue in &queues {
-        db.declare_queue(queue, MAX_RECEIVES, Duration::from_secs(60))
-            .await?;
-    }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secrets: Arc<dyn Secrets> = Arc::new(secrets);
+    // The sandboxes live as long as this function: dropping them stops their servers.
+    let (set, source, sandboxes) = if args.sandbox {
+        let sandboxes = Sandboxes::start()
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the sandboxes: {e}"))?;
+        let (set, source) = match &args.connections {
+            Some(file) => (
+                sandbox_set(ConnectionSet::load(file)?, &sandboxes),
+                file.display().to_string(),
+            ),
+            None => (
+                sandbox_connections(&sandboxes)?,
+                "the built-in sandbox connection".to_string(),
+            ),
+        };
+        store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
+        (set, source, Some(sandboxes))
+    } else {
+        let file = args
+            .connections
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("connections.toml"));
+        (
+            ConnectionSet::load(&file)?,
+            file.display().to_string(),
+            None,
+        )
+    };
+    let (freshbooks_api, mailchimp_api) = match &sandboxes {
+        Some(s) => (Some(s.freshbooks.base_url()), Some(s.mailchimp.base_url())),
+        None => (args.freshbooks_api.clone(), args.mailchimp_api.clone()),
+    };
     let mut clients_config = LiveClientsConfig::from_env()?;
-    if let Some(base) = &args.freshbooks_api {
+    if let Some(base) = &freshbooks_api {
         clients_config.freshbooks_api_base = base.clone();
     }
-    if let Some(base) = &args.mailchimp_api {
+    if let Some(base) = &mailchimp_api {
         clients_config.mailchimp.base_url = Some(base.clone());
     }
-    let clients = Arc::new(LiveClients::new(
-        secrets.clone(),
-        Arc::new(db.clone()),
-        clock.clone(),
-        clients_config,
-    )?);
-    let freshbooks = match &args.freshbooks_api {
-        Some(base) => CallbacksClient::with_base_url(base)?,
-        None => CallbacksClient::new(),
-    };
-    let deps = WebhookDeps {
-        queue: Arc::new(db.clone()),
-        store: Arc::new(db.clone()),
-        secrets: secrets.clone(),
-        clock: clock.clone(),
-        freshbooks: Arc::new(freshbooks),
-    };
-    let handler = Arc::new(WebhookHandler::new(deps, WebhookConfig::default()));
+    let pipeline = Local::new(db, secrets, clients_config, freshbooks_api.as_deref())?;
+    let queues = pipeline.apply(&set).await?;
+    let Local {
+        db,
+        secrets,
+        clock,
+        clients,
+        handler,
+        ..
+    } = &pipeline;
     let (listener, addr) = local::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
 
     println!(
-        "ml-connector dev: {} connection(s) from {}, store {}",
+        "ml-connector dev: {} connection(s) from {source}, store {}",
         set.connections.len(),
-        args.connections.display(),
         args.store.db.display()
     );
+    let server = {
+        let handler = handler.clone();
+        tokio::spawn(local::serve(handler, listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+    };
+    if let Some(sandboxes) = &sandboxes {
+        let webhook_base = format!("http://{addr}/webhooks");
+        let registered = register_freshbooks_callbacks(&pipeline, &set, &webhook_base).await?;
+        println!(
+            "  sandboxes: FreshBooks {} (account {}), Mailchimp {} (audience {})",
+            sandboxes.freshbooks.base_url(),
+            sandboxes.account_id(),
+            sandboxes.mailchimp.base_url(),
+            sandboxes.list_id
+        );
+        println!("  {registered} FreshBooks callback(s) registered and verified");
+        for (what, url) in sandboxes.control_urls() {
+            println!("  {what}: {url}");
+        }
+    }
     for (route, secret) in routes(&set, addr) {
         let state = match secrets.get(&secret).await? {
             Some(_) => "ready".to_string(),
@@ -115,7 +160,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     for queue in &queues {
-        let Some(target) = worker_for(queue, &db, &clients, &clock) else {
+        let Some(target) = worker_for(queue, db, clients, clock) else {
             println!("  queue {queue}: no worker for this target yet; events wait in the queue");
             continue;
         };
@@ -148,15 +193,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         }));
     }
 
-    let watcher = tokio::spawn(watch_queues(
-        db.clone(),
-        queues.iter().map(|q| q.to_string()).collect(),
-    ));
-    local::serve(handler, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .context("serving webhooks")?;
+    let watcher = tokio::spawn(watch_queues(db.clone(), queues.iter().cloned().collect()));
+    server
+        .await
+        .context("the webhook server stopped")?
+        .context("serving webhooks")?;
     watcher.abort();
     // Workers finish the batch in hand, so nothing is left half-applied.
     let _ = stop.send(true);
@@ -171,7 +212,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 }
 
 /// The worker for a target queue, if the target has one.
-fn worker_for(
+pub(crate) fn worker_for(
     queue: &str,
     db: &EmbeddedDb,
     clients: &Arc<LiveClients>,
@@ -246,5 +287,231 @@ async fn watch_queues(queue: EmbeddedDb, names: Vec<String>) {
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The local pipeline's parts over one embedded store: what `dev` and `demo` both run.
+pub(crate) struct Local {
+    pub db: EmbeddedDb,
+    pub secrets: Arc<dyn Secrets>,
+    pub clock: Arc<dyn Clock>,
+    pub clients: Arc<LiveClients>,
+    /// The FreshBooks API base the clients use.
+    pub freshbooks_api: String,
+    /// The webhook routes (the handler the Lambda runs).
+    pub handler: Arc<WebhookHandler>,
+}
+
+impl Local {
+    /// Builds the clients and the webhook handler; `freshbooks_api` overrides FreshBooks' base
+    /// URL for the callback handshake as `clients` does for the API.
+    pub fn new(
+        db: EmbeddedDb,
+        secrets: Arc<dyn Secrets>,
+        clients_config: LiveClientsConfig,
+        freshbooks_api: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let freshbooks_api_base = clients_config.freshbooks_api_base.clone();
+        let clients = Arc::new(LiveClients::new(
+            secrets.clone(),
+            Arc::new(db.clone()),
+            clock.clone(),
+            clients_config,
+        )?);
+        let freshbooks = match freshbooks_api {
+            Some(base) => CallbacksClient::with_base_url(base)?,
+            None => CallbacksClient::new(),
+        };
+        let deps = WebhookDeps {
+            queue: Arc::new(db.clone()),
+            store: Arc::new(db.clone()),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+            freshbooks: Arc::new(freshbooks),
+        };
+        let handler = Arc::new(WebhookHandler::new(deps, WebhookConfig::default()));
+        Ok(Self {
+            db,
+            secrets,
+            clock,
+            clients,
+            freshbooks_api: freshbooks_api_base,
+            handler,
+        })
+    }
+
+    /// Applies the connections and declares their target queues; returns the queue names.
+    pub async fn apply(&self, set: &ConnectionSet) -> anyhow::Result<BTreeSet<String>> {
+        self.db
+            .put_connections(set)
+            .await
+            .context("applying the connections")?;
+        let queues: BTreeSet<String> = set
+            .connections
+            .values()
+            .map(|c| c.queue().to_string())
+            .collect();
+        for queue in &queues {
+            self.db
+                .declare_queue(queue, MAX_RECEIVES, Duration::from_secs(60))
+                .await?;
+        }
+        Ok(queues)
+    }
+}
+
+/// The connections file used on the sandboxes when none is given: the sandbox's FreshBooks
+/// account into its audience, with an e-commerce store for the invoices.
+pub(crate) fn sandbox_connections(sandboxes: &Sandboxes) -> anyhow::Result<ConnectionSet> {
+    let text = format!(
+        r#"
+[connection.{SANDBOX_CONNECTION}]
+source = {{ vendor = "freshbooks", account = "{account}", credentials = "freshbooks-sandbox" }}
+target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "{list}", store_id = "{SANDBOX_STORE}" }}
+"#,
+        account = sandboxes.account_id(),
+        list = sandboxes.list_id,
+    );
+    Ok(ConnectionSet::from_toml(&text, "sandbox connections")?)
+}
+
+/// The built-in sandbox connection's name and Mailchimp store id.
+pub(crate) const SANDBOX_CONNECTION: &str = "freshbooks-to-mailchimp";
+pub(crate) const SANDBOX_STORE: &str = "sandbox-store";
+
+/// A connections file bent onto the sandboxes: FreshBooks sources read the sandbox's account
+/// (its ids are the sandbox's own), Mailchimp audiences are created in the sandbox, and
+/// connections touching a vendor without a sandbox are disabled so nothing reaches a real
+/// vendor.
+fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
+    for (name, c) in set.connections.iter_mut() {
+        let supported = |v: Vendor| matches!(v, Vendor::Freshbooks | Vendor::Mailchimp);
+        if !supported(c.source.vendor) || !supported(c.target.vendor) {
+            if c.enabled {
+                println!(
+                    "  connection {name}: no sandbox for {}/{}; disabled for this run",
+                    c.source.vendor, c.target.vendor
+                );
+            }
+            c.enabled = false;
+            continue;
+        }
+        if c.source.vendor == Vendor::Freshbooks {
+            c.source.account = Some(sandboxes.account_id().to_string());
+        }
+        for endpoint in [&c.source, &c.target] {
+            if endpoint.vendor == Vendor::Mailchimp
+                && let Some(list) = &endpoint.list_id
+            {
+                sandboxes
+                    .mailchimp
+                    .create_list(list, &format!("Audience {list}"));
+            }
+        }
+    }
+    set
+}
+
+/// Stores the sandboxes' credential sets under every name the enabled connections use.
+pub(crate) async fn store_sandbox_credentials(
+    secrets: &dyn Secrets,
+    set: &ConnectionSet,
+    sandboxes: &Sandboxes,
+) -> anyhow::Result<()> {
+    for c in set.connections.values().filter(|c| c.enabled) {
+        for endpoint in [&c.source, &c.target] {
+            let value = match endpoint.vendor {
+                Vendor::Freshbooks => sandboxes.freshbooks_credentials_json(),
+                Vendor::Mailchimp => sandboxes.mailchimp_credentials_json(),
+                _ => continue,
+            };
+            let name = secret_names::credentials(&endpoint.credentials);
+            secrets
+                .put(&name, &SecretString::from(value))
+                .await
+                .with_context(|| format!("storing `{name}`"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The FreshBooks events a connection subscribes to (each covers its `.create/.update/.delete`).
+pub(crate) const FRESHBOOKS_EVENTS: [&str; 3] = ["client", "invoice", "payment"];
+
+/// How long FreshBooks' verification handshake may take to reach the route.
+const HANDSHAKE_WAIT: Duration = Duration::from_secs(20);
+
+/// Registers a FreshBooks callback per event for every enabled FreshBooks source at the local
+/// webhook routes, as `apply` does for a stack: a pending record first (so the handshake that
+/// may arrive before the registration call returns finds its route), then the registration;
+/// the handshake then reaches the webhook route, which verifies it with FreshBooks. Returns
+/// the number of callbacks once every one is verified.
+pub(crate) async fn register_freshbooks_callbacks(
+    pipeline: &Local,
+    set: &ConnectionSet,
+    webhook_base: &str,
+) -> anyhow::Result<usize> {
+    let mut routes = Vec::new();
+    for (name, c) in &set.connections {
+        if !c.enabled || c.source.vendor != Vendor::Freshbooks {
+            continue;
+        }
+        let account =
+            c.source.account.as_deref().with_context(|| {
+                format!("connection {name}: FreshBooks source without an account")
+            })?;
+        let client = FreshbooksClient::new(
+            &pipeline.freshbooks_api,
+            pipeline.clients.freshbooks_tokens(),
+            &c.source.credentials,
+        )?;
+        for event in FRESHBOOKS_EVENTS {
+            let route_id = format!("{name}-{event}");
+            let mut record = CallbackRecord {
+                route_id: route_id.clone(),
+                vendor: Vendor::Freshbooks,
+                account: account.to_string(),
+                callback_id: None,
+                event: event.to_string(),
+                credentials: c.source.credentials.clone(),
+                status: CallbackStatus::Pending,
+                updated_at: pipeline.clock.now(),
+            };
+            pipeline.db.put_callback(&record).await?;
+            let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
+            let callback = client
+                .register_callback(account, event, &uri)
+                .await
+                .with_context(|| format!("registering the FreshBooks `{event}` callback"))?;
+            record.callback_id = Some(callback.callbackid);
+            // Only if the handshake has not verified it already.
+            if let Some(current) = pipeline.db.get_callback(&route_id).await?
+                && current.status == CallbackStatus::Pending
+            {
+                pipeline.db.put_callback(&record).await?;
+            }
+            routes.push(route_id);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_WAIT;
+    loop {
+        let mut pending = Vec::new();
+        for route in &routes {
+            match pipeline.db.get_callback(route).await? {
+                Some(r) if r.status == CallbackStatus::Verified => {}
+                _ => pending.push(route.as_str()),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(routes.len());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "FreshBooks callbacks not verified within {HANDSHAKE_WAIT:?}: {}",
+                pending.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

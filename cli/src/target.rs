@@ -35,11 +35,12 @@ pub mod outputs {
 #[derive(clap::Args)]
 pub struct TargetArgs {
     /// Work on the local store (the default when --stack is not given).
-    #[arg(long, conflicts_with = "stack")]
+    #[arg(long, global = true, conflicts_with = "stack")]
     pub local: bool,
     /// Work on a deployed stack. Without a name: the `stack_name` in --samconfig.
     #[arg(
         long,
+        global = true,
         env = "ML_CONNECTOR_STACK",
         num_args = 0..=1,
         default_missing_value = "",
@@ -47,16 +48,27 @@ pub struct TargetArgs {
     )]
     pub stack: Option<String>,
     /// The SAM configuration file `--stack` without a name reads.
-    #[arg(long, default_value = "samconfig.toml", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "samconfig.toml",
+        value_name = "FILE"
+    )]
     pub samconfig: PathBuf,
     /// AWS region of the stack (default: AWS_REGION, then your AWS profile's region).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub region: Option<String>,
     /// AWS profile to use (default: AWS_PROFILE, then `default`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub profile: Option<String>,
-    #[command(flatten)]
-    pub store: StoreArgs,
+    /// The local store (SQLite; its encryption key is kept beside it as `<db>.key`).
+    #[arg(
+        long,
+        global = true,
+        env = "ML_CONNECTOR_DB",
+        default_value = ".ml-connector/local.db"
+    )]
+    pub db: PathBuf,
 }
 
 /// Where the ports point.
@@ -106,7 +118,7 @@ impl TargetArgs {
     }
 
     fn open_local(&self) -> anyhow::Result<Target> {
-        let db_path = &self.store.db;
+        let db_path = &self.db;
         if !db_path.exists() {
             return Err(UsageError(format!(
                 "there is no local store at {}: run `ml-connector dev` (or `demo`) first, pass \
@@ -115,7 +127,10 @@ impl TargetArgs {
             ))
             .into());
         }
-        let (db, secrets) = self.store.open()?;
+        let (db, secrets) = StoreArgs {
+            db: db_path.clone(),
+        }
+        .open()?;
         Ok(Target {
             place: Where::Local {
                 db: db_path.clone(),

@@ -32,7 +32,7 @@ pub struct Common {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print JSON (one document on stdout) instead of tables, for scripts.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 

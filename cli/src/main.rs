@@ -1,6 +1,7 @@
 //! `ml-connector`: the operator command. This release carries local mode (`dev`), connections
 //! checking and the local secret store; later releases add onboarding and operations.
 
+mod demo;
 mod dev;
 mod local_store;
 mod ops;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch FreshBooks → Mailchimp work end to end on local sandboxes (under a minute).
+    Demo(demo::DemoArgs),
     /// Run the pipeline locally: the webhook routes on a local port, over the embedded store.
     Dev(dev::DevArgs),
     /// Work with a connections file.
@@ -70,6 +73,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Ops(command) => ops::run(command).await,
         Command::Connections(ConnectionsCommand::Check { file }) => {

@@ -1,0 +1,667 @@
+//! `ml-connector demo`: FreshBooks → Mailchimp end to end on this machine, in one process and
+//! under a minute. The FreshBooks and Mailchimp sandboxes, the webhook routes on a loopback
+//! port and the Mailchimp worker run over a temporary embedded store; sample FreshBooks data
+//! makes the sandbox send real signed webhooks to the routes, and each event is shown as it is
+//! received, queued and synced. It ends with what Mailchimp holds, one record's audit trail and
+//! a check that everything arrived: any miss is a non-zero exit.
+//!
+//! The poller is not run: the demo shows the webhook path, and a fallback poll landing in the
+//! middle would add events the walkthrough does not explain.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use mlc::flows::live_clients::LiveClientsConfig;
+use mlc::ports::{AuditEntry, AuditLog, DeadLetterStatus, DeadLetters, Queue, SystemClock};
+use mlc::webhook::local;
+use mlc::worker::local::{PollOptions, run_until};
+use mlc_sandbox::Sandboxes;
+use mlc_sandbox::freshbooks::{ClientSpec, InvoiceSpec, LineSpec, Webhooks};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::dev::{self, Local};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Give up (and exit non-zero) if the demo has not finished after this many seconds.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..))]
+    timeout: u64,
+}
+
+/// How long one step may take to reach Mailchimp.
+const STEP_LIMIT: Duration = Duration::from_secs(30);
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // The walkthrough is the output: only warnings and errors from the pipeline itself.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let dir = TempDir::create()?;
+    let limit = Duration::from_secs(args.timeout);
+    let outcome = tokio::time::timeout(limit, demo(dir.path())).await;
+    drop(dir);
+    match outcome {
+        Ok(result) => result,
+        Err(_) => bail!("the demo did not finish within {}s", args.timeout),
+    }
+}
+
+/// A directory under the system's temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!(
+            "ml-connector-demo-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One sample client: what FreshBooks gets and what Mailchimp should end with.
+struct SampleClient {
+    fname: &'static str,
+    lname: &'static str,
+    email: &'static str,
+}
+
+const CLIENTS: [SampleClient; 3] = [
+    SampleClient {
+        fname: "Jane",
+        lname: "Doe",
+        email: "jane@example.com",
+    },
+    SampleClient {
+        fname: "Sam",
+        lname: "Lee",
+        email: "sam@example.com",
+    },
+    SampleClient {
+        fname: "Ada",
+        lname: "Byron",
+        email: "ada@example.com",
+    },
+];
+
+/// An invoice line: name, quantity, unit cost.
+type Line = (&'static str, &'static str, &'static str);
+
+/// Sam's new address (the email change step).
+const SAM_NEW_EMAIL: &str = "sam.lee@example.org";
+
+async fn demo(dir: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    println!("ml-connector demo: FreshBooks → Mailchimp, end to end on this machine\n");
+
+    // --- Sandboxes and the local pipeline -----------------------------------------------
+    let sandboxes = Sandboxes::start()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the sandboxes: {e}"))?;
+    let db_path = dir.join("demo.db");
+    let db = EmbeddedDb::open(&db_path, Arc::new(SystemClock))
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let secrets = Arc::new(EmbeddedSecrets::open(&db).context("opening the secret store")?);
+    let set = dev::sandbox_connections(&sandboxes)?;
+    dev::store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
+    let mut clients_config = LiveClientsConfig {
+        freshbooks_api_base: sandboxes.freshbooks.base_url(),
+        ..LiveClientsConfig::default()
+    };
+    clients_config.mailchimp.base_url = Some(sandboxes.mailchimp.base_url());
+    let pipeline = Local::new(
+        db,
+        secrets,
+        clients_config,
+        Some(&sandboxes.freshbooks.base_url()),
+    )?;
+    let queues = pipeline.apply(&set).await?;
+    let (listener, addr) = local::bind("127.0.0.1:0".parse().context("an address")?)
+        .await
+        .context("binding the webhook port")?;
+    let (stop, stopped) = watch::channel(false);
+    let server = {
+        let handler = pipeline.handler.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(local::serve(handler, listener, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    };
+    let mut workers = Vec::new();
+    for queue in &queues {
+        let harness = dev::worker_for(queue, &pipeline.db, &pipeline.clients, &pipeline.clock)
+            .with_context(|| format!("no worker for queue {queue}"))?;
+        let stopped = stopped.clone();
+        let options = PollOptions {
+            idle_max: Duration::from_millis(200),
+            ..PollOptions::default()
+        };
+        workers.push(tokio::spawn(async move {
+            run_until(&harness, options, stopped).await;
+        }));
+    }
+    println!(
+        "  FreshBooks sandbox  {}  (account {})",
+        sandboxes.freshbooks.base_url(),
+        sandboxes.account_id()
+    );
+    println!(
+        "  Mailchimp sandbox   {}  (audience {})",
+        sandboxes.mailchimp.base_url(),
+        sandboxes.list_id
+    );
+    println!("  webhook routes      http://{addr}/webhooks  (the Lambda's handler)");
+    println!("  store               {} (temporary)", db_path.display());
+
+    let webhook_base = format!("http://{addr}/webhooks");
+    let registered = dev::register_freshbooks_callbacks(&pipeline, &set, &webhook_base).await?;
+    println!(
+        "  {registered} FreshBooks callbacks registered; each verified by FreshBooks' signed handshake through the route\n"
+    );
+
+    let mut watch = Watch::new(&sandboxes, &pipeline, started);
+    let result = walkthrough(&sandboxes, &pipeline, &mut watch).await;
+
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let _ = server.await;
+    result?;
+    println!(
+        "\nDone in {:.1}s: {} webhooks received, {} events synced, nothing dead-lettered.",
+        started.elapsed().as_secs_f64(),
+        watch.received,
+        watch.synced
+    );
+    println!(
+        "\nNext steps:\n  \
+         connect real accounts   ml-connector connect freshbooks; ml-connector connect mailchimp\n  \
+         check them              ml-connector ping\n  \
+         apply your connections  ml-connector apply connections.toml\n  \
+         run locally             ml-connector dev --connections connections.toml   (or `dev --sandbox`)\n  \
+         deploy to AWS           sam build && sam deploy --guided"
+    );
+    Ok(())
+}
+
+/// The sample data, step by step (each step synced before the next, so every event's effect
+/// is shown on its own), then the checks and the tables.
+async fn walkthrough(
+    sandboxes: &Sandboxes,
+    pipeline: &Local,
+    watch: &mut Watch<'_>,
+) -> anyhow::Result<()> {
+    let fb = &sandboxes.freshbooks;
+    let account = sandboxes.account_id().to_string();
+    let sandbox_err = |e: mlc_sandbox::freshbooks::SandboxError| anyhow::anyhow!("{e}");
+
+    println!("1. Three clients are created in FreshBooks");
+    let mut client_ids = Vec::new();
+    for c in &CLIENTS {
+        let id = fb
+            .create_client(
+                &account,
+                ClientSpec {
+                    email: Some(c.email.into()),
+                    fname: Some(c.fname.into()),
+                    lname: Some(c.lname.into()),
+                    organization: Some(format!("{} & Co", c.lname)),
+                    currency_code: Some("USD".into()),
+                },
+                Webhooks::Send,
+            )
+            .await
+            .map_err(sandbox_err)?;
+        watch.track(format!("freshbooks:{account}:client:{id}"), c.email);
+        client_ids.push(id);
+    }
+    watch.settle().await?;
+
+    println!("\n2. Four invoices are sent");
+    let invoices: [(usize, &[Line]); 4] = [
+        (
+            0,
+            &[("Consulting", "2", "150.00"), ("Hosting", "1", "20.00")],
+        ),
+        (1, &[("Design", "1", "800.00")]),
+        (2, &[("Training", "3", "120.00")]),
+        (0, &[("Support plan", "1", "99.00")]),
+    ];
+    let mut invoice_ids = Vec::new();
+    for (client, lines) in invoices {
+        let id = fb
+            .create_invoice(
+                &account,
+                InvoiceSpec {
+                    customerid: client_ids[client].clone(),
+                    lines: lines
+                        .iter()
+                        .map(|(name, qty, unit_cost)| LineSpec {
+                            name: (*name).into(),
+                            description: None,
+                            qty: (*qty).into(),
+                            unit_cost: (*unit_cost).into(),
+                        })
+                        .collect(),
+                    currency_code: Some("USD".into()),
+                    sent: true,
+                    ..InvoiceSpec::default()
+                },
+                Webhooks::Send,
+            )
+            .await
+            .map_err(sandbox_err)?;
+        watch.track(
+            format!("freshbooks:{account}:invoice:{id}"),
+            &format!("invoice {id}"),
+        );
+        invoice_ids.push(id);
+    }
+    watch.settle().await?;
+
+    println!("\n3. Jane pays her first invoice");
+    let payment = fb
+        .mark_invoice_paid(&account, &invoice_ids[0], Webhooks::Send)
+        .await
+        .map_err(sandbox_err)?;
+    watch.track(
+        format!("freshbooks:{account}:payment:{payment}"),
+        &format!("payment {payment}"),
+    );
+    watch.settle().await?;
+
+    println!("\n4. Sam changes his email address");
+    fb.update_client(
+        &account,
+        &client_ids[1],
+        ClientSpec {
+            email: Some(SAM_NEW_EMAIL.into()),
+            ..ClientSpec::default()
+        },
+        Webhooks::Send,
+    )
+    .await
+    .map_err(sandbox_err)?;
+    watch.settle().await?;
+
+    // --- What Mailchimp holds, checked ---------------------------------------------------
+    let mc = &sandboxes.mailchimp;
+    let list = &sandboxes.list_id;
+    let mut problems = Vec::new();
+    let expected_members = [
+        ("jane@example.com", "transactional"),
+        ("sam@example.com", "archived"),
+        (SAM_NEW_EMAIL, "transactional"),
+        ("ada@example.com", "transactional"),
+    ];
+    for (email, status) in expected_members {
+        match mc.member(list, email) {
+            Some(m) if m.status == status => {}
+            Some(m) => problems.push(format!("member {email} is {}, expected {status}", m.status)),
+            None => problems.push(format!("member {email} is missing")),
+        }
+    }
+    let expected_orders = [
+        (&invoice_ids[0], "paid"),
+        (&invoice_ids[1], "pending"),
+        (&invoice_ids[2], "pending"),
+        (&invoice_ids[3], "pending"),
+    ];
+    for (invoice, status) in expected_orders {
+        match mc.order(dev::SANDBOX_STORE, invoice) {
+            Some(o) if o.financial_status() == Some(status) => {}
+            Some(o) => problems.push(format!(
+                "order {invoice} is {}, expected {status}",
+                o.financial_status().unwrap_or("without a status")
+            )),
+            None => problems.push(format!("order {invoice} is missing")),
+        }
+    }
+    let open = pipeline
+        .db
+        .list_dead_letters(DeadLetterStatus::Open, 20)
+        .await?;
+    for letter in &open {
+        problems.push(format!(
+            "dead letter {}: {} ({})",
+            letter.id, letter.reason, letter.error_class
+        ));
+    }
+    for v in mc.violations() {
+        problems.push(format!("Mailchimp request outside its OpenAPI spec: {v:?}"));
+    }
+
+    println!("\nMailchimp audience {list}:");
+    println!("{}", members_table(sandboxes));
+    println!("\nMailchimp store {} orders:", dev::SANDBOX_STORE);
+    println!("{}", orders_table(sandboxes, &invoice_ids));
+
+    let sam = format!("freshbooks:{account}:client:{}", client_ids[1]);
+    println!("\nAudit trail of {sam} (Sam), newest first:");
+    let trail = pipeline.db.audit_by_record(&sam, 20).await?;
+    println!("{}", audit_table(&trail));
+
+    if !problems.is_empty() {
+        bail!("not everything synced:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
+fn members_table(sandboxes: &Sandboxes) -> Table {
+    let mut t = table(&["email", "status", "name", "FB_STATUS", "FB_BALANCE"]);
+    let mut members = sandboxes.mailchimp.members(&sandboxes.list_id);
+    members.sort_by(|a, b| a.email_address.cmp(&b.email_address));
+    for m in members {
+        let field = |k: &str| m.merge_fields.get(k).map(plain).unwrap_or_default();
+        t.add_row(vec![
+            m.email_address.clone(),
+            m.status.clone(),
+            format!("{} {}", field("FNAME"), field("LNAME"))
+                .trim()
+                .to_string(),
+            field("FB_STATUS"),
+            field("FB_BALANCE"),
+        ]);
+    }
+    t
+}
+
+fn orders_table(sandboxes: &Sandboxes, invoice_ids: &[String]) -> Table {
+    let mut t = table(&["order (invoice)", "customer", "total", "status", "lines"]);
+    let store = sandboxes.mailchimp.store(dev::SANDBOX_STORE);
+    for id in invoice_ids {
+        let Some(o) = sandboxes.mailchimp.order(dev::SANDBOX_STORE, id) else {
+            t.add_row(vec![id.clone(), "(missing)".into()]);
+            continue;
+        };
+        let customer_id = o
+            .order
+            .get("customer")
+            .and_then(|c| c.get("id"))
+            .map(plain)
+            .unwrap_or_default();
+        // The customer's email, as the store holds it.
+        let customer = store
+            .as_ref()
+            .and_then(|s| s.customers.get(&customer_id))
+            .and_then(|c| c.get("email_address"))
+            .map(plain)
+            .unwrap_or(customer_id);
+        let total = format!(
+            "{} {}",
+            o.order.get("order_total").map(plain).unwrap_or_default(),
+            o.order.get("currency_code").map(plain).unwrap_or_default()
+        );
+        let lines: Vec<String> = o
+            .lines
+            .iter()
+            .map(|l| {
+                let product = l.get("product_id").map(plain).unwrap_or_default();
+                let title = store
+                    .as_ref()
+                    .and_then(|s| s.products.get(&product))
+                    .and_then(|p| p.product.get("title"))
+                    .map(plain)
+                    .unwrap_or(product);
+                format!(
+                    "{} × {title} @ {}",
+                    l.get("quantity").map(plain).unwrap_or_default(),
+                    l.get("price").map(plain).unwrap_or_default()
+                )
+            })
+            .collect();
+        t.add_row(vec![
+            id.clone(),
+            customer,
+            total,
+            o.financial_status().unwrap_or_default().to_string(),
+            lines.join(", "),
+        ]);
+    }
+    t
+}
+
+fn audit_table(trail: &[AuditEntry]) -> Table {
+    let mut t = table(&[
+        "at (UTC)",
+        "operation",
+        "outcome",
+        "before",
+        "written",
+        "ms",
+    ]);
+    for e in trail {
+        t.add_row(vec![
+            e.at.format("%H:%M:%S%.3f").to_string(),
+            e.operation.clone(),
+            e.outcome.to_string(),
+            e.before
+                .as_ref()
+                .map(|b| shorten(&b.to_string(), 40))
+                .unwrap_or_default(),
+            e.written
+                .as_ref()
+                .map(summary)
+                .or_else(|| e.error_message.clone())
+                .unwrap_or_default(),
+            e.duration_ms.to_string(),
+        ]);
+    }
+    t
+}
+
+/// A JSON value as a table cell: strings without their quotes.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Follows the pipeline while it works: prints each webhook FreshBooks delivers, each change of
+/// the queue's depth and each audit entry of the tracked records, as they appear.
+struct Watch<'a> {
+    sandboxes: &'a Sandboxes,
+    pipeline: &'a Local,
+    started: Instant,
+    /// Deliveries already shown.
+    deliveries: usize,
+    /// Record key → label.
+    records: BTreeMap<String, String>,
+    /// (record key, event id, outcome) already shown.
+    seen: BTreeSet<(String, String, String)>,
+    depth: Option<(u64, u64)>,
+    received: usize,
+    synced: usize,
+}
+
+impl<'a> Watch<'a> {
+    fn new(sandboxes: &'a Sandboxes, pipeline: &'a Local, started: Instant) -> Self {
+        Self {
+            sandboxes,
+            pipeline,
+            started,
+            // The handshakes are not events.
+            deliveries: sandboxes.freshbooks.deliveries().len(),
+            records: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            depth: None,
+            received: 0,
+            synced: 0,
+        }
+    }
+
+    fn track(&mut self, record_key: String, label: &str) {
+        self.records.insert(record_key, label.to_string());
+    }
+
+    fn stamp(&self) -> String {
+        format!("{:>6.2}s", self.started.elapsed().as_secs_f64())
+    }
+
+    /// Prints what happened since the last call; true when the pipeline is idle (every
+    /// delivery answered, nothing waiting or in flight).
+    async fn poll(&mut self) -> anyhow::Result<bool> {
+        let deliveries = self.sandboxes.freshbooks.deliveries();
+        let mut answered = true;
+        for d in deliveries.iter().skip(self.deliveries) {
+            if d.status.is_none() && d.error.is_none() {
+                answered = false;
+                break;
+            }
+            let state = match (d.status, &d.error) {
+                (Some(200), _) => "accepted".to_string(),
+                (Some(status), _) => bail!(
+                    "the webhook route answered {status} to FreshBooks' {} {}",
+                    d.name,
+                    d.object_id
+                ),
+                (None, error) => bail!(
+                    "FreshBooks could not deliver {} {}: {}",
+                    d.name,
+                    d.object_id,
+                    error.as_deref().unwrap_or("no answer")
+                ),
+            };
+            if d.kind == "event" {
+                self.received += 1;
+                println!(
+                    "  {}  received  {:<15} #{:<6} signed webhook, {state}",
+                    self.stamp(),
+                    d.name,
+                    d.object_id
+                );
+            }
+            self.deliveries += 1;
+        }
+
+        let depth = self.pipeline.db.depth("mailchimp").await?;
+        if depth.dead > 0 {
+            bail!("{} message(s) were dead-lettered", depth.dead);
+        }
+        let now = (depth.visible, depth.in_flight);
+        if self.depth != Some(now) {
+            self.depth = Some(now);
+            println!(
+                "  {}  queued    mailchimp queue: {} waiting, {} in flight",
+                self.stamp(),
+                depth.visible,
+                depth.in_flight
+            );
+        }
+
+        for (key, label) in &self.records {
+            let entries = self.pipeline.db.audit_by_record(key, 20).await?;
+            for e in entries.iter().rev() {
+                let id = (key.clone(), e.event_id.clone(), e.outcome.to_string());
+                if self.seen.contains(&id) {
+                    continue;
+                }
+                if e.outcome == mlc::ports::Outcome::Synced {
+                    self.synced += 1;
+                }
+                let target = e
+                    .written
+                    .as_ref()
+                    .map(summary)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| format!(" → {s}"))
+                    .unwrap_or_default();
+                println!(
+                    "  {}  {:<9} {:<15} {label}{target}",
+                    self.stamp(),
+                    e.outcome.as_str(),
+                    e.operation,
+                );
+                self.seen.insert(id);
+            }
+        }
+        Ok(answered && now == (0, 0))
+    }
+
+    /// Follows the pipeline until it is idle for a few polls in a row.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + STEP_LIMIT;
+        let mut idle = 0;
+        while idle < 3 {
+            if Instant::now() >= deadline {
+                bail!("the pipeline did not settle within {STEP_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            idle = if self.poll().await? { idle + 1 } else { 0 };
+        }
+        Ok(())
+    }
+}
+
+/// A few words on what a write did, from the flow's audit `written` (member and/or order).
+fn summary(written: &Value) -> String {
+    let field = |k: &str| written.get(k).map(plain).unwrap_or_default();
+    let mut parts = Vec::new();
+    match written.get("member") {
+        Some(Value::String(unchanged)) if unchanged == "unchanged" => {
+            parts.push("member unchanged".to_string());
+        }
+        Some(Value::String(email)) => {
+            parts.push(format!("member {email} ({})", field("member_status")));
+            if let Some(Value::String(old)) = written.get("old_email") {
+                parts.push(format!("{old} archived"));
+            }
+        }
+        Some(nested @ Value::Object(_)) => parts.push(summary(nested)),
+        _ => {}
+    }
+    match written.get("order") {
+        Some(Value::String(id)) => parts.push(format!(
+            "order {id} {} {} {}",
+            field("financial_status"),
+            field("order_total"),
+            field("currency")
+        )),
+        Some(nested @ Value::Object(_)) => parts.push(summary(nested)),
+        _ => {}
+    }
+    if let Some(Value::String(old)) = written.get("archived") {
+        parts.push(format!("member {old} archived"));
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join("; ")
+}

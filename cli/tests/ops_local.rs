@@ -434,3 +434,148 @@ fn help_teaches_exit_codes_and_examples() {
         assert!(help.contains("--stack"), "{command}: {help}");
     }
 }
+
+/// Backfill against the vendor sandboxes: every FreshBooks record becomes one `backfill` event
+/// for the named connection; `--finish` waits for the queue to drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_enqueues_every_source_record_for_the_connection() {
+    use mlc_sandbox::Sandboxes;
+    use mlc_sandbox::freshbooks::{ClientSpec, Webhooks};
+
+    let sandboxes = Sandboxes::start().await.expect("sandboxes start");
+    let account = sandboxes.account_id().to_string();
+    for (email, name) in [("ann@example.com", "Ann"), ("bob@example.com", "Bob")] {
+        sandboxes
+            .freshbooks
+            .create_client(
+                &account,
+                ClientSpec {
+                    email: Some(email.into()),
+                    fname: Some(name.into()),
+                    ..ClientSpec::default()
+                },
+                Webhooks::Suppress,
+            )
+            .await
+            .expect("client created");
+    }
+
+    let dir = std::env::temp_dir().join(format!("mlc-ops-backfill-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let local = Local { dir };
+    let (db, secrets) = local.open();
+    // Two connections read the account; only the named one gets the events.
+    let connections = format!(
+        r#"
+[connection.acme]
+source = {{ vendor = "freshbooks", account = "{account}", credentials = "fb" }}
+target = {{ vendor = "mailchimp", credentials = "mc", list_id = "{list}" }}
+[connection.other]
+source = {{ vendor = "freshbooks", account = "{account}", credentials = "fb" }}
+target = {{ vendor = "mailchimp", credentials = "mc", list_id = "other-list", store_id = "other" }}
+"#,
+        list = sandboxes.list_id
+    );
+    db.put_connections(&ConnectionSet::from_toml(&connections, "t.toml").expect("valid"))
+        .await
+        .expect("stored");
+    db.declare_queue("mailchimp", 5, Duration::from_secs(30))
+        .await
+        .expect("declared");
+    secrets
+        .put(
+            "credentials/fb",
+            &SecretString::from(sandboxes.freshbooks_credentials_json()),
+        )
+        .await
+        .expect("secret");
+    secrets
+        .put(
+            "credentials/mc",
+            &SecretString::from(sandboxes.mailchimp_credentials_json()),
+        )
+        .await
+        .expect("secret");
+
+    let fb = sandboxes.freshbooks.base_url();
+    let mc = sandboxes.mailchimp.base_url();
+    let run = |args: Vec<String>| {
+        let dir = local.dir.clone();
+        let db_path = local.db_path();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_in(&dir, &args, &db_path)
+        })
+    };
+    let with_apis = |args: Vec<&str>| {
+        let mut args: Vec<String> = args.into_iter().map(str::to_string).collect();
+        args.extend([
+            "--freshbooks-api".to_string(),
+            fb.clone(),
+            "--mailchimp-api".to_string(),
+            mc.clone(),
+        ]);
+        args
+    };
+
+    let out = run(with_apis(vec!["backfill", "acme", "--json"]))
+        .await
+        .expect("ran");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(report["listed"]["client"], 2, "{report}");
+    assert_eq!(report["queued"], 2);
+    assert_eq!(report["since"], "2000-01-01");
+    assert_eq!(report["store_id"], "acme");
+
+    let messages = db
+        .receive("mailchimp", 10, Duration::from_secs(60))
+        .await
+        .expect("received");
+    assert_eq!(messages.len(), 2);
+    let mut ids = Vec::new();
+    for m in &messages {
+        let event = mlc::event::SyncEvent::from_json(&m.body).expect("an event");
+        assert_eq!(event.connection, "acme");
+        assert_eq!(event.origin, Origin::Backfill);
+        assert_eq!(event.entity, "client");
+        ids.push(event.event_id);
+    }
+
+    // Still queued (in flight): --finish refuses.
+    let out = run(with_apis(vec!["backfill", "--finish", "acme"]))
+        .await
+        .expect("ran");
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("still holds 2"), "{}", text(&out));
+
+    // A second backfill gets event ids of its own, so the worker does not drop it as a repeat.
+    let out = run(with_apis(vec![
+        "backfill",
+        "acme",
+        "--since",
+        "2000-01-01",
+        "--json",
+    ]))
+    .await
+    .expect("ran");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let again = db
+        .receive("mailchimp", 10, Duration::from_secs(60))
+        .await
+        .expect("received");
+    assert_eq!(again.len(), 2);
+    for m in again.iter().chain(&messages) {
+        db.delete("mailchimp", &m.receipt).await.expect("deleted");
+    }
+    for m in &again {
+        let event = mlc::event::SyncEvent::from_json(&m.body).expect("an event");
+        assert!(!ids.contains(&event.event_id), "a fresh id per run");
+    }
+
+    // Drained: --finish goes to Mailchimp (no store was created, as no worker ran).
+    let out = run(with_apis(vec!["backfill", "--finish", "acme"]))
+        .await
+        .expect("ran");
+    assert!(text(&out).contains("does not exist"), "{}", text(&out));
+}

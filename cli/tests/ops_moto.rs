@@ -1,0 +1,278 @@
+//! The operations commands on a deployed stack, against moto: a CloudFormation stack whose
+//! outputs name tables, a queue pair and a secret prefix made by `mlc_tests::moto::AwsEnv`,
+//! read by the binary through `--stack` (DescribeStacks) as it would read a real one.
+//!
+//! moto has no SQS StartMessageMoveTask, so the DLQ redrive is not run here: its request shape
+//! is tested with aws-smithy-mocks in `tests/tests/aws_adapters.rs`, and its behaviour on the
+//! embedded queue in `ops_local.rs`. `replay --id` (a plain send) is.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use mlc::connections::ConnectionSet;
+use mlc::event::{Origin, SourceEvent, SourceRef};
+use mlc::ports::{AuditEntry, DeadLetter, DeadLetterStatus, Outcome, OutgoingMessage, SystemClock};
+use mlc::vendor::Vendor;
+use mlc_tests::moto::{self, AwsEnv};
+use serde_json::Value;
+
+const CONNECTIONS: &str = r#"
+[connection.acme]
+source = { vendor = "freshbooks", account = "acme", credentials = "fb-acme" }
+target = { vendor = "mailchimp", credentials = "mc-acme", list_id = "list1" }
+"#;
+const RECORD: &str = "freshbooks:acme:client:7";
+
+/// The env's resource prefix: the queue's name (`AwsEnv` names tables `<unique>-…` and
+/// secrets `<unique>/…` after it).
+fn unique_of(env: &AwsEnv) -> String {
+    env.pair
+        .urls
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a queue URL has a name")
+        .to_string()
+}
+
+/// A stack in moto whose outputs are those of `template.yaml`, pointing at `env`.
+async fn create_stack(env: &AwsEnv, with_queues: bool) -> String {
+    let unique = unique_of(env);
+    let name = format!("{unique}-stack");
+    let mut outputs = serde_json::json!({
+        "AuditTableName": {"Value": format!("{unique}-audit")},
+        "DeadLetterTableName": {"Value": format!("{unique}-dead-letters")},
+        "StateTableName": {"Value": format!("{unique}-state")},
+        "SecretPrefix": {"Value": format!("{unique}/")},
+    });
+    if with_queues {
+        let queues = serde_json::json!({"mailchimp": {
+            "url": env.pair.urls.url, "arn": env.pair.urls.arn,
+            "dlq_url": env.pair.urls.dlq_url, "dlq_arn": env.pair.urls.dlq_arn,
+        }});
+        outputs["Queues"] = serde_json::json!({"Value": queues.to_string()});
+    }
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-marker")}}},
+        "Outputs": outputs,
+    });
+    let sdk = moto::sdk_config().await;
+    aws_sdk_cloudformation::Client::new(&sdk)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto creates the stack");
+    name
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+        .args(args)
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("ML_CONNECTOR_STACK")
+        .output()
+        .expect("the binary runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+/// The env with one connection, one audit entry and one dead-lettered message.
+async fn prepared() -> AwsEnv {
+    let env = AwsEnv::start("mailchimp", 5, Arc::new(SystemClock)).await;
+    env.store
+        .put_connections(&ConnectionSet::from_toml(CONNECTIONS, "t.toml").expect("valid"))
+        .await
+        .expect("connections");
+    let now = Utc::now();
+    env.store
+        .record_audit(&AuditEntry {
+            record_key: RECORD.into(),
+            at: now,
+            event_id: "e7".into(),
+            connection: "acme".into(),
+            target: "mailchimp".into(),
+            origin: Some(Origin::Poll),
+            operation: "update".into(),
+            outcome: Outcome::DeadLettered,
+            before: None,
+            written: None,
+            error_class: Some("validation".into()),
+            error_message: Some("refused".into()),
+            vendor_request_id: Some("req-7".into()),
+            attempt: 1,
+            duration_ms: 3,
+            message_id: None,
+            expires_at: None,
+        })
+        .await
+        .expect("audit");
+    let body = SourceEvent {
+        event_id: "e7".into(),
+        source: SourceRef {
+            vendor: Vendor::Freshbooks,
+            account: "acme".into(),
+        },
+        entity: "client".into(),
+        entity_id: "7".into(),
+        operation: "update".into(),
+        occurred_at: None,
+        detail: serde_json::Map::new(),
+    }
+    .for_connection("acme", Origin::Poll, now)
+    .to_json();
+    env.queue
+        .send_batch(
+            "mailchimp",
+            &[OutgoingMessage {
+                id: "m0".into(),
+                body: body.clone(),
+            }],
+        )
+        .await
+        .expect("sent");
+    let received = env
+        .queue
+        .receive("mailchimp", 1, Duration::from_secs(30))
+        .await
+        .expect("received");
+    env.queue
+        .move_to_dead_letter("mailchimp", &received[0])
+        .await
+        .expect("dead-lettered");
+    env.store
+        .put_dead_letter(&DeadLetter {
+            id: "event:acme:e7".into(),
+            stage: "worker:mailchimp".into(),
+            queue: Some("mailchimp".into()),
+            event_id: Some("e7".into()),
+            record_key: Some(RECORD.into()),
+            connection: Some("acme".into()),
+            error_class: "validation".into(),
+            reason: "refused".into(),
+            vendor_request_id: Some("req-7".into()),
+            attempts: 1,
+            payload: body,
+            status: DeadLetterStatus::Open,
+            created_at: now,
+            resolved_at: None,
+            expires_at: None,
+        })
+        .await
+        .expect("dead letter");
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_read_a_stack_through_its_outputs() {
+    let env = prepared().await;
+    let stack = create_stack(&env, true).await;
+    let dir = std::env::temp_dir();
+
+    let out = tokio::task::spawn_blocking({
+        let (dir, stack) = (dir.clone(), stack.clone());
+        move || run(&dir, &["status", "--stack", &stack, "--json"])
+    })
+    .await
+    .expect("ran");
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!(report["target"], format!("stack {stack}"));
+    let acme = &report["connections"][0];
+    assert_eq!(acme["queue"]["dead"], 1, "{acme}");
+    assert_eq!(acme["open_dead_letters"], 1);
+    assert_eq!(acme["last_event"]["outcome"], "dead_lettered");
+    assert_eq!(acme["credentials"][0]["state"], "missing");
+
+    let out = run(
+        &dir,
+        &["audit", "freshbooks:client:7", "--stack", &stack, "--json"],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json_of(&out)[0]["vendor_request_id"], "req-7");
+
+    let out = run(&dir, &["dead-letters", "list", "--stack", &stack, "--json"]);
+    assert_eq!(json_of(&out)[0]["id"], "event:acme:e7");
+
+    // `--stack` without a name reads samconfig.toml in the working directory.
+    let project = std::env::temp_dir().join(format!("{stack}-project"));
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("samconfig.toml"),
+        format!("version = 0.1\n[default.global.parameters]\nstack_name = \"{stack}\"\n"),
+    )
+    .expect("samconfig");
+    let out = run(
+        &project,
+        &["dead-letters", "show", "event:acme:e7", "--stack", "--json"],
+    );
+    let _ = std::fs::remove_dir_all(&project);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json_of(&out)["payload_body"]["entity_id"], "7");
+
+    // One dead letter replayed by id: its payload is back in the SQS queue.
+    let out = run(
+        &dir,
+        &[
+            "replay",
+            "--id",
+            "event:acme:e7",
+            "--wait",
+            "1",
+            "--stack",
+            &stack,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "no worker in moto: still queued; {}",
+        text(&out)
+    );
+    assert_eq!(json_of(&out)["replayed"][0]["result"], "queued");
+    let depth = env.queue.depth("mailchimp").await.expect("depth");
+    assert_eq!(depth.visible, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_without_the_queues_output_is_named() {
+    let env = AwsEnv::start("mailchimp", 5, Arc::new(SystemClock)).await;
+    let stack = create_stack(&env, false).await;
+    let dir = std::env::temp_dir();
+    let out = tokio::task::spawn_blocking(move || run(&dir, &["status", "--stack", &stack]))
+        .await
+        .expect("ran");
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("no `Queues` output"), "{}", text(&out));
+
+    let out = run(
+        &std::env::temp_dir(),
+        &["status", "--stack", "mlc-no-such-stack"],
+    );
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("mlc-no-such-stack"), "{}", text(&out));
+}

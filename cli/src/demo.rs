@@ -176,7 +176,8 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     let webhook_base = format!("http://{addr}/webhooks");
     let registered = dev::register_freshbooks_callbacks(&pipeline, &set, &webhook_base).await?;
     println!(
-        "  {registered} FreshBooks callbacks registered; each verified by FreshBooks' signed handshake through the route\n"
+        "  {} FreshBooks callbacks registered; each verified by FreshBooks' signed handshake through the route\n",
+        registered.len()
     );
 
     let mut watch = Watch::new(&sandboxes, &pipeline, started);

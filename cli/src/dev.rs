@@ -140,12 +140,22 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             sandboxes.mailchimp.base_url(),
             sandboxes.list_id
         );
-        println!("  {registered} FreshBooks callback(s) registered and verified");
+        println!(
+            "  {} FreshBooks callback(s) registered and verified:",
+            registered.len()
+        );
+        for uri in &registered {
+            println!("    POST {uri}");
+        }
         for (what, url) in sandboxes.control_urls() {
             println!("  {what}: {url}");
         }
     }
     for (route, secret) in routes(&set, addr) {
+        if sandboxes.is_some() && secret.starts_with("webhook/freshbooks/") {
+            // Listed above, each with its own verified route.
+            continue;
+        }
         let state = match secrets.get(&secret).await? {
             Some(_) => "ready".to_string(),
             None if secret.starts_with("webhook/freshbooks/") => {
@@ -341,7 +351,8 @@ impl Local {
         })
     }
 
-    /// Applies the connections and declares their target queues; returns the queue names.
+    /// Applies the connections and declares the target queues of the enabled ones; returns the
+    /// queue names.
     pub async fn apply(&self, set: &ConnectionSet) -> anyhow::Result<BTreeSet<String>> {
         self.db
             .put_connections(set)
@@ -350,6 +361,7 @@ impl Local {
         let queues: BTreeSet<String> = set
             .connections
             .values()
+            .filter(|c| c.enabled)
             .map(|c| c.queue().to_string())
             .collect();
         for queue in &queues {
@@ -446,13 +458,14 @@ const HANDSHAKE_WAIT: Duration = Duration::from_secs(20);
 /// webhook routes, as `apply` does for a stack: a pending record first (so the handshake that
 /// may arrive before the registration call returns finds its route), then the registration;
 /// the handshake then reaches the webhook route, which verifies it with FreshBooks. Returns
-/// the number of callbacks once every one is verified.
+/// the callbacks' URLs once every one is verified.
 pub(crate) async fn register_freshbooks_callbacks(
     pipeline: &Local,
     set: &ConnectionSet,
     webhook_base: &str,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Vec<String>> {
     let mut routes = Vec::new();
+    let mut uris = Vec::new();
     for (name, c) in &set.connections {
         if !c.enabled || c.source.vendor != Vendor::Freshbooks {
             continue;
@@ -492,6 +505,7 @@ pub(crate) async fn register_freshbooks_callbacks(
                 pipeline.db.put_callback(&record).await?;
             }
             routes.push(route_id);
+            uris.push(uri);
         }
     }
     let deadline = tokio::time::Instant::now() + HANDSHAKE_WAIT;
@@ -504,7 +518,7 @@ pub(crate) async fn register_freshbooks_callbacks(
             }
         }
         if pending.is_empty() {
-            return Ok(routes.len());
+            return Ok(uris);
         }
         if tokio::time::Instant::now() >= deadline {
             anyhow::bail!(

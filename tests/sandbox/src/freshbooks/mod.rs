@@ -20,6 +20,9 @@
 //!   the user's older tokens unless [`FreshbooksSandboxOptions::supersede_on_refresh`] is off)
 //!   and `grant_type=authorization_code` (codes from [`Control::mint_code`], 5 minutes, single
 //!   use). Wrong client credentials → 401 `invalid_client`. `redirect_uri`, when sent, must match.
+//! - `GET /oauth/authorize` (`client_id`, `response_type=code`, `redirect_uri`, `state`): approves
+//!   at once as `identity_id` (sandbox-only parameter; default: the only user) and redirects to
+//!   `redirect_uri?code=…&state=…` (`deny=1` → `error=access_denied`).
 //! - `GET /auth/api/v1/users/me`: identity and business memberships (no `result` level).
 //! - `GET /accounting/account/{account}/users/clients[/{id}]`, `…/invoices/invoices[/{id}]`
 //!   (`include[]=lines`), `…/payments/payments[/{id}]`: `page`, `per_page` (≤ 100),

@@ -26,6 +26,7 @@ pub fn router(inner: Shared) -> Router {
     let events = "/events/account/{account}/events/callbacks";
     Router::new()
         .route("/auth/oauth/token", post(token))
+        .route("/oauth/authorize", get(authorize_page))
         .route("/auth/api/v1/users/me", get(me))
         .route(
             "/accounting/account/{account}/users/clients",
@@ -202,6 +203,75 @@ fn authorize(
 }
 
 // ---- OAuth ----
+
+/// `GET /oauth/authorize` (auth.freshbooks.com's page, here on the same host): approves at once
+/// as `identity_id` (a sandbox-only parameter) or, without it, as the only user; `deny=1`
+/// declines. A wrong `client_id` or `redirect_uri` gets an error page, never a redirect (an
+/// unregistered URI must not receive anything); otherwise 302 to
+/// `redirect_uri?code=…&state=…` with a code for the token endpoint.
+async fn authorize_page(State(inner): State<Shared>, Query(params): Params) -> Response {
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let o = &inner.options;
+    let page = |status: StatusCode, message: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message.to_string(),
+        )
+            .into_response()
+    };
+    if param("client_id") != Some(o.client_id.as_str()) {
+        return page(StatusCode::BAD_REQUEST, "unknown client_id");
+    }
+    let Some(redirect_uri) = param("redirect_uri").filter(|u| *u == o.redirect_uri) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri does not match the app's registered redirect URI",
+        );
+    };
+    let Ok(mut target) = reqwest::Url::parse(redirect_uri) else {
+        return page(StatusCode::BAD_REQUEST, "redirect_uri is not a URL");
+    };
+    let state = param("state");
+    {
+        let mut q = target.query_pairs_mut();
+        if param("response_type") != Some("code") {
+            q.append_pair("error", "unsupported_response_type");
+        } else if param("deny").is_some() {
+            q.append_pair("error", "access_denied");
+        } else {
+            let now = inner.now();
+            let mut db = inner.state();
+            let identity = match param("identity_id") {
+                Some(id) => id.parse::<i64>().ok(),
+                None if db.users.len() == 1 => db.users.keys().next().copied(),
+                None => None,
+            };
+            let Some(identity) = identity else {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "which user approves? pass identity_id (the sandbox has several users)",
+                );
+            };
+            match db.mint_code(identity, now) {
+                Ok(code) => {
+                    q.append_pair("code", &code);
+                }
+                Err(_) => return page(StatusCode::BAD_REQUEST, "unknown identity_id"),
+            }
+        }
+        if let Some(state) = state {
+            q.append_pair("state", state);
+        }
+    }
+    let location = target.to_string();
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, location)],
+        Body::empty(),
+    )
+        .into_response()
+}
 
 async fn token(State(inner): State<Shared>, body: Bytes) -> Response {
     let Ok(form) = Form::parse(&body) else {

@@ -124,6 +124,26 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             worker_seen,
         })?;
     } else {
+        for r in redrives
+            .iter()
+            .filter(|r| r.dead_before > 0 || r.resent > 0)
+        {
+            println!(
+                "{}: {} message(s) moved back from its DLQ{}{}",
+                r.queue,
+                r.dead_before,
+                if r.task.is_empty() || target.local.is_some() {
+                    String::new()
+                } else {
+                    format!(" (SQS move task {})", r.task)
+                },
+                if r.resent > 0 {
+                    format!(", {} `no_queue` dead letter(s) sent again", r.resent)
+                } else {
+                    String::new()
+                }
+            );
+        }
         print_outcomes(&replayed, worker_seen, &queues);
     }
     let unresolved = replayed.iter().filter(|r| r.result != "resolved").count();
@@ -419,6 +439,153 @@ fn print_outcomes(replayed: &[Replayed], worker_seen: Option<bool>, queues: &BTr
     if count("failed_again") > 0 {
         println!(
             "Failed again: `ml-connector dead-letters show ID` has the new reason; fix it and replay again."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The stack path of `replay` over a mocked SQS (moto has no StartMessageMoveTask): the
+    //! redrive asks SQS to move the DLQ into its queue, follows the DLQ to empty, and reports
+    //! the dead letters it replayed.
+
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+    use aws_sdk_sqs::operation::start_message_move_task::StartMessageMoveTaskOutput;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client, mock};
+    use mlc::adapters::aws::{QueueMap, QueueUrls, SqsQueue};
+    use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+    use mlc::ports::{DeadLetters, SystemClock};
+
+    use super::*;
+    use crate::target::Where;
+
+    fn urls() -> QueueUrls {
+        QueueUrls {
+            url: "https://sqs.us-east-1.amazonaws.com/123456789012/mlc-mailchimp".into(),
+            arn: "arn:aws:sqs:us-east-1:123456789012:mlc-mailchimp".into(),
+            dlq_url: "https://sqs.us-east-1.amazonaws.com/123456789012/mlc-mailchimp-dlq".into(),
+            dlq_arn: "arn:aws:sqs:us-east-1:123456789012:mlc-mailchimp-dlq".into(),
+        }
+    }
+
+    fn counts(visible: &str, hidden: &str) -> GetQueueAttributesOutput {
+        GetQueueAttributesOutput::builder()
+            .attributes(QueueAttributeName::ApproximateNumberOfMessages, visible)
+            .attributes(
+                QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                hidden,
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_stack_redrive_moves_the_dlq_and_tracks_its_dead_letters() {
+        let moves: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let seen = moves.clone();
+        let start = mock!(aws_sdk_sqs::Client::start_message_move_task)
+            .match_requests(move |r| {
+                seen.lock().unwrap_or_else(|p| p.into_inner()).push((
+                    r.source_arn().unwrap_or_default().to_string(),
+                    r.destination_arn().unwrap_or_default().to_string(),
+                ));
+                true
+            })
+            .then_output(|| {
+                StartMessageMoveTaskOutput::builder()
+                    .task_handle("task-1")
+                    .build()
+            });
+        let dlq_url = urls().dlq_url;
+        // The DLQ holds one message until the move task has run.
+        let dlq = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+            .match_requests(move |r| r.queue_url() == Some(dlq_url.as_str()))
+            .sequence()
+            .output(|| counts("1", "0"))
+            .output(|| counts("0", "0"))
+            .times(100)
+            .build();
+        let queue_url = urls().url;
+        let main = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+            .match_requests(move |r| r.queue_url() == Some(queue_url.as_str()))
+            .then_output(|| counts("0", "0"));
+        let interceptor = MockResponseInterceptor::new()
+            .rule_mode(RuleMode::MatchAny)
+            .with_rule(&start)
+            .with_rule(&dlq)
+            .with_rule(&main);
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("a", "b", None, None, "mock"))
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        );
+        let mut map = QueueMap::new();
+        map.insert("mailchimp", urls());
+        let db = EmbeddedDb::in_memory(Arc::new(SystemClock)).expect("db");
+        let now = Utc::now();
+        db.put_dead_letter(&DeadLetter {
+            id: "event:acme:e1".into(),
+            stage: "worker:mailchimp".into(),
+            queue: Some("mailchimp".into()),
+            event_id: Some("e1".into()),
+            record_key: Some("freshbooks:acme:client:1".into()),
+            connection: Some("acme".into()),
+            error_class: "validation".into(),
+            reason: "refused".into(),
+            vendor_request_id: None,
+            attempts: 5,
+            payload: "{}".into(),
+            status: DeadLetterStatus::Open,
+            created_at: now,
+            resolved_at: None,
+            expires_at: None,
+        })
+        .await
+        .expect("stored");
+        let target = Target {
+            place: Where::Stack {
+                name: "mock".into(),
+            },
+            queue: Arc::new(SqsQueue::new(sqs, map)),
+            store: Arc::new(db.clone()),
+            secrets: Arc::new(EmbeddedSecrets::with_key(&db, [7; 32])),
+            clock: Arc::new(SystemClock),
+            local: None,
+            stack_queues: vec!["mailchimp".into()],
+        };
+
+        let (redrives, tracked) =
+            redrive_all(&target, Some("mailchimp"), Duration::from_secs(10), true)
+                .await
+                .expect("redrive");
+        assert_eq!(start.num_calls(), 1);
+        assert_eq!(
+            moves.lock().unwrap_or_else(|p| p.into_inner()).as_slice(),
+            [(urls().dlq_arn, urls().arn)],
+            "from the DLQ to its queue"
+        );
+        assert_eq!(redrives[0].task, "task-1");
+        assert_eq!(redrives[0].dead_before, 1);
+        assert_eq!(tracked.len(), 1);
+
+        let later = now + chrono::Duration::seconds(1);
+        assert_eq!(
+            outcomes(&target, &tracked, later).await.expect("read")[0].result,
+            "queued"
+        );
+        db.resolve_dead_letter("event:acme:e1", later)
+            .await
+            .expect("resolved");
+        assert_eq!(
+            outcomes(&target, &tracked, later).await.expect("read")[0].result,
+            "resolved"
         );
     }
 }

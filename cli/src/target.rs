@@ -37,12 +37,14 @@ pub struct TargetArgs {
     /// Work on the local store (the default when --stack is not given).
     #[arg(long, global = true, conflicts_with = "stack")]
     pub local: bool,
-    /// Work on a deployed stack. Without a name: the `stack_name` in --samconfig.
+    /// Work on a deployed stack: `--stack=NAME`, or `--stack` alone for the `stack_name` in
+    /// --samconfig. (The `=` is required so a bare `--stack` never swallows the next argument.)
     #[arg(
         long,
         global = true,
         env = "ML_CONNECTOR_STACK",
         num_args = 0..=1,
+        require_equals = true,
         default_missing_value = "",
         value_name = "NAME"
     )]

@@ -194,7 +194,7 @@ async fn operations_read_a_stack_through_its_outputs() {
 
     let out = tokio::task::spawn_blocking({
         let (dir, stack) = (dir.clone(), stack.clone());
-        move || run(&dir, &["status", "--stack", &stack, "--json"])
+        move || run(&dir, &["status", &format!("--stack={stack}"), "--json"])
     })
     .await
     .expect("ran");
@@ -209,12 +209,25 @@ async fn operations_read_a_stack_through_its_outputs() {
 
     let out = run(
         &dir,
-        &["audit", "freshbooks:client:7", "--stack", &stack, "--json"],
+        &[
+            "audit",
+            "freshbooks:client:7",
+            &format!("--stack={stack}"),
+            "--json",
+        ],
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(json_of(&out)[0]["vendor_request_id"], "req-7");
 
-    let out = run(&dir, &["dead-letters", "list", "--stack", &stack, "--json"]);
+    let out = run(
+        &dir,
+        &[
+            "dead-letters",
+            "list",
+            &format!("--stack={stack}"),
+            "--json",
+        ],
+    );
     assert_eq!(json_of(&out)[0]["id"], "event:acme:e7");
 
     // `--stack` without a name reads samconfig.toml in the working directory.
@@ -229,7 +242,13 @@ async fn operations_read_a_stack_through_its_outputs() {
         &project,
         &["dead-letters", "show", "event:acme:e7", "--stack", "--json"],
     );
+    // A bare `--stack` does not take the record that follows it as a stack name.
+    let trail = run(
+        &project,
+        &["audit", "--stack", "freshbooks:client:7", "--json"],
+    );
     let _ = std::fs::remove_dir_all(&project);
+    assert_eq!(code(&trail), 0, "{}", text(&trail));
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(json_of(&out)["payload_body"]["entity_id"], "7");
 
@@ -242,8 +261,7 @@ async fn operations_read_a_stack_through_its_outputs() {
             "event:acme:e7",
             "--wait",
             "1",
-            "--stack",
-            &stack,
+            &format!("--stack={stack}"),
             "--json",
         ],
     );
@@ -263,15 +281,16 @@ async fn a_stack_without_the_queues_output_is_named() {
     let env = AwsEnv::start("mailchimp", 5, Arc::new(SystemClock)).await;
     let stack = create_stack(&env, false).await;
     let dir = std::env::temp_dir();
-    let out = tokio::task::spawn_blocking(move || run(&dir, &["status", "--stack", &stack]))
-        .await
-        .expect("ran");
+    let out =
+        tokio::task::spawn_blocking(move || run(&dir, &["status", &format!("--stack={stack}")]))
+            .await
+            .expect("ran");
     assert_eq!(code(&out), 1);
     assert!(text(&out).contains("no `Queues` output"), "{}", text(&out));
 
     let out = run(
         &std::env::temp_dir(),
-        &["status", "--stack", "mlc-no-such-stack"],
+        &["status", "--stack=mlc-no-such-stack"],
     );
     assert_eq!(code(&out), 1);
     assert!(text(&out).contains("mlc-no-such-stack"), "{}", text(&out));

@@ -46,7 +46,7 @@ Locally the worker is `ml-connector dev`; on a stack the worker Lambda takes the
 
 Examples:
   ml-connector backfill acme-to-mailchimp
-  ml-connector backfill acme-to-mailchimp --since 2026-01-01 --stack
+  ml-connector backfill acme-to-mailchimp --since 2026-01-01 --stack=prod
   ml-connector backfill --finish acme-to-mailchimp --stack
 
 Exit codes: 0 enqueued (or finished); 1 the listing or the enqueue failed, or --finish found the

@@ -28,7 +28,7 @@ so an expired one usually means the refresh is failing: run `ml-connector ping`.
 Examples:
   ml-connector status                       the local store (.ml-connector/local.db)
   ml-connector status --stack               the stack named in samconfig.toml
-  ml-connector status --stack prod --json   for a script or a dashboard
+  ml-connector status --stack=prod --json   for a script or a dashboard
 
 Exit codes: 0 healthy; 1 broken credentials or open dead letters (or the command failed);
 2 usage error.";

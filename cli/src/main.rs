@@ -4,6 +4,7 @@
 mod demo;
 mod dev;
 mod local_store;
+mod onboarding;
 mod ops;
 mod target;
 
@@ -37,6 +38,12 @@ enum Command {
     Secrets(SecretsCommand),
     #[command(flatten)]
     Ops(ops::OpsCommand),
+    /// Connect a vendor account: OAuth in a browser, or keys from a prompt / stdin.
+    Connect(onboarding::connect::ConnectArgs),
+    /// Check every credential set the connections use with a cheap vendor call.
+    Ping(onboarding::ping::PingArgs),
+    /// Apply a connections file: diff, store, register FreshBooks callbacks.
+    Apply(onboarding::apply::ApplyArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,6 +83,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Ops(command) => ops::run(command).await,
+        Command::Connect(args) => onboarding::connect::run(args).await,
+        Command::Ping(args) => match onboarding::ping::run(args).await? {
+            true => Ok(()),
+            false => bail!("some credential sets do not work (see above)"),
+        },
+        Command::Apply(args) => match onboarding::apply::run(args).await? {
+            true => Ok(()),
+            false => bail!("applied, but not every FreshBooks callback is verified (see above)"),
+        },
         Command::Connections(ConnectionsCommand::Check { file }) => {
             let set = ConnectionSet::load(&file)?;
             println!(

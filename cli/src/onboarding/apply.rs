@@ -1,0 +1,502 @@
+//! `ml-connector apply <file>`: validates a connections file, shows what changes against the
+//! applied set, stores it, registers the FreshBooks callbacks of its sources (waiting for their
+//! verification handshakes) and prints the webhook URLs other vendors need by hand.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mlc::connections::{Connection, ConnectionSet};
+use mlc::ports::{CallbackRecord, CallbackStatus, Clock, Secrets, Store, SystemClock};
+use mlc::tokens::TokenManager;
+use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
+use mlc::vendors::freshbooks::models::Callback;
+use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
+use mlc::webhook::secret_names;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::input;
+use crate::local_store::StoreArgs;
+
+/// The FreshBooks events a source subscribes to: each parent name covers create/update/delete
+/// (freshbooks.md §1.5).
+pub const FRESHBOOKS_EVENTS: [&str; 3] = ["client", "invoice", "payment"];
+
+#[derive(clap::Args)]
+pub struct ApplyArgs {
+    /// The connections file (TOML) to apply.
+    file: PathBuf,
+    /// Apply without asking (required when standard input is not a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// Public base of the webhook routes, ending in `/webhooks` (the stack's `WebhookBaseUrl`;
+    /// `http://127.0.0.1:8787/webhooks` for `ml-connector dev`). Without it no callback is
+    /// registered.
+    #[arg(long, env = "ML_CONNECTOR_WEBHOOK_BASE")]
+    webhook_base: Option<String>,
+    /// Seconds to wait for FreshBooks' verification handshakes.
+    #[arg(long, default_value_t = 60)]
+    wait: u64,
+    /// FreshBooks API base.
+    #[arg(long, env = "FRESHBOOKS_API_BASE", default_value = DEFAULT_BASE_URL)]
+    freshbooks_api: String,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// What applying a set changes, by connection name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl Diff {
+    pub fn between(old: &ConnectionSet, new: &ConnectionSet) -> Self {
+        let mut d = Diff::default();
+        for (name, c) in &new.connections {
+            match old.connections.get(name) {
+                None => d.added.push(name.clone()),
+                Some(o) if o != c => d.changed.push(name.clone()),
+                Some(_) => d.unchanged += 1,
+            }
+        }
+        d.removed = old
+            .connections
+            .keys()
+            .filter(|n| !new.connections.contains_key(*n))
+            .cloned()
+            .collect();
+        d
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    fn print(&self, old: &ConnectionSet, new: &ConnectionSet) {
+        for name in &self.added {
+            println!("  + {name}: {}", describe(&new.connections[name]));
+        }
+        for name in &self.removed {
+            println!("  - {name}: {}", describe(&old.connections[name]));
+        }
+        for name in &self.changed {
+            println!("  ~ {name}: {}", describe(&old.connections[name]));
+            println!(
+                "  {:>width$}→ {}",
+                "",
+                describe(&new.connections[name]),
+                width = name.len() + 2
+            );
+        }
+        println!(
+            "{} to add, {} to remove, {} to change, {} unchanged",
+            self.added.len(),
+            self.removed.len(),
+            self.changed.len(),
+            self.unchanged
+        );
+    }
+}
+
+fn describe(c: &Connection) -> String {
+    let mut s = format!(
+        "{}/{} [{}] → {} [{}]",
+        c.source.vendor,
+        c.source.account.as_deref().unwrap_or(""),
+        c.source.credentials,
+        c.target.vendor,
+        c.target.credentials
+    );
+    for (label, v) in [("list", &c.target.list_id), ("store", &c.target.store_id)] {
+        if let Some(v) = v {
+            s.push_str(&format!(" {label}={v}"));
+        }
+    }
+    if !c.options.is_empty() {
+        let opts: Vec<String> = c.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        s.push_str(&format!(" options({})", opts.join(", ")));
+    }
+    if !c.enabled {
+        s.push_str(" (disabled)");
+    }
+    s
+}
+
+pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
+    let new = ConnectionSet::load(&args.file)?;
+    let (db, secrets) = args.store.open()?;
+    let store: Arc<dyn Store> = Arc::new(db.clone());
+    let secrets: Arc<dyn Secrets> = Arc::new(secrets);
+    let old = store.get_connections().await?.unwrap_or_default();
+    let diff = Diff::between(&old, &new);
+    println!(
+        "{} against the connections applied in {}:",
+        args.file.display(),
+        args.store.db.display()
+    );
+    diff.print(&old, &new);
+    if !diff.is_empty() {
+        if !args.yes {
+            if !input::interactive() {
+                bail!("not applied: standard input is not a terminal to confirm on; pass --yes");
+            }
+            if !input::confirm("Apply these changes?")? {
+                bail!("not applied");
+            }
+        }
+        store
+            .put_connections(&new)
+            .await
+            .context("storing the connections")?;
+        println!("applied {} connection(s)", new.connections.len());
+    }
+
+    let mut ok = true;
+    let sources = freshbooks_sources(&new);
+    match args
+        .webhook_base
+        .as_deref()
+        .map(|b| b.trim_end_matches('/'))
+    {
+        Some(base) => {
+            if !sources.is_empty() {
+                let tokens = Arc::new(TokenManager::new(
+                    secrets.clone(),
+                    Arc::new(db.clone()),
+                    Arc::new(SystemClock),
+                    Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
+                ));
+                let registrar = Registrar {
+                    store: store.clone(),
+                    secrets: secrets.clone(),
+                    clock: Arc::new(SystemClock),
+                    tokens,
+                    api: args.freshbooks_api.clone(),
+                    base: base.to_string(),
+                };
+                ok = registrar
+                    .register_all(&sources, Duration::from_secs(args.wait))
+                    .await?;
+            }
+            print_manual(&new, base, secrets.as_ref()).await?;
+        }
+        None => {
+            if !sources.is_empty() {
+                println!(
+                    "no --webhook-base: FreshBooks callbacks not registered (events still arrive through the poller)"
+                );
+            }
+            print_manual(&new, "<webhook-base>", secrets.as_ref()).await?;
+        }
+    }
+    Ok(ok)
+}
+
+/// (account, credential set) of every enabled FreshBooks source.
+fn freshbooks_sources(set: &ConnectionSet) -> BTreeSet<(String, String)> {
+    set.for_vendor(Vendor::Freshbooks)
+        .filter_map(|(_, c)| Some((c.source.account.clone()?, c.source.credentials.clone())))
+        .collect()
+}
+
+/// The route id of an account's callback for `event`. Route ids key the callback records, so
+/// they carry the account to stay unique across accounts.
+pub fn route_id(account: &str, event: &str) -> String {
+    format!("{account}-{event}")
+}
+
+struct Registrar {
+    store: Arc<dyn Store>,
+    secrets: Arc<dyn Secrets>,
+    clock: Arc<dyn Clock>,
+    tokens: Arc<TokenManager>,
+    api: String,
+    base: String,
+}
+
+/// Where one callback stands after registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    AlreadyVerified,
+    Waiting,
+    Failed(String),
+}
+
+impl Registrar {
+    async fn register_all(
+        &self,
+        sources: &BTreeSet<(String, String)>,
+        wait: Duration,
+    ) -> anyhow::Result<bool> {
+        let mut states: BTreeMap<(String, String), State> = BTreeMap::new();
+        for (account, credentials) in sources {
+            let client = FreshbooksClient::new(&self.api, self.tokens.clone(), credentials)?;
+            let existing = match client.list_callbacks(account).await {
+                Ok(list) => list,
+                Err(e) => {
+                    for event in FRESHBOOKS_EVENTS {
+                        states.insert(
+                            (account.clone(), event.to_string()),
+                            State::Failed(format!("listing callbacks: {e}")),
+                        );
+                    }
+                    continue;
+                }
+            };
+            for event in FRESHBOOKS_EVENTS {
+                let state = self
+                    .register_one(&client, account, credentials, event, &existing)
+                    .await;
+                states.insert((account.clone(), event.to_string()), state);
+            }
+        }
+        let waiting: Vec<(String, String)> = states
+            .iter()
+            .filter(|(_, s)| **s == State::Waiting)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let verified = self.wait_for(&waiting, wait).await;
+        println!("FreshBooks callbacks:");
+        let mut ok = true;
+        for ((account, event), state) in &states {
+            let uri = self.uri(account, event);
+            let text = match state {
+                State::AlreadyVerified => "verified (already registered)".to_string(),
+                State::Waiting if verified.contains(&(account.clone(), event.clone())) => {
+                    "verified".to_string()
+                }
+                State::Waiting => {
+                    ok = false;
+                    format!(
+                        "NOT verified within {} s: is the webhook route reachable from FreshBooks? run apply again to resend",
+                        wait.as_secs()
+                    )
+                }
+                State::Failed(why) => {
+                    ok = false;
+                    format!("FAILED: {why}")
+                }
+            };
+            println!("  {account} {event:<8} {uri}  {text}");
+        }
+        Ok(ok)
+    }
+
+    fn uri(&self, account: &str, event: &str) -> String {
+        format!(
+            "{}/freshbooks/{account}/{}",
+            self.base,
+            route_id(account, event)
+        )
+    }
+
+    /// Pending record first, then the registration (or a resend), so the handshake that
+    /// follows finds a pending callback to confirm.
+    async fn register_one(
+        &self,
+        client: &FreshbooksClient,
+        account: &str,
+        credentials: &str,
+        event: &str,
+        existing: &[Callback],
+    ) -> State {
+        let route = route_id(account, event);
+        let uri = self.uri(account, event);
+        let found = existing.iter().find(|c| c.uri == uri && c.event == event);
+        let record = self.store.get_callback(&route).await.ok().flatten();
+        let verifier = self
+            .secrets
+            .get(&secret_names::freshbooks(account, &route))
+            .await
+            .ok()
+            .flatten();
+        if let Some(cb) = found
+            && cb.verified
+            && verifier.is_some()
+            && record.as_ref().is_some_and(|r| {
+                r.status == CallbackStatus::Verified
+                    && r.callback_id.as_deref() == Some(cb.callbackid.as_str())
+            })
+        {
+            return State::AlreadyVerified;
+        }
+        let mut pending = CallbackRecord {
+            route_id: route.clone(),
+            vendor: Vendor::Freshbooks,
+            account: account.to_string(),
+            callback_id: found.map(|c| c.callbackid.clone()),
+            event: event.to_string(),
+            credentials: credentials.to_string(),
+            status: CallbackStatus::Pending,
+            updated_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.put_callback(&pending).await {
+            return State::Failed(format!("recording the pending callback: {e}"));
+        }
+        if let Some(cb) = found {
+            // Registered before but not usable here (unverified, or its verifier is not in
+            // this store): ask for the handshake again.
+            return match client.resend_verification(account, &cb.callbackid).await {
+                Ok(()) => State::Waiting,
+                Err(e) => State::Failed(format!("asking FreshBooks to resend verification: {e}")),
+            };
+        }
+        let cb = match client.register_callback(account, event, &uri).await {
+            Ok(cb) => cb,
+            Err(e) => return State::Failed(format!("registering: {e}")),
+        };
+        pending.callback_id = Some(cb.callbackid);
+        // The handshake may have verified it already; only a pending record gets the id.
+        if let Ok(Some(current)) = self.store.get_callback(&route).await
+            && current.status == CallbackStatus::Pending
+            && let Err(e) = self.store.put_callback(&pending).await
+        {
+            return State::Failed(format!("recording the callback id: {e}"));
+        }
+        State::Waiting
+    }
+
+    /// Polls the callback records until every one in `keys` is verified or `wait` passes.
+    async fn wait_for(
+        &self,
+        keys: &[(String, String)],
+        wait: Duration,
+    ) -> BTreeSet<(String, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut done = BTreeSet::new();
+        if !keys.is_empty() {
+            eprintln!(
+                "waiting up to {} s for {} verification handshake(s)…",
+                wait.as_secs(),
+                keys.len()
+            );
+        }
+        loop {
+            for (account, event) in keys {
+                if let Ok(Some(r)) = self.store.get_callback(&route_id(account, event)).await
+                    && r.status == CallbackStatus::Verified
+                {
+                    done.insert((account.clone(), event.clone()));
+                }
+            }
+            if done.len() == keys.len() || tokio::time::Instant::now() >= deadline {
+                return done;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// The webhook URLs a person registers in the vendor's own console.
+async fn print_manual(
+    set: &ConnectionSet,
+    base: &str,
+    secrets: &dyn Secrets,
+) -> anyhow::Result<()> {
+    let mut lines = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (_, c) in set.connections.iter().filter(|(_, c)| c.enabled) {
+        let account = c.source.account.clone().unwrap_or_default();
+        if !seen.insert((c.source.vendor, account.clone())) {
+            continue;
+        }
+        match c.source.vendor {
+            Vendor::Quickbooks => lines.push(format!(
+                "QuickBooks: in the Intuit developer portal set the app's webhook endpoint to {base}/quickbooks and store its verifier token: ml-connector secrets put {} < token.txt",
+                secret_names::QUICKBOOKS
+            )),
+            Vendor::Stripe => lines.push(format!(
+                "Stripe {account}: add an endpoint at {base}/stripe/{account} and store its signing secret: ml-connector secrets put {} < whsec.txt",
+                secret_names::stripe(&account)
+            )),
+            Vendor::Mailchimp => {
+                let secret = mailchimp_secret(secrets, &account).await?;
+                lines.push(format!(
+                    "Mailchimp list {account}: add a list webhook at {base}/mailchimp/{account}/{} (turn the \"via the API\" source off)",
+                    secret.expose_secret()
+                ));
+            }
+            Vendor::Freshbooks | Vendor::Hubspot | Vendor::Marketo => {}
+        }
+    }
+    if !lines.is_empty() {
+        println!("Register by hand:");
+        for l in lines {
+            println!("  {l}");
+        }
+    }
+    Ok(())
+}
+
+/// The list's webhook path secret, created (random, 48 hex digits) when missing.
+async fn mailchimp_secret(secrets: &dyn Secrets, list: &str) -> anyhow::Result<SecretString> {
+    let name = secret_names::mailchimp(list);
+    if let Some(s) = secrets.get(&name).await? {
+        return Ok(s);
+    }
+    let value = SecretString::from(format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    ));
+    secrets
+        .put(&name, &value)
+        .await
+        .with_context(|| format!("storing `{name}`"))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(text: &str) -> ConnectionSet {
+        ConnectionSet::from_toml(text, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn diff_names_added_removed_and_changed() {
+        let old = set(r#"
+[connection.keep]
+source = { vendor = "freshbooks", account = "A", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.gone]
+source = { vendor = "freshbooks", account = "B", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.edit]
+source = { vendor = "freshbooks", account = "C", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+"#);
+        let new = set(r#"
+[connection.keep]
+source = { vendor = "freshbooks", account = "A", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.edit]
+source = { vendor = "freshbooks", account = "C", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l2" }
+[connection.new]
+source = { vendor = "freshbooks", account = "D", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+"#);
+        let d = Diff::between(&old, &new);
+        assert_eq!(d.added, ["new"]);
+        assert_eq!(d.removed, ["gone"]);
+        assert_eq!(d.changed, ["edit"]);
+        assert_eq!(d.unchanged, 1);
+        assert!(Diff::between(&new, &new).is_empty());
+        assert_eq!(
+            freshbooks_sources(&new)
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect::<Vec<_>>(),
+            ["A", "C", "D"]
+        );
+    }
+}

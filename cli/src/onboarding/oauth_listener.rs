@@ -1,0 +1,236 @@
+//! The OAuth authorization-code flow on a loopback redirect: a one-shot HTTP listener on
+//! `127.0.0.1:<port>/callback` that waits for the vendor's redirect, checks `state` and hands
+//! back the code. Vendor specifics (authorize URL, token exchange) sit behind [`OAuthProvider`]
+//! so QuickBooks can plug in beside FreshBooks.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use mlc::tokens::TokenSet;
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use url::Url;
+
+/// Longest request head the listener reads; a redirect is a few hundred bytes.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// One vendor's authorization-code grant.
+pub trait OAuthProvider {
+    /// The vendor's display name.
+    fn vendor(&self) -> &'static str;
+
+    /// Where the user approves the app; must carry `state` and `redirect_uri`.
+    fn authorize_url(&self, redirect_uri: &str, state: &str) -> anyhow::Result<Url>;
+
+    /// Trades the code for the first token pair.
+    async fn exchange(&self, code: &SecretString, redirect_uri: &str) -> anyhow::Result<TokenSet>;
+}
+
+/// What came back on the redirect.
+pub enum Redirect {
+    Code(SecretString),
+    /// The user declined, or the vendor refused (`error`, `error_description`).
+    Denied(String),
+}
+
+/// Runs the browser part: shows `url` (and opens it if `open_browser`), then waits up to
+/// `timeout` on `listener` for the redirect whose `state` matches.
+pub async fn authorize(
+    listener: TcpListener,
+    url: &Url,
+    state: &str,
+    open_browser: bool,
+    timeout: Duration,
+) -> anyhow::Result<SecretString> {
+    eprintln!("Open this address in a browser to approve ml-connector:\n\n  {url}\n");
+    if open_browser {
+        try_open(url.as_str());
+    }
+    eprintln!("Waiting for the approval (up to {} s)…", timeout.as_secs());
+    match tokio::time::timeout(timeout, wait_for_redirect(&listener, state)).await {
+        Err(_) => bail!(
+            "no approval arrived within {} s; run the command again",
+            timeout.as_secs()
+        ),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(Redirect::Code(code))) => Ok(code),
+        Ok(Ok(Redirect::Denied(why))) => bail!("authorization refused: {why}"),
+    }
+}
+
+/// Serves connections until one is the redirect with the expected `state`. Requests for other
+/// paths or with another `state` are answered and ignored: a stray or forged request must not
+/// end the flow or smuggle in a code.
+pub async fn wait_for_redirect(listener: &TcpListener, state: &str) -> anyhow::Result<Redirect> {
+    loop {
+        let (mut stream, _) = listener.accept().await.context("accepting the redirect")?;
+        let Some(target) = read_target(&mut stream).await else {
+            respond(&mut stream, 400, "Bad request.").await;
+            continue;
+        };
+        let Ok(url) = Url::parse("http://127.0.0.1").and_then(|b| b.join(&target)) else {
+            respond(&mut stream, 400, "Bad request.").await;
+            continue;
+        };
+        if url.path() != "/callback" {
+            respond(&mut stream, 404, "Not found.").await;
+            continue;
+        }
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if param("state").as_deref() != Some(state) {
+            respond(
+                &mut stream,
+                400,
+                "This approval does not belong to the running ml-connector command (state mismatch).",
+            )
+            .await;
+            eprintln!("ignored a redirect with the wrong `state`");
+            continue;
+        }
+        if let Some(error) = param("error") {
+            let description = param("error_description").unwrap_or_default();
+            respond(
+                &mut stream,
+                200,
+                "Authorization was refused. You can close this window.",
+            )
+            .await;
+            return Ok(Redirect::Denied(
+                format!("{error} {description}").trim().to_string(),
+            ));
+        }
+        match param("code").filter(|c| !c.is_empty()) {
+            Some(code) => {
+                respond(
+                    &mut stream,
+                    200,
+                    "ml-connector is authorised. You can close this window.",
+                )
+                .await;
+                return Ok(Redirect::Code(SecretString::from(code)));
+            }
+            None => respond(&mut stream, 400, "The redirect carries no code.").await,
+        }
+    }
+}
+
+/// The request target of a `GET` (e.g. `/callback?code=…`), or `None` for anything else.
+async fn read_target(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Some(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .ok()??;
+    let text = std::str::from_utf8(&head).ok()?;
+    let mut parts = text.lines().next()?.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some("GET"), Some(target)) if target.starts_with('/') => Some(target.to_string()),
+        _ => None,
+    }
+}
+
+async fn respond(stream: &mut TcpStream, status: u16, message: &str) {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        _ => "Bad Request",
+    };
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>ml-connector</title></head><body><p>{message}</p></body></html>"
+    );
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // The browser may already have gone; nothing to do about it.
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Best effort: the platform's opener. Failure is fine, the URL is printed.
+fn try_open(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    let _ = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+}
+
+/// A fresh unguessable `state` value.
+pub fn new_state() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(addr: std::net::SocketAddr, target: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("GET {target} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn ignores_wrong_state_and_other_paths_then_takes_the_code() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let waiter = tokio::spawn(async move { wait_for_redirect(&listener, "s1").await });
+        assert!(get(addr, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
+        assert!(
+            get(addr, "/callback?code=evil&state=other")
+                .await
+                .starts_with("HTTP/1.1 400")
+        );
+        assert!(
+            get(addr, "/callback?code=c%2F1&state=s1")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        match waiter.await.unwrap().unwrap() {
+            Redirect::Code(code) => {
+                assert_eq!(secrecy::ExposeSecret::expose_secret(&code), "c/1")
+            }
+            Redirect::Denied(why) => panic!("denied: {why}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_ends_the_flow() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let waiter = tokio::spawn(async move { wait_for_redirect(&listener, "s").await });
+        get(addr, "/callback?error=access_denied&state=s").await;
+        assert!(matches!(
+            waiter.await.unwrap().unwrap(),
+            Redirect::Denied(why) if why.contains("access_denied")
+        ));
+    }
+}

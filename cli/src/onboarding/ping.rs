@@ -1,0 +1,384 @@
+//! `ml-connector ping`: one cheap call per credential set the connections name, and a table of
+//! what works and why not.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mlc::connections::ConnectionSet;
+use mlc::ports::{ConnectionStore, Secrets, SystemClock};
+use mlc::tokens::{TokenError, TokenManager};
+use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::FreshbooksError;
+use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
+use mlc::vendors::freshbooks::credentials::Credentials as FreshbooksCredentials;
+use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
+use mlc::vendors::mailchimp::MailchimpError;
+use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
+use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
+use mlc::webhook::secret_names;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::local_store::StoreArgs;
+
+#[derive(clap::Args)]
+pub struct PingArgs {
+    /// The connections file whose credential sets to check; default: the applied set.
+    #[arg(long)]
+    connections: Option<PathBuf>,
+    /// One JSON document instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// FreshBooks API base.
+    #[arg(long, env = "FRESHBOOKS_API_BASE", default_value = DEFAULT_BASE_URL)]
+    freshbooks_api: String,
+    /// Mailchimp API base including `/3.0`; default: from the key's data centre.
+    #[arg(long, env = "MAILCHIMP_API_BASE")]
+    mailchimp_api: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// How one credential set fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Failed,
+    /// No check exists for this vendor yet; not counted as a failure.
+    Unchecked,
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub credentials: String,
+    pub vendor: Vendor,
+    pub outcome: Outcome,
+    pub detail: String,
+    /// The connections that use the set.
+    pub used_by: Vec<String>,
+}
+
+/// What a credential set must answer for: its vendor, connections, and source accounts.
+struct Wanted {
+    vendor: Vendor,
+    used_by: Vec<String>,
+    accounts: Vec<String>,
+}
+
+pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
+    let (db, secrets) = args.store.open()?;
+    let set = match &args.connections {
+        Some(file) => ConnectionSet::load(file)?,
+        None => db.get_connections().await?.with_context(|| {
+            "no connections are applied yet: pass --connections FILE or run `ml-connector apply FILE`"
+        })?,
+    };
+    let secrets: Arc<dyn Secrets> = Arc::new(secrets);
+    let tokens = TokenManager::new(
+        secrets.clone(),
+        Arc::new(db.clone()),
+        Arc::new(SystemClock),
+        Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
+    );
+    let checker = Checker {
+        secrets,
+        tokens: Arc::new(tokens),
+        freshbooks_api: args.freshbooks_api.clone(),
+        mailchimp: ClientOptions {
+            base_url: args.mailchimp_api.clone(),
+            ..ClientOptions::default()
+        },
+    };
+    let mut checks = Vec::new();
+    for (name, wanted) in wanted(&set) {
+        let (outcome, detail) = checker.check(&name, &wanted).await;
+        checks.push(Check {
+            credentials: name,
+            vendor: wanted.vendor,
+            outcome,
+            detail,
+            used_by: wanted.used_by,
+        });
+    }
+    let all_ok = checks.iter().all(|c| c.outcome != Outcome::Failed);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        print_table(&checks);
+    }
+    Ok(all_ok)
+}
+
+/// Every credential set the connections name, with who uses it.
+fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
+    let mut out: BTreeMap<String, Wanted> = BTreeMap::new();
+    for (name, c) in &set.connections {
+        for (endpoint, is_source) in [(&c.source, true), (&c.target, false)] {
+            let w = out
+                .entry(endpoint.credentials.clone())
+                .or_insert_with(|| Wanted {
+                    vendor: endpoint.vendor,
+                    used_by: Vec::new(),
+                    accounts: Vec::new(),
+                });
+            if !w.used_by.contains(name) {
+                w.used_by.push(name.clone());
+            }
+            if is_source
+                && let Some(account) = &endpoint.account
+                && !w.accounts.contains(account)
+            {
+                w.accounts.push(account.clone());
+            }
+        }
+    }
+    out
+}
+
+struct Checker {
+    secrets: Arc<dyn Secrets>,
+    tokens: Arc<TokenManager>,
+    freshbooks_api: String,
+    mailchimp: ClientOptions,
+}
+
+impl Checker {
+    async fn check(&self, name: &str, wanted: &Wanted) -> (Outcome, String) {
+        let secret = secret_names::credentials(name);
+        let value = match self.secrets.get(&secret).await {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return (
+                    Outcome::Failed,
+                    format!(
+                        "missing secret `{secret}`: run `ml-connector connect {} --name {name}`",
+                        wanted.vendor
+                    ),
+                );
+            }
+            Err(e) => return (Outcome::Failed, format!("reading `{secret}`: {e}")),
+        };
+        match wanted.vendor {
+            Vendor::Freshbooks => self.freshbooks(name, value.expose_secret(), wanted).await,
+            Vendor::Mailchimp => self.mailchimp(name, value.expose_secret()).await,
+            other => (
+                Outcome::Unchecked,
+                format!("stored; no {other} check in this release"),
+            ),
+        }
+    }
+
+    /// `GET /auth/api/v1/users/me` through the token manager, so an expired access token is
+    /// refreshed exactly as the poller and the workers would (single-flight, the rotated pair
+    /// stored before use).
+    async fn freshbooks(&self, name: &str, value: &str, wanted: &Wanted) -> (Outcome, String) {
+        let before = match FreshbooksCredentials::from_json(value) {
+            Ok(c) => c,
+            Err(e) => return (Outcome::Failed, format!("{e}: reconnect")),
+        };
+        let client = match FreshbooksClient::new(&self.freshbooks_api, self.tokens.clone(), name) {
+            Ok(c) => c,
+            Err(e) => return (Outcome::Failed, e.to_string()),
+        };
+        let identity = match client.identity().await {
+            Ok(i) => i,
+            Err(e) => return (Outcome::Failed, freshbooks_failure(name, &e)),
+        };
+        let refreshed = match self.secrets.get(&secret_names::credentials(name)).await {
+            Ok(Some(now)) => FreshbooksCredentials::from_json(now.expose_secret())
+                .map(|c| c.refresh_token.expose_secret() != before.refresh_token.expose_secret())
+                .unwrap_or(false),
+            _ => false,
+        };
+        let missing: Vec<&str> = wanted
+            .accounts
+            .iter()
+            .filter(|a| !identity.businesses.iter().any(|b| &b.account_id == *a))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return (
+                Outcome::Failed,
+                format!(
+                    "identity {} has no access to account(s) {}; it sees {}",
+                    identity.identity_id,
+                    missing.join(", "),
+                    accounts(&identity.businesses)
+                ),
+            );
+        }
+        let mut detail = format!(
+            "identity {}{}, accounts {}",
+            identity.identity_id,
+            identity
+                .email
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default(),
+            accounts(&identity.businesses)
+        );
+        if refreshed {
+            detail.push_str(
+                "; the access token had expired and was refreshed (as the poller/worker does)",
+            );
+        } else if let Some(at) = before.expires_at {
+            detail.push_str(&format!("; access token valid until {}", at.to_rfc3339()));
+        }
+        (Outcome::Ok, detail)
+    }
+
+    /// `GET /ping`.
+    async fn mailchimp(&self, _name: &str, value: &str) -> (Outcome, String) {
+        let credentials = match MailchimpCredentials::from_json(value) {
+            Ok(c) => c,
+            Err(e) => return (Outcome::Failed, format!("{e}: reconnect")),
+        };
+        let dc = credentials.dc().unwrap_or("(unknown)").to_string();
+        let client = match MailchimpClient::new(&credentials, &self.mailchimp) {
+            Ok(c) => c,
+            Err(e) => return (Outcome::Failed, e.to_string()),
+        };
+        match client.ping().await {
+            Ok(()) => (Outcome::Ok, format!("data centre {dc}")),
+            Err(e) => (Outcome::Failed, mailchimp_failure(&dc, &e)),
+        }
+    }
+}
+
+fn accounts(businesses: &[mlc::vendors::freshbooks::models::Business]) -> String {
+    if businesses.is_empty() {
+        return "(none)".into();
+    }
+    businesses
+        .iter()
+        .map(|b| b.account_id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a FreshBooks check failed, and what to do about it.
+fn freshbooks_failure(name: &str, e: &FreshbooksError) -> String {
+    let reconnect = format!("`ml-connector connect freshbooks --name {name}`");
+    match e {
+        FreshbooksError::Token(TokenError::Broken { message, .. }) => {
+            format!("expired, and the refresh was refused ({message}): reconnect with {reconnect}")
+        }
+        FreshbooksError::Token(TokenError::Misconfigured { message, .. }) => {
+            format!("token cannot be refreshed ({message}): reconnect with {reconnect}")
+        }
+        FreshbooksError::Token(t) if t.is_transient() => {
+            format!("refresh failed for now ({t}); the poller/worker retries it")
+        }
+        e if e.is_unauthorized() => format!("token refused ({e}): reconnect with {reconnect}"),
+        e if e.is_transient() => format!("FreshBooks unreachable or failing for now: {e}"),
+        e => e.to_string(),
+    }
+}
+
+/// Why a Mailchimp check failed. Mailchimp answers a key used at the wrong data centre with
+/// 401/403 and a detail mentioning the datacenter (mailchimp.md §1); a made-up data centre
+/// does not resolve at all.
+fn mailchimp_failure(dc: &str, e: &MailchimpError) -> String {
+    match e {
+        MailchimpError::Api { status, detail, .. }
+            if (*status == 401 || *status == 403)
+                && detail.to_ascii_lowercase().contains("datacenter") =>
+        {
+            format!(
+                "key refused: invalid, or not for data centre `{dc}` (HTTP {status}: {detail}); reconnect"
+            )
+        }
+        MailchimpError::Api {
+            status: 401 | 403, ..
+        } => format!("key or token refused ({e}): reconnect"),
+        MailchimpError::Transport(_) => {
+            format!("cannot reach data centre `{dc}` ({e}); is the key's `-{dc}` suffix right?")
+        }
+        e => e.to_string(),
+    }
+}
+
+fn print_table(checks: &[Check]) {
+    if checks.is_empty() {
+        println!("the connections name no credential sets");
+        return;
+    }
+    let rows: Vec<[String; 4]> = checks
+        .iter()
+        .map(|c| {
+            let state = match c.outcome {
+                Outcome::Ok => "ok",
+                Outcome::Failed => "FAILED",
+                Outcome::Unchecked => "unchecked",
+            };
+            [
+                c.credentials.clone(),
+                c.vendor.to_string(),
+                state.to_string(),
+                c.detail.clone(),
+            ]
+        })
+        .collect();
+    let header = ["CREDENTIALS", "VENDOR", "STATUS", "DETAIL"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    println!(
+        "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+        header[0], header[1], header[2], header[3]
+    );
+    for r in &rows {
+        println!("{:<w0$}  {:<w1$}  {:<w2$}  {}", r[0], r[1], r[2], r[3]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_collects_sets_connections_and_source_accounts() {
+        let set = ConnectionSet::from_toml(
+            r#"
+[connection.a]
+source = { vendor = "freshbooks", account = "ACC1", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.b]
+source = { vendor = "freshbooks", account = "ACC2", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l2" }
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let w = wanted(&set);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w["fb"].accounts, ["ACC1", "ACC2"]);
+        assert_eq!(w["fb"].used_by, ["a", "b"]);
+        assert!(w["mc"].accounts.is_empty());
+        assert_eq!(w["mc"].vendor, Vendor::Mailchimp);
+    }
+
+    #[test]
+    fn wrong_data_centre_is_named() {
+        let e = MailchimpError::Api {
+            status: 401,
+            title: "API Key Invalid".into(),
+            detail:
+                "Your API key may be invalid, or you've attempted to access the wrong datacenter."
+                    .into(),
+            request_id: None,
+            retry_after: None,
+            fields: vec![],
+        };
+        assert!(mailchimp_failure("us9", &e).contains("not for data centre `us9`"));
+    }
+}

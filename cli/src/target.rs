@@ -29,6 +29,8 @@ pub mod outputs {
     pub const SECRET_PREFIX: &str = "SecretPrefix";
     /// The functions' `QUEUES` JSON: every target queue with its DLQ.
     pub const QUEUES: &str = "Queues";
+    /// Base URL of the webhook routes (`…/webhooks`), where `apply` registers callbacks.
+    pub const WEBHOOK_BASE_URL: &str = "WebhookBaseUrl";
 }
 
 /// Selects the deployment: shared by every operations command.
@@ -165,6 +167,20 @@ impl TargetArgs {
             local: None,
             stack_queues,
         })
+    }
+
+    /// One output of the selected stack; `None` in local mode or when the stack lacks it.
+    pub async fn stack_output(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let Some(name) = self.stack.as_ref().filter(|_| !self.local) else {
+            return Ok(None);
+        };
+        let name = if name.is_empty() {
+            stack_name_from_samconfig(&self.samconfig)?
+        } else {
+            name.clone()
+        };
+        let sdk = self.sdk_config().await;
+        Ok(stack_outputs(&sdk, &name).await?.remove(key))
     }
 
     async fn sdk_config(&self) -> SdkConfig {

@@ -19,7 +19,7 @@ use mlc::webhook::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::input;
-use crate::local_store::StoreArgs;
+use crate::target::{TargetArgs, outputs};
 
 /// The FreshBooks events a source subscribes to: each parent name covers create/update/delete
 /// (freshbooks.md §1.5).
@@ -32,9 +32,10 @@ pub struct ApplyArgs {
     /// Apply without asking (required when standard input is not a terminal).
     #[arg(long)]
     yes: bool,
-    /// Public base of the webhook routes, ending in `/webhooks` (the stack's `WebhookBaseUrl`;
-    /// `http://127.0.0.1:8787/webhooks` for `ml-connector dev`). Without it no callback is
-    /// registered.
+    /// Public base of the webhook routes, ending in `/webhooks`. Default on a stack: its
+    /// `WebhookBaseUrl` output; locally e.g. `http://127.0.0.1:8787/webhooks` for
+    /// `ml-connector dev` (reachable by FreshBooks only through a tunnel). Without one no
+    /// callback is registered.
     #[arg(long, env = "ML_CONNECTOR_WEBHOOK_BASE")]
     webhook_base: Option<String>,
     /// Seconds to wait for FreshBooks' verification handshakes.
@@ -44,7 +45,7 @@ pub struct ApplyArgs {
     #[arg(long, env = "FRESHBOOKS_API_BASE", default_value = DEFAULT_BASE_URL)]
     freshbooks_api: String,
     #[command(flatten)]
-    store: StoreArgs,
+    target: TargetArgs,
 }
 
 /// What applying a set changes, by connection name.
@@ -131,15 +132,18 @@ fn describe(c: &Connection) -> String {
 
 pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
     let new = ConnectionSet::load(&args.file)?;
-    let (db, secrets) = args.store.open()?;
-    let store: Arc<dyn Store> = Arc::new(db.clone());
-    let secrets: Arc<dyn Secrets> = Arc::new(secrets);
+    let ports = super::open(&args.target).await?;
+    let (store, secrets) = (ports.store.clone(), ports.secrets.clone());
+    let webhook_base = match &args.webhook_base {
+        Some(base) => Some(base.clone()),
+        None => args.target.stack_output(outputs::WEBHOOK_BASE_URL).await?,
+    };
     let old = store.get_connections().await?.unwrap_or_default();
     let diff = Diff::between(&old, &new);
     println!(
-        "{} against the connections applied in {}:",
+        "{} against the connections applied in the {}:",
         args.file.display(),
-        args.store.db.display()
+        ports.place
     );
     diff.print(&old, &new);
     if !diff.is_empty() {
@@ -160,16 +164,12 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
 
     let mut ok = true;
     let sources = freshbooks_sources(&new);
-    match args
-        .webhook_base
-        .as_deref()
-        .map(|b| b.trim_end_matches('/'))
-    {
+    match webhook_base.as_deref().map(|b| b.trim_end_matches('/')) {
         Some(base) => {
             if !sources.is_empty() {
                 let tokens = Arc::new(TokenManager::new(
                     secrets.clone(),
-                    Arc::new(db.clone()),
+                    store.clone(),
                     Arc::new(SystemClock),
                     Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
                 ));

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use mlc::ports::Secrets;
 use mlc::tokens::{StaticToken, TokenSet};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
@@ -24,7 +23,7 @@ use url::Url;
 
 use super::input;
 use super::oauth_listener::{self, OAuthProvider};
-use crate::local_store::StoreArgs;
+use crate::target::TargetArgs;
 
 /// FreshBooks' authorize page (freshbooks.md §2).
 pub const FRESHBOOKS_AUTHORIZE_URL: &str = "https://auth.freshbooks.com/oauth/authorize";
@@ -79,7 +78,7 @@ pub struct ConnectArgs {
     #[arg(long, env = "MAILCHIMP_OAUTH_METADATA_URL", default_value = OAUTH_METADATA_URL)]
     mailchimp_metadata_url: String,
     #[command(flatten)]
-    store: StoreArgs,
+    target: TargetArgs,
 }
 
 pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
@@ -94,7 +93,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         Vendor::Hubspot => key_fields("HubSpot", &["access_token"])?,
         Vendor::Marketo => key_fields("Marketo", &["client_id", "client_secret"])?,
     };
-    let (_, secrets) = args.store.open()?;
+    let ports = super::open(&args.target).await?;
+    let secrets = ports.secrets;
     let name = secret_names::credentials(&args.name);
     let existed = secrets.get(&name).await?.is_some();
     secrets
@@ -102,11 +102,11 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("storing secret `{name}`"))?;
     println!(
-        "{} credential set `{}` {} (secret `{name}` in {})",
+        "{} credential set `{}` {} (secret `{name}` in the {})",
         args.vendor,
         args.name,
         if existed { "replaced" } else { "stored" },
-        args.store.db.display()
+        ports.place
     );
     Ok(())
 }

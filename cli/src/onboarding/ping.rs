@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use mlc::connections::ConnectionSet;
-use mlc::ports::{ConnectionStore, Secrets, SystemClock};
+use mlc::ports::{Secrets, SystemClock};
 use mlc::tokens::{TokenError, TokenManager};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::FreshbooksError;
@@ -21,7 +21,7 @@ use mlc::webhook::secret_names;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::local_store::StoreArgs;
+use crate::target::TargetArgs;
 
 #[derive(clap::Args)]
 pub struct PingArgs {
@@ -38,7 +38,7 @@ pub struct PingArgs {
     #[arg(long, env = "MAILCHIMP_API_BASE")]
     mailchimp_api: Option<String>,
     #[command(flatten)]
-    store: StoreArgs,
+    target: TargetArgs,
 }
 
 /// How one credential set fared.
@@ -70,17 +70,20 @@ struct Wanted {
 }
 
 pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
-    let (db, secrets) = args.store.open()?;
+    let ports = super::open(&args.target).await?;
     let set = match &args.connections {
         Some(file) => ConnectionSet::load(file)?,
-        None => db.get_connections().await?.with_context(|| {
-            "no connections are applied yet: pass --connections FILE or run `ml-connector apply FILE`"
+        None => ports.store.get_connections().await?.with_context(|| {
+            format!(
+                "no connections are applied in the {}: pass --connections FILE or run `ml-connector apply FILE`",
+                ports.place
+            )
         })?,
     };
-    let secrets: Arc<dyn Secrets> = Arc::new(secrets);
+    let secrets = ports.secrets.clone();
     let tokens = TokenManager::new(
         secrets.clone(),
-        Arc::new(db.clone()),
+        ports.store.clone(),
         Arc::new(SystemClock),
         Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
     );

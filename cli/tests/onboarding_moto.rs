@@ -1,0 +1,188 @@
+//! `connect`, `apply` and `ping` on a deployed stack, against moto: a CloudFormation stack whose
+//! outputs name the tables, queues, secret prefix and webhook base made by
+//! `mlc_tests::moto::AwsEnv`, found by the binary through `--stack`.
+
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlc::connections::ConnectionSet;
+use mlc::ports::SystemClock;
+use mlc_sandbox::mailchimp::{MailchimpSandbox, MailchimpSandboxOptions};
+use mlc_tests::moto::{self, AwsEnv};
+use secrecy::ExposeSecret;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+const WEBHOOK_BASE: &str = "https://hooks.example.test/webhooks";
+
+/// A stack in moto with `template.yaml`'s outputs, pointing at `env`.
+async fn create_stack(env: &AwsEnv) -> String {
+    let unique = env
+        .pair
+        .urls
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a queue URL has a name")
+        .to_string();
+    let name = format!("{unique}-onboarding");
+    let queues = serde_json::json!({"mailchimp": {
+        "url": env.pair.urls.url, "arn": env.pair.urls.arn,
+        "dlq_url": env.pair.urls.dlq_url, "dlq_arn": env.pair.urls.dlq_arn,
+    }});
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-marker")}}},
+        "Outputs": {
+            "AuditTableName": {"Value": format!("{unique}-audit")},
+            "DeadLetterTableName": {"Value": format!("{unique}-dead-letters")},
+            "StateTableName": {"Value": format!("{unique}-state")},
+            "SecretPrefix": {"Value": format!("{unique}/")},
+            "Queues": {"Value": queues.to_string()},
+            "WebhookBaseUrl": {"Value": WEBHOOK_BASE},
+        },
+    });
+    let sdk = moto::sdk_config().await;
+    aws_sdk_cloudformation::Client::new(&sdk)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto creates the stack");
+    name
+}
+
+async fn run(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+        .args(args)
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("ML_CONNECTOR_STACK")
+        .env_remove("MAILCHIMP_API_BASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("writing stdin");
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the command finished")
+        .expect("the binary ran")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn connect_apply_and_ping_on_a_stack() {
+    let env = AwsEnv::start("mailchimp", 5, Arc::new(SystemClock)).await;
+    let stack = create_stack(&env).await;
+    let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
+    let dir = std::env::temp_dir().join(format!("mlc-onboarding-moto-{stack}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stack_arg = format!("--stack={stack}");
+    let base = mc.base_url();
+
+    // connect: the key goes to the stack's secret prefix, nowhere local.
+    let out = run(
+        &dir,
+        &[
+            "connect",
+            "mailchimp",
+            "--name",
+            "mc",
+            &stack_arg,
+            "--mailchimp-api",
+            &base,
+        ],
+        &mc.api_key(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("stack {stack}")),
+        "{}",
+        text(&out)
+    );
+    let stored = env.secrets.get("credentials/mc").await.unwrap().unwrap();
+    let stored: serde_json::Value = serde_json::from_str(stored.expose_secret()).unwrap();
+    assert_eq!(stored["api_key"], mc.api_key());
+    assert!(!dir.join(".ml-connector").exists(), "no local store made");
+
+    // apply: connections into the state table; the Mailchimp list's URL under the stack's
+    // WebhookBaseUrl, its path secret made and stored.
+    let file = dir.join("connections.toml");
+    std::fs::write(
+        &file,
+        r#"
+[connection.mc-to-qbo]
+source = { vendor = "mailchimp", account = "f6e5d4c3b2", credentials = "mc" }
+target = { vendor = "quickbooks", credentials = "qbo", realm_id = "9130357766900000" }
+"#,
+    )
+    .unwrap();
+    let file_arg = file.display().to_string();
+    let out = run(&dir, &["apply", &file_arg, "--yes", &stack_arg], "").await;
+    assert!(out.status.success(), "{}", text(&out));
+    let secret = env
+        .secrets
+        .get("webhook/mailchimp/f6e5d4c3b2")
+        .await
+        .unwrap()
+        .expect("the list's path secret");
+    assert!(
+        text(&out).contains(&format!(
+            "{WEBHOOK_BASE}/mailchimp/f6e5d4c3b2/{}",
+            secret.expose_secret()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        env.store.get_connections().await.unwrap().unwrap(),
+        ConnectionSet::load(&file).unwrap()
+    );
+
+    // ping: the applied set's credentials, from the stack (QuickBooks has no check yet).
+    env.secrets
+        .put(
+            "credentials/qbo",
+            &secrecy::SecretString::from("{}".to_string()),
+        )
+        .await
+        .unwrap();
+    let out = run(
+        &dir,
+        &["ping", "--json", &stack_arg, "--mailchimp-api", &base],
+        "",
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["credentials"] == name)
+            .map(|r| r["outcome"].clone())
+    };
+    assert_eq!(outcome("mc"), Some("ok".into()), "{rows}");
+    assert_eq!(outcome("qbo"), Some("unchecked".into()), "{rows}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

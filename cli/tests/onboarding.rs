@@ -552,3 +552,122 @@ target = { vendor = "mailchimp", credentials = "mc", list_id = "f6e5d4c3b2" }
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn connect_freshbooks_with_a_non_loopback_redirect_takes_the_pasted_address() {
+    let redirect_uri = "https://app.example.test/freshbooks/callback";
+    let sandbox = FreshbooksSandbox::start(FreshbooksSandboxOptions {
+        redirect_uri: redirect_uri.into(),
+        ..Default::default()
+    })
+    .await;
+    let acct = sandbox.setup_account("owner@example.com", "Acme Ltd");
+    let scratch = Scratch::new("fb-paste");
+    let base = sandbox.base_url();
+    let authorize = format!("{base}/oauth/authorize");
+    let db = db_arg(&scratch);
+    let mut child = Command::new(BIN)
+        .args([
+            "connect",
+            "freshbooks",
+            "--name",
+            "fb",
+            "--client-id",
+            "sandbox-client-id",
+            "--redirect-uri",
+            redirect_uri,
+            "--no-browser",
+            "--authorize-url",
+            &authorize,
+            "--freshbooks-api",
+            &base,
+            "--db",
+            &db,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"sandbox-client-secret\n").await.unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if let Some(i) = line.find("http") {
+                return line[i..].trim().to_string();
+            }
+        }
+        panic!("no authorize URL printed");
+    })
+    .await
+    .expect("the authorize URL");
+
+    // The browser lands on the app's https page; the user copies its address.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = no_redirects
+        .get(format!("{url}&identity_id={}", acct.identity_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 302);
+    let landed = answer.headers()["location"].to_str().unwrap().to_string();
+    assert!(landed.starts_with(redirect_uri), "{landed}");
+    input
+        .write_all(format!("{landed}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(input);
+
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(&acct.account_id), "{stdout}");
+    let stored = scratch.secret("credentials/fb").await.expect("stored");
+    let creds =
+        mlc::vendors::freshbooks::credentials::Credentials::from_json(&stored).expect("parses");
+    assert_eq!(creds.redirect_uri.as_deref(), Some(redirect_uri));
+}
+
+#[tokio::test]
+async fn connect_mailchimp_oauth_stores_the_token_with_its_data_centre() {
+    let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
+    let scratch = Scratch::new("mc-oauth");
+    let (base, meta, db) = (mc.base_url(), mc.oauth_metadata_url(), db_arg(&scratch));
+    let out = run(
+        &[
+            "connect",
+            "mailchimp",
+            "--oauth",
+            "--name",
+            "mc",
+            "--mailchimp-api",
+            &base,
+            "--mailchimp-metadata-url",
+            &meta,
+            "--db",
+            &db,
+        ],
+        &mc.oauth_token(),
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("data centre {}", mc.dc())),
+        "{stdout}"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&scratch.secret("credentials/mc").await.unwrap()).unwrap();
+    assert_eq!(stored["access_token"], mc.oauth_token());
+    assert_eq!(stored["dc"], mc.dc());
+    // What was stored is a credential set the worker can use.
+    mlc::vendors::mailchimp::credentials::Credentials::from_json(&stored.to_string())
+        .expect("a usable Mailchimp credential set");
+}

@@ -32,8 +32,11 @@ pub const FRESHBOOKS_AUTHORIZE_URL: &str = "https://auth.freshbooks.com/oauth/au
 #[command(after_help = "\
 Credentials by vendor (secrets are prompted for, or read from standard input when it is not a
 terminal; never taken from the command line):
-  freshbooks  OAuth in a browser: --client-id, then the app's client secret. The redirect URI
-              http://127.0.0.1:<port>/callback must be registered on the FreshBooks app.
+  freshbooks  OAuth in a browser: --client-id, then the app's client secret. The app's
+              registered redirect URI is http://127.0.0.1:<port>/callback (answered here), or
+              with --redirect-uri any other (e.g. https, as FreshBooks may require): then paste
+              the address the browser lands on. Piped input: the secret on the first line, the
+              pasted address on the next.
   quickbooks  not supported yet.
   mailchimp   an API key `<key>-<dc>` (checked with /ping), or with --oauth an OAuth access
               token (its data centre read from Mailchimp's OAuth metadata).
@@ -56,6 +59,10 @@ pub struct ConnectArgs {
     /// Loopback port the OAuth redirect comes back to (`http://127.0.0.1:<port>/callback`).
     #[arg(long, default_value_t = 8976)]
     port: u16,
+    /// The redirect URI registered on the OAuth app, if not `http://127.0.0.1:<port>/callback`.
+    /// A loopback `http` one with a port is listened on; any other is pasted back.
+    #[arg(long)]
+    redirect_uri: Option<String>,
     /// Print the approval address without trying to open a browser.
     #[arg(long)]
     no_browser: bool,
@@ -162,22 +169,39 @@ impl OAuthProvider for FreshbooksProvider {
     }
 }
 
-/// Listener, approval, exchange: the generic part of every authorization-code connect.
+/// Listener (or paste), approval, exchange: the generic part of every authorization-code
+/// connect.
 async fn run_flow(
     provider: &impl OAuthProvider,
-    port: u16,
-    open_browser: bool,
-    timeout: Duration,
+    args: &ConnectArgs,
 ) -> anyhow::Result<(TokenSet, String)> {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| {
-            format!("listening on 127.0.0.1:{port} for the OAuth redirect (--port)")
-        })?;
-    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let redirect_uri = args
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}/callback", args.port));
+    let parsed = Url::parse(&redirect_uri)
+        .with_context(|| format!("--redirect-uri `{redirect_uri}` is not a URL"))?;
+    let back = match oauth_listener::loopback(&parsed) {
+        Some((port, path)) => {
+            let listener = TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| {
+                    format!("listening on 127.0.0.1:{port} for the OAuth redirect (--port)")
+                })?;
+            oauth_listener::Return::Listen { listener, path }
+        }
+        None => oauth_listener::Return::Paste,
+    };
     let state = oauth_listener::new_state();
     let url = provider.authorize_url(&redirect_uri, &state)?;
-    let code = oauth_listener::authorize(listener, &url, &state, open_browser, timeout).await?;
+    let code = oauth_listener::authorize(
+        back,
+        &url,
+        &state,
+        !args.no_browser,
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
     let tokens = provider.exchange(&code, &redirect_uri).await?;
     eprintln!("{} approved ml-connector.", provider.vendor());
     Ok((tokens, redirect_uri))
@@ -187,20 +211,14 @@ async fn connect_freshbooks(args: &ConnectArgs) -> anyhow::Result<SecretString> 
     let Some(client_id) = args.client_id.clone().filter(|c| !c.trim().is_empty()) else {
         bail!("--client-id (or FRESHBOOKS_CLIENT_ID) is required: the FreshBooks app's client id");
     };
-    let client_secret = input::secret("FreshBooks client secret")?;
+    let client_secret = input::secret_line("FreshBooks client secret")?;
     let provider = FreshbooksProvider {
         authorize_url: args.authorize_url.clone(),
         client_id: client_id.clone(),
         client_secret: client_secret.clone(),
         oauth: FreshbooksOauth::new(&args.freshbooks_api)?,
     };
-    let (tokens, redirect_uri) = run_flow(
-        &provider,
-        args.port,
-        !args.no_browser,
-        Duration::from_secs(args.timeout),
-    )
-    .await?;
+    let (tokens, redirect_uri) = run_flow(&provider, args).await?;
     let client = FreshbooksClient::new(
         &args.freshbooks_api,
         Arc::new(StaticToken(tokens.access_token.clone())),

@@ -50,6 +50,33 @@ pub fn secret(what: &str) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(line.to_string()))
 }
 
+/// One line (not secret): prompted for on a terminal, else the next line of standard input.
+pub fn line(what: &str) -> anyhow::Result<String> {
+    if interactive() {
+        eprint!("{what}: ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading: {what}"))?;
+    let line = line.trim();
+    if line.is_empty() {
+        bail!("nothing entered for: {what}");
+    }
+    Ok(line.to_string())
+}
+
+/// One secret on one line: prompted for with echo off on a terminal, else the next line of
+/// standard input (so more input can follow it).
+pub fn secret_line(what: &str) -> anyhow::Result<SecretString> {
+    if interactive() {
+        return secret(what);
+    }
+    line(what).map(SecretString::from)
+}
+
 /// A yes/no question on the terminal; anything but `y`/`yes` is no.
 pub fn confirm(question: &str) -> anyhow::Result<bool> {
     eprint!("{question} [y/N] ");

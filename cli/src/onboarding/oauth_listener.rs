@@ -1,7 +1,9 @@
-//! The OAuth authorization-code flow on a loopback redirect: a one-shot HTTP listener on
-//! `127.0.0.1:<port>/callback` that waits for the vendor's redirect, checks `state` and hands
-//! back the code. Vendor specifics (authorize URL, token exchange) sit behind [`OAuthProvider`]
-//! so QuickBooks can plug in beside FreshBooks.
+//! The OAuth authorization-code flow's redirect: either a one-shot HTTP listener on a loopback
+//! address (`http://127.0.0.1:<port>/callback`) that waits for the vendor's redirect, or — for
+//! an app whose registered redirect URI is elsewhere (FreshBooks wants https) — the address the
+//! browser landed on, pasted back. Either way `state` is checked before the code is used.
+//! Vendor specifics (authorize URL, token exchange) sit behind [`OAuthProvider`] so QuickBooks
+//! can plug in beside FreshBooks.
 
 use std::time::Duration;
 
@@ -34,10 +36,28 @@ pub enum Redirect {
     Denied(String),
 }
 
+/// How the redirect comes back.
+pub enum Return {
+    /// Listen on this loopback listener for a GET of `path`.
+    Listen { listener: TcpListener, path: String },
+    /// Read the address the browser was sent to from the prompt / the next line of stdin.
+    Paste,
+}
+
+/// Whether `redirect_uri` can be listened on here: `http` on 127.0.0.1 / localhost with an
+/// explicit port. Returns (port, path).
+pub fn loopback(redirect_uri: &Url) -> Option<(u16, String)> {
+    let local = matches!(redirect_uri.host_str(), Some("127.0.0.1" | "localhost"));
+    (redirect_uri.scheme() == "http" && local)
+        .then(|| redirect_uri.port())
+        .flatten()
+        .map(|port| (port, redirect_uri.path().to_string()))
+}
+
 /// Runs the browser part: shows `url` (and opens it if `open_browser`), then waits up to
-/// `timeout` on `listener` for the redirect whose `state` matches.
+/// `timeout` for the redirect whose `state` matches.
 pub async fn authorize(
-    listener: TcpListener,
+    back: Return,
     url: &Url,
     state: &str,
     open_browser: bool,
@@ -47,22 +67,68 @@ pub async fn authorize(
     if open_browser {
         try_open(url.as_str());
     }
-    eprintln!("Waiting for the approval (up to {} s)…", timeout.as_secs());
-    match tokio::time::timeout(timeout, wait_for_redirect(&listener, state)).await {
-        Err(_) => bail!(
-            "no approval arrived within {} s; run the command again",
-            timeout.as_secs()
-        ),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(Redirect::Code(code))) => Ok(code),
-        Ok(Ok(Redirect::Denied(why))) => bail!("authorization refused: {why}"),
+    let redirect = match back {
+        Return::Listen { listener, path } => {
+            eprintln!("Waiting for the approval (up to {} s)…", timeout.as_secs());
+            match tokio::time::timeout(timeout, wait_for_redirect(&listener, &path, state)).await {
+                Err(_) => bail!(
+                    "no approval arrived within {} s; run the command again",
+                    timeout.as_secs()
+                ),
+                Ok(redirect) => redirect?,
+            }
+        }
+        Return::Paste => {
+            let pasted = tokio::task::spawn_blocking(|| {
+                super::input::line(
+                    "After approving, paste the full address your browser was sent to",
+                )
+            })
+            .await
+            .context("reading the pasted address")??;
+            from_pasted(&pasted, state)?
+        }
+    };
+    match redirect {
+        Redirect::Code(code) => Ok(code),
+        Redirect::Denied(why) => bail!("authorization refused: {why}"),
+    }
+}
+
+/// The code in a pasted redirect address, after checking its `state`.
+pub fn from_pasted(pasted: &str, state: &str) -> anyhow::Result<Redirect> {
+    let url = Url::parse(pasted.trim())
+        .context("the pasted text is not an address (copy it whole from the address bar)")?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if param("state").as_deref() != Some(state) {
+        bail!(
+            "the pasted address is not the answer to this approval (state mismatch); run the command again"
+        );
+    }
+    if let Some(error) = param("error") {
+        let description = param("error_description").unwrap_or_default();
+        return Ok(Redirect::Denied(
+            format!("{error} {description}").trim().to_string(),
+        ));
+    }
+    match param("code").filter(|c| !c.is_empty()) {
+        Some(code) => Ok(Redirect::Code(SecretString::from(code))),
+        None => bail!("the pasted address carries no `code`"),
     }
 }
 
 /// Serves connections until one is the redirect with the expected `state`. Requests for other
 /// paths or with another `state` are answered and ignored: a stray or forged request must not
 /// end the flow or smuggle in a code.
-pub async fn wait_for_redirect(listener: &TcpListener, state: &str) -> anyhow::Result<Redirect> {
+pub async fn wait_for_redirect(
+    listener: &TcpListener,
+    path: &str,
+    state: &str,
+) -> anyhow::Result<Redirect> {
     loop {
         let (mut stream, _) = listener.accept().await.context("accepting the redirect")?;
         let Some(target) = read_target(&mut stream).await else {
@@ -73,7 +139,7 @@ pub async fn wait_for_redirect(listener: &TcpListener, state: &str) -> anyhow::R
             respond(&mut stream, 400, "Bad request.").await;
             continue;
         };
-        if url.path() != "/callback" {
+        if url.path() != path {
             respond(&mut stream, 404, "Not found.").await;
             continue;
         }
@@ -202,7 +268,8 @@ mod tests {
     async fn ignores_wrong_state_and_other_paths_then_takes_the_code() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let waiter = tokio::spawn(async move { wait_for_redirect(&listener, "s1").await });
+        let waiter =
+            tokio::spawn(async move { wait_for_redirect(&listener, "/callback", "s1").await });
         assert!(get(addr, "/favicon.ico").await.starts_with("HTTP/1.1 404"));
         assert!(
             get(addr, "/callback?code=evil&state=other")
@@ -222,11 +289,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn pasted_addresses_are_checked() {
+        let ok = from_pasted("https://example.com/cb?code=abc&state=s\n", "s").unwrap();
+        assert!(
+            matches!(ok, Redirect::Code(c) if secrecy::ExposeSecret::expose_secret(&c) == "abc")
+        );
+        assert!(from_pasted("https://example.com/cb?code=abc&state=x", "s").is_err());
+        assert!(from_pasted("abc", "s").is_err());
+        assert!(matches!(
+            from_pasted("https://e.com/?error=access_denied&state=s", "s").unwrap(),
+            Redirect::Denied(_)
+        ));
+    }
+
+    #[test]
+    fn only_http_loopback_with_a_port_is_listened_on() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert_eq!(
+            loopback(&u("http://127.0.0.1:8976/callback")),
+            Some((8976, "/callback".to_string()))
+        );
+        assert_eq!(
+            loopback(&u("http://localhost:9000/fb")),
+            Some((9000, "/fb".to_string()))
+        );
+        assert_eq!(loopback(&u("https://127.0.0.1:8976/callback")), None);
+        assert_eq!(loopback(&u("http://127.0.0.1/callback")), None);
+        assert_eq!(loopback(&u("https://example.com/callback")), None);
+    }
+
     #[tokio::test]
     async fn a_refusal_ends_the_flow() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let waiter = tokio::spawn(async move { wait_for_redirect(&listener, "s").await });
+        let waiter =
+            tokio::spawn(async move { wait_for_redirect(&listener, "/callback", "s").await });
         get(addr, "/callback?error=access_denied&state=s").await;
         assert!(matches!(
             waiter.await.unwrap().unwrap(),

@@ -551,6 +551,22 @@ target = { vendor = "mailchimp", credentials = "mc", list_id = "f6e5d4c3b2" }
         stdout.contains("0 to add, 0 to remove, 1 to change"),
         "{stdout}"
     );
+
+    // Removing the only connection: shown as such, and its callbacks are mentioned.
+    let empty = scratch.file("empty.toml", "# nothing\n");
+    let empty_arg = empty.display().to_string();
+    let out = run(&["apply", &empty_arg, "--yes", "--db", &db], "").await;
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("- books-to-mailchimp"), "{stdout}");
+    assert!(
+        stdout.contains("0 to add, 1 to remove, 0 to change"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("account ACC1 is no longer a source"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

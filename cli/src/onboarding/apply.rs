@@ -164,6 +164,16 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
 
     let mut ok = true;
     let sources = freshbooks_sources(&new);
+    // Callbacks are not deleted for sources that went away: a person may be moving the
+    // account to another connection file or stack. Say so, so nobody wonders.
+    let kept: BTreeSet<&String> = sources.iter().map(|(a, _)| a).collect();
+    for (account, _) in freshbooks_sources(&old) {
+        if !kept.contains(&account) {
+            println!(
+                "note: FreshBooks account {account} is no longer a source; its callbacks stay registered at FreshBooks (delete them there if it is gone for good)"
+            );
+        }
+    }
     match webhook_base.as_deref().map(|b| b.trim_end_matches('/')) {
         Some(base) => {
             if !sources.is_empty() {

@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Watch FreshBooks → Mailchimp work end to end on local sandboxes (under a minute).
     Demo(demo::DemoArgs),
-    /// Run the pipeline locally: the webhook routes on a local port, over the embedded store.
+    /// Run the whole pipeline locally: webhook routes, workers and the poller, over the embedded store.
     Dev(dev::DevArgs),
     /// Work with a connections file.
     #[command(subcommand)]

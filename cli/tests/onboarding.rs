@@ -306,7 +306,11 @@ async fn connect_stripe_takes_its_fields_as_json() {
     );
     let qb = run(&["connect", "quickbooks", "--name", "qb", "--db", &db], "").await;
     assert!(!qb.status.success());
-    assert!(text(&qb).1.contains("not supported yet"));
+    assert!(
+        text(&qb).1.contains("QUICKBOOKS_CLIENT_ID"),
+        "{}",
+        text(&qb).1
+    );
 }
 
 #[tokio::test]

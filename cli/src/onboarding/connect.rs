@@ -16,13 +16,15 @@ use mlc::vendors::mailchimp::client::{
     ClientOptions, DEFAULT_TIMEOUT, MailchimpClient, OAUTH_METADATA_URL, oauth_metadata_at,
 };
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
+use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
 use mlc::webhook::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use url::Url;
 
 use super::input;
-use super::oauth_listener::{self, OAuthProvider};
+use super::oauth_listener::{self, Approval, OAuthProvider};
+use super::quickbooks::{self, QuickbooksProvider};
 use crate::target::TargetArgs;
 
 /// FreshBooks' authorize page (freshbooks.md §2).
@@ -37,7 +39,10 @@ terminal; never taken from the command line):
               with --redirect-uri any other (e.g. https, as FreshBooks may require): then paste
               the address the browser lands on. Piped input: the secret on the first line, the
               pasted address on the next.
-  quickbooks  not supported yet.
+  quickbooks  OAuth in a browser, as for freshbooks (--client-id or QUICKBOOKS_CLIENT_ID,
+              then the client secret; redirect URI and pasting likewise). The approved
+              company's id (realmId) is stored as realm_id and printed: put it in the
+              connection as `source.account` (a QuickBooks source) or `target.realm_id`.
   mailchimp   an API key `<key>-<dc>` (checked with /ping), or with --oauth an OAuth access
               token (its data centre read from Mailchimp's OAuth metadata).
   stripe      JSON on stdin or prompts: {\"secret_key\": \"rk_live_…\"} (a restricted key).
@@ -46,6 +51,7 @@ terminal; never taken from the command line):
 
 Examples:
   ml-connector connect freshbooks --name freshbooks-acme --client-id abc123
+  ml-connector connect quickbooks --name quickbooks-acme --client-id ABcd123
   ml-connector connect mailchimp --name mailchimp-acme < mailchimp-key.txt")]
 pub struct ConnectArgs {
     /// The vendor: freshbooks, quickbooks, mailchimp, stripe, hubspot or marketo.
@@ -53,8 +59,9 @@ pub struct ConnectArgs {
     /// Name of the credential set (stored as `credentials/<name>`; connections files refer to it).
     #[arg(long)]
     name: String,
-    /// The OAuth app's client id (FreshBooks).
-    #[arg(long, env = "FRESHBOOKS_CLIENT_ID")]
+    /// The OAuth app's client id (FreshBooks, QuickBooks). Default: $FRESHBOOKS_CLIENT_ID or
+    /// $QUICKBOOKS_CLIENT_ID, by vendor.
+    #[arg(long)]
     client_id: Option<String>,
     /// Loopback port the OAuth redirect comes back to (`http://127.0.0.1:<port>/callback`).
     #[arg(long, default_value_t = 8976)]
@@ -69,9 +76,14 @@ pub struct ConnectArgs {
     /// Seconds to wait for the approval in the browser.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
-    /// FreshBooks' authorize page (a sandbox's `http://127.0.0.1:<port>/oauth/authorize`).
-    #[arg(long, env = "FRESHBOOKS_AUTHORIZE_URL", default_value = FRESHBOOKS_AUTHORIZE_URL)]
-    authorize_url: String,
+    /// The vendor's authorize page (a sandbox's, e.g. `http://127.0.0.1:<port>/oauth/authorize`).
+    /// Default: $FRESHBOOKS_AUTHORIZE_URL / $QUICKBOOKS_AUTHORIZE_URL, else FreshBooks' or
+    /// Intuit's (https://appcenter.intuit.com/connect/oauth2).
+    #[arg(long)]
+    authorize_url: Option<String>,
+    /// QuickBooks: Intuit's token endpoint (FreshBooks' is under --freshbooks-api).
+    #[arg(long, env = "QUICKBOOKS_TOKEN_URL", default_value = QUICKBOOKS_TOKEN_URL)]
+    token_url: String,
     /// FreshBooks API base (token endpoint and identity).
     #[arg(long, env = "FRESHBOOKS_API_BASE", default_value = DEFAULT_BASE_URL)]
     freshbooks_api: String,
@@ -92,9 +104,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     check_name(&args.name)?;
     let value = match args.vendor {
         Vendor::Freshbooks => connect_freshbooks(&args).await?,
-        Vendor::Quickbooks => bail!(
-            "connecting QuickBooks is not supported yet (its OAuth flow comes with the QuickBooks flows)"
-        ),
+        Vendor::Quickbooks => connect_quickbooks(&args).await?,
         Vendor::Mailchimp => connect_mailchimp(&args).await?,
         Vendor::Stripe => key_fields("Stripe", &["secret_key"])?,
         Vendor::Hubspot => key_fields("HubSpot", &["access_token"])?,
@@ -140,6 +150,8 @@ pub struct FreshbooksProvider {
 }
 
 impl OAuthProvider for FreshbooksProvider {
+    type Tokens = TokenSet;
+
     fn vendor(&self) -> &'static str {
         "FreshBooks"
     }
@@ -169,12 +181,39 @@ impl OAuthProvider for FreshbooksProvider {
     }
 }
 
+/// What a finished authorization-code flow gives.
+struct Approved<T> {
+    tokens: T,
+    /// The redirect URI used (the refresh needs it again for some vendors).
+    redirect_uri: String,
+    approval: Approval,
+}
+
+/// The OAuth app's client id: `--client-id`, else the vendor's environment variable.
+fn client_id(args: &ConnectArgs, vendor: &str, env: &str) -> anyhow::Result<String> {
+    args.client_id
+        .clone()
+        .or_else(|| std::env::var(env).ok())
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--client-id (or {env}) is required: the {vendor} app's client id")
+        })
+}
+
+/// The authorize page: `--authorize-url`, else the vendor's environment variable, else its own.
+fn authorize_url(args: &ConnectArgs, env: &str, default: &str) -> String {
+    args.authorize_url
+        .clone()
+        .or_else(|| std::env::var(env).ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| default.to_string())
+}
+
 /// Listener (or paste), approval, exchange: the generic part of every authorization-code
 /// connect.
-async fn run_flow(
-    provider: &impl OAuthProvider,
+async fn run_flow<P: OAuthProvider>(
+    provider: &P,
     args: &ConnectArgs,
-) -> anyhow::Result<(TokenSet, String)> {
+) -> anyhow::Result<Approved<P::Tokens>> {
     let redirect_uri = args
         .redirect_uri
         .clone()
@@ -194,7 +233,7 @@ async fn run_flow(
     };
     let state = oauth_listener::new_state();
     let url = provider.authorize_url(&redirect_uri, &state)?;
-    let code = oauth_listener::authorize(
+    let approval = oauth_listener::authorize(
         back,
         &url,
         &state,
@@ -202,23 +241,38 @@ async fn run_flow(
         Duration::from_secs(args.timeout),
     )
     .await?;
-    let tokens = provider.exchange(&code, &redirect_uri).await?;
+    // Before the code is spent: without these the tokens would be of no use.
+    for name in provider.required_params() {
+        if approval.param(name).is_none_or(|v| v.trim().is_empty()) {
+            bail!(
+                "the {} redirect carries no `{name}`; run the command again",
+                provider.vendor()
+            );
+        }
+    }
+    let tokens = provider.exchange(&approval.code, &redirect_uri).await?;
     eprintln!("{} approved ml-connector.", provider.vendor());
-    Ok((tokens, redirect_uri))
+    Ok(Approved {
+        tokens,
+        redirect_uri,
+        approval,
+    })
 }
 
 async fn connect_freshbooks(args: &ConnectArgs) -> anyhow::Result<SecretString> {
-    let Some(client_id) = args.client_id.clone().filter(|c| !c.trim().is_empty()) else {
-        bail!("--client-id (or FRESHBOOKS_CLIENT_ID) is required: the FreshBooks app's client id");
-    };
+    let client_id = client_id(args, "FreshBooks", "FRESHBOOKS_CLIENT_ID")?;
     let client_secret = input::secret_line("FreshBooks client secret")?;
     let provider = FreshbooksProvider {
-        authorize_url: args.authorize_url.clone(),
+        authorize_url: authorize_url(args, "FRESHBOOKS_AUTHORIZE_URL", FRESHBOOKS_AUTHORIZE_URL),
         client_id: client_id.clone(),
         client_secret: client_secret.clone(),
         oauth: FreshbooksOauth::new(&args.freshbooks_api)?,
     };
-    let (tokens, redirect_uri) = run_flow(&provider, args).await?;
+    let Approved {
+        tokens,
+        redirect_uri,
+        ..
+    } = run_flow(&provider, args).await?;
     let client = FreshbooksClient::new(
         &args.freshbooks_api,
         Arc::new(StaticToken(tokens.access_token.clone())),
@@ -255,6 +309,30 @@ async fn connect_freshbooks(args: &ConnectArgs) -> anyhow::Result<SecretString> 
         redirect_uri: Some(redirect_uri),
     };
     Ok(credentials.to_secret_json())
+}
+
+async fn connect_quickbooks(args: &ConnectArgs) -> anyhow::Result<SecretString> {
+    let client_id = client_id(args, "QuickBooks", "QUICKBOOKS_CLIENT_ID")?;
+    let client_secret = input::secret_line("QuickBooks client secret")?;
+    let provider = QuickbooksProvider {
+        authorize_url: authorize_url(args, "QUICKBOOKS_AUTHORIZE_URL", quickbooks::AUTHORIZE_URL),
+        client_id: client_id.clone(),
+        client_secret: client_secret.clone(),
+        oauth: QuickbooksOauth::new(&args.token_url)?,
+    };
+    let approved = run_flow(&provider, args).await?;
+    let realm_id = quickbooks::realm_id(approved.approval.param(quickbooks::REALM_PARAM))?;
+    println!(
+        "QuickBooks company (realm id) {realm_id}: put it in the connection as `source.account` \
+         for a QuickBooks source, or `target.realm_id` for a QuickBooks target."
+    );
+    Ok(quickbooks::credential_json(
+        &approved.tokens,
+        &client_id,
+        &client_secret,
+        &approved.redirect_uri,
+        &realm_id,
+    ))
 }
 
 async fn connect_mailchimp(args: &ConnectArgs) -> anyhow::Result<SecretString> {

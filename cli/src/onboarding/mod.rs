@@ -9,6 +9,7 @@ pub mod connect;
 mod input;
 pub mod oauth_listener;
 pub mod ping;
+pub mod quickbooks;
 
 use std::sync::Arc;
 

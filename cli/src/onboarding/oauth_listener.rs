@@ -2,13 +2,13 @@
 //! address (`http://127.0.0.1:<port>/callback`) that waits for the vendor's redirect, or — for
 //! an app whose registered redirect URI is elsewhere (FreshBooks wants https) — the address the
 //! browser landed on, pasted back. Either way `state` is checked before the code is used.
-//! Vendor specifics (authorize URL, token exchange) sit behind [`OAuthProvider`] so QuickBooks
-//! can plug in beside FreshBooks.
+//! Vendor specifics (authorize URL, token exchange, extra redirect parameters such as
+//! QuickBooks' `realmId`) sit behind [`OAuthProvider`]: one flow, FreshBooks and QuickBooks.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use mlc::tokens::TokenSet;
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,19 +19,66 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// One vendor's authorization-code grant.
 pub trait OAuthProvider {
+    /// What the token endpoint gives back.
+    type Tokens;
+
     /// The vendor's display name.
     fn vendor(&self) -> &'static str;
 
     /// Where the user approves the app; must carry `state` and `redirect_uri`.
     fn authorize_url(&self, redirect_uri: &str, state: &str) -> anyhow::Result<Url>;
 
+    /// Redirect parameters besides `code` and `state` the flow cannot do without (QuickBooks:
+    /// `realmId`, the company). Checked before the code is spent.
+    fn required_params(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Trades the code for the first token pair.
-    async fn exchange(&self, code: &SecretString, redirect_uri: &str) -> anyhow::Result<TokenSet>;
+    async fn exchange(
+        &self,
+        code: &SecretString,
+        redirect_uri: &str,
+    ) -> anyhow::Result<Self::Tokens>;
+}
+
+/// An approval: the code, and the redirect's other parameters (not secret; e.g. `realmId`).
+pub struct Approval {
+    pub code: SecretString,
+    pub params: BTreeMap<String, String>,
+}
+
+impl Approval {
+    /// From a redirect's query pairs (already checked for `state`); `None` without a `code`.
+    fn from_query<'a>(
+        pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+    ) -> Option<Self> {
+        let mut code = None;
+        let mut params = BTreeMap::new();
+        for (k, v) in pairs {
+            match k.as_ref() {
+                "code" => code = Some(v.into_owned()).filter(|c| !c.is_empty()),
+                "state" => {}
+                _ => {
+                    params.insert(k.into_owned(), v.into_owned());
+                }
+            }
+        }
+        code.map(|code| Self {
+            code: SecretString::from(code),
+            params,
+        })
+    }
+
+    /// A redirect parameter other than `code`/`state`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
 }
 
 /// What came back on the redirect.
 pub enum Redirect {
-    Code(SecretString),
+    Code(Approval),
     /// The user declined, or the vendor refused (`error`, `error_description`).
     Denied(String),
 }
@@ -62,7 +109,7 @@ pub async fn authorize(
     state: &str,
     open_browser: bool,
     timeout: Duration,
-) -> anyhow::Result<SecretString> {
+) -> anyhow::Result<Approval> {
     eprintln!("Open this address in a browser to approve ml-connector:\n\n  {url}\n");
     if open_browser {
         try_open(url.as_str());
@@ -95,7 +142,7 @@ pub async fn authorize(
     }
 }
 
-/// The code in a pasted redirect address, after checking its `state`.
+/// The approval in a pasted redirect address, after checking its `state`.
 pub fn from_pasted(pasted: &str, state: &str) -> anyhow::Result<Redirect> {
     let url = Url::parse(pasted.trim())
         .context("the pasted text is not an address (copy it whole from the address bar)")?;
@@ -115,8 +162,8 @@ pub fn from_pasted(pasted: &str, state: &str) -> anyhow::Result<Redirect> {
             format!("{error} {description}").trim().to_string(),
         ));
     }
-    match param("code").filter(|c| !c.is_empty()) {
-        Some(code) => Ok(Redirect::Code(SecretString::from(code))),
+    match Approval::from_query(url.query_pairs()) {
+        Some(approval) => Ok(Redirect::Code(approval)),
         None => bail!("the pasted address carries no `code`"),
     }
 }
@@ -170,15 +217,15 @@ pub async fn wait_for_redirect(
                 format!("{error} {description}").trim().to_string(),
             ));
         }
-        match param("code").filter(|c| !c.is_empty()) {
-            Some(code) => {
+        match Approval::from_query(url.query_pairs()) {
+            Some(approval) => {
                 respond(
                     &mut stream,
                     200,
                     "ml-connector is authorised. You can close this window.",
                 )
                 .await;
-                return Ok(Redirect::Code(SecretString::from(code)));
+                return Ok(Redirect::Code(approval));
             }
             None => respond(&mut stream, 400, "The redirect carries no code.").await,
         }
@@ -277,13 +324,15 @@ mod tests {
                 .starts_with("HTTP/1.1 400")
         );
         assert!(
-            get(addr, "/callback?code=c%2F1&state=s1")
+            get(addr, "/callback?code=c%2F1&state=s1&realmId=123")
                 .await
                 .starts_with("HTTP/1.1 200")
         );
         match waiter.await.unwrap().unwrap() {
-            Redirect::Code(code) => {
-                assert_eq!(secrecy::ExposeSecret::expose_secret(&code), "c/1")
+            Redirect::Code(a) => {
+                assert_eq!(secrecy::ExposeSecret::expose_secret(&a.code), "c/1");
+                assert_eq!(a.param("realmId"), Some("123"));
+                assert_eq!(a.param("state"), None);
             }
             Redirect::Denied(why) => panic!("denied: {why}"),
         }
@@ -291,10 +340,13 @@ mod tests {
 
     #[test]
     fn pasted_addresses_are_checked() {
-        let ok = from_pasted("https://example.com/cb?code=abc&state=s\n", "s").unwrap();
-        assert!(
-            matches!(ok, Redirect::Code(c) if secrecy::ExposeSecret::expose_secret(&c) == "abc")
-        );
+        let ok = from_pasted("https://example.com/cb?code=abc&state=s&realmId=9\n", "s").unwrap();
+        assert!(matches!(
+            ok,
+            Redirect::Code(a) if secrecy::ExposeSecret::expose_secret(&a.code) == "abc"
+                && a.param("realmId") == Some("9")
+        ));
+        assert!(from_pasted("https://example.com/cb?code=&state=s", "s").is_err());
         assert!(from_pasted("https://example.com/cb?code=abc&state=x", "s").is_err());
         assert!(from_pasted("abc", "s").is_err());
         assert!(matches!(

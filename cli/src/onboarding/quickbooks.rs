@@ -1,0 +1,155 @@
+//! QuickBooks Online's authorization-code grant (quickbooks.md §2) for `connect quickbooks`:
+//! Intuit's authorize page, its token endpoint with HTTP Basic client authentication, and the
+//! company id (`realmId`) that comes back on the redirect beside the code.
+
+use anyhow::{Context, anyhow, bail};
+use chrono::Utc;
+use mlc::tokens::RefreshError;
+use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, QuickbooksTokens};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use super::oauth_listener::OAuthProvider;
+
+/// Intuit's authorize page (the same for sandbox and production companies).
+pub const AUTHORIZE_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
+
+/// The scope the flows need: the Accounting API.
+pub const SCOPE: &str = "com.intuit.quickbooks.accounting";
+
+/// The redirect parameter carrying the approved company's id.
+pub const REALM_PARAM: &str = "realmId";
+
+/// QuickBooks' authorization-code grant.
+pub struct QuickbooksProvider {
+    pub authorize_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub oauth: QuickbooksOauth,
+}
+
+impl OAuthProvider for QuickbooksProvider {
+    type Tokens = QuickbooksTokens;
+
+    fn vendor(&self) -> &'static str {
+        "QuickBooks"
+    }
+
+    fn authorize_url(&self, redirect_uri: &str, state: &str) -> anyhow::Result<Url> {
+        let mut url = Url::parse(&self.authorize_url)
+            .with_context(|| format!("authorize URL `{}`", self.authorize_url))?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("scope", SCOPE)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        Ok(url)
+    }
+
+    fn required_params(&self) -> &'static [&'static str] {
+        &[REALM_PARAM]
+    }
+
+    async fn exchange(
+        &self,
+        code: &SecretString,
+        redirect_uri: &str,
+    ) -> anyhow::Result<QuickbooksTokens> {
+        self.oauth
+            .exchange_code(
+                &self.client_id,
+                &self.client_secret,
+                redirect_uri,
+                code,
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| match e {
+                // The library's wording is about refresh tokens; here it is the code.
+                RefreshError::Refused(why) => anyhow!(
+                    "QuickBooks refused the authorization code: {why}. The code may have expired \
+                     or been used, or the client id/secret or redirect URI do not match the \
+                     app's; run the command again"
+                ),
+                other => anyhow::Error::new(other).context("exchanging the QuickBooks code"),
+            })
+    }
+}
+
+/// The company id from the redirect. It goes into every API URL, so only a plain token is
+/// accepted (Intuit's are digits; the exact format is UNCONFIRMED, hence letters too).
+pub fn realm_id(value: Option<&str>) -> anyhow::Result<String> {
+    let Some(realm) = value.map(str::trim).filter(|r| !r.is_empty()) else {
+        bail!("the QuickBooks redirect carries no `{REALM_PARAM}` (the company id)");
+    };
+    if realm.len() > 64 || !realm.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!("the QuickBooks redirect's `{REALM_PARAM}` `{realm}` is not a company id");
+    }
+    Ok(realm.to_string())
+}
+
+/// The stored credential set `credentials/<name>`: the token fields the token manager reads
+/// and rewrites, the client for refreshing, and the company.
+pub fn credential_json(
+    tokens: &QuickbooksTokens,
+    client_id: &str,
+    client_secret: &SecretString,
+    redirect_uri: &str,
+    realm_id: &str,
+) -> SecretString {
+    let mut map = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        map.insert(k.to_string(), v);
+    };
+    put(
+        "access_token",
+        tokens.tokens.access_token.expose_secret().into(),
+    );
+    put(
+        "refresh_token",
+        tokens.tokens.refresh_token.expose_secret().into(),
+    );
+    if let Some(at) = tokens.tokens.expires_at {
+        put("expires_at", at.to_rfc3339().into());
+    }
+    if let Some(at) = tokens.refresh_expires_at {
+        put("refresh_expires_at", at.to_rfc3339().into());
+    }
+    put("client_id", client_id.into());
+    put("client_secret", client_secret.expose_secret().into());
+    put("redirect_uri", redirect_uri.into());
+    put("realm_id", realm_id.into());
+    SecretString::from(serde_json::Value::Object(map).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realm_ids_are_plain_tokens() {
+        assert_eq!(realm_id(Some("9130355 ")).unwrap(), "9130355");
+        assert!(realm_id(None).is_err());
+        assert!(realm_id(Some("")).is_err());
+        assert!(realm_id(Some("12/../x")).is_err());
+    }
+
+    #[test]
+    fn the_authorize_url_asks_for_the_accounting_scope() {
+        let p = QuickbooksProvider {
+            authorize_url: AUTHORIZE_URL.into(),
+            client_id: "cid".into(),
+            client_secret: SecretString::from("s".to_string()),
+            oauth: QuickbooksOauth::new(mlc::vendors::quickbooks::oauth::TOKEN_URL).unwrap(),
+        };
+        let url = p
+            .authorize_url("http://127.0.0.1:1/callback", "st")
+            .unwrap();
+        let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert!(q.contains(&("scope".into(), SCOPE.into())));
+        assert!(q.contains(&("response_type".into(), "code".into())));
+        assert!(q.contains(&("state".into(), "st".into())));
+        assert_eq!(p.required_params(), &[REALM_PARAM]);
+    }
+}

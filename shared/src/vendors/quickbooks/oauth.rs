@@ -1,0 +1,224 @@
+//! Intuit's OAuth2 token endpoint for QuickBooks Online (quickbooks.md §2): exchanging an
+//! authorization code (the `connect` command). The refresh grant is the same call with another
+//! form, so a [`Refresher`](crate::tokens::Refresher) can be added here beside it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::tokens::{RefreshError, TokenSet};
+
+/// Intuit's token endpoint, the same host for sandbox and production companies.
+pub const TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
+
+/// Largest token-endpoint answer read.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A token pair with QuickBooks' second expiry: the refresh token's own (rolling ~100 days).
+#[derive(Debug, Clone)]
+pub struct QuickbooksTokens {
+    pub tokens: TokenSet,
+    /// When the refresh token expires unless used (`x_refresh_token_expires_in`).
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Calls `POST {token_url}` with HTTP Basic client authentication.
+#[derive(Clone)]
+pub struct QuickbooksOauth {
+    token_url: Url,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: SecretString,
+    refresh_token: SecretString,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    x_refresh_token_expires_in: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+impl QuickbooksOauth {
+    /// The token endpoint at `token_url` ([`TOKEN_URL`], or a test double's).
+    pub fn new(token_url: &str) -> Result<Self, RefreshError> {
+        let token_url = Url::parse(token_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| {
+                RefreshError::Misconfigured(format!(
+                    "QuickBooks token URL `{token_url}` is not an http(s) address"
+                ))
+            })?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RefreshError::Misconfigured(format!("HTTP client: {e}")))?;
+        Ok(Self { token_url, http })
+    }
+
+    /// The authorization-code grant: the first token pair after the user approved the app.
+    /// `redirect_uri` must be exactly the one the authorize request carried.
+    pub async fn exchange_code(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        redirect_uri: &str,
+        code: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<QuickbooksTokens, RefreshError> {
+        self.token_call(
+            client_id,
+            client_secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.expose_secret()),
+                ("redirect_uri", redirect_uri),
+            ],
+            now,
+        )
+        .await
+    }
+
+    async fn token_call(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        form: &[(&str, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<QuickbooksTokens, RefreshError> {
+        let mut response = self
+            .http
+            .post(self.token_url.clone())
+            .basic_auth(client_id, Some(client_secret.expose_secret()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| RefreshError::Transient(format!("token endpoint unreachable: {e}")))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| RefreshError::Transient(format!("reading the token answer: {e}")))?
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(RefreshError::Misconfigured(format!(
+                    "token endpoint answered HTTP {status} with more than {MAX_BODY} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if (200..300).contains(&status) {
+            return parse_tokens(status, &body, now);
+        }
+        Err(classify_refusal(status, error_message(status, &body)))
+    }
+}
+
+/// The token pair in a 2xx answer; serde's message is not quoted (it could echo a token).
+fn parse_tokens(
+    status: u16,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<QuickbooksTokens, RefreshError> {
+    let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| {
+        RefreshError::Misconfigured(format!(
+            "token endpoint answered HTTP {status} without a token pair ({:?} error)",
+            e.classify()
+        ))
+    })?;
+    let after = |secs: Option<i64>| secs.map(|s| now + chrono::Duration::seconds(s));
+    Ok(QuickbooksTokens {
+        tokens: TokenSet {
+            access_token: parsed.access_token,
+            refresh_token: parsed.refresh_token,
+            expires_at: after(parsed.expires_in),
+        },
+        refresh_expires_at: after(parsed.x_refresh_token_expires_in),
+    })
+}
+
+/// `error: error_description` from Intuit's error body (it carries no token, so it may be
+/// quoted), else the HTTP status alone.
+fn error_message(status: u16, body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(e) => match e.error_description.filter(|d| !d.is_empty()) {
+            Some(d) => format!("{} ({d}), HTTP {status}", e.error),
+            None => format!("{}, HTTP {status}", e.error),
+        },
+        Err(_) => format!("HTTP {status}"),
+    }
+}
+
+/// `invalid_grant` comes as 400 and a wrong client as 401; neither improves by retrying.
+fn classify_refusal(status: u16, message: String) -> RefreshError {
+    match status {
+        400 | 401 | 403 => RefreshError::Refused(message),
+        408 | 429 | 500..=599 => RefreshError::Transient(message),
+        _ => RefreshError::Misconfigured(message),
+    }
+}
+
+impl std::fmt::Debug for QuickbooksOauth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuickbooksOauth")
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_expiries_are_dated_from_now() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let body = br#"{"token_type":"bearer","access_token":"a","refresh_token":"r",
+            "expires_in":3600,"x_refresh_token_expires_in":8726400}"#;
+        let t = parse_tokens(200, body, now).unwrap();
+        assert_eq!(t.tokens.expires_at, Some(now + chrono::Duration::hours(1)));
+        assert_eq!(
+            t.refresh_expires_at,
+            Some(now + chrono::Duration::seconds(8_726_400))
+        );
+        assert_eq!(t.tokens.refresh_token.expose_secret(), "r");
+        assert!(parse_tokens(200, b"{}", now).is_err());
+    }
+
+    #[test]
+    fn invalid_grant_is_a_refusal_naming_the_error() {
+        let body = br#"{"error":"invalid_grant","error_description":"Token invalid"}"#;
+        match classify_refusal(400, error_message(400, body)) {
+            RefreshError::Refused(m) => {
+                assert!(m.contains("invalid_grant") && m.contains("Token invalid"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify_refusal(503, error_message(503, b"<html>")),
+            RefreshError::Transient(m) if m == "HTTP 503"
+        ));
+    }
+
+    #[test]
+    fn the_token_url_must_be_http() {
+        assert!(QuickbooksOauth::new(TOKEN_URL).is_ok());
+        assert!(QuickbooksOauth::new("mailto:x@y").is_err());
+        assert!(QuickbooksOauth::new("not a url").is_err());
+    }
+}

@@ -157,14 +157,13 @@ impl OAuthProvider for FreshbooksProvider {
     }
 
     fn authorize_url(&self, redirect_uri: &str, state: &str) -> anyhow::Result<Url> {
-        let mut url = Url::parse(&self.authorize_url)
-            .with_context(|| format!("authorize URL `{}`", self.authorize_url))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.client_id)
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("state", state);
-        Ok(url)
+        oauth_listener::code_request_url(
+            &self.authorize_url,
+            &self.client_id,
+            &[],
+            redirect_uri,
+            state,
+        )
     }
 
     async fn exchange(&self, code: &SecretString, redirect_uri: &str) -> anyhow::Result<TokenSet> {

@@ -293,6 +293,31 @@ fn try_open(url: &str) {
 }
 
 /// A fresh unguessable `state` value.
+/// An authorization-code request: `base` with `client_id`, `response_type=code`, the `extra`
+/// pairs (e.g. a scope), `redirect_uri` and `state`.
+pub fn code_request_url(
+    base: &str,
+    client_id: &str,
+    extra: &[(&str, &str)],
+    redirect_uri: &str,
+    state: &str,
+) -> anyhow::Result<Url> {
+    let mut url = Url::parse(base).with_context(|| format!("authorize URL `{base}`"))?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("client_id", client_id)
+            .append_pair("response_type", "code");
+        for (k, v) in extra {
+            query.append_pair(k, v);
+        }
+        query
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+    }
+    Ok(url)
+}
+
 pub fn new_state() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }

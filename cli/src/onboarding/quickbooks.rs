@@ -2,14 +2,14 @@
 //! Intuit's authorize page, its token endpoint with HTTP Basic client authentication, and the
 //! company id (`realmId`) that comes back on the redirect beside the code.
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use chrono::Utc;
 use mlc::tokens::RefreshError;
 use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, QuickbooksTokens};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::oauth_listener::OAuthProvider;
+use super::oauth_listener::{self, OAuthProvider};
 
 /// Intuit's authorize page (the same for sandbox and production companies).
 pub const AUTHORIZE_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
@@ -36,15 +36,13 @@ impl OAuthProvider for QuickbooksProvider {
     }
 
     fn authorize_url(&self, redirect_uri: &str, state: &str) -> anyhow::Result<Url> {
-        let mut url = Url::parse(&self.authorize_url)
-            .with_context(|| format!("authorize URL `{}`", self.authorize_url))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.client_id)
-            .append_pair("response_type", "code")
-            .append_pair("scope", SCOPE)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("state", state);
-        Ok(url)
+        oauth_listener::code_request_url(
+            &self.authorize_url,
+            &self.client_id,
+            &[("scope", SCOPE)],
+            redirect_uri,
+            state,
+        )
     }
 
     fn required_params(&self) -> &'static [&'static str] {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use super::clients::VendorClients;
-use crate::ports::{CachedSecrets, Clock, Leases, PortError, Secrets};
+use crate::ports::{Clock, Leases, PortError, Secrets};
 use crate::tokens::{StoredTokens, TokenManager};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::FreshbooksError;
@@ -102,7 +102,9 @@ pub struct LiveClientsError {
 
 /// The real [`VendorClients`]. Build one per process and share it.
 pub struct LiveClients {
-    secrets: CachedSecrets,
+    /// Read uncached: a FreshBooks set is read once per process, a Mailchimp one once per
+    /// [`LiveClientsConfig::cache_ttl`] (the client cache is the only cache).
+    secrets: Arc<dyn Secrets>,
     freshbooks_tokens: Arc<TokenManager>,
     config: LiveClientsConfig,
     freshbooks: Mutex<HashMap<String, Arc<FreshbooksClient>>>,
@@ -132,7 +134,7 @@ impl LiveClients {
             Arc::new(oauth),
         ));
         Ok(Self {
-            secrets: CachedSecrets::new(secrets, config.cache_ttl),
+            secrets,
             freshbooks_tokens,
             config,
             freshbooks: Mutex::new(HashMap::new()),

@@ -473,29 +473,36 @@ impl ListQuery {
             })
     }
 
-    fn keeps(
+    /// The search filters against the rendered record (after [`Self::may_keep`]).
+    fn matches_rendered(&self, record: &Value) -> bool {
+        self.search
+            .iter()
+            .all(|(field, want)| match record.get(field) {
+                Some(Value::Number(n)) => n.to_string() == *want,
+                Some(Value::String(s)) => s == want,
+                // Unknown filters are ignored, as FreshBooks does.
+                _ => true,
+            })
+    }
+
+    /// One page of `records` under this query: the cheap checks first, then rendering, then
+    /// the filters on rendered fields.
+    fn list<'a, R: 'a>(
         &self,
-        vis_state: i64,
-        updated: chrono::DateTime<chrono::Utc>,
-        record: &Value,
-    ) -> bool {
-        let vis_ok = match self.vis_state {
-            Some(v) => vis_state == v,
-            None => vis_state != DELETED,
-        };
-        let day = state::eastern_date(updated);
-        vis_ok
-            && self.updated_min.is_none_or(|min| day >= min)
-            && self.updated_max.is_none_or(|max| day < max)
-            && self
-                .search
-                .iter()
-                .all(|(field, want)| match record.get(field) {
-                    Some(Value::Number(n)) => n.to_string() == *want,
-                    Some(Value::String(s)) => s == want,
-                    // Unknown filters are ignored, as FreshBooks does.
-                    _ => true,
-                })
+        plural: &str,
+        records: impl Iterator<Item = &'a R>,
+        keys: impl Fn(&R) -> (i64, chrono::DateTime<chrono::Utc>, Vec<(&'static str, i64)>),
+        render: impl Fn(&R) -> Value,
+    ) -> Response {
+        let rendered = records
+            .filter(|r| {
+                let (vis_state, updated, ids) = keys(r);
+                self.may_keep(vis_state, updated, &ids)
+            })
+            .map(render)
+            .filter(|v| self.matches_rendered(v))
+            .collect();
+        self.page(plural, rendered)
     }
 
     fn page(&self, plural: &str, records: Vec<Value>) -> Response {
@@ -532,14 +539,12 @@ async fn list_clients(
     let Some(books) = state.books.get(&account) else {
         return not_found(&inner, "account", "accountid", &account);
     };
-    let records = books
-        .clients
-        .values()
-        .map(|c| (c, Db::render_client(c)))
-        .filter(|(c, v)| q.keeps(c.vis_state, c.updated, v))
-        .map(|(_, v)| v)
-        .collect();
-    q.page("clients", records)
+    q.list(
+        "clients",
+        books.clients.values(),
+        |c| (c.vis_state, c.updated, vec![]),
+        Db::render_client,
+    )
 }
 
 async fn get_client(
@@ -575,15 +580,12 @@ async fn list_invoices(
     let Some(books) = state.books.get(&account) else {
         return not_found(&inner, "account", "accountid", &account);
     };
-    let records = books
-        .invoices
-        .values()
-        .filter(|i| q.may_keep(i.vis_state, i.updated, &[("customerid", i.customerid)]))
-        .map(|i| (i, Db::render_invoice(books, &account, i, q.lines)))
-        .filter(|(i, v)| q.keeps(i.vis_state, i.updated, v))
-        .map(|(_, v)| v)
-        .collect();
-    q.page("invoices", records)
+    q.list(
+        "invoices",
+        books.invoices.values(),
+        |i| (i.vis_state, i.updated, vec![("customerid", i.customerid)]),
+        |i| Db::render_invoice(books, &account, i, q.lines),
+    )
 }
 
 async fn get_invoice(
@@ -620,21 +622,18 @@ async fn list_payments(
     let Some(books) = state.books.get(&account) else {
         return not_found(&inner, "account", "accountid", &account);
     };
-    let records = books
-        .payments
-        .values()
-        .filter(|p| {
-            q.may_keep(
+    q.list(
+        "payments",
+        books.payments.values(),
+        |p| {
+            (
                 p.vis_state,
                 p.updated,
-                &[("invoiceid", p.invoiceid), ("clientid", p.clientid)],
+                vec![("invoiceid", p.invoiceid), ("clientid", p.clientid)],
             )
-        })
-        .map(|p| (p, Db::render_payment(p)))
-        .filter(|(p, v)| q.keeps(p.vis_state, p.updated, v))
-        .map(|(_, v)| v)
-        .collect();
-    q.page("payments", records)
+        },
+        Db::render_payment,
+    )
 }
 
 async fn get_payment(

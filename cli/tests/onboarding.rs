@@ -2,6 +2,8 @@
 //! Mailchimp sandboxes, a local store in a temporary directory, and (for `apply`) the webhook
 //! routes served in this process over the same store.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
 use mlc_sandbox::freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions};
 use mlc_sandbox::mailchimp::{MailchimpSandbox, MailchimpSandboxOptions};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
@@ -178,17 +180,7 @@ async fn connect_freshbooks_runs_the_authorization_code_flow_against_the_sandbox
     drop(input);
 
     // The approval address is printed on standard error.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(i) = line.find("http") {
-                return line[i..].trim().to_string();
-            }
-        }
-        panic!("no authorize URL printed");
-    })
-    .await
-    .expect("the authorize URL");
+    let (url, _stderr) = common::printed_url(&mut child).await;
     let parsed = url::Url::parse(&url).unwrap();
     assert!(url.starts_with(&authorize), "{url}");
     let param = |k: &str| {
@@ -611,17 +603,7 @@ async fn connect_freshbooks_with_a_non_loopback_redirect_takes_the_pasted_addres
         .unwrap();
     let mut input = child.stdin.take().unwrap();
     input.write_all(b"sandbox-client-secret\n").await.unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(i) = line.find("http") {
-                return line[i..].trim().to_string();
-            }
-        }
-        panic!("no authorize URL printed");
-    })
-    .await
-    .expect("the authorize URL");
+    let (url, _stderr) = common::printed_url(&mut child).await;
 
     // The browser lands on the app's https page; the user copies its address.
     let no_redirects = reqwest::Client::builder()

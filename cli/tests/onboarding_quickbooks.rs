@@ -2,6 +2,8 @@
 //! authorize page (redirects with `code`, `state` and `realmId`) and token endpoint (checks the
 //! Basic client authentication and the form; refuses unknown codes with `invalid_grant`).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -16,7 +18,7 @@ use axum::routing::{get, post};
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use mlc::ports::{Secrets, SystemClock};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
@@ -191,17 +193,7 @@ async fn connect(fake: &Fake, base: &str, scratch: &Scratch, extra: &str) -> Out
         .unwrap();
     drop(input);
 
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(i) = line.find("http") {
-                return line[i..].trim().to_string();
-            }
-        }
-        panic!("no authorize URL printed");
-    })
-    .await
-    .expect("the authorize URL");
+    let (url, mut stderr) = common::printed_url(&mut child).await;
     assert!(url.starts_with(&authorize_url), "{url}");
     let parsed = url::Url::parse(&url).unwrap();
     let param = |k: &str| {

@@ -20,7 +20,9 @@ const MAX_BODY: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct FreshbooksOauth {
     token_url: Url,
-    http: reqwest::Client,
+    /// Set by [`Self::with_http`]; else the process-wide client, built on first use so
+    /// creating this at Lambda init costs no TLS set-up.
+    http: Option<reqwest::Client>,
 }
 
 #[derive(Deserialize)]
@@ -44,13 +46,13 @@ impl FreshbooksOauth {
             .extend(["auth", "oauth", "token"]);
         Ok(Self {
             token_url,
-            http: shared_http_client()?,
+            http: None,
         })
     }
 
     /// Uses `http` instead of the process-wide client.
     pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
+        self.http = Some(http);
         self
     }
 
@@ -107,8 +109,11 @@ impl FreshbooksOauth {
         form: &[(&str, &str)],
         now: DateTime<Utc>,
     ) -> Result<TokenSet, RefreshError> {
-        let response = self
-            .http
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => shared_http_client().map_err(|e| RefreshError::Misconfigured(e.to_string()))?,
+        };
+        let response = http
             .post(self.token_url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .form(form)

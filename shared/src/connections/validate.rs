@@ -157,8 +157,19 @@ const OPTIONS: &[OptionSpec] = &[
         check: |v| parse_retire(v).map(|_| ()),
     },
     OptionSpec {
+        key: "on_customer_deactivate",
+        applies: |f| f == Flow::QuickbooksToMailchimp,
+        check: |v| parse_retire(v).map(|_| ()),
+    },
+    OptionSpec {
         key: "tags",
-        applies: |f| f.target() == Vendor::Mailchimp,
+        // QuickBooks → Mailchimp sends no accounting data, so there are no status tags to set.
+        applies: |f| f == Flow::FreshbooksToMailchimp,
+        check: |v| parse_bool(v).map(|_| ()),
+    },
+    OptionSpec {
+        key: "register_webhook",
+        applies: |f| f == Flow::MailchimpToQuickbooks,
         check: |v| parse_bool(v).map(|_| ()),
     },
 ];

@@ -1,6 +1,6 @@
 //! [`VendorClients`]: how a flow gets the API client for a connection's credential set.
 //!
-//! Handlers see only the traits ([`FreshbooksApi`], [`MailchimpApi`]), so flow logic is tested
+//! Handlers see only the traits ([`FreshbooksApi`], [`MailchimpApi`], [`QuickbooksApi`]), so flow logic is tested
 //! with in-memory fakes and runs unchanged against the vendors or the sandbox.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::mailchimp::MailchimpApi;
+use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::HandlerError;
 
 /// Clients by credential-set name (the `credentials` of a connection endpoint). Implementations
@@ -18,4 +19,17 @@ use crate::worker::HandlerError;
 pub trait VendorClients: Send + Sync {
     async fn freshbooks(&self, credentials: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError>;
     async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError>;
+
+    /// A QuickBooks client for credential set `credentials` (the realm, environment and tokens
+    /// come from the set). Sets that have no QuickBooks side (the FreshBooks flows' fakes)
+    /// keep the default, which says so.
+    async fn quickbooks(
+        &self,
+        credentials: &str,
+    ) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
+        Err(HandlerError::permanent(
+            "configuration",
+            format!("no QuickBooks client is available for credential set `{credentials}` here"),
+        ))
+    }
 }

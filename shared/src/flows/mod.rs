@@ -7,7 +7,10 @@ pub mod clients;
 pub mod errors;
 pub mod freshbooks_mailchimp;
 pub mod live_clients;
+pub mod mailchimp_quickbooks;
 pub mod mailchimp_target;
+pub mod quickbooks_mailchimp;
+pub mod quickbooks_target;
 
 use std::fmt;
 

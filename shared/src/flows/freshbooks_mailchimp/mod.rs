@@ -52,6 +52,6 @@ async fn set_syncing(
 }
 
 #[cfg(test)]
-mod fakes;
+pub(crate) mod fakes;
 #[cfg(test)]
 mod tests;

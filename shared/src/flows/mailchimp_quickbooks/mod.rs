@@ -1,0 +1,1 @@
+//! Mailchimp → QuickBooks Online: list events become customer activity (being built, issue 5).

@@ -1,0 +1,1 @@
+//! QuickBooks Online → Mailchimp: customers become audience members (being built, issue 5).

@@ -1,0 +1,1 @@
+//! The QuickBooks worker's target handler (being built, issue 5).

@@ -75,7 +75,6 @@
 
 mod control;
 mod delivery;
-mod faults;
 mod state;
 mod vendor;
 
@@ -87,6 +86,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mlc::ports::{Clock, SystemClock};
+
+// Fault rules and the killable listener are shared with the QuickBooks sandbox.
+use crate::faults;
 use serde::{Deserialize, Serialize};
 
 pub use delivery::DeliveryRecord;

@@ -247,13 +247,16 @@ fn register_exit_hook() {
     });
 }
 
-/// The AWS adapter set on fresh, uniquely named tables, a queue pair and a secret prefix in the
+/// The AWS adapter set on fresh, uniquely named tables, queue pairs and a secret prefix in the
 /// shared moto server.
 pub struct AwsEnv {
     pub queue: std::sync::Arc<dyn mlc::ports::Queue>,
     pub store: std::sync::Arc<dyn mlc::ports::Store>,
     pub secrets: std::sync::Arc<dyn mlc::ports::Secrets>,
+    /// The first logical queue's pair.
     pub pair: QueuePair,
+    /// Every logical queue's pair, by logical name.
+    pub pairs: std::collections::BTreeMap<String, QueuePair>,
 }
 
 impl AwsEnv {
@@ -267,6 +270,18 @@ impl AwsEnv {
         max_receives: u32,
         clock: std::sync::Arc<dyn mlc::ports::Clock>,
     ) -> Self {
+        Self::start_queues(&[logical], max_receives, clock).await
+    }
+
+    /// [`AwsEnv::start`] with one queue pair per logical name (at least one).
+    ///
+    /// # Panics
+    /// When `logicals` is empty or moto refuses a call.
+    pub async fn start_queues(
+        logicals: &[&str],
+        max_receives: u32,
+        clock: std::sync::Arc<dyn mlc::ports::Clock>,
+    ) -> Self {
         use mlc::adapters::aws::schema::{self, QueueSpec};
         use mlc::adapters::aws::{
             DynamoStore, QueueMap, SecretsManagerSecrets, SqsQueue, TableNames,
@@ -275,23 +290,33 @@ impl AwsEnv {
         let sdk = sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let unique = unique_name(logical);
+        let unique = unique_name(logicals.first().expect("at least one queue"));
         let tables = TableNames::with_prefix(&format!("{unique}-"));
         schema::create_tables(&dynamo, &tables)
             .await
             .expect("creating tables in moto");
-        let urls = schema::create_queue_pair(
-            &sqs,
-            &QueueSpec {
-                name: unique.clone(),
-                max_receive_count: max_receives,
-                visibility_timeout: Duration::from_secs(30),
-            },
-        )
-        .await
-        .expect("creating the queue pair in moto");
         let mut queues = QueueMap::new();
-        queues.insert(logical, urls.clone());
+        let mut pairs = std::collections::BTreeMap::new();
+        for (i, logical) in logicals.iter().enumerate() {
+            let urls = schema::create_queue_pair(
+                &sqs,
+                &QueueSpec {
+                    name: format!("{unique}-{i}"),
+                    max_receive_count: max_receives,
+                    visibility_timeout: Duration::from_secs(30),
+                },
+            )
+            .await
+            .expect("creating the queue pair in moto");
+            queues.insert(*logical, urls.clone());
+            pairs.insert(
+                logical.to_string(),
+                QueuePair {
+                    sqs: sqs.clone(),
+                    urls,
+                },
+            );
+        }
         let secrets = SecretsManagerSecrets::new(
             aws_sdk_secretsmanager::Client::new(&sdk),
             format!("{unique}/"),
@@ -302,12 +327,14 @@ impl AwsEnv {
             ),
             store: std::sync::Arc::new(DynamoStore::new(dynamo, tables, clock)),
             secrets: std::sync::Arc::new(secrets),
-            pair: QueuePair { sqs, urls },
+            pair: pairs[logicals[0]].clone(),
+            pairs,
         }
     }
 }
 
 /// A queue and its DLQ in moto.
+#[derive(Clone)]
 pub struct QueuePair {
     pub sqs: aws_sdk_sqs::Client,
     pub urls: mlc::adapters::aws::QueueUrls,

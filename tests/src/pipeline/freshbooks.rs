@@ -1,14 +1,12 @@
 //! The whole FreshBooks → Mailchimp pipeline in one test process: the FreshBooks and Mailchimp
 //! sandboxes, the real webhook handler on a local port (FreshBooks delivers to it), the queue,
-//! the Mailchimp worker harness with the real flow and clients, and the poller — on either
-//! adapter set (embedded SQLite, or SQS/DynamoDB/Secrets Manager on moto).
+//! the Mailchimp worker harness with the real flow and clients, and the poller.
 //!
 //! Used by the end-to-end tests and the worker benchmark.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use mlc::connections::{CachedConnections, ConnectionSet};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
@@ -22,11 +20,12 @@ use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
-use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
-use mlc::worker::backoff::{RetryPolicy, VisibilityPolicy};
-use mlc::worker::local::run_once;
-use mlc::worker::{BatchReport, Harness, HarnessConfig};
-use secrecy::SecretString;
+use mlc::webhook::WebhookDeps;
+use mlc::worker::{BatchReport, Harness};
+
+use super::rig::{
+    Adapters, Backend, WebhookServer, drain_all, drain_concurrently, harness_config, wait_until,
+};
 
 use crate::sandbox::freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
 use crate::sandbox::mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
@@ -42,13 +41,6 @@ pub const FB_CREDENTIALS: &str = "fb";
 pub const MC_CREDENTIALS: &str = "mc";
 /// The FreshBooks events the pipeline subscribes to.
 pub const EVENTS: [&str; 3] = ["client", "invoice", "payment"];
-
-/// Which adapter set the pipeline runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Embedded,
-    Moto,
-}
 
 /// Knobs for a pipeline.
 #[derive(Debug, Clone)]
@@ -81,6 +73,7 @@ pub struct Pipeline {
     pub fb: FreshbooksSandbox,
     pub mc: MailchimpSandbox,
     pub account: SandboxAccount,
+    pub adapters: Adapters,
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
@@ -89,9 +82,8 @@ pub struct Pipeline {
     pub poller: Arc<Poller>,
     pub clients: Arc<LiveClients>,
     pub webhook_base: String,
-    /// Moto only: moves the DLQ's messages back (moto lacks `StartMessageMoveTask`).
-    redrive: Option<crate::moto::QueuePair>,
-    server: tokio::task::JoinHandle<()>,
+    /// Serves the webhook routes until the pipeline is dropped.
+    _server: WebhookServer,
     config: InstanceConfig,
 }
 
@@ -147,15 +139,9 @@ impl InstanceConfig {
             store.clone(),
             clock.clone(),
             handler,
-            harness_config(self.max_receives),
+            harness_config(QUEUE, self.max_receives),
         ));
         (harness, clients)
-    }
-}
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -173,12 +159,13 @@ impl Pipeline {
         let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
         let account = fb.setup_account("owner@example.com", "Acme Books");
 
-        let Adapters {
-            queue,
-            store,
-            secrets,
-            redrive,
-        } = Adapters::start(options.backend, options.max_receives, &clock).await;
+        let adapters =
+            Adapters::start(options.backend, &[QUEUE], options.max_receives, &clock).await;
+        let (queue, store, secrets) = (
+            adapters.queue.clone(),
+            adapters.store.clone(),
+            adapters.secrets.clone(),
+        );
 
         let set = ConnectionSet::from_toml(
             &format!(
@@ -196,18 +183,18 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
         )
         .expect("the pipeline's connections file is valid");
         store.put_connections(&set).await.expect("applying");
-        put_secret(
-            secrets.as_ref(),
-            &format!("credentials/{FB_CREDENTIALS}"),
-            &fb.credentials_json(&account.tokens),
-        )
-        .await;
-        put_secret(
-            secrets.as_ref(),
-            &format!("credentials/{MC_CREDENTIALS}"),
-            &mc.credentials_json(),
-        )
-        .await;
+        adapters
+            .put_secret(
+                &format!("credentials/{FB_CREDENTIALS}"),
+                &fb.credentials_json(&account.tokens),
+            )
+            .await;
+        adapters
+            .put_secret(
+                &format!("credentials/{MC_CREDENTIALS}"),
+                &mc.credentials_json(),
+            )
+            .await;
 
         let config = InstanceConfig {
             fb_base: fb.base_url(),
@@ -227,32 +214,22 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
             PollerConfig::default(),
         ));
 
-        let webhook = Arc::new(WebhookHandler::new(
-            WebhookDeps {
-                queue: queue.clone(),
-                store: store.clone(),
-                secrets: secrets.clone(),
-                clock: clock.clone(),
-                freshbooks: Arc::new(
-                    CallbacksClient::with_base_url(&fb.base_url()).expect("sandbox URL"),
-                ),
-            },
-            WebhookConfig {
-                connections_cache_ttl: Duration::ZERO,
-                ..WebhookConfig::default()
-            },
-        ));
-        let (listener, addr) = local::bind("127.0.0.1:0".parse().expect("an address"))
-            .await
-            .expect("binding the webhook port");
-        let server = tokio::spawn(async move {
-            let _ = local::serve(webhook, listener, std::future::pending()).await;
-        });
+        let server = WebhookServer::start(WebhookDeps {
+            queue: queue.clone(),
+            store: store.clone(),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+            freshbooks: Arc::new(
+                CallbacksClient::with_base_url(&fb.base_url()).expect("sandbox URL"),
+            ),
+        })
+        .await;
 
         let pipeline = Pipeline {
             fb,
             mc,
             account,
+            adapters,
             queue,
             store,
             secrets,
@@ -260,9 +237,8 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
             harness,
             poller,
             clients,
-            webhook_base: format!("http://{addr}/webhooks"),
-            redrive,
-            server,
+            webhook_base: server.base.clone(),
+            _server: server,
             config,
         };
         if options.webhooks {
@@ -271,7 +247,6 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
         pipeline
     }
 
-    /// The FreshBooks account id.
     /// Another worker instance (as a second Lambda would be): its own clients and token
     /// cache over the same queue, store and secrets.
     pub fn instance(&self) -> Arc<Harness> {
@@ -280,6 +255,7 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
             .0
     }
 
+    /// The FreshBooks account id.
     pub fn account(&self) -> &str {
         &self.account.account_id
     }
@@ -341,59 +317,12 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
     /// timeout), or `limit` passes. Returns the merged batch reports.
     pub async fn drain(&self, limit: Duration) -> Vec<BatchReport> {
         self.assert_deliveries_accepted();
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut reports = Vec::new();
-        loop {
-            let report = run_once(&self.harness, 10, Duration::from_secs(30))
-                .await
-                .expect("receiving");
-            let empty = report.messages.is_empty();
-            reports.push(report);
-            if !empty {
-                continue;
-            }
-            let depth = self.depth().await;
-            if depth.visible == 0 && depth.in_flight == 0 {
-                return reports;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the queue did not drain in {limit:?}: {depth:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        drain_all(&self.queue, &[(QUEUE, &self.harness)], limit).await
     }
 
     /// Runs one consumer per harness at once until the queue is empty.
     pub async fn drain_concurrently(&self, harnesses: &[Arc<Harness>], limit: Duration) {
-        let mut tasks = Vec::new();
-        for harness in harnesses {
-            let harness = harness.clone();
-            let queue = self.queue.clone();
-            tasks.push(tokio::spawn(async move {
-                let deadline = tokio::time::Instant::now() + limit;
-                loop {
-                    let report = run_once(&harness, 10, Duration::from_secs(30))
-                        .await
-                        .expect("receiving");
-                    if !report.messages.is_empty() {
-                        continue;
-                    }
-                    let depth = queue.depth(QUEUE).await.expect("depth");
-                    if depth.visible == 0 && depth.in_flight == 0 {
-                        return;
-                    }
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "the queue did not drain: {depth:?}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.expect("a worker task");
-        }
+        drain_concurrently(&self.queue, QUEUE, harnesses, limit).await;
     }
 
     /// Every webhook FreshBooks sent so far was answered 200 (so its events are queued).
@@ -411,87 +340,8 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
         self.queue.depth(QUEUE).await.expect("queue depth")
     }
 
-    /// Moves dead-lettered messages back to the queue (SQS `StartMessageMoveTask`; by hand
-    /// on moto, which lacks it).
+    /// Moves dead-lettered messages back to the queue.
     pub async fn redrive(&self) {
-        match &self.redrive {
-            None => {
-                self.queue.redrive(QUEUE).await.expect("redrive");
-            }
-            Some(pair) => pair.redrive_by_hand().await,
-        }
+        self.adapters.redrive(QUEUE).await;
     }
-}
-
-/// One adapter set's ports.
-struct Adapters {
-    queue: Arc<dyn Queue>,
-    store: Arc<dyn Store>,
-    secrets: Arc<dyn Secrets>,
-    redrive: Option<crate::moto::QueuePair>,
-}
-
-impl Adapters {
-    async fn start(backend: Backend, max_receives: u32, clock: &Arc<dyn Clock>) -> Self {
-        match backend {
-            Backend::Embedded => {
-                let db = EmbeddedDb::in_memory(clock.clone()).expect("an in-memory database");
-                db.declare_queue(QUEUE, max_receives, Duration::from_secs(30))
-                    .await
-                    .expect("declaring the queue");
-                let secrets = EmbeddedSecrets::with_key(&db, [7; 32]);
-                Adapters {
-                    queue: Arc::new(db.clone()),
-                    store: Arc::new(db),
-                    secrets: Arc::new(secrets),
-                    redrive: None,
-                }
-            }
-            Backend::Moto => {
-                let env = crate::moto::AwsEnv::start(QUEUE, max_receives, clock.clone()).await;
-                Adapters {
-                    queue: env.queue,
-                    store: env.store,
-                    secrets: env.secrets,
-                    redrive: Some(env.pair),
-                }
-            }
-        }
-    }
-}
-
-/// The worker settings for tests: the defaults, with short waits so retries do not stall.
-pub fn harness_config(max_receives: u32) -> HarnessConfig {
-    let mut c = HarnessConfig::new(QUEUE);
-    c.max_receives = max_receives;
-    c.retry = RetryPolicy {
-        attempts: 3,
-        base: Duration::from_millis(20),
-        max: Duration::from_millis(300),
-    };
-    c.visibility = VisibilityPolicy {
-        base: Duration::from_secs(1),
-        max: Duration::from_secs(2),
-    };
-    c.deadline_margin = Duration::from_millis(500);
-    c
-}
-
-async fn put_secret(secrets: &dyn Secrets, name: &str, value: &str) {
-    secrets
-        .put(name, &SecretString::from(value.to_string()))
-        .await
-        .expect("storing a secret");
-}
-
-/// Polls `done` every 50 ms until it holds or `limit` passes.
-pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("condition not met within {limit:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }

@@ -89,7 +89,8 @@ impl Default for VisibilityPolicy {
 
 impl VisibilityPolicy {
     /// `base * 2^(receive_count-1)`, capped and equal-jittered, stretched to a `Retry-After`, and
-    /// never over SQS's limit.
+    /// never over `max` (the operator's ceiling on any wait, a vendor's or a broken
+    /// connection's included) nor SQS's limit.
     pub fn timeout(
         &self,
         receive_count: u32,
@@ -98,7 +99,7 @@ impl VisibilityPolicy {
     ) -> Duration {
         let backoff = equal_jitter(exponential(self.base, self.max, receive_count.max(1)), unit);
         backoff
-            .max(retry_after.unwrap_or_default())
+            .max(retry_after.unwrap_or_default().min(self.max))
             .min(MAX_VISIBILITY)
     }
 }
@@ -172,8 +173,13 @@ mod tests {
         assert_eq!(p.timeout(3, None, 0.0), secs(120));
         assert_eq!(p.timeout(9, None, 1.0), secs(600));
         assert_eq!(p.timeout(0, None, 1.0), secs(60));
-        assert_eq!(p.timeout(1, Some(secs(900)), 0.0), secs(900));
-        assert_eq!(p.timeout(1, Some(secs(100_000)), 0.0), MAX_VISIBILITY);
+        assert_eq!(p.timeout(1, Some(secs(500)), 0.0), secs(500));
+        assert_eq!(p.timeout(1, Some(secs(900)), 0.0), secs(600));
+        let uncapped = VisibilityPolicy {
+            max: Duration::from_secs(100_000),
+            ..p
+        };
+        assert_eq!(uncapped.timeout(1, Some(secs(100_000)), 0.0), MAX_VISIBILITY);
         let mut last = Duration::ZERO;
         for n in 1..=4 {
             let lowest = p.timeout(n, None, 0.0);

@@ -29,7 +29,8 @@ pub mod env {
     pub const RETRY_MAX_MS: &str = "WORKER_RETRY_MAX_MS";
     /// Visibility timeout after the first failed receive, seconds. Default 60.
     pub const VISIBILITY_BASE_SECONDS: &str = "WORKER_VISIBILITY_BASE_SECONDS";
-    /// Largest visibility timeout the backoff grows to, seconds. Default 3600.
+    /// Largest visibility timeout a retried message gets, seconds: the backoff grows to it and
+    /// a vendor's `Retry-After` (or a broken connection's wait) is cut to it. Default 3600.
     pub const VISIBILITY_MAX_SECONDS: &str = "WORKER_VISIBILITY_MAX_SECONDS";
     /// Time kept back before the invocation deadline for bookkeeping, milliseconds. Default 3000.
     pub const DEADLINE_MARGIN_MS: &str = "WORKER_DEADLINE_MARGIN_MS";

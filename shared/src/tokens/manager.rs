@@ -416,6 +416,7 @@ mod tests {
                 access_token: format!("a{n}").into(),
                 refresh_token: format!("r{n}").into(),
                 expires_at: Some(now + chrono::Duration::hours(12)),
+                refresh_expires_at: None,
             })
         }
     }

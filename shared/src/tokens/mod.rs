@@ -42,6 +42,9 @@ pub struct TokenSet {
     pub refresh_token: SecretString,
     /// When the access token expires; `None` if the vendor did not say.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token itself expires unless used (QuickBooks'
+    /// `x_refresh_token_expires_in`); `None` if the vendor did not say (FreshBooks never does).
+    pub refresh_expires_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for TokenSet {
             .field("access_token", &"[REDACTED]")
             .field("refresh_token", &"[REDACTED]")
             .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at)
             .finish()
     }
 }

@@ -48,9 +48,9 @@ impl std::fmt::Debug for StoredTokens {
     }
 }
 
-/// `credentials` (a JSON object) with `access_token`, `refresh_token` and `expires_at` replaced
-/// by `tokens`; every other field is kept. `expires_at` is removed when the new expiry is
-/// unknown, so a stale expiry never outlives its token.
+/// `credentials` (a JSON object) with `access_token`, `refresh_token`, `expires_at` and
+/// `refresh_expires_at` replaced by `tokens`; every other field is kept. An expiry is removed
+/// when the new one is unknown, so a stale expiry never outlives its token.
 pub fn merge_tokens(credentials: &SecretString, tokens: &TokenSet) -> Result<SecretString, String> {
     let mut object = match serde_json::from_str::<Value>(credentials.expose_secret()) {
         Ok(Value::Object(map)) => map,
@@ -68,6 +68,10 @@ pub fn merge_tokens(credentials: &SecretString, tokens: &TokenSet) -> Result<Sec
         Some(at) => object.insert("expires_at".into(), at.to_rfc3339().into()),
         None => object.remove("expires_at"),
     };
+    match tokens.refresh_expires_at {
+        Some(at) => object.insert("refresh_expires_at".into(), at.to_rfc3339().into()),
+        None => object.remove("refresh_expires_at"),
+    };
     Ok(SecretString::from(Value::Object(object).to_string()))
 }
 
@@ -84,6 +88,7 @@ mod tests {
             access_token: "a2".into(),
             refresh_token: "r2".into(),
             expires_at: None,
+            refresh_expires_at: None,
         };
         let merged = merge_tokens(&stored, &new).unwrap();
         let v: Value = serde_json::from_str(merged.expose_secret()).unwrap();
@@ -92,6 +97,18 @@ mod tests {
         assert_eq!(v["client_id"], "cid");
         assert_eq!(v["realm_id"], "9");
         assert!(v.get("expires_at").is_none());
+        assert!(v.get("refresh_expires_at").is_none());
+        let at: DateTime<Utc> = "2026-06-10T16:04:11Z".parse().unwrap();
+        let with_both = TokenSet {
+            expires_at: Some(at),
+            refresh_expires_at: Some(at),
+            ..new.clone()
+        };
+        let v: Value =
+            serde_json::from_str(merge_tokens(&stored, &with_both).unwrap().expose_secret())
+                .unwrap();
+        assert_eq!(v["refresh_expires_at"], "2026-06-10T16:04:11+00:00");
+        assert_eq!(v["expires_at"], "2026-06-10T16:04:11+00:00");
         assert!(merge_tokens(&SecretString::from("[1]"), &new).is_err());
     }
 

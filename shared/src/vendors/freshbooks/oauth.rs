@@ -142,6 +142,7 @@ impl FreshbooksOauth {
                 access_token: parsed.access_token,
                 refresh_token: parsed.refresh_token,
                 expires_at,
+                refresh_expires_at: None,
             });
         }
         // The body of an error is `{"error": "...", "error_description": "..."}` and carries no

@@ -1,11 +1,17 @@
 //! QuickBooks Online: webhook deliveries (legacy and CloudEvents), the OAuth token endpoint,
-//! and the Accounting API calls the flows make ([`api::QuickbooksApi`]).
+//! and the Accounting API calls the flows make ([`api::QuickbooksApi`], implemented over HTTP by
+//! [`client::QuickbooksClient`] within the realm's limits of [`limiter`]).
 
 pub mod api;
+pub mod client;
+pub mod credentials;
 pub mod error;
+pub mod limiter;
 pub mod models;
 pub mod oauth;
 pub mod webhook;
 
 pub use api::QuickbooksApi;
+pub use client::QuickbooksClient;
+pub use credentials::QuickbooksCredentials;
 pub use error::QuickbooksError;

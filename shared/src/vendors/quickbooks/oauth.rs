@@ -1,15 +1,15 @@
 //! Intuit's OAuth2 token endpoint for QuickBooks Online (quickbooks.md §2): exchanging an
-//! authorization code (the `connect` command). The refresh grant is the same call with another
-//! form, so a [`Refresher`](crate::tokens::Refresher) can be added here beside it.
+//! authorization code (the `connect` command) and refreshing a token pair for the
+//! [`TokenManager`](crate::tokens::TokenManager) ([`Refresher`]).
 
-use std::time::Duration;
-
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::tokens::{RefreshError, TokenSet};
+use super::credentials::QuickbooksCredentials;
+use crate::tokens::{RefreshError, Refresher, TokenSet};
 
 /// Intuit's token endpoint, the same host for sandbox and production companies.
 pub const TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
@@ -29,7 +29,9 @@ pub struct QuickbooksTokens {
 #[derive(Clone)]
 pub struct QuickbooksOauth {
     token_url: Url,
-    http: reqwest::Client,
+    /// Set by [`Self::with_http`]; else the process-wide client, taken on first use so creating
+    /// this at Lambda init costs no TLS set-up.
+    http: Option<reqwest::Client>,
 }
 
 #[derive(Deserialize)]
@@ -60,13 +62,54 @@ impl QuickbooksOauth {
                     "QuickBooks token URL `{token_url}` is not an http(s) address"
                 ))
             })?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| RefreshError::Misconfigured(format!("HTTP client: {e}")))?;
-        Ok(Self { token_url, http })
+        Ok(Self {
+            token_url,
+            http: None,
+        })
+    }
+
+    /// Uses `http` instead of the process-wide client.
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The token endpoint under `api_base` (`{base}/oauth2/v1/tokens/bearer`): how a
+    /// `QUICKBOOKS_API_BASE` override (the sandbox) serves both the API and the tokens.
+    pub fn for_api_base(api_base: &str) -> Result<Self, RefreshError> {
+        let url = format!("{}/oauth2/v1/tokens/bearer", api_base.trim_end_matches('/'));
+        Self::new(&url)
+    }
+
+    /// The token endpoint's URL.
+    pub fn token_url(&self) -> &str {
+        self.token_url.as_str()
+    }
+
+    /// The refresh-token grant (`grant_type=refresh_token`). Intuit may answer with a new
+    /// refresh token (rotation): the caller must store whatever comes back before using it.
+    pub async fn refresh_credentials(
+        &self,
+        credentials: &QuickbooksCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<QuickbooksTokens, RefreshError> {
+        let (Some(client_id), Some(client_secret)) =
+            (&credentials.client_id, &credentials.client_secret)
+        else {
+            return Err(RefreshError::Misconfigured(
+                "the credential set has no client_id/client_secret to refresh with".into(),
+            ));
+        };
+        self.token_call(
+            client_id,
+            client_secret,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", credentials.refresh_token.expose_secret()),
+            ],
+            now,
+        )
+        .await
     }
 
     /// The authorization-code grant: the first token pair after the user approved the app.
@@ -99,8 +142,12 @@ impl QuickbooksOauth {
         form: &[(&str, &str)],
         now: DateTime<Utc>,
     ) -> Result<QuickbooksTokens, RefreshError> {
-        let mut response = self
-            .http
+        let http = match &self.http {
+            Some(http) => http.clone(),
+            None => super::client::shared_http_client()
+                .map_err(|e| RefreshError::Misconfigured(format!("HTTP client: {e}")))?,
+        };
+        let mut response = http
             .post(self.token_url.clone())
             .basic_auth(client_id, Some(client_secret.expose_secret()))
             .header(reqwest::header::ACCEPT, "application/json")
@@ -147,6 +194,7 @@ fn parse_tokens(
             access_token: parsed.access_token,
             refresh_token: parsed.refresh_token,
             expires_at: after(parsed.expires_in),
+            refresh_expires_at: after(parsed.x_refresh_token_expires_in),
         },
         refresh_expires_at: after(parsed.x_refresh_token_expires_in),
     })
@@ -170,6 +218,23 @@ fn classify_refusal(status: u16, message: String) -> RefreshError {
         400 | 401 | 403 => RefreshError::Refused(message),
         408 | 429 | 500..=599 => RefreshError::Transient(message),
         _ => RefreshError::Misconfigured(message),
+    }
+}
+
+#[async_trait]
+impl Refresher for QuickbooksOauth {
+    fn vendor(&self) -> &'static str {
+        "QuickBooks"
+    }
+
+    async fn refresh(
+        &self,
+        credentials: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<TokenSet, RefreshError> {
+        let credentials = QuickbooksCredentials::from_secret(credentials)
+            .map_err(|e| RefreshError::Misconfigured(e.to_string()))?;
+        Ok(self.refresh_credentials(&credentials, now).await?.tokens)
     }
 }
 

@@ -1,0 +1,776 @@
+//! [`QuickbooksClient`]: the Accounting API v3 calls the QuickBooks flows make (quickbooks.md
+//! §3), implementing [`QuickbooksApi`].
+//!
+//! - Every request sends `minorversion=75` and `Accept: application/json`, takes its bearer
+//!   token from an [`AccessTokens`] source (a 401 refreshes once and retries once), and holds a
+//!   slot of the realm's process-wide [`RealmLimiter`] until its body is read.
+//! - Nothing else is retried here: the worker harness retries transient errors (429, 5xx,
+//!   transport) with backoff and honours `retry_after`.
+//! - Every failed call is logged with its `intuit_tid`, status and QuickBooks code; tokens,
+//!   bodies and query strings (which hold email addresses) never are.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use super::QuickbooksError;
+use super::api::QuickbooksApi;
+use super::credentials::QuickbooksCredentials;
+use super::error::{INTUIT_TID_HEADER, retry_after_seconds};
+use super::limiter::{RealmLimiter, RealmShare};
+use super::models::{
+    Attachable, ChangedCustomers, Customer, CustomerUpdate, MAX_NOTE_CHARS, MINOR_VERSION,
+};
+use crate::tokens::AccessTokens;
+use crate::vendors::is_plain_id;
+
+/// Whole-request timeout (also the longest wait for a limiter slot): the shared HTTP
+/// client's, so the default needs no client of its own.
+pub const DEFAULT_TIMEOUT: Duration = crate::vendors::freshbooks::client::REQUEST_TIMEOUT;
+
+/// Largest response body read: a CDC answer of 1000 customers is a few MB.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// QuickBooks' largest query page (`MAXRESULTS`), and the most objects a CDC answer holds.
+pub const PAGE_SIZE: usize = 1000;
+
+/// A paged query longer than this many pages is refused rather than followed forever.
+const MAX_PAGES: usize = 10_000;
+
+/// The process-wide HTTP client (rustls), shared with FreshBooks: one connection pool.
+pub fn shared_http_client() -> Result<reqwest::Client, QuickbooksError> {
+    crate::vendors::freshbooks::client::shared_http_client()
+        .map_err(|e| QuickbooksError::Transport(format!("building the HTTP client: {e}")))
+}
+
+/// How a [`QuickbooksClient`] is set up.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Replaces the API base derived from the credential set's `environment`
+    /// (`QUICKBOOKS_API_BASE`; the sandbox's `http://127.0.0.1:<port>`).
+    pub api_base: Option<String>,
+    /// Whole-request timeout, and the longest wait for a limiter slot.
+    pub timeout: Duration,
+    /// How many processes share each realm's limits: the queue's event-source
+    /// `MaximumConcurrency` (1 when running locally).
+    pub max_concurrency: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            api_base: None,
+            timeout: DEFAULT_TIMEOUT,
+            max_concurrency: 1,
+        }
+    }
+}
+
+/// One credential set's QuickBooks API client. Cheap to share (`Arc`); clients for the same
+/// realm in one process share its limiter.
+pub struct QuickbooksClient {
+    base_url: Url,
+    http: reqwest::Client,
+    tokens: Arc<dyn AccessTokens>,
+    credentials: String,
+    share: RealmShare,
+    timeout: Duration,
+}
+
+impl QuickbooksClient {
+    /// A client for the API at `api_base` (`https://quickbooks.api.intuit.com`, or the
+    /// sandbox's), calling as credential set `credentials` with tokens from `tokens`.
+    pub fn new(
+        api_base: &str,
+        tokens: Arc<dyn AccessTokens>,
+        credentials: &str,
+        options: &ClientOptions,
+    ) -> Result<Self, QuickbooksError> {
+        let base_url = Url::parse(api_base)
+            .ok()
+            .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| QuickbooksError::InvalidBaseUrl(api_base.to_string()))?;
+        let mut http = shared_http_client()?;
+        if options.timeout != DEFAULT_TIMEOUT {
+            http = reqwest::Client::builder()
+                .timeout(options.timeout)
+                .connect_timeout(options.timeout.min(Duration::from_secs(5)))
+                .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| {
+                    QuickbooksError::Transport(format!("building the HTTP client: {e}"))
+                })?;
+        }
+        Ok(Self {
+            base_url,
+            http,
+            tokens,
+            credentials: credentials.to_string(),
+            share: RealmShare::for_processes(options.max_concurrency),
+            timeout: options.timeout,
+        })
+    }
+
+    /// A client for a parsed credential set: the API base is `options.api_base` if set, else
+    /// the set's `environment` host.
+    pub fn for_credentials(
+        set: &QuickbooksCredentials,
+        tokens: Arc<dyn AccessTokens>,
+        credentials: &str,
+        options: &ClientOptions,
+    ) -> Result<Self, QuickbooksError> {
+        Self::new(
+            set.api_base(options.api_base.as_deref()),
+            tokens,
+            credentials,
+            options,
+        )
+    }
+
+    /// Uses `http` instead of the process-wide client.
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// The credential-set name this client calls as.
+    pub fn credentials(&self) -> &str {
+        &self.credentials
+    }
+
+    /// The API base requests go to.
+    pub fn base_url(&self) -> &str {
+        self.base_url.as_str()
+    }
+
+    /// This process's share of each realm's limits.
+    pub fn share(&self) -> RealmShare {
+        self.share
+    }
+
+    /// One request with a token; on 401 one refresh and one retry. Failures are logged.
+    async fn call(
+        &self,
+        method: Method,
+        realm: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, QuickbooksError> {
+        let url = self.url(realm, segments, query)?;
+        let result = self.call_once_or_twice(&method, realm, &url, body).await;
+        if let Err(e) = &result {
+            tracing::warn!(
+                credentials = %self.credentials,
+                realm,
+                method = %method,
+                path = url.path(),
+                intuit_tid = e.intuit_tid().unwrap_or(""),
+                status = status_of(e),
+                code = e.code().unwrap_or(""),
+                error = %e,
+                "QuickBooks call failed"
+            );
+        }
+        result
+    }
+
+    async fn call_once_or_twice(
+        &self,
+        method: &Method,
+        realm: &str,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<Value, QuickbooksError> {
+        let token = self.tokens.access_token(&self.credentials).await?;
+        match self.send(method, realm, url, body, &token).await {
+            Err(e) if e.is_unauthorized() => {
+                tracing::info!(
+                    credentials = %self.credentials,
+                    realm,
+                    path = url.path(),
+                    intuit_tid = e.intuit_tid().unwrap_or(""),
+                    "QuickBooks refused the access token; refreshing once"
+                );
+                let token = self
+                    .tokens
+                    .refresh_after_unauthorized(&self.credentials, &token)
+                    .await?;
+                self.send(method, realm, url, body, &token).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &Method,
+        realm: &str,
+        url: &Url,
+        body: Option<&Value>,
+        token: &SecretString,
+    ) -> Result<Value, QuickbooksError> {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        // Held until the body is read: the request counts against the realm until then.
+        let _slot = RealmLimiter::for_realm(realm, self.share)
+            .acquire(self.timeout)
+            .await
+            .map_err(|e| QuickbooksError::Transport(e.to_string()))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| QuickbooksError::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let intuit_tid = header(INTUIT_TID_HEADER).filter(|t| !t.trim().is_empty());
+        let retry_after = retry_after_seconds(header("retry-after").as_deref());
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| QuickbooksError::Transport(e.to_string()))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(QuickbooksError::UnexpectedBody {
+                    status,
+                    reason: format!("body larger than {MAX_BODY} bytes"),
+                    intuit_tid,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if !(200..300).contains(&status) {
+            return Err(QuickbooksError::from_response(
+                status,
+                &bytes,
+                intuit_tid,
+                retry_after,
+            ));
+        }
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| QuickbooksError::UnexpectedBody {
+                status,
+                reason: format!("not JSON ({:?} error)", e.classify()),
+                intuit_tid: intuit_tid.clone(),
+            })?;
+        // A Fault inside a 2xx answer is still a failure (batch-style answers do this).
+        if v.get("Fault").is_some() {
+            return Err(QuickbooksError::from_response(
+                status,
+                &bytes,
+                intuit_tid,
+                retry_after,
+            ));
+        }
+        Ok(v)
+    }
+
+    /// `{base}/v3/company/{realm}/{segments…}?{query…}&minorversion=75`.
+    fn url(
+        &self,
+        realm: &str,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Url, QuickbooksError> {
+        let realm = plain("realm id", realm)?;
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| QuickbooksError::InvalidBaseUrl(self.base_url.to_string()))?
+            .pop_if_empty()
+            .extend(["v3", "company", realm])
+            .extend(segments);
+        url.query_pairs_mut()
+            .extend_pairs(query)
+            .append_pair("minorversion", MINOR_VERSION);
+        Ok(url)
+    }
+
+    /// `GET query?query=…`: the rows of `entity` in the answer and its `time`.
+    async fn query(
+        &self,
+        realm: &str,
+        statement: &str,
+        entity: &str,
+    ) -> Result<(Vec<Value>, Option<DateTime<Utc>>), QuickbooksError> {
+        let v = self
+            .call(
+                Method::GET,
+                realm,
+                &["query"],
+                &[("query", statement)],
+                None,
+            )
+            .await?;
+        let response = v
+            .get("QueryResponse")
+            .ok_or_else(|| unexpected("no `QueryResponse`"))?;
+        // Zero rows: `QueryResponse: {}` with the entity key absent.
+        let rows = match response.get(entity) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(rows)) => rows.clone(),
+            Some(_) => {
+                return Err(unexpected(&format!(
+                    "`QueryResponse.{entity}` is not a list"
+                )));
+            }
+        };
+        Ok((rows, server_time(&v)))
+    }
+}
+
+#[async_trait]
+impl QuickbooksApi for QuickbooksClient {
+    async fn customer(&self, realm: &str, id: &str) -> Result<Option<Customer>, QuickbooksError> {
+        let id = plain("customer id", id)?;
+        match self
+            .call(Method::GET, realm, &["customer", id], &[], None)
+            .await
+        {
+            Ok(v) => entity(&v, "Customer").map(Some),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn customers_by_email(
+        &self,
+        realm: &str,
+        email: &str,
+    ) -> Result<Vec<Customer>, QuickbooksError> {
+        let statement = format!(
+            "SELECT * FROM Customer WHERE PrimaryEmailAddr = {} AND Active IN (true, false)",
+            quote_literal(email.trim(), "email")?
+        );
+        let (rows, _) = self.query(realm, &statement, "Customer").await?;
+        rows.into_iter()
+            .map(|row| from_value(row, "Customer"))
+            .collect()
+    }
+
+    async fn changed_customers(
+        &self,
+        realm: &str,
+        since: DateTime<Utc>,
+    ) -> Result<ChangedCustomers, QuickbooksError> {
+        let since = since.to_rfc3339_opts(SecondsFormat::Secs, false);
+        let v = self
+            .call(
+                Method::GET,
+                realm,
+                &["cdc"],
+                &[("entities", "Customer"), ("changedSince", &since)],
+                None,
+            )
+            .await?;
+        parse_cdc(&v)
+    }
+
+    async fn customers_updated_since(
+        &self,
+        realm: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<ChangedCustomers, QuickbooksError> {
+        let filter = match since {
+            Some(at) => format!(
+                " AND MetaData.LastUpdatedTime > '{}'",
+                at.to_rfc3339_opts(SecondsFormat::Secs, false)
+            ),
+            None => String::new(),
+        };
+        let mut customers = Vec::new();
+        let mut first_time = None;
+        for page in 0..MAX_PAGES {
+            let statement = format!(
+                "SELECT * FROM Customer WHERE Active IN (true, false){filter} ORDERBY Id STARTPOSITION {} MAXRESULTS {PAGE_SIZE}",
+                page * PAGE_SIZE + 1
+            );
+            let (rows, time) = self.query(realm, &statement, "Customer").await?;
+            // The first page's clock: anything changed while paging is after it, so the next
+            // window (from this time) sees it again rather than never.
+            if page == 0 {
+                first_time = time;
+            }
+            let n = rows.len();
+            for row in rows {
+                customers.push(from_value(row, "Customer")?);
+            }
+            if n < PAGE_SIZE {
+                let server_time =
+                    first_time.ok_or_else(|| unexpected("no `time` in the query answer"))?;
+                return Ok(ChangedCustomers {
+                    customers,
+                    server_time,
+                    truncated: false,
+                });
+            }
+        }
+        Err(unexpected(&format!(
+            "more than {MAX_PAGES} pages of customers"
+        )))
+    }
+
+    async fn update_customer(
+        &self,
+        realm: &str,
+        update: &CustomerUpdate,
+    ) -> Result<Customer, QuickbooksError> {
+        plain("customer id", &update.id)?;
+        let mut body = json!({
+            "Id": update.id,
+            "SyncToken": update.sync_token,
+            "sparse": true,
+        });
+        if let Some(notes) = &update.notes {
+            body["Notes"] = cut_chars(notes, MAX_NOTE_CHARS).into();
+        }
+        if let Some(active) = update.active {
+            body["Active"] = active.into();
+        }
+        let v = self
+            .call(Method::POST, realm, &["customer"], &[], Some(&body))
+            .await?;
+        entity(&v, "Customer")
+    }
+
+    async fn create_customer_note(
+        &self,
+        realm: &str,
+        customer_id: &str,
+        note: &str,
+        request_id: &str,
+    ) -> Result<Attachable, QuickbooksError> {
+        let customer_id = plain("customer id", customer_id)?;
+        let request_id = plain("request id", request_id)?;
+        let body = json!({
+            "AttachableRef": [{
+                "EntityRef": { "type": "Customer", "value": customer_id },
+                "IncludeOnSend": false,
+            }],
+            "Note": cut_chars(note, MAX_NOTE_CHARS),
+        });
+        let v = self
+            .call(
+                Method::POST,
+                realm,
+                &["attachable"],
+                &[("requestid", request_id)],
+                Some(&body),
+            )
+            .await?;
+        entity(&v, "Attachable")
+    }
+
+    async fn company_name(&self, realm: &str) -> Result<String, QuickbooksError> {
+        let realm_segment = plain("realm id", realm)?;
+        let v = self
+            .call(
+                Method::GET,
+                realm,
+                &["companyinfo", realm_segment],
+                &[],
+                None,
+            )
+            .await?;
+        v.pointer("/CompanyInfo/CompanyName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| unexpected("no `CompanyInfo.CompanyName`"))
+    }
+}
+
+impl std::fmt::Debug for QuickbooksClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuickbooksClient")
+            .field("base_url", &self.base_url.as_str())
+            .field("credentials", &self.credentials)
+            .field("share", &self.share)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A query string literal: `'…'` with `'` escaped as `\'` (quickbooks.md §3.4). Control
+/// characters and backslashes are refused: whether QuickBooks' grammar escapes a backslash is
+/// UNCONFIRMED, and an unescaped one before our closing quote would end the literal elsewhere.
+pub fn quote_literal(value: &str, what: &str) -> Result<String, QuickbooksError> {
+    if value.chars().any(char::is_control) {
+        return Err(QuickbooksError::InvalidArgument(format!(
+            "the {what} holds a control character"
+        )));
+    }
+    if value.contains('\\') {
+        return Err(QuickbooksError::InvalidArgument(format!(
+            "the {what} holds a backslash, which a QuickBooks query cannot carry"
+        )));
+    }
+    Ok(format!("'{}'", value.replace('\'', "\\'")))
+}
+
+/// At most `max` characters of `s`, cut on a character boundary.
+pub fn cut_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
+}
+
+/// The changed customers of a CDC answer:
+/// `{"CDCResponse":[{"QueryResponse":[{"Customer":[…]}, …]}],"time":"…"}`. Objects of every
+/// entity count towards the 1000 cap.
+pub fn parse_cdc(v: &Value) -> Result<ChangedCustomers, QuickbooksError> {
+    let server_time = server_time(v).ok_or_else(|| unexpected("no `time` in the CDC answer"))?;
+    let responses = v
+        .get("CDCResponse")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected("no `CDCResponse` list"))?;
+    let mut customers = Vec::new();
+    let mut objects = 0usize;
+    for response in responses {
+        let queries = match response.get("QueryResponse") {
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(single @ Value::Object(_)) => std::slice::from_ref(single),
+            _ => &[],
+        };
+        for query in queries {
+            let Some(map) = query.as_object() else {
+                continue;
+            };
+            for (key, value) in map {
+                let Some(rows) = value.as_array() else {
+                    // startPosition, maxResults, totalCount …
+                    continue;
+                };
+                objects += rows.len();
+                if key == "Customer" {
+                    for row in rows {
+                        customers.push(from_value(row.clone(), "Customer")?);
+                    }
+                }
+            }
+        }
+    }
+    Ok(ChangedCustomers {
+        customers,
+        server_time,
+        truncated: objects >= PAGE_SIZE,
+    })
+}
+
+/// The answer's `time` (the server's clock, e.g. `2026-03-02T07:15:59.571-08:00`).
+fn server_time(v: &Value) -> Option<DateTime<Utc>> {
+    let raw = v.get("time")?.as_str()?;
+    DateTime::parse_from_rfc3339(raw.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn entity<T: DeserializeOwned>(v: &Value, key: &str) -> Result<T, QuickbooksError> {
+    let record = v
+        .get(key)
+        .ok_or_else(|| unexpected(&format!("no `{key}` in the answer")))?;
+    from_value(record.clone(), key)
+}
+
+fn from_value<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, QuickbooksError> {
+    serde_json::from_value(v).map_err(|e| {
+        // serde can quote the offending value (an email, a name): keep only what precedes it.
+        let message = e.to_string();
+        let safe = message
+            .split(['"', '`'])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        unexpected(&format!("a `{key}` record does not fit the model: {safe}"))
+    })
+}
+
+fn unexpected(reason: &str) -> QuickbooksError {
+    QuickbooksError::UnexpectedBody {
+        status: 200,
+        reason: reason.to_string(),
+        intuit_tid: None,
+    }
+}
+
+fn plain<'a>(what: &'static str, id: &'a str) -> Result<&'a str, QuickbooksError> {
+    if is_plain_id(id) {
+        Ok(id)
+    } else {
+        Err(QuickbooksError::InvalidId { what })
+    }
+}
+
+fn status_of(e: &QuickbooksError) -> u16 {
+    match e {
+        QuickbooksError::Fault { status, .. } | QuickbooksError::UnexpectedBody { status, .. } => {
+            *status
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_quoted_and_escaped() {
+        assert_eq!(
+            quote_literal("o'brien@example.com", "email").unwrap(),
+            r"'o\'brien@example.com'"
+        );
+        assert_eq!(quote_literal("", "email").unwrap(), "''");
+        for bad in ["a\nb@x.com", "a\u{0}@x", "a\u{7f}@x", r"a\@x.com"] {
+            assert!(matches!(
+                quote_literal(bad, "email"),
+                Err(QuickbooksError::InvalidArgument(m)) if !m.contains('@')
+            ));
+        }
+    }
+
+    #[test]
+    fn notes_are_cut_on_char_boundaries() {
+        let note = "ü".repeat(MAX_NOTE_CHARS + 5);
+        let cut = cut_chars(&note, MAX_NOTE_CHARS);
+        assert_eq!(cut.chars().count(), MAX_NOTE_CHARS);
+        assert_eq!(cut_chars("short", MAX_NOTE_CHARS), "short");
+    }
+
+    #[test]
+    fn cdc_answers_with_stubs_and_other_entities() {
+        let v = json!({
+            "CDCResponse": [{"QueryResponse": [
+                {"Customer": [
+                    {"Id": "1", "SyncToken": "2", "DisplayName": "Ada",
+                     "PrimaryEmailAddr": {"Address": "ada@example.com"}, "Active": false,
+                     "MetaData": {"LastUpdatedTime": "2026-03-02T07:00:00-08:00"}},
+                    {"Id": "2", "status": "Deleted",
+                     "MetaData": {"LastUpdatedTime": "2026-03-02T07:01:00-08:00"}}
+                 ], "startPosition": 1, "maxResults": 2},
+                {"Invoice": [{"Id": "9"}]}
+            ]}],
+            "time": "2026-03-02T07:15:59.571-08:00"
+        });
+        let changed = parse_cdc(&v).unwrap();
+        assert_eq!(changed.customers.len(), 2);
+        assert!(!changed.customers[0].active);
+        assert!(changed.customers[1].is_deleted());
+        assert!(!changed.truncated);
+        assert_eq!(
+            changed.server_time,
+            "2026-03-02T15:15:59.571Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        let empty = parse_cdc(
+            &json!({"CDCResponse": [{"QueryResponse": [{}]}], "time": "2026-03-02T00:00:00Z"}),
+        )
+        .unwrap();
+        assert!(empty.customers.is_empty());
+        assert!(parse_cdc(&json!({"CDCResponse": []})).is_err(), "no time");
+        assert!(parse_cdc(&json!({"time": "2026-03-02T00:00:00Z"})).is_err());
+    }
+
+    #[test]
+    fn a_full_cdc_answer_is_truncated() {
+        let rows: Vec<Value> = (0..PAGE_SIZE)
+            .map(|i| json!({"Id": i.to_string()}))
+            .collect();
+        let v = json!({"CDCResponse": [{"QueryResponse": [{"Customer": rows}]}],
+                       "time": "2026-03-02T00:00:00Z"});
+        assert!(parse_cdc(&v).unwrap().truncated);
+    }
+
+    #[test]
+    fn model_errors_do_not_quote_values() {
+        let err = from_value::<Customer>(
+            json!({"Id": "1", "PrimaryEmailAddr": {"Address": 5}, "DisplayName": ["jane@example.com"]}),
+            "Customer",
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("jane@"), "{err}");
+    }
+
+    fn client() -> QuickbooksClient {
+        QuickbooksClient::new(
+            "http://127.0.0.1:9/prefix/",
+            Arc::new(crate::tokens::StaticToken("t".into())),
+            "qb",
+            &ClientOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn urls_carry_the_realm_and_minorversion() {
+        let url = client()
+            .url(
+                "123",
+                &["query"],
+                &[(
+                    "query",
+                    "SELECT * FROM Customer WHERE PrimaryEmailAddr = 'a+b@x.com'",
+                )],
+            )
+            .unwrap();
+        assert_eq!(url.path(), "/prefix/v3/company/123/query");
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs[0].1,
+            "SELECT * FROM Customer WHERE PrimaryEmailAddr = 'a+b@x.com'"
+        );
+        assert_eq!(pairs[1], ("minorversion".into(), MINOR_VERSION.into()));
+        assert!(!url.as_str().contains("a+b"), "encoded: {url}");
+        assert!(matches!(
+            client().url("1/2", &[], &[]),
+            Err(QuickbooksError::InvalidId { what: "realm id" })
+        ));
+    }
+
+    #[tokio::test]
+    async fn ids_and_literals_are_checked_before_any_request() {
+        let c = client();
+        assert!(matches!(
+            c.customer("123", "1/../2").await,
+            Err(QuickbooksError::InvalidId { .. })
+        ));
+        assert!(matches!(
+            c.customers_by_email("123", "a\r\nb@x.com").await,
+            Err(QuickbooksError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            c.create_customer_note("123", "1", "n", "req id").await,
+            Err(QuickbooksError::InvalidId { what: "request id" })
+        ));
+        assert!(matches!(
+            c.company_name("a b").await,
+            Err(QuickbooksError::InvalidId { .. })
+        ));
+        assert!(
+            QuickbooksClient::new(
+                "mailto:x@y",
+                Arc::new(crate::tokens::StaticToken("t".into())),
+                "qb",
+                &ClientOptions::default()
+            )
+            .is_err()
+        );
+    }
+}

@@ -15,6 +15,12 @@ pub mod env {
     /// Minutes before expiry at which `token_refresh` renews an access token. Default 120: with
     /// a refresh run every 30 minutes, a 12-hour FreshBooks token gets several chances.
     pub const TOKEN_REFRESH_MARGIN_MINUTES: &str = "TOKEN_REFRESH_MARGIN_MINUTES";
+    /// Minutes before expiry at which `quickbooks_token_refresh` renews an access token.
+    /// Default 55: QuickBooks tokens live 60 minutes and the job runs every 50, so a token the
+    /// previous run refreshed has about 10 minutes left and every run refreshes it. Keep it
+    /// above 60 minus the schedule's interval.
+    pub const QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES: &str =
+        "QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES";
     /// Seconds a job's lease lasts, so two overlapping runs of one job do not both work.
     /// Must exceed the function timeout. Default 900.
     pub const JOB_LEASE_SECONDS: &str = "POLLER_JOB_LEASE_SECONDS";
@@ -29,6 +35,8 @@ pub struct PollerConfig {
     pub overlap_days: u32,
     /// Tokens expiring within this are refreshed by [`super::Job::TokenRefresh`].
     pub refresh_margin: Duration,
+    /// Tokens expiring within this are refreshed by [`super::Job::QuickbooksTokenRefresh`].
+    pub quickbooks_refresh_margin: Duration,
     pub job_lease: Duration,
     pub dead_letter_ttl: Duration,
 }
@@ -38,6 +46,7 @@ impl Default for PollerConfig {
         Self {
             overlap_days: 1,
             refresh_margin: Duration::from_secs(2 * 60 * 60),
+            quickbooks_refresh_margin: Duration::from_secs(55 * 60),
             job_lease: Duration::from_secs(15 * 60),
             dead_letter_ttl: 365 * DAY,
         }
@@ -73,6 +82,9 @@ impl PollerConfig {
         if let Some(n) = positive(env::TOKEN_REFRESH_MARGIN_MINUTES)? {
             c.refresh_margin = Duration::from_secs(u64::from(n) * 60);
         }
+        if let Some(n) = positive(env::QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES)? {
+            c.quickbooks_refresh_margin = Duration::from_secs(u64::from(n) * 60);
+        }
         if let Some(n) = positive(env::JOB_LEASE_SECONDS)? {
             c.job_lease = Duration::from_secs(u64::from(n));
         }
@@ -103,12 +115,14 @@ mod tests {
         let c = from(&[
             (env::POLL_OVERLAP_DAYS, "2"),
             (env::TOKEN_REFRESH_MARGIN_MINUTES, " 90 "),
+            (env::QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES, "58"),
             (env::JOB_LEASE_SECONDS, "600"),
             (env::DEAD_LETTER_TTL_DAYS, "30"),
         ])
         .unwrap();
         assert_eq!(c.overlap_days, 2);
         assert_eq!(c.refresh_margin, Duration::from_secs(90 * 60));
+        assert_eq!(c.quickbooks_refresh_margin, Duration::from_secs(58 * 60));
         assert_eq!(c.job_lease, Duration::from_secs(600));
         assert_eq!(c.dead_letter_ttl, 30 * DAY);
     }
@@ -119,6 +133,7 @@ mod tests {
             (env::POLL_OVERLAP_DAYS, "0"),
             (env::POLL_OVERLAP_DAYS, "one"),
             (env::TOKEN_REFRESH_MARGIN_MINUTES, "-5"),
+            (env::QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES, "0"),
             (env::JOB_LEASE_SECONDS, "1.5"),
         ] {
             let err = from(&[(name, value)]).unwrap_err();

@@ -30,20 +30,19 @@
 //! treated as seen. **The cursor** is `poll:freshbooks:<account>` in the cursors table, holding
 //! the `YYYY-MM-DD` US/Eastern date on which the last successful poll of the account started.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
-use super::{Job, JobError, JobFailure, JobReport, Poller};
+use super::{Job, JobError, JobFailure, JobReport, Poller, first_client, source_accounts};
 use crate::connections::ConnectionSet;
 use crate::event::{Origin, SourceEvent, SourceRef, derived_event_id, record_key};
 use crate::fanout::{FanOutError, FanOutReport};
 use crate::ports::{IdMapping, PortError};
 use crate::vendor::Vendor;
+use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::freshbooks::models::{Changed, Entity, eastern_date, eastern_to_utc};
-use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::worker::HandlerError;
 
 /// The date format of cursors.
@@ -104,35 +103,13 @@ enum PollError {
 
 impl Poller {
     pub(super) async fn freshbooks_poll(&self) -> Result<JobReport, JobError> {
-        let job = Job::FreshbooksPoll;
-        let mut report = JobReport::new(job);
-        // Schedules deliver at least once and a slow run can overlap the next one; the lease
-        // keeps two runs from listing and enqueueing the same window twice.
-        let lease = format!("poller:{job}");
-        let holder = uuid::Uuid::new_v4().to_string();
-        let store_err = |source| JobError::Store { job, source };
-        let taken = self
-            .store
-            .acquire_lease(&lease, &holder, self.clock.now(), self.config.job_lease)
-            .await
-            .map_err(store_err)?;
-        if !taken {
-            tracing::warn!(job = %job, "another run holds the job's lease; skipping this run");
-            report.skipped_busy = true;
-            return Ok(report);
-        }
-        let result = self.poll_accounts(&mut report).await;
-        if let Err(e) = self.store.release_lease(&lease, &holder).await {
-            // It expires on its own after `job_lease`.
-            tracing::warn!(job = %job, error = %e, "could not release the job's lease");
-        }
-        result.map_err(store_err)?;
-        Ok(report)
+        self.leased(Job::FreshbooksPoll, self.poll_accounts()).await
     }
 
-    async fn poll_accounts(&self, report: &mut JobReport) -> Result<(), PortError> {
+    async fn poll_accounts(&self) -> Result<JobReport, PortError> {
+        let mut report = JobReport::new(Job::FreshbooksPoll);
         let connections = self.store.get_connections().await?.unwrap_or_default();
-        for (account, credentials) in freshbooks_sources(&connections) {
+        for (account, credentials) in source_accounts(&connections, Vendor::Freshbooks) {
             match self
                 .poll_account(&connections, &account, &credentials)
                 .await
@@ -154,7 +131,7 @@ impl Poller {
                 }
             }
         }
-        Ok(())
+        Ok(report)
     }
 
     async fn poll_account(
@@ -196,7 +173,11 @@ impl Poller {
         let since = cursor
             .checked_sub_days(Days::new(u64::from(self.config.overlap_days)))
             .unwrap_or(cursor);
-        let api = self.freshbooks_client(credentials).await?;
+        let api = first_client(Vendor::Freshbooks, credentials, async |name| {
+            self.clients.freshbooks(name).await
+        })
+        .await
+        .map_err(PollError::Credentials)?;
 
         // Keyed by record key: a record that changes while the pages are read can be listed
         // twice; the last listing wins.
@@ -257,54 +238,6 @@ impl Poller {
             cursor: next,
         })
     }
-
-    /// A client for the account, from the first of its credential sets that yields one (an
-    /// account read by several connections may name several sets).
-    async fn freshbooks_client(
-        &self,
-        credentials: &[String],
-    ) -> Result<Arc<dyn FreshbooksApi>, PollError> {
-        let mut first_error = None;
-        for name in credentials {
-            match self.clients.freshbooks(name).await {
-                Ok(api) => return Ok(api),
-                Err(e) => {
-                    tracing::warn!(credentials = %name, error = %e, "freshbooks credential set unusable");
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        Err(PollError::Credentials(first_error.unwrap_or_else(|| {
-            HandlerError::permanent("configuration", "no credential set names this account")
-        })))
-    }
-}
-
-/// FreshBooks accounts that enabled connections take events from, each with the distinct
-/// credential sets those connections name (in connection-name order).
-pub fn freshbooks_sources(connections: &ConnectionSet) -> BTreeMap<String, Vec<String>> {
-    let mut accounts: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for (name, connection) in connections.for_vendor(Vendor::Freshbooks) {
-        let Some(account) = connection
-            .source
-            .account
-            .as_deref()
-            .filter(|a| !a.is_empty())
-        else {
-            tracing::warn!(
-                connection = name,
-                "freshbooks source without an account; not polled"
-            );
-            continue;
-        };
-        let credentials = &connection.source.credentials;
-        let entry = accounts.entry(account.to_string()).or_default();
-        if seen.insert((account, credentials.as_str())) {
-            entry.push(credentials.clone());
-        }
-    }
-    accounts
 }
 
 /// The source event for a listed record.

@@ -1,6 +1,7 @@
 //! The Lambda host: an EventBridge schedule's input in, the job's report out.
 //!
-//! The schedule passes its `Input` verbatim as the event, e.g. `{"job":"freshbooks_poll"}`.
+//! The schedule passes its `Input` verbatim as the event, e.g. `{"job":"freshbooks_poll"}` or
+//! `{"job":"quickbooks_cdc"}`.
 //! `{"detail":{"job":…}}` (an EventBridge event with the job in its detail) is accepted too.
 //! A job that partly failed ends the invocation with an error, so the poller's Errors alarm
 //! fires; the report is logged either way.
@@ -14,7 +15,7 @@ use super::{Job, Poller};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error(
-        "the event names no job; give the schedule the input {{\"job\":\"freshbooks_poll\"}} or {{\"job\":\"token_refresh\"}}"
+        "the event names no job; give the schedule an input such as {{\"job\":\"quickbooks_cdc\"}} (jobs: freshbooks_poll, token_refresh, quickbooks_cdc, quickbooks_token_refresh)"
     )]
     NoJob,
     #[error(transparent)]
@@ -65,6 +66,14 @@ mod tests {
         assert_eq!(
             job_from_event(&serde_json::json!({"detail": {"job": "token_refresh"}})),
             Ok(Job::TokenRefresh)
+        );
+        assert_eq!(
+            job_from_event(&serde_json::json!({"job": "quickbooks_cdc"})),
+            Ok(Job::QuickbooksCdc)
+        );
+        assert_eq!(
+            job_from_event(&serde_json::json!({"job": "quickbooks_token_refresh"})),
+            Ok(Job::QuickbooksTokenRefresh)
         );
         assert_eq!(
             job_from_event(&serde_json::json!({"detail-type": "Scheduled Event", "detail": {}})),

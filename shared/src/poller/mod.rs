@@ -8,14 +8,20 @@
 //! Jobs:
 //! - [`Job::FreshbooksPoll`]: the FreshBooks fallback poll ([`freshbooks_poll`]).
 //! - [`Job::TokenRefresh`]: proactive FreshBooks token refresh ([`token_refresh`]).
+//! - [`Job::QuickbooksCdc`]: the QuickBooks Change Data Capture sweep ([`quickbooks_cdc`]).
+//! - [`Job::QuickbooksTokenRefresh`]: QuickBooks access tokens renewed on every run
+//!   ([`token_refresh`]).
 
 pub mod config;
 pub mod freshbooks_poll;
 pub mod lambda;
 pub mod local;
+pub mod quickbooks_cdc;
 pub mod token_refresh;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -23,11 +29,15 @@ use serde::{Deserialize, Serialize};
 
 pub use config::PollerConfig;
 pub use freshbooks_poll::AccountPoll;
+pub use quickbooks_cdc::{QueryFallback, RealmSweep};
 pub use token_refresh::{CredentialRefresh, RefreshError, TokenRefresher};
 
+use crate::connections::ConnectionSet;
 use crate::fanout::FanOut;
 use crate::flows::clients::VendorClients;
 use crate::ports::{Clock, PortError, Queue, Store};
+use crate::vendor::Vendor;
+use crate::worker::HandlerError;
 
 /// A job the poller runs. Spelled in snake case in the schedule's input: `{"job":"token_refresh"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,15 +48,29 @@ pub enum Job {
     FreshbooksPoll,
     /// Refresh FreshBooks access tokens that expire soon.
     TokenRefresh,
+    /// Change Data Capture sweep of QuickBooks customers changed since the cursor; enqueue the
+    /// ones not seen yet.
+    QuickbooksCdc,
+    /// Refresh QuickBooks access tokens (1 hour) on every run.
+    QuickbooksTokenRefresh,
 }
 
 impl Job {
-    pub const ALL: [Job; 2] = [Job::FreshbooksPoll, Job::TokenRefresh];
+    /// Every job, in the order [`UnknownJob`] lists them.
+    pub const ALL: [Job; 4] = [
+        Job::FreshbooksPoll,
+        Job::TokenRefresh,
+        Job::QuickbooksCdc,
+        Job::QuickbooksTokenRefresh,
+    ];
 
+    /// The job's name in a schedule's input.
     pub fn as_str(self) -> &'static str {
         match self {
             Job::FreshbooksPoll => "freshbooks_poll",
             Job::TokenRefresh => "token_refresh",
+            Job::QuickbooksCdc => "quickbooks_cdc",
+            Job::QuickbooksTokenRefresh => "quickbooks_token_refresh",
         }
     }
 }
@@ -59,7 +83,9 @@ impl fmt::Display for Job {
 
 /// A job name that is not one of [`Job::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown job `{0}`; the jobs are freshbooks_poll, token_refresh")]
+#[error(
+    "unknown job `{0}`; the jobs are freshbooks_poll, token_refresh, quickbooks_cdc, quickbooks_token_refresh"
+)]
 pub struct UnknownJob(pub String);
 
 impl FromStr for Job {
@@ -83,9 +109,17 @@ pub struct JobReport {
     /// One entry per FreshBooks account polled ([`Job::FreshbooksPoll`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub polled: Vec<AccountPoll>,
-    /// One entry per credential set checked ([`Job::TokenRefresh`]).
+    /// One entry per credential set checked ([`Job::TokenRefresh`],
+    /// [`Job::QuickbooksTokenRefresh`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refreshed: Vec<CredentialRefresh>,
+    /// One entry per QuickBooks realm swept ([`Job::QuickbooksCdc`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub swept: Vec<RealmSweep>,
+    /// Realms whose window was read with the query endpoint instead of CDC (a gap beyond CDC's
+    /// 30 days, or a CDC answer at its 1000-object cap); each entry in `swept` says why.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub query_fallbacks: usize,
     /// Accounts or credential sets the job could not handle; the others were still handled.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<JobFailure>,
@@ -98,15 +132,26 @@ impl JobReport {
             skipped_busy: false,
             polled: Vec::new(),
             refreshed: Vec::new(),
+            swept: Vec::new(),
+            query_fallbacks: 0,
             failures: Vec::new(),
         }
     }
+
+    /// Accounts, realms or credential sets handled, failed ones included.
+    fn covered(&self) -> usize {
+        self.polled.len() + self.refreshed.len() + self.swept.len() + self.failures.len()
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One account or credential set a job could not handle, and why (no secrets, ids only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobFailure {
-    /// `freshbooks/<account>` or `credentials/<name>`.
+    /// `freshbooks/<account>`, `quickbooks/<realm>` or `credentials/<name>`.
     pub name: String,
     pub error: String,
 }
@@ -119,7 +164,7 @@ pub enum JobError {
     #[error("{job}: state store: {source}")]
     Store { job: Job, source: PortError },
     /// Some accounts or credential sets failed; the report says which and what the rest did.
-    #[error("{}: {} of {} failed: {}", .0.job, .0.failures.len(), .0.polled.len() + .0.refreshed.len() + .0.failures.len(), summary(&.0.failures))]
+    #[error("{}: {} of {} failed: {}", .0.job, .0.failures.len(), .0.covered(), summary(&.0.failures))]
     Failed(Box<JobReport>),
 }
 
@@ -137,9 +182,10 @@ pub struct PollerDeps {
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    /// FreshBooks clients by credential-set name (the same clients the workers use).
+    /// Vendor clients by credential-set name (the same clients the workers use).
     pub clients: Arc<dyn VendorClients>,
-    /// Refreshes a credential set's tokens ahead of expiry.
+    /// Refreshes FreshBooks credential sets' tokens ahead of expiry. Other vendors' refreshers
+    /// are added with [`Poller::with_token_refresher`].
     pub tokens: Arc<dyn TokenRefresher>,
 }
 
@@ -148,7 +194,9 @@ pub struct Poller {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     clients: Arc<dyn VendorClients>,
-    tokens: Arc<dyn TokenRefresher>,
+    /// One refresher per vendor whose tokens the poller renews (each vendor has its own
+    /// token endpoint, so its own [`TokenManager`](crate::tokens::TokenManager)).
+    refreshers: BTreeMap<Vendor, Arc<dyn TokenRefresher>>,
     fanout: FanOut,
     config: PollerConfig,
 }
@@ -165,9 +213,21 @@ impl Poller {
             store: deps.store,
             clock: deps.clock,
             clients: deps.clients,
-            tokens: deps.tokens,
+            refreshers: BTreeMap::from([(Vendor::Freshbooks, deps.tokens)]),
             config,
         }
+    }
+
+    /// Adds (or replaces) the refresher of `vendor`'s credential sets, e.g.
+    /// `LiveClients::quickbooks_tokens()` for [`Job::QuickbooksTokenRefresh`]. Without one, that
+    /// job reports each of the vendor's credential sets as failed, saying so.
+    pub fn with_token_refresher(
+        mut self,
+        vendor: Vendor,
+        refresher: Arc<dyn TokenRefresher>,
+    ) -> Self {
+        self.refreshers.insert(vendor, refresher);
+        self
     }
 
     pub fn config(&self) -> &PollerConfig {
@@ -180,6 +240,8 @@ impl Poller {
         let report = match job {
             Job::FreshbooksPoll => self.freshbooks_poll().await?,
             Job::TokenRefresh => self.token_refresh().await?,
+            Job::QuickbooksCdc => self.quickbooks_cdc().await?,
+            Job::QuickbooksTokenRefresh => self.quickbooks_token_refresh().await?,
         };
         if report.failures.is_empty() {
             Ok(report)
@@ -187,6 +249,86 @@ impl Poller {
             Err(JobError::Failed(Box::new(report)))
         }
     }
+
+    /// Runs `body` under the job's lease, so two runs of one job never overlap (schedules
+    /// deliver at least once, and a slow run can meet the next one). When another run holds the
+    /// lease the report says `skipped_busy` and `body` never starts.
+    async fn leased(
+        &self,
+        job: Job,
+        body: impl Future<Output = Result<JobReport, PortError>>,
+    ) -> Result<JobReport, JobError> {
+        let lease = format!("poller:{job}");
+        let holder = uuid::Uuid::new_v4().to_string();
+        let store_err = |source| JobError::Store { job, source };
+        let taken = self
+            .store
+            .acquire_lease(&lease, &holder, self.clock.now(), self.config.job_lease)
+            .await
+            .map_err(store_err)?;
+        if !taken {
+            tracing::warn!(job = %job, "another run holds the job's lease; skipping this run");
+            let mut report = JobReport::new(job);
+            report.skipped_busy = true;
+            return Ok(report);
+        }
+        let result = body.await;
+        if let Err(e) = self.store.release_lease(&lease, &holder).await {
+            // It expires on its own after `job_lease`.
+            tracing::warn!(job = %job, error = %e, "could not release the job's lease");
+        }
+        result.map_err(store_err)
+    }
+}
+
+/// Source accounts (FreshBooks account ids, QuickBooks realm ids) of `vendor` that enabled
+/// connections take events from, each with the distinct credential sets those connections name
+/// (in connection-name order). A source without an account is logged and left out.
+pub fn source_accounts(
+    connections: &ConnectionSet,
+    vendor: Vendor,
+) -> BTreeMap<String, Vec<String>> {
+    let mut accounts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (name, connection) in connections.for_vendor(vendor) {
+        let Some(account) = connection
+            .source
+            .account
+            .as_deref()
+            .filter(|a| !a.is_empty())
+        else {
+            tracing::warn!(connection = name, %vendor, "source without an account; not polled");
+            continue;
+        };
+        let credentials = &connection.source.credentials;
+        let entry = accounts.entry(account.to_string()).or_default();
+        if seen.insert((account, credentials.as_str())) {
+            entry.push(credentials.clone());
+        }
+    }
+    accounts
+}
+
+/// The client of the first of `credentials` that yields one (an account read by several
+/// connections may name several sets); the first error when none does.
+async fn first_client<T>(
+    vendor: Vendor,
+    credentials: &[String],
+    client: impl AsyncFn(&str) -> Result<T, HandlerError>,
+) -> Result<T, HandlerError> {
+    let mut first_error = None;
+    for name in credentials {
+        match client(name).await {
+            Ok(api) => return Ok(api),
+            Err(e) => {
+                tracing::warn!(credentials = %name, %vendor, error = %e, "credential set unusable");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        HandlerError::permanent("configuration", "no credential set names this account")
+    }))
 }
 
 impl fmt::Debug for Poller {

@@ -1,11 +1,21 @@
-//! [`Job::TokenRefresh`]: renews FreshBooks access tokens well before their 12-hour expiry, so
-//! workers and the poll rarely meet an expired token and never refresh on the hot path.
+//! Proactive token refresh, so workers and polls rarely meet an expired token and never
+//! refresh on the hot path:
+//! - [`Job::TokenRefresh`] renews FreshBooks access tokens well before their 12-hour expiry
+//!   (margin [`PollerConfig::refresh_margin`](super::PollerConfig::refresh_margin), 2 hours).
+//! - [`Job::QuickbooksTokenRefresh`] renews QuickBooks access tokens, which live 1 hour, on
+//!   every run of its 50-minute schedule: its margin
+//!   ([`PollerConfig::quickbooks_refresh_margin`](super::PollerConfig::quickbooks_refresh_margin),
+//!   55 minutes) exceeds what is left of a token refreshed by the previous run, so each run
+//!   refreshes unless a worker did within the last few minutes. Refreshing also keeps the
+//!   rolling 100-day refresh token alive and stores whatever refresh token Intuit returns.
 //!
-//! Every FreshBooks credential set an enabled connection names (as source or as target) is
-//! checked; the refresher itself is single-flight across instances (DESIGN.md, "Tokens"), so a
-//! worker refreshing at the same moment is safe. One set failing does not stop the others.
+//! Every credential set of the vendor that an enabled connection names (as source or as target)
+//! is checked; the refresher is the vendor's [`TokenManager`], single-flight across instances
+//! (DESIGN.md, "Tokens"), so a worker refreshing at the same moment is safe. One set failing
+//! does not stop the others.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,7 +26,8 @@ use crate::connections::ConnectionSet;
 use crate::tokens::{TokenError, TokenManager};
 use crate::vendor::Vendor;
 
-/// Refreshes a credential set's tokens when they are about to expire.
+/// Refreshes a credential set's tokens when they are about to expire. One per vendor (see
+/// [`Poller::with_token_refresher`]).
 #[async_trait]
 pub trait TokenRefresher: Send + Sync {
     /// Refreshes the access token of credential set `credentials` if it expires within
@@ -44,7 +55,30 @@ pub struct CredentialRefresh {
 
 impl Poller {
     pub(super) async fn token_refresh(&self) -> Result<JobReport, JobError> {
-        let job = Job::TokenRefresh;
+        self.refresh_tokens(
+            Job::TokenRefresh,
+            Vendor::Freshbooks,
+            self.config.refresh_margin,
+        )
+        .await
+    }
+
+    pub(super) async fn quickbooks_token_refresh(&self) -> Result<JobReport, JobError> {
+        self.refresh_tokens(
+            Job::QuickbooksTokenRefresh,
+            Vendor::Quickbooks,
+            self.config.quickbooks_refresh_margin,
+        )
+        .await
+    }
+
+    /// Refreshes every credential set of `vendor` whose access token expires within `margin`.
+    async fn refresh_tokens(
+        &self,
+        job: Job,
+        vendor: Vendor,
+        margin: Duration,
+    ) -> Result<JobReport, JobError> {
         let mut report = JobReport::new(job);
         let connections = self
             .store
@@ -52,21 +86,24 @@ impl Poller {
             .await
             .map_err(|source| JobError::Store { job, source })?
             .unwrap_or_default();
-        for name in freshbooks_credentials(&connections) {
-            match self
-                .tokens
-                .refresh_if_expiring(&name, self.config.refresh_margin)
-                .await
-            {
+        let refresher: Option<&Arc<dyn TokenRefresher>> = self.refreshers.get(&vendor);
+        for name in credential_sets(&connections, vendor) {
+            let result = match refresher {
+                Some(r) => r.refresh_if_expiring(&name, margin).await,
+                None => Err(RefreshError(format!(
+                    "this poller has no {vendor} token refresher (Poller::with_token_refresher)"
+                ))),
+            };
+            match result {
                 Ok(refreshed) => {
-                    tracing::info!(job = %job, credentials = %name, refreshed, "freshbooks token checked");
+                    tracing::info!(job = %job, %vendor, credentials = %name, refreshed, "token checked");
                     report.refreshed.push(CredentialRefresh {
                         credentials: name,
                         refreshed,
                     });
                 }
                 Err(e) => {
-                    tracing::error!(job = %job, credentials = %name, error = %e, "freshbooks token refresh failed");
+                    tracing::error!(job = %job, %vendor, credentials = %name, error = %e, "token refresh failed");
                     report.failures.push(JobFailure {
                         name: format!("credentials/{name}"),
                         error: e.to_string(),
@@ -78,19 +115,19 @@ impl Poller {
     }
 }
 
-/// The FreshBooks credential sets enabled connections name, on either side.
-pub fn freshbooks_credentials(connections: &ConnectionSet) -> BTreeSet<String> {
+/// The credential sets of `vendor` that enabled connections name, on either side.
+pub fn credential_sets(connections: &ConnectionSet, vendor: Vendor) -> BTreeSet<String> {
     connections
         .connections
         .values()
         .filter(|c| c.enabled)
         .flat_map(|c| [&c.source, &c.target])
-        .filter(|e| e.vendor == Vendor::Freshbooks)
+        .filter(|e| e.vendor == vendor)
         .map(|e| e.credentials.clone())
         .collect()
 }
 
-/// The real refresher: the same [`TokenManager`] the FreshBooks clients use, so the job and the
+/// The real refresher: the same [`TokenManager`] the vendor's clients use, so the job and the
 /// workers share one single-flight protocol and one per-instance token cache.
 #[async_trait]
 impl TokenRefresher for TokenManager {

@@ -10,6 +10,8 @@ pub mod live_clients;
 pub mod mailchimp_quickbooks;
 pub mod mailchimp_target;
 pub mod quickbooks_mailchimp;
+#[cfg(test)]
+pub(crate) mod quickbooks_fake;
 pub mod quickbooks_target;
 
 use std::fmt;

@@ -2,7 +2,7 @@
 
 use super::{Connection, ConnectionSet, ConnectionsError, Endpoint};
 use crate::flows::Flow;
-use crate::flows::freshbooks_mailchimp::options::{parse_bool, parse_member_status, parse_retire};
+use crate::flows::mailchimp_member::{parse_bool, parse_member_status, parse_retire};
 use crate::vendor::Vendor;
 
 pub(super) fn validate(set: &ConnectionSet, file: &str) -> Result<(), ConnectionsError> {

@@ -15,7 +15,7 @@
 //!   invoice.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -27,21 +27,27 @@ use crate::connections::{CachedConnections, Connection};
 use crate::event::{Origin, SyncEvent};
 use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::{from_freshbooks, from_mailchimp, from_port};
+use crate::flows::errors::{from_freshbooks, from_port};
+use crate::flows::mailchimp_member::{
+    ConnectionIds, Ensured, MemberTarget, SourceSpec, already_exists, ensure_merge_fields, precheck,
+};
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
-use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
+use crate::vendors::mailchimp::MailchimpApi;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// The fingerprint of a client whose member was archived because the client was deleted.
-/// Never a sha256 hex, so it cannot collide with a real fingerprint.
-pub const ARCHIVED: &str = "archived";
+pub use crate::flows::mailchimp_member::ARCHIVED;
 
-/// Entries the per-process "already ensured" cache holds before it starts over; bounds memory
-/// for a store with an unbounded product catalogue.
-const ENSURED_CAP: usize = 10_000;
+/// What the flow takes from FreshBooks.
+const SOURCE: SourceSpec = SourceSpec {
+    flow: Flow::FreshbooksToMailchimp,
+    vendor: "FreshBooks",
+    account: "account",
+    entities: &["client", "invoice", "payment"],
+};
 
 /// The FreshBooks → Mailchimp flow as a [`TargetHandler`].
 pub struct FreshbooksToMailchimp {
@@ -51,12 +57,14 @@ pub struct FreshbooksToMailchimp {
     clock: Arc<dyn Clock>,
     /// Merge fields, stores and products known to exist, per process: each is read (and created
     /// if missing) once, not on every event.
-    ensured: Mutex<HashSet<String>>,
+    ensured: Ensured,
 }
 
 /// Everything one event's handling needs about its connection.
 struct Cx<'a> {
     connection: &'a str,
+    /// The connection's id map.
+    ids: ConnectionIds<'a>,
     account: &'a str,
     list_id: &'a str,
     store_id: String,
@@ -109,7 +117,7 @@ impl FreshbooksToMailchimp {
             clients,
             store,
             clock,
-            ensured: Mutex::new(HashSet::new()),
+            ensured: Ensured::default(),
         }
     }
 
@@ -121,49 +129,15 @@ impl FreshbooksToMailchimp {
         connection: &Connection,
         event: &SyncEvent,
     ) -> Result<Handled, HandlerError> {
-        if connection.flow() != Some(Flow::FreshbooksToMailchimp) {
-            return Err(HandlerError::permanent(
-                "unsupported_flow",
-                format!(
-                    "connection `{name}` is not a FreshBooks → Mailchimp connection; the event \
-                     reached the wrong handler"
-                ),
-            ));
-        }
-        if !["client", "invoice", "payment"].contains(&event.entity.as_str()) {
-            return Ok(Handled::Skipped {
-                reason: format!(
-                    "FreshBooks `{}` records are not synced to Mailchimp",
-                    event.entity
-                ),
-            });
-        }
-        if !connection.enabled {
-            return Ok(Handled::Skipped {
-                reason: format!("connection `{name}` is disabled"),
-            });
-        }
-        let account = connection.source.account.as_deref().unwrap_or_default();
-        if account != event.source.account {
-            return Err(HandlerError::permanent(
-                "configuration",
-                format!(
-                    "the event is from FreshBooks account `{}` but connection `{name}` reads \
-                     account `{account}`",
-                    event.source.account
-                ),
-            ));
-        }
-        let list_id = connection.target.list_id.as_deref().ok_or_else(|| {
-            HandlerError::permanent(
-                "configuration",
-                format!("connection `{name}` has no target.list_id"),
-            )
-        })?;
+        let MemberTarget { account, list_id } = match precheck(&SOURCE, name, connection, event)? {
+            Ok(target) => target,
+            Err(reason) => return Ok(Handled::Skipped { reason }),
+        };
         let options = Options::parse(&connection.options)
             .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
         let cx = Cx {
             connection: name,
+            ids: ConnectionIds::new(&*self.store, &*self.clock, name),
             account,
             list_id,
             store_id: store_id(name, connection),
@@ -207,7 +181,7 @@ impl FreshbooksToMailchimp {
                 .await
                 .map_err(from_freshbooks)?,
         };
-        let previous = self.mapping(cx, &key).await?;
+        let previous = cx.ids.get(&key).await?;
         let client = match client {
             Some(c) if !c.is_deleted() => c,
             _ => return self.retire_client(cx, &key, previous).await,
@@ -256,28 +230,28 @@ impl FreshbooksToMailchimp {
             .mc
             .upsert_member(cx.list_id, &member)
             .await
-            .map_err(|e| self.mc_err(e))?;
+            .map_err(|e| self.ensured.mailchimp_error(e))?;
         if let Some(tags) = &tags {
             cx.mc
                 .update_tags(cx.list_id, &email, tags, cx.backfill)
                 .await
-                .map_err(|e| self.mc_err(e))?;
+                .map_err(|e| self.ensured.mailchimp_error(e))?;
         }
         cx.mc
             .upsert_customer(&cx.store_id, &customer)
             .await
-            .map_err(|e| self.mc_err(e))?;
+            .map_err(|e| self.ensured.mailchimp_error(e))?;
         // Archive the old address only once the new one is in place.
         let archived_old = match retire_old {
             Some(old) => Some(
                 cx.mc
                     .archive_member(cx.list_id, old)
                     .await
-                    .map_err(|e| self.mc_err(e))?,
+                    .map_err(|e| self.ensured.mailchimp_error(e))?,
             ),
             None => None,
         };
-        self.save(cx, &key, &email, &fp).await?;
+        cx.ids.put(&key, &email, &fp).await?;
         Ok(Handled::Synced {
             before: previous.map(|m| json!({"email": m.target_id})),
             written: Some(json!({
@@ -319,8 +293,8 @@ impl FreshbooksToMailchimp {
             .mc
             .archive_member(cx.list_id, &previous.target_id)
             .await
-            .map_err(|e| self.mc_err(e))?;
-        self.save(cx, key, &previous.target_id, ARCHIVED).await?;
+            .map_err(|e| self.ensured.mailchimp_error(e))?;
+        cx.ids.put(key, &previous.target_id, ARCHIVED).await?;
         Ok(Handled::Synced {
             before: Some(json!({"email": previous.target_id})),
             // `false`: Mailchimp had nothing to archive (gone, already archived, cleaned).
@@ -339,7 +313,7 @@ impl FreshbooksToMailchimp {
             .invoice(cx.account, invoice_id)
             .await
             .map_err(from_freshbooks)?;
-        let previous = self.mapping(cx, &key).await?;
+        let previous = cx.ids.get(&key).await?;
         let invoice = match invoice {
             Some(i) if !i.is_deleted() => i,
             gone => {
@@ -397,7 +371,7 @@ impl FreshbooksToMailchimp {
             let result = self
                 .write_order(cx, &invoice, intended, &customer, &products, &currency)
                 .await?;
-            self.save(cx, &key, &client.id, &fp).await?;
+            cx.ids.put(&key, &client.id, &fp).await?;
             Some(result)
         };
         // Always refresh the member, even when the order is unchanged: a retry after the member
@@ -423,7 +397,7 @@ impl FreshbooksToMailchimp {
             .mc
             .order(&cx.store_id, &order.id)
             .await
-            .map_err(|e| self.mc_err(e))?;
+            .map_err(|e| self.ensured.mailchimp_error(e))?;
         let existing_summary = existing.as_ref().map(|o| mapping::ExistingOrder {
             financial_status: o.financial_status.as_deref(),
             order_total: o.order_total,
@@ -442,7 +416,7 @@ impl FreshbooksToMailchimp {
                 cx.mc
                     .upsert_customer(&cx.store_id, customer)
                     .await
-                    .map_err(|e| self.mc_err(e))?;
+                    .map_err(|e| self.ensured.mailchimp_error(e))?;
                 match cx.mc.create_order(&cx.store_id, &order).await {
                     Ok(()) => "created",
                     // Another worker created it between our read and write: update instead.
@@ -450,10 +424,10 @@ impl FreshbooksToMailchimp {
                         cx.mc
                             .update_order(&cx.store_id, &order)
                             .await
-                            .map_err(|e| self.mc_err(e))?;
+                            .map_err(|e| self.ensured.mailchimp_error(e))?;
                         "updated"
                     }
-                    Err(e) => return Err(self.mc_err(e)),
+                    Err(e) => return Err(self.ensured.mailchimp_error(e)),
                 }
             }
             Some(old) => {
@@ -463,7 +437,7 @@ impl FreshbooksToMailchimp {
                     cx.mc
                         .update_order(&cx.store_id, &order)
                         .await
-                        .map_err(|e| self.mc_err(e))?;
+                        .map_err(|e| self.ensured.mailchimp_error(e))?;
                     "updated"
                 };
                 // PATCH cannot remove lines (mailchimp.md §3.4): delete the stale ones, after
@@ -473,7 +447,7 @@ impl FreshbooksToMailchimp {
                     cx.mc
                         .delete_order_line(&cx.store_id, &order.id, &line.id)
                         .await
-                        .map_err(|e| self.mc_err(e))?;
+                        .map_err(|e| self.ensured.mailchimp_error(e))?;
                     deleted_lines.push(line.id.clone());
                 }
                 action
@@ -514,7 +488,7 @@ impl FreshbooksToMailchimp {
                 .mc
                 .order(&cx.store_id, invoice_id)
                 .await
-                .map_err(|e| self.mc_err(e))?;
+                .map_err(|e| self.ensured.mailchimp_error(e))?;
             let result = match existing {
                 None => None,
                 Some(o) if o.financial_status.as_deref() == Some("cancelled") => None,
@@ -527,7 +501,7 @@ impl FreshbooksToMailchimp {
                     cx.mc
                         .update_order(&cx.store_id, &o)
                         .await
-                        .map_err(|e| self.mc_err(e))?;
+                        .map_err(|e| self.ensured.mailchimp_error(e))?;
                     Some((
                         before,
                         json!({"order": o.id, "action": "cancelled",
@@ -535,7 +509,8 @@ impl FreshbooksToMailchimp {
                     ))
                 }
             };
-            self.save(cx, key, client_id.as_deref().unwrap_or_default(), &fp)
+            cx.ids
+                .put(key, client_id.as_deref().unwrap_or_default(), &fp)
                 .await?;
             match result {
                 Some(r) => Some(r),
@@ -573,11 +548,11 @@ impl FreshbooksToMailchimp {
             .payment(cx.account, payment_id)
             .await
             .map_err(from_freshbooks)?;
-        let previous = self.mapping(cx, &key).await?;
+        let previous = cx.ids.get(&key).await?;
         let invoice_id = match payment {
             Some(p) => {
                 if previous.as_ref().map(|m| m.target_id.as_str()) != Some(p.invoiceid.as_str()) {
-                    self.save(cx, &key, &p.invoiceid, "").await?;
+                    cx.ids.put(&key, &p.invoiceid, "").await?;
                 }
                 p.invoiceid
             }
@@ -598,31 +573,15 @@ impl FreshbooksToMailchimp {
 
     /// The merge fields the flow writes exist on the audience (read once per list per process).
     async fn ensure_merge_fields(&self, cx: &Cx<'_>) -> Result<(), HandlerError> {
-        let key = format!("merge-fields\0{}\0{}", cx.mailchimp_credentials, cx.list_id);
-        if self.is_ensured(&key) {
-            return Ok(());
-        }
-        let have: HashSet<String> = cx
-            .mc
-            .merge_fields(cx.list_id)
-            .await
-            .map_err(|e| self.mc_err(e))?
-            .into_iter()
-            .map(|f| f.tag.to_ascii_uppercase())
-            .collect();
-        for field in mapping::merge_field_definitions() {
-            if have.contains(&field.tag) {
-                continue;
-            }
-            match cx.mc.create_merge_field(cx.list_id, &field).await {
-                Ok(_) => {}
-                // Another process created it first.
-                Err(e) if already_exists(&e) => {}
-                Err(e) => return Err(self.mc_err(e)),
-            }
-        }
-        self.mark_ensured(key);
-        Ok(())
+        ensure_merge_fields(
+            &*cx.mc,
+            &self.ensured,
+            cx.mailchimp_credentials,
+            cx.list_id,
+            &mapping::merge_field_definitions(),
+        )
+        .await
+        .map_err(|e| self.ensured.mailchimp_error(e))
     }
 
     /// The connection's store exists (created on the connection's audience if not) and belongs
@@ -631,14 +590,14 @@ impl FreshbooksToMailchimp {
     /// Mailchimp automations; `end_backfill` turns it off.
     async fn ensure_store(&self, cx: &Cx<'_>, currency: &str) -> Result<(), HandlerError> {
         let key = format!("store\0{}\0{}", cx.mailchimp_credentials, cx.store_id);
-        if !cx.backfill && self.is_ensured(&key) {
+        if !cx.backfill && self.ensured.contains(&key) {
             return Ok(());
         }
         match cx
             .mc
             .store(&cx.store_id)
             .await
-            .map_err(|e| self.mc_err(e))?
+            .map_err(|e| self.ensured.mailchimp_error(e))?
         {
             Some(store) => {
                 if store.list_id != cx.list_id {
@@ -657,7 +616,7 @@ impl FreshbooksToMailchimp {
                     cx.mc
                         .set_store_syncing(&cx.store_id, true)
                         .await
-                        .map_err(|e| self.mc_err(e))?;
+                        .map_err(|e| self.ensured.mailchimp_error(e))?;
                 }
             }
             None => {
@@ -671,11 +630,11 @@ impl FreshbooksToMailchimp {
                 match cx.mc.create_store(&store).await {
                     Ok(_) => {}
                     Err(e) if already_exists(&e) => {}
-                    Err(e) => return Err(self.mc_err(e)),
+                    Err(e) => return Err(self.ensured.mailchimp_error(e)),
                 }
             }
         }
-        self.mark_ensured(key);
+        self.ensured.insert(key);
         Ok(())
     }
 
@@ -686,81 +645,28 @@ impl FreshbooksToMailchimp {
                 "product\0{}\0{}\0{}",
                 cx.mailchimp_credentials, cx.store_id, product.id
             );
-            if self.is_ensured(&key) {
+            if self.ensured.contains(&key) {
                 continue;
             }
             let exists = cx
                 .mc
                 .product(&cx.store_id, &product.id)
                 .await
-                .map_err(|e| self.mc_err(e))?
+                .map_err(|e| self.ensured.mailchimp_error(e))?
                 .is_some();
             if !exists {
                 match cx.mc.create_product(&cx.store_id, product).await {
                     Ok(()) => {}
                     Err(e) if already_exists(&e) => {}
-                    Err(e) => return Err(self.mc_err(e)),
+                    Err(e) => return Err(self.ensured.mailchimp_error(e)),
                 }
             }
-            self.mark_ensured(key);
+            self.ensured.insert(key);
         }
         Ok(())
     }
 
-    fn is_ensured(&self, key: &str) -> bool {
-        self.ensured
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(key)
-    }
-
-    fn mark_ensured(&self, key: String) {
-        let mut set = self.ensured.lock().unwrap_or_else(|p| p.into_inner());
-        if set.len() >= ENSURED_CAP {
-            set.clear();
-        }
-        set.insert(key);
-    }
-
-    /// Classifies a Mailchimp error. A 404 may mean a store, product or list we cached as
-    /// existing was deleted behind our back, so the cache starts over and the replay
-    /// re-creates what is missing.
-    fn mc_err(&self, e: MailchimpError) -> HandlerError {
-        if e.status() == Some(404) {
-            self.ensured
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clear();
-        }
-        from_mailchimp(e)
-    }
-
     // ---- id map -------------------------------------------------------------------------
-
-    async fn mapping(&self, cx: &Cx<'_>, key: &str) -> Result<Option<IdMapping>, HandlerError> {
-        self.store
-            .get_mapping(cx.connection, key)
-            .await
-            .map_err(from_port)
-    }
-
-    async fn save(
-        &self,
-        cx: &Cx<'_>,
-        key: &str,
-        target_id: &str,
-        fingerprint: &str,
-    ) -> Result<(), HandlerError> {
-        let mapping = IdMapping {
-            target_id: target_id.to_string(),
-            fingerprint: fingerprint.to_string(),
-            updated_at: self.clock.now(),
-        };
-        self.store
-            .put_mapping(cx.connection, key, &mapping)
-            .await
-            .map_err(from_port)
-    }
 }
 
 #[async_trait]
@@ -788,23 +694,6 @@ fn store_currency(candidates: &[Option<&str>]) -> String {
         .map(|c| c.trim().to_ascii_uppercase())
         .find(|c| !c.is_empty())
         .unwrap_or_else(|| "USD".to_string())
-}
-
-/// Mailchimp's answer to creating something that exists. The exact title/detail is
-/// UNCONFIRMED (mailchimp.md §3.4 only says "already exists"), so this matches loosely on a 400.
-fn already_exists(e: &MailchimpError) -> bool {
-    match e {
-        MailchimpError::Api {
-            status: 400,
-            title,
-            detail,
-            ..
-        } => {
-            let text = format!("{title} {detail}").to_ascii_lowercase();
-            text.contains("already exists") || text.contains("duplicate")
-        }
-        _ => false,
-    }
 }
 
 /// Whether the order in Mailchimp already says what we would write (e.g. after the id map was

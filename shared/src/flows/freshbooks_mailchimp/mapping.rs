@@ -4,13 +4,11 @@
 //! Money stays [`Decimal`] through every computation and becomes `f64` only in the Mailchimp
 //! bodies ([`to_f64`]), because Mailchimp's schema takes JSON numbers.
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, eastern_to_utc};
@@ -21,10 +19,13 @@ use crate::vendors::mailchimp::models::{
 /// Mailchimp's limit on customer (and advisable limit on store) ids.
 pub const MAX_ID_LEN: usize = 50;
 
-/// Merge tags the flow writes. Tags are at most 10 characters (Mailchimp's limit).
-pub const FNAME: &str = "FNAME";
-pub const LNAME: &str = "LNAME";
-pub const COMPANY: &str = "COMPANY";
+// The person merge tags and member helpers both Mailchimp-target flows share.
+pub use crate::flows::mailchimp_member::{COMPANY, FNAME, LNAME, fingerprint, same_email};
+use crate::flows::mailchimp_member::{
+    clean_email, name_merge_field_definitions, name_merge_fields,
+};
+
+/// The flow's own merge tags. Tags are at most 10 characters (Mailchimp's limit).
 /// `paid_up` | `pending` | `overdue`.
 pub const FB_STATUS: &str = "FB_STATUS";
 /// Outstanding balance in the client's currency.
@@ -44,15 +45,14 @@ pub fn merge_field_definitions() -> Vec<MergeField> {
         name: name.to_string(),
         kind: kind.to_string(),
     };
-    vec![
-        field(FNAME, "First Name", "text"),
-        field(LNAME, "Last Name", "text"),
-        field(COMPANY, "Company", "text"),
+    let mut fields = name_merge_field_definitions();
+    fields.extend([
         field(FB_STATUS, "FreshBooks payment status", "text"),
         field(FB_BALANCE, "FreshBooks outstanding balance", "number"),
         field(FB_LASTINV, "FreshBooks last invoice total", "number"),
         field(FB_LASTDT, "FreshBooks last invoice date", "date"),
-    ]
+    ]);
+    fields
 }
 
 /// A client's standing, from its invoices.
@@ -192,17 +192,7 @@ pub fn financial_context(
 /// The client's email as Mailchimp should see it: trimmed, `None` when blank. Case is kept
 /// (Mailchimp stores the address as given and hashes it lower-cased).
 pub fn client_email(client: &Client) -> Option<String> {
-    client
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_string)
-}
-
-/// Whether two addresses are the same Mailchimp member (the subscriber hash lower-cases).
-pub fn same_email(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim())
+    clean_email(client.email.as_deref())
 }
 
 /// Decimal → JSON number for a Mailchimp body. Every `Decimal` fits an `f64` (with rounding
@@ -221,16 +211,11 @@ pub fn member_upsert(
     ctx: &FinancialContext,
     status_if_new: &str,
 ) -> MemberUpsert {
-    let mut merge_fields = BTreeMap::new();
-    for (tag, value) in [
-        (FNAME, &client.fname),
-        (LNAME, &client.lname),
-        (COMPANY, &client.organization),
-    ] {
-        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            merge_fields.insert(tag.to_string(), json!(v));
-        }
-    }
+    let mut merge_fields = name_merge_fields(
+        client.fname.as_deref(),
+        client.lname.as_deref(),
+        client.organization.as_deref(),
+    );
     merge_fields.insert(FB_STATUS.into(), json!(ctx.status.as_str()));
     merge_fields.insert(FB_BALANCE.into(), json!(to_f64(ctx.balance)));
     let (total, date) = match &ctx.last_invoice {
@@ -492,47 +477,6 @@ pub fn order(
         updated_at_foreign: None,
         lines,
     })
-}
-
-/// sha256 (hex) of the canonical JSON of `value`: what skip-unchanged compares. Maps serialize
-/// with sorted keys and structs in declaration order, so equal writes give equal prints.
-pub fn fingerprint(value: &Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(value, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// JSON with object keys sorted at every level. `Value::to_string` is not enough: with
-/// serde_json's `preserve_order` feature (which another crate in the build may switch on)
-/// objects keep insertion order, and the same record would fingerprint differently.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
 }
 
 #[cfg(test)]

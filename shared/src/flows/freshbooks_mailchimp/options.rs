@@ -1,36 +1,17 @@
 //! The connection options of the FreshBooks → Mailchimp flow, typed.
 //!
-//! `connections/validate.rs` checks the same keys with the parsers here when the file is applied,
+//! `connections/validate.rs` checks the same keys with the same (shared) parsers when the file is
+//! applied,
 //! so a bad value is refused by `ml-connector connections check`; [`Options::parse`] still
 //! reports one as a permanent error in case a set was stored without validation.
 
 use std::collections::BTreeMap;
 
-/// Mailchimp's `status_if_new` values a connection may choose. `cleaned` is Mailchimp's own
-/// verdict on an address, never something a sync should set.
-pub const MEMBER_STATUSES: [&str; 4] = ["subscribed", "pending", "unsubscribed", "transactional"];
-
-/// Accounting data carries no marketing consent (mailchimp.md §2.5): new members are
-/// transactional unless the connection says otherwise.
-pub const DEFAULT_STATUS_IF_NEW: &str = "transactional";
-
-/// What to do with the member of an address the flow no longer syncs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retire {
-    /// Archive the member (never delete-permanent: the address could not be re-added).
-    Archive,
-    /// Leave the member as it is.
-    Keep,
-}
-
-impl Retire {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Retire::Archive => "archive",
-            Retire::Keep => "keep",
-        }
-    }
-}
+// The member options both Mailchimp-target flows share, re-exported where they were first defined.
+use crate::flows::mailchimp_member::parse_each;
+pub use crate::flows::mailchimp_member::{
+    DEFAULT_STATUS_IF_NEW, MEMBER_STATUSES, Retire, parse_bool, parse_member_status, parse_retire,
+};
 
 /// The options of one connection, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,42 +47,19 @@ impl Options {
     /// them when the set is applied). The error names the option and what it must be.
     pub fn parse(options: &BTreeMap<String, toml::Value>) -> Result<Options, String> {
         let mut out = Options::default();
-        for (key, value) in options {
-            let named = |m: String| format!("options.{key}: {m}");
-            match key.as_str() {
-                "status_if_new" => out.status_if_new = parse_member_status(value).map_err(named)?,
-                "sync_drafts" => out.sync_drafts = parse_bool(value).map_err(named)?,
-                "on_email_change" => out.on_email_change = parse_retire(value).map_err(named)?,
-                "on_client_delete" => out.on_client_delete = parse_retire(value).map_err(named)?,
-                "tags" => out.tags = parse_bool(value).map_err(named)?,
+        parse_each(options, |key, value| {
+            match key {
+                "status_if_new" => out.status_if_new = parse_member_status(value)?,
+                "sync_drafts" => out.sync_drafts = parse_bool(value)?,
+                "on_email_change" => out.on_email_change = parse_retire(value)?,
+                "on_client_delete" => out.on_client_delete = parse_retire(value)?,
+                "tags" => out.tags = parse_bool(value)?,
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
-}
-
-/// `status_if_new`: one of [`MEMBER_STATUSES`].
-pub fn parse_member_status(v: &toml::Value) -> Result<String, String> {
-    match v.as_str() {
-        Some(s) if MEMBER_STATUSES.contains(&s) => Ok(s.to_string()),
-        _ => Err(format!("must be one of {}", MEMBER_STATUSES.join(", "))),
-    }
-}
-
-/// `"archive"` or `"keep"`.
-pub fn parse_retire(v: &toml::Value) -> Result<Retire, String> {
-    match v.as_str() {
-        Some("archive") => Ok(Retire::Archive),
-        Some("keep") => Ok(Retire::Keep),
-        _ => Err("must be \"archive\" or \"keep\"".to_string()),
-    }
-}
-
-/// `true` or `false` (not a string).
-pub fn parse_bool(v: &toml::Value) -> Result<bool, String> {
-    v.as_bool()
-        .ok_or_else(|| "must be true or false".to_string())
 }
 
 #[cfg(test)]

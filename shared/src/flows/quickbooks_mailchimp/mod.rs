@@ -1,1 +1,15 @@
-//! QuickBooks Online → Mailchimp: customers become audience members (being built, issue 5).
+//! QuickBooks Online → Mailchimp: customers become audience members (names and company as
+//! merge fields, `status_if_new` only), kept in step through email changes, deactivations and
+//! merges. Accounting data stays in QuickBooks.
+//!
+//! - [`options`]: the connection's options, typed.
+//! - [`mapping`]: QuickBooks customers in, Mailchimp member bodies out — pure functions.
+//! - [`handler`]: [`QuickbooksToMailchimp`], the orchestration as a
+//!   [`crate::worker::TargetHandler`] (the Mailchimp worker reaches it through
+//!   [`crate::flows::mailchimp_target::MailchimpTarget`]).
+
+pub mod mapping;
+pub mod options;
+
+pub use options::Options;
+

@@ -1,0 +1,444 @@
+//! What every flow that keeps Mailchimp audience members in step with a source's records shares
+//! (FreshBooks clients and QuickBooks customers alike): the member options and their parsers,
+//! the name merge fields, email identity, the skip-unchanged fingerprint and the per-process
+//! "merge fields already ensured" cache.
+//!
+//! `connections/validate.rs` checks options with the parsers here, so what `ml-connector
+//! connections check` accepts is exactly what the workers read.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::connections::Connection;
+use crate::event::SyncEvent;
+use crate::flows::Flow;
+use crate::flows::errors::{from_mailchimp, from_port};
+use crate::ports::{Clock, IdMapping, Store};
+use crate::vendors::mailchimp::models::MergeField;
+use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
+use crate::worker::HandlerError;
+
+// ---- options ----------------------------------------------------------------------------------
+
+/// Mailchimp's `status_if_new` values a connection may choose. `cleaned` is Mailchimp's own
+/// verdict on an address, never something a sync should set.
+pub const MEMBER_STATUSES: [&str; 4] = ["subscribed", "pending", "unsubscribed", "transactional"];
+
+/// Accounting data carries no marketing consent (mailchimp.md §2.5): new members are
+/// transactional unless the connection says otherwise.
+pub const DEFAULT_STATUS_IF_NEW: &str = "transactional";
+
+/// What to do with the member of an address the flow no longer syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retire {
+    /// Archive the member (never delete-permanent: the address could not be re-added).
+    Archive,
+    /// Leave the member as it is.
+    Keep,
+}
+
+impl Retire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retire::Archive => "archive",
+            Retire::Keep => "keep",
+        }
+    }
+}
+
+/// `status_if_new`: one of [`MEMBER_STATUSES`].
+pub fn parse_member_status(v: &toml::Value) -> Result<String, String> {
+    match v.as_str() {
+        Some(s) if MEMBER_STATUSES.contains(&s) => Ok(s.to_string()),
+        _ => Err(format!("must be one of {}", MEMBER_STATUSES.join(", "))),
+    }
+}
+
+/// `"archive"` or `"keep"`.
+pub fn parse_retire(v: &toml::Value) -> Result<Retire, String> {
+    match v.as_str() {
+        Some("archive") => Ok(Retire::Archive),
+        Some("keep") => Ok(Retire::Keep),
+        _ => Err("must be \"archive\" or \"keep\"".to_string()),
+    }
+}
+
+/// `true` or `false` (not a string).
+pub fn parse_bool(v: &toml::Value) -> Result<bool, String> {
+    v.as_bool()
+        .ok_or_else(|| "must be true or false".to_string())
+}
+
+/// Runs `parse` on every option of a connection's `options` table, naming the option in the
+/// error (`options.<key>: …`). Each flow's `parse` sets the keys it knows and ignores the rest
+/// (validation refuses unknown keys when the set is applied).
+pub fn parse_each(
+    options: &BTreeMap<String, toml::Value>,
+    mut parse: impl FnMut(&str, &toml::Value) -> Result<(), String>,
+) -> Result<(), String> {
+    for (key, value) in options {
+        parse(key, value).map_err(|m| format!("options.{key}: {m}"))?;
+    }
+    Ok(())
+}
+
+// ---- members ----------------------------------------------------------------------------------
+
+/// Merge tags for the person's names and company. Tags are at most 10 characters (Mailchimp's
+/// limit).
+pub const FNAME: &str = "FNAME";
+pub const LNAME: &str = "LNAME";
+pub const COMPANY: &str = "COMPANY";
+
+/// The id-map fingerprint of a record whose member the flow archived (source record deleted or
+/// deactivated). Never a sha256 hex, so it cannot collide with a real fingerprint.
+pub const ARCHIVED: &str = "archived";
+
+/// The definitions of [`FNAME`], [`LNAME`] and [`COMPANY`], for creating them on an audience
+/// that lacks them (Mailchimp's default audience has only the first two).
+pub fn name_merge_field_definitions() -> Vec<MergeField> {
+    [
+        (FNAME, "First Name"),
+        (LNAME, "Last Name"),
+        (COMPANY, "Company"),
+    ]
+    .into_iter()
+    .map(|(tag, name)| MergeField {
+        tag: tag.to_string(),
+        name: name.to_string(),
+        kind: "text".to_string(),
+    })
+    .collect()
+}
+
+/// The name merge fields of a person, each only when the source has a non-blank value, so a
+/// blank source field does not wipe what someone typed in Mailchimp.
+pub fn name_merge_fields(
+    first: Option<&str>,
+    last: Option<&str>,
+    company: Option<&str>,
+) -> BTreeMap<String, Value> {
+    [(FNAME, first), (LNAME, last), (COMPANY, company)]
+        .into_iter()
+        .filter_map(|(tag, value)| {
+            let v = value.map(str::trim).filter(|v| !v.is_empty())?;
+            Some((tag.to_string(), json!(v)))
+        })
+        .collect()
+}
+
+/// An email as Mailchimp should see it: trimmed, `None` when blank. Case is kept (Mailchimp
+/// stores the address as given and hashes it lower-cased).
+pub fn clean_email(email: Option<&str>) -> Option<String> {
+    email
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+}
+
+/// Whether two addresses are the same Mailchimp member (the subscriber hash lower-cases).
+pub fn same_email(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+// ---- the checks before a sync ----------------------------------------------------------------
+
+/// What a Mailchimp-target flow takes from its source, for [`precheck`] and its messages.
+pub struct SourceSpec {
+    pub flow: Flow,
+    /// The source vendor as people spell it, e.g. `FreshBooks`.
+    pub vendor: &'static str,
+    /// What the source's `account` is, e.g. `account` or `company (realm)`.
+    pub account: &'static str,
+    /// The entities the flow syncs; events for others are skipped.
+    pub entities: &'static [&'static str],
+}
+
+/// Where one event's member writes go, once [`precheck`] has passed.
+pub struct MemberTarget<'a> {
+    /// The source account (FreshBooks account id, QuickBooks realm id) the connection reads.
+    pub account: &'a str,
+    /// The audience the connection writes.
+    pub list_id: &'a str,
+}
+
+/// The checks every Mailchimp-target flow makes before calling any vendor: the connection runs
+/// `spec.flow` (else the event reached the wrong handler), the entity is one the flow syncs and
+/// the connection is enabled (else `Err` of a skip reason, audited as skipped), the event comes
+/// from the account the connection reads and the target names an audience (else a permanent
+/// configuration error that says what to fix).
+pub fn precheck<'a>(
+    spec: &SourceSpec,
+    name: &str,
+    connection: &'a Connection,
+    event: &SyncEvent,
+) -> Result<Result<MemberTarget<'a>, String>, HandlerError> {
+    let SourceSpec {
+        flow,
+        vendor,
+        account: account_kind,
+        entities,
+    } = spec;
+    if connection.flow() != Some(*flow) {
+        return Err(HandlerError::permanent(
+            "unsupported_flow",
+            format!(
+                "connection `{name}` is not a {vendor} → Mailchimp connection; the event \
+                 reached the wrong handler"
+            ),
+        ));
+    }
+    if !entities.contains(&event.entity.as_str()) {
+        return Ok(Err(format!(
+            "{vendor} `{}` records are not synced to Mailchimp",
+            event.entity
+        )));
+    }
+    if !connection.enabled {
+        return Ok(Err(format!("connection `{name}` is disabled")));
+    }
+    let account = connection.source.account.as_deref().unwrap_or_default();
+    if account != event.source.account {
+        return Err(HandlerError::permanent(
+            "configuration",
+            format!(
+                "the event is from {vendor} {account_kind} `{}` but connection `{name}` reads \
+                 {account_kind} `{account}`",
+                event.source.account
+            ),
+        ));
+    }
+    let list_id = connection.target.list_id.as_deref().ok_or_else(|| {
+        HandlerError::permanent(
+            "configuration",
+            format!("connection `{name}` has no target.list_id"),
+        )
+    })?;
+    Ok(Ok(MemberTarget { account, list_id }))
+}
+
+// ---- the id map -------------------------------------------------------------------------------
+
+/// One connection's id map (entries stamped with the clock), for a flow's per-event context.
+pub struct ConnectionIds<'a> {
+    store: &'a dyn Store,
+    clock: &'a dyn Clock,
+    connection: &'a str,
+}
+
+impl<'a> ConnectionIds<'a> {
+    pub fn new(store: &'a dyn Store, clock: &'a dyn Clock, connection: &'a str) -> Self {
+        ConnectionIds {
+            store,
+            clock,
+            connection,
+        }
+    }
+
+    /// The entry `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<IdMapping>, HandlerError> {
+        self.store
+            .get_mapping(self.connection, key)
+            .await
+            .map_err(from_port)
+    }
+
+    /// Saves the entry `key`.
+    pub async fn put(
+        &self,
+        key: &str,
+        target_id: &str,
+        fingerprint: &str,
+    ) -> Result<(), HandlerError> {
+        let mapping = IdMapping {
+            target_id: target_id.to_string(),
+            fingerprint: fingerprint.to_string(),
+            updated_at: self.clock.now(),
+        };
+        self.store
+            .put_mapping(self.connection, key, &mapping)
+            .await
+            .map_err(from_port)
+    }
+}
+
+// ---- fingerprints -----------------------------------------------------------------------------
+
+/// sha256 (hex) of the canonical JSON of `value`: what skip-unchanged compares. Maps serialize
+/// with sorted keys and structs in declaration order, so equal writes give equal prints.
+pub fn fingerprint(value: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// JSON with object keys sorted at every level. `Value::to_string` is not enough: with
+/// serde_json's `preserve_order` feature (which another crate in the build may switch on)
+/// objects keep insertion order, and the same record would fingerprint differently.
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+// ---- ensuring what writes depend on -----------------------------------------------------------
+
+/// Entries an [`Ensured`] holds before it starts over; bounds memory for a store with an
+/// unbounded product catalogue.
+const ENSURED_CAP: usize = 10_000;
+
+/// Things (merge fields, stores, products) known to exist, per process: each is read (and
+/// created if missing) once, not on every event. Keys should include the Mailchimp credential
+/// set, since two accounts may use the same ids.
+#[derive(Default)]
+pub struct Ensured(Mutex<HashSet<String>>);
+
+impl Ensured {
+    pub fn contains(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    pub fn insert(&self, key: String) {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= ENSURED_CAP {
+            set.clear();
+        }
+        set.insert(key);
+    }
+
+    /// Forgets everything, e.g. after a 404 that may mean something cached was deleted behind
+    /// our back: the replay re-creates what is missing.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Classifies a Mailchimp error ([`from_mailchimp`]). A 404 may mean a list, store or
+    /// product cached as existing was deleted behind our back, so the cache starts over and the
+    /// retry re-creates what is missing.
+    pub fn mailchimp_error(&self, e: MailchimpError) -> HandlerError {
+        if e.status() == Some(404) {
+            self.clear();
+        }
+        from_mailchimp(e)
+    }
+}
+
+/// Makes sure the audience `list_id` has every merge field in `fields` (read once per list and
+/// credential set per process, created when missing).
+pub async fn ensure_merge_fields(
+    mc: &dyn MailchimpApi,
+    ensured: &Ensured,
+    mailchimp_credentials: &str,
+    list_id: &str,
+    fields: &[MergeField],
+) -> Result<(), MailchimpError> {
+    let key = format!("merge-fields\0{mailchimp_credentials}\0{list_id}");
+    if ensured.contains(&key) {
+        return Ok(());
+    }
+    let have: HashSet<String> = mc
+        .merge_fields(list_id)
+        .await?
+        .into_iter()
+        .map(|f| f.tag.to_ascii_uppercase())
+        .collect();
+    for field in fields {
+        if have.contains(&field.tag) {
+            continue;
+        }
+        match mc.create_merge_field(list_id, field).await {
+            Ok(_) => {}
+            // Another process created it first.
+            Err(e) if already_exists(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    ensured.insert(key);
+    Ok(())
+}
+
+/// Mailchimp's answer to creating something that exists. The exact title/detail is
+/// UNCONFIRMED (mailchimp.md §3.4 only says "already exists"), so this matches loosely on a 400.
+pub fn already_exists(e: &MailchimpError) -> bool {
+    match e {
+        MailchimpError::Api {
+            status: 400,
+            title,
+            detail,
+            ..
+        } => {
+            let text = format!("{title} {detail}").to_ascii_lowercase();
+            text.contains("already exists") || text.contains("duplicate")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_or_say_what_they_must_be() {
+        let s = |v: &str| toml::Value::String(v.into());
+        assert_eq!(parse_member_status(&s("pending")).unwrap(), "pending");
+        assert!(parse_member_status(&s("cleaned")).is_err());
+        assert_eq!(parse_retire(&s("keep")).unwrap(), Retire::Keep);
+        assert_eq!(
+            parse_retire(&s("delete")).unwrap_err(),
+            "must be \"archive\" or \"keep\""
+        );
+        assert!(parse_bool(&toml::Value::Boolean(true)).unwrap());
+        assert!(parse_bool(&s("true")).is_err());
+    }
+
+    #[test]
+    fn blank_names_are_left_out() {
+        let f = name_merge_fields(Some(" Jane "), Some("  "), None);
+        assert_eq!(json!(f), json!({"FNAME": "Jane"}));
+        assert_eq!(clean_email(Some("  ")), None);
+        assert_eq!(clean_email(Some(" A@b.c ")).as_deref(), Some("A@b.c"));
+        assert!(same_email(" A@B.c", "a@b.C "));
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order() {
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":null}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"x":null,"y":[1,{"p":3,"q":2}]},"b":1}"#).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&json!({"b": 2})));
+        assert_eq!(fingerprint(&a).len(), 64);
+    }
+}

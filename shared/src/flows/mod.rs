@@ -7,6 +7,7 @@ pub mod clients;
 pub mod errors;
 pub mod freshbooks_mailchimp;
 pub mod live_clients;
+pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;
 pub mod mailchimp_target;
 pub mod quickbooks_mailchimp;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::stored::{StoredTokens, merge_tokens};
+use super::stored::{StoredTokens, mark_needs_reconnect, merge_tokens};
 use super::{AccessTokens, RefreshError, Refresher, TokenError, lease_name};
 use crate::observability::{Metric, count};
 use crate::ports::{Clock, Leases, Secrets};
@@ -209,6 +209,8 @@ impl TokenManager {
                     "refresh token refused: the connection needs re-authorising"
                 );
                 count(Metric::TokenRefreshFailed, 1);
+                self.mark_needs_reconnect(name, &stored.refresh_token, &message)
+                    .await;
                 return Err(TokenError::Broken {
                     name: name.to_string(),
                     vendor,
@@ -273,7 +275,40 @@ impl TokenManager {
         }
     }
 
-    /// The secret, uncached, and its token fields.
+    /// Writes `needs_reconnect` into the stored set so every instance stops calling the
+    /// token endpoint with a refresh token it refused. Re-read first: if the set was rewritten
+    /// meanwhile (a new `connect`), its new refresh token is not the refused one and the set is
+    /// left alone. Failing to write only costs more refused calls, so it is logged, not raised.
+    async fn mark_needs_reconnect(&self, name: &str, refused: &SecretString, reason: &str) {
+        self.forget(name);
+        let secret = secret_names::credentials(name);
+        let current = match self.secrets.get(&secret).await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(credentials = name, error = %e, "could not re-read the credential set to mark it as needing reconnect");
+                return;
+            }
+        };
+        match StoredTokens::parse(&current) {
+            Ok(now) if same(&now.refresh_token, refused) => {}
+            _ => return,
+        }
+        let marked = match mark_needs_reconnect(&current, self.clock.now(), reason) {
+            Ok(marked) => marked,
+            Err(e) => {
+                tracing::warn!(credentials = name, error = %e, "could not mark the credential set as needing reconnect");
+                return;
+            }
+        };
+        if let Err(e) = self.secrets.put(&secret, &marked).await {
+            tracing::warn!(credentials = name, error = %e, "could not mark the credential set as needing reconnect");
+        }
+    }
+
+    /// The secret, uncached, and its token fields. A set marked `needs_reconnect` is
+    /// [`TokenError::Broken`] at once: its refresh token was refused, and calling the vendor
+    /// again with it cannot help.
     async fn read(&self, name: &str) -> Result<(SecretString, StoredTokens), TokenError> {
         let secret = secret_names::credentials(name);
         let raw = self
@@ -288,6 +323,14 @@ impl TokenManager {
             name: name.to_string(),
             reason,
         })?;
+        if let Some(reason) = stored.reconnect_reason() {
+            self.forget(name);
+            return Err(TokenError::Broken {
+                name: name.to_string(),
+                vendor: self.refresher.vendor(),
+                message: format!("the credential set is {reason}"),
+            });
+        }
         Ok((raw, stored))
     }
 
@@ -303,6 +346,10 @@ impl TokenManager {
                 expires_at,
             },
         );
+    }
+
+    fn forget(&self, name: &str) {
+        lock(&self.cache).remove(name);
     }
 
     fn forget_if(&self, name: &str, token: &SecretString) {
@@ -559,6 +606,79 @@ mod tests {
             .await
             .unwrap()
         );
+        s.db.release_lease(&lease_name("fb"), "other")
+            .await
+            .unwrap();
+        // The set is marked, the tokens kept ...
+        let stored = s.stored().await;
+        assert_eq!(stored["refresh_token"], "r0");
+        assert_eq!(stored["client_id"], "cid");
+        assert_eq!(stored["needs_reconnect"]["reason"], "invalid_grant");
+        assert!(stored["needs_reconnect"]["since"].is_string());
+        // ... so every instance fails fast without calling the token endpoint again.
+        let other = s.manager(refresher.clone());
+        for m in [&m, &other] {
+            let err = m.access_token("fb").await.unwrap_err();
+            assert!(matches!(err, TokenError::Broken { .. }), "{err:?}");
+            assert!(err.to_string().contains("needing reconnect"), "{err}");
+            let err = m
+                .refresh_after_unauthorized("fb", &"a0".into())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, TokenError::Broken { .. }), "{err:?}");
+            assert!(matches!(
+                m.refresh_if_expiring("fb", chrono::Duration::hours(1))
+                    .await,
+                Err(TokenError::Broken { .. })
+            ));
+        }
+        assert_eq!(refresher.calls.load(Ordering::SeqCst), 1);
+        // Rewriting the set (`connect`) clears the mark.
+        let fresh = serde_json::json!({
+            "access_token": "c0", "refresh_token": "rc0",
+            "expires_at": (s.clock.now() + chrono::Duration::hours(11)).to_rfc3339(),
+        });
+        s.secrets
+            .put("credentials/fb", &SecretString::from(fresh.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(m.access_token("fb").await.unwrap().expose_secret(), "c0");
+    }
+
+    #[tokio::test]
+    async fn a_set_rewritten_during_the_refusal_is_not_marked() {
+        let s = setup(chrono::Duration::minutes(1)).await;
+        // The token endpoint refuses, and meanwhile someone reconnects.
+        struct RefuseAndReconnect(Arc<EmbeddedSecrets>);
+        #[async_trait]
+        impl Refresher for RefuseAndReconnect {
+            fn vendor(&self) -> &'static str {
+                "QuickBooks"
+            }
+            async fn refresh(
+                &self,
+                _: &SecretString,
+                _: DateTime<Utc>,
+            ) -> Result<TokenSet, RefreshError> {
+                let json = r#"{"access_token":"n0","refresh_token":"rn0"}"#;
+                self.0
+                    .put("credentials/fb", &SecretString::from(json))
+                    .await
+                    .unwrap();
+                Err(RefreshError::Refused("invalid_grant".into()))
+            }
+        }
+        let m = TokenManager::new(
+            s.secrets.clone(),
+            Arc::new(s.db.clone()),
+            s.clock.clone(),
+            Arc::new(RefuseAndReconnect(s.secrets.clone())),
+        );
+        let err = m.access_token("fb").await.unwrap_err();
+        assert!(err.to_string().contains("QuickBooks refused"), "{err}");
+        let stored = s.stored().await;
+        assert!(stored.get("needs_reconnect").is_none(), "{stored}");
+        assert_eq!(m.access_token("fb").await.unwrap().expose_secret(), "n0");
     }
 
     #[tokio::test]

@@ -14,6 +14,10 @@
 //! 4. otherwise calls the vendor's [`Refresher`], **stores the new pair before using it**, and
 //!    releases the lease. Instances that find the lease taken poll the secret until the token
 //!    changes (bounded by [`TokenConfig::wait`]).
+//! 5. when the vendor refuses the refresh token (`invalid_grant`), writes
+//!    `needs_reconnect: {"since", "reason"}` into the stored set (tokens kept) and from then on
+//!    answers [`TokenError::Broken`] for that set without calling the vendor, until the set is
+//!    rewritten (`ml-connector connect`).
 //!
 //! The vendor-specific part is only the token endpoint call ([`Refresher`]); FreshBooks' is
 //! [`crate::vendors::freshbooks::oauth::FreshbooksOauth`].
@@ -28,7 +32,7 @@ use secrecy::SecretString;
 use crate::ports::PortError;
 
 pub use manager::{TokenConfig, TokenManager};
-pub use stored::{StoredTokens, merge_tokens};
+pub use stored::{StoredTokens, mark_needs_reconnect, merge_tokens};
 
 /// The name of the store lease that serialises refreshes of one credential set.
 pub fn lease_name(credentials: &str) -> String {

@@ -15,9 +15,26 @@ pub struct StoredTokens {
     pub refresh_token: SecretString,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
+    /// `{"since": RFC 3339, "reason": "…"}`, written when the vendor refused the refresh token
+    /// ([`mark_needs_reconnect`]); any non-null value counts. Cleared by rewriting the set
+    /// (`ml-connector connect`).
+    #[serde(default)]
+    pub needs_reconnect: Option<Value>,
 }
 
 impl StoredTokens {
+    /// Why the set is marked as needing reconnect (`since`, `reason`), if it is.
+    pub fn reconnect_reason(&self) -> Option<String> {
+        let mark = self.needs_reconnect.as_ref().filter(|v| !v.is_null())?;
+        let field = |k: &str| mark.get(k).and_then(Value::as_str).unwrap_or("").trim();
+        Some(match (field("since"), field("reason")) {
+            ("", "") => "marked as needing reconnect".to_string(),
+            (since, "") => format!("marked as needing reconnect since {since}"),
+            ("", reason) => format!("marked as needing reconnect ({reason})"),
+            (since, reason) => format!("marked as needing reconnect since {since} ({reason})"),
+        })
+    }
+
     /// Parses the secret's JSON. The error says only where parsing failed: serde's messages
     /// can quote input, and the input is a secret.
     pub fn parse(json: &SecretString) -> Result<Self, String> {
@@ -44,6 +61,7 @@ impl std::fmt::Debug for StoredTokens {
             .field("access_token", &"[REDACTED]")
             .field("refresh_token", &"[REDACTED]")
             .field("expires_at", &self.expires_at)
+            .field("needs_reconnect", &self.needs_reconnect)
             .finish()
     }
 }
@@ -72,6 +90,24 @@ pub fn merge_tokens(credentials: &SecretString, tokens: &TokenSet) -> Result<Sec
         Some(at) => object.insert("refresh_expires_at".into(), at.to_rfc3339().into()),
         None => object.remove("refresh_expires_at"),
     };
+    Ok(SecretString::from(Value::Object(object).to_string()))
+}
+
+/// `credentials` (a JSON object) with `needs_reconnect: {"since", "reason"}` added; every
+/// other field, the tokens included, is kept.
+pub fn mark_needs_reconnect(
+    credentials: &SecretString,
+    since: DateTime<Utc>,
+    reason: &str,
+) -> Result<SecretString, String> {
+    let mut object = match serde_json::from_str::<Value>(credentials.expose_secret()) {
+        Ok(Value::Object(map)) => map,
+        _ => return Err("the stored credential set is not a JSON object".into()),
+    };
+    object.insert(
+        "needs_reconnect".into(),
+        serde_json::json!({ "since": since.to_rfc3339(), "reason": reason }),
+    );
     Ok(SecretString::from(Value::Object(object).to_string()))
 }
 
@@ -110,6 +146,38 @@ mod tests {
         assert_eq!(v["refresh_expires_at"], "2026-06-10T16:04:11+00:00");
         assert_eq!(v["expires_at"], "2026-06-10T16:04:11+00:00");
         assert!(merge_tokens(&SecretString::from("[1]"), &new).is_err());
+    }
+
+    #[test]
+    fn marking_keeps_the_tokens_and_reads_back() {
+        let stored = SecretString::from(r#"{"access_token":"a1","refresh_token":"r1","x":1}"#);
+        assert!(
+            StoredTokens::parse(&stored)
+                .unwrap()
+                .reconnect_reason()
+                .is_none()
+        );
+        let at: DateTime<Utc> = "2026-03-02T17:04:11Z".parse().unwrap();
+        let marked = mark_needs_reconnect(&stored, at, "invalid_grant").unwrap();
+        let v: Value = serde_json::from_str(marked.expose_secret()).unwrap();
+        assert_eq!(v["refresh_token"], "r1");
+        assert_eq!(v["x"], 1);
+        assert_eq!(v["needs_reconnect"]["reason"], "invalid_grant");
+        let reason = StoredTokens::parse(&marked)
+            .unwrap()
+            .reconnect_reason()
+            .unwrap();
+        assert!(reason.contains("2026-03-02T17:04:11") && reason.contains("invalid_grant"));
+        let null = SecretString::from(
+            r#"{"access_token":"a","refresh_token":"r","needs_reconnect":null}"#,
+        );
+        assert!(
+            StoredTokens::parse(&null)
+                .unwrap()
+                .reconnect_reason()
+                .is_none()
+        );
+        assert!(mark_needs_reconnect(&SecretString::from("[]"), at, "x").is_err());
     }
 
     #[test]

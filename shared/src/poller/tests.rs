@@ -1,6 +1,6 @@
 //! The jobs on the embedded adapters, with an in-memory FreshBooks and token refresher.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -264,18 +264,27 @@ async fn fixture() -> Fixture {
 }
 
 async fn drain(f: &Fixture, queue: &str) -> Vec<SyncEvent> {
+    drain_queue(&f.db, queue).await
+}
+
+async fn drain_mailchimp(db: &EmbeddedDb) -> Vec<SyncEvent> {
+    drain_queue(db, "mailchimp").await
+}
+
+/// Every event waiting in `queue`, deleted as read.
+async fn drain_queue(db: &EmbeddedDb, queue: &str) -> Vec<SyncEvent> {
     let mut out = Vec::new();
     loop {
-        let msgs =
-            f.db.receive(queue, 10, Duration::from_secs(30))
-                .await
-                .unwrap();
+        let msgs = db
+            .receive(queue, 10, Duration::from_secs(30))
+            .await
+            .unwrap();
         if msgs.is_empty() {
             return out;
         }
         for m in msgs {
             out.push(SyncEvent::from_json(&m.body).unwrap());
-            f.db.delete(queue, &m.receipt).await.unwrap();
+            db.delete(queue, &m.receipt).await.unwrap();
         }
     }
 }
@@ -643,4 +652,503 @@ async fn token_refresh_covers_every_freshbooks_credential_set_with_a_two_hour_ma
         ]
     );
     assert_eq!(report.failures[0].name, "credentials/fb1");
+}
+
+// ------------------------------------------------------------------------- QuickBooks jobs
+
+mod quickbooks {
+    use super::*;
+    use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
+    use crate::poller::quickbooks_cdc::{CUSTOMER, cursor_name};
+    use crate::vendors::quickbooks::QuickbooksApi;
+
+    /// R1 feeds two audiences, R2 one; R3 is only a target (Mailchimp → QuickBooks), R4's
+    /// connection is disabled.
+    const QB_CONNECTIONS: &str = r#"
+[connection.qb-mc]
+source = { vendor = "quickbooks", account = "R1", credentials = "qb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.qb-mc2]
+source = { vendor = "quickbooks", account = "R1", credentials = "qb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l2" }
+[connection.qb2-mc]
+source = { vendor = "quickbooks", account = "R2", credentials = "qb2" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l3" }
+[connection.mc-qb]
+source = { vendor = "mailchimp", account = "l1", credentials = "mc" }
+target = { vendor = "quickbooks", credentials = "qb3", realm_id = "R3" }
+[connection.qb-off]
+source = { vendor = "quickbooks", account = "R4", credentials = "qb4" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l4" }
+enabled = false
+"#;
+
+    /// One fake company per QuickBooks credential set (`qb` → R1, `qb2` → R2).
+    struct Realms {
+        r1: Arc<FakeQuickbooks>,
+        r2: Arc<FakeQuickbooks>,
+    }
+
+    #[async_trait]
+    impl VendorClients for Realms {
+        async fn freshbooks(&self, name: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError> {
+            Err(HandlerError::permanent("credentials_missing", name))
+        }
+        async fn mailchimp(&self, name: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError> {
+            Err(HandlerError::permanent("credentials_missing", name))
+        }
+        async fn quickbooks(&self, name: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
+            match name {
+                "qb" => Ok(self.r1.clone()),
+                "qb2" => Ok(self.r2.clone()),
+                other => Err(HandlerError::permanent(
+                    "credentials_missing",
+                    format!("no credential set `{other}`"),
+                )),
+            }
+        }
+    }
+
+    struct QbFixture {
+        poller: Poller,
+        db: EmbeddedDb,
+        r1: Arc<FakeQuickbooks>,
+        r2: Arc<FakeQuickbooks>,
+        queue: Arc<SwitchableQueue>,
+        fb_tokens: Arc<FakeTokens>,
+        qb_tokens: Arc<FakeTokens>,
+    }
+
+    /// Our clock starts where the fakes' server clocks start (2026-03-02 12:00 UTC).
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-02T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    async fn qb_fixture(qb_tokens: Option<FakeTokens>) -> QbFixture {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let db = EmbeddedDb::in_memory(clock.clone()).unwrap();
+        db.declare_queue("mailchimp", 5, Duration::from_secs(30))
+            .await
+            .unwrap();
+        db.put_connections(&ConnectionSet::from_toml(QB_CONNECTIONS, "test").unwrap())
+            .await
+            .unwrap();
+        let r1 = FakeQuickbooks::new();
+        let r2 = FakeQuickbooks::new();
+        let queue = Arc::new(SwitchableQueue {
+            db: db.clone(),
+            down: AtomicBool::new(false),
+        });
+        let fb_tokens = Arc::new(FakeTokens::default());
+        let deps = PollerDeps {
+            queue: queue.clone(),
+            store: Arc::new(db.clone()),
+            clock,
+            clients: Arc::new(Realms {
+                r1: r1.clone(),
+                r2: r2.clone(),
+            }),
+            tokens: fb_tokens.clone(),
+        };
+        let mut poller = Poller::new(deps, PollerConfig::default());
+        let qb_tokens = Arc::new(qb_tokens.unwrap_or_default());
+        poller = poller.with_token_refresher(Vendor::Quickbooks, qb_tokens.clone());
+        QbFixture {
+            poller,
+            db,
+            r1,
+            r2,
+            queue,
+            fb_tokens,
+            qb_tokens,
+        }
+    }
+
+    fn r1() -> SourceRef {
+        SourceRef {
+            vendor: Vendor::Quickbooks,
+            account: "R1".into(),
+        }
+    }
+
+    async fn cursor(f: &QbFixture, realm: &str) -> Option<String> {
+        f.db.get_cursor(&cursor_name(realm)).await.unwrap()
+    }
+
+    fn sweep<'a>(report: &'a JobReport, realm: &str) -> &'a RealmSweep {
+        report
+            .swept
+            .iter()
+            .find(|s| s.realm == realm)
+            .unwrap_or_else(|| panic!("{realm} not swept: {report:?}"))
+    }
+
+    #[tokio::test]
+    async fn the_first_sweep_reads_a_day_back_and_the_cursor_is_the_server_time() {
+        let f = qb_fixture(None).await;
+        let jane = f.r1.add_customer("Jane", Some("jane@example.com"));
+        let acme = f.r1.add_customer("Acme", None);
+        // The fake's server clock is now 2 s past ours: the cursor must be its time.
+        let server_time = f.r1.with(|s| s.now);
+        assert_ne!(server_time, t0());
+
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+
+        let since = t0() - chrono::Duration::days(1);
+        assert_eq!(
+            f.r1.take_calls(),
+            [format!(
+                "{} {}",
+                method::CHANGED_CUSTOMERS,
+                since.to_rfc3339()
+            )]
+        );
+        let s1 = sweep(&report, "R1");
+        assert_eq!(s1.since, since);
+        assert_eq!(s1.fallback, None);
+        assert_eq!(
+            (s1.listed, s1.new, s1.queued, s1.dead_lettered),
+            (2, 2, 4, 0)
+        );
+        assert_eq!(s1.cursor, server_time);
+        assert_eq!(
+            cursor(&f, "R1").await.as_deref(),
+            Some("2026-03-02T12:00:02.000Z")
+        );
+        // R2 had nothing; its cursor is its own server's time. R3 (a target only) and R4
+        // (disabled) are not swept.
+        assert_eq!(sweep(&report, "R2").listed, 0);
+        assert_eq!(
+            cursor(&f, "R2").await.as_deref(),
+            Some("2026-03-02T12:00:00.000Z")
+        );
+        assert_eq!(report.swept.len(), 2);
+        assert!(report.failures.is_empty() && report.query_fallbacks == 0);
+
+        let mut events = drain_mailchimp(&f.db).await;
+        events.sort_by(|a, b| (&a.entity_id, &a.connection).cmp(&(&b.entity_id, &b.connection)));
+        let summary: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.connection.as_str(),
+                    e.entity.as_str(),
+                    e.entity_id.as_str(),
+                    e.operation.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("qb-mc", CUSTOMER, jane.as_str(), "update"),
+                ("qb-mc2", CUSTOMER, jane.as_str(), "update"),
+                ("qb-mc", CUSTOMER, acme.as_str(), "update"),
+                ("qb-mc2", CUSTOMER, acme.as_str(), "update"),
+            ]
+        );
+        assert!(events.iter().all(|e| e.origin == Origin::Poll));
+        let updated =
+            f.r1.stored(&jane)
+                .unwrap()
+                .last_updated()
+                .unwrap()
+                .to_string();
+        assert_eq!(
+            events[0].event_id,
+            derived_event_id(&r1(), CUSTOMER, &jane, "update", &updated)
+        );
+        assert_eq!(
+            events[0].occurred_at,
+            Some(t0() + chrono::Duration::seconds(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_sweep_enqueues_nothing_seen_and_a_deleted_customer_is_a_delete() {
+        let f = qb_fixture(None).await;
+        let jane = f.r1.add_customer("Jane", Some("jane@example.com"));
+        let acme = f.r1.add_customer("Acme", None);
+        f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert_eq!(drain_mailchimp(&f.db).await.len(), 4);
+
+        // Nothing changed: nothing listed from the cursor on, nothing enqueued.
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert_eq!(sweep(&report, "R1").listed, 0);
+        assert!(drain_mailchimp(&f.db).await.is_empty());
+
+        // A window that re-reads the same customers (the cursor moved back by hand) still
+        // enqueues nothing: the seen markers hold their LastUpdatedTime.
+        f.db.put_cursor(&cursor_name("R1"), "2026-03-01T00:00:00Z")
+            .await
+            .unwrap();
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        let s1 = sweep(&report, "R1");
+        assert_eq!((s1.listed, s1.new, s1.queued), (2, 0, 0));
+        assert!(drain_mailchimp(&f.db).await.is_empty());
+
+        // Jane edited, Acme deleted: one update and one delete per connection.
+        f.r1.edit_customer(&jane, |c| c.given_name = Some("Janet".into()));
+        f.r1.delete_customer(&acme);
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert_eq!(sweep(&report, "R1").new, 2);
+        let mut ops: Vec<_> = drain_mailchimp(&f.db)
+            .await
+            .into_iter()
+            .map(|e| (e.entity_id, e.operation))
+            .collect();
+        ops.sort();
+        ops.dedup();
+        assert_eq!(
+            ops,
+            [
+                (jane.clone(), "update".to_string()),
+                (acme.clone(), "delete".to_string())
+            ]
+        );
+        let marker =
+            f.db.get_mapping(
+                &cursor_name("R1"),
+                &format!("quickbooks:R1:customer:{acme}"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(marker.fingerprint, "deleted");
+        assert_eq!(
+            cursor(&f, "R1").await.as_deref(),
+            Some("2026-03-02T12:00:04.000Z")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_gap_beyond_the_cdc_look_back_reads_the_window_with_the_query() {
+        let f = qb_fixture(None).await;
+        let jane = f.r1.add_customer("Jane", Some("jane@example.com"));
+        let old = (t0() - chrono::Duration::days(40)).to_rfc3339();
+        f.db.put_cursor(&cursor_name("R1"), &old).await.unwrap();
+        // 29.5 days is inside CDC's 30 but not its safety margin: the query too.
+        let near = (t0() - chrono::Duration::hours(29 * 24 + 12)).to_rfc3339();
+        f.db.put_cursor(&cursor_name("R2"), &near).await.unwrap();
+
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+
+        assert_eq!(
+            f.r1.take_calls(),
+            [format!("{} {old}", method::CUSTOMERS_UPDATED_SINCE)],
+            "no CDC call for a window it cannot cover"
+        );
+        assert_eq!(f.r2.calls_to(method::CHANGED_CUSTOMERS), 0);
+        let s1 = sweep(&report, "R1");
+        assert_eq!(s1.fallback, Some(QueryFallback::GapBeyondCdcLookback));
+        assert_eq!((s1.listed, s1.new, s1.queued), (1, 1, 2));
+        assert_eq!(report.query_fallbacks, 2);
+        assert_eq!(drain_mailchimp(&f.db).await[0].entity_id, jane);
+        // The cursor is the query's server time: the next sweep is a CDC one again.
+        assert_eq!(
+            cursor(&f, "R1").await.as_deref(),
+            Some("2026-03-02T12:00:01.000Z")
+        );
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert_eq!(sweep(&report, "R1").fallback, None);
+        assert_eq!(f.r1.calls_to(method::CHANGED_CUSTOMERS), 1);
+
+        // A 28-day gap is still CDC's.
+        let within = (t0() - chrono::Duration::days(28)).to_rfc3339();
+        f.db.put_cursor(&cursor_name("R2"), &within).await.unwrap();
+        f.r2.take_calls();
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert_eq!(sweep(&report, "R2").fallback, None);
+        assert_eq!(f.r2.calls_to(method::CHANGED_CUSTOMERS), 1);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_cdc_answer_falls_back_to_the_query_for_the_same_window() {
+        let f = qb_fixture(None).await;
+        f.r1.with(|s| s.cdc_cap = 2);
+        for name in ["A", "B", "C"] {
+            f.r1.add_customer(name, None);
+        }
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+
+        let since = (t0() - chrono::Duration::days(1)).to_rfc3339();
+        assert_eq!(
+            f.r1.take_calls(),
+            [
+                format!("{} {since}", method::CHANGED_CUSTOMERS),
+                format!("{} {since}", method::CUSTOMERS_UPDATED_SINCE),
+            ]
+        );
+        let s1 = sweep(&report, "R1");
+        assert_eq!(s1.fallback, Some(QueryFallback::CdcTruncated));
+        assert_eq!((s1.listed, s1.new, s1.queued), (3, 3, 6));
+        assert_eq!(report.query_fallbacks, 1);
+        let ids: BTreeSet<String> = drain_mailchimp(&f.db)
+            .await
+            .into_iter()
+            .map(|e| e.entity_id)
+            .collect();
+        assert_eq!(
+            ids.len(),
+            3,
+            "the customer the cap left out is enqueued too"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_realm_keeps_its_cursor_and_the_others_are_still_swept() {
+        let f = qb_fixture(None).await;
+        f.r1.add_customer("Jane", Some("jane@example.com"));
+        f.r2.add_customer("Bob", Some("bob@example.com"));
+        f.r1.inject(method::CHANGED_CUSTOMERS, throttled());
+
+        let err = f.poller.run_job(Job::QuickbooksCdc).await.unwrap_err();
+        let JobError::Failed(report) = &err else {
+            panic!("expected a partial failure, got {err}");
+        };
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].name, "quickbooks/R1");
+        assert!(
+            report.failures[0].error.contains("change data capture"),
+            "{err}"
+        );
+        assert_eq!(report.swept.len(), 1);
+        assert_eq!(report.swept[0].realm, "R2");
+        let events = drain_mailchimp(&f.db).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].connection, "qb2-mc");
+        // The first run pinned R1's window start; the failure left it there.
+        let pinned = "2026-03-01T12:00:00.000Z";
+        assert_eq!(cursor(&f, "R1").await.as_deref(), Some(pinned));
+
+        // The queue down: the CDC answer is read but nothing moves.
+        f.queue.down.store(true, Ordering::SeqCst);
+        let err = f.poller.run_job(Job::QuickbooksCdc).await.unwrap_err();
+        assert!(err.to_string().contains("quickbooks/R1"), "{err}");
+        assert_eq!(cursor(&f, "R1").await.as_deref(), Some(pinned));
+        assert!(
+            f.db.get_mapping(&cursor_name("R1"), "quickbooks:R1:customer:1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Back up: the same window is read again and everything enqueued.
+        f.queue.down.store(false, Ordering::SeqCst);
+        f.r1.take_calls();
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert_eq!(
+            f.r1.take_calls(),
+            [format!(
+                "{} 2026-03-01T12:00:00+00:00",
+                method::CHANGED_CUSTOMERS
+            )]
+        );
+        assert_eq!(sweep(&report, "R1").new, 1);
+        assert_eq!(drain_mailchimp(&f.db).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_cursor_or_a_taken_lease() {
+        let f = qb_fixture(None).await;
+        f.db.put_cursor(&cursor_name("R2"), "2026-03-01")
+            .await
+            .unwrap();
+        let err = f.poller.run_job(Job::QuickbooksCdc).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("poll:quickbooks:R2") && text.contains("RFC 3339"),
+            "{text}"
+        );
+
+        assert!(
+            f.db.acquire_lease(
+                "poller:quickbooks_cdc",
+                "other",
+                t0(),
+                Duration::from_secs(600)
+            )
+            .await
+            .unwrap()
+        );
+        f.r1.take_calls();
+        let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
+        assert!(report.skipped_busy);
+        assert!(f.r1.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn quickbooks_token_refresh_covers_every_quickbooks_set_with_a_55_minute_margin() {
+        let f = qb_fixture(Some(FakeTokens {
+            expiring: vec!["qb", "qb2"],
+            broken: vec!["qb3"],
+            ..FakeTokens::default()
+        }))
+        .await;
+        let err = f
+            .poller
+            .run_job(Job::QuickbooksTokenRefresh)
+            .await
+            .unwrap_err();
+        let JobError::Failed(report) = err else {
+            panic!("qb3 is broken");
+        };
+        let calls = f.qb_tokens.calls.lock().unwrap().clone();
+        // qb4 belongs to a disabled connection; qb3 is a QuickBooks *target*'s set.
+        assert_eq!(
+            calls,
+            [
+                ("qb".to_string(), Duration::from_secs(55 * 60)),
+                ("qb2".to_string(), Duration::from_secs(55 * 60)),
+                ("qb3".to_string(), Duration::from_secs(55 * 60)),
+            ]
+        );
+        assert_eq!(report.refreshed.len(), 2);
+        assert!(report.refreshed.iter().all(|r| r.refreshed));
+        assert_eq!(report.failures[0].name, "credentials/qb3");
+
+        // The FreshBooks job leaves QuickBooks sets alone (and there are no FreshBooks ones).
+        let report = f.poller.run_job(Job::TokenRefresh).await.unwrap();
+        assert!(report.refreshed.is_empty());
+        assert!(f.fb_tokens.calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_poller_without_a_quickbooks_refresher_says_so_per_set() {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let db = EmbeddedDb::in_memory(clock.clone()).unwrap();
+        db.put_connections(&ConnectionSet::from_toml(QB_CONNECTIONS, "test").unwrap())
+            .await
+            .unwrap();
+        let poller = Poller::new(
+            PollerDeps {
+                queue: Arc::new(db.clone()),
+                store: Arc::new(db.clone()),
+                clock,
+                clients: Arc::new(Realms {
+                    r1: FakeQuickbooks::new(),
+                    r2: FakeQuickbooks::new(),
+                }),
+                tokens: Arc::new(FakeTokens::default()),
+            },
+            PollerConfig::default(),
+        );
+        let err = poller
+            .run_job(Job::QuickbooksTokenRefresh)
+            .await
+            .unwrap_err();
+        let JobError::Failed(report) = err else {
+            panic!("no refresher");
+        };
+        assert_eq!(report.failures.len(), 3);
+        assert!(
+            report.failures[0]
+                .error
+                .contains("no quickbooks token refresher"),
+            "{:?}",
+            report.failures
+        );
+    }
 }

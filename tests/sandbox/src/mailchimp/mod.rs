@@ -30,7 +30,13 @@
 //!   members `GET`/`PUT`/`DELETE` (archive) and `POST …/actions/delete-permanent`; tags
 //!   `GET`/`POST`; merge fields `GET` (count/offset)/`POST`; stores `POST`/`GET`/`PATCH`/`DELETE`;
 //!   customers `PUT`/`GET`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
-//!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`. Other spec operations → 501.
+//!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`; list webhooks `POST`/`GET` and
+//!   `GET`/`DELETE` by id ([`webhooks`]: creating GETs the URL first and needs a 200, else
+//!   400 "We couldn't verify the URL is working…"). Other spec operations → 501.
+//! - List webhook deliveries ([`webhooks`]): member changes made through the control API (as a
+//!   person in Mailchimp: source `user`, or `admin` for cleaning) and through `PUT` members
+//!   (source `api`) are POSTed form-encoded to every webhook of the list whose `events` and
+//!   `sources` take them, asynchronously, in order per webhook, retried on failure.
 //!   `GET /oauth2/metadata` (header `Authorization: OAuth <token>`) answers the OAuth metadata
 //!   with `api_endpoint` = this server.
 //! - Errors are `application/problem+json` `{type,title,status,detail,instance[,errors]}` with
@@ -54,6 +60,14 @@
 //! | `PUT /_sandbox/latency` `{"ms"}` | [`MailchimpSandbox::set_latency`] | latency added to every API request |
 //! | `PUT /_sandbox/connection-limit` `{"limit"}` | [`MailchimpSandbox::set_connection_limit`] | simultaneous-connection limit |
 //! | `POST /_sandbox/reset-stats` | [`MailchimpSandbox::reset_stats`] | zero counters, clear the request log and violations |
+//! | `POST /_sandbox/list-webhooks` `{"list_id","url"}` | [`MailchimpSandbox::add_list_webhook`] | add a webhook as a user in the UI (validated with a GET) |
+//! | `POST /_sandbox/members/subscribe` `{"list_id","email"}` | [`MailchimpSandbox::subscribe_member`] | the person subscribes |
+//! | `POST /_sandbox/members/unsubscribe` `{"list_id","email","reason"?}` | [`MailchimpSandbox::unsubscribe_member`] | the person unsubscribes |
+//! | `POST /_sandbox/members/profile` `{"list_id","email","merges"}` | [`MailchimpSandbox::update_member_profile`] | the person edits their profile |
+//! | `POST /_sandbox/members/email` `{"list_id","email","new_email"}` | [`MailchimpSandbox::change_member_email`] | the person changes their address |
+//! | `POST /_sandbox/members/clean` `{"list_id","email","reason"?}` | [`MailchimpSandbox::clean_member`] | Mailchimp cleans the address |
+//! | `GET /_sandbox/list-webhook-deliveries` | [`MailchimpSandbox::list_webhook_deliveries`] | every delivery attempt |
+//! | `GET /_sandbox/list-webhook-validations` | [`MailchimpSandbox::list_webhook_validations`] | every validation GET |
 //!
 //! Fault rules ([`Fault`]) are tried in order for each API request (after auth and the
 //! connection limit); the first that matches method/path and wins its probability roll fires:
@@ -63,6 +77,7 @@
 
 pub mod spec;
 pub mod state;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -82,10 +97,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use spec::FieldError;
+use state::Reply;
 pub use state::{
     AccountState, ListState, MemberState, MergeFieldState, OrderState, ProductState, StoreState,
 };
-use state::{ApiError, Reply};
+pub use state::{ApiError, NewWebhook};
+pub use webhooks::{
+    ListWebhookDelivery, ListWebhookValidation, WebhookEvents, WebhookSources, WebhookState,
+};
 
 /// The list the default options pre-create (Mailchimp list ids are 10 hex digits).
 pub const DEFAULT_LIST_ID: &str = "a1b2c3d4e5";
@@ -107,6 +126,11 @@ pub struct MailchimpSandboxOptions {
     pub strict_merge_fields: bool,
     /// Seed for fault probabilities (reproducible runs); random when `None`.
     pub seed: Option<u64>,
+    /// Timeout of one list-webhook delivery or validation GET (Mailchimp: 10 s).
+    pub webhook_timeout: Duration,
+    /// Waits before each retry of a failed list-webhook delivery; its length is the number of
+    /// retries. Mailchimp retries at growing intervals for 75 minutes; scaled down here.
+    pub webhook_retry_delays: Vec<Duration>,
 }
 
 impl Default for MailchimpSandboxOptions {
@@ -119,6 +143,11 @@ impl Default for MailchimpSandboxOptions {
             latency: Duration::ZERO,
             strict_merge_fields: true,
             seed: None,
+            webhook_timeout: Duration::from_secs(10),
+            webhook_retry_delays: [100, 500, 2000]
+                .into_iter()
+                .map(Duration::from_millis)
+                .collect(),
         }
     }
 }
@@ -287,6 +316,7 @@ struct Shared {
     in_flight: AtomicUsize,
     peak: AtomicUsize,
     throttled: AtomicU64,
+    webhooks: webhooks::Deliverer,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -304,6 +334,7 @@ pub struct MailchimpSandbox {
 impl Drop for MailchimpSandbox {
     fn drop(&mut self) {
         self.server.abort();
+        self.shared.webhooks.abort();
     }
 }
 
@@ -355,6 +386,10 @@ impl MailchimpSandbox {
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             throttled: AtomicU64::new(0),
+            webhooks: webhooks::Deliverer::new(
+                options.webhook_timeout,
+                options.webhook_retry_delays.clone(),
+            )?,
         });
         let app = router(shared.clone());
         let server = tokio::spawn(async move {
@@ -455,6 +490,111 @@ impl MailchimpSandbox {
 
     pub fn reset_stats(&self) {
         reset_stats(&self.shared);
+    }
+
+    // ---- members changed as people do in Mailchimp, list webhooks ----------------------
+
+    /// Adds a list webhook as a user pasting `url` into Mailchimp's UI: every member event,
+    /// sources `user` and `admin` (not `api`). Like the API, it GETs the URL first and needs
+    /// a 200.
+    pub async fn add_list_webhook(
+        &self,
+        list_id: &str,
+        url: &str,
+    ) -> Result<WebhookState, ApiError> {
+        add_list_webhook(&self.shared, list_id, url).await
+    }
+
+    /// The person subscribes through a Mailchimp form (created if new): `subscribe`, source
+    /// `user`.
+    pub async fn subscribe_member(&self, list_id: &str, email: &str) -> Result<(), ApiError> {
+        change_member(&self.shared, |a| a.subscribe_member(list_id, email))
+    }
+
+    /// The person unsubscribes: status `unsubscribed`, `unsubscribe` with `data[action]=unsub`
+    /// and `data[reason]` = `reason` or `manual`, source `user`.
+    pub async fn unsubscribe_member(
+        &self,
+        list_id: &str,
+        email: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        change_member(&self.shared, |a| {
+            a.unsubscribe_member(list_id, email, reason)
+        })
+    }
+
+    /// The person edits their profile (merge tag → value): `profile`, source `user`.
+    pub async fn update_member_profile(
+        &self,
+        list_id: &str,
+        email: &str,
+        merges: serde_json::Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        change_member(&self.shared, |a| {
+            a.update_member_profile(list_id, email, &merges)
+        })
+    }
+
+    /// The person changes their address; the member keeps its data under the new address
+    /// (new subscriber hash): `upemail`, then `profile`, source `user`.
+    pub async fn change_member_email(
+        &self,
+        list_id: &str,
+        old_email: &str,
+        new_email: &str,
+    ) -> Result<(), ApiError> {
+        change_member(&self.shared, |a| {
+            a.change_member_email(list_id, old_email, new_email)
+        })
+    }
+
+    /// Mailchimp cleans the address: status `cleaned`, `cleaned` with `data[reason]` =
+    /// `reason` or `hard`, source `admin`.
+    pub async fn clean_member(
+        &self,
+        list_id: &str,
+        email: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        change_member(&self.shared, |a| a.clean_member(list_id, email, reason))
+    }
+
+    /// The list's webhooks.
+    pub fn list_webhooks(&self, list_id: &str) -> Vec<WebhookState> {
+        lock(&self.shared.account)
+            .lists
+            .get(list_id)
+            .map(|l| l.webhooks.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every list-webhook delivery attempt so far, oldest first (retries are separate
+    /// records with a higher `attempt`).
+    pub fn list_webhook_deliveries(&self) -> Vec<ListWebhookDelivery> {
+        self.shared.webhooks.deliveries()
+    }
+
+    /// Every validation GET made when creating webhooks.
+    pub fn list_webhook_validations(&self) -> Vec<ListWebhookValidation> {
+        self.shared.webhooks.validations()
+    }
+
+    /// Deliveries queued and not finished (delivered or out of retries).
+    pub fn pending_list_webhook_deliveries(&self) -> usize {
+        self.shared.webhooks.pending()
+    }
+
+    /// Waits until no delivery is pending; false if some still are after `timeout`.
+    pub async fn wait_for_list_webhook_deliveries(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.shared.webhooks.pending() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     // ---- state ------------------------------------------------------------------------
@@ -559,6 +699,56 @@ fn forget_member(shared: &Shared, list_id: &str, email: &str) {
     }
 }
 
+/// Hands the account's new member events to the webhook deliveries, in order.
+fn flush_events(shared: &Shared, account: &mut AccountState) {
+    for event in std::mem::take(&mut account.outbox) {
+        if let Some(list) = account.lists.get(&event.list_id) {
+            shared.webhooks.enqueue(&event, list.webhooks.values());
+        }
+    }
+}
+
+/// Applies a control change to a member and queues its deliveries.
+fn change_member(
+    shared: &Shared,
+    change: impl FnOnce(&mut AccountState) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let mut account = lock(&shared.account);
+    let result = change(&mut account);
+    flush_events(shared, &mut account);
+    result
+}
+
+/// Creates a webhook: `check` reads the request, then the URL must answer the validation GET
+/// with 200 (not under the account lock).
+async fn create_webhook(
+    shared: &Shared,
+    list_id: &str,
+    check: impl FnOnce(&mut AccountState) -> Result<NewWebhook, ApiError>,
+) -> Result<WebhookState, ApiError> {
+    let new = check(&mut lock(&shared.account))?;
+    if let Err(message) = shared.webhooks.validate(list_id, &new.url).await {
+        return Err(ApiError::invalid(
+            message.clone(),
+            vec![FieldError {
+                field: "url".into(),
+                message,
+            }],
+        ));
+    }
+    lock(&shared.account).insert_webhook(list_id, new)
+}
+
+async fn add_list_webhook(
+    shared: &Shared,
+    list_id: &str,
+    url: &str,
+) -> Result<WebhookState, ApiError> {
+    let body = json!({"url": url, "events": WebhookEvents::members(),
+        "sources": WebhookSources { user: true, admin: true, api: false }});
+    create_webhook(shared, list_id, |a| a.check_new_webhook(list_id, &body)).await
+}
+
 fn reset_stats(shared: &Shared) {
     lock(&shared.requests).clear();
     lock(&shared.violations).clear();
@@ -604,6 +794,16 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox/latency", put(control_latency))
         .route("/_sandbox/connection-limit", put(control_limit))
         .route("/_sandbox/reset-stats", post(control_reset))
+        .route("/_sandbox/list-webhooks", post(control_add_webhook))
+        .route(
+            "/_sandbox/list-webhook-deliveries",
+            get(control_webhook_deliveries),
+        )
+        .route(
+            "/_sandbox/list-webhook-validations",
+            get(control_webhook_validations),
+        )
+        .route("/_sandbox/members/{change}", post(control_member_change))
         .with_state(shared)
 }
 
@@ -857,7 +1057,18 @@ async fn serve(
         };
         return problem(&request_id, &err);
     }
-    let reply = dispatch(shared, &record.method, &checked, &query);
+    let reply = if (record.method.as_str(), checked.template.as_deref())
+        == ("POST", Some("/lists/{list_id}/webhooks"))
+    {
+        // Not under the account lock: creating waits for the validation GET.
+        let list_id = checked.params.get("list_id").cloned().unwrap_or_default();
+        let body = checked.body.clone().unwrap_or(Value::Null);
+        create_webhook(shared, &list_id, |a| a.check_new_webhook(&list_id, &body))
+            .await
+            .map(|w| (200, Some(w.render(&list_id))))
+    } else {
+        dispatch(shared, &record.method, &checked, &query)
+    };
     let response = reply_response(reply, &request_id);
     if fault.is_some_and(|f| f.drop == Some(DropMode::After)) {
         record.by = "drop".into();
@@ -895,7 +1106,7 @@ fn dispatch(
     };
     let template = checked.template.as_deref().unwrap_or_default();
     let mut a = lock(&shared.account);
-    match (method, template) {
+    let reply = match (method, template) {
         ("GET", "/ping") => Ok((200, Some(json!({"health_status": "Everything's Chimpy!"})))),
         ("GET", "/lists/{list_id}") => a.get_list(p("list_id")),
         ("GET", "/lists/{list_id}/members/{subscriber_hash}") => {
@@ -925,6 +1136,17 @@ fn dispatch(
             number("offset", 0),
         ),
         ("POST", "/lists/{list_id}/merge-fields") => a.post_merge_field(p("list_id"), &body),
+        ("GET", "/lists/{list_id}/webhooks") => a.list_webhooks(p("list_id")),
+        ("GET", "/lists/{list_id}/webhooks/{webhook_id}") => {
+            a.get_webhook(p("list_id"), p("webhook_id"))
+        }
+        ("DELETE", "/lists/{list_id}/webhooks/{webhook_id}") => {
+            let reply = a.delete_webhook(p("list_id"), p("webhook_id"));
+            if reply.is_ok() {
+                shared.webhooks.forget(p("webhook_id"));
+            }
+            reply
+        }
         ("POST", "/ecommerce/stores") => a.post_store(&body),
         ("GET", "/ecommerce/stores/{store_id}") => a.get_store(p("store_id")),
         ("PATCH", "/ecommerce/stores/{store_id}") => a.patch_store(p("store_id"), &body),
@@ -963,7 +1185,10 @@ fn dispatch(
             "Not Implemented",
             format!("The sandbox does not implement {method} {template}."),
         )),
-    }
+    };
+    // API writes are source `api`: only webhooks with `sources.api` hear them.
+    flush_events(shared, &mut a);
+    reply
 }
 
 async fn oauth_metadata(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -1108,4 +1333,81 @@ async fn control_limit(
 async fn control_reset(State(shared): State<Arc<Shared>>) -> StatusCode {
     reset_stats(&shared);
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct WebhookBody {
+    list_id: String,
+    url: String,
+}
+
+fn control_problem(e: &ApiError) -> Response {
+    problem(&uuid::Uuid::new_v4().to_string(), e)
+}
+
+async fn control_add_webhook(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(b): axum::Json<WebhookBody>,
+) -> Response {
+    match add_list_webhook(&shared, &b.list_id, &b.url).await {
+        Ok(w) => axum::Json(w.render(&b.list_id)).into_response(),
+        Err(e) => control_problem(&e),
+    }
+}
+
+async fn control_webhook_deliveries(
+    State(shared): State<Arc<Shared>>,
+) -> axum::Json<Vec<ListWebhookDelivery>> {
+    axum::Json(shared.webhooks.deliveries())
+}
+
+async fn control_webhook_validations(
+    State(shared): State<Arc<Shared>>,
+) -> axum::Json<Vec<ListWebhookValidation>> {
+    axum::Json(shared.webhooks.validations())
+}
+
+#[derive(Deserialize)]
+struct MemberChangeBody {
+    list_id: String,
+    /// The member's address (`email`: the current one).
+    email: String,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    merges: serde_json::Map<String, Value>,
+    #[serde(default)]
+    new_email: Option<String>,
+}
+
+/// `POST /_sandbox/members/{subscribe|unsubscribe|profile|email|clean}`.
+async fn control_member_change(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(change): axum::extract::Path<String>,
+    axum::Json(b): axum::Json<MemberChangeBody>,
+) -> Response {
+    let (list, email, reason) = (b.list_id.as_str(), b.email.as_str(), b.reason.as_deref());
+    let result = match change.as_str() {
+        "subscribe" => change_member(&shared, |a| a.subscribe_member(list, email)),
+        "unsubscribe" => change_member(&shared, |a| a.unsubscribe_member(list, email, reason)),
+        "profile" => change_member(&shared, |a| a.update_member_profile(list, email, &b.merges)),
+        "email" => match b.new_email.as_deref() {
+            Some(new) => change_member(&shared, |a| a.change_member_email(list, email, new)),
+            None => Err(ApiError::new(
+                400,
+                "Invalid Resource",
+                "new_email is required.",
+            )),
+        },
+        "clean" => change_member(&shared, |a| a.clean_member(list, email, reason)),
+        other => Err(ApiError::new(
+            404,
+            "Resource Not Found",
+            format!("no member change `{other}`: subscribe, unsubscribe, profile, email or clean"),
+        )),
+    };
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => control_problem(&e),
+    }
 }

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::spec::FieldError;
+use super::webhooks::{
+    EventExtra, EventKind, MemberEvent, Source, WebhookEvents, WebhookSources, WebhookState,
+    Webhooks, diff_events, member_event,
+};
 
 /// A problem answer.
 #[derive(Debug, Clone)]
@@ -60,6 +64,18 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.title, self.detail)?;
+        for e in &self.errors {
+            write!(f, "; {}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 /// A successful answer: status and optional JSON body.
 pub type Reply = Result<(u16, Option<Value>), ApiError>;
 
@@ -76,6 +92,10 @@ fn no_content() -> Reply {
 pub struct AccountState {
     pub lists: BTreeMap<String, ListState>,
     pub stores: BTreeMap<String, StoreState>,
+    /// Member events not yet handed to the webhook deliveries (the server drains it after
+    /// every change).
+    #[serde(skip)]
+    pub outbox: Vec<MemberEvent>,
 }
 
 /// An audience.
@@ -88,6 +108,9 @@ pub struct ListState {
     pub members: BTreeMap<String, MemberState>,
     /// Subscriber hashes of permanently deleted members.
     pub forgotten: BTreeSet<String>,
+    /// List webhooks by id.
+    #[serde(default)]
+    pub webhooks: Webhooks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +257,7 @@ impl AccountState {
                 },
                 members: BTreeMap::new(),
                 forgotten: BTreeSet::new(),
+                webhooks: Webhooks::new(),
             });
     }
 
@@ -335,6 +359,7 @@ impl AccountState {
         }
         let status = body.get("status").and_then(Value::as_str);
         let status_if_new = body.get("status_if_new").and_then(Value::as_str);
+        let before = list.members.get(&hash).cloned();
         match list.members.get_mut(&hash) {
             Some(m) => {
                 if m.compliance {
@@ -374,7 +399,10 @@ impl AccountState {
         }
         let list = self.list(list_id)?;
         let m = &list.members[&hash];
-        ok(Self::render_member(list, &hash, m))
+        let rendered = Self::render_member(list, &hash, m);
+        let events = diff_events(list_id, before.as_ref(), m, Source::Api);
+        self.outbox.extend(events);
+        ok(rendered)
     }
 
     /// `DELETE …/members/{hash}`: archive.
@@ -926,6 +954,304 @@ impl AccountState {
             return Err(ApiError::not_found());
         }
         no_content()
+    }
+}
+
+/// A webhook about to be created: checked, not yet validated with its GET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: WebhookEvents,
+    pub sources: WebhookSources,
+}
+
+// ---- list webhooks (mailchimp.md §4) --------------------------------------------------------
+
+impl AccountState {
+    fn webhook_url_taken(list: &ListState, url: &str) -> Result<(), ApiError> {
+        if list.webhooks.values().any(|w| w.url == url) {
+            // Mailchimp refuses a second webhook with the same URL; its wording is UNCONFIRMED.
+            return Err(ApiError::field(
+                "url",
+                "A webhook with this URL already exists for this list.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a `POST /lists/{list_id}/webhooks` body. Flags it leaves out are off (Mailchimp's
+    /// defaults are UNCONFIRMED; a product should send all of them).
+    pub fn check_new_webhook(
+        &mut self,
+        list_id: &str,
+        body: &Value,
+    ) -> Result<NewWebhook, ApiError> {
+        let list = self.list(list_id)?;
+        let url = body
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let parsed = reqwest::Url::parse(&url).ok();
+        if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+            return Err(ApiError::field("url", "Invalid URL"));
+        }
+        Self::webhook_url_taken(list, &url)?;
+        let flags = |key: &str| body.get(key).cloned().unwrap_or_else(|| json!({}));
+        let events: WebhookEvents = serde_json::from_value(flags("events"))
+            .map_err(|e| ApiError::field("events", e.to_string()))?;
+        let sources: WebhookSources = serde_json::from_value(flags("sources"))
+            .map_err(|e| ApiError::field("sources", e.to_string()))?;
+        Ok(NewWebhook {
+            url,
+            events,
+            sources,
+        })
+    }
+
+    /// Adds a validated webhook (the URL is checked again: a concurrent create may have won).
+    pub fn insert_webhook(
+        &mut self,
+        list_id: &str,
+        new: NewWebhook,
+    ) -> Result<WebhookState, ApiError> {
+        let list = self.list(list_id)?;
+        Self::webhook_url_taken(list, &new.url)?;
+        let webhook = WebhookState {
+            id: uuid::Uuid::new_v4().simple().to_string()[..10].to_string(),
+            url: new.url,
+            events: new.events,
+            sources: new.sources,
+        };
+        list.webhooks.insert(webhook.id.clone(), webhook.clone());
+        Ok(webhook)
+    }
+
+    pub fn list_webhooks(&mut self, list_id: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let hooks: Vec<Value> = list.webhooks.values().map(|w| w.render(list_id)).collect();
+        ok(json!({"webhooks": hooks, "list_id": list_id, "total_items": hooks.len(), "_links": []}))
+    }
+
+    pub fn get_webhook(&mut self, list_id: &str, webhook_id: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let w = list
+            .webhooks
+            .get(webhook_id)
+            .ok_or_else(ApiError::not_found)?;
+        ok(w.render(list_id))
+    }
+
+    pub fn delete_webhook(&mut self, list_id: &str, webhook_id: &str) -> Reply {
+        let list = self.list(list_id)?;
+        list.webhooks
+            .remove(webhook_id)
+            .ok_or_else(ApiError::not_found)?;
+        no_content()
+    }
+}
+
+// ---- members changed as people do in Mailchimp (control) ------------------------------------
+
+fn member_missing(email: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "Resource Not Found",
+        format!("{email} is not a member of this audience."),
+    )
+}
+
+impl AccountState {
+    fn member_mut(&mut self, list_id: &str, email: &str) -> Result<&mut MemberState, ApiError> {
+        self.list(list_id)?
+            .members
+            .get_mut(&subscriber_hash(email))
+            .ok_or_else(|| member_missing(email))
+    }
+
+    fn emit(
+        &mut self,
+        list_id: &str,
+        email: &str,
+        kind: EventKind,
+        source: Source,
+        extra: &EventExtra<'_>,
+    ) {
+        if let Some(m) = self
+            .lists
+            .get(list_id)
+            .and_then(|l| l.members.get(&subscriber_hash(email)))
+        {
+            let event = member_event(list_id, kind, source, m, extra);
+            self.outbox.push(event);
+        }
+    }
+
+    /// The person signs up (or back up) through a Mailchimp form: created or re-subscribed,
+    /// also after a permanent delete (re-subscribing themselves is the way back, §2.5).
+    pub fn subscribe_member(&mut self, list_id: &str, email: &str) -> Result<(), ApiError> {
+        let email = email.trim();
+        if !looks_like_email(email) {
+            return Err(ApiError::field(
+                "email_address",
+                format!("{email} is not an email address."),
+            ));
+        }
+        let list = self.list(list_id)?;
+        let hash = subscriber_hash(email);
+        list.forgotten.remove(&hash);
+        let member = list.members.entry(hash).or_insert_with(|| MemberState {
+            email_address: email.to_string(),
+            status: "subscribed".into(),
+            merge_fields: BTreeMap::new(),
+            tags: BTreeSet::new(),
+            compliance: false,
+            writes: 0,
+        });
+        member.status = "subscribed".into();
+        self.emit(
+            list_id,
+            email,
+            EventKind::Subscribe,
+            Source::User,
+            &EventExtra::default(),
+        );
+        Ok(())
+    }
+
+    /// The person unsubscribes (reason `manual` unless given, e.g. `abuse`).
+    pub fn unsubscribe_member(
+        &mut self,
+        list_id: &str,
+        email: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let m = self.member_mut(list_id, email)?;
+        if m.status != "subscribed" {
+            return Err(ApiError::new(
+                400,
+                "Invalid Resource",
+                format!("{email} is {}, not subscribed.", m.status),
+            ));
+        }
+        m.status = "unsubscribed".into();
+        let extra = EventExtra {
+            reason: Some(reason.unwrap_or("manual")),
+            action: Some("unsub"),
+            ..EventExtra::default()
+        };
+        self.emit(list_id, email, EventKind::Unsubscribe, Source::User, &extra);
+        Ok(())
+    }
+
+    /// The person updates their profile: `merges` (merge tag → value) are set. Only the
+    /// audience's merge tags exist in the form.
+    pub fn update_member_profile(
+        &mut self,
+        list_id: &str,
+        email: &str,
+        merges: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        let list = self.list(list_id)?;
+        let unknown: Vec<FieldError> = merges
+            .keys()
+            .filter(|k| !list.merge_fields.iter().any(|f| &f.tag == *k))
+            .map(|k| FieldError {
+                field: format!("merge_fields.{k}"),
+                message: "This merge field does not exist in the audience.".into(),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::invalid(
+                "Your merge fields were invalid.",
+                unknown,
+            ));
+        }
+        let m = self.member_mut(list_id, email)?;
+        m.merge_fields.extend(merges.clone());
+        self.emit(
+            list_id,
+            email,
+            EventKind::Profile,
+            Source::User,
+            &EventExtra::default(),
+        );
+        Ok(())
+    }
+
+    /// The person changes their address: the member (status, fields, tags) moves to the new
+    /// address and subscriber hash. Mailchimp follows `upemail` with a `profile` event.
+    pub fn change_member_email(
+        &mut self,
+        list_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), ApiError> {
+        let new = new.trim();
+        if !looks_like_email(new) {
+            return Err(ApiError::field(
+                "email_address",
+                format!("{new} is not an email address."),
+            ));
+        }
+        let list = self.list(list_id)?;
+        let old_hash = subscriber_hash(old);
+        let new_hash = subscriber_hash(new);
+        if !list.members.contains_key(&old_hash) {
+            return Err(member_missing(old));
+        }
+        if new_hash != old_hash && list.members.contains_key(&new_hash) {
+            return Err(ApiError::new(
+                400,
+                "Member Exists",
+                format!("{new} is already a list member."),
+            ));
+        }
+        let Some(mut member) = list.members.remove(&old_hash) else {
+            return Err(member_missing(old));
+        };
+        let old_email = std::mem::replace(&mut member.email_address, new.to_string());
+        list.members.insert(new_hash, member);
+        let extra = EventExtra {
+            old_email: Some(&old_email),
+            ..EventExtra::default()
+        };
+        self.emit(list_id, new, EventKind::Upemail, Source::User, &extra);
+        self.emit(
+            list_id,
+            new,
+            EventKind::Profile,
+            Source::User,
+            &EventExtra::default(),
+        );
+        Ok(())
+    }
+
+    /// Mailchimp cleans the address (reason `hard` bounce unless given, e.g. `abuse`). Sent
+    /// with source `admin`: Mailchimp's own action in the account (UNCONFIRMED which source
+    /// Mailchimp reports; our product listens to both `user` and `admin`).
+    pub fn clean_member(
+        &mut self,
+        list_id: &str,
+        email: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let m = self.member_mut(list_id, email)?;
+        if m.status == "cleaned" {
+            return Err(ApiError::new(
+                400,
+                "Invalid Resource",
+                format!("{email} is already cleaned."),
+            ));
+        }
+        m.status = "cleaned".into();
+        let extra = EventExtra {
+            reason: Some(reason.unwrap_or("hard")),
+            ..EventExtra::default()
+        };
+        self.emit(list_id, email, EventKind::Cleaned, Source::Admin, &extra);
+        Ok(())
     }
 }
 

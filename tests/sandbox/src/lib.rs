@@ -5,6 +5,7 @@
 mod faults;
 pub mod freshbooks;
 pub mod mailchimp;
+pub mod quickbooks;
 
 use std::time::Duration;
 

@@ -1,0 +1,701 @@
+//! The Intuit-facing routes: OAuth token, revoke and authorize endpoints, and the Accounting API
+//! under `/v3/company/{realm}/`, behind counters, fault rules and the per-company limits.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use mlc::vendors::form::Form;
+use mlc::vendors::quickbooks::models::MINOR_VERSION;
+use serde_json::{Map, Value, json};
+
+use super::query;
+use super::state::{AuthFailure, QboFault};
+use super::{Inner, RealmLoad, Webhooks, lock};
+use crate::faults::{FaultAction, KillSwitch};
+
+type Shared = Arc<Inner>;
+type Params = Query<Vec<(String, String)>>;
+
+/// The Fault code of a CDC request reaching back more than 30 days (Intuit's exact code and
+/// text are UNCONFIRMED: clients should branch on the 400, not on this).
+const CDC_TOO_OLD_CODE: &str = "4002";
+
+pub fn router(inner: Shared) -> Router {
+    let company = "/v3/company/{realm}";
+    Router::new()
+        .route("/oauth2/v1/tokens/bearer", post(token))
+        .route("/v2/oauth2/tokens/revoke", post(revoke))
+        .route("/connect/oauth2", get(authorize_page))
+        .route(&format!("{company}/customer/{{id}}"), get(get_customer))
+        .route(&format!("{company}/customer"), post(post_customer))
+        .route(&format!("{company}/query"), get(query_get).post(query_post))
+        .route(&format!("{company}/cdc"), get(cdc))
+        .route(&format!("{company}/attachable"), post(post_attachable))
+        .route(&format!("{company}/companyinfo/{{id}}"), get(company_info))
+        .layer(middleware::from_fn_with_state(inner.clone(), gate))
+        .with_state(inner)
+}
+
+/// The route class a path belongs to, for counters and fault rules.
+fn route_class(path: &str) -> &'static str {
+    if path == "/oauth2/v1/tokens/bearer" {
+        return "token";
+    }
+    if path == "/v2/oauth2/tokens/revoke" {
+        return "revoke";
+    }
+    if path == "/connect/oauth2" {
+        return "authorize";
+    }
+    match company_path(path).map(|(_, rest)| rest.split('/').next().unwrap_or_default()) {
+        Some("customer") => "customer",
+        Some("query") => "query",
+        Some("cdc") => "cdc",
+        Some("attachable") => "attachable",
+        Some("companyinfo") => "companyinfo",
+        _ => "other",
+    }
+}
+
+/// `(realm, rest)` of `/v3/company/{realm}/{rest}`.
+fn company_path(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix("/v3/company/")?.split_once('/')
+}
+
+/// Counts the request, applies fault rules, records `minorversion`, enforces the company's
+/// limits, and stamps `intuit_tid` on whatever is answered.
+async fn gate(
+    State(inner): State<Shared>,
+    ConnectInfo(kill): ConnectInfo<KillSwitch>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let class = route_class(&path);
+    let key = format!("{} {class}", request.method());
+    *lock(&inner.requests).entry(key.clone()).or_default() += 1;
+    let mut response = answer(&inner, kill, request, next, &path, class, key).await;
+    let tid = uuid::Uuid::new_v4().simple().to_string();
+    if let Ok(v) = HeaderValue::from_str(&tid) {
+        response.headers_mut().insert("intuit_tid", v);
+    }
+    response
+}
+
+async fn answer(
+    inner: &Shared,
+    kill: KillSwitch,
+    request: Request,
+    next: Next,
+    path: &str,
+    class: &str,
+    key: String,
+) -> Response {
+    let (latency, action) = lock(&inner.faults).decide(class);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match action {
+        None | Some(FaultAction::Latency { .. }) => {}
+        Some(FaultAction::Drop) => {
+            kill.kill();
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        Some(FaultAction::ErrorWith200 { errno, message }) => {
+            let fault = QboFault {
+                status: 200,
+                code: errno.to_string(),
+                message,
+                detail: String::new(),
+                element: String::new(),
+                kind: "ValidationFault",
+            };
+            return fault_response(inner, &fault);
+        }
+        Some(FaultAction::Status {
+            status,
+            retry_after_secs,
+        }) => {
+            let mut response = injected_status(inner, status);
+            if let Some(secs) = retry_after_secs {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            return response;
+        }
+    }
+    let Some((realm, _)) = company_path(path) else {
+        return next.run(request).await;
+    };
+    let minor = request.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "minorversion" && v == MINOR_VERSION)
+    });
+    if !minor {
+        *lock(&inner.without_minorversion).entry(key).or_default() += 1;
+    }
+    let Some(_guard) = admit(inner, realm) else {
+        inner.throttled.fetch_add(1, Ordering::SeqCst);
+        return throttled(inner);
+    };
+    next.run(request).await
+}
+
+/// Holds one in-flight slot of a company until the answer is made.
+struct InFlight {
+    inner: Shared,
+    realm: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(load) = lock(&self.inner.load).get_mut(&self.realm) {
+            load.in_flight = load.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// A slot under the company's per-minute and concurrency limits, or `None` (429).
+fn admit(inner: &Shared, realm: &str) -> Option<InFlight> {
+    let now = Instant::now();
+    let mut loads = lock(&inner.load);
+    let load = loads
+        .entry(realm.to_string())
+        .or_insert_with(RealmLoad::default);
+    while load
+        .window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+    {
+        load.window.pop_front();
+    }
+    let o = &inner.options;
+    if load.window.len() >= o.requests_per_minute as usize || load.in_flight >= o.max_concurrent {
+        return None;
+    }
+    load.window.push_back(now);
+    load.in_flight += 1;
+    Some(InFlight {
+        inner: inner.clone(),
+        realm: realm.to_string(),
+    })
+}
+
+/// Intuit's 429: XML even when JSON was asked for (quickbooks.md §4).
+fn throttled(inner: &Inner) -> Response {
+    let time = inner.state().response_time(inner.now());
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<IntuitResponse time=\"{time}\" xmlns=\"http://schema.intuit.com/finance/v3\"><Fault type=\"SERVICE\"><Error code=\"3001\"><Message>message=ThrottleExceeded; errorCode=003001; statusCode=429</Message><Detail>The request limit was reached.  Try again later</Detail></Error></Fault></IntuitResponse>"
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "application/xml")],
+        body,
+    )
+        .into_response()
+}
+
+fn injected_status(inner: &Inner, status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    match code.as_u16() {
+        429 => throttled(inner),
+        401 => unauthorized(inner, "Token invalid: rejected by an injected fault"),
+        500..=599 => {
+            let time = inner.state().response_time(inner.now());
+            (
+                code,
+                axum::Json(json!({"Fault": {"Error": [{"Message": "An application error has occurred while processing your request",
+                    "Detail": "System Failure Error: injected by the sandbox", "code": "10000"}],
+                    "type": "SystemFault"}, "time": time})),
+            )
+                .into_response()
+        }
+        _ => (code, code.canonical_reason().unwrap_or("error").to_string()).into_response(),
+    }
+}
+
+fn fault_response(inner: &Inner, fault: &QboFault) -> Response {
+    let time = inner.state().response_time(inner.now());
+    let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, axum::Json(fault.body(&time))).into_response()
+}
+
+/// `{"<key>": value, "time": …}` with HTTP 200.
+fn entity_response(inner: &Inner, key: &str, value: Value) -> Response {
+    let time = inner.state().response_time(inner.now());
+    axum::Json(json!({key: value, "time": time})).into_response()
+}
+
+/// The gateway's 401: lower-case `fault`/`error` (quickbooks.md §3.3).
+fn unauthorized(inner: &Inner, detail: &str) -> Response {
+    let time = inner.state().response_time(inner.now());
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"fault": {"error": [{
+            "message": "message=AuthenticationFailed; errorCode=003200; statusCode=401",
+            "detail": detail, "code": "3200"}], "type": "AUTHENTICATION"}, "time": time})),
+    )
+        .into_response()
+}
+
+/// The bearer token must be valid and belong to `realm`. Errors are boxed: a `Response` is
+/// large.
+fn authorize(inner: &Inner, headers: &HeaderMap, realm: &str) -> Result<(), Box<Response>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err(Box::new(unauthorized(
+            inner,
+            "Token invalid: no bearer token in the Authorization header",
+        )));
+    };
+    let now = inner.now();
+    let owner = inner.state().authenticate(token, now).map(str::to_string);
+    match owner {
+        Ok(owner) if owner == realm => Ok(()),
+        // Intuit's answer to another company's token is UNCONFIRMED; 403 as for an app not
+        // authorised for the company.
+        Ok(_) => {
+            let time = inner.state().response_time(now);
+            Err(Box::new(
+                (
+                    StatusCode::FORBIDDEN,
+                    axum::Json(json!({"Fault": {"Error": [{
+                        "Message": "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
+                        "Detail": "", "code": "003100"}], "type": "SERVICE"}, "time": time})),
+                )
+                    .into_response(),
+            ))
+        }
+        Err(AuthFailure::Expired) => Err(Box::new(unauthorized(
+            inner,
+            "Token expired: the access token is past its expiry",
+        ))),
+        Err(AuthFailure::Unknown) => Err(Box::new(unauthorized(
+            inner,
+            "Token invalid: the access token is not known",
+        ))),
+    }
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, QboFault> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(QboFault::invalid(
+            "the request body is not a JSON object".into(),
+        )),
+        Err(e) => Err(QboFault::invalid(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+// ---- OAuth ------------------------------------------------------------------------------------
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// Whether the Basic credentials are the app's.
+fn client_authenticated(inner: &Inner, headers: &HeaderMap) -> bool {
+    let decoded = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok());
+    let o = &inner.options;
+    decoded.is_some_and(|d| d == format!("{}:{}", o.client_id, o.client_secret))
+}
+
+async fn token(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(form) = Form::parse(&body) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not application/x-www-form-urlencoded",
+        );
+    };
+    let grant = form.get("grant_type");
+    if grant == Some("refresh_token") {
+        inner.refresh_calls.fetch_add(1, Ordering::SeqCst);
+    }
+    if !client_authenticated(&inner, &headers) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
+    }
+    let now = inner.now();
+    let lifetimes = inner.options.lifetimes();
+    let issued = match grant {
+        Some("authorization_code") => {
+            let Some(code) = form.get("code") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "code is missing",
+                );
+            };
+            inner
+                .state()
+                .exchange_code(code, form.get("redirect_uri"), now, lifetimes)
+                .map(|(_, pair)| pair)
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = form.get("refresh_token") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is missing",
+                );
+            };
+            inner.state().refresh(refresh, now, lifetimes)
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            );
+        }
+    };
+    match issued {
+        Ok(pair) => axum::Json(json!({
+            "token_type": "bearer",
+            "access_token": pair.access_token,
+            "expires_in": (pair.expires_at - now).num_seconds(),
+            "refresh_token": pair.refresh_token,
+            "x_refresh_token_expires_in": (pair.refresh_expires_at - now).num_seconds(),
+        }))
+        .into_response(),
+        Err(refused) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", refused.0),
+    }
+}
+
+async fn revoke(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if !client_authenticated(&inner, &headers) {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        );
+    }
+    let token = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_string));
+    let Some(token) = token else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be JSON {\"token\": …}",
+        );
+    };
+    // Unknown tokens are "revoked" too (RFC 7009): nothing to tell the caller.
+    inner.state().revoke_by_token(&token);
+    StatusCode::OK.into_response()
+}
+
+async fn authorize_page(State(inner): State<Shared>, Query(params): Params) -> Response {
+    let param = |k: &str| param(&params, k);
+    let o = &inner.options;
+    let page = |status: StatusCode, message: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message.to_string(),
+        )
+            .into_response()
+    };
+    if param("client_id") != Some(o.client_id.as_str()) {
+        return page(StatusCode::BAD_REQUEST, "unknown client_id");
+    }
+    let Some(redirect_uri) = param("redirect_uri").filter(|u| *u == o.redirect_uri) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri does not match the app's registered redirect URI",
+        );
+    };
+    let Ok(mut target) = reqwest::Url::parse(redirect_uri) else {
+        return page(StatusCode::BAD_REQUEST, "redirect_uri is not a URL");
+    };
+    {
+        let mut q = target.query_pairs_mut();
+        if param("response_type") != Some("code") {
+            q.append_pair("error", "unsupported_response_type");
+        } else if param("deny").is_some() {
+            q.append_pair("error", "access_denied");
+        } else {
+            let now = inner.now();
+            let mut db = inner.state();
+            let realm = match param("realm_id") {
+                Some(r) => Some(r.to_string()),
+                None if db.companies.len() == 1 => db.companies.keys().next().cloned(),
+                None => None,
+            };
+            let Some(realm) = realm else {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "which company? pass realm_id (the sandbox has none or several)",
+                );
+            };
+            let code = match db.mint_code(&realm, Some(redirect_uri), now, o.lifetimes()) {
+                Ok(code) => code,
+                Err(e) => return page(StatusCode::BAD_REQUEST, &e.to_string()),
+            };
+            q.append_pair("code", &code);
+            q.append_pair("realmId", &realm);
+        }
+        if let Some(state) = param("state") {
+            q.append_pair("state", state);
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+}
+
+// ---- Accounting -------------------------------------------------------------------------------
+
+async fn get_customer(
+    State(inner): State<Shared>,
+    Path((realm, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&inner, &headers, &realm) {
+        return *r;
+    }
+    let customer = inner.state().customer(&realm, &id);
+    match customer {
+        Some(c) => entity_response(&inner, "Customer", c),
+        None => fault_response(&inner, &QboFault::not_found(&format!("Customer {id}"))),
+    }
+}
+
+/// A write with an optional `requestid`: a replay answers the first result.
+fn idempotent_write(
+    inner: &Shared,
+    realm: &str,
+    params: &[(String, String)],
+    key: &str,
+    write: impl FnOnce() -> Result<Value, QboFault>,
+) -> Response {
+    let request_id = param(params, "requestid").filter(|r| !r.is_empty());
+    if let Some(rid) = request_id
+        && let Some(first) = inner.state().replayed(realm, rid)
+    {
+        return entity_response(inner, key, first);
+    }
+    match write() {
+        Ok(value) => {
+            if let Some(rid) = request_id {
+                inner.state().remember(realm, rid, value.clone());
+            }
+            entity_response(inner, key, value)
+        }
+        Err(fault) => fault_response(inner, &fault),
+    }
+}
+
+async fn post_customer(
+    State(inner): State<Shared>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&inner, &headers, &realm) {
+        return *r;
+    }
+    idempotent_write(&inner, &realm, &params, "Customer", || {
+        let body = json_object(&body)?;
+        let now = inner.now();
+        let (result, changes) = if body.contains_key("Id") {
+            inner.state().update_customer(&realm, &body, now)
+        } else {
+            match inner.state().create_customer(&realm, &body, now) {
+                Ok((value, change)) => (Ok(value), vec![change]),
+                Err(f) => (Err(f), Vec::new()),
+            }
+        };
+        // QuickBooks notifies API changes too (the product must not loop on its own writes).
+        inner.enqueue(changes, Webhooks::Send);
+        result
+    })
+}
+
+async fn run_query(inner: &Shared, realm: &str, headers: &HeaderMap, statement: &str) -> Response {
+    if let Err(r) = authorize(inner, headers, realm) {
+        return *r;
+    }
+    let parsed = match query::parse(statement) {
+        Ok(q) => q,
+        Err(e) => return fault_response(inner, &QboFault::query(&e)),
+    };
+    let answer = inner.state().query(realm, &parsed);
+    match answer {
+        Ok(v) => entity_response(inner, "QueryResponse", v),
+        Err(f) => fault_response(inner, &f),
+    }
+}
+
+async fn query_get(
+    State(inner): State<Shared>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Response {
+    let statement = param(&params, "query").unwrap_or_default().to_string();
+    run_query(&inner, &realm, &headers, &statement).await
+}
+
+async fn query_post(
+    State(inner): State<Shared>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let statement = String::from_utf8_lossy(&body).into_owned();
+    run_query(&inner, &realm, &headers, &statement).await
+}
+
+async fn cdc(
+    State(inner): State<Shared>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&inner, &headers, &realm) {
+        return *r;
+    }
+    let entities: Vec<&str> = param(&params, "entities")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entities.is_empty() {
+        return fault_response(&inner, &QboFault::required("entities"));
+    }
+    if let Some(other) = entities
+        .iter()
+        .find(|e| !e.eq_ignore_ascii_case("Customer"))
+    {
+        return fault_response(
+            &inner,
+            &QboFault::invalid(format!(
+                "entities: {other} is not served by this sandbox (Customer only)"
+            )),
+        );
+    }
+    let Some(since) = param(&params, "changedSince") else {
+        return fault_response(&inner, &QboFault::required("changedSince"));
+    };
+    let Some(since) = query::parse_time(since) else {
+        return fault_response(
+            &inner,
+            &QboFault::invalid(format!("changedSince `{since}` is not a date-time")),
+        );
+    };
+    let now = inner.now();
+    if since < now - inner.options.cdc_lookback {
+        let fault = QboFault {
+            status: 400,
+            code: CDC_TOO_OLD_CODE.to_string(),
+            message: "Invalid changedSince".to_string(),
+            detail: format!(
+                "changedSince cannot be more than {} days in the past",
+                inner.options.cdc_lookback.num_days()
+            ),
+            element: "changedSince".to_string(),
+            kind: "ValidationFault",
+        };
+        return fault_response(&inner, &fault);
+    }
+    let changed = inner
+        .state()
+        .changed_customers(&realm, since, inner.options.cdc_cap);
+    match changed {
+        Ok(response) => entity_response(
+            &inner,
+            "CDCResponse",
+            json!([{"QueryResponse": [response]}]),
+        ),
+        Err(f) => fault_response(&inner, &f),
+    }
+}
+
+async fn post_attachable(
+    State(inner): State<Shared>,
+    Path(realm): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&inner, &headers, &realm) {
+        return *r;
+    }
+    idempotent_write(&inner, &realm, &params, "Attachable", || {
+        let body = json_object(&body)?;
+        let now = inner.now();
+        inner.state().create_attachable(&realm, &body, now)
+    })
+}
+
+async fn company_info(
+    State(inner): State<Shared>,
+    Path((realm, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&inner, &headers, &realm) {
+        return *r;
+    }
+    let info = (id == realm)
+        .then(|| inner.state().company_info(&realm))
+        .flatten();
+    match info {
+        Some(info) => entity_response(&inner, "CompanyInfo", info),
+        None => fault_response(&inner, &QboFault::not_found(&format!("CompanyInfo {id}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(route_class("/oauth2/v1/tokens/bearer"), "token");
+        assert_eq!(route_class("/v3/company/1/customer/5"), "customer");
+        assert_eq!(route_class("/v3/company/1/customer"), "customer");
+        assert_eq!(route_class("/v3/company/1/query"), "query");
+        assert_eq!(route_class("/v3/company/1/companyinfo/1"), "companyinfo");
+        assert_eq!(route_class("/v3/company/1"), "other");
+    }
+}

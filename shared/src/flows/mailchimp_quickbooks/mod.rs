@@ -1,1 +1,16 @@
-//! Mailchimp → QuickBooks Online: list events become customer activity (being built, issue 5).
+//! Mailchimp → QuickBooks Online: a list member's events (subscribe, unsubscribe, profile,
+//! email change, cleaned) become activity on the QuickBooks customer with that email — a note
+//! attachable per event, and one e-mail status line kept current in the customer's `Notes`.
+//!
+//! - [`note`]: the texts (activity note, status line) and how the notes take the line — pure.
+//! - [`handler`]: [`MailchimpToQuickbooks`], the orchestration as a
+//!   [`crate::worker::TargetHandler`].
+
+pub mod handler;
+pub mod note;
+
+pub use handler::{MAX_ATTEMPTS, MailchimpToQuickbooks};
+pub use note::{MemberChange, STATUS_MARKER, StatusLine};
+
+#[cfg(test)]
+mod tests;

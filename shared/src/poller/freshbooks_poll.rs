@@ -173,8 +173,8 @@ impl Poller {
         let since = cursor
             .checked_sub_days(Days::new(u64::from(self.config.overlap_days)))
             .unwrap_or(cursor);
-        let api = first_client(Vendor::Freshbooks, credentials, async |name| {
-            self.clients.freshbooks(name).await
+        let api = first_client(Vendor::Freshbooks, credentials, |name| {
+            self.clients.freshbooks(name)
         })
         .await
         .map_err(PollError::Credentials)?;

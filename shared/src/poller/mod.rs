@@ -311,11 +311,17 @@ pub fn source_accounts(
 
 /// The client of the first of `credentials` that yields one (an account read by several
 /// connections may name several sets); the first error when none does.
-async fn first_client<T>(
+///
+/// `client` takes names borrowed for `'a` (not a closure over any lifetime, nor an async
+/// closure): the futures of the jobs must stay `Send` for `tokio::spawn`.
+async fn first_client<'a, T, Fut>(
     vendor: Vendor,
-    credentials: &[String],
-    client: impl AsyncFn(&str) -> Result<T, HandlerError>,
-) -> Result<T, HandlerError> {
+    credentials: &'a [String],
+    client: impl Fn(&'a str) -> Fut,
+) -> Result<T, HandlerError>
+where
+    Fut: Future<Output = Result<T, HandlerError>>,
+{
     let mut first_error = None;
     for name in credentials {
         match client(name).await {

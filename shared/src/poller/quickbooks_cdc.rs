@@ -206,8 +206,8 @@ impl Poller {
                 since
             }
         };
-        let api = first_client(Vendor::Quickbooks, credentials, async |name| {
-            self.clients.quickbooks(name).await
+        let api = first_client(Vendor::Quickbooks, credentials, |name| {
+            self.clients.quickbooks(name)
         })
         .await
         .map_err(SweepError::Credentials)?;

@@ -1050,6 +1050,26 @@ enabled = false
         assert_eq!(drain_mailchimp(&f.db).await.len(), 2);
     }
 
+    /// `dev` and the pipeline tests run jobs on spawned tasks: their futures must be `Send`
+    /// for any borrow (an async closure over `&self` once made them not).
+    #[tokio::test]
+    async fn jobs_run_on_spawned_tasks() {
+        let f = qb_fixture(None).await;
+        f.r1.add_customer("Jane", Some("jane@example.com"));
+        let poller = Arc::new(f.poller);
+        let mut reports = Vec::new();
+        for job in Job::ALL {
+            let poller = poller.clone();
+            reports.push(tokio::spawn(
+                async move { poller.run_job(job).await.is_ok() },
+            ));
+        }
+        for r in reports {
+            assert!(r.await.unwrap());
+        }
+        assert_eq!(drain_mailchimp(&f.db).await.len(), 2);
+    }
+
     #[tokio::test]
     async fn an_unreadable_cursor_or_a_taken_lease() {
         let f = qb_fixture(None).await;

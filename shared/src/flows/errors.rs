@@ -11,6 +11,8 @@ use crate::ports::PortError;
 use crate::tokens::TokenError;
 use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::mailchimp::MailchimpError;
+use crate::vendors::quickbooks::QuickbooksError;
+use crate::vendors::quickbooks::error::{CODE_NOT_FOUND, CODE_STALE_OBJECT};
 use crate::worker::HandlerError;
 
 /// How long an event waits in its queue while its connection is broken, per receive.
@@ -100,6 +102,70 @@ pub fn from_mailchimp(e: MailchimpError) -> HandlerError {
     match request_id {
         Some(id) => err.with_vendor_request_id(id),
         None => err,
+    }
+}
+
+/// A failed QuickBooks call. Transient ones (transport, 429/throttle, 5xx, token endpoint
+/// trouble) keep `Retry-After`; every one that came from an answer carries its `intuit_tid` as
+/// the vendor request id. A broken connection — the refresh token refused (the set is then
+/// marked `needs_reconnect`), or a 401 although the client had just refreshed — waits in the
+/// queue like FreshBooks' ([`BROKEN_CONNECTION_RETRY`]). Everything else is permanent with
+/// [`QuickbooksError::class`] and a hint on what to fix.
+pub fn from_quickbooks(e: QuickbooksError) -> HandlerError {
+    let intuit_tid = e.intuit_tid().map(str::to_string);
+    let err = if e.is_transient() {
+        let mut err = HandlerError::transient(e.to_string());
+        if let Some(after) = e.retry_after() {
+            err = err.with_retry_after(after);
+        }
+        err
+    } else if matches!(e, QuickbooksError::Token(TokenError::Broken { .. })) {
+        broken(e.to_string())
+    } else if e.is_unauthorized() {
+        broken(format!(
+            "connection broken: {e} although the token was just refreshed; re-authorise \
+             QuickBooks for this connection's credentials (`ml-connector connect quickbooks`)"
+        ))
+    } else {
+        HandlerError::permanent(e.class(), format!("{e}{}", quickbooks_hint(&e)))
+    };
+    match intuit_tid {
+        Some(tid) => err.with_vendor_request_id(tid),
+        None => err,
+    }
+}
+
+/// What to do about a permanent QuickBooks failure, appended to its message.
+fn quickbooks_hint(e: &QuickbooksError) -> &'static str {
+    match e {
+        QuickbooksError::Fault { status, code, .. } => match (code.as_deref(), *status) {
+            (Some(CODE_STALE_OBJECT), _) => {
+                "; the customer kept changing in QuickBooks while we updated it: replay to \
+                 re-read and re-apply"
+            }
+            (Some(CODE_NOT_FOUND), _) => "; the record no longer exists in QuickBooks",
+            (Some("6240"), _) => {
+                "; another customer, vendor or employee already has this display name: rename \
+                 one in QuickBooks, then replay"
+            }
+            (_, 403) => {
+                "; the app may not access this company (scope or subscription): reconnect with \
+                 the accounting scope (`ml-connector connect quickbooks`)"
+            }
+            (_, 400) => "; QuickBooks refused the request as invalid (see the detail)",
+            _ => "",
+        },
+        QuickbooksError::UnexpectedBody { .. } => {
+            "; QuickBooks answered in a shape we do not read: report it with the intuit_tid"
+        }
+        QuickbooksError::InvalidId { .. } | QuickbooksError::InvalidArgument(_) => {
+            "; the event carries a value QuickBooks cannot take: nothing to retry"
+        }
+        QuickbooksError::InvalidBaseUrl(_) => "; fix QUICKBOOKS_API_BASE",
+        QuickbooksError::Credentials(_) => {
+            "; replace the credential set with `ml-connector connect quickbooks`"
+        }
+        _ => "",
     }
 }
 
@@ -245,6 +311,56 @@ mod tests {
         assert_eq!(h.vendor_request_id(), Some("hdr-1"));
         let creds = from_mailchimp(MailchimpError::Credentials("no data centre".into()));
         assert_eq!(creds.class(), "credentials");
+    }
+
+    fn qb(status: u16, code: &str) -> QuickbooksError {
+        QuickbooksError::Fault {
+            status,
+            code: Some(code.into()),
+            message: "m".into(),
+            detail: None,
+            intuit_tid: Some("tid-7".into()),
+            retry_after: Some(Duration::from_secs(4)),
+        }
+    }
+
+    #[test]
+    fn quickbooks_errors_are_classified() {
+        let t = from_quickbooks(qb(429, "3001"));
+        assert!(t.is_transient());
+        assert_eq!(t.retry_after(), Some(Duration::from_secs(4)));
+        assert_eq!(t.vendor_request_id(), Some("tid-7"));
+        assert!(from_quickbooks(QuickbooksError::Transport("reset".into())).is_transient());
+
+        let auth = from_quickbooks(qb(401, "3200"));
+        assert!(auth.is_transient());
+        assert_eq!(auth.retry_after(), Some(BROKEN_CONNECTION_RETRY));
+        assert!(auth.message().contains("connect quickbooks"), "{auth}");
+        assert_eq!(auth.vendor_request_id(), Some("tid-7"));
+        let refused = from_quickbooks(QuickbooksError::Token(TokenError::Broken {
+            name: "qb".into(),
+            vendor: "QuickBooks",
+            message: "invalid_grant".into(),
+        }));
+        assert_eq!(refused.retry_after(), Some(BROKEN_CONNECTION_RETRY));
+
+        let stale = from_quickbooks(qb(400, "5010"));
+        assert!(!stale.is_transient());
+        assert_eq!(stale.class(), "quickbooks_5010");
+        assert!(stale.message().contains("re-read"), "{stale}");
+        assert_eq!(stale.vendor_request_id(), Some("tid-7"));
+        let dup = from_quickbooks(qb(400, "6240"));
+        assert!(dup.message().contains("display name"), "{dup}");
+        let id = from_quickbooks(QuickbooksError::InvalidId {
+            what: "customer id",
+        });
+        assert_eq!(id.class(), "invalid_id");
+        let missing = from_quickbooks(QuickbooksError::Token(TokenError::NotFound {
+            name: "qb".into(),
+            secret: "credentials/qb".into(),
+        }));
+        assert_eq!(missing.class(), "credentials_missing");
+        assert!(!missing.is_transient());
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! [`LiveClients`]: the real [`VendorClients`], building vendor API clients from the credential
 //! sets in the secret store (Secrets Manager on Lambda, the encrypted local store in dev).
 //!
-//! One client per credential-set name is built and kept: FreshBooks clients for the life of the
-//! process (their tokens come from the shared [`TokenManager`], which re-reads and refreshes the
-//! secret itself), Mailchimp clients for [`LiveClientsConfig::cache_ttl`], so a replaced API
+//! One client per credential-set name is built and kept: FreshBooks and QuickBooks clients for
+//! the life of the process (their tokens come from one [`TokenManager`] per vendor, which
+//! re-reads and refreshes the secret itself), Mailchimp clients for [`LiveClientsConfig::cache_ttl`], so a replaced API
 //! key is picked up without a redeploy. Clients of one Mailchimp key share one connection
 //! limiter whatever the number of rebuilds.
 
@@ -16,13 +16,15 @@ use secrecy::SecretString;
 
 use super::clients::VendorClients;
 use crate::ports::{Clock, Leases, PortError, Secrets};
-use crate::tokens::{StoredTokens, TokenManager};
+use crate::tokens::{RefreshError, StoredTokens, TokenConfig, TokenManager};
 use crate::vendors::freshbooks::FreshbooksApi;
-use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
 use crate::vendors::freshbooks::oauth::FreshbooksOauth;
 use crate::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
+use crate::vendors::quickbooks::client::{ClientOptions as QuickbooksOptions, QuickbooksClient};
+use crate::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
+use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksCredentials};
 use crate::webhook::secret_names;
 use crate::worker::{ConfigError, HandlerError};
 
@@ -34,8 +36,14 @@ pub mod env {
     /// Mailchimp API base URL (with `/3.0`), replacing the one derived from the key's data
     /// centre. Unset in production.
     pub const MAILCHIMP_API_BASE: &str = "MAILCHIMP_API_BASE";
+    /// QuickBooks Accounting API base URL, which also serves the token endpoint
+    /// (`{base}/oauth2/v1/tokens/bearer`): the sandbox's `http://127.0.0.1:<port>`. Unset: each
+    /// credential set's `environment` picks Intuit's production or sandbox host, and tokens go
+    /// to Intuit's token endpoint.
+    pub const QUICKBOOKS_API_BASE: &str = "QUICKBOOKS_API_BASE";
     /// The worker queue's event-source `MaximumConcurrency`: how many instances share
-    /// Mailchimp's 10 connections per key. Default 1 (one local process).
+    /// Mailchimp's 10 connections per key, and QuickBooks' 500 requests a minute and 10 at once
+    /// per company. Default 1 (one local process).
     pub const WORKER_MAX_CONCURRENCY: &str = "WORKER_MAX_CONCURRENCY";
 }
 
@@ -43,8 +51,12 @@ pub mod env {
 #[derive(Debug, Clone)]
 pub struct LiveClientsConfig {
     pub freshbooks_api_base: String,
-    /// Base URL override, timeout and the limiter's share of Mailchimp's connections.
+    /// Base URL override, timeout and the limiter's share of Mailchimp's connections (its
+    /// `max_concurrency`, `WORKER_MAX_CONCURRENCY`, also divides QuickBooks' realm limits).
     pub mailchimp: ClientOptions,
+    /// `QUICKBOOKS_API_BASE`: replaces the API host of every QuickBooks credential set and the
+    /// token endpoint; `None` in production.
+    pub quickbooks_api_base: Option<String>,
     /// How long a credential secret (and the Mailchimp client built from it) is trusted.
     pub cache_ttl: Duration,
 }
@@ -54,6 +66,7 @@ impl Default for LiveClientsConfig {
         Self {
             freshbooks_api_base: DEFAULT_BASE_URL.to_string(),
             mailchimp: ClientOptions::default(),
+            quickbooks_api_base: None,
             cache_ttl: Duration::from_secs(300),
         }
     }
@@ -77,6 +90,7 @@ impl LiveClientsConfig {
             c.freshbooks_api_base = base;
         }
         c.mailchimp.base_url = set(env::MAILCHIMP_API_BASE);
+        c.quickbooks_api_base = set(env::QUICKBOOKS_API_BASE);
         if let Some(raw) = set(env::WORKER_MAX_CONCURRENCY) {
             c.mailchimp.max_concurrency =
                 raw.parse::<usize>()
@@ -90,14 +104,35 @@ impl LiveClientsConfig {
         }
         Ok(c)
     }
+
+    /// How QuickBooks clients are set up under this configuration.
+    pub fn quickbooks_options(&self) -> QuickbooksOptions {
+        QuickbooksOptions {
+            api_base: self.quickbooks_api_base.clone(),
+            max_concurrency: self.mailchimp.max_concurrency,
+            ..QuickbooksOptions::default()
+        }
+    }
+
+    /// The QuickBooks token endpoint: under `QUICKBOOKS_API_BASE` when set, else Intuit's.
+    pub fn quickbooks_oauth(&self) -> Result<QuickbooksOauth, RefreshError> {
+        match &self.quickbooks_api_base {
+            Some(base) => QuickbooksOauth::for_api_base(base),
+            None => QuickbooksOauth::new(QUICKBOOKS_TOKEN_URL),
+        }
+    }
 }
+
+/// When the QuickBooks manager refreshes ahead of expiry: Intuit's access tokens live 1 h, so
+/// the FreshBooks default (30 min of a 12 h token) would refresh every half hour.
+pub const QUICKBOOKS_TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
 
 /// A [`LiveClients`] that cannot be set up (a base URL that does not parse).
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {source}")]
 pub struct LiveClientsError {
     pub variable: &'static str,
-    pub source: FreshbooksError,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// The real [`VendorClients`]. Build one per process and share it.
@@ -106,14 +141,16 @@ pub struct LiveClients {
     /// [`LiveClientsConfig::cache_ttl`] (the client cache is the only cache).
     secrets: Arc<dyn Secrets>,
     freshbooks_tokens: Arc<TokenManager>,
+    quickbooks_tokens: Arc<TokenManager>,
     config: LiveClientsConfig,
     freshbooks: Mutex<HashMap<String, Arc<FreshbooksClient>>>,
+    quickbooks: Mutex<HashMap<String, Arc<QuickbooksClient>>>,
     mailchimp: Mutex<HashMap<String, (Instant, Arc<MailchimpClient>)>>,
 }
 
 impl LiveClients {
-    /// Clients reading credential sets from `secrets`; FreshBooks token refreshes are
-    /// single-flight through `leases` (the state store).
+    /// Clients reading credential sets from `secrets`; FreshBooks and QuickBooks token
+    /// refreshes are single-flight through `leases` (the state store).
     pub fn new(
         secrets: Arc<dyn Secrets>,
         leases: Arc<dyn Leases>,
@@ -123,21 +160,38 @@ impl LiveClients {
         let oauth = FreshbooksOauth::new(&config.freshbooks_api_base).map_err(|source| {
             LiveClientsError {
                 variable: env::FRESHBOOKS_API_BASE,
-                source,
+                source: source.into(),
             }
         })?;
-        // The token manager reads the secret uncached: it must see other instances' rotations.
+        let qb_oauth = config
+            .quickbooks_oauth()
+            .map_err(|source| LiveClientsError {
+                variable: env::QUICKBOOKS_API_BASE,
+                source: source.into(),
+            })?;
+        // The token managers read the secret uncached: they must see other instances'
+        // rotations.
         let freshbooks_tokens = Arc::new(TokenManager::new(
             secrets.clone(),
-            leases,
-            clock,
+            leases.clone(),
+            clock.clone(),
             Arc::new(oauth),
         ));
+        let quickbooks_tokens = Arc::new(
+            TokenManager::new(secrets.clone(), leases, clock, Arc::new(qb_oauth)).with_config(
+                TokenConfig {
+                    margin: QUICKBOOKS_TOKEN_MARGIN,
+                    ..TokenConfig::default()
+                },
+            ),
+        );
         Ok(Self {
             secrets,
             freshbooks_tokens,
+            quickbooks_tokens,
             config,
             freshbooks: Mutex::new(HashMap::new()),
+            quickbooks: Mutex::new(HashMap::new()),
             mailchimp: Mutex::new(HashMap::new()),
         })
     }
@@ -146,6 +200,12 @@ impl LiveClients {
     /// it so its refreshes and the workers' share one single-flight protocol.
     pub fn freshbooks_tokens(&self) -> Arc<TokenManager> {
         self.freshbooks_tokens.clone()
+    }
+
+    /// The QuickBooks token manager the clients use (margin [`QUICKBOOKS_TOKEN_MARGIN`]); the
+    /// poller's `quickbooks_token_refresh` job runs on it.
+    pub fn quickbooks_tokens(&self) -> Arc<TokenManager> {
+        self.quickbooks_tokens.clone()
     }
 
     /// The credential secret `credentials/<name>`; missing → a permanent error saying how to
@@ -254,6 +314,43 @@ impl VendorClients for LiveClients {
         lock(&self.mailchimp).insert(credentials.to_string(), (Instant::now(), client.clone()));
         Ok(client)
     }
+
+    async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
+        Ok(self.quickbooks_client(credentials).await?)
+    }
+}
+
+impl LiveClients {
+    /// The QuickBooks client of credential set `credentials`, built once per process.
+    async fn quickbooks_client(
+        &self,
+        credentials: &str,
+    ) -> Result<Arc<QuickbooksClient>, HandlerError> {
+        if let Some(client) = lock(&self.quickbooks).get(credentials) {
+            return Ok(client.clone());
+        }
+        // Read once, for the realm's environment (API host); tokens come from the manager.
+        let secret = self.credential_secret("QuickBooks", credentials).await?;
+        let set = QuickbooksCredentials::from_secret(&secret)
+            .map_err(|e| unreadable("QuickBooks", credentials, &e.to_string()))?;
+        let client = QuickbooksClient::for_credentials(
+            &set,
+            self.quickbooks_tokens.clone(),
+            credentials,
+            &self.config.quickbooks_options(),
+        )
+        .map_err(|e| {
+            HandlerError::permanent(
+                "configuration",
+                format!("{}: {e}", env::QUICKBOOKS_API_BASE),
+            )
+        })?;
+        let client = Arc::new(client);
+        Ok(lock(&self.quickbooks)
+            .entry(credentials.to_string())
+            .or_insert(client)
+            .clone())
+    }
 }
 
 impl std::fmt::Debug for LiveClients {
@@ -345,6 +442,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn quickbooks_sets_are_checked_and_clients_kept() {
+        let (live, secrets) = clients().await;
+        let Err(e) = live.quickbooks("qb").await else {
+            panic!("no secret, no client");
+        };
+        assert_eq!(permanent(&e).0, "credentials_missing");
+        // No realm_id: unusable, and the message does not quote the set.
+        secrets
+            .put(
+                "credentials/qb",
+                &SecretString::from(format!(
+                    r#"{{"access_token":"{SECRET_VALUE}","refresh_token":"r"}}"#
+                )),
+            )
+            .await
+            .unwrap();
+        let e = live.quickbooks("qb").await.err().unwrap();
+        let (class, message) = permanent(&e);
+        assert_eq!(class, "credentials_invalid");
+        assert!(message.contains("realm_id") && !message.contains(SECRET_VALUE));
+        secrets
+            .put(
+                "credentials/qb",
+                &SecretString::from(
+                    r#"{"access_token":"a","refresh_token":"r","realm_id":"123","environment":"sandbox"}"#,
+                ),
+            )
+            .await
+            .unwrap();
+        let a = live.quickbooks_client("qb").await.unwrap();
+        let b = live.quickbooks_client("qb").await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(
+            a.base_url()
+                .starts_with("https://sandbox-quickbooks.api.intuit.com")
+        );
+        assert!(!Arc::ptr_eq(
+            &live.quickbooks_tokens(),
+            &live.freshbooks_tokens()
+        ));
+    }
+
+    #[tokio::test]
     async fn clients_are_built_once_per_credential_set() {
         let (live, secrets) = clients().await;
         secrets
@@ -398,6 +538,23 @@ mod tests {
         assert_eq!(c.mailchimp.permits(), 5);
         assert!(
             LiveClientsConfig::from_lookup(vars(&[(env::WORKER_MAX_CONCURRENCY, "0")])).is_err()
+        );
+        assert_eq!(c.quickbooks_api_base, None);
+        assert_eq!(
+            c.quickbooks_oauth().unwrap().token_url(),
+            QUICKBOOKS_TOKEN_URL
+        );
+        let c = LiveClientsConfig::from_lookup(vars(&[
+            (env::QUICKBOOKS_API_BASE, "http://127.0.0.1:8083/"),
+            (env::WORKER_MAX_CONCURRENCY, "4"),
+        ]))
+        .unwrap();
+        let qb = c.quickbooks_options();
+        assert_eq!(qb.api_base.as_deref(), Some("http://127.0.0.1:8083/"));
+        assert_eq!(qb.max_concurrency, 4);
+        assert_eq!(
+            c.quickbooks_oauth().unwrap().token_url(),
+            "http://127.0.0.1:8083/oauth2/v1/tokens/bearer"
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod quickbooks_mailchimp;
 #[cfg(test)]
 pub(crate) mod quickbooks_fake;
 pub mod quickbooks_target;
+pub mod target_worker;
 
 use std::fmt;
 

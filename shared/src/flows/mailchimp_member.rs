@@ -19,7 +19,7 @@ use crate::flows::errors::{from_mailchimp, from_port};
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::mailchimp::models::MergeField;
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
-use crate::worker::HandlerError;
+use crate::worker::{Handled, HandlerError};
 
 // ---- options ----------------------------------------------------------------------------------
 
@@ -263,6 +263,65 @@ impl<'a> ConnectionIds<'a> {
             .await
             .map_err(from_port)
     }
+}
+
+// ---- retiring a member ------------------------------------------------------------------------
+
+/// Why a source record's member may be archived, and the option that decides it.
+pub struct RetireReason<'a> {
+    /// What happened to the record, e.g. `client deleted` or `customer deactivated`.
+    pub what: &'a str,
+    /// The connection option that chose, e.g. `on_client_delete`.
+    pub option: &'a str,
+    pub choice: Retire,
+}
+
+/// A source record deleted, deactivated or gone: archive the member of the last email synced
+/// (the id map's target id) unless the connection keeps it, and remember [`ARCHIVED`] under
+/// `key` so a repeat costs no call and a comeback syncs again. Never synced → skipped.
+pub async fn retire_member(
+    mc: &dyn MailchimpApi,
+    ensured: &Ensured,
+    ids: &ConnectionIds<'_>,
+    list_id: &str,
+    key: &str,
+    previous: Option<IdMapping>,
+    reason: RetireReason<'_>,
+) -> Result<Handled, HandlerError> {
+    let RetireReason {
+        what,
+        option,
+        choice,
+    } = reason;
+    if choice == Retire::Keep {
+        return Ok(Handled::Skipped {
+            reason: format!(
+                "{what}; the connection keeps its member (options.{option} = \"keep\")"
+            ),
+        });
+    }
+    let Some(previous) = previous.filter(|m| !m.target_id.is_empty()) else {
+        return Ok(Handled::Skipped {
+            reason: format!("{what} before it was ever synced: no member to archive"),
+        });
+    };
+    if previous.fingerprint == ARCHIVED {
+        return Ok(Handled::Unchanged);
+    }
+    let archived = mc
+        .archive_member(list_id, &previous.target_id)
+        .await
+        .map_err(|e| ensured.mailchimp_error(e))?;
+    ids.put(key, &previous.target_id, ARCHIVED).await?;
+    Ok(Handled::Synced {
+        before: Some(json!({"email": previous.target_id})),
+        // `false`: Mailchimp had nothing to archive (gone, already archived, cleaned).
+        written: Some(json!({
+            "archived": previous.target_id,
+            "was_archivable": archived,
+            "because": what,
+        })),
+    })
 }
 
 // ---- fingerprints -----------------------------------------------------------------------------

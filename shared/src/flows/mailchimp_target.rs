@@ -1,5 +1,5 @@
 //! [`MailchimpTarget`]: the Mailchimp worker's [`TargetHandler`], dispatching each event to the
-//! flow of its connection.
+//! flow of its connection (FreshBooks → Mailchimp, QuickBooks → Mailchimp).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::Flow;
 use super::clients::VendorClients;
 use super::freshbooks_mailchimp::{FreshbooksToMailchimp, lookup_connection};
+use super::quickbooks_mailchimp::QuickbooksToMailchimp;
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
 use crate::ports::{Clock, Store};
@@ -17,6 +18,7 @@ use crate::worker::{Handled, HandlerError, TargetHandler};
 pub struct MailchimpTarget {
     connections: Arc<CachedConnections>,
     freshbooks: FreshbooksToMailchimp,
+    quickbooks: QuickbooksToMailchimp,
 }
 
 impl MailchimpTarget {
@@ -27,7 +29,13 @@ impl MailchimpTarget {
         clock: Arc<dyn Clock>,
     ) -> Self {
         MailchimpTarget {
-            freshbooks: FreshbooksToMailchimp::new(connections.clone(), clients, store, clock),
+            freshbooks: FreshbooksToMailchimp::new(
+                connections.clone(),
+                clients.clone(),
+                store.clone(),
+                clock.clone(),
+            ),
+            quickbooks: QuickbooksToMailchimp::new(connections.clone(), clients, store, clock),
             connections,
         }
     }
@@ -43,10 +51,11 @@ impl TargetHandler for MailchimpTarget {
                     .handle_connection(&event.connection, &connection, event)
                     .await
             }
-            Some(Flow::QuickbooksToMailchimp) => Err(HandlerError::permanent(
-                "unsupported_flow",
-                "the QuickBooks → Mailchimp flow is not implemented yet; replay once it is",
-            )),
+            Some(Flow::QuickbooksToMailchimp) => {
+                self.quickbooks
+                    .handle_connection(&event.connection, &connection, event)
+                    .await
+            }
             Some(flow) => Err(HandlerError::permanent(
                 "unsupported_flow",
                 format!(

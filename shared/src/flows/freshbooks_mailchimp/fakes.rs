@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use crate::flows::clients::VendorClients;
+use crate::flows::quickbooks_fake::FakeQuickbooks;
 use crate::vendors::freshbooks::models::{Changed, Client, Entity, Invoice, Payment};
 use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::mailchimp::models::{
@@ -18,6 +19,7 @@ use crate::vendors::mailchimp::models::{
     TagChange,
 };
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
+use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::HandlerError;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -460,10 +462,12 @@ impl MailchimpApi for FakeMailchimp {
 
 // ---- clients --------------------------------------------------------------------------------
 
-/// Serves the two fakes for the credential names `fb` and `mc`.
+/// Serves the fakes for the credential names `fb`, `mc` and `qb` (so one Mailchimp fake can
+/// take both the FreshBooks and the QuickBooks flow's writes).
 pub struct FakeClients {
     pub fb: Arc<FakeFreshbooks>,
     pub mc: Arc<FakeMailchimp>,
+    pub quickbooks: Arc<FakeQuickbooks>,
 }
 
 #[async_trait]
@@ -484,6 +488,16 @@ impl VendorClients for FakeClients {
             other => Err(HandlerError::permanent(
                 "credentials",
                 format!("no Mailchimp credentials `{other}`"),
+            )),
+        }
+    }
+
+    async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
+        match credentials {
+            "qb" => Ok(self.quickbooks.clone()),
+            other => Err(HandlerError::permanent(
+                "credentials",
+                format!("no QuickBooks credentials `{other}`"),
             )),
         }
     }

@@ -29,13 +29,14 @@ use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::{from_freshbooks, from_port};
 use crate::flows::mailchimp_member::{
-    ConnectionIds, Ensured, MemberTarget, SourceSpec, already_exists, ensure_merge_fields, precheck,
+    ConnectionIds, Ensured, MemberTarget, RetireReason, SourceSpec, already_exists,
+    ensure_merge_fields, precheck, retire_member,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
-use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::vendors::mailchimp::MailchimpApi;
+use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// The fingerprint of a client whose member was archived because the client was deleted.
@@ -274,32 +275,21 @@ impl FreshbooksToMailchimp {
         key: &str,
         previous: Option<IdMapping>,
     ) -> Result<Handled, HandlerError> {
-        if cx.options.on_client_delete == Retire::Keep {
-            return Ok(Handled::Skipped {
-                reason: "client deleted; the connection keeps its member \
-                         (options.on_client_delete = \"keep\")"
-                    .into(),
-            });
-        }
-        let Some(previous) = previous.filter(|m| !m.target_id.is_empty()) else {
-            return Ok(Handled::Skipped {
-                reason: "client deleted before it was ever synced: no member to archive".into(),
-            });
+        let reason = RetireReason {
+            what: "client deleted",
+            option: "on_client_delete",
+            choice: cx.options.on_client_delete,
         };
-        if previous.fingerprint == ARCHIVED {
-            return Ok(Handled::Unchanged);
-        }
-        let archived = cx
-            .mc
-            .archive_member(cx.list_id, &previous.target_id)
-            .await
-            .map_err(|e| self.ensured.mailchimp_error(e))?;
-        cx.ids.put(key, &previous.target_id, ARCHIVED).await?;
-        Ok(Handled::Synced {
-            before: Some(json!({"email": previous.target_id})),
-            // `false`: Mailchimp had nothing to archive (gone, already archived, cleaned).
-            written: Some(json!({"archived": previous.target_id, "was_archivable": archived})),
-        })
+        retire_member(
+            &*cx.mc,
+            &self.ensured,
+            &cx.ids,
+            cx.list_id,
+            key,
+            previous,
+            reason,
+        )
+        .await
     }
 
     // ---- invoices -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::mailchimp_target::MailchimpTarget;
+use crate::flows::quickbooks_fake::FakeQuickbooks;
 use crate::ports::{ConnectionStore, IdMap, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, Money, Payment, VIS_DELETED};
@@ -26,6 +27,7 @@ const STORE: &str = "store1";
 struct World {
     fb: Arc<FakeFreshbooks>,
     mc: Arc<FakeMailchimp>,
+    qb: Arc<FakeQuickbooks>,
     db: Arc<EmbeddedDb>,
     handler: MailchimpTarget,
 }
@@ -55,14 +57,17 @@ impl World {
         let connections = Arc::new(CachedConnections::new(db.clone(), Duration::ZERO));
         let fb = Arc::new(FakeFreshbooks::default());
         let mc = Arc::new(FakeMailchimp::default());
+        let qb = FakeQuickbooks::new();
         let clients = Arc::new(FakeClients {
             fb: fb.clone(),
             mc: mc.clone(),
+            quickbooks: qb.clone(),
         });
         let handler = MailchimpTarget::new(connections, clients, db.clone(), clock);
         World {
             fb,
             mc,
+            qb,
             db,
             handler,
         }
@@ -742,12 +747,19 @@ async fn dispatch_by_connection_and_entity() {
         "{h:?}"
     );
 
-    let e = w
-        .handler
-        .handle(&event("qbo-to-mc", "customer", "1", Origin::Webhook))
-        .await
-        .unwrap_err();
-    assert_eq!(e.class(), "unsupported_flow");
+    // The QuickBooks connection's events reach the QuickBooks flow, which writes to the same
+    // audience.
+    let mut qbo = event("qbo-to-mc", "customer", "", Origin::Webhook);
+    qbo.source = SourceRef {
+        vendor: Vendor::Quickbooks,
+        account: "realm".into(),
+    };
+    qbo.entity_id = w.qb.add_customer("Ann", Some("ann@example.com"));
+    assert!(synced(&w.handler.handle(&qbo).await.unwrap()));
+    assert_eq!(
+        w.mc.member("ann@example.com").map(|m| m.status).as_deref(),
+        Some("transactional")
+    );
 
     let e = w
         .handler

@@ -8,8 +8,12 @@
 //!   [`crate::worker::TargetHandler`] (the Mailchimp worker reaches it through
 //!   [`crate::flows::mailchimp_target::MailchimpTarget`]).
 
+pub mod handler;
 pub mod mapping;
 pub mod options;
 
+pub use handler::QuickbooksToMailchimp;
 pub use options::Options;
 
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+//! [`QuickbooksToMailchimp`]: one QuickBooks customer event in, the Mailchimp member writes it
+//! calls for out.
+//!
+//! Every path reads the customer's current state from QuickBooks (webhooks carry ids only, and
+//! arrive out of order), maps it with [`super::mapping`], compares the fingerprint of what it
+//! would write with the id map's, and only then talks to Mailchimp. The id map is saved after
+//! the writes succeed, so a failure part way leaves the old entry and the retry writes again
+//! (an upsert or an archive done twice is harmless).
+//!
+//! Id map key `customer:<id>`, under the connection name: target id = the email last synced
+//! (what an email change or a deactivation archives); fingerprint of the member written, or
+//! [`ARCHIVED`], or `merged:<survivor>` for a customer merged away (target id empty).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::mapping;
+use super::options::Options;
+use crate::connections::{CachedConnections, Connection};
+use crate::event::SyncEvent;
+use crate::flows::Flow;
+use crate::flows::clients::VendorClients;
+use crate::flows::errors::from_quickbooks;
+use crate::flows::freshbooks_mailchimp::lookup_connection;
+use crate::flows::mailchimp_member::{
+    ARCHIVED, ConnectionIds, Ensured, MemberTarget, Retire, RetireReason, SourceSpec,
+    ensure_merge_fields, precheck, retire_member, same_email,
+};
+use crate::ports::{Clock, IdMapping, Store};
+use crate::vendors::mailchimp::MailchimpApi;
+use crate::vendors::quickbooks::QuickbooksApi;
+use crate::worker::{Handled, HandlerError, TargetHandler};
+
+/// What the flow takes from QuickBooks.
+const SOURCE: SourceSpec = SourceSpec {
+    flow: Flow::QuickbooksToMailchimp,
+    vendor: "QuickBooks",
+    account: "company (realm)",
+    entities: &["customer"],
+};
+
+/// The QuickBooks → Mailchimp flow as a [`TargetHandler`].
+pub struct QuickbooksToMailchimp {
+    connections: Arc<CachedConnections>,
+    clients: Arc<dyn VendorClients>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// Audiences whose merge fields are known to exist, per process.
+    ensured: Ensured,
+}
+
+/// Everything one event's handling needs about its connection.
+struct Cx<'a> {
+    /// The connection's id map.
+    ids: ConnectionIds<'a>,
+    realm: &'a str,
+    list_id: &'a str,
+    /// The Mailchimp credential-set name: part of the "ensured" cache key.
+    mailchimp_credentials: &'a str,
+    options: Options,
+    qb: Arc<dyn QuickbooksApi>,
+    mc: Arc<dyn MailchimpApi>,
+}
+
+impl QuickbooksToMailchimp {
+    pub fn new(
+        connections: Arc<CachedConnections>,
+        clients: Arc<dyn VendorClients>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        QuickbooksToMailchimp {
+            connections,
+            clients,
+            store,
+            clock,
+            ensured: Ensured::default(),
+        }
+    }
+
+    /// Handles `event` for the connection `name` (already looked up).
+    /// [`crate::flows::mailchimp_target::MailchimpTarget`] calls this after dispatching on the
+    /// flow. Operations: `merge` moves the merged-away customer's mapping to the survivor;
+    /// every other verb (`create`, `update`, `delete`, and ones QuickBooks may add) re-reads the
+    /// customer and syncs what it finds, since the read — not the verb — says what is true now.
+    pub async fn handle_connection(
+        &self,
+        name: &str,
+        connection: &Connection,
+        event: &SyncEvent,
+    ) -> Result<Handled, HandlerError> {
+        let MemberTarget { account, list_id } = match precheck(&SOURCE, name, connection, event)? {
+            Ok(target) => target,
+            Err(reason) => return Ok(Handled::Skipped { reason }),
+        };
+        let options = Options::parse(&connection.options)
+            .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
+        let cx = Cx {
+            ids: ConnectionIds::new(&*self.store, &*self.clock, name),
+            realm: account,
+            list_id,
+            mailchimp_credentials: &connection.target.credentials,
+            options,
+            qb: self
+                .clients
+                .quickbooks(&connection.source.credentials)
+                .await?,
+            mc: self
+                .clients
+                .mailchimp(&connection.target.credentials)
+                .await?,
+        };
+        if event.operation == "merge" {
+            match mapping::merged_away_id(&event.detail) {
+                Some(merged_away) if merged_away != event.entity_id => {
+                    return self.merge(&cx, &event.entity_id, &merged_away).await;
+                }
+                _ => tracing::warn!(
+                    connection = name,
+                    customer = %event.entity_id,
+                    "merge event without a (distinct) merged-away id; re-syncing the survivor only"
+                ),
+            }
+        }
+        self.sync_customer(&cx, &event.entity_id).await
+    }
+
+    /// Upserts the customer's member; archives the old member on an email change, and the
+    /// member of a deactivated or vanished customer.
+    async fn sync_customer(&self, cx: &Cx<'_>, id: &str) -> Result<Handled, HandlerError> {
+        let key = mapping::customer_key(id);
+        let previous = cx.ids.get(&key).await?;
+        if let Some(survivor) = previous
+            .as_ref()
+            .and_then(|m| mapping::merged_into(&m.fingerprint))
+        {
+            return Ok(Handled::Skipped {
+                reason: format!("merged into {survivor}"),
+            });
+        }
+        let customer = cx
+            .qb
+            .customer(cx.realm, id)
+            .await
+            .map_err(from_quickbooks)?;
+        let customer = match customer {
+            Some(c) if mapping::is_live(&c) => c,
+            Some(_) => {
+                return self
+                    .retire(cx, &key, previous, "customer deactivated")
+                    .await;
+            }
+            None => {
+                return self
+                    .retire(cx, &key, previous, "customer not found in QuickBooks")
+                    .await;
+            }
+        };
+        let Some(email) = mapping::customer_email(&customer) else {
+            return Ok(Handled::Skipped {
+                reason: "customer has no email".into(),
+            });
+        };
+        let member = mapping::member_upsert(&customer, &email, &cx.options.status_if_new);
+        // The address a changed email leaves behind (the id map remembers the last one synced),
+        // unless that member is already archived (the customer was deactivated meanwhile).
+        let old_email = previous
+            .as_ref()
+            .filter(|m| m.fingerprint != ARCHIVED)
+            .map(|m| m.target_id.clone())
+            .filter(|old| !old.is_empty() && !same_email(old, &email));
+        let retire_old = old_email
+            .as_deref()
+            .filter(|_| cx.options.on_email_change == Retire::Archive);
+        let fp = mapping::member_fingerprint(cx.list_id, &member);
+        if previous
+            .as_ref()
+            .is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, &email))
+        {
+            return Ok(Handled::Unchanged);
+        }
+
+        ensure_merge_fields(
+            &*cx.mc,
+            &self.ensured,
+            cx.mailchimp_credentials,
+            cx.list_id,
+            &mapping::merge_field_definitions(),
+        )
+        .await
+        .map_err(|e| self.ensured.mailchimp_error(e))?;
+        let written = cx
+            .mc
+            .upsert_member(cx.list_id, &member)
+            .await
+            .map_err(|e| self.ensured.mailchimp_error(e))?;
+        // Archive the old address only once the new one is in place.
+        let old_archived = match retire_old {
+            Some(old) => Some(self.archive(cx, old).await?),
+            None => None,
+        };
+        cx.ids.put(&key, &email, &fp).await?;
+        Ok(Handled::Synced {
+            before: previous
+                .map(|m| json!({"email": m.target_id, "archived": m.fingerprint == ARCHIVED})),
+            written: Some(json!({
+                "member": email,
+                // What Mailchimp kept: an unsubscribed or archived member stays so, since only
+                // `status_if_new` is sent.
+                "member_status": written.status,
+                "merge_fields": member.merge_fields,
+                "old_email": old_email,
+                "old_archived": old_archived,
+            })),
+        })
+    }
+
+    /// A customer deactivated (QuickBooks' delete) or gone: archive the member of the last
+    /// email synced, unless the connection keeps it. The id map remembers [`ARCHIVED`], so a
+    /// repeat costs nothing and a reactivation syncs again.
+    async fn retire(
+        &self,
+        cx: &Cx<'_>,
+        key: &str,
+        previous: Option<IdMapping>,
+        what: &str,
+    ) -> Result<Handled, HandlerError> {
+        let reason = RetireReason {
+            what,
+            option: "on_customer_deactivate",
+            choice: cx.options.on_customer_deactivate,
+        };
+        retire_member(
+            &*cx.mc,
+            &self.ensured,
+            &cx.ids,
+            cx.list_id,
+            key,
+            previous,
+            reason,
+        )
+        .await
+    }
+
+    /// `merged_away` was merged into `survivor` in QuickBooks: the survivor takes over the
+    /// merged-away customer's mapping (when it has none of its own, so a different email on the
+    /// survivor is handled as an email change), the survivor is re-synced, a second member left
+    /// behind (both were synced, with different emails) is archived per `on_email_change`, and
+    /// the merged-away entry becomes a tombstone so its later events are skipped.
+    ///
+    /// Each step is safe to repeat: a retry after a failure part way finds the survivor's
+    /// mapping in place and archives at most what is already archived (Mailchimp answers
+    /// "nothing to archive").
+    async fn merge(
+        &self,
+        cx: &Cx<'_>,
+        survivor: &str,
+        merged_away: &str,
+    ) -> Result<Handled, HandlerError> {
+        let away_key = mapping::customer_key(merged_away);
+        let survivor_key = mapping::customer_key(survivor);
+        let away = cx.ids.get(&away_key).await?;
+        if away
+            .as_ref()
+            .is_some_and(|m| mapping::merged_into(&m.fingerprint).is_some())
+        {
+            // Already moved (a redelivered merge): the survivor's sync is all there is to do.
+            return self.sync_customer(cx, survivor).await;
+        }
+        let away = away.filter(|m| !m.target_id.is_empty());
+        let had_own = cx.ids.get(&survivor_key).await?.is_some();
+        let moved = match &away {
+            Some(m) if !had_own => {
+                cx.ids
+                    .put(&survivor_key, &m.target_id, &m.fingerprint)
+                    .await?;
+                true
+            }
+            _ => false,
+        };
+        let survivor_result = self.sync_customer(cx, survivor).await?;
+
+        // Both were synced: the merged-away member is a second address for the same person.
+        let mut left_behind = None;
+        // Compared with the survivor's address as now synced; a survivor that is itself a
+        // tombstone (merges delivered out of order) or never got an email says nothing, so
+        // nothing is archived on its account.
+        let survivor_email = cx
+            .ids
+            .get(&survivor_key)
+            .await?
+            .filter(|s| mapping::merged_into(&s.fingerprint).is_none())
+            .map(|s| s.target_id)
+            .filter(|e| !e.is_empty());
+        if let (Some(m), Some(survivor_email)) = (
+            away.as_ref()
+                .filter(|m| had_own && m.fingerprint != ARCHIVED),
+            survivor_email,
+        ) && !same_email(&m.target_id, &survivor_email)
+        {
+            let archived = match cx.options.on_email_change {
+                Retire::Archive => Some(self.archive(cx, &m.target_id).await?),
+                Retire::Keep => None,
+            };
+            left_behind = Some(json!({"email": m.target_id, "archived": archived}));
+        }
+        cx.ids
+            .put(&away_key, "", &mapping::merged_fingerprint(survivor))
+            .await?;
+
+        let archived_any = left_behind
+            .as_ref()
+            .is_some_and(|l| l["archived"] == json!(true));
+        Ok(match survivor_result {
+            Handled::Synced { before, written } => Handled::Synced {
+                before,
+                written: Some(json!({
+                    "merged_away": merged_away,
+                    "moved_mapping": moved,
+                    "left_behind": left_behind,
+                    "survivor": written,
+                })),
+            },
+            _ if archived_any => Handled::Synced {
+                before: None,
+                written: Some(json!({
+                    "merged_away": merged_away,
+                    "moved_mapping": moved,
+                    "left_behind": left_behind,
+                })),
+            },
+            other => other,
+        })
+    }
+
+    /// Archives the member of `email`; `false` when Mailchimp had nothing to archive.
+    async fn archive(&self, cx: &Cx<'_>, email: &str) -> Result<bool, HandlerError> {
+        cx.mc
+            .archive_member(cx.list_id, email)
+            .await
+            .map_err(|e| self.ensured.mailchimp_error(e))
+    }
+}
+
+#[async_trait]
+impl TargetHandler for QuickbooksToMailchimp {
+    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
+        let connection = lookup_connection(&self.connections, &event.connection).await?;
+        self.handle_connection(&event.connection, &connection, event)
+            .await
+    }
+}

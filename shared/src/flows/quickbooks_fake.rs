@@ -145,6 +145,23 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
+/// An active customer with only an id (and `SyncToken` "0").
+fn blank(id: &str) -> Customer {
+    Customer {
+        id: id.into(),
+        sync_token: "0".into(),
+        display_name: None,
+        given_name: None,
+        family_name: None,
+        company_name: None,
+        primary_email_addr: None,
+        active: true,
+        notes: None,
+        meta_data: None,
+        status: None,
+    }
+}
+
 /// The fake company. One realm: the `realm` argument is recorded but not checked.
 #[derive(Default)]
 pub struct FakeQuickbooks {
@@ -176,19 +193,7 @@ impl FakeQuickbooks {
     pub fn add_customer_with(&self, f: impl FnOnce(&mut Customer)) -> String {
         let mut s = lock(&self.state);
         let id = s.new_id();
-        let mut c = Customer {
-            id: id.clone(),
-            sync_token: "0".into(),
-            display_name: None,
-            given_name: None,
-            family_name: None,
-            company_name: None,
-            primary_email_addr: None,
-            active: true,
-            notes: None,
-            meta_data: None,
-            status: None,
-        };
+        let mut c = blank(&id);
         f(&mut c);
         c.id = id.clone();
         c.sync_token = "0".into();
@@ -301,20 +306,13 @@ impl FakeQuickbooks {
             .filter_map(|(id, (at, deleted))| {
                 if deleted {
                     Some(Customer {
-                        id: id.into(),
                         sync_token: String::new(),
-                        display_name: None,
-                        given_name: None,
-                        family_name: None,
-                        company_name: None,
-                        primary_email_addr: None,
-                        active: true,
-                        notes: None,
                         meta_data: Some(MetaData {
                             create_time: None,
                             last_updated_time: Some(stamp(at)),
                         }),
                         status: Some("Deleted".into()),
+                        ..blank(id)
                     })
                 } else {
                     s.customers.get(id).cloned()

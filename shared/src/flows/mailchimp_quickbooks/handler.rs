@@ -29,6 +29,7 @@ use crate::connections::{CachedConnections, Connection};
 use crate::event::SyncEvent;
 use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
+use crate::flows::errors::from_quickbooks;
 use crate::flows::freshbooks_mailchimp::lookup_connection;
 use crate::vendors::quickbooks::models::{Customer, CustomerUpdate};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
@@ -408,24 +409,5 @@ async fn update_status_line(
                 }
             }
         }
-    }
-}
-
-/// A failed QuickBooks call as a [`HandlerError`]. Local until `flows::errors::from_quickbooks`
-/// lands; then this goes and the import takes its place.
-fn from_quickbooks(e: QuickbooksError) -> HandlerError {
-    let tid = e.intuit_tid().map(str::to_string);
-    let err = if e.is_transient() {
-        let err = HandlerError::transient(e.to_string());
-        match e.retry_after() {
-            Some(after) => err.with_retry_after(after),
-            None => err,
-        }
-    } else {
-        HandlerError::permanent(e.class(), e.to_string())
-    };
-    match tid {
-        Some(t) => err.with_vendor_request_id(t),
-        None => err,
     }
 }

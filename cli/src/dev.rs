@@ -1,7 +1,8 @@
 //! `ml-connector dev`: the whole pipeline in one process over the embedded store — the webhook
 //! routes on a local port (the handler the Lambda runs), a worker loop per target that has a
-//! worker (the harness and flows the Lambdas run) and the poller's jobs on timers — with the
-//! connections file applied from disk.
+//! worker (Mailchimp, QuickBooks: the harness and flows the Lambdas run) and the poller's jobs
+//! on timers (FreshBooks poll and token refresh, QuickBooks CDC sweep and token refresh) — with
+//! the connections file applied from disk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use mlc::adapters::embedded::EmbeddedDb;
 use mlc::connections::{CachedConnections, ConnectionSet};
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::flows::mailchimp_target::MailchimpTarget;
+use mlc::flows::quickbooks_target::QuickbooksTarget;
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
 use mlc::ports::{
@@ -44,7 +46,7 @@ pub struct DevArgs {
     connections: Option<PathBuf>,
     /// Run the FreshBooks and Mailchimp sandboxes in this process and point every connection at
     /// them: their credential sets are stored, FreshBooks callbacks registered and verified.
-    #[arg(long, conflicts_with_all = ["freshbooks_api", "mailchimp_api"])]
+    #[arg(long, conflicts_with_all = ["freshbooks_api", "mailchimp_api", "quickbooks_api"])]
     sandbox: bool,
     /// Address for the webhook routes.
     #[arg(long, default_value = "127.0.0.1:8787")]
@@ -55,9 +57,17 @@ pub struct DevArgs {
     /// Mailchimp API base including `/3.0` (e.g. a sandbox's); default: from the key's data centre.
     #[arg(long, env = "MAILCHIMP_API_BASE")]
     mailchimp_api: Option<String>,
+    /// QuickBooks API and token endpoint base (e.g. a sandbox's `http://127.0.0.1:<port>`);
+    /// default: per credential set, Intuit's production or sandbox host.
+    #[arg(long, env = "QUICKBOOKS_API_BASE")]
+    quickbooks_api: Option<String>,
     /// Minutes between FreshBooks fallback polls (the stack's `PollSchedule`, 15 by default).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
     poll_minutes: u64,
+    /// Minutes between QuickBooks CDC sweeps (the stack's `QuickbooksCdcSchedule`, daily by
+    /// default). The first sweep runs at start.
+    #[arg(long, default_value_t = 24 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    cdc_minutes: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -98,12 +108,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         Some(s) => (Some(s.freshbooks.base_url()), Some(s.mailchimp.base_url())),
         None => (args.freshbooks_api.clone(), args.mailchimp_api.clone()),
     };
+    let quickbooks_api = args.quickbooks_api.clone();
     let mut clients_config = LiveClientsConfig::from_env()?;
     if let Some(base) = &freshbooks_api {
         clients_config.freshbooks_api_base = base.clone();
     }
     if let Some(base) = &mailchimp_api {
         clients_config.mailchimp.base_url = Some(base.clone());
+    }
+    if let Some(base) = &quickbooks_api {
+        clients_config.quickbooks_api_base = Some(base.clone());
     }
     let pipeline = Local::new(db, secrets, clients_config, freshbooks_api.as_deref())?;
     let queues = pipeline.apply(&set).await?;
@@ -188,13 +202,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             tokens: clients.freshbooks_tokens(),
         },
         PollerConfig::default(),
-    );
+    )
+    .with_token_refresher(Vendor::Quickbooks, clients.quickbooks_tokens());
+    // The stack's schedules: FreshBooks tokens every 30 minutes, QuickBooks' (1 hour) every 50.
     let schedule = [
         (
             Job::FreshbooksPoll,
             Duration::from_secs(args.poll_minutes * 60),
         ),
         (Job::TokenRefresh, Duration::from_secs(30 * 60)),
+        (
+            Job::QuickbooksCdc,
+            Duration::from_secs(args.cdc_minutes * 60),
+        ),
+        (Job::QuickbooksTokenRefresh, Duration::from_secs(50 * 60)),
     ];
     {
         let stopped = stopped.clone();
@@ -229,12 +250,19 @@ pub(crate) fn worker_for(
     clock: &Arc<dyn Clock>,
 ) -> Option<Harness> {
     let store: Arc<dyn Store> = Arc::new(db.clone());
+    let connections = Arc::new(CachedConnections::new(
+        Arc::new(db.clone()),
+        Duration::from_secs(5),
+    ));
     let handler: Arc<dyn TargetHandler> = match queue {
         "mailchimp" => Arc::new(MailchimpTarget::new(
-            Arc::new(CachedConnections::new(
-                Arc::new(db.clone()),
-                Duration::from_secs(5),
-            )),
+            connections,
+            clients.clone(),
+            store.clone(),
+            clock.clone(),
+        )),
+        "quickbooks" => Arc::new(QuickbooksTarget::new(
+            connections,
             clients.clone(),
             store.clone(),
             clock.clone(),

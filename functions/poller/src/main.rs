@@ -1,5 +1,6 @@
 //! The poller Lambda: runs the job an EventBridge schedule names in its input
-//! (`{"job":"freshbooks_poll"}`, `{"job":"token_refresh"}`). See [`mlc::poller`].
+//! (`{"job":"freshbooks_poll"}`, `{"job":"token_refresh"}`, `{"job":"quickbooks_cdc"}`,
+//! `{"job":"quickbooks_token_refresh"}`). See [`mlc::poller`].
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use mlc::adapters::aws::{AwsAdapters, http::load_sdk_config};
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::poller::{Poller, PollerConfig, PollerDeps, lambda::run_lambda};
 use mlc::ports::{Leases, Secrets, Store, SystemClock};
+use mlc::vendor::Vendor;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,6 +25,9 @@ async fn main() -> Result<(), Error> {
         clock.clone(),
         LiveClientsConfig::from_env()?,
     )?;
+    // The QuickBooks clients and this refresher share one token manager, so the job and the
+    // CDC sweep see the same tokens and refresh single-flight.
+    let quickbooks_tokens = clients.quickbooks_tokens();
     let deps = PollerDeps {
         queue: Arc::new(aws.queue),
         store,
@@ -30,5 +35,7 @@ async fn main() -> Result<(), Error> {
         tokens: clients.freshbooks_tokens(),
         clients: Arc::new(clients),
     };
-    run_lambda(Poller::new(deps, PollerConfig::from_env()?)).await
+    let poller = Poller::new(deps, PollerConfig::from_env()?)
+        .with_token_refresher(Vendor::Quickbooks, quickbooks_tokens);
+    run_lambda(poller).await
 }

@@ -112,7 +112,12 @@ impl QuickbooksToMailchimp {
                 .mailchimp(&connection.target.credentials)
                 .await?,
         };
-        if event.operation == "merge" {
+        // The webhook parser spells it `merge` (CloudEvents' `merged` normalised); both are
+        // accepted, in any case, for events built elsewhere.
+        if ["merge", "merged"]
+            .iter()
+            .any(|op| event.operation.eq_ignore_ascii_case(op))
+        {
             match mapping::merged_away_id(&event.detail) {
                 Some(merged_away) if merged_away != event.entity_id => {
                     return self.merge(&cx, &event.entity_id, &merged_away).await;

@@ -55,6 +55,19 @@ pub fn throttled() -> QuickbooksError {
     fault(429, "3001", "ThrottleExceeded")
 }
 
+/// How the fake answers `customers_by_email`: QuickBooks' case handling, and whether
+/// `PrimaryEmailAddr` is filterable at all, are UNCONFIRMED (quickbooks.md §3.4), so a flow
+/// must work under each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailQuery {
+    /// Trimmed, case-insensitive match (the default).
+    IgnoreCase,
+    /// Exact match.
+    Exact,
+    /// The filter is ignored: every customer comes back.
+    Unfiltered,
+}
+
 /// How another user's edit changes a customer between our read and our write.
 pub type Edit = Arc<dyn Fn(&mut Customer) + Send + Sync>;
 
@@ -83,6 +96,8 @@ pub struct QbState {
     pub now: DateTime<Utc>,
     /// The most objects one CDC answer holds (QuickBooks: 1000).
     pub cdc_cap: usize,
+    /// How the email query compares (QuickBooks' own behaviour is UNCONFIRMED).
+    pub email_query: EmailQuery,
     pub company_name: String,
     /// Errors the next calls of a method fail with, first in first out (by [`method`] name).
     pub inject: BTreeMap<&'static str, VecDeque<QuickbooksError>>,
@@ -104,6 +119,7 @@ impl Default for QbState {
                 .single()
                 .unwrap_or_default(),
             cdc_cap: 1000,
+            email_query: EmailQuery::IgnoreCase,
             company_name: "Fake Company".into(),
             inject: BTreeMap::new(),
             concurrent: BTreeMap::new(),
@@ -338,19 +354,23 @@ impl QuickbooksApi for FakeQuickbooks {
         Ok(lock(&self.state).customers.get(id).cloned())
     }
 
-    /// Matches case-insensitively and trimmed. Whether QuickBooks' own `PrimaryEmailAddr = '…'`
-    /// is case-sensitive is UNCONFIRMED; a flow must not depend on either answer.
+    /// Matches as [`QbState::email_query`] says (case-insensitively by default).
     async fn customers_by_email(
         &self,
         _realm: &str,
         email: &str,
     ) -> Result<Vec<Customer>, QuickbooksError> {
         self.call(method::CUSTOMERS_BY_EMAIL, email)?;
-        let wanted = email.trim().to_lowercase();
-        Ok(lock(&self.state)
-            .customers
+        let s = lock(&self.state);
+        let wanted = email.trim();
+        let matches = |e: &str| match s.email_query {
+            EmailQuery::IgnoreCase => e.to_lowercase() == wanted.to_lowercase(),
+            EmailQuery::Exact => e == wanted,
+            EmailQuery::Unfiltered => true,
+        };
+        Ok(s.customers
             .values()
-            .filter(|c| c.email().is_some_and(|e| e.to_lowercase() == wanted))
+            .filter(|c| s.email_query == EmailQuery::Unfiltered || c.email().is_some_and(matches))
             .cloned()
             .collect())
     }

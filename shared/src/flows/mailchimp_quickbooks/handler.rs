@@ -229,21 +229,36 @@ pub fn lookup_emails(event: &SyncEvent) -> Vec<String> {
 /// The customer to record the event on, and how it was chosen when several share the address:
 /// active before inactive, then the lowest numeric `Id` (the oldest), so every retry picks the
 /// same one.
+///
+/// Whether QuickBooks compares `PrimaryEmailAddr` case-sensitively, and whether it is filterable
+/// at all, is UNCONFIRMED (quickbooks.md §3.4). So each address is asked as Mailchimp sent it
+/// and, when that finds nothing and it has capitals, once more in lower case; and only customers
+/// whose address really matches (ignoring case) are kept — a query that ignored its filter can
+/// never make us write on a stranger.
 async fn find_customer(
     qb: &dyn QuickbooksApi,
     realm: &str,
     emails: &[String],
 ) -> Result<Option<(Customer, Option<String>)>, HandlerError> {
     for email in emails {
-        let found = qb
-            .customers_by_email(realm, email)
-            .await
-            .map_err(from_quickbooks)?;
-        if let Some((customer, choice)) = choose(found) {
-            return Ok(Some((
-                customer,
-                choice.map(|c| format!("{c} (email {email})")),
-            )));
+        let lower = email.to_lowercase();
+        let spellings = if lower == *email {
+            vec![email.as_str()]
+        } else {
+            vec![email.as_str(), lower.as_str()]
+        };
+        for spelling in spellings {
+            let mut found = qb
+                .customers_by_email(realm, spelling)
+                .await
+                .map_err(from_quickbooks)?;
+            found.retain(|c| c.email().is_some_and(|e| e.to_lowercase() == lower));
+            if let Some((customer, choice)) = choose(found) {
+                return Ok(Some((
+                    customer,
+                    choice.map(|c| format!("{c} (email {email})")),
+                )));
+            }
         }
     }
     Ok(None)

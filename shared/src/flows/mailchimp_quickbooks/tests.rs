@@ -15,7 +15,9 @@ use super::note::{
 use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, Connection, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
-use crate::flows::quickbooks_fake::{FakeQbClients, FakeQuickbooks, method, not_found, throttled};
+use crate::flows::quickbooks_fake::{
+    EmailQuery, FakeQbClients, FakeQuickbooks, method, not_found, throttled,
+};
 use crate::flows::quickbooks_target::QuickbooksTarget;
 use crate::ports::{ConnectionStore, ManualClock};
 use crate::vendor::Vendor;
@@ -254,6 +256,54 @@ async fn upemail_finds_the_customer_by_the_new_address_when_the_old_has_none() {
             "customers_by_email new@example.com".to_string()
         ]
     );
+}
+
+#[tokio::test]
+async fn a_delivery_parsed_from_mailchimp_s_form_lands_as_a_note() {
+    let w = World::new().await;
+    let id = w.qb.add_customer("Jane", Some("jane@example.com"));
+    let body = format!(
+        "type=unsubscribe&fired_at=2026-03-02+17%3A04%3A05&data%5Blist_id%5D={LIST}\
+         &data%5Bemail%5D=jane%40example.com&data%5Breason%5D=manual&data%5Baction%5D=unsub"
+    );
+    let parsed = crate::vendors::mailchimp::webhook::parse(body.as_bytes(), LIST).unwrap();
+    let e = parsed.for_connection(CONN, Origin::Webhook, at(17, 4, 6));
+    w.run(&e).await.unwrap();
+    assert_eq!(
+        w.qb.notes_of(&id),
+        vec!["Mailchimp: unsubscribed (reason: manual) at 2026-03-02 17:04 UTC".to_string()]
+    );
+    assert!(notes(&w.qb, &id).ends_with("as of 2026-03-02 17:04:05 UTC"));
+}
+
+#[tokio::test]
+async fn email_lookup_tolerates_case_sensitive_and_unfiltered_queries() {
+    // QuickBooks compares exactly: Mailchimp's capitals are retried in lower case.
+    let w = World::new().await;
+    w.qb.with(|s| s.email_query = EmailQuery::Exact);
+    let id = w.qb.add_customer("Jane", Some("jane@example.com"));
+    w.run(&unsubscribe("Jane@Example.com", at(9, 0, 0)))
+        .await
+        .unwrap();
+    assert_eq!(w.qb.notes_of(&id).len(), 1);
+    assert_eq!(w.qb.calls_to(method::CUSTOMERS_BY_EMAIL), 2);
+
+    // QuickBooks ignores the filter: only the customer with the address is written.
+    let w = World::new().await;
+    w.qb.with(|s| s.email_query = EmailQuery::Unfiltered);
+    let stranger = w.qb.add_customer("Stranger", Some("stranger@example.com"));
+    let id = w.qb.add_customer("Jane", Some("jane@example.com"));
+    w.run(&unsubscribe("jane@example.com", at(9, 0, 0)))
+        .await
+        .unwrap();
+    assert_eq!(w.qb.notes_of(&id).len(), 1);
+    assert!(w.qb.notes_of(&stranger).is_empty());
+    let h = w
+        .run(&unsubscribe("nobody@example.com", at(9, 0, 0)))
+        .await
+        .unwrap();
+    assert!(matches!(h, Handled::Skipped { .. }), "{h:?}");
+    assert!(w.qb.notes_of(&stranger).is_empty());
 }
 
 // ---- skips and refusals ------------------------------------------------------------------------

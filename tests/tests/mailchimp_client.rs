@@ -8,11 +8,12 @@ use std::time::Duration;
 use mlc::vendors::mailchimp::MailchimpApi;
 use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient, oauth_metadata_at};
 use mlc::vendors::mailchimp::error::MailchimpError;
+use mlc::vendors::mailchimp::list_webhooks::{ListWebhookEvents, ListWebhookSources};
 use mlc::vendors::mailchimp::models::{
     Customer, CustomerRef, MemberUpsert, MergeField, Order, OrderLine, Product, Store, TagChange,
     Variant,
 };
-use mlc::vendors::mailchimp::webhook::subscriber_hash;
+use mlc::vendors::mailchimp::webhook::{parse, subscriber_hash};
 use mlc_tests::sandbox::mailchimp::{
     DEFAULT_LIST_ID as LIST, DropMode, Fault, MailchimpSandbox, MailchimpSandboxOptions,
 };
@@ -557,4 +558,403 @@ async fn the_validator_catches_invalid_bodies() {
         .await
         .unwrap();
     assert_eq!(stats["violations"], 2);
+}
+
+// ---- list webhooks ----------------------------------------------------------------------
+
+/// What the in-test webhook receiver saw.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    user_agent: String,
+    content_type: String,
+    body: String,
+}
+
+/// A tiny receiver on a loopback port: paths under `/missing` answer 404; POSTs answer 500
+/// while `fail_posts` is above zero (counting down); everything else 200.
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<std::sync::Mutex<Vec<Received>>>,
+    fail_posts: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Receiver {
+    async fn start() -> (String, Receiver) {
+        let rx = Receiver::default();
+        let app = axum::Router::new().fallback(receive).with_state(rx.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}"), rx)
+    }
+
+    fn seen(&self, method: &str, path: &str) -> Vec<Received> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn receive(
+    axum::extract::State(rx): axum::extract::State<Receiver>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    use std::sync::atomic::Ordering;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    rx.seen.lock().unwrap().push(Received {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        user_agent: header("user-agent"),
+        content_type: header("content-type"),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    if uri.path().starts_with("/missing") {
+        return axum::http::StatusCode::NOT_FOUND;
+    }
+    if method == axum::http::Method::POST
+        && rx
+            .fail_posts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    axum::http::StatusCode::OK
+}
+
+async fn webhook_sandbox() -> MailchimpSandbox {
+    MailchimpSandbox::start(MailchimpSandboxOptions {
+        seed: Some(7),
+        webhook_retry_delays: vec![Duration::from_millis(20); 3],
+        ..MailchimpSandboxOptions::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn list_webhooks_are_created_after_a_validation_get() {
+    let sb = sandbox().await;
+    let mc = client(&sb);
+    let (base, rx) = Receiver::start().await;
+    let url = format!("{base}/ok/tenant-1/s3cret-token");
+
+    let created = mc.create_list_webhook(LIST, &url).await.expect("created");
+    assert_eq!(created.url, url);
+    assert_eq!(created.events, ListWebhookEvents::members());
+    assert!(!created.events.campaign);
+    assert_eq!(created.sources, ListWebhookSources::not_api());
+    let debug = format!("{created:?}");
+    assert!(!debug.contains("s3cret-token"), "{debug}");
+    assert!(debug.contains("/ok/tenant-1/<redacted>"), "{debug}");
+
+    // Mailchimp GETs the URL first, as its validator.
+    let gets = rx.seen("GET", "/ok/tenant-1/s3cret-token");
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(gets[0].user_agent, "MailChimp.com WebHook Validator");
+    assert!(gets[0].body.is_empty());
+
+    let listed = mc.list_webhooks(LIST).await.expect("listed");
+    assert_eq!(listed, vec![created.clone()]);
+    let stored = sb.list_webhooks(LIST);
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].sources.user && stored[0].sources.admin && !stored[0].sources.api);
+
+    // A URL that does not answer 200 is refused with Mailchimp's message.
+    let err = mc
+        .create_list_webhook(LIST, &format!("{base}/missing/tenant-2/secret"))
+        .await
+        .expect_err("404 at the URL");
+    assert_eq!(err.status(), Some(400));
+    assert_eq!(err.class(), "validation");
+    let message = err.to_string();
+    assert!(
+        message.contains("We couldn't verify the URL is working")
+            && message.contains("HTTP Code: 404"),
+        "{message}"
+    );
+    // So is the same URL twice, and an unknown list is not found.
+    let dup = mc
+        .create_list_webhook(LIST, &url)
+        .await
+        .expect_err("duplicate");
+    assert_eq!(dup.status(), Some(400));
+    let unknown = mc
+        .create_list_webhook("0000000000", &url)
+        .await
+        .expect_err("no such list");
+    assert_eq!(unknown.status(), Some(404));
+    assert_eq!(mc.list_webhooks(LIST).await.unwrap().len(), 1);
+    assert_eq!(
+        sb.list_webhook_validations()
+            .iter()
+            .map(|v| v.status)
+            .collect::<Vec<_>>(),
+        [Some(200), Some(404)]
+    );
+
+    // Deleting (the API, as an operator would) leaves the list empty.
+    let http = reqwest::Client::new();
+    let deleted = http
+        .delete(format!(
+            "{}/lists/{LIST}/webhooks/{}",
+            sb.base_url(),
+            created.id
+        ))
+        .basic_auth("user", Some(sb.api_key()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert!(mc.list_webhooks(LIST).await.unwrap().is_empty());
+    assert_valid(&sb);
+}
+
+#[tokio::test]
+async fn member_changes_made_in_mailchimp_reach_the_webhook_but_api_writes_do_not() {
+    let sb = webhook_sandbox().await;
+    let mc = client(&sb);
+    let (base, rx) = Receiver::start().await;
+    // The product's registration (sources user + admin) ...
+    mc.create_list_webhook(LIST, &format!("{base}/ok/product/secret"))
+        .await
+        .expect("product webhook");
+    // ... and one that hears only API writes, so they are known to be fired at all.
+    let api_hook = reqwest::Client::new()
+        .post(format!("{}/lists/{LIST}/webhooks", sb.base_url()))
+        .basic_auth("user", Some(sb.api_key()))
+        .json(&json!({"url": format!("{base}/ok/api-only"),
+            "events": {"subscribe": true, "unsubscribe": true, "profile": true,
+                       "cleaned": true, "upemail": true, "campaign": false},
+            "sources": {"user": false, "admin": false, "api": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_hook.status(), 200);
+
+    // API writes: a new subscribed member, then a profile change.
+    mc.upsert_member(LIST, &upsert("api@example.com", "subscribed"))
+        .await
+        .unwrap();
+    mc.upsert_member(
+        LIST,
+        &MemberUpsert {
+            email_address: "api@example.com".into(),
+            status_if_new: "subscribed".into(),
+            merge_fields: [("FNAME".to_string(), json!("Janet"))].into(),
+        },
+    )
+    .await
+    .unwrap();
+
+    // Changes people make in Mailchimp.
+    sb.subscribe_member(LIST, "ann@example.com").await.unwrap();
+    let merges = json!({"FNAME": "Ann", "LNAME": "Lee"});
+    sb.update_member_profile(LIST, "ann@example.com", merges.as_object().unwrap().clone())
+        .await
+        .unwrap();
+    sb.unsubscribe_member(LIST, "Ann@Example.com", None)
+        .await
+        .unwrap();
+    sb.seed_member(LIST, "old@example.com", "subscribed", false);
+    sb.change_member_email(LIST, "old@example.com", "new@example.com")
+        .await
+        .unwrap();
+    sb.seed_member(LIST, "bounce@example.com", "subscribed", false);
+    sb.clean_member(LIST, "bounce@example.com", None)
+        .await
+        .unwrap();
+    // Refused changes deliver nothing.
+    assert!(
+        sb.unsubscribe_member(LIST, "ann@example.com", None)
+            .await
+            .is_err()
+    );
+    assert!(
+        sb.clean_member(LIST, "nobody@example.com", None)
+            .await
+            .is_err()
+    );
+
+    assert!(
+        sb.wait_for_list_webhook_deliveries(Duration::from_secs(10))
+            .await
+    );
+
+    let product = rx.seen("POST", "/ok/product/secret");
+    for r in &product {
+        assert_eq!(r.user_agent, "MailChimp.com");
+        assert_eq!(r.content_type, "application/x-www-form-urlencoded");
+        assert!(
+            r.body.contains("data%5Blist_id%5D="),
+            "bracket keys: {}",
+            r.body
+        );
+    }
+    let events: Vec<_> = product
+        .iter()
+        .map(|r| parse(r.body.as_bytes(), LIST).unwrap_or_else(|e| panic!("{e}: {}", r.body)))
+        .collect();
+    let seen: Vec<(&str, &str, Option<&str>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.operation.as_str(),
+                e.detail["email"].as_str().unwrap_or_default(),
+                e.detail.get("reason").and_then(|v| v.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("subscribe", "ann@example.com", None),
+            ("profile", "ann@example.com", None),
+            ("unsubscribe", "ann@example.com", Some("manual")),
+            ("upemail", "new@example.com", None),
+            ("profile", "new@example.com", None),
+            ("cleaned", "bounce@example.com", Some("hard")),
+        ],
+        "{product:#?}"
+    );
+    for e in &events {
+        assert_eq!(e.entity, "member");
+        assert_eq!(
+            e.entity_id,
+            subscriber_hash(e.detail["email"].as_str().unwrap())
+        );
+        assert!(e.occurred_at.is_some());
+    }
+    assert_eq!(events[2].detail["action"], "unsub");
+    assert_eq!(events[3].detail["old_email"], "old@example.com");
+    assert_eq!(events[3].detail["new_email"], "new@example.com");
+    let profile = mlc::vendors::mailchimp::webhook::parse_form(product[1].body.as_bytes()).unwrap();
+    assert_eq!(profile["data"]["merges"]["FNAME"], "Ann");
+    assert_eq!(profile["data"]["merges"]["LNAME"], "Lee");
+    assert_eq!(profile["data"]["id"].as_str().map(str::len), Some(10));
+
+    // The API writes went only to the webhook that takes source `api`.
+    let api_events: Vec<String> = rx
+        .seen("POST", "/ok/api-only")
+        .iter()
+        .map(|r| parse(r.body.as_bytes(), LIST).unwrap().operation)
+        .collect();
+    assert_eq!(api_events, ["subscribe", "profile"]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.detail["email"] != "api@example.com"),
+        "an API write echoed to the product's webhook"
+    );
+
+    let deliveries = sb.list_webhook_deliveries();
+    assert_eq!(deliveries.len(), 8, "{deliveries:#?}");
+    assert!(deliveries.iter().all(|d| d.delivered() && d.attempt == 1));
+    assert_eq!(deliveries.iter().filter(|d| d.source == "api").count(), 2);
+
+    // The state followed: the member moved to the new address with its data.
+    assert!(sb.member(LIST, "old@example.com").is_none());
+    assert_eq!(
+        sb.member(LIST, "new@example.com").unwrap().status,
+        "subscribed"
+    );
+    assert_eq!(
+        sb.member(LIST, "ann@example.com").unwrap().status,
+        "unsubscribed"
+    );
+    assert_eq!(
+        sb.member(LIST, "bounce@example.com").unwrap().status,
+        "cleaned"
+    );
+    assert_valid(&sb);
+}
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_then_given_up() {
+    let sb = webhook_sandbox().await;
+    let (base, rx) = Receiver::start().await;
+    sb.add_list_webhook(LIST, &format!("{base}/ok/flaky"))
+        .await
+        .expect("webhook");
+    sb.seed_member(LIST, "a@example.com", "subscribed", false);
+    sb.seed_member(LIST, "b@example.com", "subscribed", false);
+
+    // Two 500s, then 200: three attempts of one delivery. Through the HTTP control API.
+    rx.fail_posts.store(2, std::sync::atomic::Ordering::SeqCst);
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("{}/_sandbox/members/unsubscribe", sb.root_url()))
+        .json(&json!({"list_id": LIST, "email": "a@example.com", "reason": "abuse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    assert!(
+        sb.wait_for_list_webhook_deliveries(Duration::from_secs(10))
+            .await
+    );
+    let posts = rx.seen("POST", "/ok/flaky");
+    assert_eq!(posts.len(), 3);
+    assert!(
+        posts.iter().all(|p| p.body == posts[0].body),
+        "retries resend the body"
+    );
+    let attempts: Vec<(u32, Option<u16>)> = sb
+        .list_webhook_deliveries()
+        .iter()
+        .map(|d| (d.attempt, d.status))
+        .collect();
+    assert_eq!(attempts, [(1, Some(500)), (2, Some(500)), (3, Some(200))]);
+    let event = parse(posts[2].body.as_bytes(), LIST).unwrap();
+    assert_eq!(event.detail["reason"], "abuse");
+
+    // A receiver that keeps failing: 1 + 3 retries, then the delivery is dropped.
+    rx.fail_posts
+        .store(100, std::sync::atomic::Ordering::SeqCst);
+    sb.clean_member(LIST, "b@example.com", Some("abuse"))
+        .await
+        .unwrap();
+    assert!(
+        sb.wait_for_list_webhook_deliveries(Duration::from_secs(10))
+            .await
+    );
+    let cleaned: Vec<_> = sb
+        .list_webhook_deliveries()
+        .into_iter()
+        .filter(|d| d.event == "cleaned")
+        .collect();
+    assert_eq!(cleaned.len(), 4);
+    assert!(cleaned.iter().all(|d| !d.delivered()));
+    assert_eq!(sb.pending_list_webhook_deliveries(), 0);
+
+    // The HTTP control API lists the attempts too.
+    let listed: Vec<serde_json::Value> = http
+        .get(format!(
+            "{}/_sandbox/list-webhook-deliveries",
+            sb.root_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 7);
+    assert_valid(&sb);
 }

@@ -197,7 +197,9 @@ impl MailchimpClient {
         }
     }
 
-    async fn request_json<T: DeserializeOwned>(
+    /// A request whose 2xx answer is JSON of type `T` (also for the list-webhook methods in
+    /// [`super::list_webhooks`]).
+    pub(super) async fn request_json<T: DeserializeOwned>(
         &self,
         method: Method,
         segments: &[&str],

@@ -6,6 +6,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod limiter;
+pub mod list_webhooks;
 pub mod models;
 pub mod webhook;
 

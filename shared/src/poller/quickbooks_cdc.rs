@@ -66,6 +66,12 @@ pub const CDC_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 /// query endpoint instead, which has no look-back limit.
 pub const CDC_SAFETY_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
+/// How far before the cursor each window starts. `LastUpdatedTime` has whole seconds and the
+/// server's `time` finer ones, and whether `changedSince` is inclusive is UNCONFIRMED: a change
+/// in the cursor's own second could fall between two windows. The seen markers make the
+/// re-read customers cost nothing.
+pub const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+
 /// The cursor (and the seen markers' pseudo connection) of one QuickBooks realm.
 pub fn cursor_name(realm: &str) -> String {
     format!("poll:quickbooks:{realm}")
@@ -76,7 +82,13 @@ pub fn seen_fingerprint(customer: &Customer) -> String {
     if customer.is_deleted() {
         "deleted".to_string()
     } else {
-        customer.last_updated().unwrap_or("").to_string()
+        // `LastUpdatedTime` has whole seconds, so two changes in one second share it; the
+        // SyncToken moves on every change.
+        format!(
+            "{}@{}",
+            customer.sync_token,
+            customer.last_updated().unwrap_or("")
+        )
     }
 }
 
@@ -211,7 +223,8 @@ impl Poller {
         })
         .await
         .map_err(SweepError::Credentials)?;
-        let (changed, fallback) = read_window(api.as_ref(), realm, since, started).await?;
+        let (changed, fallback) =
+            read_window(api.as_ref(), realm, since - CURSOR_OVERLAP, started).await?;
 
         // Keyed by record key: a customer changed twice in the window (or listed on two query
         // pages while it changed) is enqueued once; the last listing wins.
@@ -314,7 +327,8 @@ fn to_event(source: &SourceRef, c: &Customer) -> SourceEvent {
     let operation = if c.is_deleted() { "delete" } else { "update" };
     let updated = c.last_updated().unwrap_or("");
     SourceEvent {
-        event_id: derived_event_id(source, CUSTOMER, &c.id, operation, updated),
+        // The version (SyncToken and time), so two changes in one second are two events.
+        event_id: derived_event_id(source, CUSTOMER, &c.id, operation, &seen_fingerprint(c)),
         source: source.clone(),
         entity: CUSTOMER.to_string(),
         entity_id: c.id.clone(),

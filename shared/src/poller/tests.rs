@@ -659,7 +659,7 @@ async fn token_refresh_covers_every_freshbooks_credential_set_with_a_two_hour_ma
 mod quickbooks {
     use super::*;
     use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
-    use crate::poller::quickbooks_cdc::{CUSTOMER, cursor_name};
+    use crate::poller::quickbooks_cdc::{CURSOR_OVERLAP, CUSTOMER, cursor_name};
     use crate::vendors::quickbooks::QuickbooksApi;
 
     /// R1 feeds two audiences, R2 one; R3 is only a target (Mailchimp → QuickBooks), R4's
@@ -802,7 +802,7 @@ enabled = false
             [format!(
                 "{} {}",
                 method::CHANGED_CUSTOMERS,
-                since.to_rfc3339()
+                (since - CURSOR_OVERLAP).to_rfc3339()
             )]
         );
         let s1 = sweep(&report, "R1");
@@ -850,15 +850,11 @@ enabled = false
             ]
         );
         assert!(events.iter().all(|e| e.origin == Origin::Poll));
-        let updated =
-            f.r1.stored(&jane)
-                .unwrap()
-                .last_updated()
-                .unwrap()
-                .to_string();
+        let stored = f.r1.stored(&jane).unwrap();
+        let version = format!("{}@{}", stored.sync_token, stored.last_updated().unwrap());
         assert_eq!(
             events[0].event_id,
-            derived_event_id(&r1(), CUSTOMER, &jane, "update", &updated)
+            derived_event_id(&r1(), CUSTOMER, &jane, "update", &version)
         );
         assert_eq!(
             events[0].occurred_at,
@@ -874,9 +870,9 @@ enabled = false
         f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
         assert_eq!(drain_mailchimp(&f.db).await.len(), 4);
 
-        // Nothing changed: nothing listed from the cursor on, nothing enqueued.
+        // Nothing changed: what the overlap before the cursor re-reads is seen, nothing enqueued.
         let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
-        assert_eq!(sweep(&report, "R1").listed, 0);
+        assert_eq!(sweep(&report, "R1").new, 0);
         assert!(drain_mailchimp(&f.db).await.is_empty());
 
         // A window that re-reads the same customers (the cursor moved back by hand) still
@@ -927,8 +923,11 @@ enabled = false
     async fn a_gap_beyond_the_cdc_look_back_reads_the_window_with_the_query() {
         let f = qb_fixture(None).await;
         let jane = f.r1.add_customer("Jane", Some("jane@example.com"));
-        let old = (t0() - chrono::Duration::days(40)).to_rfc3339();
-        f.db.put_cursor(&cursor_name("R1"), &old).await.unwrap();
+        let old = t0() - chrono::Duration::days(40);
+        f.db.put_cursor(&cursor_name("R1"), &old.to_rfc3339())
+            .await
+            .unwrap();
+        let old = (old - CURSOR_OVERLAP).to_rfc3339();
         // 29.5 days is inside CDC's 30 but not its safety margin: the query too.
         let near = (t0() - chrono::Duration::hours(29 * 24 + 12)).to_rfc3339();
         f.db.put_cursor(&cursor_name("R2"), &near).await.unwrap();
@@ -973,7 +972,7 @@ enabled = false
         }
         let report = f.poller.run_job(Job::QuickbooksCdc).await.unwrap();
 
-        let since = (t0() - chrono::Duration::days(1)).to_rfc3339();
+        let since = (t0() - chrono::Duration::days(1) - CURSOR_OVERLAP).to_rfc3339();
         assert_eq!(
             f.r1.take_calls(),
             [
@@ -1042,7 +1041,7 @@ enabled = false
         assert_eq!(
             f.r1.take_calls(),
             [format!(
-                "{} 2026-03-01T12:00:00+00:00",
+                "{} 2026-03-01T11:55:00+00:00",
                 method::CHANGED_CUSTOMERS
             )]
         );

@@ -5,118 +5,16 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
-use std::sync::Arc;
+use std::process::Stdio;
 use std::time::Duration;
 
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
-use mlc::ports::{ConnectionStore, Secrets, SystemClock};
-use mlc::vendors::freshbooks::callbacks::CallbacksClient;
-use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
+use common::{BIN, Scratch, free_port, run, text, webhook_server};
+use mlc::ports::ConnectionStore;
 use mlc_sandbox::freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions};
 use mlc_sandbox::mailchimp::{MailchimpSandbox, MailchimpSandboxOptions};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
-
-/// A scratch directory holding the local store; removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "mlc-onboarding-{name}-{}-{}",
-            std::process::id(),
-            uuid_like()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("local.db")
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn open(&self) -> (EmbeddedDb, EmbeddedSecrets) {
-        let db = EmbeddedDb::open(self.db(), Arc::new(SystemClock)).unwrap();
-        let secrets = EmbeddedSecrets::open(&db).unwrap();
-        (db, secrets)
-    }
-
-    async fn put_secret(&self, name: &str, value: &str) {
-        let (_, secrets) = self.open();
-        secrets
-            .put(name, &SecretString::from(value.to_string()))
-            .await
-            .unwrap();
-    }
-
-    async fn secret(&self, name: &str) -> Option<String> {
-        let (_, secrets) = self.open();
-        secrets
-            .get(name)
-            .await
-            .unwrap()
-            .map(|s| s.expose_secret().to_string())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn uuid_like() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-/// Runs the binary with `stdin` as its standard input (closed after), no terminal.
-async fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("FRESHBOOKS_API_BASE")
-        .env_remove("MAILCHIMP_API_BASE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the command finished")
-        .unwrap()
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn connections_file(scratch: &Scratch, account: &str, list: &str) -> PathBuf {
     scratch.file(
@@ -129,10 +27,6 @@ target = {{ vendor = "mailchimp", credentials = "mc", list_id = "{list}" }}
 "#
         ),
     )
-}
-
-fn db_arg(scratch: &Scratch) -> String {
-    scratch.db().display().to_string()
 }
 
 #[tokio::test]
@@ -149,7 +43,7 @@ async fn connect_freshbooks_runs_the_authorization_code_flow_against_the_sandbox
     let base = sandbox.base_url();
     let authorize = format!("{base}/oauth/authorize");
     let port_arg = port.to_string();
-    let db = db_arg(&scratch);
+    let db = scratch.db_arg();
     let mut child = Command::new(BIN)
         .args([
             "connect",
@@ -237,7 +131,7 @@ async fn connect_freshbooks_without_client_id_is_refused_before_any_listener() {
             "--name",
             "fb",
             "--db",
-            &db_arg(&scratch),
+            &scratch.db_arg(),
         ],
         "secret",
     )
@@ -252,7 +146,7 @@ async fn connect_mailchimp_reads_the_key_from_stdin_and_checks_it() {
     let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
     let scratch = Scratch::new("mc");
     let base = mc.base_url();
-    let db = db_arg(&scratch);
+    let db = scratch.db_arg();
     let args = [
         "connect",
         "mailchimp",
@@ -285,7 +179,7 @@ async fn connect_mailchimp_reads_the_key_from_stdin_and_checks_it() {
 #[tokio::test]
 async fn connect_stripe_takes_its_fields_as_json() {
     let scratch = Scratch::new("stripe");
-    let db = db_arg(&scratch);
+    let db = scratch.db_arg();
     let args = ["connect", "stripe", "--name", "st", "--db", &db];
     let missing = run(&args, r#"{"other": "x"}"#).await;
     assert!(!missing.status.success());
@@ -318,7 +212,7 @@ async fn ping_reports_working_and_broken_credentials() {
     scratch
         .put_secret("credentials/mc", &mc.credentials_json())
         .await;
-    let (fb_base, mc_base, db) = (fb.base_url(), mc.base_url(), db_arg(&scratch));
+    let (fb_base, mc_base, db) = (fb.base_url(), mc.base_url(), scratch.db_arg());
     let file_arg = file.display().to_string();
     let args = [
         "ping",
@@ -425,22 +319,6 @@ target = { vendor = "mailchimp", credentials = "mc", list_id = "a1b2c3d4e5" }
     );
 }
 
-/// Serves the webhook routes over the scratch store, as `ml-connector dev` does.
-async fn webhook_server(scratch: &Scratch, freshbooks_base: &str) -> String {
-    let (db, secrets) = scratch.open();
-    let deps = WebhookDeps {
-        queue: Arc::new(db.clone()),
-        store: Arc::new(db.clone()),
-        secrets: Arc::new(secrets),
-        clock: Arc::new(SystemClock),
-        freshbooks: Arc::new(CallbacksClient::with_base_url(freshbooks_base).unwrap()),
-    };
-    let handler = Arc::new(WebhookHandler::new(deps, WebhookConfig::default()));
-    let (listener, addr) = local::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    tokio::spawn(local::serve(handler, listener, std::future::pending()));
-    format!("http://{addr}/webhooks")
-}
-
 #[tokio::test]
 async fn apply_stores_the_set_registers_callbacks_and_completes_the_handshake() {
     let fb = FreshbooksSandbox::start(FreshbooksSandboxOptions::default()).await;
@@ -451,7 +329,7 @@ async fn apply_stores_the_set_registers_callbacks_and_completes_the_handshake() 
         .await;
     let file = connections_file(&scratch, &acct.account_id, "a1b2c3d4e5");
     let hooks = webhook_server(&scratch, &fb.base_url()).await;
-    let (fb_base, db, file_arg) = (fb.base_url(), db_arg(&scratch), file.display().to_string());
+    let (fb_base, db, file_arg) = (fb.base_url(), scratch.db_arg(), file.display().to_string());
     let args = [
         "apply",
         file_arg.as_str(),
@@ -513,7 +391,7 @@ async fn apply_stores_the_set_registers_callbacks_and_completes_the_handshake() 
 async fn apply_shows_the_diff_and_refuses_without_yes_when_it_cannot_ask() {
     let scratch = Scratch::new("apply-no");
     let file = connections_file(&scratch, "ACC1", "a1b2c3d4e5");
-    let db = db_arg(&scratch);
+    let db = scratch.db_arg();
     let file_arg = file.display().to_string();
     let out = run(&["apply", &file_arg, "--db", &db], "y\n").await;
     let (stdout, stderr) = text(&out);
@@ -577,7 +455,7 @@ async fn connect_freshbooks_with_a_non_loopback_redirect_takes_the_pasted_addres
     let scratch = Scratch::new("fb-paste");
     let base = sandbox.base_url();
     let authorize = format!("{base}/oauth/authorize");
-    let db = db_arg(&scratch);
+    let db = scratch.db_arg();
     let mut child = Command::new(BIN)
         .args([
             "connect",
@@ -641,7 +519,7 @@ async fn connect_freshbooks_with_a_non_loopback_redirect_takes_the_pasted_addres
 async fn connect_mailchimp_oauth_stores_the_token_with_its_data_centre() {
     let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
     let scratch = Scratch::new("mc-oauth");
-    let (base, meta, db) = (mc.base_url(), mc.oauth_metadata_url(), db_arg(&scratch));
+    let (base, meta, db) = (mc.base_url(), mc.oauth_metadata_url(), scratch.db_arg());
     let out = run(
         &[
             "connect",

@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,13 +14,10 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
-use mlc::ports::{Secrets, SystemClock};
-use secrecy::ExposeSecret;
+use common::{BIN, Scratch, free_port};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
 const CLIENT_ID: &str = "qb-client";
 const CLIENT_SECRET: &str = "qb-secret";
 /// base64("qb-client:qb-secret")
@@ -108,58 +104,21 @@ async fn start_fake(fake: Fake) -> String {
     format!("http://{addr}")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A scratch directory holding the local store; removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "mlc-onboarding-qb-{name}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn db(&self) -> String {
-        self.0.join("local.db").display().to_string()
-    }
-
-    async fn secret(&self, name: &str) -> Option<String> {
-        let db = EmbeddedDb::open(self.0.join("local.db"), Arc::new(SystemClock)).unwrap();
-        let secrets = EmbeddedSecrets::open(&db).unwrap();
-        secrets
-            .get(name)
-            .await
-            .unwrap()
-            .map(|s| s.expose_secret().to_string())
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs `connect quickbooks` against the fake, approves in the "browser" with `extra` added to
-/// the authorize address, and returns the command's output.
-async fn connect(fake: &Fake, base: &str, scratch: &Scratch, extra: &str) -> Output {
+/// Runs `connect quickbooks` (with `flags` added) against the fake, approves in the "browser"
+/// with `extra` added to the authorize address, and returns the command's output.
+async fn connect(
+    fake: &Fake,
+    base: &str,
+    scratch: &Scratch,
+    extra: &str,
+    flags: &[&str],
+) -> Output {
     let port = free_port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     *fake.redirect_uri.lock().unwrap() = redirect_uri.clone();
     let authorize_url = format!("{base}/connect/oauth2");
     let token_url = format!("{base}/oauth2/v1/tokens/bearer");
-    let (port_arg, db) = (port.to_string(), scratch.db());
+    let (port_arg, db) = (port.to_string(), scratch.db_arg());
     let mut child = Command::new(BIN)
         .args([
             "connect",
@@ -180,6 +139,7 @@ async fn connect(fake: &Fake, base: &str, scratch: &Scratch, extra: &str) -> Out
             "--db",
             &db,
         ])
+        .args(flags)
         .env_remove("QUICKBOOKS_AUTHORIZE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -231,7 +191,7 @@ async fn connect_quickbooks_stores_the_tokens_and_the_realm_id() {
     let fake = Fake::default();
     let base = start_fake(fake.clone()).await;
     let scratch = Scratch::new("ok");
-    let out = connect(&fake, &base, &scratch, "").await;
+    let out = connect(&fake, &base, &scratch, "", &[]).await;
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -253,6 +213,7 @@ async fn connect_quickbooks_stores_the_tokens_and_the_realm_id() {
     assert_eq!(stored["client_id"], CLIENT_ID);
     assert_eq!(stored["client_secret"], CLIENT_SECRET);
     assert_eq!(stored["redirect_uri"], *fake.redirect_uri.lock().unwrap());
+    assert_eq!(stored["environment"], "production", "the default");
     let at = |k: &str| {
         chrono::DateTime::parse_from_rfc3339(stored[k].as_str().unwrap())
             .unwrap()
@@ -266,9 +227,91 @@ async fn connect_quickbooks_stores_the_tokens_and_the_realm_id() {
             < 120
     );
     assert!(at("refresh_expires_at") - now > chrono::Duration::days(100));
-    // What was stored is a credential set the token manager can read.
+    // What was stored is a credential set the token manager and the clients can read.
     mlc::tokens::StoredTokens::parse(&secrecy::SecretString::from(stored.to_string()))
         .expect("a credential set");
+    let set = mlc::vendors::quickbooks::credentials::QuickbooksCredentials::from_json(
+        &stored.to_string(),
+    )
+    .expect("a QuickBooks credential set");
+    assert_eq!(
+        set.environment,
+        mlc::vendors::quickbooks::credentials::Environment::Production
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_company_is_stored_with_its_environment() {
+    let fake = Fake::default();
+    let base = start_fake(fake.clone()).await;
+    let scratch = Scratch::new("sandbox-env");
+    // A set marked for reconnection before: connecting again rewrites it whole.
+    let stale = serde_json::json!({
+        "access_token": "old", "refresh_token": "old", "realm_id": REALM,
+        "needs_reconnect": {"since": "2026-01-01T00:00:00Z", "reason": "invalid_grant"}
+    });
+    scratch
+        .put_secret("credentials/qb", &stale.to_string())
+        .await;
+    let out = connect(&fake, &base, &scratch, "", &["--environment", "sandbox"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("sandbox company"), "{stdout}");
+    let stored: serde_json::Value =
+        serde_json::from_str(&scratch.secret("credentials/qb").await.expect("stored")).unwrap();
+    assert_eq!(stored["environment"], "sandbox");
+    assert_eq!(stored["access_token"], "qb-access");
+    assert!(stored.get("needs_reconnect").is_none(), "{stored}");
+}
+
+#[tokio::test]
+async fn environment_is_refused_for_other_vendors_and_values() {
+    let scratch = Scratch::new("env-refused");
+    let db = scratch.db_arg();
+    let other = common::run(
+        &[
+            "connect",
+            "mailchimp",
+            "--name",
+            "mc",
+            "--environment",
+            "sandbox",
+            "--db",
+            &db,
+        ],
+        "",
+    )
+    .await;
+    assert!(!other.status.success());
+    assert!(
+        common::text(&other).1.contains("QuickBooks only"),
+        "{}",
+        common::text(&other).1
+    );
+    let bad = common::run(
+        &[
+            "connect",
+            "quickbooks",
+            "--name",
+            "qb",
+            "--environment",
+            "staging",
+            "--db",
+            &db,
+        ],
+        "",
+    )
+    .await;
+    assert!(!bad.status.success());
+    let stderr = common::text(&bad).1;
+    assert!(
+        stderr.contains("production") && stderr.contains("sandbox"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -276,7 +319,7 @@ async fn a_refused_code_exits_non_zero_and_says_why() {
     let fake = Fake::default();
     let base = start_fake(fake.clone()).await;
     let scratch = Scratch::new("refused");
-    let out = connect(&fake, &base, &scratch, "&fake_code=used-code").await;
+    let out = connect(&fake, &base, &scratch, "&fake_code=used-code", &[]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -296,7 +339,7 @@ async fn a_redirect_without_the_company_does_not_spend_the_code() {
     let fake = Fake::default();
     let base = start_fake(fake.clone()).await;
     let scratch = Scratch::new("norealm");
-    let out = connect(&fake, &base, &scratch, "&no_realm=1").await;
+    let out = connect(&fake, &base, &scratch, "&no_realm=1", &[]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("realmId"), "{stderr}");

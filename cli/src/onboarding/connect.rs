@@ -43,6 +43,7 @@ terminal; never taken from the command line):
               then the client secret; redirect URI and pasting likewise). The approved
               company's id (realmId) is stored as realm_id and printed: put it in the
               connection as `source.account` (a QuickBooks source) or `target.realm_id`.
+              --environment sandbox for a developer sandbox company (default production).
   mailchimp   an API key `<key>-<dc>` (checked with /ping), or with --oauth an OAuth access
               token (its data centre read from Mailchimp's OAuth metadata).
   stripe      JSON on stdin or prompts: {\"secret_key\": \"rk_live_…\"} (a restricted key).
@@ -52,6 +53,7 @@ terminal; never taken from the command line):
 Examples:
   ml-connector connect freshbooks --name freshbooks-acme --client-id abc123
   ml-connector connect quickbooks --name quickbooks-acme --client-id ABcd123
+  ml-connector connect quickbooks --name quickbooks-test --client-id ABcd123 --environment sandbox
   ml-connector connect mailchimp --name mailchimp-acme < mailchimp-key.txt")]
 pub struct ConnectArgs {
     /// The vendor: freshbooks, quickbooks, mailchimp, stripe, hubspot or marketo.
@@ -81,6 +83,10 @@ pub struct ConnectArgs {
     /// Intuit's (https://appcenter.intuit.com/connect/oauth2).
     #[arg(long)]
     authorize_url: Option<String>,
+    /// QuickBooks: the company's environment, which picks the Accounting API host; a sandbox
+    /// company's tokens only work against the sandbox host. Default: production.
+    #[arg(long, value_enum, value_name = "ENV")]
+    environment: Option<quickbooks::Environment>,
     /// QuickBooks: Intuit's token endpoint (FreshBooks' is under --freshbooks-api).
     #[arg(long, env = "QUICKBOOKS_TOKEN_URL", default_value = QUICKBOOKS_TOKEN_URL)]
     token_url: String,
@@ -102,6 +108,9 @@ pub struct ConnectArgs {
 
 pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     check_name(&args.name)?;
+    if args.environment.is_some() && args.vendor != Vendor::Quickbooks {
+        bail!("--environment applies to QuickBooks only");
+    }
     let value = match args.vendor {
         Vendor::Freshbooks => connect_freshbooks(&args).await?,
         Vendor::Quickbooks => connect_quickbooks(&args).await?,
@@ -321,16 +330,21 @@ async fn connect_quickbooks(args: &ConnectArgs) -> anyhow::Result<SecretString> 
     };
     let approved = run_flow(&provider, args).await?;
     let realm_id = quickbooks::realm_id(approved.approval.param(quickbooks::REALM_PARAM))?;
+    let environment = args.environment.unwrap_or_default();
     println!(
-        "QuickBooks company (realm id) {realm_id}: put it in the connection as `source.account` \
-         for a QuickBooks source, or `target.realm_id` for a QuickBooks target."
+        "QuickBooks {environment} company (realm id) {realm_id}: put it in the connection as \
+         `source.account` for a QuickBooks source, or `target.realm_id` for a QuickBooks target. \
+         Check it with `ml-connector ping`."
     );
     Ok(quickbooks::credential_json(
         &approved.tokens,
-        &client_id,
-        &client_secret,
-        &approved.redirect_uri,
-        &realm_id,
+        &quickbooks::Approval {
+            client_id: &client_id,
+            client_secret: &client_secret,
+            redirect_uri: &approved.redirect_uri,
+            realm_id: &realm_id,
+            environment,
+        },
     ))
 }
 

@@ -20,6 +20,43 @@ pub const SCOPE: &str = "com.intuit.quickbooks.accounting";
 /// The redirect parameter carrying the approved company's id.
 pub const REALM_PARAM: &str = "realmId";
 
+/// Which Intuit environment the approved company lives in: it picks the Accounting API host
+/// (`environment` in the credential set; the authorize page and token endpoint are the same
+/// for both). A sandbox company's tokens are refused by the production host and the other way
+/// round, so it must match the company that was approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Environment {
+    /// A real company (`https://quickbooks.api.intuit.com`).
+    #[default]
+    Production,
+    /// A developer sandbox company (`https://sandbox-quickbooks.api.intuit.com`).
+    Sandbox,
+}
+
+impl Environment {
+    /// The value stored as the credential set's `environment`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Sandbox => "sandbox",
+        }
+    }
+
+    /// The other one (what a wrong choice would have needed).
+    pub fn other(self) -> Self {
+        match self {
+            Environment::Production => Environment::Sandbox,
+            Environment::Sandbox => Environment::Production,
+        }
+    }
+}
+
+impl std::fmt::Display for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// QuickBooks' authorization-code grant.
 pub struct QuickbooksProvider {
     pub authorize_url: String,
@@ -87,15 +124,19 @@ pub fn realm_id(value: Option<&str>) -> anyhow::Result<String> {
     Ok(realm.to_string())
 }
 
+/// What `connect quickbooks` learnt, besides the tokens.
+pub struct Approval<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a SecretString,
+    pub redirect_uri: &'a str,
+    pub realm_id: &'a str,
+    pub environment: Environment,
+}
+
 /// The stored credential set `credentials/<name>`: the token fields the token manager reads
-/// and rewrites, the client for refreshing, and the company.
-pub fn credential_json(
-    tokens: &QuickbooksTokens,
-    client_id: &str,
-    client_secret: &SecretString,
-    redirect_uri: &str,
-    realm_id: &str,
-) -> SecretString {
+/// and rewrites, the client for refreshing, the company and its environment. Written whole, so
+/// a reconnect also clears the token manager's `needs_reconnect` marker.
+pub fn credential_json(tokens: &QuickbooksTokens, approval: &Approval<'_>) -> SecretString {
     let mut map = serde_json::Map::new();
     let mut put = |k: &str, v: serde_json::Value| {
         map.insert(k.to_string(), v);
@@ -114,10 +155,14 @@ pub fn credential_json(
     if let Some(at) = tokens.refresh_expires_at {
         put("refresh_expires_at", at.to_rfc3339().into());
     }
-    put("client_id", client_id.into());
-    put("client_secret", client_secret.expose_secret().into());
-    put("redirect_uri", redirect_uri.into());
-    put("realm_id", realm_id.into());
+    put("client_id", approval.client_id.into());
+    put(
+        "client_secret",
+        approval.client_secret.expose_secret().into(),
+    );
+    put("redirect_uri", approval.redirect_uri.into());
+    put("realm_id", approval.realm_id.into());
+    put("environment", approval.environment.as_str().into());
     SecretString::from(serde_json::Value::Object(map).to_string())
 }
 

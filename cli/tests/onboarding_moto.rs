@@ -9,6 +9,7 @@ use std::time::Duration;
 use mlc::connections::ConnectionSet;
 use mlc::ports::SystemClock;
 use mlc_sandbox::mailchimp::{MailchimpSandbox, MailchimpSandboxOptions};
+use mlc_sandbox::quickbooks::{QuickbooksSandbox, QuickbooksSandboxOptions};
 use mlc_tests::moto::{self, AwsEnv};
 use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;
@@ -64,6 +65,7 @@ async fn run(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
         .env_remove("AWS_PROFILE")
         .env_remove("ML_CONNECTOR_STACK")
         .env_remove("MAILCHIMP_API_BASE")
+        .env_remove("QUICKBOOKS_API_BASE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,6 +96,8 @@ async fn connect_apply_and_ping_on_a_stack() {
     let env = AwsEnv::start("mailchimp", 5, Arc::new(SystemClock)).await;
     let stack = create_stack(&env).await;
     let mc = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
+    let qb = QuickbooksSandbox::start(QuickbooksSandboxOptions::default()).await;
+    let company = qb.setup_company("Acme Books Ltd");
     let dir = std::env::temp_dir().join(format!("mlc-onboarding-moto-{stack}"));
     std::fs::create_dir_all(&dir).unwrap();
     let stack_arg = format!("--stack={stack}");
@@ -130,11 +134,14 @@ async fn connect_apply_and_ping_on_a_stack() {
     let file = dir.join("connections.toml");
     std::fs::write(
         &file,
-        r#"
+        format!(
+            r#"
 [connection.mc-to-qbo]
-source = { vendor = "mailchimp", account = "f6e5d4c3b2", credentials = "mc" }
-target = { vendor = "quickbooks", credentials = "qbo", realm_id = "9130357766900000" }
+source = {{ vendor = "mailchimp", account = "f6e5d4c3b2", credentials = "mc" }}
+target = {{ vendor = "quickbooks", credentials = "qbo", realm_id = "{}" }}
 "#,
+            company.realm_id
+        ),
     )
     .unwrap();
     let file_arg = file.display().to_string();
@@ -159,17 +166,26 @@ target = { vendor = "quickbooks", credentials = "qbo", realm_id = "9130357766900
         ConnectionSet::load(&file).unwrap()
     );
 
-    // ping: the applied set's credentials, from the stack (QuickBooks has no check yet).
+    // ping: the applied set's credentials, from the stack; the QuickBooks company's name.
     env.secrets
         .put(
             "credentials/qbo",
-            &secrecy::SecretString::from("{}".to_string()),
+            &secrecy::SecretString::from(qb.credentials_json(&company)),
         )
         .await
         .unwrap();
+    let qb_base = qb.base_url();
     let out = run(
         &dir,
-        &["ping", "--json", &stack_arg, "--mailchimp-api", &base],
+        &[
+            "ping",
+            "--json",
+            &stack_arg,
+            "--mailchimp-api",
+            &base,
+            "--quickbooks-api",
+            &qb_base,
+        ],
         "",
     )
     .await;
@@ -183,6 +199,7 @@ target = { vendor = "quickbooks", credentials = "qbo", realm_id = "9130357766900
             .map(|r| r["outcome"].clone())
     };
     assert_eq!(outcome("mc"), Some("ok".into()), "{rows}");
-    assert_eq!(outcome("qbo"), Some("unchecked".into()), "{rows}");
+    assert_eq!(outcome("qbo"), Some("ok".into()), "{rows}");
+    assert!(rows.to_string().contains("Acme Books Ltd"), "{rows}");
     let _ = std::fs::remove_dir_all(&dir);
 }

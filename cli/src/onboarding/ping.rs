@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use mlc::connections::ConnectionSet;
+use mlc::flows::clients::VendorClients;
+use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::ports::{Secrets, SystemClock};
 use mlc::tokens::{TokenError, TokenManager};
 use mlc::vendor::Vendor;
@@ -17,11 +19,19 @@ use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::mailchimp::MailchimpError;
 use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
+use mlc::vendors::quickbooks::QuickbooksError;
+use mlc::vendors::quickbooks::credentials::{
+    Environment as StoredEnvironment, QuickbooksCredentials,
+};
 use mlc::webhook::secret_names;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+use super::quickbooks::Environment;
 use crate::target::TargetArgs;
+
+/// The variable that points every QuickBooks call (API and token endpoint) somewhere else.
+const QUICKBOOKS_API_BASE: &str = "QUICKBOOKS_API_BASE";
 
 #[derive(clap::Args)]
 pub struct PingArgs {
@@ -37,6 +47,10 @@ pub struct PingArgs {
     /// Mailchimp API base including `/3.0`; default: from the key's data centre.
     #[arg(long, env = "MAILCHIMP_API_BASE")]
     mailchimp_api: Option<String>,
+    /// QuickBooks base for both the Accounting API and the token endpoint (a sandbox's
+    /// `http://127.0.0.1:<port>`); default: by each credential set's `environment`.
+    #[arg(long, env = QUICKBOOKS_API_BASE)]
+    quickbooks_api: Option<String>,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -62,7 +76,8 @@ pub struct Check {
     pub used_by: Vec<String>,
 }
 
-/// What a credential set must answer for: its vendor, connections, and source accounts.
+/// What a credential set must answer for: its vendor, connections, and the accounts it must
+/// reach (source accounts; QuickBooks targets' `realm_id`).
 struct Wanted {
     vendor: Vendor,
     used_by: Vec<String>,
@@ -87,8 +102,27 @@ pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
         Arc::new(SystemClock),
         Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
     );
+    // QuickBooks sets are checked through the workers' own clients, so the check refreshes and
+    // marks a broken connection exactly as they would. The flags win over the environment.
+    let overrides = [
+        ("FRESHBOOKS_API_BASE", Some(args.freshbooks_api.clone())),
+        ("MAILCHIMP_API_BASE", args.mailchimp_api.clone()),
+        (QUICKBOOKS_API_BASE, args.quickbooks_api.clone()),
+    ];
+    let config =
+        LiveClientsConfig::from_lookup(|name| match overrides.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => value.clone(),
+            None => std::env::var(name).ok(),
+        })?;
+    let live = LiveClients::new(
+        secrets.clone(),
+        ports.store.clone(),
+        Arc::new(SystemClock),
+        config,
+    )?;
     let checker = Checker {
         secrets,
+        live,
         tokens: Arc::new(tokens),
         freshbooks_api: args.freshbooks_api.clone(),
         mailchimp: ClientOptions {
@@ -131,8 +165,12 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
             if !w.used_by.contains(name) {
                 w.used_by.push(name.clone());
             }
-            if is_source
-                && let Some(account) = &endpoint.account
+            let reaches = if is_source {
+                endpoint.account.as_ref()
+            } else {
+                endpoint.realm_id.as_ref()
+            };
+            if let Some(account) = reaches
                 && !w.accounts.contains(account)
             {
                 w.accounts.push(account.clone());
@@ -144,6 +182,7 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
 
 struct Checker {
     secrets: Arc<dyn Secrets>,
+    live: LiveClients,
     tokens: Arc<TokenManager>,
     freshbooks_api: String,
     mailchimp: ClientOptions,
@@ -168,6 +207,7 @@ impl Checker {
         match wanted.vendor {
             Vendor::Freshbooks => self.freshbooks(name, value.expose_secret(), wanted).await,
             Vendor::Mailchimp => self.mailchimp(name, value.expose_secret()).await,
+            Vendor::Quickbooks => self.quickbooks(name, value.expose_secret(), wanted).await,
             other => (
                 Outcome::Unchecked,
                 format!("stored; no {other} check in this release"),
@@ -249,6 +289,158 @@ impl Checker {
             Ok(()) => (Outcome::Ok, format!("data centre {dc}")),
             Err(e) => (Outcome::Failed, mailchimp_failure(&dc, &e)),
         }
+    }
+}
+
+impl Checker {
+    /// The company's name (`companyinfo`) through the client the workers use: its token is
+    /// refreshed when expired, and a refused refresh marks the set `needs_reconnect` as the
+    /// worker would.
+    async fn quickbooks(&self, name: &str, value: &str, wanted: &Wanted) -> (Outcome, String) {
+        let set = match QuickbooksCredentials::from_json(value) {
+            Ok(c) => c,
+            Err(e) => {
+                return (
+                    Outcome::Failed,
+                    format!("{e}: reconnect with {}", reconnect(name, None)),
+                );
+            }
+        };
+        let environment = match set.environment {
+            StoredEnvironment::Production => Environment::Production,
+            StoredEnvironment::Sandbox => Environment::Sandbox,
+        };
+        if let Some(marker) = &set.needs_reconnect {
+            return (Outcome::Failed, needs_reconnect(name, environment, marker));
+        }
+        let others: Vec<&str> = wanted
+            .accounts
+            .iter()
+            .filter(|a| **a != set.realm_id)
+            .map(String::as_str)
+            .collect();
+        if !others.is_empty() {
+            return (
+                Outcome::Failed,
+                format!(
+                    "the set is for company {} but the connections name {}: fix the connections \
+                     file, or reconnect approving that company with {}",
+                    set.realm_id,
+                    others.join(", "),
+                    reconnect(name, Some(environment))
+                ),
+            );
+        }
+        let client = match self.live.quickbooks(name).await {
+            Ok(c) => c,
+            Err(e) => return (Outcome::Failed, e.to_string()),
+        };
+        match client.company_name(&set.realm_id).await {
+            Ok(company) => {
+                let mut detail = format!(
+                    "company \"{company}\" (realm {}, {environment})",
+                    set.realm_id
+                );
+                if let Ok(Some(now)) = self.secrets.get(&secret_names::credentials(name)).await
+                    && let Ok(after) = QuickbooksCredentials::from_json(now.expose_secret())
+                {
+                    if after.refresh_token.expose_secret() != set.refresh_token.expose_secret()
+                        || after.access_token.expose_secret() != set.access_token.expose_secret()
+                    {
+                        detail.push_str(
+                            "; the access token had expired and was refreshed (as the poller/worker does)",
+                        );
+                    } else if let Some(at) = after.expires_at {
+                        detail.push_str(&format!("; access token valid until {}", at.to_rfc3339()));
+                    }
+                }
+                (Outcome::Ok, detail)
+            }
+            Err(e) => {
+                // A refused refresh has just been recorded on the set: say it that way.
+                if let Ok(Some(now)) = self.secrets.get(&secret_names::credentials(name)).await
+                    && let Ok(after) = QuickbooksCredentials::from_json(now.expose_secret())
+                    && let Some(marker) = &after.needs_reconnect
+                {
+                    return (Outcome::Failed, needs_reconnect(name, environment, marker));
+                }
+                (
+                    Outcome::Failed,
+                    quickbooks_failure(name, environment, &set.realm_id, &e),
+                )
+            }
+        }
+    }
+}
+
+/// The command that re-authorises a QuickBooks credential set.
+fn reconnect(name: &str, environment: Option<Environment>) -> String {
+    match environment {
+        Some(env) => format!("`ml-connector connect quickbooks --name {name} --environment {env}`"),
+        None => format!("`ml-connector connect quickbooks --name {name}`"),
+    }
+}
+
+/// A set the token manager marked: Intuit refused its refresh token.
+fn needs_reconnect(
+    name: &str,
+    environment: Environment,
+    marker: &mlc::vendors::quickbooks::credentials::NeedsReconnect,
+) -> String {
+    format!(
+        "needs reconnect{}{}: Intuit refused the refresh token, so nothing reaches this company \
+         (its events wait in the queue); reconnect with {}",
+        marker
+            .since
+            .as_deref()
+            .map(|s| format!(" since {s}"))
+            .unwrap_or_default(),
+        marker
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        reconnect(name, Some(environment))
+    )
+}
+
+/// Why a QuickBooks check failed, and what to do about it. Which answer Intuit gives for a
+/// sandbox company's token at the production host (and the other way round) is UNCONFIRMED
+/// (401, or 403 with code 3100 are both reported), so every refusal names the environment.
+fn quickbooks_failure(
+    name: &str,
+    environment: Environment,
+    realm: &str,
+    e: &QuickbooksError,
+) -> String {
+    let other = environment.other();
+    match e {
+        QuickbooksError::Token(TokenError::Broken { message, .. }) => format!(
+            "the refresh was refused ({message}): reconnect with {}",
+            reconnect(name, Some(environment))
+        ),
+        QuickbooksError::Token(TokenError::Misconfigured { message, .. }) => format!(
+            "token cannot be refreshed ({message}): reconnect with {}",
+            reconnect(name, Some(environment))
+        ),
+        QuickbooksError::Token(t) if t.is_transient() => {
+            format!("refresh failed for now ({t}); the poller/worker retries it")
+        }
+        QuickbooksError::Fault {
+            status: 401 | 403, ..
+        } => format!(
+            "QuickBooks refused the token for company {realm} at the {environment} API ({e}): \
+             if it is a {other} company, reconnect with {}; otherwise reconnect with {}",
+            reconnect(name, Some(other)),
+            reconnect(name, Some(environment))
+        ),
+        e if e.is_not_found() => format!(
+            "company {realm} was not found at the {environment} API ({e}): if it is a {other} \
+             company, reconnect with {}",
+            reconnect(name, Some(other))
+        ),
+        e if e.is_transient() => format!("QuickBooks unreachable or failing for now: {e}"),
+        e => e.to_string(),
     }
 }
 

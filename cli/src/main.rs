@@ -42,7 +42,8 @@ enum Command {
     Connect(onboarding::connect::ConnectArgs),
     /// Check every credential set the connections use with a cheap vendor call.
     Ping(onboarding::ping::PingArgs),
-    /// Apply a connections file: diff, store, register FreshBooks callbacks.
+    /// Apply a connections file: diff, store, register FreshBooks callbacks and set up
+    /// Mailchimp list webhooks.
     Apply(onboarding::apply::ApplyArgs),
 }
 
@@ -90,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Apply(args) => match onboarding::apply::run(args).await? {
             true => Ok(()),
-            false => bail!("applied, but not every FreshBooks callback is verified (see above)"),
+            false => bail!("applied, but not every webhook is registered and verified (see above)"),
         },
         Command::Connections(ConnectionsCommand::Check { file }) => {
             let set = ConnectionSet::load(&file)?;

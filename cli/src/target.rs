@@ -21,6 +21,10 @@ use mlc::ports::{Clock, Queue, Secrets, Store, SystemClock};
 use crate::local_store::StoreArgs;
 use crate::ops::UsageError;
 
+/// The address `ml-connector dev` serves the webhook routes on unless told otherwise
+/// (`dev --listen`); `apply` prints local webhook URLs under it.
+pub const DEV_LISTEN: &str = "127.0.0.1:8787";
+
 /// The stack outputs the CLI reads (see `template.yaml`, `Outputs`).
 pub mod outputs {
     pub const AUDIT_TABLE: &str = "AuditTableName";

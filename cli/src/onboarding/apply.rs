@@ -1,6 +1,8 @@
 //! `ml-connector apply <file>`: validates a connections file, shows what changes against the
 //! applied set, stores it, registers the FreshBooks callbacks of its sources (waiting for their
-//! verification handshakes) and prints the webhook URLs other vendors need by hand.
+//! verification handshakes), sets up the Mailchimp list webhooks of its Mailchimp sources
+//! (printed with their secret URL, or registered through the API on request) and prints the
+//! webhook URLs other vendors need by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -15,11 +17,12 @@ use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
 use mlc::vendors::freshbooks::models::Callback;
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
+use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::secret_names;
-use secrecy::{ExposeSecret, SecretString};
 
 use super::input;
-use crate::target::{TargetArgs, outputs};
+use super::mailchimp_webhook::{self as list_webhook, Registered};
+use crate::target::{DEV_LISTEN, TargetArgs, outputs};
 
 /// The FreshBooks events a source subscribes to: each parent name covers create/update/delete
 /// (freshbooks.md §1.5).
@@ -32,11 +35,17 @@ pub struct ApplyArgs {
     /// Apply without asking (required when standard input is not a terminal).
     #[arg(long)]
     yes: bool,
-    /// Public base of the webhook routes, ending in `/webhooks`. Default on a stack: its
-    /// `WebhookBaseUrl` output; locally e.g. `http://127.0.0.1:8787/webhooks` for
-    /// `ml-connector dev` (reachable by FreshBooks only through a tunnel). Without one no
-    /// callback is registered.
-    #[arg(long, env = "ML_CONNECTOR_WEBHOOK_BASE")]
+    /// Public base of the webhook routes, ending in `/webhooks` (e.g. a tunnel's
+    /// `https://…/webhooks` to `ml-connector dev`). Default on a stack: its `WebhookBaseUrl`
+    /// output; locally `ml-connector dev`'s address (`http://127.0.0.1:8787/webhooks`), used
+    /// for the printed URLs only: FreshBooks callbacks are registered only at a base given
+    /// here or by the stack.
+    #[arg(
+        long = "webhook-base-url",
+        alias = "webhook-base",
+        env = "ML_CONNECTOR_WEBHOOK_BASE",
+        value_name = "URL"
+    )]
     webhook_base: Option<String>,
     /// Seconds to wait for FreshBooks' verification handshakes.
     #[arg(long, default_value_t = 60)]
@@ -44,8 +53,31 @@ pub struct ApplyArgs {
     /// FreshBooks API base.
     #[arg(long, env = "FRESHBOOKS_API_BASE", default_value = DEFAULT_BASE_URL)]
     freshbooks_api: String,
+    /// Mailchimp API base including `/3.0` (a sandbox's); default: from the key's data centre.
+    #[arg(long, env = "MAILCHIMP_API_BASE")]
+    mailchimp_api: Option<String>,
     #[command(flatten)]
     target: TargetArgs,
+}
+
+/// Where the webhook routes are, and who said so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Base {
+    /// `--webhook-base-url`, or the stack's `WebhookBaseUrl` output: vendors are told about it.
+    Given(String),
+    /// Locally without a flag: `ml-connector dev`'s address, only for the printed URLs.
+    Dev(String),
+    /// A stack without the output, and no flag.
+    Missing,
+}
+
+impl Base {
+    fn url(&self) -> Option<&str> {
+        match self {
+            Base::Given(b) | Base::Dev(b) => Some(b.trim_end_matches('/')),
+            Base::Missing => None,
+        }
+    }
 }
 
 /// What applying a set changes, by connection name.
@@ -134,9 +166,15 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
     let new = ConnectionSet::load(&args.file)?;
     let ports = super::open(&args.target).await?;
     let (store, secrets) = (ports.store.clone(), ports.secrets.clone());
-    let webhook_base = match &args.webhook_base {
-        Some(base) => Some(base.clone()),
-        None => args.target.stack_output(outputs::WEBHOOK_BASE_URL).await?,
+    let base = match &args.webhook_base {
+        Some(base) => Base::Given(base.clone()),
+        None if super::on_stack(&args.target) => {
+            match args.target.stack_output(outputs::WEBHOOK_BASE_URL).await? {
+                Some(base) => Base::Given(base),
+                None => Base::Missing,
+            }
+        }
+        None => Base::Dev(format!("http://{DEV_LISTEN}/webhooks")),
     };
     let old = store.get_connections().await?.unwrap_or_default();
     let diff = Diff::between(&old, &new);
@@ -174,38 +212,37 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
             );
         }
     }
-    match webhook_base.as_deref().map(|b| b.trim_end_matches('/')) {
-        Some(base) => {
-            if !sources.is_empty() {
-                let tokens = Arc::new(TokenManager::new(
-                    secrets.clone(),
-                    store.clone(),
-                    Arc::new(SystemClock),
-                    Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
-                ));
-                let registrar = Registrar {
-                    store: store.clone(),
-                    secrets: secrets.clone(),
-                    clock: Arc::new(SystemClock),
-                    tokens,
-                    api: args.freshbooks_api.clone(),
-                    base: base.to_string(),
-                };
-                ok = registrar
-                    .register_all(&sources, Duration::from_secs(args.wait))
-                    .await?;
-            }
-            print_manual(&new, base, secrets.as_ref()).await?;
+    match &base {
+        Base::Given(given) if !sources.is_empty() => {
+            let tokens = Arc::new(TokenManager::new(
+                secrets.clone(),
+                store.clone(),
+                Arc::new(SystemClock),
+                Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
+            ));
+            let registrar = Registrar {
+                store: store.clone(),
+                secrets: secrets.clone(),
+                clock: Arc::new(SystemClock),
+                tokens,
+                api: args.freshbooks_api.clone(),
+                base: given.trim_end_matches('/').to_string(),
+            };
+            ok = registrar
+                .register_all(&sources, Duration::from_secs(args.wait))
+                .await?;
         }
-        None => {
-            if !sources.is_empty() {
-                println!(
-                    "no --webhook-base: FreshBooks callbacks not registered (events still arrive through the poller)"
-                );
-            }
-            print_manual(&new, "<webhook-base>", secrets.as_ref()).await?;
-        }
+        Base::Dev(_) | Base::Missing if !sources.is_empty() => println!(
+            "no --webhook-base-url: FreshBooks callbacks not registered (events still arrive through the poller; `ml-connector dev --sandbox` registers its own)"
+        ),
+        _ => {}
     }
+    let mailchimp = ClientOptions {
+        base_url: args.mailchimp_api.clone(),
+        ..ClientOptions::default()
+    };
+    ok &= mailchimp_lists(&new, &base, secrets.as_ref(), &mailchimp).await?;
+    print_manual(&new, base.url().unwrap_or("<webhook-base>"));
     Ok(ok)
 }
 
@@ -404,36 +441,121 @@ impl Registrar {
     }
 }
 
-/// The webhook URLs a person registers in the vendor's own console.
-async fn print_manual(
+/// The webhook of every list that feeds a connection: its secret made once, then the URL
+/// printed with what to tick in Mailchimp, or registered through the API when a connection of
+/// the list asks (`register_webhook = true`). False when a requested registration did not
+/// happen.
+async fn mailchimp_lists(
     set: &ConnectionSet,
-    base: &str,
+    base: &Base,
     secrets: &dyn Secrets,
-) -> anyhow::Result<()> {
+    options: &ClientOptions,
+) -> anyhow::Result<bool> {
+    let mut ok = true;
+    for (list, plan) in list_webhook::plans(set) {
+        let secret = list_webhook::secret(secrets, &list).await?;
+        let Some(base_url) = base.url() else {
+            println!(
+                "Mailchimp list {list}: no webhook base (the stack has no `{}` output): pass --webhook-base-url https://…/webhooks{}",
+                outputs::WEBHOOK_BASE_URL,
+                if plan.register_with.is_some() {
+                    "; NOT registered"
+                } else {
+                    ""
+                }
+            );
+            ok &= plan.register_with.is_none();
+            continue;
+        };
+        let url = list_webhook::url(base_url, &list, &secret);
+        let fallback = |why: &str| {
+            println!(
+                "Mailchimp list {list}: webhook NOT registered: {why}. Add it by hand once the URL is reachable:"
+            );
+            for line in list_webhook::manual_steps(&list, &url) {
+                println!("  {line}");
+            }
+        };
+        let Some(credentials) = &plan.register_with else {
+            println!(
+                "Add the list webhook in Mailchimp (feeds {}):",
+                plan.connections.join(", ")
+            );
+            for line in list_webhook::manual_steps(&list, &url) {
+                println!("  {line}");
+            }
+            if let Base::Dev(_) = base {
+                println!(
+                    "  (that is `ml-connector dev`'s local address; for a real audience expose it, e.g. through a tunnel, and run apply with --webhook-base-url https://…/webhooks)"
+                );
+            }
+            continue;
+        };
+        let client = match list_webhook::client(secrets, credentials, options).await {
+            Ok(c) => c,
+            Err(e) => {
+                ok = false;
+                fallback(&format!("{e:#}"));
+                continue;
+            }
+        };
+        if list_webhook::is_real_mailchimp(client.base_url())
+            && let Some(why) = list_webhook::unreachable_base(base_url)
+        {
+            ok = false;
+            fallback(&format!(
+                "Mailchimp validates a new webhook with a GET from the internet, and {why}; run ml-connector where Mailchimp can reach it (deploy, or a tunnel to `ml-connector dev`) and apply again with --webhook-base-url https://…/webhooks"
+            ));
+            continue;
+        }
+        match list_webhook::register(&client, &list, base_url, &url).await {
+            Ok((registered, stale)) => {
+                let what = match registered {
+                    Registered::Created { id } => format!("registered (webhook {id})"),
+                    Registered::AlreadyThere { id } => {
+                        format!("already registered (webhook {id}), left as it is")
+                    }
+                };
+                println!("Mailchimp list {list}: {what} at {url}");
+                for id in stale {
+                    println!(
+                        "  note: webhook {id} on this list points at this route with another secret; its deliveries are refused: delete it in Mailchimp (Audience → Settings → Webhooks)"
+                    );
+                }
+            }
+            Err(e) => {
+                ok = false;
+                fallback(&e.to_string());
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The webhook URLs a person registers in the vendor's own console (Mailchimp's are above).
+fn print_manual(set: &ConnectionSet, base: &str) {
     let mut lines = Vec::new();
     let mut seen = BTreeSet::new();
     for (_, c) in set.connections.iter().filter(|(_, c)| c.enabled) {
         let account = c.source.account.clone().unwrap_or_default();
-        if !seen.insert((c.source.vendor, account.clone())) {
+        // One QuickBooks endpoint serves every company of the app.
+        let key = match c.source.vendor {
+            Vendor::Quickbooks => String::new(),
+            _ => account.clone(),
+        };
+        if !seen.insert((c.source.vendor, key)) {
             continue;
         }
         match c.source.vendor {
             Vendor::Quickbooks => lines.push(format!(
-                "QuickBooks: in the Intuit developer portal set the app's webhook endpoint to {base}/quickbooks and store its verifier token: ml-connector secrets put {} < token.txt",
+                "QuickBooks: in the Intuit developer portal set the app's webhook endpoint to {base}/quickbooks (Customer events) and store its verifier token: ml-connector secrets put {} < token.txt",
                 secret_names::QUICKBOOKS
             )),
             Vendor::Stripe => lines.push(format!(
                 "Stripe {account}: add an endpoint at {base}/stripe/{account} and store its signing secret: ml-connector secrets put {} < whsec.txt",
                 secret_names::stripe(&account)
             )),
-            Vendor::Mailchimp => {
-                let secret = mailchimp_secret(secrets, &account).await?;
-                lines.push(format!(
-                    "Mailchimp list {account}: add a list webhook at {base}/mailchimp/{account}/{} (turn the \"via the API\" source off)",
-                    secret.expose_secret()
-                ));
-            }
-            Vendor::Freshbooks | Vendor::Hubspot | Vendor::Marketo => {}
+            Vendor::Freshbooks | Vendor::Mailchimp | Vendor::Hubspot | Vendor::Marketo => {}
         }
     }
     if !lines.is_empty() {
@@ -442,25 +564,6 @@ async fn print_manual(
             println!("  {l}");
         }
     }
-    Ok(())
-}
-
-/// The list's webhook path secret, created (random, 48 hex digits) when missing.
-async fn mailchimp_secret(secrets: &dyn Secrets, list: &str) -> anyhow::Result<SecretString> {
-    let name = secret_names::mailchimp(list);
-    if let Some(s) = secrets.get(&name).await? {
-        return Ok(s);
-    }
-    let value = SecretString::from(format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        &uuid::Uuid::new_v4().simple().to_string()[..16]
-    ));
-    secrets
-        .put(&name, &value)
-        .await
-        .with_context(|| format!("storing `{name}`"))?;
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod connect;
 mod input;
+pub mod mailchimp_webhook;
 pub mod oauth_listener;
 pub mod ping;
 pub mod quickbooks;

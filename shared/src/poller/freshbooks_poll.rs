@@ -35,11 +35,13 @@ use std::collections::BTreeMap;
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
-use super::{Job, JobError, JobFailure, JobReport, Poller, first_client, source_accounts};
+use super::{
+    EnqueueError, Found, Job, JobError, JobFailure, JobReport, Poller, first_client,
+    source_accounts,
+};
 use crate::connections::ConnectionSet;
-use crate::event::{Origin, SourceEvent, SourceRef, derived_event_id, record_key};
-use crate::fanout::{FanOutError, FanOutReport};
-use crate::ports::{IdMapping, PortError};
+use crate::event::{SourceEvent, SourceRef, derived_event_id, record_key};
+use crate::ports::PortError;
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::freshbooks::models::{Changed, Entity, eastern_date, eastern_to_utc};
@@ -97,8 +99,8 @@ enum PollError {
     Cursor { name: String, value: String },
     #[error("state store: {0}")]
     Store(#[from] PortError),
-    #[error("enqueue: {0}")]
-    Enqueue(#[from] FanOutError),
+    #[error(transparent)]
+    Enqueue(#[from] EnqueueError),
 }
 
 impl Poller {
@@ -197,32 +199,17 @@ impl Poller {
             }
         }
 
-        let mut fresh = Vec::new();
-        for (key, c) in changed {
-            let fingerprint = seen_fingerprint(&c);
-            match self.store.get_mapping(&name, &key).await? {
-                Some(seen) if seen.fingerprint == fingerprint => {}
-                _ => fresh.push((key, fingerprint, c)),
-            }
-        }
-
-        let events: Vec<SourceEvent> = fresh.iter().map(|(_, _, c)| to_event(&source, c)).collect();
-        let sent = if events.is_empty() {
-            FanOutReport::default()
-        } else {
-            self.fanout
-                .enqueue(connections, &events, Origin::Poll)
-                .await?
-        };
-
-        for (key, fingerprint, _) in &fresh {
-            let marker = IdMapping {
-                target_id: String::new(),
-                fingerprint: fingerprint.clone(),
-                updated_at: started,
-            };
-            self.store.put_mapping(&name, key, &marker).await?;
-        }
+        let found = changed
+            .into_iter()
+            .map(|(key, c)| Found {
+                key,
+                fingerprint: seen_fingerprint(&c),
+                event: to_event(&source, &c),
+            })
+            .collect();
+        let done = self
+            .enqueue_unseen(connections, &name, found, started)
+            .await?;
         // Never move the cursor back (a clock step, a slow run finishing after a faster one).
         let next = eastern_date(started).max(cursor);
         self.store
@@ -232,9 +219,9 @@ impl Poller {
             account: account.to_string(),
             since,
             listed,
-            new: fresh.len(),
-            queued: sent.queued,
-            dead_lettered: sent.dead_lettered,
+            new: done.new,
+            queued: done.sent.queued,
+            dead_lettered: done.sent.dead_lettered,
             cursor: next,
         })
     }

@@ -25,6 +25,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use config::PollerConfig;
@@ -33,9 +34,10 @@ pub use quickbooks_cdc::{QueryFallback, RealmSweep};
 pub use token_refresh::{CredentialRefresh, RefreshError, TokenRefresher};
 
 use crate::connections::ConnectionSet;
-use crate::fanout::FanOut;
+use crate::event::{Origin, SourceEvent};
+use crate::fanout::{FanOut, FanOutError, FanOutReport};
 use crate::flows::clients::VendorClients;
-use crate::ports::{Clock, PortError, Queue, Store};
+use crate::ports::{Clock, IdMapping, PortError, Queue, Store};
 use crate::vendor::Vendor;
 use crate::worker::HandlerError;
 
@@ -278,6 +280,74 @@ impl Poller {
             tracing::warn!(job = %job, error = %e, "could not release the job's lease");
         }
         result.map_err(store_err)
+    }
+}
+
+/// A record a poll found, as the source event it becomes and its seen marker.
+struct Found {
+    /// The record key (`vendor:account:entity:id`), the seen marker's key.
+    key: String,
+    /// What the seen marker holds for this version of the record.
+    fingerprint: String,
+    event: SourceEvent,
+}
+
+/// What [`Poller::enqueue_unseen`] did.
+struct Enqueued {
+    /// Records not seen before with this fingerprint: the ones enqueued.
+    new: usize,
+    sent: FanOutReport,
+}
+
+/// Why [`Poller::enqueue_unseen`] stopped; the seen markers written so far are only those of
+/// records already in a queue.
+#[derive(Debug, thiserror::Error)]
+enum EnqueueError {
+    #[error("state store: {0}")]
+    Store(#[from] PortError),
+    #[error("enqueue: {0}")]
+    FanOut(#[from] FanOutError),
+}
+
+impl Poller {
+    /// Drops the records whose seen marker under `markers` (the poll's pseudo connection)
+    /// holds the same fingerprint, fans the rest out to every connection of their source as
+    /// `origin = poll`, and only then writes their seen markers (stamped `at`). `found` holds
+    /// each record key once.
+    async fn enqueue_unseen(
+        &self,
+        connections: &ConnectionSet,
+        markers: &str,
+        found: Vec<Found>,
+        at: DateTime<Utc>,
+    ) -> Result<Enqueued, EnqueueError> {
+        let mut fresh = Vec::new();
+        for f in found {
+            match self.store.get_mapping(markers, &f.key).await? {
+                Some(seen) if seen.fingerprint == f.fingerprint => {}
+                _ => fresh.push(f),
+            }
+        }
+        let events: Vec<SourceEvent> = fresh.iter().map(|f| f.event.clone()).collect();
+        let sent = if events.is_empty() {
+            FanOutReport::default()
+        } else {
+            self.fanout
+                .enqueue(connections, &events, Origin::Poll)
+                .await?
+        };
+        for f in &fresh {
+            let marker = IdMapping {
+                target_id: String::new(),
+                fingerprint: f.fingerprint.clone(),
+                updated_at: at,
+            };
+            self.store.put_mapping(markers, &f.key, &marker).await?;
+        }
+        Ok(Enqueued {
+            new: fresh.len(),
+            sent,
+        })
     }
 }
 

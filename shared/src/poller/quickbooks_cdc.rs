@@ -8,7 +8,10 @@
 //!    our clock (ours and Intuit's differ, and a change written while our request was in flight
 //!    would fall between the two). First contact: now − [`FIRST_LOOKBACK`] (one day), pinned as
 //!    the cursor before the call, so a first sweep that fails is retried from that same point.
-//! 2. `GET …/cdc?entities=Customer&changedSince=<since>` ([`QuickbooksApi::changed_customers`]).
+//!    The window starts [`CURSOR_OVERLAP`] before `since` (whole-second `LastUpdatedTime`,
+//!    `changedSince` inclusiveness UNCONFIRMED); the seen markers absorb the overlap.
+//! 2. `GET …/cdc?entities=Customer&changedSince=<window start>`
+//!    ([`QuickbooksApi::changed_customers`]).
 //!    Two cases fall back to the query endpoint for the same window
 //!    ([`QuickbooksApi::customers_updated_since`], every page), each with a warning and counted
 //!    in the report ([`QueryFallback`]):
@@ -18,12 +21,12 @@
 //!      some. The schedule (`QuickbooksCdcSchedule`, daily by default) must be frequent enough
 //!      that a window normally holds fewer than 1000 changed customers; the fallback keeps a
 //!      busy window correct, at the cost of more requests.
-//! 3. Drop customers already seen with the same `LastUpdatedTime` (a window boundary re-reads
-//!    them, and their webhook may have brought them already): see "Seen markers" below.
+//! 3. Drop customers already seen in the same version, `SyncToken@LastUpdatedTime` (the
+//!    overlap re-reads them): see "Seen markers" below.
 //! 4. Fan the rest out to every connection of the realm exactly as the webhook does, as
 //!    `origin = poll`, entity `customer`, operation `update` (`delete` for a deleted stub),
-//!    event id `derived_event_id(realm, customer, id, operation, LastUpdatedTime)`: two sweeps
-//!    of the same change give the same id, so the worker's idempotency drops the repeat.
+//!    event id `derived_event_id(realm, customer, id, operation, version)`: two sweeps of the
+//!    same change give the same id, so the worker's idempotency drops the repeat.
 //! 5. Only then write the seen markers and move the cursor to the answer's server time. A
 //!    failure anywhere before leaves the cursor, so the next run reads the same window again.
 //!
@@ -32,8 +35,9 @@
 //!
 //! **Seen markers** live in the id map under the pseudo connection `poll:quickbooks:<realm>`
 //! (no real connection name contains `:`), keyed by the record key
-//! (`quickbooks:<realm>:customer:<id>`), with the customer's `MetaData.LastUpdatedTime` as
-//! fingerprint (`deleted` for a deleted stub) and an empty target id. **The cursor** is
+//! (`quickbooks:<realm>:customer:<id>`), with the customer's version
+//! (`SyncToken@MetaData.LastUpdatedTime`) as fingerprint (`deleted` for a deleted stub) and an
+//! empty target id. **The cursor** is
 //! `poll:quickbooks:<realm>` in the cursors table, holding an RFC 3339 time.
 
 use std::collections::BTreeMap;
@@ -41,11 +45,12 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::{Job, JobFailure, JobReport, Poller, first_client, source_accounts};
+use super::{
+    EnqueueError, Found, Job, JobFailure, JobReport, Poller, first_client, source_accounts,
+};
 use crate::connections::ConnectionSet;
-use crate::event::{Origin, SourceEvent, SourceRef, derived_event_id, record_key};
-use crate::fanout::{FanOutError, FanOutReport};
-use crate::ports::{IdMapping, PortError};
+use crate::event::{SourceEvent, SourceRef, derived_event_id, record_key};
+use crate::ports::PortError;
 use crate::vendor::Vendor;
 use crate::vendors::quickbooks::models::{ChangedCustomers, Customer};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
@@ -139,8 +144,8 @@ enum SweepError {
     Cursor { name: String, value: String },
     #[error("state store: {0}")]
     Store(#[from] PortError),
-    #[error("enqueue: {0}")]
-    Enqueue(#[from] FanOutError),
+    #[error(transparent)]
+    Enqueue(#[from] EnqueueError),
 }
 
 impl SweepError {
@@ -233,32 +238,17 @@ impl Poller {
         for c in changed.customers {
             customers.insert(record_key(&source, CUSTOMER, &c.id), c);
         }
-        let mut fresh = Vec::new();
-        for (key, c) in customers {
-            let fingerprint = seen_fingerprint(&c);
-            match self.store.get_mapping(&name, &key).await? {
-                Some(seen) if seen.fingerprint == fingerprint => {}
-                _ => fresh.push((key, fingerprint, c)),
-            }
-        }
-
-        let events: Vec<SourceEvent> = fresh.iter().map(|(_, _, c)| to_event(&source, c)).collect();
-        let sent = if events.is_empty() {
-            FanOutReport::default()
-        } else {
-            self.fanout
-                .enqueue(connections, &events, Origin::Poll)
-                .await?
-        };
-
-        for (key, fingerprint, _) in &fresh {
-            let marker = IdMapping {
-                target_id: String::new(),
-                fingerprint: fingerprint.clone(),
-                updated_at: started,
-            };
-            self.store.put_mapping(&name, key, &marker).await?;
-        }
+        let found = customers
+            .into_iter()
+            .map(|(key, c)| Found {
+                key,
+                fingerprint: seen_fingerprint(&c),
+                event: to_event(&source, &c),
+            })
+            .collect();
+        let done = self
+            .enqueue_unseen(connections, &name, found, started)
+            .await?;
         // Never move the cursor back (a server answering with an older time than a previous
         // answer would otherwise re-read, or worse, a slow run finishing after a faster one).
         let next = changed.server_time.max(since);
@@ -268,9 +258,9 @@ impl Poller {
             since,
             fallback,
             listed,
-            new: fresh.len(),
-            queued: sent.queued,
-            dead_lettered: sent.dead_lettered,
+            new: done.new,
+            queued: done.sent.queued,
+            dead_lettered: done.sent.dead_lettered,
             cursor: next,
         })
     }

@@ -781,6 +781,7 @@ async fn member_changes_made_in_mailchimp_reach_the_webhook_but_api_writes_do_no
         .await
         .unwrap();
     // Refused changes deliver nothing.
+    assert!(sb.subscribe_member(LIST, "new@example.com").await.is_err());
     assert!(
         sb.unsubscribe_member(LIST, "ann@example.com", None)
             .await

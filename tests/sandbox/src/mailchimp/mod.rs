@@ -745,7 +745,7 @@ async fn add_list_webhook(
     url: &str,
 ) -> Result<WebhookState, ApiError> {
     let body = json!({"url": url, "events": WebhookEvents::members(),
-        "sources": WebhookSources { user: true, admin: true, api: false }});
+        "sources": WebhookSources::not_api()});
     create_webhook(shared, list_id, |a| a.check_new_webhook(list_id, &body)).await
 }
 

@@ -1100,6 +1100,17 @@ impl AccountState {
         }
         let list = self.list(list_id)?;
         let hash = subscriber_hash(email);
+        if list
+            .members
+            .get(&hash)
+            .is_some_and(|m| m.status == "subscribed")
+        {
+            return Err(ApiError::new(
+                400,
+                "Member Exists",
+                format!("{email} is already a list member."),
+            ));
+        }
         list.forgotten.remove(&hash);
         let member = list.members.entry(hash).or_insert_with(|| MemberState {
             email_address: email.to_string(),

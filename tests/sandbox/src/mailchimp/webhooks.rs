@@ -31,67 +31,29 @@ pub const DELIVERY_USER_AGENT: &str = "MailChimp.com";
 /// User-Agent of the GET made when a webhook is created.
 pub const VALIDATOR_USER_AGENT: &str = "MailChimp.com WebHook Validator";
 
-/// Which event types a webhook receives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookEvents {
-    #[serde(default)]
-    pub subscribe: bool,
-    #[serde(default)]
-    pub unsubscribe: bool,
-    #[serde(default)]
-    pub profile: bool,
-    #[serde(default)]
-    pub cleaned: bool,
-    #[serde(default)]
-    pub upemail: bool,
-    #[serde(default)]
-    pub campaign: bool,
-}
+/// Which event types / sources a webhook receives: the client's own models, so the flags
+/// the sandbox stores are exactly the ones the connector sends and reads.
+pub use mlc::vendors::mailchimp::list_webhooks::{
+    ListWebhookEvents as WebhookEvents, ListWebhookSources as WebhookSources,
+};
 
-impl WebhookEvents {
-    /// Every member event (what the Mailchimp UI ticks by default), no campaign events.
-    pub fn members() -> Self {
-        Self {
-            subscribe: true,
-            unsubscribe: true,
-            profile: true,
-            cleaned: true,
-            upemail: true,
-            campaign: false,
-        }
-    }
-
-    /// Whether `kind` is enabled.
-    pub fn has(&self, kind: EventKind) -> bool {
-        match kind {
-            EventKind::Subscribe => self.subscribe,
-            EventKind::Unsubscribe => self.unsubscribe,
-            EventKind::Profile => self.profile,
-            EventKind::Cleaned => self.cleaned,
-            EventKind::Upemail => self.upemail,
-        }
+/// Whether a webhook with `events` takes `kind`.
+pub fn takes_event(events: &WebhookEvents, kind: EventKind) -> bool {
+    match kind {
+        EventKind::Subscribe => events.subscribe,
+        EventKind::Unsubscribe => events.unsubscribe,
+        EventKind::Profile => events.profile,
+        EventKind::Cleaned => events.cleaned,
+        EventKind::Upemail => events.upemail,
     }
 }
 
-/// Which sources of change a webhook receives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookSources {
-    #[serde(default)]
-    pub user: bool,
-    #[serde(default)]
-    pub admin: bool,
-    #[serde(default)]
-    pub api: bool,
-}
-
-impl WebhookSources {
-    /// Whether `source` is enabled.
-    pub fn has(&self, source: Source) -> bool {
-        match source {
-            Source::User => self.user,
-            Source::Admin => self.admin,
-            Source::Api => self.api,
-        }
+/// Whether a webhook with `sources` takes changes made by `source`.
+pub fn takes_source(sources: &WebhookSources, source: Source) -> bool {
+    match source {
+        Source::User => sources.user,
+        Source::Admin => sources.admin,
+        Source::Api => sources.api,
     }
 }
 
@@ -408,7 +370,9 @@ impl Deliverer {
         webhooks: impl IntoIterator<Item = &'a WebhookState>,
     ) {
         for webhook in webhooks {
-            if !(webhook.events.has(event.kind) && webhook.sources.has(event.source)) {
+            if !(takes_event(&webhook.events, event.kind)
+                && takes_source(&webhook.sources, event.source))
+            {
                 continue;
             }
             let job = Job {
@@ -603,13 +567,13 @@ mod tests {
 
     #[test]
     fn filters_need_type_and_source() {
-        let hook = WebhookSources {
-            user: true,
-            admin: true,
-            api: false,
-        };
-        assert!(hook.has(Source::User) && hook.has(Source::Admin) && !hook.has(Source::Api));
-        assert!(WebhookEvents::members().has(EventKind::Upemail));
-        assert!(!WebhookEvents::default().has(EventKind::Subscribe));
+        let sources = WebhookSources::not_api();
+        assert!(takes_source(&sources, Source::User) && takes_source(&sources, Source::Admin));
+        assert!(!takes_source(&sources, Source::Api));
+        assert!(takes_event(&WebhookEvents::members(), EventKind::Upemail));
+        assert!(!takes_event(
+            &WebhookEvents::default(),
+            EventKind::Subscribe
+        ));
     }
 }

@@ -33,12 +33,13 @@
 //!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`; list webhooks `POST`/`GET` and
 //!   `GET`/`DELETE` by id ([`webhooks`]: creating GETs the URL first and needs a 200, else
 //!   400 "We couldn't verify the URL is working…"). Other spec operations → 501.
+//!   `GET /oauth2/metadata` (header `Authorization: OAuth <token>`) answers the OAuth metadata
+//!   with `api_endpoint` = this server.
 //! - List webhook deliveries ([`webhooks`]): member changes made through the control API (as a
 //!   person in Mailchimp: source `user`, or `admin` for cleaning) and through `PUT` members
 //!   (source `api`) are POSTed form-encoded to every webhook of the list whose `events` and
-//!   `sources` take them, asynchronously, in order per webhook, retried on failure.
-//!   `GET /oauth2/metadata` (header `Authorization: OAuth <token>`) answers the OAuth metadata
-//!   with `api_endpoint` = this server.
+//!   `sources` take them, asynchronously, in order per webhook, retried on failure. Tests
+//!   wait with [`MailchimpSandbox::wait_for_list_webhook_deliveries`].
 //! - Errors are `application/problem+json` `{type,title,status,detail,instance[,errors]}` with
 //!   the same id in the `X-Request-Id` header.
 //!

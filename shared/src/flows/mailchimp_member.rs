@@ -1,23 +1,26 @@
 //! What every flow that keeps Mailchimp audience members in step with a source's records shares
 //! (FreshBooks clients and QuickBooks customers alike): the member options and their parsers,
-//! the name merge fields, email identity, the skip-unchanged fingerprint and the per-process
-//! "merge fields already ensured" cache.
+//! the name merge fields, email identity, the skip-unchanged fingerprint, the checks before a
+//! sync ([`FlowParts::begin`]), and one event's [`Audience`] — the Mailchimp client, the
+//! per-process "already ensured" cache and the connection's id map — with the writes both
+//! flows make (ensure merge fields, upsert, archive, retire a record's member).
 //!
 //! `connections/validate.rs` checks options with the parsers here, so what `ml-connector
 //! connections check` accepts is exactly what the workers read.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::connections::Connection;
+use crate::connections::{CachedConnections, Connection};
 use crate::event::SyncEvent;
 use crate::flows::Flow;
+use crate::flows::clients::VendorClients;
 use crate::flows::errors::{from_mailchimp, from_port};
 use crate::ports::{Clock, IdMapping, Store};
-use crate::vendors::mailchimp::models::MergeField;
+use crate::vendors::mailchimp::models::{Member, MemberUpsert, MergeField};
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::worker::{Handled, HandlerError};
 
@@ -220,6 +223,165 @@ pub fn precheck<'a>(
     Ok(Ok(MemberTarget { account, list_id }))
 }
 
+// ---- a flow's parts and one event's audience -----------------------------------------------
+
+/// What every Mailchimp-target flow is built from: the applied connections, the vendor clients,
+/// the store (its id map), the clock, and the flow's per-process [`Ensured`] cache.
+pub struct FlowParts {
+    pub connections: Arc<CachedConnections>,
+    pub clients: Arc<dyn VendorClients>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub ensured: Ensured,
+}
+
+/// One event past [`FlowParts::begin`]: the source account, the connection's typed options and
+/// the audience its member writes go to.
+pub struct Begun<'a, O> {
+    pub account: &'a str,
+    pub options: O,
+    pub audience: Audience<'a>,
+}
+
+impl FlowParts {
+    pub fn new(
+        connections: Arc<CachedConnections>,
+        clients: Arc<dyn VendorClients>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        FlowParts {
+            connections,
+            clients,
+            store,
+            clock,
+            ensured: Ensured::default(),
+        }
+    }
+
+    /// [`precheck`], then the connection's options (`parse_options`, a bad value being a
+    /// permanent configuration error) and its Mailchimp client. `Ok(Err(reason))`: skip the
+    /// event.
+    pub async fn begin<'a, O>(
+        &'a self,
+        spec: &SourceSpec,
+        name: &'a str,
+        connection: &'a Connection,
+        event: &SyncEvent,
+        parse_options: impl FnOnce(&BTreeMap<String, toml::Value>) -> Result<O, String>,
+    ) -> Result<Result<Begun<'a, O>, String>, HandlerError> {
+        let MemberTarget { account, list_id } = match precheck(spec, name, connection, event)? {
+            Ok(target) => target,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let options = parse_options(&connection.options)
+            .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
+        let credentials = connection.target.credentials.as_str();
+        Ok(Ok(Begun {
+            account,
+            options,
+            audience: Audience {
+                mc: self.clients.mailchimp(credentials).await?,
+                list_id,
+                credentials,
+                ensured: &self.ensured,
+                ids: ConnectionIds::new(&*self.store, &*self.clock, name),
+            },
+        }))
+    }
+}
+
+/// Where one event's member writes go: the connection's audience through its Mailchimp
+/// client, with the flow's [`Ensured`] cache and the connection's id map.
+pub struct Audience<'a> {
+    pub mc: Arc<dyn MailchimpApi>,
+    pub list_id: &'a str,
+    /// The Mailchimp credential-set name: part of every "ensured" key, since two Mailchimp
+    /// accounts may use the same ids.
+    pub credentials: &'a str,
+    pub ensured: &'a Ensured,
+    pub ids: ConnectionIds<'a>,
+}
+
+impl Audience<'_> {
+    /// A Mailchimp error as a [`HandlerError`] ([`Ensured::mailchimp_error`]).
+    pub fn error(&self, e: MailchimpError) -> HandlerError {
+        self.ensured.mailchimp_error(e)
+    }
+
+    /// The merge fields in `fields` exist on the audience ([`ensure_merge_fields`]).
+    pub async fn ensure_merge_fields(&self, fields: &[MergeField]) -> Result<(), HandlerError> {
+        ensure_merge_fields(
+            &*self.mc,
+            self.ensured,
+            self.credentials,
+            self.list_id,
+            fields,
+        )
+        .await
+        .map_err(|e| self.error(e))
+    }
+
+    /// Upserts a member (`status_if_new` only: the body has no `status`).
+    pub async fn upsert(&self, member: &MemberUpsert) -> Result<Member, HandlerError> {
+        self.mc
+            .upsert_member(self.list_id, member)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Archives the member of `email`; `false` when Mailchimp had nothing to archive.
+    pub async fn archive(&self, email: &str) -> Result<bool, HandlerError> {
+        self.mc
+            .archive_member(self.list_id, email)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// A source record deleted, deactivated or gone: archive the member of the last email
+    /// synced (the id map's target id under `key`) unless the connection keeps it, and remember
+    /// [`ARCHIVED`], so a repeat costs no call and a comeback syncs again. Never synced →
+    /// skipped.
+    pub async fn retire(
+        &self,
+        key: &str,
+        previous: Option<IdMapping>,
+        reason: RetireReason<'_>,
+    ) -> Result<Handled, HandlerError> {
+        let RetireReason {
+            what,
+            option,
+            choice,
+        } = reason;
+        if choice == Retire::Keep {
+            return Ok(Handled::Skipped {
+                reason: format!(
+                    "{what}; the connection keeps its member (options.{option} = \"keep\")"
+                ),
+            });
+        }
+        let Some(previous) = previous.filter(|m| !m.target_id.is_empty()) else {
+            return Ok(Handled::Skipped {
+                reason: format!("{what} before it was ever synced: no member to archive"),
+            });
+        };
+        if previous.fingerprint == ARCHIVED {
+            return Ok(Handled::Unchanged);
+        }
+        let archived = self.archive(&previous.target_id).await?;
+        self.ids.put(key, &previous.target_id, ARCHIVED).await?;
+        Ok(Handled::Synced {
+            before: Some(json!({"email": previous.target_id})),
+            // `false`: Mailchimp had nothing to archive (gone, already archived, cleaned).
+            written: Some(json!({
+                "archived": previous.target_id,
+                "was_archivable": archived,
+                "because": what,
+            })),
+        })
+    }
+}
+
 // ---- the id map -------------------------------------------------------------------------------
 
 /// One connection's id map (entries stamped with the clock), for a flow's per-event context.
@@ -274,54 +436,6 @@ pub struct RetireReason<'a> {
     /// The connection option that chose, e.g. `on_client_delete`.
     pub option: &'a str,
     pub choice: Retire,
-}
-
-/// A source record deleted, deactivated or gone: archive the member of the last email synced
-/// (the id map's target id) unless the connection keeps it, and remember [`ARCHIVED`] under
-/// `key` so a repeat costs no call and a comeback syncs again. Never synced → skipped.
-pub async fn retire_member(
-    mc: &dyn MailchimpApi,
-    ensured: &Ensured,
-    ids: &ConnectionIds<'_>,
-    list_id: &str,
-    key: &str,
-    previous: Option<IdMapping>,
-    reason: RetireReason<'_>,
-) -> Result<Handled, HandlerError> {
-    let RetireReason {
-        what,
-        option,
-        choice,
-    } = reason;
-    if choice == Retire::Keep {
-        return Ok(Handled::Skipped {
-            reason: format!(
-                "{what}; the connection keeps its member (options.{option} = \"keep\")"
-            ),
-        });
-    }
-    let Some(previous) = previous.filter(|m| !m.target_id.is_empty()) else {
-        return Ok(Handled::Skipped {
-            reason: format!("{what} before it was ever synced: no member to archive"),
-        });
-    };
-    if previous.fingerprint == ARCHIVED {
-        return Ok(Handled::Unchanged);
-    }
-    let archived = mc
-        .archive_member(list_id, &previous.target_id)
-        .await
-        .map_err(|e| ensured.mailchimp_error(e))?;
-    ids.put(key, &previous.target_id, ARCHIVED).await?;
-    Ok(Handled::Synced {
-        before: Some(json!({"email": previous.target_id})),
-        // `false`: Mailchimp had nothing to archive (gone, already archived, cleaned).
-        written: Some(json!({
-            "archived": previous.target_id,
-            "was_archivable": archived,
-            "because": what,
-        })),
-    })
 }
 
 // ---- fingerprints -----------------------------------------------------------------------------

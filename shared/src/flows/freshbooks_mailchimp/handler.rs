@@ -29,13 +29,11 @@ use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::{from_freshbooks, from_port};
 use crate::flows::mailchimp_member::{
-    ConnectionIds, Ensured, MemberTarget, RetireReason, SourceSpec, already_exists,
-    ensure_merge_fields, precheck, retire_member,
+    Audience, FlowParts, RetireReason, SourceSpec, already_exists,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
-use crate::vendors::mailchimp::MailchimpApi;
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
@@ -52,29 +50,20 @@ const SOURCE: SourceSpec = SourceSpec {
 
 /// The FreshBooks → Mailchimp flow as a [`TargetHandler`].
 pub struct FreshbooksToMailchimp {
-    connections: Arc<CachedConnections>,
-    clients: Arc<dyn VendorClients>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    /// Merge fields, stores and products known to exist, per process: each is read (and created
-    /// if missing) once, not on every event.
-    ensured: Ensured,
+    /// Connections, clients, store, clock, and the merge fields, stores and products known to
+    /// exist per process (each read, and created if missing, once rather than on every event).
+    parts: FlowParts,
 }
 
 /// Everything one event's handling needs about its connection.
 struct Cx<'a> {
     connection: &'a str,
-    /// The connection's id map.
-    ids: ConnectionIds<'a>,
     account: &'a str,
-    list_id: &'a str,
     store_id: String,
-    /// The Mailchimp credential-set name: the cache key for "ensured" entries, since two
-    /// Mailchimp accounts may use the same store id.
-    mailchimp_credentials: &'a str,
     options: Options,
     fb: Arc<dyn FreshbooksApi>,
-    mc: Arc<dyn MailchimpApi>,
+    /// The audience, its Mailchimp client and the connection's id map.
+    au: Audience<'a>,
     backfill: bool,
     /// US/Eastern date of the clock: what "overdue" compares due dates with.
     today: NaiveDate,
@@ -113,13 +102,8 @@ impl FreshbooksToMailchimp {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        FreshbooksToMailchimp {
-            connections,
-            clients,
-            store,
-            clock,
-            ensured: Ensured::default(),
-        }
+        let parts = FlowParts::new(connections, clients, store, clock);
+        FreshbooksToMailchimp { parts }
     }
 
     /// Handles `event` for the connection `name` (already looked up). [`super::super::
@@ -130,30 +114,28 @@ impl FreshbooksToMailchimp {
         connection: &Connection,
         event: &SyncEvent,
     ) -> Result<Handled, HandlerError> {
-        let MemberTarget { account, list_id } = match precheck(&SOURCE, name, connection, event)? {
-            Ok(target) => target,
+        let begun = match self
+            .parts
+            .begin(&SOURCE, name, connection, event, Options::parse)
+            .await?
+        {
+            Ok(begun) => begun,
             Err(reason) => return Ok(Handled::Skipped { reason }),
         };
-        let options = Options::parse(&connection.options)
-            .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
+        let fb = self
+            .parts
+            .clients
+            .freshbooks(&connection.source.credentials)
+            .await?;
         let cx = Cx {
             connection: name,
-            ids: ConnectionIds::new(&*self.store, &*self.clock, name),
-            account,
-            list_id,
+            account: begun.account,
             store_id: store_id(name, connection),
-            mailchimp_credentials: &connection.target.credentials,
-            options,
-            fb: self
-                .clients
-                .freshbooks(&connection.source.credentials)
-                .await?,
-            mc: self
-                .clients
-                .mailchimp(&connection.target.credentials)
-                .await?,
+            options: begun.options,
+            fb,
+            au: begun.audience,
             backfill: event.origin == Origin::Backfill,
-            today: eastern_date(self.clock.now()),
+            today: eastern_date(self.parts.clock.now()),
         };
         match event.entity.as_str() {
             "client" => self.sync_client(&cx, &event.entity_id, None).await,
@@ -182,7 +164,7 @@ impl FreshbooksToMailchimp {
                 .await
                 .map_err(from_freshbooks)?,
         };
-        let previous = cx.ids.get(&key).await?;
+        let previous = cx.au.ids.get(&key).await?;
         let client = match client {
             Some(c) if !c.is_deleted() => c,
             _ => return self.retire_client(cx, &key, previous).await,
@@ -210,7 +192,7 @@ impl FreshbooksToMailchimp {
             .as_ref()
             .filter(|_| cx.options.on_email_change == Retire::Archive);
         let fp = mapping::fingerprint(&json!({
-            "list": cx.list_id,
+            "list": cx.au.list_id,
             "store": cx.store_id,
             "member": member,
             "tags": tags,
@@ -224,35 +206,41 @@ impl FreshbooksToMailchimp {
             return Ok(Handled::Unchanged);
         }
 
-        self.ensure_merge_fields(cx).await?;
+        cx.au
+            .ensure_merge_fields(&mapping::merge_field_definitions())
+            .await?;
         let currency = store_currency(&[client.currency_code.as_deref(), ctx.currency.as_deref()]);
         self.ensure_store(cx, &currency).await?;
         let written_member = cx
+            .au
             .mc
-            .upsert_member(cx.list_id, &member)
+            .upsert_member(cx.au.list_id, &member)
             .await
-            .map_err(|e| self.ensured.mailchimp_error(e))?;
+            .map_err(|e| cx.au.error(e))?;
         if let Some(tags) = &tags {
-            cx.mc
-                .update_tags(cx.list_id, &email, tags, cx.backfill)
+            cx.au
+                .mc
+                .update_tags(cx.au.list_id, &email, tags, cx.backfill)
                 .await
-                .map_err(|e| self.ensured.mailchimp_error(e))?;
+                .map_err(|e| cx.au.error(e))?;
         }
-        cx.mc
+        cx.au
+            .mc
             .upsert_customer(&cx.store_id, &customer)
             .await
-            .map_err(|e| self.ensured.mailchimp_error(e))?;
+            .map_err(|e| cx.au.error(e))?;
         // Archive the old address only once the new one is in place.
         let archived_old = match retire_old {
             Some(old) => Some(
-                cx.mc
-                    .archive_member(cx.list_id, old)
+                cx.au
+                    .mc
+                    .archive_member(cx.au.list_id, old)
                     .await
-                    .map_err(|e| self.ensured.mailchimp_error(e))?,
+                    .map_err(|e| cx.au.error(e))?,
             ),
             None => None,
         };
-        cx.ids.put(&key, &email, &fp).await?;
+        cx.au.ids.put(&key, &email, &fp).await?;
         Ok(Handled::Synced {
             before: previous.map(|m| json!({"email": m.target_id})),
             written: Some(json!({
@@ -268,28 +256,21 @@ impl FreshbooksToMailchimp {
     }
 
     /// A client gone from FreshBooks (or deleted): archive the member of the last email synced,
-    /// unless the connection keeps it.
+    /// unless the connection keeps it ([`Audience::retire`]).
     async fn retire_client(
         &self,
         cx: &Cx<'_>,
         key: &str,
         previous: Option<IdMapping>,
     ) -> Result<Handled, HandlerError> {
+        let choice = cx.options.on_client_delete;
+        let (what, option) = ("client deleted", "on_client_delete");
         let reason = RetireReason {
-            what: "client deleted",
-            option: "on_client_delete",
-            choice: cx.options.on_client_delete,
+            what,
+            option,
+            choice,
         };
-        retire_member(
-            &*cx.mc,
-            &self.ensured,
-            &cx.ids,
-            cx.list_id,
-            key,
-            previous,
-            reason,
-        )
-        .await
+        cx.au.retire(key, previous, reason).await
     }
 
     // ---- invoices -----------------------------------------------------------------------
@@ -303,7 +284,7 @@ impl FreshbooksToMailchimp {
             .invoice(cx.account, invoice_id)
             .await
             .map_err(from_freshbooks)?;
-        let previous = cx.ids.get(&key).await?;
+        let previous = cx.au.ids.get(&key).await?;
         let invoice = match invoice {
             Some(i) if !i.is_deleted() => i,
             gone => {
@@ -345,7 +326,7 @@ impl FreshbooksToMailchimp {
         let intended = mapping::order(cx.account, &invoice, None)
             .map_err(|e| HandlerError::permanent("mapping", e.to_string()))?;
         let fp = mapping::fingerprint(&json!({
-            "list": cx.list_id,
+            "list": cx.au.list_id,
             "store": cx.store_id,
             "customer": customer,
             "products": products,
@@ -361,7 +342,7 @@ impl FreshbooksToMailchimp {
             let result = self
                 .write_order(cx, &invoice, intended, &customer, &products, &currency)
                 .await?;
-            cx.ids.put(&key, &client.id, &fp).await?;
+            cx.au.ids.put(&key, &client.id, &fp).await?;
             Some(result)
         };
         // Always refresh the member, even when the order is unchanged: a retry after the member
@@ -384,10 +365,11 @@ impl FreshbooksToMailchimp {
         self.ensure_store(cx, currency).await?;
         self.ensure_products(cx, products).await?;
         let existing = cx
+            .au
             .mc
             .order(&cx.store_id, &order.id)
             .await
-            .map_err(|e| self.ensured.mailchimp_error(e))?;
+            .map_err(|e| cx.au.error(e))?;
         let existing_summary = existing.as_ref().map(|o| mapping::ExistingOrder {
             financial_status: o.financial_status.as_deref(),
             order_total: o.order_total,
@@ -403,41 +385,45 @@ impl FreshbooksToMailchimp {
         let action = match &existing {
             None => {
                 // Orders reference the customer by id: make sure it exists (an idempotent PUT).
-                cx.mc
+                cx.au
+                    .mc
                     .upsert_customer(&cx.store_id, customer)
                     .await
-                    .map_err(|e| self.ensured.mailchimp_error(e))?;
-                match cx.mc.create_order(&cx.store_id, &order).await {
+                    .map_err(|e| cx.au.error(e))?;
+                match cx.au.mc.create_order(&cx.store_id, &order).await {
                     Ok(()) => "created",
                     // Another worker created it between our read and write: update instead.
                     Err(e) if already_exists(&e) => {
-                        cx.mc
+                        cx.au
+                            .mc
                             .update_order(&cx.store_id, &order)
                             .await
-                            .map_err(|e| self.ensured.mailchimp_error(e))?;
+                            .map_err(|e| cx.au.error(e))?;
                         "updated"
                     }
-                    Err(e) => return Err(self.ensured.mailchimp_error(e)),
+                    Err(e) => return Err(cx.au.error(e)),
                 }
             }
             Some(old) => {
                 let action = if same_order(old, &order) {
                     "unchanged"
                 } else {
-                    cx.mc
+                    cx.au
+                        .mc
                         .update_order(&cx.store_id, &order)
                         .await
-                        .map_err(|e| self.ensured.mailchimp_error(e))?;
+                        .map_err(|e| cx.au.error(e))?;
                     "updated"
                 };
                 // PATCH cannot remove lines (mailchimp.md §3.4): delete the stale ones, after
                 // the PATCH so the order is never left without lines.
                 let keep: HashSet<&str> = order.lines.iter().map(|l| l.id.as_str()).collect();
                 for line in old.lines.iter().filter(|l| !keep.contains(l.id.as_str())) {
-                    cx.mc
+                    cx.au
+                        .mc
                         .delete_order_line(&cx.store_id, &order.id, &line.id)
                         .await
-                        .map_err(|e| self.ensured.mailchimp_error(e))?;
+                        .map_err(|e| cx.au.error(e))?;
                     deleted_lines.push(line.id.clone());
                 }
                 action
@@ -475,10 +461,11 @@ impl FreshbooksToMailchimp {
             None
         } else {
             let existing = cx
+                .au
                 .mc
                 .order(&cx.store_id, invoice_id)
                 .await
-                .map_err(|e| self.ensured.mailchimp_error(e))?;
+                .map_err(|e| cx.au.error(e))?;
             let result = match existing {
                 None => None,
                 Some(o) if o.financial_status.as_deref() == Some("cancelled") => None,
@@ -488,10 +475,11 @@ impl FreshbooksToMailchimp {
                     }
                     let before = json!({"financial_status": o.financial_status});
                     o.financial_status = Some("cancelled".into());
-                    cx.mc
+                    cx.au
+                        .mc
                         .update_order(&cx.store_id, &o)
                         .await
-                        .map_err(|e| self.ensured.mailchimp_error(e))?;
+                        .map_err(|e| cx.au.error(e))?;
                     Some((
                         before,
                         json!({"order": o.id, "action": "cancelled",
@@ -499,7 +487,8 @@ impl FreshbooksToMailchimp {
                     ))
                 }
             };
-            cx.ids
+            cx.au
+                .ids
                 .put(key, client_id.as_deref().unwrap_or_default(), &fp)
                 .await?;
             match result {
@@ -538,11 +527,11 @@ impl FreshbooksToMailchimp {
             .payment(cx.account, payment_id)
             .await
             .map_err(from_freshbooks)?;
-        let previous = cx.ids.get(&key).await?;
+        let previous = cx.au.ids.get(&key).await?;
         let invoice_id = match payment {
             Some(p) => {
                 if previous.as_ref().map(|m| m.target_id.as_str()) != Some(p.invoiceid.as_str()) {
-                    cx.ids.put(&key, &p.invoiceid, "").await?;
+                    cx.au.ids.put(&key, &p.invoiceid, "").await?;
                 }
                 p.invoiceid
             }
@@ -561,36 +550,24 @@ impl FreshbooksToMailchimp {
 
     // ---- ensuring what writes depend on --------------------------------------------------
 
-    /// The merge fields the flow writes exist on the audience (read once per list per process).
-    async fn ensure_merge_fields(&self, cx: &Cx<'_>) -> Result<(), HandlerError> {
-        ensure_merge_fields(
-            &*cx.mc,
-            &self.ensured,
-            cx.mailchimp_credentials,
-            cx.list_id,
-            &mapping::merge_field_definitions(),
-        )
-        .await
-        .map_err(|e| self.ensured.mailchimp_error(e))
-    }
-
     /// The connection's store exists (created on the connection's audience if not) and belongs
     /// to that audience. During a backfill it is re-read on every event and set to
     /// `is_syncing: true` if it is not, so no order or tag write of the backfill triggers
     /// Mailchimp automations; `end_backfill` turns it off.
     async fn ensure_store(&self, cx: &Cx<'_>, currency: &str) -> Result<(), HandlerError> {
-        let key = format!("store\0{}\0{}", cx.mailchimp_credentials, cx.store_id);
-        if !cx.backfill && self.ensured.contains(&key) {
+        let key = format!("store\0{}\0{}", cx.au.credentials, cx.store_id);
+        if !cx.backfill && cx.au.ensured.contains(&key) {
             return Ok(());
         }
         match cx
+            .au
             .mc
             .store(&cx.store_id)
             .await
-            .map_err(|e| self.ensured.mailchimp_error(e))?
+            .map_err(|e| cx.au.error(e))?
         {
             Some(store) => {
-                if store.list_id != cx.list_id {
+                if store.list_id != cx.au.list_id {
                     // A store's audience can never change (mailchimp.md §3.1).
                     return Err(HandlerError::permanent(
                         "configuration",
@@ -598,33 +575,34 @@ impl FreshbooksToMailchimp {
                             "Mailchimp store `{}` belongs to audience `{}`, but connection `{}` \
                              writes to audience `{}`; set target.store_id to a store of that \
                              audience (or a new id)",
-                            cx.store_id, store.list_id, cx.connection, cx.list_id
+                            cx.store_id, store.list_id, cx.connection, cx.au.list_id
                         ),
                     ));
                 }
                 if cx.backfill && store.is_syncing != Some(true) {
-                    cx.mc
+                    cx.au
+                        .mc
                         .set_store_syncing(&cx.store_id, true)
                         .await
-                        .map_err(|e| self.ensured.mailchimp_error(e))?;
+                        .map_err(|e| cx.au.error(e))?;
                 }
             }
             None => {
                 let store = McStore {
                     id: cx.store_id.clone(),
-                    list_id: cx.list_id.to_string(),
+                    list_id: cx.au.list_id.to_string(),
                     name: format!("FreshBooks {}", cx.account),
                     currency_code: currency.to_string(),
                     is_syncing: cx.backfill.then_some(true),
                 };
-                match cx.mc.create_store(&store).await {
+                match cx.au.mc.create_store(&store).await {
                     Ok(_) => {}
                     Err(e) if already_exists(&e) => {}
-                    Err(e) => return Err(self.ensured.mailchimp_error(e)),
+                    Err(e) => return Err(cx.au.error(e)),
                 }
             }
         }
-        self.ensured.insert(key);
+        cx.au.ensured.insert(key);
         Ok(())
     }
 
@@ -633,25 +611,26 @@ impl FreshbooksToMailchimp {
         for product in products {
             let key = format!(
                 "product\0{}\0{}\0{}",
-                cx.mailchimp_credentials, cx.store_id, product.id
+                cx.au.credentials, cx.store_id, product.id
             );
-            if self.ensured.contains(&key) {
+            if cx.au.ensured.contains(&key) {
                 continue;
             }
             let exists = cx
+                .au
                 .mc
                 .product(&cx.store_id, &product.id)
                 .await
-                .map_err(|e| self.ensured.mailchimp_error(e))?
+                .map_err(|e| cx.au.error(e))?
                 .is_some();
             if !exists {
-                match cx.mc.create_product(&cx.store_id, product).await {
+                match cx.au.mc.create_product(&cx.store_id, product).await {
                     Ok(()) => {}
                     Err(e) if already_exists(&e) => {}
-                    Err(e) => return Err(self.ensured.mailchimp_error(e)),
+                    Err(e) => return Err(cx.au.error(e)),
                 }
             }
-            self.ensured.insert(key);
+            cx.au.ensured.insert(key);
         }
         Ok(())
     }
@@ -662,7 +641,7 @@ impl FreshbooksToMailchimp {
 #[async_trait]
 impl TargetHandler for FreshbooksToMailchimp {
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.connections, &event.connection).await?;
+        let connection = lookup_connection(&self.parts.connections, &event.connection).await?;
         self.handle_connection(&event.connection, &connection, event)
             .await
     }

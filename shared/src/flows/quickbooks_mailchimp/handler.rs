@@ -25,11 +25,9 @@ use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
 use crate::flows::freshbooks_mailchimp::lookup_connection;
 use crate::flows::mailchimp_member::{
-    ARCHIVED, ConnectionIds, Ensured, MemberTarget, Retire, RetireReason, SourceSpec,
-    ensure_merge_fields, precheck, retire_member, same_email,
+    ARCHIVED, Audience, FlowParts, Retire, RetireReason, SourceSpec, same_email,
 };
 use crate::ports::{Clock, IdMapping, Store};
-use crate::vendors::mailchimp::MailchimpApi;
 use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
@@ -43,25 +41,16 @@ const SOURCE: SourceSpec = SourceSpec {
 
 /// The QuickBooks → Mailchimp flow as a [`TargetHandler`].
 pub struct QuickbooksToMailchimp {
-    connections: Arc<CachedConnections>,
-    clients: Arc<dyn VendorClients>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    /// Audiences whose merge fields are known to exist, per process.
-    ensured: Ensured,
+    parts: FlowParts,
 }
 
 /// Everything one event's handling needs about its connection.
 struct Cx<'a> {
-    /// The connection's id map.
-    ids: ConnectionIds<'a>,
     realm: &'a str,
-    list_id: &'a str,
-    /// The Mailchimp credential-set name: part of the "ensured" cache key.
-    mailchimp_credentials: &'a str,
     options: Options,
     qb: Arc<dyn QuickbooksApi>,
-    mc: Arc<dyn MailchimpApi>,
+    /// The audience, its Mailchimp client and the connection's id map.
+    au: Audience<'a>,
 }
 
 impl QuickbooksToMailchimp {
@@ -71,13 +60,8 @@ impl QuickbooksToMailchimp {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        QuickbooksToMailchimp {
-            connections,
-            clients,
-            store,
-            clock,
-            ensured: Ensured::default(),
-        }
+        let parts = FlowParts::new(connections, clients, store, clock);
+        QuickbooksToMailchimp { parts }
     }
 
     /// Handles `event` for the connection `name` (already looked up).
@@ -91,26 +75,24 @@ impl QuickbooksToMailchimp {
         connection: &Connection,
         event: &SyncEvent,
     ) -> Result<Handled, HandlerError> {
-        let MemberTarget { account, list_id } = match precheck(&SOURCE, name, connection, event)? {
-            Ok(target) => target,
+        let begun = match self
+            .parts
+            .begin(&SOURCE, name, connection, event, Options::parse)
+            .await?
+        {
+            Ok(begun) => begun,
             Err(reason) => return Ok(Handled::Skipped { reason }),
         };
-        let options = Options::parse(&connection.options)
-            .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
+        let qb = self
+            .parts
+            .clients
+            .quickbooks(&connection.source.credentials)
+            .await?;
         let cx = Cx {
-            ids: ConnectionIds::new(&*self.store, &*self.clock, name),
-            realm: account,
-            list_id,
-            mailchimp_credentials: &connection.target.credentials,
-            options,
-            qb: self
-                .clients
-                .quickbooks(&connection.source.credentials)
-                .await?,
-            mc: self
-                .clients
-                .mailchimp(&connection.target.credentials)
-                .await?,
+            realm: begun.account,
+            options: begun.options,
+            qb,
+            au: begun.audience,
         };
         // The webhook parser spells it `merge` (CloudEvents' `merged` normalised); both are
         // accepted, in any case, for events built elsewhere.
@@ -136,7 +118,7 @@ impl QuickbooksToMailchimp {
     /// member of a deactivated or vanished customer.
     async fn sync_customer(&self, cx: &Cx<'_>, id: &str) -> Result<Handled, HandlerError> {
         let key = mapping::customer_key(id);
-        let previous = cx.ids.get(&key).await?;
+        let previous = cx.au.ids.get(&key).await?;
         if let Some(survivor) = previous
             .as_ref()
             .and_then(|m| mapping::merged_into(&m.fingerprint))
@@ -179,7 +161,7 @@ impl QuickbooksToMailchimp {
         let retire_old = old_email
             .as_deref()
             .filter(|_| cx.options.on_email_change == Retire::Archive);
-        let fp = mapping::member_fingerprint(cx.list_id, &member);
+        let fp = mapping::member_fingerprint(cx.au.list_id, &member);
         if previous
             .as_ref()
             .is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, &email))
@@ -187,26 +169,16 @@ impl QuickbooksToMailchimp {
             return Ok(Handled::Unchanged);
         }
 
-        ensure_merge_fields(
-            &*cx.mc,
-            &self.ensured,
-            cx.mailchimp_credentials,
-            cx.list_id,
-            &mapping::merge_field_definitions(),
-        )
-        .await
-        .map_err(|e| self.ensured.mailchimp_error(e))?;
-        let written = cx
-            .mc
-            .upsert_member(cx.list_id, &member)
-            .await
-            .map_err(|e| self.ensured.mailchimp_error(e))?;
+        cx.au
+            .ensure_merge_fields(&mapping::merge_field_definitions())
+            .await?;
+        let written = cx.au.upsert(&member).await?;
         // Archive the old address only once the new one is in place.
         let old_archived = match retire_old {
-            Some(old) => Some(self.archive(cx, old).await?),
+            Some(old) => Some(cx.au.archive(old).await?),
             None => None,
         };
-        cx.ids.put(&key, &email, &fp).await?;
+        cx.au.ids.put(&key, &email, &fp).await?;
         Ok(Handled::Synced {
             before: previous
                 .map(|m| json!({"email": m.target_id, "archived": m.fingerprint == ARCHIVED})),
@@ -222,9 +194,8 @@ impl QuickbooksToMailchimp {
         })
     }
 
-    /// A customer deactivated (QuickBooks' delete) or gone: archive the member of the last
-    /// email synced, unless the connection keeps it. The id map remembers [`ARCHIVED`], so a
-    /// repeat costs nothing and a reactivation syncs again.
+    /// A customer deactivated (QuickBooks' delete) or gone: archive its member unless the
+    /// connection keeps it ([`Audience::retire`]); a reactivation later syncs again.
     async fn retire(
         &self,
         cx: &Cx<'_>,
@@ -232,21 +203,14 @@ impl QuickbooksToMailchimp {
         previous: Option<IdMapping>,
         what: &str,
     ) -> Result<Handled, HandlerError> {
+        let choice = cx.options.on_customer_deactivate;
+        let option = "on_customer_deactivate";
         let reason = RetireReason {
             what,
-            option: "on_customer_deactivate",
-            choice: cx.options.on_customer_deactivate,
+            option,
+            choice,
         };
-        retire_member(
-            &*cx.mc,
-            &self.ensured,
-            &cx.ids,
-            cx.list_id,
-            key,
-            previous,
-            reason,
-        )
-        .await
+        cx.au.retire(key, previous, reason).await
     }
 
     /// `merged_away` was merged into `survivor` in QuickBooks: the survivor takes over the
@@ -266,7 +230,7 @@ impl QuickbooksToMailchimp {
     ) -> Result<Handled, HandlerError> {
         let away_key = mapping::customer_key(merged_away);
         let survivor_key = mapping::customer_key(survivor);
-        let away = cx.ids.get(&away_key).await?;
+        let away = cx.au.ids.get(&away_key).await?;
         if away
             .as_ref()
             .is_some_and(|m| mapping::merged_into(&m.fingerprint).is_some())
@@ -275,10 +239,11 @@ impl QuickbooksToMailchimp {
             return self.sync_customer(cx, survivor).await;
         }
         let away = away.filter(|m| !m.target_id.is_empty());
-        let had_own = cx.ids.get(&survivor_key).await?.is_some();
+        let had_own = cx.au.ids.get(&survivor_key).await?.is_some();
         let moved = match &away {
             Some(m) if !had_own => {
-                cx.ids
+                cx.au
+                    .ids
                     .put(&survivor_key, &m.target_id, &m.fingerprint)
                     .await?;
                 true
@@ -293,6 +258,7 @@ impl QuickbooksToMailchimp {
         // tombstone (merges delivered out of order) or never got an email says nothing, so
         // nothing is archived on its account.
         let survivor_email = cx
+            .au
             .ids
             .get(&survivor_key)
             .await?
@@ -306,12 +272,13 @@ impl QuickbooksToMailchimp {
         ) && !same_email(&m.target_id, &survivor_email)
         {
             let archived = match cx.options.on_email_change {
-                Retire::Archive => Some(self.archive(cx, &m.target_id).await?),
+                Retire::Archive => Some(cx.au.archive(&m.target_id).await?),
                 Retire::Keep => None,
             };
             left_behind = Some(json!({"email": m.target_id, "archived": archived}));
         }
-        cx.ids
+        cx.au
+            .ids
             .put(&away_key, "", &mapping::merged_fingerprint(survivor))
             .await?;
 
@@ -339,20 +306,12 @@ impl QuickbooksToMailchimp {
             other => other,
         })
     }
-
-    /// Archives the member of `email`; `false` when Mailchimp had nothing to archive.
-    async fn archive(&self, cx: &Cx<'_>, email: &str) -> Result<bool, HandlerError> {
-        cx.mc
-            .archive_member(cx.list_id, email)
-            .await
-            .map_err(|e| self.ensured.mailchimp_error(e))
-    }
 }
 
 #[async_trait]
 impl TargetHandler for QuickbooksToMailchimp {
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.connections, &event.connection).await?;
+        let connection = lookup_connection(&self.parts.connections, &event.connection).await?;
         self.handle_connection(&event.connection, &connection, event)
             .await
     }

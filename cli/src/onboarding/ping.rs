@@ -560,6 +560,63 @@ target = { vendor = "mailchimp", credentials = "mc", list_id = "l2" }
         assert_eq!(w["fb"].used_by, ["a", "b"]);
         assert!(w["mc"].accounts.is_empty());
         assert_eq!(w["mc"].vendor, Vendor::Mailchimp);
+
+        // A QuickBooks set must reach its source companies and its targets' realm_id.
+        let two_way = ConnectionSet::from_toml(
+            r#"
+[connection.q]
+source = { vendor = "quickbooks", account = "111", credentials = "qb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.m]
+source = { vendor = "mailchimp", account = "l1", credentials = "mc" }
+target = { vendor = "quickbooks", credentials = "qb", realm_id = "222" }
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let w = wanted(&two_way);
+        assert_eq!(w["qb"].accounts, ["222", "111"]);
+        assert_eq!(w["mc"].accounts, ["l1"]);
+    }
+
+    #[test]
+    fn quickbooks_refusals_name_the_fix_and_the_other_environment() {
+        let refused = QuickbooksError::Fault {
+            status: 401,
+            code: Some("3200".into()),
+            message: "AuthenticationFailed".into(),
+            detail: None,
+            intuit_tid: Some("tid-1".into()),
+            retry_after: None,
+        };
+        let m = quickbooks_failure("qb", Environment::Production, "123", &refused);
+        assert!(
+            m.contains("at the production API")
+                && m.contains("--name qb --environment sandbox")
+                && m.contains("tid-1"),
+            "{m}"
+        );
+        let broken = QuickbooksError::Token(TokenError::Broken {
+            name: "qb".into(),
+            vendor: "QuickBooks",
+            message: "invalid_grant".into(),
+        });
+        let m = quickbooks_failure("qb", Environment::Sandbox, "123", &broken);
+        assert!(
+            m.contains("invalid_grant") && m.contains("--name qb --environment sandbox"),
+            "{m}"
+        );
+        let marker = mlc::vendors::quickbooks::credentials::NeedsReconnect {
+            since: Some("2026-03-02T10:00:00Z".into()),
+            reason: Some("invalid_grant".into()),
+        };
+        let m = needs_reconnect("qb", Environment::Production, &marker);
+        assert!(
+            m.starts_with("needs reconnect since 2026-03-02T10:00:00Z (invalid_grant)")
+                && m.contains("events wait in the queue")
+                && m.contains("--environment production"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -472,16 +472,16 @@ async fn mailchimp_lists(
             println!(
                 "Mailchimp list {list}: webhook NOT registered: {why}. Add it by hand once the URL is reachable:"
             );
-            for line in list_webhook::manual_steps(&list, &url) {
+            for line in list_webhook::manual_steps(&url) {
                 println!("  {line}");
             }
         };
         let Some(credentials) = &plan.register_with else {
             println!(
-                "Add the list webhook in Mailchimp (feeds {}):",
+                "Mailchimp list {list} (feeds {}): add its webhook by hand:",
                 plan.connections.join(", ")
             );
-            for line in list_webhook::manual_steps(&list, &url) {
+            for line in list_webhook::manual_steps(&url) {
                 println!("  {line}");
             }
             if let Base::Dev(_) = base {

@@ -226,17 +226,15 @@ impl ListWebhooks for MailchimpClient {
     }
 }
 
-/// What a person does in Mailchimp to add the webhook by hand.
-pub fn manual_steps(list: &str, url: &str) -> Vec<String> {
-    vec![
-        format!(
-            "Mailchimp list {list}: Mailchimp → Audience → Settings → Webhooks → Create New Webhook"
-        ),
-        format!("    Callback URL: {url}"),
-        "    Events: subscribes, unsubscribes, profile updates, cleaned address, email changed"
+/// What a person does in Mailchimp to add the webhook by hand, one line each.
+pub fn manual_steps(url: &str) -> [String; 4] {
+    [
+        "In Mailchimp: Audience → Settings → Webhooks → Create New Webhook".to_string(),
+        format!("Callback URL: {url}"),
+        "Events: subscribes, unsubscribes, profile updates, cleaned address, email changed"
             .to_string(),
-        "    Sources: by a subscriber, by an account admin; untick \"via the API\" (our own \
-         writes would come back as events)"
+        "Sources: by a subscriber, by an account admin; untick \"via the API\" (our own writes \
+         would come back as events)"
             .to_string(),
     ]
 }

@@ -507,9 +507,10 @@ fn idempotent_write(
     write: impl FnOnce() -> Result<Value, QboFault>,
 ) -> Response {
     let request_id = param(params, "requestid").filter(|r| !r.is_empty());
-    if let Some(rid) = request_id
-        && let Some(first) = inner.state().replayed(realm, rid)
-    {
+    // Looked up in its own statement: a guard taken in the `if let` would live through the
+    // body, and `entity_response` locks the state again (deadlock on every replay).
+    let first = request_id.and_then(|rid| inner.state().replayed(realm, rid));
+    if let Some(first) = first {
         return entity_response(inner, key, first);
     }
     match write() {

@@ -194,6 +194,23 @@ options = { on_client_delete = "keep" }
         e.contains("options.on_client_delete: `on_client_delete` is not an option of the quickbooks → mailchimp flow"),
         "{e}"
     );
-    assert!(e.contains("on_email_change") && e.contains("tags"), "{e}");
-    assert!(!e.contains("sync_drafts"), "{e}");
+    assert!(
+        e.contains("on_email_change") && e.contains("on_customer_deactivate"),
+        "{e}"
+    );
+    // No accounting data goes to Mailchimp from QuickBooks, so no status tags either.
+    assert!(!e.contains("sync_drafts") && !e.contains("tags"), "{e}");
+
+    // The Mailchimp → QuickBooks direction has one option of its own.
+    let back = r#"
+[connection.b]
+source = { vendor = "mailchimp", account = "l", credentials = "mc" }
+target = { vendor = "quickbooks", credentials = "q", realm_id = "1" }
+options = { register_webhook = "yes" }
+"#;
+    assert!(
+        err(back).contains("options.register_webhook: must be true or false"),
+        "{}",
+        err(back)
+    );
 }

@@ -3,9 +3,11 @@
 //! on either adapter set (embedded SQLite, or SQS/DynamoDB/Secrets Manager on moto).
 //!
 //! - [`freshbooks`]: FreshBooks → Mailchimp (re-exported here; the worker benchmark uses it).
+//! - [`quickbooks`]: QuickBooks Online ↔ Mailchimp.
 //! - [`rig`]: the parts every pipeline shares.
 
 pub mod freshbooks;
+pub mod quickbooks;
 pub mod rig;
 
 pub use freshbooks::*;

@@ -19,16 +19,7 @@ const WEBHOOK_BASE: &str = "https://hooks.example.test/webhooks";
 
 /// A stack in moto with `template.yaml`'s outputs, pointing at `env`.
 async fn create_stack(env: &AwsEnv) -> String {
-    // `AwsEnv` names tables `<unique>-…`, secrets `<unique>/…` and its first queue
-    // `<unique>-0`.
-    let queue = env
-        .pair
-        .urls
-        .url
-        .rsplit('/')
-        .next()
-        .expect("a queue URL has a name");
-    let unique = queue.strip_suffix("-0").unwrap_or(queue).to_string();
+    let unique = env.prefix.clone();
     let name = format!("{unique}-onboarding");
     let queues = serde_json::json!({"mailchimp": {
         "url": env.pair.urls.url, "arn": env.pair.urls.arn,

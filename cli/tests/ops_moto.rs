@@ -26,21 +26,9 @@ target = { vendor = "mailchimp", credentials = "mc-acme", list_id = "list1" }
 "#;
 const RECORD: &str = "freshbooks:acme:client:7";
 
-/// The env's resource prefix: the queue's name (`AwsEnv` names tables `<unique>-…` and
-/// secrets `<unique>/…` after it).
-fn unique_of(env: &AwsEnv) -> String {
-    env.pair
-        .urls
-        .url
-        .rsplit('/')
-        .next()
-        .expect("a queue URL has a name")
-        .to_string()
-}
-
 /// A stack in moto whose outputs are those of `template.yaml`, pointing at `env`.
 async fn create_stack(env: &AwsEnv, with_queues: bool) -> String {
-    let unique = unique_of(env);
+    let unique = env.prefix.clone();
     let name = format!("{unique}-stack");
     let mut outputs = serde_json::json!({
         "AuditTableName": {"Value": format!("{unique}-audit")},

@@ -257,6 +257,9 @@ pub struct AwsEnv {
     pub pair: QueuePair,
     /// Every logical queue's pair, by logical name.
     pub pairs: std::collections::BTreeMap<String, QueuePair>,
+    /// What every resource's name starts with: tables `<prefix>-…`, secrets `<prefix>/…`,
+    /// queues `<prefix>-<n>`.
+    pub prefix: String,
 }
 
 impl AwsEnv {
@@ -329,6 +332,7 @@ impl AwsEnv {
             secrets: std::sync::Arc::new(secrets),
             pair: pairs[logicals[0]].clone(),
             pairs,
+            prefix: unique,
         }
     }
 }

@@ -226,14 +226,13 @@ impl QuickbooksClient {
             request = request.json(body);
         }
         // Held until the body is read: the request counts against the realm until then.
-        let _slot = RealmLimiter::for_realm(realm, self.share)
+        // Keyed by host and realm: a sandbox company and a production one never share limits.
+        let key = format!("{}#{realm}", self.base_url);
+        let _slot = RealmLimiter::for_realm(&key, self.share)
             .acquire(self.timeout)
             .await
             .map_err(|e| QuickbooksError::Transport(e.to_string()))?;
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| QuickbooksError::Transport(e.to_string()))?;
+        let mut response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -245,11 +244,7 @@ impl QuickbooksClient {
         let intuit_tid = header(INTUIT_TID_HEADER).filter(|t| !t.trim().is_empty());
         let retry_after = retry_after_seconds(header("retry-after").as_deref());
         let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| QuickbooksError::Transport(e.to_string()))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
             if bytes.len() + chunk.len() > MAX_BODY {
                 return Err(QuickbooksError::UnexpectedBody {
                     status,
@@ -603,6 +598,20 @@ fn from_value<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, QuickbooksE
     })
 }
 
+/// A transport failure without its URL: query strings hold email addresses, and this message
+/// ends up in logs and dead letters. The causes are kept (connection refused, timeout, …).
+fn transport(e: reqwest::Error) -> QuickbooksError {
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    QuickbooksError::Transport(message)
+}
+
 fn unexpected(reason: &str) -> QuickbooksError {
     QuickbooksError::UnexpectedBody {
         status: 200,
@@ -696,6 +705,19 @@ mod tests {
         let v = json!({"CDCResponse": [{"QueryResponse": [{"Customer": rows}]}],
                        "time": "2026-03-02T00:00:00Z"});
         assert!(parse_cdc(&v).unwrap().truncated);
+    }
+
+    #[tokio::test]
+    async fn transport_errors_do_not_quote_the_url() {
+        // Nothing listens on port 9: the connection is refused.
+        let err = reqwest::Client::new()
+            .get("http://127.0.0.1:9/v3/company/1/query?query=jane%40example.com")
+            .send()
+            .await
+            .unwrap_err();
+        let e = transport(err);
+        assert!(e.is_transient());
+        assert!(!e.to_string().contains("jane"), "{e}");
     }
 
     #[test]

@@ -77,7 +77,8 @@ fn quota(per_minute: usize) -> Quota {
 }
 
 impl RealmLimiter {
-    /// The process-wide limiter of `realm` for `share`.
+    /// The process-wide limiter of `realm` (any key naming the company, e.g. API host and
+    /// realm id) for `share`.
     pub fn for_realm(realm: &str, share: RealmShare) -> Self {
         let share = RealmShare {
             per_minute: share.per_minute.max(1),

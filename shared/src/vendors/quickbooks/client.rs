@@ -155,19 +155,36 @@ impl QuickbooksClient {
         self.share
     }
 
-    /// One request with a token; on 401 one refresh and one retry. Failures are logged.
-    async fn call(
+    /// One request with a token (on 401 one refresh and one retry), its answer read by
+    /// `parse`. Every failure, an answer `parse` cannot read included, carries the answer's
+    /// `intuit_tid` and is logged.
+    async fn call<T, F>(
         &self,
         method: Method,
         realm: &str,
         segments: &[&str],
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Result<Value, QuickbooksError> {
+        parse: F,
+    ) -> Result<T, QuickbooksError>
+    where
+        F: FnOnce(Value) -> Result<T, QuickbooksError> + Send,
+    {
         let url = self.url(realm, segments, query)?;
-        let result = self.call_once_or_twice(&method, realm, &url, body).await;
-        if let Err(e) = &result {
-            tracing::warn!(
+        let result = match self.call_once_or_twice(&method, realm, &url, body).await {
+            Ok((v, intuit_tid)) => parse(v).map_err(|e| with_tid(e, intuit_tid)),
+            Err(e) => Err(e),
+        };
+        match &result {
+            // An expected answer for reads ("is it still there?"), not worth a warning.
+            Err(e) if e.is_not_found() => tracing::debug!(
+                credentials = %self.credentials,
+                realm,
+                path = url.path(),
+                intuit_tid = e.intuit_tid().unwrap_or(""),
+                "QuickBooks: object not found"
+            ),
+            Err(e) => tracing::warn!(
                 credentials = %self.credentials,
                 realm,
                 method = %method,
@@ -177,7 +194,8 @@ impl QuickbooksClient {
                 code = e.code().unwrap_or(""),
                 error = %e,
                 "QuickBooks call failed"
-            );
+            ),
+            Ok(_) => {}
         }
         result
     }
@@ -188,7 +206,7 @@ impl QuickbooksClient {
         realm: &str,
         url: &Url,
         body: Option<&Value>,
-    ) -> Result<Value, QuickbooksError> {
+    ) -> Result<(Value, Option<String>), QuickbooksError> {
         let token = self.tokens.access_token(&self.credentials).await?;
         match self.send(method, realm, url, body, &token).await {
             Err(e) if e.is_unauthorized() => {
@@ -216,7 +234,7 @@ impl QuickbooksClient {
         url: &Url,
         body: Option<&Value>,
         token: &SecretString,
-    ) -> Result<Value, QuickbooksError> {
+    ) -> Result<(Value, Option<String>), QuickbooksError> {
         let mut request = self
             .http
             .request(method.clone(), url.clone())
@@ -277,7 +295,7 @@ impl QuickbooksClient {
                 retry_after,
             ));
         }
-        Ok(v)
+        Ok((v, intuit_tid))
     }
 
     /// `{base}/v3/company/{realm}/{segments…}?{query…}&minorversion=75`.
@@ -300,36 +318,21 @@ impl QuickbooksClient {
         Ok(url)
     }
 
-    /// `GET query?query=…`: the rows of `entity` in the answer and its `time`.
-    async fn query(
+    /// `GET query?query=…`: the customers in the answer and its `time`.
+    async fn query_customers(
         &self,
         realm: &str,
         statement: &str,
-        entity: &str,
-    ) -> Result<(Vec<Value>, Option<DateTime<Utc>>), QuickbooksError> {
-        let v = self
-            .call(
-                Method::GET,
-                realm,
-                &["query"],
-                &[("query", statement)],
-                None,
-            )
-            .await?;
-        let response = v
-            .get("QueryResponse")
-            .ok_or_else(|| unexpected("no `QueryResponse`"))?;
-        // Zero rows: `QueryResponse: {}` with the entity key absent.
-        let rows = match response.get(entity) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(rows)) => rows.clone(),
-            Some(_) => {
-                return Err(unexpected(&format!(
-                    "`QueryResponse.{entity}` is not a list"
-                )));
-            }
-        };
-        Ok((rows, server_time(&v)))
+    ) -> Result<(Vec<Customer>, Option<DateTime<Utc>>), QuickbooksError> {
+        self.call(
+            Method::GET,
+            realm,
+            &["query"],
+            &[("query", statement)],
+            None,
+            |v| query_rows(v, "Customer"),
+        )
+        .await
     }
 }
 
@@ -337,11 +340,13 @@ impl QuickbooksClient {
 impl QuickbooksApi for QuickbooksClient {
     async fn customer(&self, realm: &str, id: &str) -> Result<Option<Customer>, QuickbooksError> {
         let id = plain("customer id", id)?;
-        match self
-            .call(Method::GET, realm, &["customer", id], &[], None)
-            .await
-        {
-            Ok(v) => entity(&v, "Customer").map(Some),
+        let read = self
+            .call(Method::GET, realm, &["customer", id], &[], None, |v| {
+                entity(&v, "Customer")
+            })
+            .await;
+        match read {
+            Ok(customer) => Ok(Some(customer)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -356,10 +361,7 @@ impl QuickbooksApi for QuickbooksClient {
             "SELECT * FROM Customer WHERE PrimaryEmailAddr = {} AND Active IN (true, false)",
             quote_literal(email.trim(), "email")?
         );
-        let (rows, _) = self.query(realm, &statement, "Customer").await?;
-        rows.into_iter()
-            .map(|row| from_value(row, "Customer"))
-            .collect()
+        Ok(self.query_customers(realm, &statement).await?.0)
     }
 
     async fn changed_customers(
@@ -368,16 +370,15 @@ impl QuickbooksApi for QuickbooksClient {
         since: DateTime<Utc>,
     ) -> Result<ChangedCustomers, QuickbooksError> {
         let since = since.to_rfc3339_opts(SecondsFormat::Secs, false);
-        let v = self
-            .call(
-                Method::GET,
-                realm,
-                &["cdc"],
-                &[("entities", "Customer"), ("changedSince", &since)],
-                None,
-            )
-            .await?;
-        parse_cdc(&v)
+        self.call(
+            Method::GET,
+            realm,
+            &["cdc"],
+            &[("entities", "Customer"), ("changedSince", &since)],
+            None,
+            |v| parse_cdc(&v),
+        )
+        .await
     }
 
     async fn customers_updated_since(
@@ -399,16 +400,14 @@ impl QuickbooksApi for QuickbooksClient {
                 "SELECT * FROM Customer WHERE Active IN (true, false){filter} ORDERBY Id STARTPOSITION {} MAXRESULTS {PAGE_SIZE}",
                 page * PAGE_SIZE + 1
             );
-            let (rows, time) = self.query(realm, &statement, "Customer").await?;
+            let (rows, time) = self.query_customers(realm, &statement).await?;
             // The first page's clock: anything changed while paging is after it, so the next
             // window (from this time) sees it again rather than never.
             if page == 0 {
                 first_time = time;
             }
             let n = rows.len();
-            for row in rows {
-                customers.push(from_value(row, "Customer")?);
-            }
+            customers.extend(rows);
             if n < PAGE_SIZE {
                 let server_time =
                     first_time.ok_or_else(|| unexpected("no `time` in the query answer"))?;
@@ -441,10 +440,10 @@ impl QuickbooksApi for QuickbooksClient {
         if let Some(active) = update.active {
             body["Active"] = active.into();
         }
-        let v = self
-            .call(Method::POST, realm, &["customer"], &[], Some(&body))
-            .await?;
-        entity(&v, "Customer")
+        self.call(Method::POST, realm, &["customer"], &[], Some(&body), |v| {
+            entity(&v, "Customer")
+        })
+        .await
     }
 
     async fn create_customer_note(
@@ -463,33 +462,33 @@ impl QuickbooksApi for QuickbooksClient {
             }],
             "Note": cut_chars(note, MAX_NOTE_CHARS),
         });
-        let v = self
-            .call(
-                Method::POST,
-                realm,
-                &["attachable"],
-                &[("requestid", request_id)],
-                Some(&body),
-            )
-            .await?;
-        entity(&v, "Attachable")
+        self.call(
+            Method::POST,
+            realm,
+            &["attachable"],
+            &[("requestid", request_id)],
+            Some(&body),
+            |v| entity(&v, "Attachable"),
+        )
+        .await
     }
 
     async fn company_name(&self, realm: &str) -> Result<String, QuickbooksError> {
         let realm_segment = plain("realm id", realm)?;
-        let v = self
-            .call(
-                Method::GET,
-                realm,
-                &["companyinfo", realm_segment],
-                &[],
-                None,
-            )
-            .await?;
-        v.pointer("/CompanyInfo/CompanyName")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| unexpected("no `CompanyInfo.CompanyName`"))
+        self.call(
+            Method::GET,
+            realm,
+            &["companyinfo", realm_segment],
+            &[],
+            None,
+            |v| {
+                v.pointer("/CompanyInfo/CompanyName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| unexpected("no `CompanyInfo.CompanyName`"))
+            },
+        )
+        .await
     }
 }
 
@@ -568,6 +567,52 @@ pub fn parse_cdc(v: &Value) -> Result<ChangedCustomers, QuickbooksError> {
         server_time,
         truncated: objects >= PAGE_SIZE,
     })
+}
+
+/// The rows of `entity` in a query answer (`QueryResponse: {}` without the key when there are
+/// none) and the answer's `time`.
+fn query_rows<T: DeserializeOwned>(
+    v: Value,
+    entity: &str,
+) -> Result<(Vec<T>, Option<DateTime<Utc>>), QuickbooksError> {
+    let time = server_time(&v);
+    let Value::Object(mut top) = v else {
+        return Err(unexpected("the answer is not an object"));
+    };
+    let rows = match top.get_mut("QueryResponse").map(Value::take) {
+        None => return Err(unexpected("no `QueryResponse`")),
+        Some(Value::Object(mut response)) => match response.remove(entity) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(rows)) => rows,
+            Some(_) => {
+                return Err(unexpected(&format!(
+                    "`QueryResponse.{entity}` is not a list"
+                )));
+            }
+        },
+        Some(_) => return Err(unexpected("`QueryResponse` is not an object")),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|row| from_value(row, entity))
+        .collect::<Result<_, _>>()?;
+    Ok((rows, time))
+}
+
+/// `e` with the answer's `intuit_tid` when it lacks one (a 2xx answer we could not read).
+fn with_tid(e: QuickbooksError, tid: Option<String>) -> QuickbooksError {
+    match e {
+        QuickbooksError::UnexpectedBody {
+            status,
+            reason,
+            intuit_tid: None,
+        } => QuickbooksError::UnexpectedBody {
+            status,
+            reason,
+            intuit_tid: tid,
+        },
+        other => other,
+    }
 }
 
 /// The answer's `time` (the server's clock, e.g. `2026-03-02T07:15:59.571-08:00`).
@@ -718,6 +763,26 @@ mod tests {
         let e = transport(err);
         assert!(e.is_transient());
         assert!(!e.to_string().contains("jane"), "{e}");
+    }
+
+    #[test]
+    fn query_answers_with_and_without_rows() {
+        let (rows, time) = query_rows::<Customer>(
+            json!({"QueryResponse": {"Customer": [{"Id": "1"}], "startPosition": 1},
+                   "time": "2026-03-02T07:00:00-08:00"}),
+            "Customer",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(time.is_some());
+        let (rows, _) =
+            query_rows::<Customer>(json!({"QueryResponse": {}, "time": "x"}), "Customer").unwrap();
+        assert!(rows.is_empty());
+        assert!(query_rows::<Customer>(json!({"time": "x"}), "Customer").is_err());
+        let e = query_rows::<Customer>(json!({"QueryResponse": {"Customer": 5}}), "Customer")
+            .unwrap_err();
+        let e = with_tid(e, Some("tid-9".into()));
+        assert_eq!(e.intuit_tid(), Some("tid-9"));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use mlc::flows::clients::VendorClients;
 use mlc::flows::errors::from_quickbooks;
+use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::ports::{Clock, ManualClock, Secrets};
 use mlc::tokens::{TokenConfig, TokenError, TokenManager};
 use mlc::vendors::quickbooks::client::{ClientOptions, QuickbooksClient};
@@ -510,4 +512,46 @@ async fn a_revoked_connection_is_broken() {
     );
     assert_eq!(f.sandbox.refresh_calls(), 1);
     assert!(f.stored().await.get("needs_reconnect").is_some());
+}
+
+#[tokio::test]
+async fn live_clients_reach_the_api_and_token_endpoint_under_quickbooks_api_base() {
+    let f = Fixture::new().await;
+    let live = LiveClients::new(
+        f.secrets.clone(),
+        Arc::new(f.db.clone()),
+        f.clock.clone(),
+        LiveClientsConfig {
+            quickbooks_api_base: Some(f.sandbox.base_url()),
+            ..LiveClientsConfig::default()
+        },
+    )
+    .unwrap();
+    let client = live.quickbooks(CREDENTIALS).await.unwrap();
+    assert_eq!(client.company_name(f.realm()).await.unwrap(), "Acme Books");
+
+    // The poller's proactive refresh runs on the same manager and stores both expiries.
+    f.clock.advance(chrono::Duration::minutes(55));
+    let tokens = live.quickbooks_tokens();
+    assert!(
+        tokens
+            .refresh_if_expiring(CREDENTIALS, chrono::Duration::minutes(10))
+            .await
+            .unwrap()
+    );
+    assert_eq!(f.sandbox.refresh_calls(), 1);
+    let stored = f.stored().await;
+    let at = |k: &str| {
+        stored[k]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+    };
+    assert!(at("expires_at") - f.clock.now() > chrono::Duration::minutes(59));
+    assert!(at("refresh_expires_at") - f.clock.now() > chrono::Duration::days(100));
+    // The worker's client uses the new token without refreshing again.
+    assert_eq!(client.company_name(f.realm()).await.unwrap(), "Acme Books");
+    assert_eq!(f.sandbox.refresh_calls(), 1);
+    f.assert_minorversion_always_sent();
 }

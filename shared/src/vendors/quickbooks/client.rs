@@ -357,9 +357,16 @@ impl QuickbooksApi for QuickbooksClient {
         realm: &str,
         email: &str,
     ) -> Result<Vec<Customer>, QuickbooksError> {
+        let email = email.trim();
+        if email.is_empty() {
+            // `PrimaryEmailAddr = ''` would match customers without an address.
+            return Err(QuickbooksError::InvalidArgument(
+                "an empty email cannot identify a customer".into(),
+            ));
+        }
         let statement = format!(
             "SELECT * FROM Customer WHERE PrimaryEmailAddr = {} AND Active IN (true, false)",
-            quote_literal(email.trim(), "email")?
+            quote_literal(email, "email")?
         );
         Ok(self.query_customers(realm, &statement).await?.0)
     }
@@ -840,6 +847,10 @@ mod tests {
         ));
         assert!(matches!(
             c.customers_by_email("123", "a\r\nb@x.com").await,
+            Err(QuickbooksError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            c.customers_by_email("123", "  ").await,
             Err(QuickbooksError::InvalidArgument(_))
         ));
         assert!(matches!(

@@ -280,6 +280,36 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn refreshing_needs_the_client_credentials() {
+        let oauth = QuickbooksOauth::for_api_base("http://127.0.0.1:9/").unwrap();
+        assert_eq!(
+            oauth.token_url(),
+            "http://127.0.0.1:9/oauth2/v1/tokens/bearer"
+        );
+        assert_eq!(oauth.vendor(), "QuickBooks");
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let no_client =
+            SecretString::from(r#"{"access_token":"a","refresh_token":"r-SECRET","realm_id":"1"}"#);
+        assert!(matches!(
+            oauth.refresh(&no_client, now).await,
+            Err(RefreshError::Misconfigured(m)) if m.contains("client_id")
+        ));
+        let not_a_set = SecretString::from(r#"{"access_token":"a-SECRET"}"#);
+        assert!(matches!(
+            oauth.refresh(&not_a_set, now).await,
+            Err(RefreshError::Misconfigured(m)) if !m.contains("SECRET")
+        ));
+        // Nothing listens on port 9: an unreachable endpoint is worth retrying.
+        let set = SecretString::from(
+            r#"{"access_token":"a","refresh_token":"r","realm_id":"1","client_id":"c","client_secret":"s"}"#,
+        );
+        assert!(matches!(
+            oauth.refresh(&set, now).await,
+            Err(RefreshError::Transient(_))
+        ));
+    }
+
     #[test]
     fn the_token_url_must_be_http() {
         assert!(QuickbooksOauth::new(TOKEN_URL).is_ok());

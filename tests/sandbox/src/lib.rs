@@ -11,21 +11,26 @@ use std::time::Duration;
 
 use freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
 use mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
+use quickbooks::{QuickbooksSandbox, QuickbooksSandboxOptions, SandboxCompany};
 
-/// Both sandboxes with what a local run needs in them: one FreshBooks account (a user, a
-/// business, a token pair) and one Mailchimp audience ([`DEFAULT_LIST_ID`]). `ml-connector demo`
-/// and `ml-connector dev --sandbox` share it.
+/// The sandboxes with what a local run needs in them: one FreshBooks account (a user, a
+/// business, a token pair), one QuickBooks company (a realm and a token pair) and one Mailchimp
+/// audience ([`DEFAULT_LIST_ID`]). `ml-connector demo` and `ml-connector dev --sandbox` share it.
 pub struct Sandboxes {
     pub freshbooks: FreshbooksSandbox,
     pub mailchimp: MailchimpSandbox,
+    pub quickbooks: QuickbooksSandbox,
     /// The FreshBooks account the credential set opens.
     pub account: SandboxAccount,
     /// The Mailchimp audience id.
     pub list_id: String,
+    /// The QuickBooks company the QuickBooks credential set opens.
+    pub company: SandboxCompany,
 }
 
 impl Sandboxes {
-    /// Starts both servers on loopback ports and sets up the account and the audience.
+    /// Starts the servers on loopback ports and sets up the account, the company and the
+    /// audience.
     ///
     /// Fails if the Mailchimp sandbox cannot start (e.g. its vendored OpenAPI document is not
     /// found: see [`mailchimp::spec::SPEC_PATH_ENV`]).
@@ -39,11 +44,20 @@ impl Sandboxes {
         })
         .await;
         let account = freshbooks.setup_account("owner@example.com", "Acme Books");
+        let quickbooks = QuickbooksSandbox::start(QuickbooksSandboxOptions {
+            // As for FreshBooks: a debug build can need more than Intuit's 3 s.
+            delivery_timeout: Duration::from_secs(30),
+            ..QuickbooksSandboxOptions::default()
+        })
+        .await;
+        let company = quickbooks.setup_company("Acme Books");
         Ok(Self {
             freshbooks,
             mailchimp,
+            quickbooks,
             account,
             list_id: DEFAULT_LIST_ID.to_string(),
+            company,
         })
     }
 
@@ -55,6 +69,17 @@ impl Sandboxes {
     /// The FreshBooks credential-set JSON (secret `credentials/<name>`).
     pub fn freshbooks_credentials_json(&self) -> String {
         self.freshbooks.credentials_json(&self.account.tokens)
+    }
+
+    /// The QuickBooks realm (company) id (`source.account` of a QuickBooks connection).
+    pub fn realm_id(&self) -> &str {
+        &self.company.realm_id
+    }
+
+    /// The QuickBooks credential-set JSON (secret `credentials/<name>`), environment
+    /// `"sandbox"`; point `QUICKBOOKS_API_BASE` at `quickbooks.base_url()`.
+    pub fn quickbooks_credentials_json(&self) -> String {
+        self.quickbooks.credentials_json(&self.company)
     }
 
     /// The Mailchimp credential-set JSON (secret `credentials/<name>`).
@@ -79,6 +104,22 @@ impl Sandboxes {
                     "{}/_sandbox/accounts/{}/clients",
                     self.freshbooks.base_url(),
                     self.account_id()
+                ),
+            ),
+            (
+                "QuickBooks state",
+                format!("{}/_sandbox/state", self.quickbooks.base_url()),
+            ),
+            (
+                "QuickBooks deliveries",
+                format!("{}/_sandbox/deliveries", self.quickbooks.base_url()),
+            ),
+            (
+                "QuickBooks customers (POST to create)",
+                format!(
+                    "{}/_sandbox/companies/{}/customers",
+                    self.quickbooks.base_url(),
+                    self.realm_id()
                 ),
             ),
             (

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::query;
 use super::state::{AuthFailure, QboFault};
-use super::{Inner, RealmLoad, Webhooks, lock};
+use super::{Inner, Webhooks, lock};
 use crate::faults::{FaultAction, KillSwitch};
 
 type Shared = Arc<Inner>;
@@ -168,9 +168,7 @@ impl Drop for InFlight {
 fn admit(inner: &Shared, realm: &str) -> Option<InFlight> {
     let now = Instant::now();
     let mut loads = lock(&inner.load);
-    let load = loads
-        .entry(realm.to_string())
-        .or_insert_with(RealmLoad::default);
+    let load = loads.entry(realm.to_string()).or_default();
     while load
         .window
         .front()

@@ -189,6 +189,22 @@ impl Faults {
     }
 }
 
+/// Serves `app` on `127.0.0.1:0` with killable connections ([`KillSwitch`] as connect info);
+/// returns the address and the server task (abort it to stop).
+pub async fn serve(app: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the sandbox binds a local port");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let service = app.into_make_service_with_connect_info::<KillSwitch>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(KillableListener(listener), service).await;
+    });
+    (addr, server)
+}
+
 /// A TCP listener whose connections a handler can kill (to "drop the connection").
 pub struct KillableListener(pub TcpListener);
 

@@ -2,6 +2,7 @@
 //! vendors' auth behaviour, error shapes and limits, plus a control API for tests to inject
 //! faults and read state. The end-to-end tests, the demo and the benchmarks run against them.
 
+mod authorize;
 mod faults;
 pub mod freshbooks;
 pub mod mailchimp;

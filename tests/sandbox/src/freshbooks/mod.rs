@@ -244,16 +244,7 @@ impl FreshbooksSandbox {
         });
         let control = Control { inner };
         let app = vendor::router(control.inner.clone()).merge(control::router(control.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("the sandbox binds a local port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let service = app.into_make_service_with_connect_info::<faults::KillSwitch>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(faults::KillableListener(listener), service).await;
-        });
+        let (addr, server) = faults::serve(app).await;
         Self {
             control,
             addr,

@@ -18,6 +18,7 @@ use super::delivery::spawn_handshake;
 use super::faults::{FaultAction, KillSwitch};
 use super::state::{self, CallbackRec, DELETED, State as Db};
 use super::{Inner, lock};
+use crate::authorize;
 
 type Shared = Arc<Inner>;
 type Params = Query<Vec<(String, String)>>;
@@ -210,67 +211,24 @@ fn authorize(
 /// unregistered URI must not receive anything); otherwise 302 to
 /// `redirect_uri?code=…&state=…` with a code for the token endpoint.
 async fn authorize_page(State(inner): State<Shared>, Query(params): Params) -> Response {
-    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let o = &inner.options;
-    let page = |status: StatusCode, message: &str| {
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            message.to_string(),
-        )
-            .into_response()
-    };
-    if param("client_id") != Some(o.client_id.as_str()) {
-        return page(StatusCode::BAD_REQUEST, "unknown client_id");
-    }
-    let Some(redirect_uri) = param("redirect_uri").filter(|u| *u == o.redirect_uri) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "redirect_uri does not match the app's registered redirect URI",
-        );
-    };
-    let Ok(mut target) = reqwest::Url::parse(redirect_uri) else {
-        return page(StatusCode::BAD_REQUEST, "redirect_uri is not a URL");
-    };
-    let state = param("state");
-    {
-        let mut q = target.query_pairs_mut();
-        if param("response_type") != Some("code") {
-            q.append_pair("error", "unsupported_response_type");
-        } else if param("deny").is_some() {
-            q.append_pair("error", "access_denied");
-        } else {
-            let now = inner.now();
-            let mut db = inner.state();
-            let identity = match param("identity_id") {
-                Some(id) => id.parse::<i64>().ok(),
-                None if db.users.len() == 1 => db.users.keys().next().copied(),
-                None => None,
-            };
-            let Some(identity) = identity else {
-                return page(
-                    StatusCode::BAD_REQUEST,
-                    "which user approves? pass identity_id (the sandbox has several users)",
-                );
-            };
-            match db.mint_code(identity, now) {
-                Ok(code) => {
-                    q.append_pair("code", &code);
-                }
-                Err(_) => return page(StatusCode::BAD_REQUEST, "unknown identity_id"),
-            }
-        }
-        if let Some(state) = state {
-            q.append_pair("state", state);
-        }
-    }
-    let location = target.to_string();
-    (
-        StatusCode::FOUND,
-        [(header::LOCATION, location)],
-        Body::empty(),
-    )
-        .into_response()
+    authorize::respond(&params, &o.client_id, &o.redirect_uri, |_| {
+        let now = inner.now();
+        let mut db = inner.state();
+        let identity = match authorize::param(&params, "identity_id") {
+            Some(id) => id.parse::<i64>().ok(),
+            None if db.users.len() == 1 => db.users.keys().next().copied(),
+            None => None,
+        };
+        let Some(identity) = identity else {
+            return Err(
+                "which user approves? pass identity_id (the sandbox has several users)".into(),
+            );
+        };
+        db.mint_code(identity, now)
+            .map(|code| vec![("code", code)])
+            .map_err(|_| "unknown identity_id".to_string())
+    })
 }
 
 async fn token(State(inner): State<Shared>, body: Bytes) -> Response {

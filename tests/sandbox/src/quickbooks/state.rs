@@ -32,14 +32,9 @@ const CUSTOMER_READ_ONLY: &[&str] = &[
     "FullyQualifiedName",
 ];
 
-/// A control-API failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SandboxError {
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("invalid: {0}")]
-    Invalid(String),
-}
+/// A control-API failure: the same type as the FreshBooks sandbox's (and the same HTTP
+/// answers on the control routes).
+pub use crate::freshbooks::SandboxError;
 
 /// An error as QuickBooks answers it: `{"Fault":{"Error":[{Message, Detail, code, element}],
 /// "type":…},"time":…}` with HTTP `status`.
@@ -190,16 +185,12 @@ impl std::fmt::Debug for TokenPair {
 /// A customer to create through the control API (as a person typing it into QuickBooks).
 /// `display_name` defaults to "given family", else the company name, else the e-mail.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct CustomerSeed {
-    #[serde(default)]
     pub given_name: Option<String>,
-    #[serde(default)]
     pub family_name: Option<String>,
-    #[serde(default)]
     pub company_name: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
 }
 
@@ -590,11 +581,7 @@ impl State {
         body: &Map<String, Value>,
         now: DateTime<Utc>,
     ) -> Result<(Value, Change), QboFault> {
-        let mut fields: Map<String, Value> = body
-            .iter()
-            .filter(|(k, v)| !CUSTOMER_READ_ONLY.contains(&k.as_str()) && !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut fields = writable(body);
         for (k, v) in [
             ("Active", json!(true)),
             ("Balance", json!(0)),
@@ -691,46 +678,54 @@ impl State {
         if sent_token.trim() != current.to_string() {
             return Err(QboFault::stale());
         }
-        let old = &company.customers[&n].fields;
-        let mut fields = if sparse {
-            let mut fields = old.clone();
+        let merged;
+        let source = if sparse {
+            // Sparse: the fields sent replace theirs, `null` removes one, the rest stays.
+            let mut fields = company.customers[&n].fields.clone();
             for (k, v) in body {
-                if CUSTOMER_READ_ONLY.contains(&k.as_str()) {
-                    continue;
-                }
                 if v.is_null() {
                     fields.remove(k);
                 } else {
                     fields.insert(k.clone(), v.clone());
                 }
             }
-            fields
+            merged = fields;
+            &merged
         } else {
-            // A full update replaces every writable field: what is not sent becomes null
-            // (absent), as QuickBooks does. Balances are not writable and stay.
-            let mut fields: Map<String, Value> = body
-                .iter()
-                .filter(|(k, v)| !CUSTOMER_READ_ONLY.contains(&k.as_str()) && !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for k in ["Balance", "BalanceWithJobs"] {
-                if let Some(v) = old.get(k) {
-                    fields.insert(k.to_string(), v.clone());
-                }
-            }
-            fields.entry("Active".to_string()).or_insert(json!(true));
-            fields
+            // Full: every writable field is replaced; what is not sent becomes null (absent),
+            // as QuickBooks does.
+            body
         };
+        self.replace_customer(realm, n, source, now)?;
+        changes.push(change(realm, n, ChangeOp::Update, now));
+        Ok(self.customer(realm, &id).unwrap_or(Value::Null))
+    }
+
+    /// Stores `body`'s writable fields as the customer's (balances, not writable, stay;
+    /// `Active` defaults to true), validated; moves SyncToken and LastUpdatedTime.
+    fn replace_customer(
+        &mut self,
+        realm: &str,
+        n: u64,
+        body: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), QboFault> {
+        let not_found = || QboFault::not_found(&format!("Customer {n}"));
+        let company = self.companies.get_mut(realm).ok_or_else(not_found)?;
+        let mut fields = writable(body);
+        let old = &company.customers.get(&n).ok_or_else(not_found)?.fields;
+        for k in ["Balance", "BalanceWithJobs"] {
+            if let Some(v) = old.get(k) {
+                fields.insert(k.to_string(), v.clone());
+            }
+        }
+        fields.entry("Active".to_string()).or_insert(json!(true));
         validate_customer(company, &mut fields, Some(n))?;
-        let rec = company
-            .customers
-            .get_mut(&n)
-            .ok_or_else(|| QboFault::not_found(&format!("Customer {id}")))?;
+        let rec = company.customers.get_mut(&n).ok_or_else(not_found)?;
         rec.fields = fields;
         rec.sync_token += 1;
         rec.updated = now;
-        changes.push(change(realm, n, ChangeOp::Update, now));
-        Ok(self.customer(realm, &id).unwrap_or(Value::Null))
+        Ok(())
     }
 
     /// Changes a customer through `edit` on its JSON (as a person in QuickBooks would):
@@ -751,25 +746,8 @@ impl State {
                 "the edited customer is not a JSON object".into(),
             ));
         };
-        let mut fields: Map<String, Value> = edited
-            .into_iter()
-            .filter(|(k, v)| !CUSTOMER_READ_ONLY.contains(&k.as_str()) && !v.is_null())
-            .collect();
         let (n, _) = self.live_customer_mut(realm, id)?;
-        let company = self.company_mut(realm)?;
-        validate_customer(company, &mut fields, Some(n))?;
-        let rec = company
-            .customers
-            .get_mut(&n)
-            .ok_or_else(|| SandboxError::NotFound(format!("customer {id}")))?;
-        for k in ["Balance", "BalanceWithJobs"] {
-            if let Some(v) = rec.fields.get(k) {
-                fields.insert(k.to_string(), v.clone());
-            }
-        }
-        rec.fields = fields;
-        rec.sync_token += 1;
-        rec.updated = now;
+        self.replace_customer(realm, n, &edited, now)?;
         Ok(change(realm, n, ChangeOp::Update, now))
     }
 
@@ -1076,6 +1054,14 @@ fn change(realm: &str, id: u64, op: ChangeOp, at: DateTime<Utc>) -> Change {
         deleted_id: None,
         at,
     }
+}
+
+/// The writable, non-null fields of a customer body.
+fn writable(body: &Map<String, Value>) -> Map<String, Value> {
+    body.iter()
+        .filter(|(k, v)| !CUSTOMER_READ_ONLY.contains(&k.as_str()) && !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn is_active(rec: &CustomerRec) -> bool {

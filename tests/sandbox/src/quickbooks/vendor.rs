@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use serde_json::{Map, Value, json};
 use super::query;
 use super::state::{AuthFailure, QboFault};
 use super::{Inner, Webhooks, lock};
+use crate::authorize::{self, param};
 use crate::faults::{FaultAction, KillSwitch};
 
 type Shared = Arc<Inner>;
@@ -36,10 +38,9 @@ pub fn router(inner: Shared) -> Router {
         .route("/v2/oauth2/tokens/revoke", post(revoke))
         .route("/connect/oauth2", get(authorize_page))
         .route(&format!("{company}/customer/{{id}}"), get(get_customer))
-        .route(&format!("{company}/customer"), post(post_customer))
+        .route(&format!("{company}/{{entity}}"), post(post_entity))
         .route(&format!("{company}/query"), get(query_get).post(query_post))
         .route(&format!("{company}/cdc"), get(cdc))
-        .route(&format!("{company}/attachable"), post(post_attachable))
         .route(&format!("{company}/companyinfo/{{id}}"), get(company_info))
         .layer(middleware::from_fn_with_state(inner.clone(), gate))
         .with_state(inner)
@@ -288,13 +289,6 @@ fn authorize(inner: &Inner, headers: &HeaderMap, realm: &str) -> Result<(), Box<
     }
 }
 
-fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 fn json_object(body: &[u8]) -> Result<Map<String, Value>, QboFault> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => Ok(o),
@@ -422,73 +416,54 @@ async fn revoke(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) ->
     StatusCode::OK.into_response()
 }
 
+/// `GET /connect/oauth2`: approves at once for `realm_id` (a sandbox-only parameter) or,
+/// without it, the only company; the redirect carries `code`, `realmId` and `state`.
 async fn authorize_page(State(inner): State<Shared>, Query(params): Params) -> Response {
-    let param = |k: &str| param(&params, k);
     let o = &inner.options;
-    let page = |status: StatusCode, message: &str| {
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            message.to_string(),
-        )
-            .into_response()
-    };
-    if param("client_id") != Some(o.client_id.as_str()) {
-        return page(StatusCode::BAD_REQUEST, "unknown client_id");
-    }
-    let Some(redirect_uri) = param("redirect_uri").filter(|u| *u == o.redirect_uri) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "redirect_uri does not match the app's registered redirect URI",
-        );
-    };
-    let Ok(mut target) = reqwest::Url::parse(redirect_uri) else {
-        return page(StatusCode::BAD_REQUEST, "redirect_uri is not a URL");
-    };
-    {
-        let mut q = target.query_pairs_mut();
-        if param("response_type") != Some("code") {
-            q.append_pair("error", "unsupported_response_type");
-        } else if param("deny").is_some() {
-            q.append_pair("error", "access_denied");
-        } else {
-            let now = inner.now();
-            let mut db = inner.state();
-            let realm = match param("realm_id") {
-                Some(r) => Some(r.to_string()),
-                None if db.companies.len() == 1 => db.companies.keys().next().cloned(),
-                None => None,
-            };
-            let Some(realm) = realm else {
-                return page(
-                    StatusCode::BAD_REQUEST,
-                    "which company? pass realm_id (the sandbox has none or several)",
+    authorize::respond(&params, &o.client_id, &o.redirect_uri, |redirect_uri| {
+        let now = inner.now();
+        let mut db = inner.state();
+        let realm = match param(&params, "realm_id") {
+            Some(r) => r.to_string(),
+            None if db.companies.len() == 1 => {
+                db.companies.keys().next().cloned().unwrap_or_default()
+            }
+            None => {
+                return Err(
+                    "which company? pass realm_id (the sandbox has none or several)".into(),
                 );
-            };
-            let code = match db.mint_code(&realm, Some(redirect_uri), now, o.lifetimes()) {
-                Ok(code) => code,
-                Err(e) => return page(StatusCode::BAD_REQUEST, &e.to_string()),
-            };
-            q.append_pair("code", &code);
-            q.append_pair("realmId", &realm);
-        }
-        if let Some(state) = param("state") {
-            q.append_pair("state", state);
-        }
-    }
-    (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+            }
+        };
+        let code = db
+            .mint_code(&realm, Some(redirect_uri), now, o.lifetimes())
+            .map_err(|e| e.to_string())?;
+        Ok(vec![("code", code), ("realmId", realm)])
+    })
 }
 
 // ---- Accounting -------------------------------------------------------------------------------
 
+/// The company (realm) of a `/v3/company/{realm}/…` request whose bearer token opens it; the
+/// extractor rejects with the 401/403 answer otherwise.
+struct Company(String);
+
+impl FromRequestParts<Shared> for Company {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, inner: &Shared) -> Result<Self, Response> {
+        let realm = company_path(parts.uri.path())
+            .map(|(realm, _)| realm.to_string())
+            .unwrap_or_default();
+        authorize(inner, &parts.headers, &realm).map_err(|r| *r)?;
+        Ok(Company(realm))
+    }
+}
+
 async fn get_customer(
     State(inner): State<Shared>,
-    Path((realm, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    Company(realm): Company,
+    Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = authorize(&inner, &headers, &realm) {
-        return *r;
-    }
     let customer = inner.state().customer(&realm, &id);
     match customer {
         Some(c) => entity_response(&inner, "Customer", c),
@@ -522,23 +497,36 @@ fn idempotent_write(
     }
 }
 
-async fn post_customer(
+/// `POST customer` (create, or update with `Id`) and `POST attachable`: the writes, with
+/// `requestid` replay. Other entities are not served (Fault 610 naming them).
+async fn post_entity(
     State(inner): State<Shared>,
-    Path(realm): Path<String>,
+    Company(realm): Company,
+    Path((_, entity)): Path<(String, String)>,
     Query(params): Params,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorize(&inner, &headers, &realm) {
-        return *r;
-    }
-    idempotent_write(&inner, &realm, &params, "Customer", || {
+    let key = match entity.as_str() {
+        "customer" => "Customer",
+        "attachable" => "Attachable",
+        other => {
+            return fault_response(
+                &inner,
+                &QboFault::not_found(&format!("entity `{other}` (not served by this sandbox)")),
+            );
+        }
+    };
+    idempotent_write(&inner, &realm, &params, key, || {
         let body = json_object(&body)?;
         let now = inner.now();
+        if key == "Attachable" {
+            return inner.state().create_attachable(&realm, &body, now);
+        }
         let (result, changes) = if body.contains_key("Id") {
             inner.state().update_customer(&realm, &body, now)
         } else {
-            match inner.state().create_customer(&realm, &body, now) {
+            let created = inner.state().create_customer(&realm, &body, now);
+            match created {
                 Ok((value, change)) => (Ok(value), vec![change]),
                 Err(f) => (Err(f), Vec::new()),
             }
@@ -549,10 +537,7 @@ async fn post_customer(
     })
 }
 
-async fn run_query(inner: &Shared, realm: &str, headers: &HeaderMap, statement: &str) -> Response {
-    if let Err(r) = authorize(inner, headers, realm) {
-        return *r;
-    }
+fn run_query(inner: &Shared, realm: &str, statement: &str) -> Response {
     let parsed = match query::parse(statement) {
         Ok(q) => q,
         Err(e) => return fault_response(inner, &QboFault::query(&e)),
@@ -566,33 +551,21 @@ async fn run_query(inner: &Shared, realm: &str, headers: &HeaderMap, statement: 
 
 async fn query_get(
     State(inner): State<Shared>,
-    Path(realm): Path<String>,
+    Company(realm): Company,
     Query(params): Params,
-    headers: HeaderMap,
 ) -> Response {
-    let statement = param(&params, "query").unwrap_or_default().to_string();
-    run_query(&inner, &realm, &headers, &statement).await
+    run_query(&inner, &realm, param(&params, "query").unwrap_or_default())
 }
 
-async fn query_post(
-    State(inner): State<Shared>,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let statement = String::from_utf8_lossy(&body).into_owned();
-    run_query(&inner, &realm, &headers, &statement).await
+async fn query_post(State(inner): State<Shared>, Company(realm): Company, body: Bytes) -> Response {
+    run_query(&inner, &realm, &String::from_utf8_lossy(&body))
 }
 
 async fn cdc(
     State(inner): State<Shared>,
-    Path(realm): Path<String>,
+    Company(realm): Company,
     Query(params): Params,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&inner, &headers, &realm) {
-        return *r;
-    }
     let entities: Vec<&str> = param(&params, "entities")
         .unwrap_or_default()
         .split(',')
@@ -650,31 +623,11 @@ async fn cdc(
     }
 }
 
-async fn post_attachable(
-    State(inner): State<Shared>,
-    Path(realm): Path<String>,
-    Query(params): Params,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = authorize(&inner, &headers, &realm) {
-        return *r;
-    }
-    idempotent_write(&inner, &realm, &params, "Attachable", || {
-        let body = json_object(&body)?;
-        let now = inner.now();
-        inner.state().create_attachable(&realm, &body, now)
-    })
-}
-
 async fn company_info(
     State(inner): State<Shared>,
-    Path((realm, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    Company(realm): Company,
+    Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = authorize(&inner, &headers, &realm) {
-        return *r;
-    }
     let info = (id == realm)
         .then(|| inner.state().company_info(&realm))
         .flatten();

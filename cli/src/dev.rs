@@ -32,7 +32,9 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::local_store::StoreArgs;
+use crate::onboarding::mailchimp_webhook;
 use mlc_sandbox::Sandboxes;
+use mlc_sandbox::quickbooks::PayloadFormat;
 
 /// How often a local message may be received before it moves to its dead-letter queue (the
 /// stack's queues use the same count).
@@ -40,12 +42,14 @@ const MAX_RECEIVES: u32 = 5;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
-    /// The connections file to apply [default: connections.toml; with --sandbox, a built-in
-    /// FreshBooks → Mailchimp connection on the sandboxes].
+    /// The connections file to apply [default: connections.toml; with --sandbox, built-in
+    /// FreshBooks → Mailchimp, QuickBooks → Mailchimp and Mailchimp → QuickBooks connections on
+    /// the sandboxes].
     #[arg(long)]
     connections: Option<PathBuf>,
-    /// Run the FreshBooks and Mailchimp sandboxes in this process and point every connection at
-    /// them: their credential sets are stored, FreshBooks callbacks registered and verified.
+    /// Run the FreshBooks, QuickBooks and Mailchimp sandboxes in this process and point every
+    /// connection at them: their credential sets are stored, FreshBooks callbacks registered
+    /// and verified, the QuickBooks webhook and Mailchimp list webhooks set to the local routes.
     #[arg(long, conflicts_with_all = ["freshbooks_api", "mailchimp_api", "quickbooks_api"])]
     sandbox: bool,
     /// Address for the webhook routes.
@@ -87,8 +91,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
                 file.display().to_string(),
             ),
             None => (
-                sandbox_connections(&sandboxes)?,
-                "the built-in sandbox connection".to_string(),
+                dev_sandbox_connections(&sandboxes)?,
+                "the built-in sandbox connections".to_string(),
             ),
         };
         store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
@@ -108,7 +112,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         Some(s) => (Some(s.freshbooks.base_url()), Some(s.mailchimp.base_url())),
         None => (args.freshbooks_api.clone(), args.mailchimp_api.clone()),
     };
-    let quickbooks_api = args.quickbooks_api.clone();
+    let quickbooks_api = match &sandboxes {
+        Some(s) => Some(s.quickbooks.base_url()),
+        None => args.quickbooks_api.clone(),
+    };
     let mut clients_config = LiveClientsConfig::from_env()?;
     if let Some(base) = &freshbooks_api {
         clients_config.freshbooks_api_base = base.clone();
@@ -148,9 +155,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         let webhook_base = format!("http://{addr}/webhooks");
         let registered = register_freshbooks_callbacks(&pipeline, &set, &webhook_base).await?;
         println!(
-            "  sandboxes: FreshBooks {} (account {}), Mailchimp {} (audience {})",
+            "  sandboxes: FreshBooks {} (account {}), QuickBooks {} (company {}), Mailchimp {} (audience {})",
             sandboxes.freshbooks.base_url(),
             sandboxes.account_id(),
+            sandboxes.quickbooks.base_url(),
+            sandboxes.realm_id(),
             sandboxes.mailchimp.base_url(),
             sandboxes.list_id
         );
@@ -161,15 +170,20 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         for uri in &registered {
             println!("    POST {uri}");
         }
+        for line in register_sandbox_webhooks(&pipeline, &set, sandboxes, &webhook_base).await? {
+            println!("  {line}");
+        }
         for (what, url) in sandboxes.control_urls() {
             println!("  {what}: {url}");
         }
     }
-    for (route, secret) in routes(&set, addr) {
-        if sandboxes.is_some() && secret.starts_with("webhook/freshbooks/") {
-            // Listed above, each with its own verified route.
-            continue;
-        }
+    // On the sandboxes every route is registered and listed above.
+    let unregistered = if sandboxes.is_some() {
+        BTreeMap::new()
+    } else {
+        routes(&set, addr)
+    };
+    for (route, secret) in unregistered {
         let state = match secrets.get(&secret).await? {
             Some(_) => "ready".to_string(),
             None if secret.starts_with("webhook/freshbooks/") => {
@@ -416,6 +430,74 @@ target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "
     Ok(ConnectionSet::from_toml(&text, "sandbox connections")?)
 }
 
+/// `dev --sandbox`'s built-in connections: [`sandbox_connections`] plus the sandbox's
+/// QuickBooks company into the same audience and that audience's list webhooks back into the
+/// company (as notes on its customers).
+fn dev_sandbox_connections(sandboxes: &Sandboxes) -> anyhow::Result<ConnectionSet> {
+    let mut set = sandbox_connections(sandboxes)?;
+    let text = format!(
+        r#"
+[connection.quickbooks-to-mailchimp]
+source = {{ vendor = "quickbooks", account = "{realm}", credentials = "quickbooks-sandbox" }}
+target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "{list}" }}
+[connection.mailchimp-to-quickbooks]
+source = {{ vendor = "mailchimp", account = "{list}", credentials = "mailchimp-sandbox" }}
+target = {{ vendor = "quickbooks", credentials = "quickbooks-sandbox", realm_id = "{realm}" }}
+"#,
+        realm = sandboxes.realm_id(),
+        list = sandboxes.list_id,
+    );
+    let quickbooks = ConnectionSet::from_toml(&text, "sandbox connections")?;
+    set.connections.extend(quickbooks.connections);
+    Ok(set)
+}
+
+/// Points the sandboxes' webhooks for the enabled QuickBooks and Mailchimp sources at the local
+/// routes under `webhook_base`: the QuickBooks app's endpoint (signed CloudEvents, with a fresh
+/// verifier token stored as the route's secret) and one list webhook per Mailchimp source list,
+/// added as a user would paste it in Mailchimp (the sandbox validates it with a GET first, so
+/// the routes must be serving). Returns a line per webhook, without secrets.
+async fn register_sandbox_webhooks(
+    pipeline: &Local,
+    set: &ConnectionSet,
+    sandboxes: &Sandboxes,
+    webhook_base: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    if set.for_vendor(Vendor::Quickbooks).next().is_some() {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        pipeline
+            .secrets
+            .put(secret_names::QUICKBOOKS, &SecretString::from(token.clone()))
+            .await
+            .with_context(|| format!("storing `{}`", secret_names::QUICKBOOKS))?;
+        let url = format!("{webhook_base}/quickbooks");
+        sandboxes
+            .quickbooks
+            .set_webhook(&url, &token, PayloadFormat::CloudEvents);
+        lines.push(format!(
+            "QuickBooks webhook (company {}): POST {url}",
+            sandboxes.realm_id()
+        ));
+    }
+    let lists: BTreeSet<String> = set
+        .for_vendor(Vendor::Mailchimp)
+        .filter_map(|(_, c)| c.source.account.clone())
+        .collect();
+    for list in lists {
+        let secret = mailchimp_webhook::secret(pipeline.secrets.as_ref(), &list).await?;
+        sandboxes
+            .mailchimp
+            .add_list_webhook(&list, &mailchimp_webhook::url(webhook_base, &list, &secret))
+            .await
+            .map_err(|e| anyhow::anyhow!("adding the sandbox list webhook of `{list}`: {e:?}"))?;
+        lines.push(format!(
+            "Mailchimp list webhook (audience {list}): POST {webhook_base}/mailchimp/{list}/<secret>"
+        ));
+    }
+    Ok(lines)
+}
+
 /// The built-in sandbox connection's name and Mailchimp store id.
 pub(crate) const SANDBOX_CONNECTION: &str = "freshbooks-to-mailchimp";
 pub(crate) const SANDBOX_STORE: &str = "sandbox-store";
@@ -426,7 +508,12 @@ pub(crate) const SANDBOX_STORE: &str = "sandbox-store";
 /// vendor.
 fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
     for (name, c) in set.connections.iter_mut() {
-        let supported = |v: Vendor| matches!(v, Vendor::Freshbooks | Vendor::Mailchimp);
+        let supported = |v: Vendor| {
+            matches!(
+                v,
+                Vendor::Freshbooks | Vendor::Quickbooks | Vendor::Mailchimp
+            )
+        };
         if !supported(c.source.vendor) || !supported(c.target.vendor) {
             if c.enabled {
                 println!(
@@ -437,8 +524,21 @@ fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
             c.enabled = false;
             continue;
         }
-        if c.source.vendor == Vendor::Freshbooks {
-            c.source.account = Some(sandboxes.account_id().to_string());
+        match c.source.vendor {
+            Vendor::Freshbooks => c.source.account = Some(sandboxes.account_id().to_string()),
+            Vendor::Quickbooks => c.source.account = Some(sandboxes.realm_id().to_string()),
+            // A Mailchimp source's account is its list: created below like a target's.
+            _ => {}
+        }
+        if c.target.vendor == Vendor::Quickbooks {
+            c.target.realm_id = Some(sandboxes.realm_id().to_string());
+        }
+        if c.source.vendor == Vendor::Mailchimp
+            && let Some(list) = &c.source.account
+        {
+            sandboxes
+                .mailchimp
+                .create_list(list, &format!("Audience {list}"));
         }
         for endpoint in [&c.source, &c.target] {
             if endpoint.vendor == Vendor::Mailchimp
@@ -463,6 +563,7 @@ pub(crate) async fn store_sandbox_credentials(
         for endpoint in [&c.source, &c.target] {
             let value = match endpoint.vendor {
                 Vendor::Freshbooks => sandboxes.freshbooks_credentials_json(),
+                Vendor::Quickbooks => sandboxes.quickbooks_credentials_json(),
                 Vendor::Mailchimp => sandboxes.mailchimp_credentials_json(),
                 _ => continue,
             };

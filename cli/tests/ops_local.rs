@@ -268,6 +268,37 @@ async fn status_reports_each_connection_and_flags_problems() {
     assert!(shown.contains("mc-acme"), "{shown}");
 }
 
+/// A credential set QuickBooks (or FreshBooks) refused to refresh is flagged with the fix.
+#[tokio::test]
+async fn status_flags_a_set_that_needs_reconnecting() {
+    let local = prepared().await;
+    let (_db, secrets) = local.open();
+    let marked = json!({
+        "access_token": ACCESS_TOKEN,
+        "refresh_token": "fb-refresh-never-printed",
+        "expires_at": (Utc::now() + TimeDelta::hours(3)).to_rfc3339(),
+        "needs_reconnect": {"since": "2026-11-23T10:00:00Z", "reason": "invalid_grant"},
+    });
+    secrets
+        .put(
+            "credentials/fb-acme",
+            &SecretString::from(marked.to_string()),
+        )
+        .await
+        .expect("secret stored");
+    let out = local.run(&["status", "--json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = json_of(&out);
+    let fb = &report["connections"][0]["credentials"][0];
+    assert_eq!(fb["state"], "needs reconnect", "{fb}");
+    let problem = fb["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("invalid_grant") && problem.contains("ml-connector connect freshbooks"),
+        "{problem}"
+    );
+    assert!(!text(&out).contains("fb-refresh-never-printed"));
+}
+
 #[tokio::test]
 async fn audit_shows_the_trail_newest_first_with_changes() {
     let local = prepared().await;

@@ -22,8 +22,10 @@ pub const AFTER_HELP: &str = "\
 Last event and last sync come from the audit trail, read day by day from today back --days
 days (the newest entries of each outcome per day). Token expiry is read from each credential
 set's `expires_at` without printing any secret; a missing, unreadable or expired set is broken.
-FreshBooks access tokens are refreshed automatically (the poller's token job, or on first use),
-so an expired one usually means the refresh is failing: run `ml-connector ping`.
+FreshBooks and QuickBooks access tokens are refreshed automatically (the poller's token jobs, or
+on first use), so an expired one usually means the refresh is failing: run `ml-connector ping`.
+A set the vendor refused to refresh shows `needs reconnect` until `ml-connector connect` rewrites
+it. The poll cursor is the FreshBooks fallback poll's or the QuickBooks CDC sweep's.
 
 Examples:
   ml-connector status                       the local store (.ml-connector/local.db)
@@ -70,7 +72,7 @@ pub struct CredentialStatus {
     pub side: &'static str,
     pub name: String,
     pub vendor: Vendor,
-    /// `ok`, `missing`, `unreadable` or `expired`.
+    /// `ok`, `missing`, `unreadable`, `needs reconnect` or `expired`.
     pub state: &'static str,
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,13 +197,20 @@ pub async fn collect(
                     .await?,
             );
         }
-        let poll_cursor = match (c.source.vendor, c.source.account.as_deref()) {
-            (Vendor::Freshbooks, Some(account)) => target
+        let cursor = match (c.source.vendor, c.source.account.as_deref()) {
+            (Vendor::Freshbooks, Some(account)) => Some(cursor_name(account)),
+            (Vendor::Quickbooks, Some(realm)) => {
+                Some(mlc::poller::quickbooks_cdc::cursor_name(realm))
+            }
+            _ => None,
+        };
+        let poll_cursor = match cursor {
+            Some(cursor) => target
                 .store
-                .get_cursor(&cursor_name(account))
+                .get_cursor(&cursor)
                 .await
                 .context("reading the poll cursor")?,
-            _ => None,
+            None => None,
         };
         let queue = depths.get(c.queue()).cloned().unwrap_or(QueueStatus {
             name: c.queue().to_string(),
@@ -349,7 +358,16 @@ pub async fn credential_status(
         return Ok(status);
     }
     status.expires_at = expires_at(&value);
-    if status.expires_at.is_some_and(|at| at <= now) {
+    let reconnect = mlc::tokens::StoredTokens::parse(&value)
+        .ok()
+        .and_then(|t| t.reconnect_reason());
+    if let Some(reason) = reconnect {
+        // The vendor refused the refresh token; workers leave events in the queue until then.
+        status.state = "needs reconnect";
+        status.problem = Some(format!(
+            "{reason}; events wait in the queue: `ml-connector connect {vendor} --name {name}`"
+        ));
+    } else if status.expires_at.is_some_and(|at| at <= now) {
         status.state = "expired";
         status.problem = Some(match vendor {
             Vendor::Freshbooks | Vendor::Quickbooks => {

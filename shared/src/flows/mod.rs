@@ -10,9 +10,9 @@ pub mod live_clients;
 pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;
 pub mod mailchimp_target;
-pub mod quickbooks_mailchimp;
 #[cfg(test)]
 pub(crate) mod quickbooks_fake;
+pub mod quickbooks_mailchimp;
 pub mod quickbooks_target;
 pub mod target_worker;
 

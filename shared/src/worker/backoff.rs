@@ -179,7 +179,10 @@ mod tests {
             max: Duration::from_secs(100_000),
             ..p
         };
-        assert_eq!(uncapped.timeout(1, Some(secs(100_000)), 0.0), MAX_VISIBILITY);
+        assert_eq!(
+            uncapped.timeout(1, Some(secs(100_000)), 0.0),
+            MAX_VISIBILITY
+        );
         let mut last = Duration::ZERO;
         for n in 1..=4 {
             let lowest = p.timeout(n, None, 0.0);

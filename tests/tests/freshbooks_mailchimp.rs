@@ -535,28 +535,7 @@ async fn unchanged_costs_nothing(backend: Backend) {
     assert_eq!(p.mc.requests().len(), before, "no Mailchimp call");
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Moto).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+mlc_tests::on_both_backends!(
     lifecycle,
     duplicates,
     token_refresh_single_flight,

@@ -463,28 +463,7 @@ async fn cdc_sweep_finds_missed_changes(backend: Backend) {
     assert_clean(&p);
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Embedded).await;
-                }
-            )*
-        }
-        mod moto {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::Backend::Moto).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+mlc_tests::on_both_backends!(
     customer_lifecycle,
     unsubscribe_becomes_note,
     token_refresh_single_flight,

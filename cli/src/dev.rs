@@ -275,12 +275,7 @@ pub(crate) fn worker_for(
             store.clone(),
             clock.clone(),
         )),
-        "quickbooks" => Arc::new(QuickbooksTarget::new(
-            connections,
-            clients.clone(),
-            store.clone(),
-            clock.clone(),
-        )),
+        "quickbooks" => Arc::new(QuickbooksTarget::new(connections, clients.clone())),
         _ => return None,
     };
     let mut config = HarnessConfig::new(queue);

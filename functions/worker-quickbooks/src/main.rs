@@ -9,5 +9,5 @@ use mlc::flows::target_worker::run_target_worker;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    run_target_worker(|p| QuickbooksTarget::new(p.connections, p.clients, p.store, p.clock)).await
+    run_target_worker(|p| QuickbooksTarget::new(p.connections, p.clients)).await
 }

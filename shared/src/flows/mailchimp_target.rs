@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::Flow;
 use super::clients::VendorClients;
 use super::freshbooks_mailchimp::{FreshbooksToMailchimp, lookup_connection};
 use super::quickbooks_mailchimp::QuickbooksToMailchimp;
+use super::{Flow, wrong_queue};
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
 use crate::ports::{Clock, Store};
+use crate::vendor::Vendor;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// Every flow that writes to Mailchimp, behind one handler.
@@ -56,18 +57,7 @@ impl TargetHandler for MailchimpTarget {
                     .handle_connection(&event.connection, &connection, event)
                     .await
             }
-            Some(flow) => Err(HandlerError::permanent(
-                "unsupported_flow",
-                format!(
-                    "connection `{}` runs {flow}, which does not write to Mailchimp: the event \
-                     is on the wrong queue",
-                    event.connection
-                ),
-            )),
-            None => Err(HandlerError::permanent(
-                "unsupported_flow",
-                format!("connection `{}` has no flow", event.connection),
-            )),
+            other => Err(wrong_queue(&event.connection, other, Vendor::Mailchimp)),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod target_worker;
 use std::fmt;
 
 use crate::vendor::Vendor;
+use crate::worker::HandlerError;
 
 /// A directed source → target pair the product implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +88,21 @@ impl fmt::Display for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} → {}", self.source(), self.target())
     }
+}
+
+/// The error for an event on a target's queue whose connection runs no flow into that target
+/// (`flow` is the connection's, if it has one): permanent, since no retry will change it.
+pub fn wrong_queue(connection: &str, flow: Option<Flow>, target: Vendor) -> HandlerError {
+    HandlerError::permanent(
+        "unsupported_flow",
+        match flow {
+            Some(flow) => format!(
+                "connection `{connection}` runs {flow}, which does not write to {target}: the \
+                 event is on the wrong queue"
+            ),
+            None => format!("connection `{connection}` has no flow"),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::Flow;
 use super::clients::VendorClients;
 use super::freshbooks_mailchimp::lookup_connection;
 use super::mailchimp_quickbooks::MailchimpToQuickbooks;
+use super::{Flow, wrong_queue};
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
-use crate::ports::{Clock, Store};
+use crate::vendor::Vendor;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// Every flow that writes to QuickBooks, behind one handler.
@@ -21,15 +21,7 @@ pub struct QuickbooksTarget {
 }
 
 impl QuickbooksTarget {
-    /// Built like the other targets' handlers, so the worker entries stay alike. The Mailchimp →
-    /// QuickBooks flow keeps no id map and takes its times from the events, so `store` and
-    /// `clock` are not held; they are here for flows into QuickBooks that will need them.
-    pub fn new(
-        connections: Arc<CachedConnections>,
-        clients: Arc<dyn VendorClients>,
-        _store: Arc<dyn Store>,
-        _clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(connections: Arc<CachedConnections>, clients: Arc<dyn VendorClients>) -> Self {
         QuickbooksTarget {
             mailchimp: MailchimpToQuickbooks::new(connections.clone(), clients),
             connections,
@@ -47,18 +39,7 @@ impl TargetHandler for QuickbooksTarget {
                     .handle_connection(&event.connection, &connection, event)
                     .await
             }
-            Some(flow) => Err(HandlerError::permanent(
-                "unsupported_flow",
-                format!(
-                    "connection `{}` runs {flow}, which does not write to QuickBooks: the event \
-                     is on the wrong queue",
-                    event.connection
-                ),
-            )),
-            None => Err(HandlerError::permanent(
-                "unsupported_flow",
-                format!("connection `{}` has no flow", event.connection),
-            )),
+            other => Err(wrong_queue(&event.connection, other, Vendor::Quickbooks)),
         }
     }
 }

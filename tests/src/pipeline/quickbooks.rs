@@ -150,12 +150,7 @@ impl InstanceConfig {
         );
         let qb_worker = harness(
             QB_QUEUE,
-            Arc::new(QuickbooksTarget::new(
-                connections,
-                vendor_clients,
-                adapters.store.clone(),
-                clock.clone(),
-            )),
+            Arc::new(QuickbooksTarget::new(connections, vendor_clients)),
         );
         Instance {
             clients,

@@ -63,7 +63,7 @@ impl World {
         let connections = Arc::new(CachedConnections::new(db.clone(), Duration::ZERO));
         let qb = FakeQuickbooks::new();
         let clients = Arc::new(FakeQbClients::new(qb.clone()));
-        let handler = QuickbooksTarget::new(connections.clone(), clients.clone(), db, clock);
+        let handler = QuickbooksTarget::new(connections.clone(), clients.clone());
         World {
             qb,
             handler,

@@ -8,7 +8,7 @@
 //! logged.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +26,7 @@ use super::models::{
     Business, Callback, Changed, Client, Entity, Identity, Invoice, Payment, VIS_DELETED,
 };
 use crate::tokens::AccessTokens;
+use crate::vendors::http::shared_http_client;
 use crate::vendors::is_plain_id;
 
 pub use super::callbacks::DEFAULT_BASE_URL;
@@ -41,22 +42,6 @@ pub const PER_PAGE: u32 = 100;
 
 /// A listing longer than this many pages is refused rather than followed forever.
 const MAX_PAGES: u64 = 10_000;
-
-/// The process-wide HTTP client (rustls): one connection pool for every credential set.
-pub fn shared_http_client() -> Result<reqwest::Client, FreshbooksError> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    if let Some(client) = CLIENT.get() {
-        return Ok(client.clone());
-    }
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(FreshbooksError::Transport)?;
-    // Two racing first calls may both build; one wins and the other is dropped.
-    Ok(CLIENT.get_or_init(|| client).clone())
-}
 
 /// An `http(s)` URL that paths can be appended to.
 pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, FreshbooksError> {
@@ -103,7 +88,7 @@ impl FreshbooksClient {
     ) -> Result<Self, FreshbooksError> {
         Ok(Self {
             base_url: parse_base_url(base_url)?,
-            http: shared_http_client()?,
+            http: shared_http_client(REQUEST_TIMEOUT).map_err(FreshbooksError::Transport)?,
             tokens,
             credentials: credentials.to_string(),
         })

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::FreshbooksError;
-use super::client::{parse_base_url, read_capped, shared_http_client};
+use super::client::{REQUEST_TIMEOUT, parse_base_url, read_capped};
 use super::credentials::Credentials;
 use crate::tokens::{RefreshError, Refresher, TokenSet};
+use crate::vendors::http::shared_http_client;
 
 /// Largest token-endpoint answer read.
 const MAX_BODY: usize = 64 * 1024;
@@ -111,7 +112,9 @@ impl FreshbooksOauth {
     ) -> Result<TokenSet, RefreshError> {
         let http = match &self.http {
             Some(http) => http.clone(),
-            None => shared_http_client().map_err(|e| RefreshError::Misconfigured(e.to_string()))?,
+            None => shared_http_client(REQUEST_TIMEOUT).map_err(|e| {
+                RefreshError::Misconfigured(FreshbooksError::Transport(e).to_string())
+            })?,
         };
         let response = http
             .post(self.token_url.clone())

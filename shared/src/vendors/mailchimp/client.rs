@@ -26,6 +26,7 @@ use super::models::{
     Customer, Member, MemberUpsert, MergeField, Order, Problem, Product, Store, TagChange,
 };
 use super::webhook::subscriber_hash;
+use crate::vendors::http::shared_http_client;
 
 /// Whole-request timeout. Mailchimp's own server-side limit is 120 s (mailchimp.md §5); a
 /// worker would rather give up sooner and let the harness retry.
@@ -70,7 +71,7 @@ impl ClientOptions {
 }
 
 /// One Mailchimp account's API client. Cheap to share (`Arc`); clients for the same key in one
-/// process share one limiter.
+/// process share one limiter, and clients with the same timeout one connection pool.
 pub struct MailchimpClient {
     base_url: Url,
     authorization: SecretString,
@@ -90,12 +91,7 @@ impl MailchimpClient {
             .ok()
             .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| MailchimpError::InvalidBaseUrl(base.clone()))?;
-        let http = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(MailchimpError::Transport)?;
+        let http = shared_http_client(options.timeout).map_err(MailchimpError::Transport)?;
         Ok(Self {
             base_url,
             authorization: credentials.authorization(),
@@ -502,11 +498,7 @@ pub async fn oauth_metadata_at(
     let mut auth = HeaderValue::from_str(&format!("OAuth {}", token.expose_secret()))
         .map_err(|_| MailchimpError::Credentials("the token is not header-safe".into()))?;
     auth.set_sensitive(true);
-    let http = reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(MailchimpError::Transport)?;
+    let http = shared_http_client(timeout).map_err(MailchimpError::Transport)?;
     let response = http
         .get(url)
         .header(AUTHORIZATION, auth)

@@ -29,11 +29,11 @@ use super::models::{
     Attachable, ChangedCustomers, Customer, CustomerUpdate, MAX_NOTE_CHARS, MINOR_VERSION,
 };
 use crate::tokens::AccessTokens;
+use crate::vendors::http::shared_http_client;
 use crate::vendors::is_plain_id;
 
-/// Whole-request timeout (also the longest wait for a limiter slot): the shared HTTP
-/// client's, so the default needs no client of its own.
-pub const DEFAULT_TIMEOUT: Duration = crate::vendors::freshbooks::client::REQUEST_TIMEOUT;
+/// Whole-request timeout (also the longest wait for a limiter slot).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Largest response body read: a CDC answer of 1000 customers is a few MB.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -43,12 +43,6 @@ pub const PAGE_SIZE: usize = 1000;
 
 /// A paged query longer than this many pages is refused rather than followed forever.
 const MAX_PAGES: usize = 10_000;
-
-/// The process-wide HTTP client (rustls), shared with FreshBooks: one connection pool.
-pub fn shared_http_client() -> Result<reqwest::Client, QuickbooksError> {
-    crate::vendors::freshbooks::client::shared_http_client()
-        .map_err(|e| QuickbooksError::Transport(format!("building the HTTP client: {e}")))
-}
 
 /// How a [`QuickbooksClient`] is set up.
 #[derive(Debug, Clone)]
@@ -97,17 +91,8 @@ impl QuickbooksClient {
             .ok()
             .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| QuickbooksError::InvalidBaseUrl(api_base.to_string()))?;
-        let mut http = shared_http_client()?;
-        if options.timeout != DEFAULT_TIMEOUT {
-            http = reqwest::Client::builder()
-                .timeout(options.timeout)
-                .connect_timeout(options.timeout.min(Duration::from_secs(5)))
-                .user_agent(concat!("ml-connector/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| {
-                    QuickbooksError::Transport(format!("building the HTTP client: {e}"))
-                })?;
-        }
+        let http = shared_http_client(options.timeout)
+            .map_err(|e| QuickbooksError::Transport(format!("building the HTTP client: {e}")))?;
         Ok(Self {
             base_url,
             http,

@@ -8,8 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use super::client::DEFAULT_TIMEOUT;
 use super::credentials::QuickbooksCredentials;
 use crate::tokens::{RefreshError, Refresher, TokenSet};
+use crate::vendors::http::shared_http_client;
 
 /// Intuit's token endpoint, the same host for sandbox and production companies.
 pub const TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
@@ -144,8 +146,11 @@ impl QuickbooksOauth {
     ) -> Result<QuickbooksTokens, RefreshError> {
         let http = match &self.http {
             Some(http) => http.clone(),
-            None => super::client::shared_http_client()
-                .map_err(|e| RefreshError::Misconfigured(format!("HTTP client: {e}")))?,
+            None => shared_http_client(DEFAULT_TIMEOUT).map_err(|e| {
+                RefreshError::Misconfigured(format!(
+                    "HTTP client: QuickBooks request failed: building the HTTP client: {e}"
+                ))
+            })?,
         };
         let mut response = http
             .post(self.token_url.clone())

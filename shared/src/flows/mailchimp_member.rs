@@ -14,9 +14,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::connections::{CachedConnections, Connection};
+use crate::connections::Connection;
 use crate::event::SyncEvent;
-use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::{from_mailchimp, from_port};
 use crate::ports::{Clock, IdMapping, Store};
@@ -151,7 +150,6 @@ pub fn same_email(a: &str, b: &str) -> bool {
 
 /// What a Mailchimp-target flow takes from its source, for [`precheck`] and its messages.
 pub struct SourceSpec {
-    pub flow: Flow,
     /// The source vendor as people spell it, e.g. `FreshBooks`.
     pub vendor: &'static str,
     /// What the source's `account` is, e.g. `account` or `company (realm)`.
@@ -168,9 +166,9 @@ pub struct MemberTarget<'a> {
     pub list_id: &'a str,
 }
 
-/// The checks every Mailchimp-target flow makes before calling any vendor: the connection runs
-/// `spec.flow` (else the event reached the wrong handler), the entity is one the flow syncs and
-/// the connection is enabled (else `Err` of a skip reason, audited as skipped), the event comes
+/// The checks every Mailchimp-target flow makes before calling any vendor (the target handler
+/// has already picked the flow from the connection): the entity is one the flow syncs and the
+/// connection is enabled (else `Err` of a skip reason, audited as skipped), the event comes
 /// from the account the connection reads and the target names an audience (else a permanent
 /// configuration error that says what to fix).
 pub fn precheck<'a>(
@@ -180,20 +178,10 @@ pub fn precheck<'a>(
     event: &SyncEvent,
 ) -> Result<Result<MemberTarget<'a>, String>, HandlerError> {
     let SourceSpec {
-        flow,
         vendor,
         account: account_kind,
         entities,
     } = spec;
-    if connection.flow() != Some(*flow) {
-        return Err(HandlerError::permanent(
-            "unsupported_flow",
-            format!(
-                "connection `{name}` is not a {vendor} → Mailchimp connection; the event \
-                 reached the wrong handler"
-            ),
-        ));
-    }
     if !entities.contains(&event.entity.as_str()) {
         return Ok(Err(format!(
             "{vendor} `{}` records are not synced to Mailchimp",
@@ -225,10 +213,8 @@ pub fn precheck<'a>(
 
 // ---- a flow's parts and one event's audience -----------------------------------------------
 
-/// What every Mailchimp-target flow is built from: the applied connections, the vendor clients,
-/// the store (its id map), the clock, and the flow's per-process [`Ensured`] cache.
+/// What every Mailchimp-target flow is built from: the vendor clients, the store (its id map), the clock, and the flow's per-process [`Ensured`] cache.
 pub struct FlowParts {
-    pub connections: Arc<CachedConnections>,
     pub clients: Arc<dyn VendorClients>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
@@ -245,13 +231,11 @@ pub struct Begun<'a, O> {
 
 impl FlowParts {
     pub fn new(
-        connections: Arc<CachedConnections>,
         clients: Arc<dyn VendorClients>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         FlowParts {
-            connections,
             clients,
             store,
             clock,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::clients::VendorClients;
-use super::freshbooks_mailchimp::{FreshbooksToMailchimp, lookup_connection};
+use super::freshbooks_mailchimp::FreshbooksToMailchimp;
 use super::quickbooks_mailchimp::QuickbooksToMailchimp;
-use super::{Flow, wrong_queue};
+use super::{Flow, lookup_connection, wrong_queue};
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
 use crate::ports::{Clock, Store};
@@ -30,13 +30,8 @@ impl MailchimpTarget {
         clock: Arc<dyn Clock>,
     ) -> Self {
         MailchimpTarget {
-            freshbooks: FreshbooksToMailchimp::new(
-                connections.clone(),
-                clients.clone(),
-                store.clone(),
-                clock.clone(),
-            ),
-            quickbooks: QuickbooksToMailchimp::new(connections.clone(), clients, store, clock),
+            freshbooks: FreshbooksToMailchimp::new(clients.clone(), store.clone(), clock.clone()),
+            quickbooks: QuickbooksToMailchimp::new(clients, store, clock),
             connections,
         }
     }

@@ -18,6 +18,8 @@ pub mod target_worker;
 
 use std::fmt;
 
+use crate::connections::{CachedConnections, Connection};
+use crate::flows::errors::from_port;
 use crate::vendor::Vendor;
 use crate::worker::HandlerError;
 
@@ -103,6 +105,21 @@ pub fn wrong_queue(connection: &str, flow: Option<Flow>, target: Vendor) -> Hand
             None => format!("connection `{connection}` has no flow"),
         },
     )
+}
+
+/// The applied connection called `name`, or a permanent error: an event for a connection that
+/// is no longer applied cannot be handled until it is applied again (then replay).
+pub async fn lookup_connection(
+    connections: &CachedConnections,
+    name: &str,
+) -> Result<Connection, HandlerError> {
+    let set = connections.get().await.map_err(from_port)?;
+    set.connections.get(name).cloned().ok_or_else(|| {
+        HandlerError::permanent(
+            "unknown_connection",
+            format!("connection `{name}` is not applied; apply it and replay the dead letter"),
+        )
+    })
 }
 
 #[cfg(test)]

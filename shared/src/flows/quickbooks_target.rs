@@ -6,9 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::clients::VendorClients;
-use super::freshbooks_mailchimp::lookup_connection;
 use super::mailchimp_quickbooks::MailchimpToQuickbooks;
-use super::{Flow, wrong_queue};
+use super::{Flow, lookup_connection, wrong_queue};
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
 use crate::vendor::Vendor;
@@ -23,7 +22,7 @@ pub struct QuickbooksTarget {
 impl QuickbooksTarget {
     pub fn new(connections: Arc<CachedConnections>, clients: Arc<dyn VendorClients>) -> Self {
         QuickbooksTarget {
-            mailchimp: MailchimpToQuickbooks::new(connections.clone(), clients),
+            mailchimp: MailchimpToQuickbooks::new(clients),
             connections,
         }
     }

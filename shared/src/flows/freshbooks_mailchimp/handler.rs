@@ -17,17 +17,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::mapping;
 use super::options::{Options, Retire};
-use crate::connections::{CachedConnections, Connection};
+use crate::connections::Connection;
 use crate::event::{Origin, SyncEvent};
-use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::{from_freshbooks, from_port};
+use crate::flows::errors::from_freshbooks;
 use crate::flows::mailchimp_member::{
     Audience, FlowParts, RetireReason, SourceSpec, already_exists,
 };
@@ -35,22 +33,22 @@ use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
-use crate::worker::{Handled, HandlerError, TargetHandler};
+use crate::worker::{Handled, HandlerError};
 
 /// The fingerprint of a client whose member was archived because the client was deleted.
 pub use crate::flows::mailchimp_member::ARCHIVED;
 
 /// What the flow takes from FreshBooks.
 const SOURCE: SourceSpec = SourceSpec {
-    flow: Flow::FreshbooksToMailchimp,
     vendor: "FreshBooks",
     account: "account",
     entities: &["client", "invoice", "payment"],
 };
 
-/// The FreshBooks → Mailchimp flow as a [`TargetHandler`].
+/// The FreshBooks → Mailchimp flow, which the Mailchimp worker's
+/// [`crate::flows::mailchimp_target::MailchimpTarget`] dispatches to.
 pub struct FreshbooksToMailchimp {
-    /// Connections, clients, store, clock, and the merge fields, stores and products known to
+    /// Clients, store, clock, and the merge fields, stores and products known to
     /// exist per process (each read, and created if missing, once rather than on every event).
     parts: FlowParts,
 }
@@ -80,29 +78,13 @@ pub fn store_id(connection_name: &str, connection: &Connection) -> String {
         .unwrap_or_else(|| mapping::default_store_id(connection_name))
 }
 
-/// The applied connection called `name`, or a permanent error: an event for a connection that
-/// is no longer applied cannot be handled until it is applied again (then replay).
-pub async fn lookup_connection(
-    connections: &CachedConnections,
-    name: &str,
-) -> Result<Connection, HandlerError> {
-    let set = connections.get().await.map_err(from_port)?;
-    set.connections.get(name).cloned().ok_or_else(|| {
-        HandlerError::permanent(
-            "unknown_connection",
-            format!("connection `{name}` is not applied; apply it and replay the dead letter"),
-        )
-    })
-}
-
 impl FreshbooksToMailchimp {
     pub fn new(
-        connections: Arc<CachedConnections>,
         clients: Arc<dyn VendorClients>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let parts = FlowParts::new(connections, clients, store, clock);
+        let parts = FlowParts::new(clients, store, clock);
         FreshbooksToMailchimp { parts }
     }
 
@@ -636,15 +618,6 @@ impl FreshbooksToMailchimp {
     }
 
     // ---- id map -------------------------------------------------------------------------
-}
-
-#[async_trait]
-impl TargetHandler for FreshbooksToMailchimp {
-    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.parts.connections, &event.connection).await?;
-        self.handle_connection(&event.connection, &connection, event)
-            .await
-    }
 }
 
 fn skipped(reason: &str) -> Result<Handled, HandlerError> {

@@ -3,8 +3,8 @@
 //!
 //! - [`options`]: the connection's options, typed.
 //! - [`mapping`]: FreshBooks records in, Mailchimp bodies out — pure functions.
-//! - [`handler`]: [`FreshbooksToMailchimp`], the orchestration as a
-//!   [`crate::worker::TargetHandler`].
+//! - [`handler`]: [`FreshbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
+//!   through [`crate::flows::mailchimp_target::MailchimpTarget`]).
 //!
 //! A store backfill (the CLI's `backfill` command) brackets its events with [`begin_backfill`]
 //! and [`end_backfill`]; events of origin `backfill` also make sure the store is syncing before
@@ -15,7 +15,7 @@ pub mod handler;
 pub mod mapping;
 pub mod options;
 
-pub use handler::{FreshbooksToMailchimp, lookup_connection, store_id};
+pub use handler::{FreshbooksToMailchimp, store_id};
 pub use options::{Options, Retire};
 
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};

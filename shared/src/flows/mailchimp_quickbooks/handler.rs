@@ -18,31 +18,28 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::note::{
     MemberChange, NotesPlan, OPERATIONS, StatusLine, activity_note, find_status_line, plan_notes,
 };
-use crate::connections::{CachedConnections, Connection};
+use crate::connections::Connection;
 use crate::event::SyncEvent;
-use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
-use crate::flows::freshbooks_mailchimp::lookup_connection;
 use crate::vendors::quickbooks::models::{Customer, CustomerUpdate};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
-use crate::worker::{Handled, HandlerError, TargetHandler};
+use crate::worker::{Handled, HandlerError};
 
 /// The most sparse updates one event makes to keep the status line current when each meets a
 /// concurrent edit (Fault 5010). Bounded so two writers cannot spin; the queue's retry comes
 /// after a delay, by which time the other writer is usually done.
 pub const MAX_ATTEMPTS: u32 = 4;
 
-/// The Mailchimp → QuickBooks flow as a [`TargetHandler`].
+/// The Mailchimp → QuickBooks flow, which the QuickBooks worker's
+/// [`crate::flows::quickbooks_target::QuickbooksTarget`] dispatches to.
 pub struct MailchimpToQuickbooks {
-    connections: Arc<CachedConnections>,
     clients: Arc<dyn VendorClients>,
 }
 
@@ -63,11 +60,8 @@ struct StatusResult {
 }
 
 impl MailchimpToQuickbooks {
-    pub fn new(connections: Arc<CachedConnections>, clients: Arc<dyn VendorClients>) -> Self {
-        MailchimpToQuickbooks {
-            connections,
-            clients,
-        }
+    pub fn new(clients: Arc<dyn VendorClients>) -> Self {
+        MailchimpToQuickbooks { clients }
     }
 
     /// Handles `event` for the connection `name` (already looked up). The QuickBooks worker's
@@ -79,15 +73,6 @@ impl MailchimpToQuickbooks {
         connection: &Connection,
         event: &SyncEvent,
     ) -> Result<Handled, HandlerError> {
-        if connection.flow() != Some(Flow::MailchimpToQuickbooks) {
-            return Err(HandlerError::permanent(
-                "unsupported_flow",
-                format!(
-                    "connection `{name}` is not a Mailchimp → QuickBooks connection; the event \
-                     reached the wrong handler"
-                ),
-            ));
-        }
         if event.entity != "member" {
             return skipped(format!(
                 "Mailchimp `{}` events are not recorded in QuickBooks (only member events are)",
@@ -184,15 +169,6 @@ impl MailchimpToQuickbooks {
                 "attempts": status.attempts,
             })),
         })
-    }
-}
-
-#[async_trait]
-impl TargetHandler for MailchimpToQuickbooks {
-    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.connections, &event.connection).await?;
-        self.handle_connection(&event.connection, &connection, event)
-            .await
     }
 }
 

@@ -3,8 +3,8 @@
 //! attachable per event, and one e-mail status line kept current in the customer's `Notes`.
 //!
 //! - [`note`]: the texts (activity note, status line) and how the notes take the line — pure.
-//! - [`handler`]: [`MailchimpToQuickbooks`], the orchestration as a
-//!   [`crate::worker::TargetHandler`].
+//! - [`handler`]: [`MailchimpToQuickbooks`], the orchestration (the QuickBooks worker reaches it
+//!   through [`crate::flows::quickbooks_target::QuickbooksTarget`]).
 
 pub mod handler;
 pub mod note;

@@ -50,7 +50,6 @@ target = {{ vendor = "mailchimp", credentials = "mc", list_id = "{LIST}" }}
 struct World {
     qb: Arc<FakeQuickbooks>,
     handler: QuickbooksTarget,
-    connections: Arc<CachedConnections>,
     clients: Arc<FakeQbClients>,
 }
 
@@ -63,11 +62,10 @@ impl World {
         let connections = Arc::new(CachedConnections::new(db.clone(), Duration::ZERO));
         let qb = FakeQuickbooks::new();
         let clients = Arc::new(FakeQbClients::new(qb.clone()));
-        let handler = QuickbooksTarget::new(connections.clone(), clients.clone());
+        let handler = QuickbooksTarget::new(connections, clients.clone());
         World {
             qb,
             handler,
-            connections,
             clients,
         }
     }
@@ -391,7 +389,7 @@ async fn misaddressed_or_malformed_events_are_permanent() {
 
     // A connection without a realm cannot pass `connections check`; the flow still refuses it
     // in words rather than writing somewhere.
-    let flow = MailchimpToQuickbooks::new(w.connections.clone(), w.clients.clone());
+    let flow = MailchimpToQuickbooks::new(w.clients.clone());
     let set = ConnectionSet::from_toml(&connections_toml(), "test").unwrap();
     let mut conn: Connection = set.connections[CONN].clone();
     conn.target.realm_id = None;

@@ -13,33 +13,30 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde_json::json;
 
 use super::mapping;
 use super::options::Options;
-use crate::connections::{CachedConnections, Connection};
+use crate::connections::Connection;
 use crate::event::SyncEvent;
-use crate::flows::Flow;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
-use crate::flows::freshbooks_mailchimp::lookup_connection;
 use crate::flows::mailchimp_member::{
     ARCHIVED, Audience, FlowParts, Retire, RetireReason, SourceSpec, same_email,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::quickbooks::QuickbooksApi;
-use crate::worker::{Handled, HandlerError, TargetHandler};
+use crate::worker::{Handled, HandlerError};
 
 /// What the flow takes from QuickBooks.
 const SOURCE: SourceSpec = SourceSpec {
-    flow: Flow::QuickbooksToMailchimp,
     vendor: "QuickBooks",
     account: "company (realm)",
     entities: &["customer"],
 };
 
-/// The QuickBooks → Mailchimp flow as a [`TargetHandler`].
+/// The QuickBooks → Mailchimp flow, which the Mailchimp worker's
+/// [`crate::flows::mailchimp_target::MailchimpTarget`] dispatches to.
 pub struct QuickbooksToMailchimp {
     parts: FlowParts,
 }
@@ -55,12 +52,11 @@ struct Cx<'a> {
 
 impl QuickbooksToMailchimp {
     pub fn new(
-        connections: Arc<CachedConnections>,
         clients: Arc<dyn VendorClients>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let parts = FlowParts::new(connections, clients, store, clock);
+        let parts = FlowParts::new(clients, store, clock);
         QuickbooksToMailchimp { parts }
     }
 
@@ -305,14 +301,5 @@ impl QuickbooksToMailchimp {
             },
             other => other,
         })
-    }
-}
-
-#[async_trait]
-impl TargetHandler for QuickbooksToMailchimp {
-    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.parts.connections, &event.connection).await?;
-        self.handle_connection(&event.connection, &connection, event)
-            .await
     }
 }

@@ -4,9 +4,8 @@
 //!
 //! - [`options`]: the connection's options, typed.
 //! - [`mapping`]: QuickBooks customers in, Mailchimp member bodies out — pure functions.
-//! - [`handler`]: [`QuickbooksToMailchimp`], the orchestration as a
-//!   [`crate::worker::TargetHandler`] (the Mailchimp worker reaches it through
-//!   [`crate::flows::mailchimp_target::MailchimpTarget`]).
+//! - [`handler`]: [`QuickbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
+//!   through [`crate::flows::mailchimp_target::MailchimpTarget`]).
 
 pub mod handler;
 pub mod mapping;

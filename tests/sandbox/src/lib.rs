@@ -8,11 +8,31 @@ pub mod freshbooks;
 pub mod mailchimp;
 pub mod quickbooks;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
 use mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
 use quickbooks::{QuickbooksSandbox, QuickbooksSandboxOptions, SandboxCompany};
+
+/// Whether a change made through a control API sends its webhooks (FreshBooks callbacks,
+/// QuickBooks webhooks); `?webhooks=suppress` over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Webhooks {
+    #[default]
+    Send,
+    /// The change happens but no delivery is made (a webhook that never arrives).
+    Suppress,
+}
+
+/// Locks `m` even if a panic elsewhere poisoned it: the sandboxes hold plain data, so they keep
+/// serving.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The sandboxes with what a local run needs in them: one FreshBooks account (a user, a
 /// business, a token pair), one QuickBooks company (a realm and a token pair) and one Mailchimp

@@ -91,6 +91,7 @@ use mlc::ports::{Clock, SystemClock};
 use crate::faults;
 use serde::{Deserialize, Serialize};
 
+pub use crate::Webhooks;
 pub use delivery::DeliveryRecord;
 pub use faults::{Fault, FaultAction};
 pub use state::{
@@ -98,6 +99,7 @@ pub use state::{
     TokenPair,
 };
 
+use crate::lock;
 use faults::Faults;
 use state::{Change, State};
 
@@ -140,16 +142,6 @@ impl Default for FreshbooksSandboxOptions {
             seed: 0x5eed,
         }
     }
-}
-
-/// Whether a mutation sends its webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Webhooks {
-    #[default]
-    Send,
-    /// The change happens but no delivery is made (a webhook that never arrives).
-    Suppress,
 }
 
 /// A user with one business and a token pair: what a test or the demo usually needs.
@@ -205,10 +197,6 @@ impl Inner {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         lock(&self.state)
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The control API. Cheap to clone.

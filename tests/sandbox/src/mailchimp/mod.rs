@@ -97,6 +97,7 @@ use axum::routing::{any, get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::lock;
 pub use spec::FieldError;
 use state::Reply;
 pub use state::{
@@ -318,11 +319,6 @@ struct Shared {
     peak: AtomicUsize,
     throttled: AtomicU64,
     webhooks: webhooks::Deliverer,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere while holding the lock leaves plain data; keep serving.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A running sandbox; stops when dropped.

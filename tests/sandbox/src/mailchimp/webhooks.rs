@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::state::MemberState;
+use crate::lock;
 
 /// User-Agent of event deliveries.
 pub const DELIVERY_USER_AGENT: &str = "MailChimp.com";
@@ -302,10 +303,6 @@ struct Core {
     validations: Mutex<Vec<ListWebhookValidation>>,
     /// Deliveries queued and not yet finished (delivered or out of retries).
     pending: AtomicUsize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The delivery machinery: one queue and task per webhook.

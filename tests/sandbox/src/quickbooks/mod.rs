@@ -112,7 +112,9 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use crate::faults::{self, Faults};
+use crate::lock;
 
+pub use crate::Webhooks;
 pub use crate::faults::{Fault, FaultAction};
 pub use delivery::{DeliveryRecord, PayloadFormat};
 pub use state::{CustomerSeed, SandboxError, TokenPair};
@@ -188,16 +190,6 @@ impl QuickbooksSandboxOptions {
             code: self.code_lifetime,
         }
     }
-}
-
-/// Whether a change sends its webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Webhooks {
-    #[default]
-    Send,
-    /// The change happens but no webhook is sent (a lost webhook).
-    Suppress,
 }
 
 /// A company the app is connected to: what a test or the demo usually needs.
@@ -287,10 +279,6 @@ impl Inner {
             }
         }
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The control API. Cheap to clone.

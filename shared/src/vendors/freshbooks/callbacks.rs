@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::error::{self, FreshbooksError};
+use crate::vendors::http::read_capped;
 use crate::vendors::is_plain_id;
 
 /// FreshBooks' production API.
@@ -58,12 +59,8 @@ impl CallbacksClient {
 
     /// A client for another base URL (the sandbox), e.g. `http://127.0.0.1:8081`.
     pub fn with_base_url(base_url: &str) -> Result<Self, FreshbooksError> {
-        let url = Url::parse(base_url)
-            .ok()
-            .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| FreshbooksError::InvalidBaseUrl(base_url.to_string()))?;
         Ok(Self {
-            base_url: url,
+            base_url: super::client::parse_base_url(base_url)?,
             ..Self::new()
         })
     }
@@ -96,7 +93,9 @@ impl CallbacksClient {
             .await
             .map_err(FreshbooksError::Transport)?;
         let status = response.status().as_u16();
-        let body = read_capped(response, status).await?;
+        let body = read_capped(response, MAX_BODY)
+            .await
+            .map_err(|e| FreshbooksError::reading(status, e))?;
         if !(200..300).contains(&status) {
             return Err(error::from_error_response(status, &body));
         }
@@ -187,23 +186,6 @@ impl CallbackVerifier for CallbacksClient {
     ) -> Result<bool, FreshbooksError> {
         CallbacksClient::verify(self, access_token, account_id, callback_id, verifier).await
     }
-}
-
-async fn read_capped(
-    mut response: reqwest::Response,
-    status: u16,
-) -> Result<Vec<u8>, FreshbooksError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(FreshbooksError::Transport)? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(FreshbooksError::UnexpectedBody {
-                status,
-                reason: format!("body larger than {MAX_BODY} bytes"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

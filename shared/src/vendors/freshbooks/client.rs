@@ -26,7 +26,7 @@ use super::models::{
     Business, Callback, Changed, Client, Entity, Identity, Invoice, Payment, VIS_DELETED,
 };
 use crate::tokens::AccessTokens;
-use crate::vendors::http::shared_http_client;
+use crate::vendors::http::{http_base, read_capped, shared_http_client};
 use crate::vendors::is_plain_id;
 
 pub use super::callbacks::DEFAULT_BASE_URL;
@@ -45,29 +45,7 @@ const MAX_PAGES: u64 = 10_000;
 
 /// An `http(s)` URL that paths can be appended to.
 pub(crate) fn parse_base_url(base_url: &str) -> Result<Url, FreshbooksError> {
-    Url::parse(base_url)
-        .ok()
-        .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| FreshbooksError::InvalidBaseUrl(base_url.to_string()))
-}
-
-/// Reads a body of at most `max` bytes.
-pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
-    status: u16,
-    max: usize,
-) -> Result<Vec<u8>, FreshbooksError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(FreshbooksError::Transport)? {
-        if body.len() + chunk.len() > max {
-            return Err(FreshbooksError::UnexpectedBody {
-                status,
-                reason: format!("body larger than {max} bytes"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    http_base(base_url).ok_or_else(|| FreshbooksError::InvalidBaseUrl(base_url.to_string()))
 }
 
 /// The FreshBooks API for one credential set.
@@ -304,7 +282,9 @@ impl FreshbooksClient {
         }
         let response = request.send().await.map_err(FreshbooksError::Transport)?;
         let status = response.status().as_u16();
-        let bytes = read_capped(response, status, MAX_RESPONSE_BYTES).await?;
+        let bytes = read_capped(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|e| FreshbooksError::reading(status, e))?;
         if !(200..300).contains(&status) {
             return Err(from_error_response(status, &bytes));
         }

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::vendors::form::truncate;
+use crate::vendors::http::ReadError;
 
 /// Longest message kept from an error body, so a proxy's HTML page does not flood the logs.
 const MAX_MESSAGE: usize = 500;
@@ -37,6 +38,17 @@ pub enum FreshbooksError {
 }
 
 impl FreshbooksError {
+    /// The error for an answer with `status` whose body could not be read.
+    pub(crate) fn reading(status: u16, e: ReadError) -> Self {
+        match e {
+            ReadError::Transport(e) => FreshbooksError::Transport(e),
+            too_large @ ReadError::TooLarge(_) => FreshbooksError::UnexpectedBody {
+                status,
+                reason: too_large.to_string(),
+            },
+        }
+    }
+
     /// Worth retrying later: transport failures, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {

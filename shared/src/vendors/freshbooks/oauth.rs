@@ -9,10 +9,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::FreshbooksError;
-use super::client::{REQUEST_TIMEOUT, parse_base_url, read_capped};
+use super::client::{REQUEST_TIMEOUT, parse_base_url};
 use super::credentials::Credentials;
 use crate::tokens::{RefreshError, Refresher, TokenSet};
-use crate::vendors::http::shared_http_client;
+use crate::vendors::http::{read_capped, shared_http_client};
 
 /// Largest token-endpoint answer read.
 const MAX_BODY: usize = 64 * 1024;
@@ -124,9 +124,9 @@ impl FreshbooksOauth {
             .await
             .map_err(|e| RefreshError::Transient(format!("token endpoint unreachable: {e}")))?;
         let status = response.status().as_u16();
-        let body = read_capped(response, status, MAX_BODY)
-            .await
-            .map_err(|e| RefreshError::Transient(e.to_string()))?;
+        let body = read_capped(response, MAX_BODY).await.map_err(|e| {
+            RefreshError::Transient(FreshbooksError::reading(status, e).to_string())
+        })?;
         if (200..300).contains(&status) {
             let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                 RefreshError::Misconfigured(format!(

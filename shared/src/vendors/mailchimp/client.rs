@@ -26,7 +26,7 @@ use super::models::{
     Customer, Member, MemberUpsert, MergeField, Order, Problem, Product, Store, TagChange,
 };
 use super::webhook::subscriber_hash;
-use crate::vendors::http::shared_http_client;
+use crate::vendors::http::{ReadError, http_base, read_capped, retry_after, shared_http_client};
 
 /// Whole-request timeout. Mailchimp's own server-side limit is 120 s (mailchimp.md §5); a
 /// worker would rather give up sooner and let the harness retry.
@@ -87,10 +87,8 @@ impl MailchimpClient {
             .base_url
             .clone()
             .unwrap_or_else(|| credentials.base_url());
-        let base_url = Url::parse(&base)
-            .ok()
-            .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| MailchimpError::InvalidBaseUrl(base.clone()))?;
+        let base_url =
+            http_base(&base).ok_or_else(|| MailchimpError::InvalidBaseUrl(base.clone()))?;
         let http = shared_http_client(options.timeout).map_err(MailchimpError::Transport)?;
         Ok(Self {
             base_url,
@@ -173,19 +171,16 @@ impl MailchimpClient {
             .acquire(self.timeout)
             .await
             .ok_or(MailchimpError::LimiterTimeout(self.timeout))?;
-        let mut response = request.send().await.map_err(MailchimpError::Transport)?;
+        let response = request.send().await.map_err(MailchimpError::Transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(MailchimpError::Transport)? {
-            if bytes.len() + chunk.len() > MAX_BODY {
-                return Err(MailchimpError::UnexpectedBody {
-                    status: status.as_u16(),
-                    reason: format!("body larger than {MAX_BODY} bytes"),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_capped(response, MAX_BODY).await.map_err(|e| match e {
+            ReadError::Transport(e) => MailchimpError::Transport(e),
+            too_large @ ReadError::TooLarge(_) => MailchimpError::UnexpectedBody {
+                status: status.as_u16(),
+                reason: too_large.to_string(),
+            },
+        })?;
         if status.is_success() {
             Ok((status, bytes))
         } else {
@@ -250,19 +245,6 @@ fn error_for(status: u16, headers: &HeaderMap, body: &[u8]) -> MailchimpError {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     MailchimpError::from_problem(status, problem, request_id, retry_after(headers))
-}
-
-/// `Retry-After` in delta-seconds. Whether Mailchimp sends it at all is UNCONFIRMED
-/// (mailchimp.md §5), and the HTTP-date form is ignored: the harness backs off by itself then.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 #[derive(Deserialize)]

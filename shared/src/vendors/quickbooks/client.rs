@@ -23,13 +23,13 @@ use url::Url;
 use super::QuickbooksError;
 use super::api::QuickbooksApi;
 use super::credentials::QuickbooksCredentials;
-use super::error::{INTUIT_TID_HEADER, retry_after_seconds};
+use super::error::INTUIT_TID_HEADER;
 use super::limiter::{RealmLimiter, RealmShare};
 use super::models::{
     Attachable, ChangedCustomers, Customer, CustomerUpdate, MAX_NOTE_CHARS, MINOR_VERSION,
 };
 use crate::tokens::AccessTokens;
-use crate::vendors::http::shared_http_client;
+use crate::vendors::http::{ReadError, http_base, read_capped, retry_after, shared_http_client};
 use crate::vendors::is_plain_id;
 
 /// Whole-request timeout (also the longest wait for a limiter slot).
@@ -87,9 +87,7 @@ impl QuickbooksClient {
         credentials: &str,
         options: &ClientOptions,
     ) -> Result<Self, QuickbooksError> {
-        let base_url = Url::parse(api_base)
-            .ok()
-            .filter(|u| !u.cannot_be_a_base() && matches!(u.scheme(), "http" | "https"))
+        let base_url = http_base(api_base)
             .ok_or_else(|| QuickbooksError::InvalidBaseUrl(api_base.to_string()))?;
         let http = shared_http_client(options.timeout)
             .map_err(|e| QuickbooksError::Transport(format!("building the HTTP client: {e}")))?;
@@ -235,28 +233,26 @@ impl QuickbooksClient {
             .acquire(self.timeout)
             .await
             .map_err(|e| QuickbooksError::Transport(e.to_string()))?;
-        let mut response = request.send().await.map_err(transport)?;
+        let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let intuit_tid = header(INTUIT_TID_HEADER).filter(|t| !t.trim().is_empty());
-        let retry_after = retry_after_seconds(header("retry-after").as_deref());
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() + chunk.len() > MAX_BODY {
+        let intuit_tid = response
+            .headers()
+            .get(INTUIT_TID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string);
+        let retry_after = retry_after(response.headers());
+        let bytes = match read_capped(response, MAX_BODY).await {
+            Ok(bytes) => bytes,
+            Err(ReadError::Transport(e)) => return Err(transport(e)),
+            Err(too_large @ ReadError::TooLarge(_)) => {
                 return Err(QuickbooksError::UnexpectedBody {
                     status,
-                    reason: format!("body larger than {MAX_BODY} bytes"),
+                    reason: too_large.to_string(),
                     intuit_tid,
                 });
             }
-            bytes.extend_from_slice(&chunk);
-        }
+        };
         if !(200..300).contains(&status) {
             return Err(QuickbooksError::from_response(
                 status,

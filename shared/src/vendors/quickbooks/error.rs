@@ -202,12 +202,6 @@ fn default_message(status: u16) -> &'static str {
     }
 }
 
-/// `Retry-After` in delta-seconds (whether Intuit sends it is UNCONFIRMED; the HTTP-date form
-/// is ignored and the harness backs off by itself).
-pub fn retry_after_seconds(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// The first error of a QuickBooks error body: JSON (`Fault.Error[]`, or the gateway's
 /// `fault.error[]`; keys matched case-insensitively, `code` a string or a number) or XML
 /// (`<Fault><Error code="…"><Message>…</Message><Detail>…</Detail></Error></Fault>`).
@@ -385,7 +379,7 @@ mod tests {
             429,
             xml,
             Some("1-abc".into()),
-            retry_after_seconds(Some(" 7 ")),
+            Some(Duration::from_secs(7)),
         );
         assert!(e.is_transient() && e.is_throttled());
         assert_eq!(e.intuit_tid(), Some("1-abc"));
@@ -419,10 +413,6 @@ mod tests {
         );
         assert!(e.is_not_found() && !e.is_transient());
         assert!(e.to_string().contains("[intuit_tid tid-1]"), "{e}");
-        assert_eq!(
-            retry_after_seconds(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
-            None
-        );
     }
 
     #[test]

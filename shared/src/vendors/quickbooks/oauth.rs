@@ -11,7 +11,7 @@ use url::Url;
 use super::client::DEFAULT_TIMEOUT;
 use super::credentials::QuickbooksCredentials;
 use crate::tokens::{RefreshError, Refresher, TokenSet};
-use crate::vendors::http::shared_http_client;
+use crate::vendors::http::{ReadError, read_capped, shared_http_client};
 
 /// Intuit's token endpoint, the same host for sandbox and production companies.
 pub const TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
@@ -152,7 +152,7 @@ impl QuickbooksOauth {
                 ))
             })?,
         };
-        let mut response = http
+        let response = http
             .post(self.token_url.clone())
             .basic_auth(client_id, Some(client_secret.expose_secret()))
             .header(reqwest::header::ACCEPT, "application/json")
@@ -161,19 +161,14 @@ impl QuickbooksOauth {
             .await
             .map_err(|e| RefreshError::Transient(format!("token endpoint unreachable: {e}")))?;
         let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| RefreshError::Transient(format!("reading the token answer: {e}")))?
-        {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(RefreshError::Misconfigured(format!(
-                    "token endpoint answered HTTP {status} with more than {MAX_BODY} bytes"
-                )));
+        let body = read_capped(response, MAX_BODY).await.map_err(|e| match e {
+            ReadError::Transport(e) => {
+                RefreshError::Transient(format!("reading the token answer: {e}"))
             }
-            body.extend_from_slice(&chunk);
-        }
+            ReadError::TooLarge(max) => RefreshError::Misconfigured(format!(
+                "token endpoint answered HTTP {status} with more than {max} bytes"
+            )),
+        })?;
         if (200..300).contains(&status) {
             return parse_tokens(status, &body, now);
         }

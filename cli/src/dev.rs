@@ -18,10 +18,7 @@ use mlc::flows::mailchimp_target::MailchimpTarget;
 use mlc::flows::quickbooks_target::QuickbooksTarget;
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
-use mlc::ports::{
-    CallbackRecord, CallbackStatus, Clock, ConnectionStore, Queue, Secrets, Store, SystemClock,
-    WebhookCallbacks,
-};
+use mlc::ports::{Clock, ConnectionStore, Queue, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
@@ -32,6 +29,7 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::local_store::StoreArgs;
+use crate::onboarding::apply::{CallbackSpec, FRESHBOOKS_EVENTS, register_pending, wait_verified};
 use crate::onboarding::mailchimp_webhook;
 use mlc_sandbox::Sandboxes;
 use mlc_sandbox::quickbooks::PayloadFormat;
@@ -572,17 +570,13 @@ pub(crate) async fn store_sandbox_credentials(
     Ok(())
 }
 
-/// The FreshBooks events a connection subscribes to (each covers its `.create/.update/.delete`).
-pub(crate) const FRESHBOOKS_EVENTS: [&str; 3] = ["client", "invoice", "payment"];
-
 /// How long FreshBooks' verification handshake may take to reach the route.
 const HANDSHAKE_WAIT: Duration = Duration::from_secs(20);
 
 /// Registers a FreshBooks callback per event for every enabled FreshBooks source at the local
-/// webhook routes, as `apply` does for a stack: a pending record first (so the handshake that
-/// may arrive before the registration call returns finds its route), then the registration;
-/// the handshake then reaches the webhook route, which verifies it with FreshBooks. Returns
-/// the callbacks' URLs once every one is verified.
+/// webhook routes, as `apply` does for a stack (its [`register_pending`]), under route ids
+/// named after the connection; the handshake then reaches the webhook route, which verifies it
+/// with FreshBooks. Returns the callbacks' URLs once every one is verified.
 pub(crate) async fn register_freshbooks_callbacks(
     pipeline: &Local,
     set: &ConnectionSet,
@@ -605,51 +599,38 @@ pub(crate) async fn register_freshbooks_callbacks(
         )?;
         for event in FRESHBOOKS_EVENTS {
             let route_id = format!("{name}-{event}");
-            let mut record = CallbackRecord {
-                route_id: route_id.clone(),
-                vendor: Vendor::Freshbooks,
-                account: account.to_string(),
-                callback_id: None,
-                event: event.to_string(),
-                credentials: c.source.credentials.clone(),
-                status: CallbackStatus::Pending,
-                updated_at: pipeline.clock.now(),
-            };
-            pipeline.db.put_callback(&record).await?;
             let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
-            let callback = client
-                .register_callback(account, event, &uri)
+            let spec = CallbackSpec {
+                account,
+                credentials: &c.source.credentials,
+                event,
+                route_id: &route_id,
+                uri: &uri,
+            };
+            register_pending(&pipeline.db, pipeline.clock.as_ref(), &client, &spec, None)
                 .await
-                .with_context(|| format!("registering the FreshBooks `{event}` callback"))?;
-            record.callback_id = Some(callback.callbackid);
-            // Only if the handshake has not verified it already.
-            if let Some(current) = pipeline.db.get_callback(&route_id).await?
-                && current.status == CallbackStatus::Pending
-            {
-                pipeline.db.put_callback(&record).await?;
-            }
+                .with_context(|| format!("the FreshBooks `{event}` callback"))?;
             routes.push(route_id);
             uris.push(uri);
         }
     }
-    let deadline = tokio::time::Instant::now() + HANDSHAKE_WAIT;
-    loop {
-        let mut pending = Vec::new();
-        for route in &routes {
-            match pipeline.db.get_callback(route).await? {
-                Some(r) if r.status == CallbackStatus::Verified => {}
-                _ => pending.push(route.as_str()),
-            }
-        }
-        if pending.is_empty() {
-            return Ok(uris);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!(
-                "FreshBooks callbacks not verified within {HANDSHAKE_WAIT:?}: {}",
-                pending.join(", ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let verified = wait_verified(
+        &pipeline.db,
+        &routes,
+        HANDSHAKE_WAIT,
+        Duration::from_millis(50),
+    )
+    .await;
+    let pending: Vec<&str> = routes
+        .into_iter()
+        .filter(|r| !verified.contains(r))
+        .collect();
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "FreshBooks callbacks not verified within {HANDSHAKE_WAIT:?}: {}",
+            pending.join(", ")
+        );
     }
+    Ok(uris)
 }

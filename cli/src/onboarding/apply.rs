@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use mlc::connections::{Connection, ConnectionSet};
 use mlc::ports::{CallbackRecord, CallbackStatus, Clock, Secrets, Store, SystemClock};
 use mlc::tokens::TokenManager;
@@ -259,6 +259,88 @@ pub fn route_id(account: &str, event: &str) -> String {
     format!("{account}-{event}")
 }
 
+/// One FreshBooks callback: which account and event, the route that receives it and its URL.
+pub struct CallbackSpec<'a> {
+    pub account: &'a str,
+    pub credentials: &'a str,
+    pub event: &'a str,
+    pub route_id: &'a str,
+    pub uri: &'a str,
+}
+
+/// Registers a callback as pending: the record first, so the handshake that may arrive before
+/// the registration call returns finds a pending callback to confirm, then the registration —
+/// or, for `registered` (the id of one FreshBooks already has), a resend of its handshake. The
+/// callback id is recorded only while the record is still pending: the handshake may have
+/// verified it already.
+pub async fn register_pending(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    client: &FreshbooksClient,
+    spec: &CallbackSpec<'_>,
+    registered: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut pending = CallbackRecord {
+        route_id: spec.route_id.to_string(),
+        vendor: Vendor::Freshbooks,
+        account: spec.account.to_string(),
+        callback_id: registered.map(str::to_string),
+        event: spec.event.to_string(),
+        credentials: spec.credentials.to_string(),
+        status: CallbackStatus::Pending,
+        updated_at: clock.now(),
+    };
+    store
+        .put_callback(&pending)
+        .await
+        .map_err(|e| anyhow!("recording the pending callback: {e}"))?;
+    if let Some(id) = registered {
+        return client
+            .resend_verification(spec.account, id)
+            .await
+            .map_err(|e| anyhow!("asking FreshBooks to resend verification: {e}"));
+    }
+    let cb = client
+        .register_callback(spec.account, spec.event, spec.uri)
+        .await
+        .map_err(|e| anyhow!("registering: {e}"))?;
+    pending.callback_id = Some(cb.callbackid);
+    if let Ok(Some(current)) = store.get_callback(spec.route_id).await
+        && current.status == CallbackStatus::Pending
+    {
+        store
+            .put_callback(&pending)
+            .await
+            .map_err(|e| anyhow!("recording the callback id: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Polls the callback records of `routes` every `every` until each is verified or `wait`
+/// passes; returns the verified ones.
+pub async fn wait_verified<'a>(
+    store: &dyn Store,
+    routes: &[&'a str],
+    wait: Duration,
+    every: Duration,
+) -> BTreeSet<&'a str> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut done = BTreeSet::new();
+    loop {
+        for route in routes {
+            if let Ok(Some(r)) = store.get_callback(route).await
+                && r.status == CallbackStatus::Verified
+            {
+                done.insert(*route);
+            }
+        }
+        if done.len() == routes.len() || tokio::time::Instant::now() >= deadline {
+            return done;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 struct Registrar {
     store: Arc<dyn Store>,
     secrets: Arc<dyn Secrets>,
@@ -304,19 +386,33 @@ impl Registrar {
                 states.insert((account.clone(), event.to_string()), state);
             }
         }
-        let waiting: Vec<(String, String)> = states
+        let waiting: Vec<String> = states
             .iter()
             .filter(|(_, s)| **s == State::Waiting)
-            .map(|(k, _)| k.clone())
+            .map(|((account, event), _)| route_id(account, event))
             .collect();
-        let verified = self.wait_for(&waiting, wait).await;
+        if !waiting.is_empty() {
+            eprintln!(
+                "waiting up to {} s for {} verification handshake(s)…",
+                wait.as_secs(),
+                waiting.len()
+            );
+        }
+        let waiting: Vec<&str> = waiting.iter().map(String::as_str).collect();
+        let verified = wait_verified(
+            self.store.as_ref(),
+            &waiting,
+            wait,
+            Duration::from_millis(250),
+        )
+        .await;
         println!("FreshBooks callbacks:");
         let mut ok = true;
         for ((account, event), state) in &states {
             let uri = self.uri(account, event);
             let text = match state {
                 State::AlreadyVerified => "verified (already registered)".to_string(),
-                State::Waiting if verified.contains(&(account.clone(), event.clone())) => {
+                State::Waiting if verified.contains(route_id(account, event).as_str()) => {
                     "verified".to_string()
                 }
                 State::Waiting => {
@@ -344,8 +440,9 @@ impl Registrar {
         )
     }
 
-    /// Pending record first, then the registration (or a resend), so the handshake that
-    /// follows finds a pending callback to confirm.
+    /// Registers one callback unless FreshBooks and this store both have it verified; one
+    /// registered before but not usable here (unverified, or its verifier is not in this
+    /// store) gets its handshake resent.
     async fn register_one(
         &self,
         client: &FreshbooksClient,
@@ -374,69 +471,25 @@ impl Registrar {
         {
             return State::AlreadyVerified;
         }
-        let mut pending = CallbackRecord {
-            route_id: route.clone(),
-            vendor: Vendor::Freshbooks,
-            account: account.to_string(),
-            callback_id: found.map(|c| c.callbackid.clone()),
-            event: event.to_string(),
-            credentials: credentials.to_string(),
-            status: CallbackStatus::Pending,
-            updated_at: self.clock.now(),
+        let spec = CallbackSpec {
+            account,
+            credentials,
+            event,
+            route_id: &route,
+            uri: &uri,
         };
-        if let Err(e) = self.store.put_callback(&pending).await {
-            return State::Failed(format!("recording the pending callback: {e}"));
-        }
-        if let Some(cb) = found {
-            // Registered before but not usable here (unverified, or its verifier is not in
-            // this store): ask for the handshake again.
-            return match client.resend_verification(account, &cb.callbackid).await {
-                Ok(()) => State::Waiting,
-                Err(e) => State::Failed(format!("asking FreshBooks to resend verification: {e}")),
-            };
-        }
-        let cb = match client.register_callback(account, event, &uri).await {
-            Ok(cb) => cb,
-            Err(e) => return State::Failed(format!("registering: {e}")),
-        };
-        pending.callback_id = Some(cb.callbackid);
-        // The handshake may have verified it already; only a pending record gets the id.
-        if let Ok(Some(current)) = self.store.get_callback(&route).await
-            && current.status == CallbackStatus::Pending
-            && let Err(e) = self.store.put_callback(&pending).await
+        let registered = found.map(|c| c.callbackid.as_str());
+        match register_pending(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            client,
+            &spec,
+            registered,
+        )
+        .await
         {
-            return State::Failed(format!("recording the callback id: {e}"));
-        }
-        State::Waiting
-    }
-
-    /// Polls the callback records until every one in `keys` is verified or `wait` passes.
-    async fn wait_for(
-        &self,
-        keys: &[(String, String)],
-        wait: Duration,
-    ) -> BTreeSet<(String, String)> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut done = BTreeSet::new();
-        if !keys.is_empty() {
-            eprintln!(
-                "waiting up to {} s for {} verification handshake(s)…",
-                wait.as_secs(),
-                keys.len()
-            );
-        }
-        loop {
-            for (account, event) in keys {
-                if let Ok(Some(r)) = self.store.get_callback(&route_id(account, event)).await
-                    && r.status == CallbackStatus::Verified
-                {
-                    done.insert((account.clone(), event.clone()));
-                }
-            }
-            if done.len() == keys.len() || tokio::time::Instant::now() >= deadline {
-                return done;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            Ok(()) => State::Waiting,
+            Err(e) => State::Failed(e.to_string()),
         }
     }
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::clients::VendorClients;
 use super::freshbooks_mailchimp::FreshbooksToMailchimp;
 use super::quickbooks_mailchimp::QuickbooksToMailchimp;
-use super::{Flow, lookup_connection, wrong_queue};
+use super::{Flow, TargetDispatch};
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
 use crate::ports::{Clock, Store};
@@ -16,11 +16,7 @@ use crate::vendor::Vendor;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// Every flow that writes to Mailchimp, behind one handler.
-pub struct MailchimpTarget {
-    connections: Arc<CachedConnections>,
-    freshbooks: FreshbooksToMailchimp,
-    quickbooks: QuickbooksToMailchimp,
-}
+pub struct MailchimpTarget(TargetDispatch);
 
 impl MailchimpTarget {
     pub fn new(
@@ -29,30 +25,22 @@ impl MailchimpTarget {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        MailchimpTarget {
-            freshbooks: FreshbooksToMailchimp::new(clients.clone(), store.clone(), clock.clone()),
-            quickbooks: QuickbooksToMailchimp::new(clients, store, clock),
+        let freshbooks = FreshbooksToMailchimp::new(clients.clone(), store.clone(), clock.clone());
+        let quickbooks = QuickbooksToMailchimp::new(clients, store, clock);
+        MailchimpTarget(TargetDispatch::new(
+            Vendor::Mailchimp,
             connections,
-        }
+            vec![
+                (Flow::FreshbooksToMailchimp, Box::new(freshbooks)),
+                (Flow::QuickbooksToMailchimp, Box::new(quickbooks)),
+            ],
+        ))
     }
 }
 
 #[async_trait]
 impl TargetHandler for MailchimpTarget {
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.connections, &event.connection).await?;
-        match connection.flow() {
-            Some(Flow::FreshbooksToMailchimp) => {
-                self.freshbooks
-                    .handle_connection(&event.connection, &connection, event)
-                    .await
-            }
-            Some(Flow::QuickbooksToMailchimp) => {
-                self.quickbooks
-                    .handle_connection(&event.connection, &connection, event)
-                    .await
-            }
-            other => Err(wrong_queue(&event.connection, other, Vendor::Mailchimp)),
-        }
+        self.0.handle(event).await
     }
 }

@@ -17,11 +17,15 @@ pub mod quickbooks_target;
 pub mod target_worker;
 
 use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use crate::connections::{CachedConnections, Connection};
+use crate::event::SyncEvent;
 use crate::flows::errors::from_port;
 use crate::vendor::Vendor;
-use crate::worker::HandlerError;
+use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// A directed source → target pair the product implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,6 +124,59 @@ pub async fn lookup_connection(
             format!("connection `{name}` is not applied; apply it and replay the dead letter"),
         )
     })
+}
+
+/// One flow's handling of an event whose connection a [`TargetDispatch`] has looked up and
+/// found to run that flow.
+#[async_trait]
+pub trait FlowHandler: Send + Sync {
+    /// Handles `event` for the connection `name` (already looked up).
+    async fn handle_connection(
+        &self,
+        name: &str,
+        connection: &Connection,
+        event: &SyncEvent,
+    ) -> Result<Handled, HandlerError>;
+}
+
+/// A target worker's [`TargetHandler`]: looks up each event's connection and hands the event to
+/// the handler of the connection's flow; a connection whose flow does not write to `target` is
+/// on the wrong queue ([`wrong_queue`]).
+pub struct TargetDispatch {
+    target: Vendor,
+    connections: Arc<CachedConnections>,
+    flows: Vec<(Flow, Box<dyn FlowHandler>)>,
+}
+
+impl TargetDispatch {
+    /// `flows`: every flow into `target` with its handler.
+    pub fn new(
+        target: Vendor,
+        connections: Arc<CachedConnections>,
+        flows: Vec<(Flow, Box<dyn FlowHandler>)>,
+    ) -> Self {
+        TargetDispatch {
+            target,
+            connections,
+            flows,
+        }
+    }
+}
+
+#[async_trait]
+impl TargetHandler for TargetDispatch {
+    async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
+        let connection = lookup_connection(&self.connections, &event.connection).await?;
+        let flow = connection.flow();
+        match self.flows.iter().find(|(f, _)| Some(*f) == flow) {
+            Some((_, handler)) => {
+                handler
+                    .handle_connection(&event.connection, &connection, event)
+                    .await
+            }
+            None => Err(wrong_queue(&event.connection, flow, self.target)),
+        }
+    }
 }
 
 #[cfg(test)]

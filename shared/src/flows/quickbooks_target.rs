@@ -7,38 +7,31 @@ use async_trait::async_trait;
 
 use super::clients::VendorClients;
 use super::mailchimp_quickbooks::MailchimpToQuickbooks;
-use super::{Flow, lookup_connection, wrong_queue};
+use super::{Flow, TargetDispatch};
 use crate::connections::CachedConnections;
 use crate::event::SyncEvent;
 use crate::vendor::Vendor;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
 /// Every flow that writes to QuickBooks, behind one handler.
-pub struct QuickbooksTarget {
-    connections: Arc<CachedConnections>,
-    mailchimp: MailchimpToQuickbooks,
-}
+pub struct QuickbooksTarget(TargetDispatch);
 
 impl QuickbooksTarget {
     pub fn new(connections: Arc<CachedConnections>, clients: Arc<dyn VendorClients>) -> Self {
-        QuickbooksTarget {
-            mailchimp: MailchimpToQuickbooks::new(clients),
+        QuickbooksTarget(TargetDispatch::new(
+            Vendor::Quickbooks,
             connections,
-        }
+            vec![(
+                Flow::MailchimpToQuickbooks,
+                Box::new(MailchimpToQuickbooks::new(clients)),
+            )],
+        ))
     }
 }
 
 #[async_trait]
 impl TargetHandler for QuickbooksTarget {
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
-        let connection = lookup_connection(&self.connections, &event.connection).await?;
-        match connection.flow() {
-            Some(Flow::MailchimpToQuickbooks) => {
-                self.mailchimp
-                    .handle_connection(&event.connection, &connection, event)
-                    .await
-            }
-            other => Err(wrong_queue(&event.connection, other, Vendor::Quickbooks)),
-        }
+        self.0.handle(event).await
     }
 }

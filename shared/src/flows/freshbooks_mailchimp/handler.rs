@@ -17,6 +17,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
@@ -24,6 +25,7 @@ use super::mapping;
 use super::options::{Options, Retire};
 use crate::connections::Connection;
 use crate::event::{Origin, SyncEvent};
+use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_freshbooks;
 use crate::flows::mailchimp_member::{
@@ -86,44 +88,6 @@ impl FreshbooksToMailchimp {
     ) -> Self {
         let parts = FlowParts::new(clients, store, clock);
         FreshbooksToMailchimp { parts }
-    }
-
-    /// Handles `event` for the connection `name` (already looked up). [`super::super::
-    /// mailchimp_target::MailchimpTarget`] calls this after dispatching on the flow.
-    pub async fn handle_connection(
-        &self,
-        name: &str,
-        connection: &Connection,
-        event: &SyncEvent,
-    ) -> Result<Handled, HandlerError> {
-        let begun = match self
-            .parts
-            .begin(&SOURCE, name, connection, event, Options::parse)
-            .await?
-        {
-            Ok(begun) => begun,
-            Err(reason) => return Ok(Handled::Skipped { reason }),
-        };
-        let fb = self
-            .parts
-            .clients
-            .freshbooks(&connection.source.credentials)
-            .await?;
-        let cx = Cx {
-            connection: name,
-            account: begun.account,
-            store_id: store_id(name, connection),
-            options: begun.options,
-            fb,
-            au: begun.audience,
-            backfill: event.origin == Origin::Backfill,
-            today: eastern_date(self.parts.clock.now()),
-        };
-        match event.entity.as_str() {
-            "client" => self.sync_client(&cx, &event.entity_id, None).await,
-            "invoice" => self.sync_invoice(&cx, &event.entity_id).await,
-            _ => self.sync_payment(&cx, &event.entity_id).await,
-        }
     }
 
     // ---- clients ------------------------------------------------------------------------
@@ -618,6 +582,45 @@ impl FreshbooksToMailchimp {
     }
 
     // ---- id map -------------------------------------------------------------------------
+}
+
+#[async_trait]
+impl FlowHandler for FreshbooksToMailchimp {
+    async fn handle_connection(
+        &self,
+        name: &str,
+        connection: &Connection,
+        event: &SyncEvent,
+    ) -> Result<Handled, HandlerError> {
+        let begun = match self
+            .parts
+            .begin(&SOURCE, name, connection, event, Options::parse)
+            .await?
+        {
+            Ok(begun) => begun,
+            Err(reason) => return Ok(Handled::Skipped { reason }),
+        };
+        let fb = self
+            .parts
+            .clients
+            .freshbooks(&connection.source.credentials)
+            .await?;
+        let cx = Cx {
+            connection: name,
+            account: begun.account,
+            store_id: store_id(name, connection),
+            options: begun.options,
+            fb,
+            au: begun.audience,
+            backfill: event.origin == Origin::Backfill,
+            today: eastern_date(self.parts.clock.now()),
+        };
+        match event.entity.as_str() {
+            "client" => self.sync_client(&cx, &event.entity_id, None).await,
+            "invoice" => self.sync_invoice(&cx, &event.entity_id).await,
+            _ => self.sync_payment(&cx, &event.entity_id).await,
+        }
+    }
 }
 
 fn skipped(reason: &str) -> Result<Handled, HandlerError> {

@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -26,6 +27,7 @@ use super::note::{
 };
 use crate::connections::Connection;
 use crate::event::SyncEvent;
+use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
 use crate::vendors::quickbooks::models::{Customer, CustomerUpdate};
@@ -63,11 +65,11 @@ impl MailchimpToQuickbooks {
     pub fn new(clients: Arc<dyn VendorClients>) -> Self {
         MailchimpToQuickbooks { clients }
     }
+}
 
-    /// Handles `event` for the connection `name` (already looked up). The QuickBooks worker's
-    /// [`crate::flows::quickbooks_target::QuickbooksTarget`] calls this after dispatching on the
-    /// flow.
-    pub async fn handle_connection(
+#[async_trait]
+impl FlowHandler for MailchimpToQuickbooks {
+    async fn handle_connection(
         &self,
         name: &str,
         connection: &Connection,

@@ -15,6 +15,7 @@ use super::note::{
 use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, Connection, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
+use crate::flows::FlowHandler;
 use crate::flows::quickbooks_fake::{
     EmailQuery, FakeQbClients, FakeQuickbooks, method, not_found, throttled,
 };

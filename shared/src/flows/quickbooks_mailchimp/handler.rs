@@ -13,12 +13,14 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::json;
 
 use super::mapping;
 use super::options::Options;
 use crate::connections::Connection;
 use crate::event::SyncEvent;
+use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
 use crate::flows::mailchimp_member::{
@@ -58,56 +60,6 @@ impl QuickbooksToMailchimp {
     ) -> Self {
         let parts = FlowParts::new(clients, store, clock);
         QuickbooksToMailchimp { parts }
-    }
-
-    /// Handles `event` for the connection `name` (already looked up).
-    /// [`crate::flows::mailchimp_target::MailchimpTarget`] calls this after dispatching on the
-    /// flow. Operations: `merge` moves the merged-away customer's mapping to the survivor;
-    /// every other verb (`create`, `update`, `delete`, and ones QuickBooks may add) re-reads the
-    /// customer and syncs what it finds, since the read — not the verb — says what is true now.
-    pub async fn handle_connection(
-        &self,
-        name: &str,
-        connection: &Connection,
-        event: &SyncEvent,
-    ) -> Result<Handled, HandlerError> {
-        let begun = match self
-            .parts
-            .begin(&SOURCE, name, connection, event, Options::parse)
-            .await?
-        {
-            Ok(begun) => begun,
-            Err(reason) => return Ok(Handled::Skipped { reason }),
-        };
-        let qb = self
-            .parts
-            .clients
-            .quickbooks(&connection.source.credentials)
-            .await?;
-        let cx = Cx {
-            realm: begun.account,
-            options: begun.options,
-            qb,
-            au: begun.audience,
-        };
-        // The webhook parser spells it `merge` (CloudEvents' `merged` normalised); both are
-        // accepted, in any case, for events built elsewhere.
-        if ["merge", "merged"]
-            .iter()
-            .any(|op| event.operation.eq_ignore_ascii_case(op))
-        {
-            match mapping::merged_away_id(&event.detail) {
-                Some(merged_away) if merged_away != event.entity_id => {
-                    return self.merge(&cx, &event.entity_id, &merged_away).await;
-                }
-                _ => tracing::warn!(
-                    connection = name,
-                    customer = %event.entity_id,
-                    "merge event without a (distinct) merged-away id; re-syncing the survivor only"
-                ),
-            }
-        }
-        self.sync_customer(&cx, &event.entity_id).await
     }
 
     /// Upserts the customer's member; archives the old member on an email change, and the
@@ -301,5 +253,56 @@ impl QuickbooksToMailchimp {
             },
             other => other,
         })
+    }
+}
+
+#[async_trait]
+impl FlowHandler for QuickbooksToMailchimp {
+    /// Operations: `merge` moves the merged-away customer's mapping to the survivor;
+    /// every other verb (`create`, `update`, `delete`, and ones QuickBooks may add) re-reads the
+    /// customer and syncs what it finds, since the read — not the verb — says what is true now.
+    async fn handle_connection(
+        &self,
+        name: &str,
+        connection: &Connection,
+        event: &SyncEvent,
+    ) -> Result<Handled, HandlerError> {
+        let begun = match self
+            .parts
+            .begin(&SOURCE, name, connection, event, Options::parse)
+            .await?
+        {
+            Ok(begun) => begun,
+            Err(reason) => return Ok(Handled::Skipped { reason }),
+        };
+        let qb = self
+            .parts
+            .clients
+            .quickbooks(&connection.source.credentials)
+            .await?;
+        let cx = Cx {
+            realm: begun.account,
+            options: begun.options,
+            qb,
+            au: begun.audience,
+        };
+        // The webhook parser spells it `merge` (CloudEvents' `merged` normalised); both are
+        // accepted, in any case, for events built elsewhere.
+        if ["merge", "merged"]
+            .iter()
+            .any(|op| event.operation.eq_ignore_ascii_case(op))
+        {
+            match mapping::merged_away_id(&event.detail) {
+                Some(merged_away) if merged_away != event.entity_id => {
+                    return self.merge(&cx, &event.entity_id, &merged_away).await;
+                }
+                _ => tracing::warn!(
+                    connection = name,
+                    customer = %event.entity_id,
+                    "merge event without a (distinct) merged-away id; re-syncing the survivor only"
+                ),
+            }
+        }
+        self.sync_customer(&cx, &event.entity_id).await
     }
 }

@@ -2,18 +2,23 @@
 //! probability), 429 bursts with `Retry-After`, errors reported with HTTP 200, latency, and
 //! connections closed without an answer. Each sandbox renders the answers in its vendor's shape.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::serve::{IncomingStream, Listener};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::lock;
 
 /// What a fault does to a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +191,98 @@ impl Faults {
             i += 1;
         }
         (latency, decided)
+    }
+}
+
+/// A deciding fault the vendor answers in its own shape.
+pub enum Injected {
+    /// An injected status (unknown codes become 503); the gate adds `Retry-After`.
+    Status(StatusCode),
+    /// HTTP 200 carrying the vendor's error.
+    ErrorWith200 { errno: i64, message: String },
+}
+
+/// A sandbox's request counters and fault rules, and the first step of every vendor request:
+/// count it under `"<METHOD> <route class>"`, then apply the rules for its class.
+#[derive(Debug)]
+pub struct Gate {
+    requests: Mutex<BTreeMap<String, u64>>,
+    faults: Mutex<Faults>,
+}
+
+impl Gate {
+    /// No counts and no rules; `seed` seeds the fault probabilities.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            requests: Mutex::new(BTreeMap::new()),
+            faults: Mutex::new(Faults::new(seed)),
+        }
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.faults).add(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    pub fn faults(&self) -> Vec<Fault> {
+        lock(&self.faults).list()
+    }
+
+    /// Every counter, by `"<METHOD> <route class>"`.
+    pub fn requests(&self) -> BTreeMap<String, u64> {
+        lock(&self.requests).clone()
+    }
+
+    /// The counter of `key` (`"<METHOD> <route class>"`).
+    pub fn request_count(&self, key: &str) -> u64 {
+        lock(&self.requests).get(key).copied().unwrap_or(0)
+    }
+
+    /// Counts a `method` request to route `class` and applies the fault rules: sleeps their
+    /// latency, then either lets the request through (`Ok` with the counter key) or answers
+    /// for it: a dropped connection is killed (and the 503 never written), the other faults
+    /// are rendered by `render` in the vendor's shape.
+    pub async fn pass(
+        &self,
+        method: &Method,
+        class: &str,
+        kill: &KillSwitch,
+        render: impl FnOnce(Injected) -> Response,
+    ) -> Result<String, Response> {
+        let key = format!("{method} {class}");
+        *lock(&self.requests).entry(key.clone()).or_default() += 1;
+        let (latency, action) = lock(&self.faults).decide(class);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        match action {
+            // Latency never decides.
+            None | Some(FaultAction::Latency { .. }) => Ok(key),
+            Some(FaultAction::Drop) => {
+                kill.kill();
+                Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+            }
+            Some(FaultAction::ErrorWith200 { errno, message }) => {
+                Err(render(Injected::ErrorWith200 { errno, message }))
+            }
+            Some(FaultAction::Status {
+                status,
+                retry_after_secs,
+            }) => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let mut response = render(Injected::Status(status));
+                if let Some(secs) = retry_after_secs {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                Err(response)
+            }
+        }
     }
 }
 

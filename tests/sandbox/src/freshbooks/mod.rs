@@ -100,7 +100,7 @@ pub use state::{
 };
 
 use crate::lock;
-use faults::Faults;
+use faults::Gate;
 use state::{Change, State};
 
 /// How the sandbox behaves.
@@ -180,8 +180,8 @@ pub struct SandboxStats {
 pub(crate) struct Inner {
     options: FreshbooksSandboxOptions,
     state: Mutex<State>,
-    faults: Mutex<Faults>,
-    requests: Mutex<BTreeMap<String, u64>>,
+    /// Request counters and fault rules.
+    gate: Gate,
     refresh_calls: AtomicU64,
     deliveries: Mutex<Vec<DeliveryRecord>>,
     offset: Mutex<chrono::Duration>,
@@ -220,10 +220,9 @@ impl FreshbooksSandbox {
             .build()
             .expect("the delivery HTTP client builds");
         let inner = Arc::new(Inner {
-            faults: Mutex::new(Faults::new(options.seed)),
+            gate: Gate::new(options.seed),
             options,
             state: Mutex::new(State::new()),
-            requests: Mutex::new(BTreeMap::new()),
             refresh_calls: AtomicU64::new(0),
             deliveries: Mutex::new(Vec::new()),
             offset: Mutex::new(chrono::Duration::zero()),
@@ -515,17 +514,17 @@ impl Control {
 
     /// Adds a fault rule.
     pub fn inject(&self, fault: Fault) {
-        lock(&self.inner.faults).add(fault);
+        self.inner.gate.inject(fault);
     }
 
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
-        lock(&self.inner.faults).clear();
+        self.inner.gate.clear_faults();
     }
 
     /// The fault rules still active (spent next-N rules disappear).
     pub fn faults(&self) -> Vec<Fault> {
-        lock(&self.inner.faults).list()
+        self.inner.gate.faults()
     }
 
     /// Whether accounting "not found" answers come with HTTP 200 (as older FreshBooks paths do).
@@ -552,7 +551,7 @@ impl Control {
             .collect();
         valid_refresh_tokens.sort();
         SandboxStats {
-            requests: lock(&self.inner.requests).clone(),
+            requests: self.inner.gate.requests(),
             refresh_calls: self.inner.refresh_calls.load(Ordering::SeqCst),
             valid_access_tokens,
             valid_refresh_tokens,
@@ -562,7 +561,7 @@ impl Control {
 
     /// Requests so far to `"<METHOD> <route class>"`, e.g. `"GET clients"`.
     pub fn request_count(&self, key: &str) -> u64 {
-        lock(&self.inner.requests).get(key).copied().unwrap_or(0)
+        self.inner.gate.request_count(key)
     }
 
     /// Calls to the token endpoint with `grant_type=refresh_token`.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,10 +14,10 @@ use chrono::NaiveDate;
 use mlc::vendors::form::Form;
 use serde_json::{Value, json};
 
+use super::Inner;
 use super::delivery::spawn_handshake;
-use super::faults::{FaultAction, KillSwitch};
+use super::faults::{Injected, KillSwitch};
 use super::state::{self, CallbackRec, DELETED, State as Db};
-use super::{Inner, lock};
 use crate::authorize;
 
 type Shared = Arc<Inner>;
@@ -84,6 +84,8 @@ fn route_class(path: &str) -> &'static str {
     }
 }
 
+/// Counts the request and applies the fault rules ([`crate::faults::Gate::pass`]), with FreshBooks' error
+/// shapes: JSON 429, plain-text other statuses, `response.errors` with HTTP 200.
 async fn count_and_fault(
     State(inner): State<Shared>,
     ConnectInfo(kill): ConnectInfo<KillSwitch>,
@@ -91,51 +93,27 @@ async fn count_and_fault(
     next: Next,
 ) -> Response {
     let class = route_class(request.uri().path());
-    *lock(&inner.requests)
-        .entry(format!("{} {class}", request.method()))
-        .or_default() += 1;
-    let (latency, action) = lock(&inner.faults).decide(class);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    match action {
-        None => next.run(request).await,
-        Some(FaultAction::Drop) => {
-            kill.kill();
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-        Some(FaultAction::ErrorWith200 { errno, message }) => (
-            StatusCode::OK,
-            axum::Json(json!({"response": {"errors": [{"errno": errno, "message": message}]}})),
-        )
-            .into_response(),
-        Some(FaultAction::Status {
-            status,
-            retry_after_secs,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            let mut response = if status == StatusCode::TOO_MANY_REQUESTS {
-                (
-                    status,
-                    axum::Json(json!({"errno": 429, "message": "Too Many Requests"})),
-                )
-                    .into_response()
-            } else {
-                (
-                    status,
-                    status.canonical_reason().unwrap_or("error").to_string(),
-                )
-                    .into_response()
-            };
-            if let Some(secs) = retry_after_secs {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            response
-        }
-        // Latency never decides.
-        Some(FaultAction::Latency { .. }) => next.run(request).await,
+    let passed = inner
+        .gate
+        .pass(request.method(), class, &kill, |injected| match injected {
+            Injected::ErrorWith200 { errno, message } => json_response(
+                StatusCode::OK,
+                json!({"response": {"errors": [{"errno": errno, "message": message}]}}),
+            ),
+            Injected::Status(StatusCode::TOO_MANY_REQUESTS) => json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"errno": 429, "message": "Too Many Requests"}),
+            ),
+            Injected::Status(status) => (
+                status,
+                status.canonical_reason().unwrap_or("error").to_string(),
+            )
+                .into_response(),
+        })
+        .await;
+    match passed {
+        Ok(_) => next.run(request).await,
+        Err(answer) => answer,
     }
 }
 

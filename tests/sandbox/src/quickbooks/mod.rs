@@ -111,7 +111,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
-use crate::faults::{self, Faults};
+use crate::faults::{self, Gate};
 use crate::lock;
 
 pub use crate::Webhooks;
@@ -242,8 +242,8 @@ struct RealmLoad {
 pub(crate) struct Inner {
     options: QuickbooksSandboxOptions,
     state: Mutex<State>,
-    faults: Mutex<Faults>,
-    requests: Mutex<BTreeMap<String, u64>>,
+    /// Request counters and fault rules.
+    gate: Gate,
     without_minorversion: Mutex<BTreeMap<String, u64>>,
     throttled: AtomicU64,
     load: Mutex<HashMap<String, RealmLoad>>,
@@ -304,10 +304,9 @@ impl QuickbooksSandbox {
             .expect("the delivery HTTP client builds");
         let (queue, queued) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            faults: Mutex::new(Faults::new(options.seed)),
+            gate: Gate::new(options.seed),
             state: Mutex::new(State::new(options.utc_offset)),
             options,
-            requests: Mutex::new(BTreeMap::new()),
             without_minorversion: Mutex::new(BTreeMap::new()),
             throttled: AtomicU64::new(0),
             load: Mutex::new(HashMap::new()),
@@ -557,17 +556,17 @@ impl Control {
 
     /// Adds a fault rule.
     pub fn inject(&self, fault: Fault) {
-        lock(&self.inner.faults).add(fault);
+        self.inner.gate.inject(fault);
     }
 
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
-        lock(&self.inner.faults).clear();
+        self.inner.gate.clear_faults();
     }
 
     /// The fault rules still active (spent next-N rules disappear).
     pub fn faults(&self) -> Vec<Fault> {
-        lock(&self.inner.faults).list()
+        self.inner.gate.faults()
     }
 
     /// Counters and token counts.
@@ -595,7 +594,7 @@ impl Control {
         };
         let without = lock(&self.inner.without_minorversion).clone();
         SandboxStats {
-            requests: lock(&self.inner.requests).clone(),
+            requests: self.inner.gate.requests(),
             minorversion_violations: without.values().sum(),
             requests_without_minorversion: without,
             throttled: self.inner.throttled.load(Ordering::SeqCst),
@@ -609,7 +608,7 @@ impl Control {
 
     /// Requests so far to `"<METHOD> <route class>"`, e.g. `"POST customer"`.
     pub fn request_count(&self, route: &str) -> u64 {
-        lock(&self.inner.requests).get(route).copied().unwrap_or(0)
+        self.inner.gate.request_count(route)
     }
 
     /// Calls to the token endpoint with `grant_type=refresh_token`.

@@ -22,7 +22,7 @@ use super::query;
 use super::state::{AuthFailure, QboFault};
 use super::{Inner, Webhooks, lock};
 use crate::authorize::{self, param};
-use crate::faults::{FaultAction, KillSwitch};
+use crate::faults::{Injected, KillSwitch};
 
 type Shared = Arc<Inner>;
 type Params = Query<Vec<(String, String)>>;
@@ -82,9 +82,7 @@ async fn gate(
 ) -> Response {
     let path = request.uri().path().to_string();
     let class = route_class(&path);
-    let key = format!("{} {class}", request.method());
-    *lock(&inner.requests).entry(key.clone()).or_default() += 1;
-    let mut response = answer(&inner, kill, request, next, &path, class, key).await;
+    let mut response = answer(&inner, kill, request, next, &path, class).await;
     let tid = uuid::Uuid::new_v4().simple().to_string();
     if let Ok(v) = HeaderValue::from_str(&tid) {
         response.headers_mut().insert("intuit_tid", v);
@@ -99,42 +97,28 @@ async fn answer(
     next: Next,
     path: &str,
     class: &str,
-    key: String,
 ) -> Response {
-    let (latency, action) = lock(&inner.faults).decide(class);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    match action {
-        None | Some(FaultAction::Latency { .. }) => {}
-        Some(FaultAction::Drop) => {
-            kill.kill();
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-        Some(FaultAction::ErrorWith200 { errno, message }) => {
-            let fault = QboFault {
-                status: 200,
-                code: errno.to_string(),
-                message,
-                detail: String::new(),
-                element: String::new(),
-                kind: "ValidationFault",
-            };
-            return fault_response(inner, &fault);
-        }
-        Some(FaultAction::Status {
-            status,
-            retry_after_secs,
-        }) => {
-            let mut response = injected_status(inner, status);
-            if let Some(secs) = retry_after_secs {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    let passed = inner
+        .gate
+        .pass(request.method(), class, &kill, |injected| match injected {
+            Injected::Status(status) => injected_status(inner, status),
+            Injected::ErrorWith200 { errno, message } => {
+                let fault = QboFault {
+                    status: 200,
+                    code: errno.to_string(),
+                    message,
+                    detail: String::new(),
+                    element: String::new(),
+                    kind: "ValidationFault",
+                };
+                fault_response(inner, &fault)
             }
-            return response;
-        }
-    }
+        })
+        .await;
+    let key = match passed {
+        Ok(key) => key,
+        Err(answer) => return answer,
+    };
     let Some((realm, _)) = company_path(path) else {
         return next.run(request).await;
     };
@@ -203,8 +187,9 @@ fn throttled(inner: &Inner) -> Response {
         .into_response()
 }
 
-fn injected_status(inner: &Inner, status: u16) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+/// QuickBooks' answer to an injected status: the XML throttle body, the gateway 401, a JSON
+/// `SystemFault`, else the reason phrase.
+fn injected_status(inner: &Inner, code: StatusCode) -> Response {
     match code.as_u16() {
         429 => throttled(inner),
         401 => unauthorized(inner, "Token invalid: rejected by an injected fault"),

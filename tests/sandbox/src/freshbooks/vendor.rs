@@ -84,8 +84,8 @@ fn route_class(path: &str) -> &'static str {
     }
 }
 
-/// Counts the request and applies the fault rules ([`crate::faults::Gate::pass`]), with FreshBooks' error
-/// shapes: JSON 429, plain-text other statuses, `response.errors` with HTTP 200.
+/// Counts the request and applies the fault rules ([`crate::faults::Gate::pass`]), with
+/// FreshBooks' error shapes: JSON 429, plain-text other statuses, `response.errors` with HTTP 200.
 async fn count_and_fault(
     State(inner): State<Shared>,
     ConnectInfo(kill): ConnectInfo<KillSwitch>,

@@ -162,9 +162,6 @@ fn quickbooks_hint(e: &QuickbooksError) -> &'static str {
             "; the event carries a value QuickBooks cannot take: nothing to retry"
         }
         QuickbooksError::InvalidBaseUrl(_) => "; fix QUICKBOOKS_API_BASE",
-        QuickbooksError::Credentials(_) => {
-            "; replace the credential set with `ml-connector connect quickbooks`"
-        }
         _ => "",
     }
 }

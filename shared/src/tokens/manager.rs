@@ -92,11 +92,6 @@ impl TokenManager {
         self
     }
 
-    /// This instance's lease holder id.
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     /// A usable access token: the cached one unless it expires within the margin, else the
     /// stored one, else a refreshed one.
     pub async fn access_token(&self, name: &str) -> Result<SecretString, TokenError> {

@@ -78,11 +78,6 @@ impl FreshbooksClient {
         self
     }
 
-    /// The credential-set name this client calls as.
-    pub fn credentials(&self) -> &str {
-        &self.credentials
-    }
-
     /// `GET /auth/api/v1/users/me`: the user and the businesses (account ids) they belong to.
     pub async fn identity(&self) -> Result<Identity, FreshbooksError> {
         let url = self.url(&["auth", "api", "v1", "users", "me"], &[])?;

@@ -114,11 +114,6 @@ impl MailchimpClient {
         self.base_url.as_str()
     }
 
-    /// The limiter this client's requests go through.
-    pub fn limiter(&self) -> &ConnectionLimiter {
-        &self.limiter
-    }
-
     /// `GET /ping`: whether the key works and Mailchimp answers.
     pub async fn ping(&self) -> Result<(), MailchimpError> {
         self.request_json::<serde_json::Value>(Method::GET, &["ping"], &[], None)

@@ -53,15 +53,6 @@ impl ConnectionLimiter {
         Self { semaphore, permits }
     }
 
-    /// A limiter owned by the caller alone (not in the registry).
-    pub fn unshared(permits: usize) -> Self {
-        let permits = permits.max(1);
-        Self {
-            semaphore: Arc::new(Semaphore::new(permits)),
-            permits,
-        }
-    }
-
     /// The configured number of simultaneous connections.
     pub fn permits(&self) -> usize {
         self.permits

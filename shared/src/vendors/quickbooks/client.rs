@@ -123,19 +123,9 @@ impl QuickbooksClient {
         self
     }
 
-    /// The credential-set name this client calls as.
-    pub fn credentials(&self) -> &str {
-        &self.credentials
-    }
-
     /// The API base requests go to.
     pub fn base_url(&self) -> &str {
         self.base_url.as_str()
-    }
-
-    /// This process's share of each realm's limits.
-    pub fn share(&self) -> RealmShare {
-        self.share
     }
 
     /// One request with a token (on 401 one refresh and one retry), its answer read by

@@ -61,10 +61,6 @@ pub enum QuickbooksError {
     /// The configured API base URL cannot have paths appended.
     #[error("invalid QuickBooks base URL `{0}`")]
     InvalidBaseUrl(String),
-    /// The credential set is missing a field the client needs (e.g. `realm_id`). Never quotes
-    /// the secret.
-    #[error("QuickBooks credential set: {0}")]
-    Credentials(String),
     /// No usable access token: the credential set is missing or broken (reconnect), or its
     /// refresh failed for now.
     #[error("QuickBooks credentials: {0}")]
@@ -146,7 +142,6 @@ impl QuickbooksError {
             QuickbooksError::InvalidId { .. } => "invalid_id".into(),
             QuickbooksError::InvalidArgument(_) => "invalid_argument".into(),
             QuickbooksError::InvalidBaseUrl(_) => "configuration".into(),
-            QuickbooksError::Credentials(_) => "credentials_invalid".into(),
             QuickbooksError::Token(e) => e.class().into(),
         }
     }

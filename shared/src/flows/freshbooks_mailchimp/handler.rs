@@ -157,12 +157,7 @@ impl FreshbooksToMailchimp {
             .await?;
         let currency = store_currency(&[client.currency_code.as_deref(), ctx.currency.as_deref()]);
         self.ensure_store(cx, &currency).await?;
-        let written_member = cx
-            .au
-            .mc
-            .upsert_member(cx.au.list_id, &member)
-            .await
-            .map_err(|e| cx.au.error(e))?;
+        let written_member = cx.au.upsert(&member).await?;
         if let Some(tags) = &tags {
             cx.au
                 .mc
@@ -177,13 +172,7 @@ impl FreshbooksToMailchimp {
             .map_err(|e| cx.au.error(e))?;
         // Archive the old address only once the new one is in place.
         let archived_old = match retire_old {
-            Some(old) => Some(
-                cx.au
-                    .mc
-                    .archive_member(cx.au.list_id, old)
-                    .await
-                    .map_err(|e| cx.au.error(e))?,
-            ),
+            Some(old) => Some(cx.au.archive(old).await?),
             None => None,
         };
         cx.au.ids.put(&key, &email, &fp).await?;
@@ -580,8 +569,6 @@ impl FreshbooksToMailchimp {
         }
         Ok(())
     }
-
-    // ---- id map -------------------------------------------------------------------------
 }
 
 #[async_trait]

@@ -107,21 +107,28 @@ pub struct Target {
     /// Target queues a stack has (its `Queues` output); empty in local mode, where queues are
     /// the applied connections' targets.
     pub stack_queues: Vec<String>,
+    /// The stack's outputs, by key (read once, on opening); empty in local mode.
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl TargetArgs {
+    /// The selected stack's name (`--stack` alone: the one --samconfig names); `None` in
+    /// local mode.
+    pub fn stack_name(&self) -> anyhow::Result<Option<String>> {
+        match &self.stack {
+            Some(name) if !self.local && name.is_empty() => {
+                stack_name_from_samconfig(&self.samconfig).map(Some)
+            }
+            Some(name) if !self.local => Ok(Some(name.clone())),
+            _ => Ok(None),
+        }
+    }
+
     /// Opens the local store or the stack.
     pub async fn open(&self) -> anyhow::Result<Target> {
-        match &self.stack {
-            Some(name) if !self.local => {
-                let name = if name.is_empty() {
-                    stack_name_from_samconfig(&self.samconfig)?
-                } else {
-                    name.clone()
-                };
-                self.open_stack(name).await
-            }
-            _ => self.open_local(),
+        match self.stack_name()? {
+            Some(name) => self.open_stack(name).await,
+            None => self.open_local(),
         }
     }
 
@@ -149,10 +156,12 @@ impl TargetArgs {
             clock: Arc::new(SystemClock),
             local: Some(db),
             stack_queues: Vec::new(),
+            outputs: BTreeMap::new(),
         })
     }
 
-    async fn open_stack(&self, name: String) -> anyhow::Result<Target> {
+    /// Opens the stack `name` (see [`TargetArgs::stack_name`]).
+    pub async fn open_stack(&self, name: String) -> anyhow::Result<Target> {
         let sdk = self.sdk_config().await;
         let outputs = stack_outputs(&sdk, &name).await?;
         let adapters = adapters_from_outputs(&sdk, &name, &outputs)?;
@@ -170,21 +179,8 @@ impl TargetArgs {
             clock: Arc::new(SystemClock),
             local: None,
             stack_queues,
+            outputs,
         })
-    }
-
-    /// One output of the selected stack; `None` in local mode or when the stack lacks it.
-    pub async fn stack_output(&self, key: &str) -> anyhow::Result<Option<String>> {
-        let Some(name) = self.stack.as_ref().filter(|_| !self.local) else {
-            return Ok(None);
-        };
-        let name = if name.is_empty() {
-            stack_name_from_samconfig(&self.samconfig)?
-        } else {
-            name.clone()
-        };
-        let sdk = self.sdk_config().await;
-        Ok(stack_outputs(&sdk, &name).await?.remove(key))
     }
 
     async fn sdk_config(&self) -> SdkConfig {
@@ -200,6 +196,11 @@ impl TargetArgs {
 }
 
 impl Target {
+    /// One output of the stack; `None` in local mode or when the stack lacks it.
+    pub fn output(&self, key: &str) -> Option<&str> {
+        self.outputs.get(key).map(String::as_str)
+    }
+
     /// The applied connections (`ml-connector dev` or `apply` stores them).
     pub async fn connections(&self) -> anyhow::Result<ConnectionSet> {
         self.store

@@ -166,15 +166,13 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
     let new = ConnectionSet::load(&args.file)?;
     let ports = super::open(&args.target).await?;
     let (store, secrets) = (ports.store.clone(), ports.secrets.clone());
-    let base = match &args.webhook_base {
-        Some(base) => Base::Given(base.clone()),
-        None if super::on_stack(&args.target) => {
-            match args.target.stack_output(outputs::WEBHOOK_BASE_URL).await? {
-                Some(base) => Base::Given(base),
-                None => Base::Missing,
-            }
-        }
-        None => Base::Dev(format!("http://{DEV_LISTEN}/webhooks")),
+    let base = match (&args.webhook_base, &ports.stack) {
+        (Some(base), _) => Base::Given(base.clone()),
+        (None, Some(stack)) => match stack.output(outputs::WEBHOOK_BASE_URL) {
+            Some(base) => Base::Given(base.to_string()),
+            None => Base::Missing,
+        },
+        (None, None) => Base::Dev(format!("http://{DEV_LISTEN}/webhooks")),
     };
     let old = store.get_connections().await?.unwrap_or_default();
     let diff = Diff::between(&old, &new);

@@ -17,29 +17,27 @@ use std::sync::Arc;
 use mlc::ports::{Secrets, Store};
 
 use crate::local_store::StoreArgs;
-use crate::target::{TargetArgs, Where};
+use crate::target::{Target, TargetArgs, Where};
 
 /// The ports an onboarding command works through.
 pub struct Ports {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
     pub place: Where,
-}
-
-/// Whether the command works on a stack.
-pub fn on_stack(target: &TargetArgs) -> bool {
-    target.stack.is_some() && !target.local
+    /// The stack, when the command works on one (its outputs).
+    pub stack: Option<Target>,
 }
 
 /// Opens the stack, or the local store — created if missing: onboarding is what a new user
 /// runs first, before `dev` has made one.
 pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
-    if on_stack(target) {
-        let t = target.open().await?;
+    if let Some(name) = target.stack_name()? {
+        let t = target.open_stack(name).await?;
         return Ok(Ports {
-            store: t.store,
-            secrets: t.secrets,
-            place: t.place,
+            store: t.store.clone(),
+            secrets: t.secrets.clone(),
+            place: t.place.clone(),
+            stack: Some(t),
         });
     }
     let (db, secrets) = StoreArgs {
@@ -52,5 +50,6 @@ pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
         place: Where::Local {
             db: target.db.clone(),
         },
+        stack: None,
     })
 }

@@ -559,6 +559,7 @@ mod tests {
             clock: Arc::new(SystemClock),
             local: None,
             stack_queues: vec!["mailchimp".into()],
+            outputs: Default::default(),
         };
 
         let (redrives, tracked) =

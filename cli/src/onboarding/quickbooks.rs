@@ -4,8 +4,8 @@
 
 use anyhow::{anyhow, bail};
 use chrono::Utc;
-use mlc::tokens::RefreshError;
-use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, QuickbooksTokens};
+use mlc::tokens::{RefreshError, TokenSet};
+use mlc::vendors::quickbooks::oauth::QuickbooksOauth;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -66,7 +66,7 @@ pub struct QuickbooksProvider {
 }
 
 impl OAuthProvider for QuickbooksProvider {
-    type Tokens = QuickbooksTokens;
+    type Tokens = TokenSet;
 
     fn vendor(&self) -> &'static str {
         "QuickBooks"
@@ -86,11 +86,7 @@ impl OAuthProvider for QuickbooksProvider {
         &[REALM_PARAM]
     }
 
-    async fn exchange(
-        &self,
-        code: &SecretString,
-        redirect_uri: &str,
-    ) -> anyhow::Result<QuickbooksTokens> {
+    async fn exchange(&self, code: &SecretString, redirect_uri: &str) -> anyhow::Result<TokenSet> {
         self.oauth
             .exchange_code(
                 &self.client_id,
@@ -136,20 +132,14 @@ pub struct Approval<'a> {
 /// The stored credential set `credentials/<name>`: the token fields the token manager reads
 /// and rewrites, the client for refreshing, the company and its environment. Written whole, so
 /// a reconnect also clears the token manager's `needs_reconnect` marker.
-pub fn credential_json(tokens: &QuickbooksTokens, approval: &Approval<'_>) -> SecretString {
+pub fn credential_json(tokens: &TokenSet, approval: &Approval<'_>) -> SecretString {
     let mut map = serde_json::Map::new();
     let mut put = |k: &str, v: serde_json::Value| {
         map.insert(k.to_string(), v);
     };
-    put(
-        "access_token",
-        tokens.tokens.access_token.expose_secret().into(),
-    );
-    put(
-        "refresh_token",
-        tokens.tokens.refresh_token.expose_secret().into(),
-    );
-    if let Some(at) = tokens.tokens.expires_at {
+    put("access_token", tokens.access_token.expose_secret().into());
+    put("refresh_token", tokens.refresh_token.expose_secret().into());
+    if let Some(at) = tokens.expires_at {
         put("expires_at", at.to_rfc3339().into());
     }
     if let Some(at) = tokens.refresh_expires_at {

@@ -19,14 +19,6 @@ pub const TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/
 /// Largest token-endpoint answer read.
 const MAX_BODY: usize = 64 * 1024;
 
-/// A token pair with QuickBooks' second expiry: the refresh token's own (rolling ~100 days).
-#[derive(Debug, Clone)]
-pub struct QuickbooksTokens {
-    pub tokens: TokenSet,
-    /// When the refresh token expires unless used (`x_refresh_token_expires_in`).
-    pub refresh_expires_at: Option<DateTime<Utc>>,
-}
-
 /// Calls `POST {token_url}` with HTTP Basic client authentication.
 #[derive(Clone)]
 pub struct QuickbooksOauth {
@@ -94,7 +86,7 @@ impl QuickbooksOauth {
         &self,
         credentials: &QuickbooksCredentials,
         now: DateTime<Utc>,
-    ) -> Result<QuickbooksTokens, RefreshError> {
+    ) -> Result<TokenSet, RefreshError> {
         let (Some(client_id), Some(client_secret)) =
             (&credentials.client_id, &credentials.client_secret)
         else {
@@ -123,7 +115,7 @@ impl QuickbooksOauth {
         redirect_uri: &str,
         code: &SecretString,
         now: DateTime<Utc>,
-    ) -> Result<QuickbooksTokens, RefreshError> {
+    ) -> Result<TokenSet, RefreshError> {
         self.token_call(
             client_id,
             client_secret,
@@ -143,7 +135,7 @@ impl QuickbooksOauth {
         client_secret: &SecretString,
         form: &[(&str, &str)],
         now: DateTime<Utc>,
-    ) -> Result<QuickbooksTokens, RefreshError> {
+    ) -> Result<TokenSet, RefreshError> {
         let http = match &self.http {
             Some(http) => http.clone(),
             None => shared_http_client(DEFAULT_TIMEOUT).map_err(|e| {
@@ -177,11 +169,7 @@ impl QuickbooksOauth {
 }
 
 /// The token pair in a 2xx answer; serde's message is not quoted (it could echo a token).
-fn parse_tokens(
-    status: u16,
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> Result<QuickbooksTokens, RefreshError> {
+fn parse_tokens(status: u16, body: &[u8], now: DateTime<Utc>) -> Result<TokenSet, RefreshError> {
     let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| {
         RefreshError::Misconfigured(format!(
             "token endpoint answered HTTP {status} without a token pair ({:?} error)",
@@ -189,13 +177,11 @@ fn parse_tokens(
         ))
     })?;
     let after = |secs: Option<i64>| secs.map(|s| now + chrono::Duration::seconds(s));
-    Ok(QuickbooksTokens {
-        tokens: TokenSet {
-            access_token: parsed.access_token,
-            refresh_token: parsed.refresh_token,
-            expires_at: after(parsed.expires_in),
-            refresh_expires_at: after(parsed.x_refresh_token_expires_in),
-        },
+    Ok(TokenSet {
+        access_token: parsed.access_token,
+        refresh_token: parsed.refresh_token,
+        expires_at: after(parsed.expires_in),
+        // QuickBooks' refresh token expires too unless used (rolling ~100 days).
         refresh_expires_at: after(parsed.x_refresh_token_expires_in),
     })
 }
@@ -234,7 +220,7 @@ impl Refresher for QuickbooksOauth {
     ) -> Result<TokenSet, RefreshError> {
         let credentials = QuickbooksCredentials::from_secret(credentials)
             .map_err(|e| RefreshError::Misconfigured(e.to_string()))?;
-        Ok(self.refresh_credentials(&credentials, now).await?.tokens)
+        self.refresh_credentials(&credentials, now).await
     }
 }
 
@@ -256,12 +242,12 @@ mod tests {
         let body = br#"{"token_type":"bearer","access_token":"a","refresh_token":"r",
             "expires_in":3600,"x_refresh_token_expires_in":8726400}"#;
         let t = parse_tokens(200, body, now).unwrap();
-        assert_eq!(t.tokens.expires_at, Some(now + chrono::Duration::hours(1)));
+        assert_eq!(t.expires_at, Some(now + chrono::Duration::hours(1)));
         assert_eq!(
             t.refresh_expires_at,
             Some(now + chrono::Duration::seconds(8_726_400))
         );
-        assert_eq!(t.tokens.refresh_token.expose_secret(), "r");
+        assert_eq!(t.refresh_token.expose_secret(), "r");
         assert!(parse_tokens(200, b"{}", now).is_err());
     }
 

@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -65,6 +66,10 @@ struct Cx<'a> {
     /// The audience, its Mailchimp client and the connection's id map.
     au: Audience<'a>,
     backfill: bool,
+    /// Whether [`FreshbooksToMailchimp::ensure_store`] already passed for this event: an
+    /// invoice event needs the store for its order and again for its client, and a backfill
+    /// would otherwise read it twice. Atomic so the handling future stays `Send`.
+    store_ensured: AtomicBool,
     /// US/Eastern date of the clock: what "overdue" compares due dates with.
     today: NaiveDate,
 }
@@ -486,12 +491,14 @@ impl FreshbooksToMailchimp {
     // ---- ensuring what writes depend on --------------------------------------------------
 
     /// The connection's store exists (created on the connection's audience if not) and belongs
-    /// to that audience. During a backfill it is re-read on every event and set to
+    /// to that audience. During a backfill it is re-read once per event and set to
     /// `is_syncing: true` if it is not, so no order or tag write of the backfill triggers
     /// Mailchimp automations; `end_backfill` turns it off.
     async fn ensure_store(&self, cx: &Cx<'_>, currency: &str) -> Result<(), HandlerError> {
         let key = format!("store\0{}\0{}", cx.au.credentials, cx.store_id);
-        if !cx.backfill && cx.au.ensured.contains(&key) {
+        if cx.store_ensured.load(Ordering::Relaxed)
+            || (!cx.backfill && cx.au.ensured.contains(&key))
+        {
             return Ok(());
         }
         match cx
@@ -538,6 +545,7 @@ impl FreshbooksToMailchimp {
             }
         }
         cx.au.ensured.insert(key);
+        cx.store_ensured.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -600,6 +608,7 @@ impl FlowHandler for FreshbooksToMailchimp {
             fb,
             au: begun.audience,
             backfill: event.origin == Origin::Backfill,
+            store_ensured: AtomicBool::new(false),
             today: eastern_date(self.parts.clock.now()),
         };
         match event.entity.as_str() {

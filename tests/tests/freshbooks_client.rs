@@ -11,7 +11,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use chrono::{DateTime, Utc};
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use mlc::ports::{Clock, ManualClock, Secrets};
 use mlc::tokens::{TokenConfig, TokenError, TokenManager};
@@ -23,6 +22,7 @@ use mlc::vendors::freshbooks::models::{Entity, eastern_date};
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::freshbooks::webhook::{SIGNATURE_HEADER, verify};
 use mlc_tests::sandbox::freshbooks::*;
+use mlc_tests::token_rig::TokenRig;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
@@ -38,24 +38,16 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let start: DateTime<Utc> = "2026-03-02T15:00:00Z".parse().unwrap();
-        let clock = Arc::new(ManualClock::new(start));
+        let rig = TokenRig::new("2026-03-02T15:00:00Z".parse().unwrap());
         let sandbox = FreshbooksSandbox::start(FreshbooksSandboxOptions {
-            clock: clock.clone(),
+            clock: rig.clock.clone(),
             ..FreshbooksSandboxOptions::default()
         })
         .await;
         let account = sandbox.setup_account("owner@example.com", "Acme Ltd");
-        let db = EmbeddedDb::in_memory(clock.clone()).unwrap();
-        let secrets = Arc::new(EmbeddedSecrets::open(&db).unwrap());
-        let json = sandbox.credentials_json(&account.tokens);
-        secrets
-            .put(
-                &format!("credentials/{CREDENTIALS}"),
-                &SecretString::from(json),
-            )
-            .await
-            .unwrap();
+        rig.store_credentials(CREDENTIALS, &sandbox.credentials_json(&account.tokens))
+            .await;
+        let TokenRig { clock, db, secrets } = rig;
         Self {
             sandbox,
             account,

@@ -19,6 +19,7 @@ use mlc::vendors::quickbooks::models::{CustomerUpdate, MAX_NOTE_CHARS};
 use mlc::vendors::quickbooks::oauth::QuickbooksOauth;
 use mlc::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
 use mlc_tests::sandbox::quickbooks::*;
+use mlc_tests::token_rig::TokenRig;
 use secrecy::{ExposeSecret, SecretString};
 
 const CREDENTIALS: &str = "qb-main";
@@ -33,25 +34,23 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
-        let start: DateTime<Utc> = "2026-03-02T15:00:00Z".parse().unwrap();
-        let clock = Arc::new(ManualClock::new(start));
+        let rig = TokenRig::new("2026-03-02T15:00:00Z".parse().unwrap());
         let sandbox = QuickbooksSandbox::start(QuickbooksSandboxOptions {
-            clock: clock.clone(),
+            clock: rig.clock.clone(),
             ..QuickbooksSandboxOptions::default()
         })
         .await;
         let company = sandbox.setup_company("Acme Books");
-        let db = EmbeddedDb::in_memory(clock.clone()).unwrap();
-        let secrets = Arc::new(EmbeddedSecrets::open(&db).unwrap());
-        let f = Self {
+        rig.store_credentials(CREDENTIALS, &sandbox.credentials_json(&company))
+            .await;
+        let TokenRig { clock, db, secrets } = rig;
+        Self {
             sandbox,
             company,
             clock,
             db,
             secrets,
-        };
-        f.store(&f.sandbox.credentials_json(&f.company)).await;
-        f
+        }
     }
 
     async fn store(&self, json: &str) {

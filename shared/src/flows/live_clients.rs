@@ -272,7 +272,7 @@ impl VendorClients for LiveClients {
         // Checked once, before the first client is built, so a missing or malformed set fails
         // here with the fix rather than on the first API call.
         let secret = self.credential_secret("FreshBooks", credentials).await?;
-        StoredTokens::parse(&secret)
+        let stored = StoredTokens::parse(&secret)
             .map_err(|reason| unreadable("FreshBooks", credentials, &reason))?;
         let client = FreshbooksClient::new(
             &self.config.freshbooks_api_base,
@@ -285,6 +285,8 @@ impl VendorClients for LiveClients {
                 format!("{}: {e}", env::FRESHBOOKS_API_BASE),
             )
         })?;
+        // The secret was just read: the first call need not read it again for its token.
+        self.freshbooks_tokens.prime(credentials, &stored);
         let client = Arc::new(client);
         lock(&self.freshbooks)
             .entry(credentials.to_string())
@@ -333,6 +335,11 @@ impl LiveClients {
         let secret = self.credential_secret("QuickBooks", credentials).await?;
         let set = QuickbooksCredentials::from_secret(&secret)
             .map_err(|e| unreadable("QuickBooks", credentials, &e.to_string()))?;
+        // The first call need not read the secret again for its token. A set that parses as
+        // QuickBooks credentials holds the token fields too.
+        if let Ok(stored) = StoredTokens::parse(&secret) {
+            self.quickbooks_tokens.prime(credentials, &stored);
+        }
         let client = QuickbooksClient::for_credentials(
             &set,
             self.quickbooks_tokens.clone(),

@@ -109,6 +109,16 @@ impl TokenManager {
         self.refresh(name, &stored.access_token).await
     }
 
+    /// Caches the access token of credential set `name` from `stored`, just read from its
+    /// secret by the caller, so the first [`Self::access_token`] does not read the secret again.
+    /// A set marked `needs_reconnect` is not cached: [`Self::access_token`] must read it and
+    /// report it broken.
+    pub fn prime(&self, name: &str, stored: &StoredTokens) {
+        if stored.reconnect_reason().is_none() {
+            self.remember(name, &stored.access_token, stored.expires_at);
+        }
+    }
+
     /// After a 401 for `rejected`: another instance's newer token if there is one, else a
     /// refreshed one.
     pub async fn refresh_after_unauthorized(
@@ -503,6 +513,35 @@ mod tests {
             let raw = self.secrets.get("credentials/fb").await.unwrap().unwrap();
             serde_json::from_str(raw.expose_secret()).unwrap()
         }
+    }
+
+    #[tokio::test]
+    async fn a_primed_token_is_used_without_reading_the_secret() {
+        let s = setup(chrono::Duration::hours(11)).await;
+        let m = s.manager(FakeRefresher::new(Duration::ZERO));
+        let primed = |json: serde_json::Value| {
+            StoredTokens::parse(&SecretString::from(json.to_string())).unwrap()
+        };
+        let expires_at = (s.clock.now() + chrono::Duration::hours(11)).to_rfc3339();
+        // Marked sets are not cached: the secret (unmarked here) is read instead.
+        m.prime(
+            "fb",
+            &primed(serde_json::json!({
+                "access_token": "marked", "refresh_token": "r",
+                "expires_at": expires_at, "needs_reconnect": {"reason": "x"},
+            })),
+        );
+        assert_eq!(m.access_token("fb").await.unwrap().expose_secret(), "a0");
+        m.prime(
+            "fb",
+            &primed(serde_json::json!({
+                "access_token": "primed", "refresh_token": "r", "expires_at": expires_at,
+            })),
+        );
+        assert_eq!(
+            m.access_token("fb").await.unwrap().expose_secret(),
+            "primed"
+        );
     }
 
     #[tokio::test]

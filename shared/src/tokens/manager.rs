@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::stored::{StoredTokens, mark_needs_reconnect, merge_tokens};
+use super::stored::{StoredTokens, expires_within, mark_needs_reconnect, merge_tokens};
 use super::{AccessTokens, RefreshError, Refresher, TokenError, lease_name};
 use crate::observability::{Metric, count};
 use crate::ports::{Clock, Leases, Secrets};
@@ -97,7 +97,7 @@ impl TokenManager {
     pub async fn access_token(&self, name: &str) -> Result<SecretString, TokenError> {
         let now = self.clock.now();
         if let Some(cached) = self.cached(name)
-            && !expiring(cached.expires_at, now, self.config.margin)
+            && !expires_within(cached.expires_at, now, self.config.margin)
         {
             return Ok(cached.access_token);
         }
@@ -398,10 +398,6 @@ impl std::fmt::Debug for TokenManager {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-fn expiring(at: Option<DateTime<Utc>>, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
-    at.is_some_and(|at| at - now <= margin)
 }
 
 fn same(a: &SecretString, b: &SecretString) -> bool {

@@ -51,8 +51,17 @@ impl StoredTokens {
     /// Whether the access token expires within `margin` of `now`. Unknown expiry counts as
     /// not expiring: the vendor's 401 triggers the refresh then.
     pub fn expires_within(&self, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
-        self.expires_at.is_some_and(|at| at - now <= margin)
+        expires_within(self.expires_at, now, margin)
     }
+}
+
+/// [`StoredTokens::expires_within`] for an expiry kept elsewhere (the manager's cache).
+pub(super) fn expires_within(
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    margin: chrono::Duration,
+) -> bool {
+    at.is_some_and(|at| at - now <= margin)
 }
 
 impl std::fmt::Debug for StoredTokens {

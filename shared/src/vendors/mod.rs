@@ -11,6 +11,24 @@ pub mod mailchimp;
 pub mod quickbooks;
 pub mod stripe;
 
+/// `v` as a `T` (a record under `key` in a vendor's answer). The error is only the part of
+/// serde's message before anything it quotes: it can quote the offending value (an email, a
+/// name).
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    key: &str,
+) -> Result<T, String> {
+    serde_json::from_value(v).map_err(|e| {
+        let message = e.to_string();
+        let safe = message
+            .split(['"', '`'])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        format!("a `{key}` record does not fit the model: {safe}")
+    })
+}
+
 /// Whether a vendor id is safe to put into a record key (`vendor:account:entity:id`), a DynamoDB
 /// key or a URL path: 1–128 bytes of ASCII letters, digits, `_`, `-` and `.`. Every id the
 /// vendors document fits; anything else in a delivery is refused rather than escaped.

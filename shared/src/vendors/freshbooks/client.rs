@@ -504,15 +504,7 @@ fn single<T: DeserializeOwned>(status: u16, v: &Value, key: &str) -> Result<T, F
 }
 
 fn from_value<T: DeserializeOwned>(status: u16, key: &str, v: Value) -> Result<T, FreshbooksError> {
-    serde_json::from_value(v).map_err(|e| {
-        // serde can quote the offending value (an email, a name): keep only what precedes it.
-        let message = e.to_string();
-        let safe = message.split('"').next().unwrap_or_default().trim_end();
-        unexpected(
-            status,
-            &format!("a `{key}` record does not fit the model: {safe}"),
-        )
-    })
+    crate::vendors::from_value(v, key).map_err(|reason| unexpected(status, &reason))
 }
 
 fn unexpected(status: u16, reason: &str) -> FreshbooksError {

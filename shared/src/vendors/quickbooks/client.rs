@@ -609,16 +609,7 @@ fn entity<T: DeserializeOwned>(v: &Value, key: &str) -> Result<T, QuickbooksErro
 }
 
 fn from_value<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, QuickbooksError> {
-    serde_json::from_value(v).map_err(|e| {
-        // serde can quote the offending value (an email, a name): keep only what precedes it.
-        let message = e.to_string();
-        let safe = message
-            .split(['"', '`'])
-            .next()
-            .unwrap_or_default()
-            .trim_end();
-        unexpected(&format!("a `{key}` record does not fit the model: {safe}"))
-    })
+    crate::vendors::from_value(v, key).map_err(|reason| unexpected(&reason))
 }
 
 /// A transport failure without its URL: query strings hold email addresses, and this message

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::client::cut_chars;
 use crate::tokens::TokenError;
 
 /// QuickBooks' error code for a stale `SyncToken` (someone else changed the record first).
@@ -329,9 +330,11 @@ fn unescape(s: &str) -> String {
 
 /// At most [`MAX_TEXT`] characters, cut on a character boundary.
 fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_TEXT) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
+    let cut = cut_chars(s, MAX_TEXT);
+    if cut.len() < s.len() {
+        format!("{cut}…")
+    } else {
+        s.to_string()
     }
 }
 

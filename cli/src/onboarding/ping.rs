@@ -10,12 +10,11 @@ use mlc::connections::ConnectionSet;
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::ports::{Secrets, SystemClock};
-use mlc::tokens::{TokenError, TokenManager};
+use mlc::tokens::TokenError;
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::FreshbooksError;
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
 use mlc::vendors::freshbooks::credentials::Credentials as FreshbooksCredentials;
-use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::mailchimp::MailchimpError;
 use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
@@ -96,14 +95,9 @@ pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
         })?,
     };
     let secrets = ports.secrets.clone();
-    let tokens = TokenManager::new(
-        secrets.clone(),
-        ports.store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(FreshbooksOauth::new(&args.freshbooks_api)?),
-    );
-    // QuickBooks sets are checked through the workers' own clients, so the check refreshes and
-    // marks a broken connection exactly as they would. The flags win over the environment.
+    // Sets are checked through the workers' own clients, so the check refreshes tokens (and
+    // marks a broken QuickBooks connection) exactly as they would. The flags win over the
+    // environment.
     let overrides = [
         ("FRESHBOOKS_API_BASE", Some(args.freshbooks_api.clone())),
         ("MAILCHIMP_API_BASE", args.mailchimp_api.clone()),
@@ -114,6 +108,8 @@ pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
             Some((_, value)) => value.clone(),
             None => std::env::var(name).ok(),
         })?;
+    let freshbooks_api = config.freshbooks_api_base.clone();
+    let mailchimp = config.mailchimp.clone();
     let live = LiveClients::new(
         secrets.clone(),
         ports.store.clone(),
@@ -123,12 +119,8 @@ pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
     let checker = Checker {
         secrets,
         live,
-        tokens: Arc::new(tokens),
-        freshbooks_api: args.freshbooks_api.clone(),
-        mailchimp: ClientOptions {
-            base_url: args.mailchimp_api.clone(),
-            ..ClientOptions::default()
-        },
+        freshbooks_api,
+        mailchimp,
     };
     let mut checks = Vec::new();
     for (name, wanted) in wanted(&set) {
@@ -183,7 +175,6 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
 struct Checker {
     secrets: Arc<dyn Secrets>,
     live: LiveClients,
-    tokens: Arc<TokenManager>,
     freshbooks_api: String,
     mailchimp: ClientOptions,
 }
@@ -223,7 +214,11 @@ impl Checker {
             Ok(c) => c,
             Err(e) => return (Outcome::Failed, format!("{e}: reconnect")),
         };
-        let client = match FreshbooksClient::new(&self.freshbooks_api, self.tokens.clone(), name) {
+        let client = match FreshbooksClient::new(
+            &self.freshbooks_api,
+            self.live.freshbooks_tokens(),
+            name,
+        ) {
             Ok(c) => c,
             Err(e) => return (Outcome::Failed, e.to_string()),
         };

@@ -392,13 +392,13 @@ impl<'a> ConnectionIds<'a> {
             .map_err(from_port)
     }
 
-    /// Saves the entry `key`.
+    /// Saves the entry `key`, and returns it as saved.
     pub async fn put(
         &self,
         key: &str,
         target_id: &str,
         fingerprint: &str,
-    ) -> Result<(), HandlerError> {
+    ) -> Result<IdMapping, HandlerError> {
         let mapping = IdMapping {
             target_id: target_id.to_string(),
             fingerprint: fingerprint.to_string(),
@@ -407,7 +407,8 @@ impl<'a> ConnectionIds<'a> {
         self.store
             .put_mapping(self.connection, key, &mapping)
             .await
-            .map_err(from_port)
+            .map_err(from_port)?;
+        Ok(mapping)
     }
 }
 

@@ -65,15 +65,28 @@ impl QuickbooksToMailchimp {
     /// Upserts the customer's member; archives the old member on an email change, and the
     /// member of a deactivated or vanished customer.
     async fn sync_customer(&self, cx: &Cx<'_>, id: &str) -> Result<Handled, HandlerError> {
+        let previous = cx.au.ids.get(&mapping::customer_key(id)).await?;
+        Ok(self.sync_customer_with(cx, id, previous).await?.0)
+    }
+
+    /// [`Self::sync_customer`] with the customer's id-map entry already read (`previous`), for
+    /// a caller that has it. Returns the outcome and the entry as it stands after (its target id
+    /// and fingerprint; `updated_at` is only fresh when this call wrote the entry itself).
+    async fn sync_customer_with(
+        &self,
+        cx: &Cx<'_>,
+        id: &str,
+        previous: Option<IdMapping>,
+    ) -> Result<(Handled, Option<IdMapping>), HandlerError> {
         let key = mapping::customer_key(id);
-        let previous = cx.au.ids.get(&key).await?;
         if let Some(survivor) = previous
             .as_ref()
             .and_then(|m| mapping::merged_into(&m.fingerprint))
         {
-            return Ok(Handled::Skipped {
+            let skipped = Handled::Skipped {
                 reason: format!("merged into {survivor}"),
-            });
+            };
+            return Ok((skipped, previous));
         }
         let customer = cx
             .qb
@@ -94,9 +107,10 @@ impl QuickbooksToMailchimp {
             }
         };
         let Some(email) = mapping::customer_email(&customer) else {
-            return Ok(Handled::Skipped {
+            let skipped = Handled::Skipped {
                 reason: "customer has no email".into(),
-            });
+            };
+            return Ok((skipped, previous));
         };
         let member = mapping::member_upsert(&customer, &email, &cx.options.status_if_new);
         // The address a changed email leaves behind (the id map remembers the last one synced),
@@ -114,7 +128,7 @@ impl QuickbooksToMailchimp {
             .as_ref()
             .is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, &email))
         {
-            return Ok(Handled::Unchanged);
+            return Ok((Handled::Unchanged, previous));
         }
 
         cx.au
@@ -126,8 +140,8 @@ impl QuickbooksToMailchimp {
             Some(old) => Some(cx.au.archive(old).await?),
             None => None,
         };
-        cx.au.ids.put(&key, &email, &fp).await?;
-        Ok(Handled::Synced {
+        let now = cx.au.ids.put(&key, &email, &fp).await?;
+        let synced = Handled::Synced {
             before: previous
                 .map(|m| json!({"email": m.target_id, "archived": m.fingerprint == ARCHIVED})),
             written: Some(json!({
@@ -139,18 +153,20 @@ impl QuickbooksToMailchimp {
                 "old_email": old_email,
                 "old_archived": old_archived,
             })),
-        })
+        };
+        Ok((synced, Some(now)))
     }
 
     /// A customer deactivated (QuickBooks' delete) or gone: archive its member unless the
-    /// connection keeps it ([`Audience::retire`]); a reactivation later syncs again.
+    /// connection keeps it ([`Audience::retire`]); a reactivation later syncs again. Returns
+    /// the outcome and the id-map entry as it stands after.
     async fn retire(
         &self,
         cx: &Cx<'_>,
         key: &str,
         previous: Option<IdMapping>,
         what: &str,
-    ) -> Result<Handled, HandlerError> {
+    ) -> Result<(Handled, Option<IdMapping>), HandlerError> {
         let choice = cx.options.on_customer_deactivate;
         let option = "on_customer_deactivate";
         let reason = RetireReason {
@@ -158,7 +174,16 @@ impl QuickbooksToMailchimp {
             option,
             choice,
         };
-        cx.au.retire(key, previous, reason).await
+        let handled = cx.au.retire(key, previous.clone(), reason).await?;
+        // An archive (the only write `retire` makes) keeps the target id.
+        let now = match handled {
+            Handled::Synced { .. } => previous.map(|m| IdMapping {
+                fingerprint: ARCHIVED.to_string(),
+                ..m
+            }),
+            _ => previous,
+        };
+        Ok((handled, now))
     }
 
     /// `merged_away` was merged into `survivor` in QuickBooks: the survivor takes over the
@@ -187,29 +212,29 @@ impl QuickbooksToMailchimp {
             return self.sync_customer(cx, survivor).await;
         }
         let away = away.filter(|m| !m.target_id.is_empty());
-        let had_own = cx.au.ids.get(&survivor_key).await?.is_some();
-        let moved = match &away {
+        let survivor_entry = cx.au.ids.get(&survivor_key).await?;
+        let had_own = survivor_entry.is_some();
+        let (moved, survivor_entry) = match &away {
             Some(m) if !had_own => {
-                cx.au
+                let moved = cx
+                    .au
                     .ids
                     .put(&survivor_key, &m.target_id, &m.fingerprint)
                     .await?;
-                true
+                (true, Some(moved))
             }
-            _ => false,
+            _ => (false, survivor_entry),
         };
-        let survivor_result = self.sync_customer(cx, survivor).await?;
+        let (survivor_result, survivor_now) = self
+            .sync_customer_with(cx, survivor, survivor_entry)
+            .await?;
 
         // Both were synced: the merged-away member is a second address for the same person.
         let mut left_behind = None;
         // Compared with the survivor's address as now synced; a survivor that is itself a
         // tombstone (merges delivered out of order) or never got an email says nothing, so
         // nothing is archived on its account.
-        let survivor_email = cx
-            .au
-            .ids
-            .get(&survivor_key)
-            .await?
+        let survivor_email = survivor_now
             .filter(|s| mapping::merged_into(&s.fingerprint).is_none())
             .map(|s| s.target_id)
             .filter(|e| !e.is_empty());

@@ -74,7 +74,9 @@ impl ClientOptions {
 /// process share one limiter, and clients with the same timeout one connection pool.
 pub struct MailchimpClient {
     base_url: Url,
-    authorization: SecretString,
+    /// The `Authorization` header (marked sensitive), built once; `None` when the key or token
+    /// cannot be a header value, which every request then reports.
+    authorization: Option<HeaderValue>,
     limiter: ConnectionLimiter,
     timeout: Duration,
     http: reqwest::Client,
@@ -92,7 +94,12 @@ impl MailchimpClient {
         let http = shared_http_client(options.timeout).map_err(MailchimpError::Transport)?;
         Ok(Self {
             base_url,
-            authorization: credentials.authorization(),
+            authorization: HeaderValue::from_str(credentials.authorization().expose_secret())
+                .ok()
+                .map(|mut auth| {
+                    auth.set_sensitive(true);
+                    auth
+                }),
             limiter: ConnectionLimiter::for_key(&credentials.fingerprint(), options.permits()),
             timeout: options.timeout,
             http,
@@ -148,10 +155,9 @@ impl MailchimpClient {
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Vec<u8>), MailchimpError> {
         let url = self.url(segments, query)?;
-        let mut auth = HeaderValue::from_str(self.authorization.expose_secret()).map_err(|_| {
+        let auth = self.authorization.clone().ok_or_else(|| {
             MailchimpError::Credentials("the key or token is not header-safe".into())
         })?;
-        auth.set_sensitive(true);
         let mut request = self
             .http
             .request(method, url)
@@ -168,7 +174,8 @@ impl MailchimpClient {
             .ok_or(MailchimpError::LimiterTimeout(self.timeout))?;
         let response = request.send().await.map_err(MailchimpError::Transport)?;
         let status = response.status();
-        let headers = response.headers().clone();
+        // Only an error needs the headers (request id, Retry-After).
+        let headers = (!status.is_success()).then(|| response.headers().clone());
         let bytes = read_capped(response, MAX_BODY).await.map_err(|e| match e {
             ReadError::Transport(e) => MailchimpError::Transport(e),
             too_large @ ReadError::TooLarge(_) => MailchimpError::UnexpectedBody {
@@ -176,10 +183,9 @@ impl MailchimpClient {
                 reason: too_large.to_string(),
             },
         })?;
-        if status.is_success() {
-            Ok((status, bytes))
-        } else {
-            Err(error_for(status.as_u16(), &headers, &bytes))
+        match headers {
+            None => Ok((status, bytes)),
+            Some(headers) => Err(error_for(status.as_u16(), &headers, &bytes)),
         }
     }
 

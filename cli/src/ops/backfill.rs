@@ -17,14 +17,15 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
 use mlc::connections::{Connection, ConnectionSet};
-use mlc::event::{Origin, SourceEvent, derived_event_id};
+use mlc::event::Origin;
 use mlc::fanout::{FanOut, FanOutReport};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
+use mlc::poller::freshbooks_poll::to_event;
 use mlc::ports::Leases;
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::models::{Entity, eastern_to_utc};
+use mlc::vendors::freshbooks::models::Entity;
 use serde::Serialize;
 
 use super::output;
@@ -179,25 +180,10 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
             })?;
         spinner.finish_and_clear();
         listed.insert(entity.as_str(), records.len());
-        for c in records {
-            let operation = if c.deleted { "delete" } else { "update" };
-            let updated = c.updated.clone().unwrap_or_default();
-            events.push(SourceEvent {
-                event_id: derived_event_id(
-                    &source,
-                    entity.as_str(),
-                    &c.id,
-                    operation,
-                    &format!("backfill {run_id} {updated}"),
-                ),
-                source: source.clone(),
-                entity: entity.as_str().to_string(),
-                entity_id: c.id.clone(),
-                operation: operation.to_string(),
-                occurred_at: c.updated.as_deref().and_then(eastern_to_utc),
-                detail: serde_json::Map::new(),
-            });
-        }
+        events.extend(records.iter().map(|c| {
+            let updated = c.updated.as_deref().unwrap_or_default();
+            to_event(&source, c, &format!("backfill {run_id} {updated}"))
+        }));
     }
 
     // Only this connection takes the events, even if others read the same account.

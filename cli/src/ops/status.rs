@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use mlc::connections::ConnectionSet;
-use mlc::poller::freshbooks_poll::cursor_name;
+use mlc::poller::cursor_name;
 use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
 use mlc::vendor::Vendor;
 use mlc::webhook::secret_names;
@@ -198,9 +198,8 @@ pub async fn collect(
             );
         }
         let cursor = match (c.source.vendor, c.source.account.as_deref()) {
-            (Vendor::Freshbooks, Some(account)) => Some(cursor_name(account)),
-            (Vendor::Quickbooks, Some(realm)) => {
-                Some(mlc::poller::quickbooks_cdc::cursor_name(realm))
+            (vendor @ (Vendor::Freshbooks | Vendor::Quickbooks), Some(account)) => {
+                Some(cursor_name(vendor, account))
             }
             _ => None,
         };

@@ -23,20 +23,18 @@
 //! others are still polled; the job then fails as a whole so the poller's alarm fires.
 //!
 //! **Seen markers** live in the id map under the pseudo connection `poll:freshbooks:<account>`
-//! (no real connection name contains `:`), keyed by the record key
+//! ([`super::cursor_name`]; no real connection name contains `:`), keyed by the record key
 //! (`freshbooks:<account>:<entity>:<id>`), with the record's `updated` string as fingerprint
 //! (suffixed ` deleted` for a deleted record, so a deletion that keeps `updated` still counts
 //! as a change) and an empty target id. A record without `updated` is enqueued once and then
 //! treated as seen. **The cursor** is `poll:freshbooks:<account>` in the cursors table, holding
 //! the `YYYY-MM-DD` US/Eastern date on which the last successful poll of the account started.
 
-use std::collections::BTreeMap;
-
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use super::{
-    EnqueueError, Found, Job, JobError, JobFailure, JobReport, Poller, first_client,
+    EnqueueError, Found, Job, JobError, JobFailure, JobReport, Poller, cursor_name, first_client,
     source_accounts,
 };
 use crate::connections::ConnectionSet;
@@ -49,11 +47,6 @@ use crate::worker::HandlerError;
 
 /// The date format of cursors.
 const CURSOR_DATE: &str = "%Y-%m-%d";
-
-/// The cursor (and the seen markers' pseudo connection) of one FreshBooks account.
-pub fn cursor_name(account: &str) -> String {
-    format!("poll:freshbooks:{account}")
-}
 
 /// The fingerprint a seen marker stores for a listed record.
 pub fn seen_fingerprint(changed: &Changed) -> String {
@@ -147,7 +140,7 @@ impl Poller {
             vendor: Vendor::Freshbooks,
             account: account.to_string(),
         };
-        let name = cursor_name(account);
+        let name = cursor_name(Vendor::Freshbooks, account);
         let cursor = match self.store.get_cursor(&name).await? {
             Some(value) => Some(
                 NaiveDate::parse_from_str(value.trim(), CURSOR_DATE).map_err(|_| {
@@ -181,10 +174,10 @@ impl Poller {
         .await
         .map_err(PollError::Credentials)?;
 
-        // Keyed by record key: a record that changes while the pages are read can be listed
-        // twice; the last listing wins.
+        // A record that changes while the pages are read can be listed twice;
+        // `enqueue_unseen` keeps the last listing.
         let mut listed = 0;
-        let mut changed: BTreeMap<String, Changed> = BTreeMap::new();
+        let mut found = Vec::new();
         for entity in Entity::ALL {
             let records = api
                 .changed_since(account, entity, since)
@@ -194,19 +187,13 @@ impl Poller {
                     source,
                 })?;
             listed += records.len();
-            for c in records {
-                changed.insert(record_key(&source, c.entity.as_str(), &c.id), c);
-            }
+            found.extend(records.iter().map(|c| Found {
+                key: record_key(&source, c.entity.as_str(), &c.id),
+                fingerprint: seen_fingerprint(c),
+                event: to_event(&source, c, c.updated.as_deref().unwrap_or("")),
+            }));
         }
 
-        let found = changed
-            .into_iter()
-            .map(|(key, c)| Found {
-                key,
-                fingerprint: seen_fingerprint(&c),
-                event: to_event(&source, &c),
-            })
-            .collect();
         let done = self
             .enqueue_unseen(connections, &name, found, started)
             .await?;
@@ -227,18 +214,15 @@ impl Poller {
     }
 }
 
-/// The source event for a listed record.
-fn to_event(source: &SourceRef, c: &Changed) -> SourceEvent {
+/// The source event for a listed record: operation `update` (`delete` for a deleted record),
+/// event id derived from the record and `version` (the poll passes the record's `updated`, so
+/// two polls of one change give one id; the CLI's backfill adds its run, so each run's events
+/// are new).
+pub fn to_event(source: &SourceRef, c: &Changed, version: &str) -> SourceEvent {
     let operation = if c.deleted { "delete" } else { "update" };
     let entity = c.entity.as_str();
     SourceEvent {
-        event_id: derived_event_id(
-            source,
-            entity,
-            &c.id,
-            operation,
-            c.updated.as_deref().unwrap_or(""),
-        ),
+        event_id: derived_event_id(source, entity, &c.id, operation, version),
         source: source.clone(),
         entity: entity.to_string(),
         entity_id: c.id.clone(),

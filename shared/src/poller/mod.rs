@@ -283,6 +283,12 @@ impl Poller {
     }
 }
 
+/// The cursor (and the seen markers' pseudo connection) of one polled source account:
+/// `poll:<vendor>:<account>` (no real connection name contains `:`).
+pub fn cursor_name(vendor: Vendor, account: &str) -> String {
+    format!("poll:{vendor}:{account}")
+}
+
 /// A record a poll found, as the source event it becomes and its seen marker.
 struct Found {
     /// The record key (`vendor:account:entity:id`), the seen marker's key.
@@ -312,8 +318,10 @@ enum EnqueueError {
 impl Poller {
     /// Drops the records whose seen marker under `markers` (the poll's pseudo connection)
     /// holds the same fingerprint, fans the rest out to every connection of their source as
-    /// `origin = poll`, and only then writes their seen markers (stamped `at`). `found` holds
-    /// each record key once.
+    /// `origin = poll`, and only then writes their seen markers (stamped `at`).
+    ///
+    /// A record listed more than once (it changed while the pages were read, or twice in the
+    /// window) is enqueued once: the last listing in `found` wins. Records go out in key order.
     async fn enqueue_unseen(
         &self,
         connections: &ConnectionSet,
@@ -321,8 +329,10 @@ impl Poller {
         found: Vec<Found>,
         at: DateTime<Utc>,
     ) -> Result<Enqueued, EnqueueError> {
+        let found: BTreeMap<String, Found> =
+            found.into_iter().map(|f| (f.key.clone(), f)).collect();
         let mut fresh = Vec::new();
-        for f in found {
+        for f in found.into_values() {
             match self.store.get_mapping(markers, &f.key).await? {
                 Some(seen) if seen.fingerprint == f.fingerprint => {}
                 _ => fresh.push(f),

@@ -40,13 +40,12 @@
 //! empty target id. **The cursor** is
 //! `poll:quickbooks:<realm>` in the cursors table, holding an RFC 3339 time.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::{
-    EnqueueError, Found, Job, JobFailure, JobReport, Poller, first_client, source_accounts,
+    EnqueueError, Found, Job, JobFailure, JobReport, Poller, cursor_name, first_client,
+    source_accounts,
 };
 use crate::connections::ConnectionSet;
 use crate::event::{SourceEvent, SourceRef, derived_event_id, record_key};
@@ -76,11 +75,6 @@ pub const CDC_SAFETY_MARGIN: chrono::Duration = chrono::Duration::days(1);
 /// in the cursor's own second could fall between two windows. The seen markers make the
 /// re-read customers cost nothing.
 pub const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
-
-/// The cursor (and the seen markers' pseudo connection) of one QuickBooks realm.
-pub fn cursor_name(realm: &str) -> String {
-    format!("poll:quickbooks:{realm}")
-}
 
 /// The fingerprint a seen marker stores for a changed customer.
 pub fn seen_fingerprint(customer: &Customer) -> String {
@@ -206,7 +200,7 @@ impl Poller {
             vendor: Vendor::Quickbooks,
             account: realm.to_string(),
         };
-        let name = cursor_name(realm);
+        let name = cursor_name(Vendor::Quickbooks, realm);
         let since = match self.store.get_cursor(&name).await? {
             Some(value) => DateTime::parse_from_rfc3339(value.trim())
                 .map(|t| t.with_timezone(&Utc))
@@ -231,19 +225,16 @@ impl Poller {
         let (changed, fallback) =
             read_window(api.as_ref(), realm, since - CURSOR_OVERLAP, started).await?;
 
-        // Keyed by record key: a customer changed twice in the window (or listed on two query
-        // pages while it changed) is enqueued once; the last listing wins.
+        // A customer changed twice in the window (or listed on two query pages while it
+        // changed) is enqueued once: `enqueue_unseen` keeps the last listing.
         let listed = changed.customers.len();
-        let mut customers: BTreeMap<String, Customer> = BTreeMap::new();
-        for c in changed.customers {
-            customers.insert(record_key(&source, CUSTOMER, &c.id), c);
-        }
-        let found = customers
-            .into_iter()
-            .map(|(key, c)| Found {
-                key,
-                fingerprint: seen_fingerprint(&c),
-                event: to_event(&source, &c),
+        let found = changed
+            .customers
+            .iter()
+            .map(|c| Found {
+                key: record_key(&source, CUSTOMER, &c.id),
+                fingerprint: seen_fingerprint(c),
+                event: to_event(&source, c),
             })
             .collect();
         let done = self

@@ -659,7 +659,11 @@ async fn token_refresh_covers_every_freshbooks_credential_set_with_a_two_hour_ma
 mod quickbooks {
     use super::*;
     use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
-    use crate::poller::quickbooks_cdc::{CURSOR_OVERLAP, CUSTOMER, cursor_name};
+    use crate::poller::quickbooks_cdc::{CURSOR_OVERLAP, CUSTOMER};
+
+    fn cursor_name(realm: &str) -> String {
+        crate::poller::cursor_name(Vendor::Quickbooks, realm)
+    }
     use crate::vendors::quickbooks::QuickbooksApi;
 
     /// R1 feeds two audiences, R2 one; R3 is only a target (Mailchimp → QuickBooks), R4's

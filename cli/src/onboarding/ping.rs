@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use mlc::connections::ConnectionSet;
 use mlc::flows::clients::VendorClients;
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
+use mlc::flows::live_clients::LiveClients;
 use mlc::ports::{Secrets, SystemClock};
 use mlc::tokens::TokenError;
 use mlc::vendor::Vendor;
@@ -27,6 +27,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::quickbooks::Environment;
+use crate::clients::clients_config;
 use crate::target::TargetArgs;
 
 /// The variable that points every QuickBooks call (API and token endpoint) somewhere else.
@@ -98,16 +99,11 @@ pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
     // Sets are checked through the workers' own clients, so the check refreshes tokens (and
     // marks a broken QuickBooks connection) exactly as they would. The flags win over the
     // environment.
-    let overrides = [
-        ("FRESHBOOKS_API_BASE", Some(args.freshbooks_api.clone())),
-        ("MAILCHIMP_API_BASE", args.mailchimp_api.clone()),
-        (QUICKBOOKS_API_BASE, args.quickbooks_api.clone()),
-    ];
-    let config =
-        LiveClientsConfig::from_lookup(|name| match overrides.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => value.clone(),
-            None => std::env::var(name).ok(),
-        })?;
+    let config = clients_config(
+        Some(&args.freshbooks_api),
+        args.mailchimp_api.as_deref(),
+        args.quickbooks_api.as_deref(),
+    )?;
     let freshbooks_api = config.freshbooks_api_base.clone();
     let mailchimp = config.mailchimp.clone();
     let live = LiveClients::new(

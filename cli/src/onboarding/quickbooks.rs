@@ -5,6 +5,7 @@
 use anyhow::{anyhow, bail};
 use chrono::Utc;
 use mlc::tokens::{RefreshError, TokenSet};
+use mlc::vendors::quickbooks::credentials::Environment as StoredEnvironment;
 use mlc::vendors::quickbooks::oauth::QuickbooksOauth;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -24,6 +25,8 @@ pub const REALM_PARAM: &str = "realmId";
 /// (`environment` in the credential set; the authorize page and token endpoint are the same
 /// for both). A sandbox company's tokens are refused by the production host and the other way
 /// round, so it must match the company that was approved.
+///
+/// Only `--environment`'s clap face: [`StoredEnvironment`] is the one the library reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Environment {
     /// A real company (`https://quickbooks.api.intuit.com`).
@@ -33,27 +36,18 @@ pub enum Environment {
     Sandbox,
 }
 
-impl Environment {
-    /// The value stored as the credential set's `environment`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Production => "production",
-            Environment::Sandbox => "sandbox",
-        }
-    }
-
-    /// The other one (what a wrong choice would have needed).
-    pub fn other(self) -> Self {
-        match self {
-            Environment::Production => Environment::Sandbox,
-            Environment::Sandbox => Environment::Production,
+impl From<Environment> for StoredEnvironment {
+    fn from(env: Environment) -> Self {
+        match env {
+            Environment::Production => StoredEnvironment::Production,
+            Environment::Sandbox => StoredEnvironment::Sandbox,
         }
     }
 }
 
 impl std::fmt::Display for Environment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        StoredEnvironment::from(*self).fmt(f)
     }
 }
 
@@ -152,7 +146,12 @@ pub fn credential_json(tokens: &TokenSet, approval: &Approval<'_>) -> SecretStri
     );
     put("redirect_uri", approval.redirect_uri.into());
     put("realm_id", approval.realm_id.into());
-    put("environment", approval.environment.as_str().into());
+    put(
+        "environment",
+        StoredEnvironment::from(approval.environment)
+            .as_str()
+            .into(),
+    );
     SecretString::from(serde_json::Value::Object(map).to_string())
 }
 

@@ -30,12 +30,34 @@ pub enum Environment {
 }
 
 impl Environment {
+    /// The credential set's `environment` value (also `connect --environment`'s).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Sandbox => "sandbox",
+        }
+    }
+
+    /// The other one (what a wrong choice would have needed).
+    pub fn other(self) -> Self {
+        match self {
+            Environment::Production => Environment::Sandbox,
+            Environment::Sandbox => Environment::Production,
+        }
+    }
+
     /// The Accounting API base URL of this environment.
     pub fn api_base(self) -> &'static str {
         match self {
             Environment::Production => PRODUCTION_API_BASE,
             Environment::Sandbox => SANDBOX_API_BASE,
         }
+    }
+}
+
+impl std::fmt::Display for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
-use mlc::flows::live_clients::LiveClientsConfig;
 use mlc::ports::{AuditEntry, AuditLog, DeadLetterStatus, DeadLetters, Queue, SystemClock};
 use mlc::webhook::local;
 use mlc::worker::local::{PollOptions, run_until};
@@ -25,6 +24,7 @@ use mlc_sandbox::freshbooks::{ClientSpec, InvoiceSpec, LineSpec, Webhooks};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::clients::clients_config;
 use crate::dev::{self, Local};
 
 #[derive(clap::Args)]
@@ -124,17 +124,12 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     let secrets = Arc::new(EmbeddedSecrets::open(&db).context("opening the secret store")?);
     let set = dev::sandbox_connections(&sandboxes)?;
     dev::store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
-    let mut clients_config = LiveClientsConfig {
-        freshbooks_api_base: sandboxes.freshbooks.base_url(),
-        ..LiveClientsConfig::default()
-    };
-    clients_config.mailchimp.base_url = Some(sandboxes.mailchimp.base_url());
-    let pipeline = Local::new(
-        db,
-        secrets,
-        clients_config,
+    let clients_config = clients_config(
         Some(&sandboxes.freshbooks.base_url()),
+        Some(&sandboxes.mailchimp.base_url()),
+        None,
     )?;
+    let pipeline = Local::new(db, secrets, clients_config)?;
     let queues = pipeline.apply(&set).await?;
     let (listener, addr) = local::bind("127.0.0.1:0".parse().context("an address")?)
         .await

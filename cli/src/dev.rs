@@ -28,6 +28,7 @@ use mlc::worker::{Harness, HarnessConfig, TargetHandler};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
+use crate::clients::clients_config;
 use crate::local_store::StoreArgs;
 use crate::onboarding::apply::{CallbackSpec, FRESHBOOKS_EVENTS, register_pending, wait_verified};
 use crate::onboarding::mailchimp_webhook;
@@ -106,25 +107,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             None,
         )
     };
-    let (freshbooks_api, mailchimp_api) = match &sandboxes {
-        Some(s) => (Some(s.freshbooks.base_url()), Some(s.mailchimp.base_url())),
-        None => (args.freshbooks_api.clone(), args.mailchimp_api.clone()),
+    let clients_config = match &sandboxes {
+        Some(s) => clients_config(
+            Some(&s.freshbooks.base_url()),
+            Some(&s.mailchimp.base_url()),
+            Some(&s.quickbooks.base_url()),
+        )?,
+        None => clients_config(
+            args.freshbooks_api.as_deref(),
+            args.mailchimp_api.as_deref(),
+            args.quickbooks_api.as_deref(),
+        )?,
     };
-    let quickbooks_api = match &sandboxes {
-        Some(s) => Some(s.quickbooks.base_url()),
-        None => args.quickbooks_api.clone(),
-    };
-    let mut clients_config = LiveClientsConfig::from_env()?;
-    if let Some(base) = &freshbooks_api {
-        clients_config.freshbooks_api_base = base.clone();
-    }
-    if let Some(base) = &mailchimp_api {
-        clients_config.mailchimp.base_url = Some(base.clone());
-    }
-    if let Some(base) = &quickbooks_api {
-        clients_config.quickbooks_api_base = Some(base.clone());
-    }
-    let pipeline = Local::new(db, secrets, clients_config, freshbooks_api.as_deref())?;
+    let pipeline = Local::new(db, secrets, clients_config)?;
     let queues = pipeline.apply(&set).await?;
     let Local {
         db,
@@ -348,26 +343,22 @@ pub(crate) struct Local {
 }
 
 impl Local {
-    /// Builds the clients and the webhook handler; `freshbooks_api` overrides FreshBooks' base
-    /// URL for the callback handshake as `clients` does for the API.
+    /// Builds the clients and the webhook handler; the callback handshake is checked with
+    /// FreshBooks at the clients' FreshBooks API base.
     pub fn new(
         db: EmbeddedDb,
         secrets: Arc<dyn Secrets>,
         clients_config: LiveClientsConfig,
-        freshbooks_api: Option<&str>,
     ) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let freshbooks_api_base = clients_config.freshbooks_api_base.clone();
+        let freshbooks = CallbacksClient::with_base_url(&freshbooks_api_base)?;
         let clients = Arc::new(LiveClients::new(
             secrets.clone(),
             Arc::new(db.clone()),
             clock.clone(),
             clients_config,
         )?);
-        let freshbooks = match freshbooks_api {
-            Some(base) => CallbacksClient::with_base_url(base)?,
-            None => CallbacksClient::new(),
-        };
         let deps = WebhookDeps {
             queue: Arc::new(db.clone()),
             store: Arc::new(db.clone()),

@@ -1,6 +1,7 @@
 //! `ml-connector`: the operator command. This release carries local mode (`dev`), connections
 //! checking and the local secret store; later releases add onboarding and operations.
 
+mod clients;
 mod demo;
 mod dev;
 mod local_store;

@@ -31,38 +31,14 @@ impl WebhookHandler {
                 format!("blob:{key}")
             }
         };
-        self.store
-            .put_dead_letter(&self.letter(
-                id.clone(),
-                format!("webhook:{vendor}"),
-                None,
-                "unparseable",
-                reason,
-                payload,
-            ))
-            .await?;
-        observability::count(Metric::DeadLettered, 1);
-        tracing::warn!(vendor = %vendor, dead_letter = %id, reason, "signed delivery could not be parsed; dead-lettered");
-        Ok(response::accepted(0, 0, 1))
-    }
-
-    fn letter(
-        &self,
-        id: String,
-        stage: String,
-        queue: Option<&str>,
-        class: &str,
-        reason: &str,
-        payload: String,
-    ) -> DeadLetter {
-        DeadLetter {
-            id,
-            stage,
-            queue: queue.map(str::to_string),
+        let letter = DeadLetter {
+            id: id.clone(),
+            stage: format!("webhook:{vendor}"),
+            queue: None,
             event_id: None,
             record_key: None,
             connection: None,
-            error_class: class.to_string(),
+            error_class: "unparseable".to_string(),
             reason: reason.to_string(),
             vendor_request_id: None,
             attempts: 1,
@@ -71,7 +47,11 @@ impl WebhookHandler {
             created_at: self.clock.now(),
             resolved_at: None,
             expires_at: Some(self.expiry()),
-        }
+        };
+        self.store.put_dead_letter(&letter).await?;
+        observability::count(Metric::DeadLettered, 1);
+        tracing::warn!(vendor = %vendor, dead_letter = %id, reason, "signed delivery could not be parsed; dead-lettered");
+        Ok(response::accepted(0, 0, 1))
     }
 
     pub(super) fn expiry(&self) -> chrono::DateTime<chrono::Utc> {

@@ -1,10 +1,10 @@
-//! Fan-out of a verified delivery through the shared [`FanOut`]: one queue message per
+//! Fan-out of a verified delivery through the shared [`crate::fanout::FanOut`]: one queue message per
 //! connection of the event's source; the answer reflects what reached a queue.
 
 use super::WebhookHandler;
 use super::response::{self, Rejection, WebhookResponse};
 use crate::event::{Origin, SourceEvent};
-use crate::fanout::{FanOut, FanOutError};
+use crate::fanout::FanOutError;
 use crate::vendor::Vendor;
 
 impl WebhookHandler {
@@ -16,14 +16,11 @@ impl WebhookHandler {
         events: Vec<SourceEvent>,
     ) -> Result<WebhookResponse, Rejection> {
         let connections = self.connections.get().await?;
-        // Three `Arc` clones: cheaper than keeping a second copy of the handler's ports.
-        let fanout = FanOut::new(
-            self.queue.clone(),
-            self.store.clone(),
-            self.clock.clone(),
-            self.config.dead_letter_ttl,
-        );
-        let report = match fanout.enqueue(&connections, &events, Origin::Webhook).await {
+        let report = match self
+            .fanout
+            .enqueue(&connections, &events, Origin::Webhook)
+            .await
+        {
             Ok(report) => report,
             Err(FanOutError::Refused { .. }) => {
                 return Err(Rejection::unavailable(

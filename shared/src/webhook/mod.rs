@@ -25,6 +25,7 @@ pub use response::WebhookResponse;
 
 use crate::connections::CachedConnections;
 use crate::event::SourceEvent;
+use crate::fanout::FanOut;
 use crate::ports::{CachedSecrets, Clock, Queue, Secrets, Store};
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::callbacks::CallbackVerifier;
@@ -44,7 +45,8 @@ pub struct WebhookDeps {
 
 /// Verifies, parses and enqueues webhook deliveries. Build one per process and share it.
 pub struct WebhookHandler {
-    queue: Arc<dyn Queue>,
+    /// Fans verified events out to the connections' queues.
+    fanout: FanOut,
     store: Arc<dyn Store>,
     secrets: CachedSecrets,
     connections: CachedConnections,
@@ -71,7 +73,12 @@ impl WebhookHandler {
             config.connections_cache_ttl,
         );
         Self {
-            queue: deps.queue,
+            fanout: FanOut::new(
+                deps.queue,
+                deps.store.clone(),
+                deps.clock.clone(),
+                config.dead_letter_ttl,
+            ),
             store: deps.store,
             secrets,
             connections,

@@ -110,6 +110,32 @@ pub trait AccessTokens: Send + Sync {
     ) -> Result<SecretString, TokenError>;
 }
 
+/// One vendor call with a token from `tokens` for credential set `name`. When `send` fails
+/// with an error `is_unauthorized` calls a 401, `on_refused` sees it (the vendor's log line),
+/// the token is refreshed once ([`AccessTokens::refresh_after_unauthorized`]) and the call
+/// retried once. Nothing else is retried.
+pub async fn call_with_token<T, E, Fut>(
+    tokens: &dyn AccessTokens,
+    name: &str,
+    is_unauthorized: impl Fn(&E) -> bool + Send,
+    on_refused: impl FnOnce(&E) + Send,
+    mut send: impl FnMut(SecretString) -> Fut + Send,
+) -> Result<T, E>
+where
+    E: From<TokenError>,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let token = tokens.access_token(name).await?;
+    match send(token.clone()).await {
+        Err(e) if is_unauthorized(&e) => {
+            on_refused(&e);
+            let token = tokens.refresh_after_unauthorized(name, &token).await?;
+            send(token).await
+        }
+        other => other,
+    }
+}
+
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

@@ -25,7 +25,7 @@ use super::error::{error_in_body, from_error_response};
 use super::models::{
     Business, Callback, Changed, Client, Entity, Identity, Invoice, Payment, VIS_DELETED,
 };
-use crate::tokens::AccessTokens;
+use crate::tokens::{AccessTokens, call_with_token};
 use crate::vendors::http::{http_base, read_capped, shared_http_client};
 use crate::vendors::is_plain_id;
 
@@ -242,22 +242,21 @@ impl FreshbooksClient {
         url: Url,
         body: Option<&Value>,
     ) -> Result<(u16, Value), FreshbooksError> {
-        let token = self.tokens.access_token(&self.credentials).await?;
-        match self.send(&method, &url, body, &token).await {
-            Err(e) if e.is_unauthorized() => {
+        let (method, url) = (&method, &url);
+        call_with_token(
+            self.tokens.as_ref(),
+            &self.credentials,
+            FreshbooksError::is_unauthorized,
+            |_| {
                 tracing::info!(
                     credentials = %self.credentials,
                     path = url.path(),
                     "FreshBooks refused the access token; refreshing once"
                 );
-                let token = self
-                    .tokens
-                    .refresh_after_unauthorized(&self.credentials, &token)
-                    .await?;
-                self.send(&method, &url, body, &token).await
-            }
-            other => other,
-        }
+            },
+            |token| async move { self.send(method, url, body, &token).await },
+        )
+        .await
     }
 
     async fn send(

@@ -28,7 +28,7 @@ use super::limiter::{RealmLimiter, RealmShare};
 use super::models::{
     Attachable, ChangedCustomers, Customer, CustomerUpdate, MAX_NOTE_CHARS, MINOR_VERSION,
 };
-use crate::tokens::AccessTokens;
+use crate::tokens::{AccessTokens, call_with_token};
 use crate::vendors::http::{ReadError, http_base, read_capped, retry_after, shared_http_client};
 use crate::vendors::is_plain_id;
 
@@ -180,9 +180,11 @@ impl QuickbooksClient {
         url: &Url,
         body: Option<&Value>,
     ) -> Result<(Value, Option<String>), QuickbooksError> {
-        let token = self.tokens.access_token(&self.credentials).await?;
-        match self.send(method, realm, url, body, &token).await {
-            Err(e) if e.is_unauthorized() => {
+        call_with_token(
+            self.tokens.as_ref(),
+            &self.credentials,
+            QuickbooksError::is_unauthorized,
+            |e| {
                 tracing::info!(
                     credentials = %self.credentials,
                     realm,
@@ -190,14 +192,10 @@ impl QuickbooksClient {
                     intuit_tid = e.intuit_tid().unwrap_or(""),
                     "QuickBooks refused the access token; refreshing once"
                 );
-                let token = self
-                    .tokens
-                    .refresh_after_unauthorized(&self.credentials, &token)
-                    .await?;
-                self.send(method, realm, url, body, &token).await
-            }
-            other => other,
-        }
+            },
+            |token| async move { self.send(method, realm, url, body, &token).await },
+        )
+        .await
     }
 
     async fn send(

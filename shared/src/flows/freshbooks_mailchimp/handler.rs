@@ -23,23 +23,20 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::mapping;
-use super::options::{Options, Retire};
+use super::options::Options;
 use crate::connections::Connection;
 use crate::event::{Origin, SyncEvent};
 use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_freshbooks;
 use crate::flows::mailchimp_member::{
-    Audience, FlowParts, RetireReason, SourceSpec, already_exists,
+    Audience, FlowParts, Retire, RetireReason, SourceSpec, already_exists, fingerprint, same_email,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::worker::{Handled, HandlerError};
-
-/// The fingerprint of a client whose member was archived because the client was deleted.
-pub use crate::flows::mailchimp_member::ARCHIVED;
 
 /// What the flow takes from FreshBooks.
 const SOURCE: SourceSpec = SourceSpec {
@@ -138,11 +135,11 @@ impl FreshbooksToMailchimp {
         let old_email = previous
             .as_ref()
             .map(|m| m.target_id.clone())
-            .filter(|old| !old.is_empty() && !mapping::same_email(old, &email));
+            .filter(|old| !old.is_empty() && !same_email(old, &email));
         let retire_old = old_email
             .as_ref()
             .filter(|_| cx.options.on_email_change == Retire::Archive);
-        let fp = mapping::fingerprint(&json!({
+        let fp = fingerprint(&json!({
             "list": cx.au.list_id,
             "store": cx.store_id,
             "member": member,
@@ -152,7 +149,7 @@ impl FreshbooksToMailchimp {
         }));
         if previous
             .as_ref()
-            .is_some_and(|m| m.fingerprint == fp && mapping::same_email(&m.target_id, &email))
+            .is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, &email))
         {
             return Ok(Handled::Unchanged);
         }
@@ -265,7 +262,7 @@ impl FreshbooksToMailchimp {
         // decided after the unchanged check (the fingerprint changes when payment does).
         let intended = mapping::order(cx.account, &invoice, None)
             .map_err(|e| HandlerError::permanent("mapping", e.to_string()))?;
-        let fp = mapping::fingerprint(&json!({
+        let fp = fingerprint(&json!({
             "list": cx.au.list_id,
             "store": cx.store_id,
             "customer": customer,
@@ -396,7 +393,7 @@ impl FreshbooksToMailchimp {
             .map(|i| i.customerid.clone())
             .or_else(|| previous.as_ref().map(|m| m.target_id.clone()))
             .filter(|id| !id.is_empty());
-        let fp = mapping::fingerprint(&json!({"store": cx.store_id, "cancelled": invoice_id}));
+        let fp = fingerprint(&json!({"store": cx.store_id, "cancelled": invoice_id}));
         let order_result = if previous.as_ref().is_some_and(|m| m.fingerprint == fp) {
             None
         } else {
@@ -667,13 +664,12 @@ fn same_order(a: &Order, b: &Order) -> bool {
 
 /// One outcome for an invoice (or payment) event from the order's and the member's.
 fn combine(order: Option<(Value, Value)>, member: Handled) -> Handled {
+    let member_synced = matches!(member, Handled::Synced { .. });
     let (member_before, member_written) = match member {
         Handled::Synced { before, written } => (before, written),
         Handled::Unchanged => (None, Some(json!("unchanged"))),
         Handled::Skipped { reason } => (None, Some(json!({"skipped": reason}))),
     };
-    let member_synced = !matches!(&member_written, Some(Value::String(s)) if s == "unchanged")
-        && !matches!(&member_written, Some(Value::Object(o)) if o.contains_key("skipped"));
     match order {
         None if !member_synced => Handled::Unchanged,
         order => {

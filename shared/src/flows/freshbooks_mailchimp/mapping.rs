@@ -19,8 +19,6 @@ use crate::vendors::mailchimp::models::{
 /// Mailchimp's limit on customer (and advisable limit on store) ids.
 pub const MAX_ID_LEN: usize = 50;
 
-// The person merge tags and member helpers both Mailchimp-target flows share.
-pub use crate::flows::mailchimp_member::{COMPANY, FNAME, LNAME, fingerprint, same_email};
 use crate::flows::mailchimp_member::{
     clean_email, name_merge_field_definitions, name_merge_fields,
 };

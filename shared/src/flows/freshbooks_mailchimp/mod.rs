@@ -16,7 +16,7 @@ pub mod mapping;
 pub mod options;
 
 pub use handler::{FreshbooksToMailchimp, store_id};
-pub use options::{Options, Retire};
+pub use options::Options;
 
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 

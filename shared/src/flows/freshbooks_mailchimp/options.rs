@@ -7,10 +7,8 @@
 
 use std::collections::BTreeMap;
 
-// The member options both Mailchimp-target flows share, re-exported where they were first defined.
-use crate::flows::mailchimp_member::parse_each;
-pub use crate::flows::mailchimp_member::{
-    DEFAULT_STATUS_IF_NEW, MEMBER_STATUSES, Retire, parse_bool, parse_member_status, parse_retire,
+use crate::flows::mailchimp_member::{
+    DEFAULT_STATUS_IF_NEW, Retire, parse_bool, parse_each, parse_member_status, parse_retire,
 };
 
 /// The options of one connection, with defaults applied.

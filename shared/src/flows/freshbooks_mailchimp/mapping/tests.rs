@@ -3,6 +3,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::*;
+use crate::flows::mailchimp_member::{fingerprint, same_email};
 use crate::vendors::freshbooks::models::{Money, VIS_DELETED};
 
 fn d(s: &str) -> NaiveDate {

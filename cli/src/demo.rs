@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
-use mlc::ports::{AuditEntry, AuditLog, DeadLetterStatus, DeadLetters, Queue, SystemClock};
+use mlc::ports::{AuditEntry, AuditLog, DeadLetterStatus, DeadLetters, Queue};
 use mlc::webhook::local;
 use mlc::worker::local::{PollOptions, run_until};
 use mlc_sandbox::Sandboxes;
@@ -26,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::clients::clients_config;
 use crate::dev::{self, Local};
+use crate::local_store::StoreArgs;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -119,9 +119,11 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("starting the sandboxes: {e}"))?;
     let db_path = dir.join("demo.db");
-    let db = EmbeddedDb::open(&db_path, Arc::new(SystemClock))
-        .with_context(|| format!("opening {}", db_path.display()))?;
-    let secrets = Arc::new(EmbeddedSecrets::open(&db).context("opening the secret store")?);
+    let (db, secrets) = StoreArgs {
+        db: db_path.clone(),
+    }
+    .open()?;
+    let secrets = Arc::new(secrets);
     let set = dev::sandbox_connections(&sandboxes)?;
     dev::store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
     let clients_config = clients_config(

@@ -155,8 +155,9 @@ struct Full {
     payload_body: serde_json::Value,
 }
 
-async fn show(target: &Target, id: &str, json: bool) -> anyhow::Result<()> {
-    let letter = target
+/// The dead letter `id`; a [`UsageError`] pointing at `dead-letters list` when there is none.
+pub async fn get(target: &Target, id: &str) -> anyhow::Result<DeadLetter> {
+    Ok(target
         .store
         .get_dead_letter(id)
         .await
@@ -165,7 +166,11 @@ async fn show(target: &Target, id: &str, json: bool) -> anyhow::Result<()> {
             UsageError(format!(
                 "no dead letter `{id}`: `ml-connector dead-letters list` shows the ids"
             ))
-        })?;
+        })?)
+}
+
+async fn show(target: &Target, id: &str, json: bool) -> anyhow::Result<()> {
+    let letter = get(target, id).await?;
     let body = payload(target, &letter).await?;
     let payload_body = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
     if json {

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use mlc::ports::{DeadLetter, DeadLetterStatus, OutgoingMessage, PortError};
+use mlc::ports::{
+    DeadLetter, DeadLetterStatus, OutgoingMessage, PortError, PortResult, SendFailure,
+};
 use serde::Serialize;
 
-use super::dead_letters::payload;
+use super::dead_letters;
 use super::output::{self, short};
 use super::{Attention, Common, UsageError};
 use crate::target::Target;
@@ -159,16 +161,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
 
 /// Re-sends one dead letter's payload to its queue.
 async fn resend_one(target: &Target, id: &str, json: bool) -> anyhow::Result<DeadLetter> {
-    let letter = target
-        .store
-        .get_dead_letter(id)
-        .await
-        .context("reading the dead letter")?
-        .ok_or_else(|| {
-            UsageError(format!(
-                "no dead letter `{id}`: `ml-connector dead-letters list` shows the ids"
-            ))
-        })?;
+    let letter = dead_letters::get(target, id).await?;
     let Some(queue) = letter.queue.clone() else {
         return Err(UsageError(format!(
             "dead letter `{id}` is from stage `{}`: the delivery never reached a queue, so there \
@@ -181,16 +174,8 @@ async fn resend_one(target: &Target, id: &str, json: bool) -> anyhow::Result<Dea
     if letter.status == DeadLetterStatus::Resolved && !json {
         println!("Dead letter `{id}` is already resolved; sending it again anyway.");
     }
-    let body = payload(target, &letter).await?;
-    let refused = target
-        .queue
-        .send_batch(
-            &queue,
-            &[OutgoingMessage {
-                id: "replay".to_string(),
-                body,
-            }],
-        )
+    let body = dead_letters::payload(target, &letter).await?;
+    let refused = resend(target, &queue, body)
         .await
         .with_context(|| format!("sending the payload to queue `{queue}`"))?;
     if let Some(f) = refused.first() {
@@ -200,6 +185,20 @@ async fn resend_one(target: &Target, id: &str, json: bool) -> anyhow::Result<Dea
         println!("Sent dead letter `{id}` back to queue `{queue}`.");
     }
     Ok(letter)
+}
+
+/// Sends a dead letter's payload to `queue` as one message; what the queue refused.
+async fn resend(target: &Target, queue: &str, body: String) -> PortResult<Vec<SendFailure>> {
+    target
+        .queue
+        .send_batch(
+            queue,
+            &[OutgoingMessage {
+                id: "replay".to_string(),
+                body,
+            }],
+        )
+        .await
 }
 
 /// Redrives the DLQ of each queue and re-sends `no_queue` dead letters; returns the redrives
@@ -240,16 +239,8 @@ async fn redrive_all(
             .collect();
         let mut resent = 0;
         for letter in mine.iter().filter(|l| l.error_class == "no_queue") {
-            let body = payload(target, letter).await?;
-            let refused = target
-                .queue
-                .send_batch(
-                    &queue,
-                    &[OutgoingMessage {
-                        id: "replay".to_string(),
-                        body,
-                    }],
-                )
+            let body = dead_letters::payload(target, letter).await?;
+            let refused = resend(target, &queue, body)
                 .await
                 .with_context(|| format!("re-sending `{}` to `{queue}`", letter.id))?;
             if refused.is_empty() {

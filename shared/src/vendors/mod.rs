@@ -7,6 +7,7 @@
 pub mod form;
 pub mod freshbooks;
 pub mod http;
+pub mod limits;
 pub mod mailchimp;
 pub mod quickbooks;
 pub mod stripe;

@@ -8,20 +8,15 @@
 //! Semaphores are registered by the credential's fingerprint (a hash, never the key) and the
 //! permit count, so two configurations in one process (tests) do not share a semaphore.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::vendors::limits::Registry;
+
 /// Mailchimp's documented simultaneous-connection limit per key.
 pub const MAILCHIMP_CONNECTION_LIMIT: usize = 10;
-
-/// Connections one process may hold per key: `max(1, total / max_concurrency)`. A zero
-/// `max_concurrency` is treated as 1.
-pub fn permits_per_process(total: usize, max_concurrency: usize) -> usize {
-    (total / max_concurrency.max(1)).max(1)
-}
 
 /// A per-key connection limit, shared process-wide by everything built for the same key and
 /// permit count. Cloning shares the semaphore.
@@ -31,25 +26,18 @@ pub struct ConnectionLimiter {
     permits: usize,
 }
 
-type Registry = Mutex<HashMap<(String, usize), Arc<Semaphore>>>;
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
-}
+/// The semaphores by key fingerprint and permit count.
+static SEMAPHORES: Registry<(String, usize), Arc<Semaphore>> = Registry::new();
 
 impl ConnectionLimiter {
     /// The process-wide limiter for `key_fingerprint` (see
     /// [`super::credentials::Credentials::fingerprint`]) with `permits` connections (at least 1).
     pub fn for_key(key_fingerprint: &str, permits: usize) -> Self {
         let permits = permits.max(1);
-        // A poisoned lock only means another thread panicked while inserting; the map is
-        // still a valid map.
-        let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
-        let semaphore = map
-            .entry((key_fingerprint.to_string(), permits))
-            .or_insert_with(|| Arc::new(Semaphore::new(permits)))
-            .clone();
+        let semaphore = SEMAPHORES
+            .get_or_insert_with((key_fingerprint.to_string(), permits), || {
+                Arc::new(Semaphore::new(permits))
+            });
         Self { semaphore, permits }
     }
 
@@ -86,16 +74,6 @@ impl std::fmt::Debug for ConnectionLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn permits_divide_the_total() {
-        assert_eq!(permits_per_process(10, 1), 10);
-        assert_eq!(permits_per_process(10, 0), 10);
-        assert_eq!(permits_per_process(10, 2), 5);
-        assert_eq!(permits_per_process(10, 3), 3);
-        assert_eq!(permits_per_process(10, 10), 1);
-        assert_eq!(permits_per_process(10, 50), 1);
-    }
 
     #[test]
     fn same_key_shares_other_keys_do_not() {

@@ -8,15 +8,14 @@
 //! Registered by realm and the two shares, so two configurations in one process (tests) do not
 //! share state.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::vendors::mailchimp::limiter::permits_per_process;
+use crate::vendors::limits::{Registry, permits_per_process};
 
 /// QuickBooks' documented requests per minute per realm and app.
 pub const QUICKBOOKS_REQUESTS_PER_MINUTE: usize = 500;
@@ -57,12 +56,8 @@ pub struct RealmLimiter {
 )]
 pub struct LimiterTimeout(pub Duration);
 
-type Registry = Mutex<HashMap<(String, RealmShare), RealmLimiter>>;
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
-}
+/// The limiters by realm and share.
+static LIMITERS: Registry<(String, RealmShare), RealmLimiter> = Registry::new();
 
 /// A GCRA quota that never lets more than `per_minute` through in any 60-second window: a
 /// burst of a tenth, and the rest replenished over the minute (a plain `per_minute` quota with
@@ -84,12 +79,7 @@ impl RealmLimiter {
             per_minute: share.per_minute.max(1),
             concurrent: share.concurrent.max(1),
         };
-        // A poisoned lock only means another thread panicked while inserting; the map is
-        // still a valid map.
-        let mut map = registry().lock().unwrap_or_else(|p| p.into_inner());
-        map.entry((realm.to_string(), share))
-            .or_insert_with(|| Self::unshared(share))
-            .clone()
+        LIMITERS.get_or_insert_with((realm.to_string(), share), || Self::unshared(share))
     }
 
     /// A limiter owned by the caller alone (not in the registry).

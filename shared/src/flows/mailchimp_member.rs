@@ -146,6 +146,42 @@ pub fn same_email(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
+// ---- email changes and unchanged writes ------------------------------------------------------
+
+/// What a record's email means for the member last synced for it (the id map's entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailChange {
+    /// The address a changed email leaves behind: the last one synced (the entry's target id),
+    /// when it is another member than the record's email now.
+    pub old: Option<String>,
+    /// `old`, when the connection archives it (`on_email_change = "archive"`).
+    pub archive: Option<String>,
+}
+
+impl EmailChange {
+    /// With `skip_archived`, an entry whose member is already [`ARCHIVED`] (the record was
+    /// retired meanwhile) leaves nothing behind.
+    pub fn new(
+        previous: Option<&IdMapping>,
+        email: &str,
+        on_email_change: Retire,
+        skip_archived: bool,
+    ) -> Self {
+        let old = previous
+            .filter(|m| !(skip_archived && m.fingerprint == ARCHIVED))
+            .map(|m| m.target_id.clone())
+            .filter(|old| !old.is_empty() && !same_email(old, email));
+        let archive = old.clone().filter(|_| on_email_change == Retire::Archive);
+        EmailChange { old, archive }
+    }
+}
+
+/// Whether the id map's entry says this very write (fingerprint `fp`) was the last one synced,
+/// to the same address: then there is nothing to write.
+pub fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &str) -> bool {
+    previous.is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, email))
+}
+
 // ---- the checks before a sync ----------------------------------------------------------------
 
 /// What a Mailchimp-target flow takes from its source, for [`precheck`] and its messages.

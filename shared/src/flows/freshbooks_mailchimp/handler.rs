@@ -30,7 +30,8 @@ use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_freshbooks;
 use crate::flows::mailchimp_member::{
-    Audience, FlowParts, Retire, RetireReason, SourceSpec, already_exists, fingerprint, same_email,
+    Audience, EmailChange, FlowParts, RetireReason, SourceSpec, already_exists, fingerprint,
+    unchanged,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
@@ -132,13 +133,11 @@ impl FreshbooksToMailchimp {
         let tags = cx.options.tags.then(|| mapping::status_tags(&ctx));
         let customer = mapping::customer(cx.account, &client, &email);
         // The address a changed email leaves behind (the id map remembers the last one synced).
-        let old_email = previous
-            .as_ref()
-            .map(|m| m.target_id.clone())
-            .filter(|old| !old.is_empty() && !same_email(old, &email));
-        let retire_old = old_email
-            .as_ref()
-            .filter(|_| cx.options.on_email_change == Retire::Archive);
+        // An archived entry still counts here (the QuickBooks flow leaves it out).
+        let EmailChange {
+            old: old_email,
+            archive: retire_old,
+        } = EmailChange::new(previous.as_ref(), &email, cx.options.on_email_change, false);
         let fp = fingerprint(&json!({
             "list": cx.au.list_id,
             "store": cx.store_id,
@@ -147,10 +146,7 @@ impl FreshbooksToMailchimp {
             "customer": customer,
             "archive": retire_old,
         }));
-        if previous
-            .as_ref()
-            .is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, &email))
-        {
+        if unchanged(previous.as_ref(), &fp, &email) {
             return Ok(Handled::Unchanged);
         }
 
@@ -174,7 +170,7 @@ impl FreshbooksToMailchimp {
             .map_err(|e| cx.au.error(e))?;
         // Archive the old address only once the new one is in place.
         let archived_old = match retire_old {
-            Some(old) => Some(cx.au.archive(old).await?),
+            Some(old) => Some(cx.au.archive(&old).await?),
             None => None,
         };
         cx.au.ids.put(&key, &email, &fp).await?;

@@ -24,7 +24,8 @@ use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
 use crate::flows::mailchimp_member::{
-    ARCHIVED, Audience, FlowParts, Retire, RetireReason, SourceSpec, same_email,
+    ARCHIVED, Audience, EmailChange, FlowParts, Retire, RetireReason, SourceSpec, same_email,
+    unchanged,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::quickbooks::QuickbooksApi;
@@ -115,19 +116,12 @@ impl QuickbooksToMailchimp {
         let member = mapping::member_upsert(&customer, &email, &cx.options.status_if_new);
         // The address a changed email leaves behind (the id map remembers the last one synced),
         // unless that member is already archived (the customer was deactivated meanwhile).
-        let old_email = previous
-            .as_ref()
-            .filter(|m| m.fingerprint != ARCHIVED)
-            .map(|m| m.target_id.clone())
-            .filter(|old| !old.is_empty() && !same_email(old, &email));
-        let retire_old = old_email
-            .as_deref()
-            .filter(|_| cx.options.on_email_change == Retire::Archive);
+        let EmailChange {
+            old: old_email,
+            archive: retire_old,
+        } = EmailChange::new(previous.as_ref(), &email, cx.options.on_email_change, true);
         let fp = mapping::member_fingerprint(cx.au.list_id, &member);
-        if previous
-            .as_ref()
-            .is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, &email))
-        {
+        if unchanged(previous.as_ref(), &fp, &email) {
             return Ok((Handled::Unchanged, previous));
         }
 
@@ -137,7 +131,7 @@ impl QuickbooksToMailchimp {
         let written = cx.au.upsert(&member).await?;
         // Archive the old address only once the new one is in place.
         let old_archived = match retire_old {
-            Some(old) => Some(cx.au.archive(old).await?),
+            Some(old) => Some(cx.au.archive(&old).await?),
             None => None,
         };
         let now = cx.au.ids.put(&key, &email, &fp).await?;

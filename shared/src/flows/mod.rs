@@ -5,6 +5,8 @@
 
 pub mod clients;
 pub mod errors;
+#[cfg(test)]
+pub(crate) mod fakes;
 pub mod freshbooks_mailchimp;
 pub mod live_clients;
 pub mod mailchimp_member;

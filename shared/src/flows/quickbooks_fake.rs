@@ -5,8 +5,7 @@
 //! inject errors and concurrent edits.
 //!
 //! [`FakeQuickbooks`] is `QuickbooksApi` itself; hold it in an `Arc` next to other fakes (e.g.
-//! a `quickbooks` field of the FreshBooks flow's `FakeClients`), or use [`FakeQbClients`] when a
-//! test needs only QuickBooks (and Mailchimp).
+//! [`crate::flows::fakes::FakeClients`], which can serve it alone).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,19 +13,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::flows::clients::VendorClients;
-use crate::vendors::freshbooks::FreshbooksApi;
-use crate::vendors::mailchimp::MailchimpApi;
+use crate::flows::fakes::lock;
 use crate::vendors::quickbooks::models::{
     Attachable, AttachableRef, ChangedCustomers, Customer, CustomerUpdate, EmailAddress, EntityRef,
     MAX_NOTE_CHARS, MetaData,
 };
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
-use crate::worker::HandlerError;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A QuickBooks Fault as the client parses it (HTTP `status`, string `code`).
 pub fn fault(status: u16, code: &str, message: &str) -> QuickbooksError {
@@ -499,47 +491,11 @@ impl QuickbooksApi for FakeQuickbooks {
     }
 }
 
-/// Serves a [`FakeQuickbooks`] for the credential name `qb` and, when set, a Mailchimp fake
-/// for `mc`; FreshBooks and other names are refused like a missing credential set.
-pub struct FakeQbClients {
-    pub qb: Arc<FakeQuickbooks>,
-    pub mc: Option<Arc<dyn MailchimpApi>>,
-}
-
-impl FakeQbClients {
-    pub fn new(qb: Arc<FakeQuickbooks>) -> Self {
-        FakeQbClients { qb, mc: None }
-    }
-}
-
-fn missing(vendor: &str, name: &str) -> HandlerError {
-    HandlerError::permanent("credentials", format!("no {vendor} credentials `{name}`"))
-}
-
-#[async_trait]
-impl VendorClients for FakeQbClients {
-    async fn freshbooks(&self, credentials: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError> {
-        Err(missing("FreshBooks", credentials))
-    }
-
-    async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError> {
-        match (&self.mc, credentials) {
-            (Some(mc), "mc") => Ok(mc.clone()),
-            _ => Err(missing("Mailchimp", credentials)),
-        }
-    }
-
-    async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
-        match credentials {
-            "qb" => Ok(self.qb.clone()),
-            other => Err(missing("QuickBooks", other)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flows::clients::VendorClients;
+    use crate::flows::fakes::FakeClients;
 
     #[tokio::test]
     async fn sync_token_guards_updates_and_reads_of_unknown_ids_are_none() {
@@ -623,7 +579,7 @@ mod tests {
     #[tokio::test]
     async fn clients_serve_the_fake_for_qb_only() {
         let qb = FakeQuickbooks::new();
-        let clients = FakeQbClients::new(qb.clone());
+        let clients = FakeClients::quickbooks_only(qb.clone());
         let api = clients.quickbooks("qb").await;
         let name = match api {
             Ok(api) => api.company_name("r").await.ok(),

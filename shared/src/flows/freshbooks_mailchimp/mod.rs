@@ -52,6 +52,4 @@ async fn set_syncing(
 }
 
 #[cfg(test)]
-pub(crate) mod fakes;
-#[cfg(test)]
 mod tests;

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use super::mapping::product_id;
 use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
+use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::mailchimp_target::MailchimpTarget;
 use crate::flows::quickbooks_fake::FakeQuickbooks;
 use crate::ports::{ConnectionStore, IdMap, ManualClock};
@@ -58,11 +58,7 @@ impl World {
         let fb = Arc::new(FakeFreshbooks::default());
         let mc = Arc::new(FakeMailchimp::default());
         let qb = FakeQuickbooks::new();
-        let clients = Arc::new(FakeClients {
-            fb: fb.clone(),
-            mc: mc.clone(),
-            quickbooks: qb.clone(),
-        });
+        let clients = Arc::new(FakeClients::new(fb.clone(), mc.clone(), qb.clone()));
         let handler = MailchimpTarget::new(connections, clients, db.clone(), clock);
         World {
             fb,

@@ -16,9 +16,8 @@ use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, Connection, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::FlowHandler;
-use crate::flows::quickbooks_fake::{
-    EmailQuery, FakeQbClients, FakeQuickbooks, method, not_found, throttled,
-};
+use crate::flows::fakes::FakeClients;
+use crate::flows::quickbooks_fake::{EmailQuery, FakeQuickbooks, method, not_found, throttled};
 use crate::flows::quickbooks_target::QuickbooksTarget;
 use crate::ports::{ConnectionStore, ManualClock};
 use crate::vendor::Vendor;
@@ -51,7 +50,7 @@ target = {{ vendor = "mailchimp", credentials = "mc", list_id = "{LIST}" }}
 struct World {
     qb: Arc<FakeQuickbooks>,
     handler: QuickbooksTarget,
-    clients: Arc<FakeQbClients>,
+    clients: Arc<FakeClients>,
 }
 
 impl World {
@@ -62,7 +61,7 @@ impl World {
         db.put_connections(&set).await.unwrap();
         let connections = Arc::new(CachedConnections::new(db.clone(), Duration::ZERO));
         let qb = FakeQuickbooks::new();
-        let clients = Arc::new(FakeQbClients::new(qb.clone()));
+        let clients = Arc::new(FakeClients::quickbooks_only(qb.clone()));
         let handler = QuickbooksTarget::new(connections, clients.clone());
         World {
             qb,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
-use crate::flows::freshbooks_mailchimp::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
+use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::mailchimp_member::ARCHIVED;
 use crate::flows::mailchimp_target::MailchimpTarget;
 use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
@@ -46,11 +46,11 @@ options = {{ {options} }}
         let connections = Arc::new(CachedConnections::new(db.clone(), Duration::ZERO));
         let qb = FakeQuickbooks::new();
         let mc = Arc::new(FakeMailchimp::default());
-        let clients = Arc::new(FakeClients {
-            fb: Arc::new(FakeFreshbooks::default()),
-            mc: mc.clone(),
-            quickbooks: qb.clone(),
-        });
+        let clients = Arc::new(FakeClients::new(
+            Arc::new(FakeFreshbooks::default()),
+            mc.clone(),
+            qb.clone(),
+        ));
         let handler = MailchimpTarget::new(connections, clients, db.clone(), clock);
         World {
             qb,

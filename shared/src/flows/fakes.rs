@@ -1,4 +1,5 @@
-//! In-memory FreshBooks and Mailchimp for the flow's tests: stateful (so a test can assert the
+//! In-memory FreshBooks and Mailchimp for the flows' tests (and [`FakeClients`], which serves
+//! them with [`FakeQuickbooks`] by credential-set name): stateful (so a test can assert the
 //! Mailchimp state an event sequence ends in), recording every call (so a test can assert that
 //! an unchanged record costs no call), with Mailchimp's documented refusals: compliance state on
 //! upsert, 404 on a missing store or member, 400 on a line whose product is unknown, and PATCH
@@ -22,7 +23,8 @@ use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::HandlerError;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, carrying on past a panic in another test thread (the fakes hold plain data).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -462,43 +464,62 @@ impl MailchimpApi for FakeMailchimp {
 
 // ---- clients --------------------------------------------------------------------------------
 
-/// Serves the fakes for the credential names `fb`, `mc` and `qb` (so one Mailchimp fake can
-/// take both the FreshBooks and the QuickBooks flow's writes).
+/// Serves each fake for its credential name (`fb`, `mc`, `qb`) when set; other names, and a
+/// vendor without a fake, are refused like a missing credential set.
 pub struct FakeClients {
-    pub fb: Arc<FakeFreshbooks>,
-    pub mc: Arc<FakeMailchimp>,
-    pub quickbooks: Arc<FakeQuickbooks>,
+    pub fb: Option<Arc<FakeFreshbooks>>,
+    pub mc: Option<Arc<FakeMailchimp>>,
+    pub quickbooks: Option<Arc<FakeQuickbooks>>,
+}
+
+impl FakeClients {
+    /// All three fakes.
+    pub fn new(
+        fb: Arc<FakeFreshbooks>,
+        mc: Arc<FakeMailchimp>,
+        quickbooks: Arc<FakeQuickbooks>,
+    ) -> Self {
+        FakeClients {
+            fb: Some(fb),
+            mc: Some(mc),
+            quickbooks: Some(quickbooks),
+        }
+    }
+
+    /// QuickBooks only: FreshBooks and Mailchimp are refused.
+    pub fn quickbooks_only(quickbooks: Arc<FakeQuickbooks>) -> Self {
+        FakeClients {
+            fb: None,
+            mc: None,
+            quickbooks: Some(quickbooks),
+        }
+    }
+}
+
+fn missing(vendor: &str, name: &str) -> HandlerError {
+    HandlerError::permanent("credentials", format!("no {vendor} credentials `{name}`"))
 }
 
 #[async_trait]
 impl VendorClients for FakeClients {
     async fn freshbooks(&self, credentials: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError> {
-        match credentials {
-            "fb" => Ok(self.fb.clone()),
-            other => Err(HandlerError::permanent(
-                "credentials",
-                format!("no FreshBooks credentials `{other}`"),
-            )),
+        match (&self.fb, credentials) {
+            (Some(fb), "fb") => Ok(fb.clone()),
+            _ => Err(missing("FreshBooks", credentials)),
         }
     }
 
     async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError> {
-        match credentials {
-            "mc" => Ok(self.mc.clone()),
-            other => Err(HandlerError::permanent(
-                "credentials",
-                format!("no Mailchimp credentials `{other}`"),
-            )),
+        match (&self.mc, credentials) {
+            (Some(mc), "mc") => Ok(mc.clone()),
+            _ => Err(missing("Mailchimp", credentials)),
         }
     }
 
     async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
-        match credentials {
-            "qb" => Ok(self.quickbooks.clone()),
-            other => Err(HandlerError::permanent(
-                "credentials",
-                format!("no QuickBooks credentials `{other}`"),
-            )),
+        match (&self.quickbooks, credentials) {
+            (Some(qb), "qb") => Ok(qb.clone()),
+            _ => Err(missing("QuickBooks", credentials)),
         }
     }
 }

@@ -2,15 +2,18 @@
 //! outputs name the tables, queues, secret prefix and webhook base made by
 //! `mlc_tests::moto::AwsEnv`, found by the binary through `--stack`.
 
+mod common;
+
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{all_text as text, moto_command, stack_outputs};
 use mlc::connections::ConnectionSet;
 use mlc::ports::SystemClock;
 use mlc_sandbox::mailchimp::{MailchimpSandbox, MailchimpSandboxOptions};
 use mlc_sandbox::quickbooks::{QuickbooksSandbox, QuickbooksSandboxOptions};
-use mlc_tests::moto::{self, AwsEnv};
+use mlc_tests::moto::AwsEnv;
 use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -19,44 +22,14 @@ const WEBHOOK_BASE: &str = "https://hooks.example.test/webhooks";
 
 /// A stack in moto with `template.yaml`'s outputs, pointing at `env`.
 async fn create_stack(env: &AwsEnv) -> String {
-    let unique = env.prefix.clone();
-    let name = format!("{unique}-onboarding");
-    let queues = serde_json::json!({"mailchimp": {
-        "url": env.pair.urls.url, "arn": env.pair.urls.arn,
-        "dlq_url": env.pair.urls.dlq_url, "dlq_arn": env.pair.urls.dlq_arn,
-    }});
-    let template = serde_json::json!({
-        "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-marker")}}},
-        "Outputs": {
-            "AuditTableName": {"Value": format!("{unique}-audit")},
-            "DeadLetterTableName": {"Value": format!("{unique}-dead-letters")},
-            "StateTableName": {"Value": format!("{unique}-state")},
-            "SecretPrefix": {"Value": format!("{unique}/")},
-            "Queues": {"Value": queues.to_string()},
-            "WebhookBaseUrl": {"Value": WEBHOOK_BASE},
-        },
-    });
-    let sdk = moto::sdk_config().await;
-    aws_sdk_cloudformation::Client::new(&sdk)
-        .create_stack()
-        .stack_name(&name)
-        .template_body(template.to_string())
-        .send()
-        .await
-        .expect("moto creates the stack");
-    name
+    let mut outputs = stack_outputs(env);
+    outputs["WebhookBaseUrl"] = serde_json::json!({"Value": WEBHOOK_BASE});
+    common::create_stack(env, "onboarding", outputs).await
 }
 
 async fn run(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+    let mut child = Command::from(moto_command(dir))
         .args(args)
-        .current_dir(dir)
-        .env("AWS_ENDPOINT_URL", moto::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("ML_CONNECTOR_STACK")
         .env_remove("MAILCHIMP_API_BASE")
         .env_remove("QUICKBOOKS_API_BASE")
         .stdin(Stdio::piped())
@@ -74,14 +47,6 @@ async fn run(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
         .await
         .expect("the command finished")
         .expect("the binary ran")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test]

@@ -1,22 +1,23 @@
 //! The operations commands (`status`, `audit`, `dead-letters`, `replay`, `backfill`) run as the
 //! real binary against a local store prepared through the mlc library.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Duration as TimeDelta, Utc};
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use common::{BIN, Scratch, all_text as text, code, json_of};
 use mlc::connections::ConnectionSet;
 use mlc::event::{Origin, SourceEvent, SourceRef};
 use mlc::ports::{
     AuditEntry, AuditLog, ConnectionStore, Cursors, DeadLetter, DeadLetterStatus, DeadLetters,
-    Outcome, OutgoingMessage, Queue, Secrets, SystemClock,
+    Outcome, OutgoingMessage, Queue, Secrets,
 };
 use mlc::vendor::Vendor;
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CONNECTIONS: &str = r#"
 [connection.acme]
@@ -27,36 +28,13 @@ target = { vendor = "mailchimp", credentials = "mc-acme", list_id = "list1" }
 const ACCESS_TOKEN: &str = "fb-access-TOKEN-never-printed";
 const RECORD: &str = "freshbooks:acme:client:1";
 
-/// A temp dir holding one local store, removed when dropped.
-struct Local {
-    dir: PathBuf,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Local {
-    fn db_path(&self) -> PathBuf {
-        self.dir.join("local.db")
-    }
-
-    fn open(&self) -> (EmbeddedDb, EmbeddedSecrets) {
-        let db = EmbeddedDb::open(self.db_path(), Arc::new(SystemClock)).expect("db opens");
-        let secrets = EmbeddedSecrets::open(&db).expect("secrets open");
-        (db, secrets)
-    }
-
-    /// Runs `ml-connector <args> --db <this store>`.
-    fn run(&self, args: &[&str]) -> Output {
-        run_in(&self.dir, args, &self.db_path())
-    }
+/// Runs `ml-connector <args> --db <the scratch store>`.
+fn run(local: &Scratch, args: &[&str]) -> Output {
+    run_in(local.dir(), args, &local.db())
 }
 
 fn run_in(dir: &Path, args: &[&str], db: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+    let out = Command::new(BIN)
         .args(args)
         .arg("--db")
         .arg(db)
@@ -72,28 +50,6 @@ fn run_in(dir: &Path, args: &[&str], db: &Path) -> Output {
         "a secret was printed"
     );
     out
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn event_json(entity_id: &str, event_id: &str) -> String {
@@ -141,10 +97,8 @@ fn audit(at: chrono::DateTime<Utc>, event: &str, outcome: Outcome) -> AuditEntry
 /// A store with one connection, an expired FreshBooks credential set (the Mailchimp one is
 /// missing), a poll cursor, two audit entries of one record and one dead-lettered message
 /// (in the DLQ, with its dead-letter record).
-async fn prepared() -> Local {
-    let dir = std::env::temp_dir().join(format!("mlc-ops-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let local = Local { dir };
+async fn prepared() -> Scratch {
+    let local = Scratch::new("ops");
     let (db, secrets) = local.open();
     db.put_connections(&ConnectionSet::from_toml(CONNECTIONS, "t.toml").expect("valid"))
         .await
@@ -225,21 +179,10 @@ fn letter(id: &str, queue: Option<&str>, payload: &str, at: chrono::DateTime<Utc
     }
 }
 
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
-}
-
 #[tokio::test]
 async fn status_reports_each_connection_and_flags_problems() {
     let local = prepared().await;
-    let out = local.run(&["status", "--json"]);
+    let out = run(&local, &["status", "--json"]);
     assert_eq!(code(&out), 1, "problems mean exit 1: {}", text(&out));
     let report = json_of(&out);
     let acme = &report["connections"][0];
@@ -261,7 +204,7 @@ async fn status_reports_each_connection_and_flags_problems() {
     assert!(acme["credentials"][0]["expires_at"].is_string());
     assert_eq!(acme["problems"].as_array().map(Vec::len), Some(3));
 
-    let human = local.run(&["status"]);
+    let human = run(&local, &["status"]);
     let shown = text(&human);
     assert_eq!(code(&human), 1);
     assert!(shown.contains("Needs attention"), "{shown}");
@@ -286,7 +229,7 @@ async fn status_flags_a_set_that_needs_reconnecting() {
         )
         .await
         .expect("secret stored");
-    let out = local.run(&["status", "--json"]);
+    let out = run(&local, &["status", "--json"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let report = json_of(&out);
     let fb = &report["connections"][0]["credentials"][0];
@@ -303,7 +246,7 @@ async fn status_flags_a_set_that_needs_reconnecting() {
 async fn audit_shows_the_trail_newest_first_with_changes() {
     let local = prepared().await;
     // The short form resolves to the only FreshBooks account of the connections.
-    let out = local.run(&["audit", "freshbooks:client:1", "--json"]);
+    let out = run(&local, &["audit", "freshbooks:client:1", "--json"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let entries = json_of(&out);
     let entries = entries.as_array().expect("a list");
@@ -315,48 +258,57 @@ async fn audit_shows_the_trail_newest_first_with_changes() {
     assert_eq!(entries[1]["changes"][0]["before"], "Ann");
     assert_eq!(entries[1]["changes"][0]["written"], "Anne");
 
-    let human = text(&local.run(&["audit", RECORD]));
+    let human = text(&run(&local, &["audit", RECORD]));
     assert!(
         human.contains("merge_fields.FNAME: \"Ann\" → \"Anne\""),
         "{human}"
     );
 
-    let failed = local.run(&["audit", "--outcome", "failed", "--json"]);
+    let failed = run(&local, &["audit", "--outcome", "failed", "--json"]);
     assert_eq!(code(&failed), 0, "{}", text(&failed));
     assert_eq!(json_of(&failed).as_array().map(Vec::len), Some(1));
 
-    let synced_only = local.run(&["audit", RECORD, "--outcome", "synced", "--json"]);
+    let synced_only = run(&local, &["audit", RECORD, "--outcome", "synced", "--json"]);
     assert_eq!(json_of(&synced_only).as_array().map(Vec::len), Some(1));
 
-    assert_eq!(code(&local.run(&["audit", "freshbooks:client:404"])), 1);
-    assert_eq!(code(&local.run(&["audit", "not-a-key"])), 2);
-    assert_eq!(code(&local.run(&["audit", RECORD, "--outcome", "nope"])), 2);
-    assert_eq!(code(&local.run(&["audit"])), 2);
+    assert_eq!(code(&run(&local, &["audit", "freshbooks:client:404"])), 1);
+    assert_eq!(code(&run(&local, &["audit", "not-a-key"])), 2);
+    assert_eq!(
+        code(&run(&local, &["audit", RECORD, "--outcome", "nope"])),
+        2
+    );
+    assert_eq!(code(&run(&local, &["audit"])), 2);
 }
 
 #[tokio::test]
 async fn dead_letters_list_and_show() {
     let local = prepared().await;
-    let out = local.run(&["dead-letters", "--json"]);
+    let out = run(&local, &["dead-letters", "--json"]);
     assert_eq!(code(&out), 1, "open dead letters mean exit 1");
     let list = json_of(&out);
     assert_eq!(list[0]["id"], "event:acme:e1");
     assert_eq!(list[0]["vendor_request_id"], "req-1");
 
-    let show = local.run(&["dead-letters", "show", "event:acme:e1", "--json"]);
+    let show = run(&local, &["dead-letters", "show", "event:acme:e1", "--json"]);
     assert_eq!(code(&show), 0, "{}", text(&show));
     let shown = json_of(&show);
     assert_eq!(shown["payload_body"]["entity_id"], "1");
     assert_eq!(shown["stage"], "worker:mailchimp");
 
-    let human = text(&local.run(&["dead-letters", "show", "event:acme:e1"]));
+    let human = text(&run(&local, &["dead-letters", "show", "event:acme:e1"]));
     assert!(
         human.contains("ml-connector audit freshbooks:acme:client:1"),
         "{human}"
     );
 
-    assert_eq!(code(&local.run(&["dead-letters", "show", "event:nope"])), 2);
-    let resolved = local.run(&["dead-letters", "list", "--status", "resolved", "--json"]);
+    assert_eq!(
+        code(&run(&local, &["dead-letters", "show", "event:nope"])),
+        2
+    );
+    let resolved = run(
+        &local,
+        &["dead-letters", "list", "--status", "resolved", "--json"],
+    );
     assert_eq!(code(&resolved), 0);
     assert_eq!(json_of(&resolved).as_array().map(Vec::len), Some(0));
 }
@@ -364,7 +316,7 @@ async fn dead_letters_list_and_show() {
 #[tokio::test]
 async fn replay_without_a_worker_puts_the_messages_back_and_says_so() {
     let local = prepared().await;
-    let out = local.run(&["replay", "--json", "--wait", "30"]);
+    let out = run(&local, &["replay", "--json", "--wait", "30"]);
     assert_eq!(code(&out), 1, "unresolved means exit 1: {}", text(&out));
     let report = json_of(&out);
     assert_eq!(report["redrives"][0]["queue"], "mailchimp");
@@ -377,7 +329,7 @@ async fn replay_without_a_worker_puts_the_messages_back_and_says_so() {
     assert_eq!((depth.visible, depth.dead), (1, 0), "back in the queue");
 
     // Nothing left in the DLQ: a second replay has nothing to do.
-    let again = local.run(&["replay", "--queue", "mailchimp"]);
+    let again = run(&local, &["replay", "--queue", "mailchimp"]);
     let said = text(&again);
     assert!(said.contains("no message in its DLQ"), "{said}");
 }
@@ -404,8 +356,8 @@ async fn replay_reports_what_the_worker_did() {
         }
         false
     });
-    let dir = local.dir.clone();
-    let db_path = local.db_path();
+    let dir = local.dir().to_path_buf();
+    let db_path = local.db();
     let out = tokio::task::spawn_blocking(move || {
         run_in(&dir, &["replay", "--json", "--wait", "30"], &db_path)
     })
@@ -425,7 +377,7 @@ async fn replay_one_id_resends_its_payload_and_explains_webhook_letters() {
     db.put_dead_letter(&letter("webhook:x", None, "{}", Utc::now()))
         .await
         .expect("stored");
-    let out = local.run(&["replay", "--id", "webhook:x"]);
+    let out = run(&local, &["replay", "--id", "webhook:x"]);
     assert_eq!(code(&out), 2);
     assert!(
         text(&out).contains("never reached a queue"),
@@ -433,7 +385,10 @@ async fn replay_one_id_resends_its_payload_and_explains_webhook_letters() {
         text(&out)
     );
 
-    let out = local.run(&["replay", "--id", "event:acme:e1", "--wait", "1", "--json"]);
+    let out = run(
+        &local,
+        &["replay", "--id", "event:acme:e1", "--wait", "1", "--json"],
+    );
     assert_eq!(code(&out), 1, "no worker: still queued");
     assert_eq!(json_of(&out)["replayed"][0]["result"], "queued");
     let depth = db.depth("mailchimp").await.expect("depth");
@@ -443,10 +398,10 @@ async fn replay_one_id_resends_its_payload_and_explains_webhook_letters() {
 #[tokio::test]
 async fn usage_errors_exit_2() {
     let local = prepared().await;
-    assert_eq!(code(&local.run(&["backfill", "nope"])), 2);
-    assert_eq!(code(&local.run(&["status", "--days", "0"])), 2);
-    let missing = local.dir.join("missing.db");
-    let out = run_in(&local.dir, &["status"], &missing);
+    assert_eq!(code(&run(&local, &["backfill", "nope"])), 2);
+    assert_eq!(code(&run(&local, &["status", "--days", "0"])), 2);
+    let missing = local.dir().join("missing.db");
+    let out = run_in(local.dir(), &["status"], &missing);
     assert_eq!(code(&out), 2);
     assert!(text(&out).contains("no local store"), "{}", text(&out));
     assert!(!missing.exists(), "a read command creates no store");
@@ -455,7 +410,7 @@ async fn usage_errors_exit_2() {
 #[test]
 fn help_teaches_exit_codes_and_examples() {
     for command in ["status", "audit", "dead-letters", "replay", "backfill"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+        let out = Command::new(BIN)
             .args([command, "--help"])
             .output()
             .expect("runs");
@@ -491,9 +446,7 @@ async fn backfill_enqueues_every_source_record_for_the_connection() {
             .expect("client created");
     }
 
-    let dir = std::env::temp_dir().join(format!("mlc-ops-backfill-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let local = Local { dir };
+    let local = Scratch::new("ops-backfill");
     let (db, secrets) = local.open();
     // Two connections read the account; only the named one gets the events.
     let connections = format!(
@@ -531,8 +484,8 @@ target = {{ vendor = "mailchimp", credentials = "mc", list_id = "other-list", st
     let fb = sandboxes.freshbooks.base_url();
     let mc = sandboxes.mailchimp.base_url();
     let run = |args: Vec<String>| {
-        let dir = local.dir.clone();
-        let db_path = local.db_path();
+        let dir = local.dir().to_path_buf();
+        let db_path = local.db();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             run_in(&dir, &args, &db_path)

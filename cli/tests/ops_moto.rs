@@ -6,18 +6,20 @@
 //! is tested with aws-smithy-mocks in `tests/tests/aws_adapters.rs`, and its behaviour on the
 //! embedded queue in `ops_local.rs`. `replay --id` (a plain send) is.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::{all_text as text, code, json_of, moto_command, stack_outputs};
 use mlc::connections::ConnectionSet;
 use mlc::event::{Origin, SourceEvent, SourceRef};
 use mlc::ports::{AuditEntry, DeadLetter, DeadLetterStatus, Outcome, OutgoingMessage, SystemClock};
 use mlc::vendor::Vendor;
-use mlc_tests::moto::{self, AwsEnv};
-use serde_json::Value;
+use mlc_tests::moto::AwsEnv;
 
 const CONNECTIONS: &str = r#"
 [connection.acme]
@@ -28,64 +30,18 @@ const RECORD: &str = "freshbooks:acme:client:7";
 
 /// A stack in moto whose outputs are those of `template.yaml`, pointing at `env`.
 async fn create_stack(env: &AwsEnv, with_queues: bool) -> String {
-    let unique = env.prefix.clone();
-    let name = format!("{unique}-stack");
-    let mut outputs = serde_json::json!({
-        "AuditTableName": {"Value": format!("{unique}-audit")},
-        "DeadLetterTableName": {"Value": format!("{unique}-dead-letters")},
-        "StateTableName": {"Value": format!("{unique}-state")},
-        "SecretPrefix": {"Value": format!("{unique}/")},
-    });
-    if with_queues {
-        let queues = serde_json::json!({"mailchimp": {
-            "url": env.pair.urls.url, "arn": env.pair.urls.arn,
-            "dlq_url": env.pair.urls.dlq_url, "dlq_arn": env.pair.urls.dlq_arn,
-        }});
-        outputs["Queues"] = serde_json::json!({"Value": queues.to_string()});
+    let mut outputs = stack_outputs(env);
+    if !with_queues {
+        outputs.as_object_mut().expect("an object").remove("Queues");
     }
-    let template = serde_json::json!({
-        "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-marker")}}},
-        "Outputs": outputs,
-    });
-    let sdk = moto::sdk_config().await;
-    aws_sdk_cloudformation::Client::new(&sdk)
-        .create_stack()
-        .stack_name(&name)
-        .template_body(template.to_string())
-        .send()
-        .await
-        .expect("moto creates the stack");
-    name
+    common::create_stack(env, "stack", outputs).await
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ml-connector"))
+    moto_command(dir)
         .args(args)
-        .current_dir(dir)
-        .env("AWS_ENDPOINT_URL", moto::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("ML_CONNECTOR_STACK")
         .output()
         .expect("the binary runs")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
 }
 
 /// The env with one connection, one audit entry and one dead-lettered message.

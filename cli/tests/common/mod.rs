@@ -1,10 +1,11 @@
-//! Helpers the CLI's onboarding binary tests share: the binary run as a user runs it, a local
-//! store in a scratch directory, and the webhook routes served over that store.
+//! Helpers the CLI's binary tests share: the binary run as a user runs it (locally or against a
+//! moto stack), a local store in a scratch directory, the webhook routes served over that
+//! store, and readers of what the binary printed.
 
 // Each test binary compiles this module and uses its own share of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,9 @@ use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use mlc::ports::{Secrets, SystemClock};
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
+use mlc_tests::moto::{self, AwsEnv};
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
@@ -25,12 +28,16 @@ pub struct Scratch(PathBuf);
 impl Scratch {
     pub fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "mlc-onboarding-{name}-{}-{}",
+            "mlc-cli-{name}-{}-{}",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.0
     }
 
     pub fn db(&self) -> PathBuf {
@@ -108,6 +115,80 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Standard output then standard error, as one text.
+pub fn all_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The exit code.
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+/// Standard output as JSON.
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The binary in `dir`, pointed at moto (and at no stack or AWS profile of the environment).
+pub fn moto_command(dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("ML_CONNECTOR_STACK");
+    command
+}
+
+/// The outputs `template.yaml` gives a stack (tables, secret prefix, `Queues`), pointing at
+/// `env`.
+pub fn stack_outputs(env: &AwsEnv) -> Value {
+    let unique = &env.prefix;
+    let queues = serde_json::json!({"mailchimp": {
+        "url": env.pair.urls.url, "arn": env.pair.urls.arn,
+        "dlq_url": env.pair.urls.dlq_url, "dlq_arn": env.pair.urls.dlq_arn,
+    }});
+    serde_json::json!({
+        "AuditTableName": {"Value": format!("{unique}-audit")},
+        "DeadLetterTableName": {"Value": format!("{unique}-dead-letters")},
+        "StateTableName": {"Value": format!("{unique}-state")},
+        "SecretPrefix": {"Value": format!("{unique}/")},
+        "Queues": {"Value": queues.to_string()},
+    })
+}
+
+/// Creates the stack `<env.prefix>-<suffix>` in moto with `outputs`; returns its name.
+pub async fn create_stack(env: &AwsEnv, suffix: &str, outputs: Value) -> String {
+    let name = format!("{}-{suffix}", env.prefix);
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-marker")}}},
+        "Outputs": outputs,
+    });
+    let sdk = moto::sdk_config().await;
+    aws_sdk_cloudformation::Client::new(&sdk)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto creates the stack");
+    name
 }
 
 pub fn free_port() -> u16 {

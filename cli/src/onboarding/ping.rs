@@ -19,14 +19,11 @@ use mlc::vendors::mailchimp::MailchimpError;
 use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
 use mlc::vendors::quickbooks::QuickbooksError;
-use mlc::vendors::quickbooks::credentials::{
-    Environment as StoredEnvironment, QuickbooksCredentials,
-};
+use mlc::vendors::quickbooks::credentials::{Environment, QuickbooksCredentials};
 use mlc::webhook::secret_names;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::quickbooks::Environment;
 use crate::clients::clients_config;
 use crate::target::TargetArgs;
 
@@ -297,10 +294,7 @@ impl Checker {
                 );
             }
         };
-        let environment = match set.environment {
-            StoredEnvironment::Production => Environment::Production,
-            StoredEnvironment::Sandbox => Environment::Sandbox,
-        };
+        let environment = set.environment;
         if let Some(marker) = &set.needs_reconnect {
             return (Outcome::Failed, needs_reconnect(name, environment, marker));
         }

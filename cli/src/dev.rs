@@ -206,11 +206,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             store: Arc::new(db.clone()),
             clock: clock.clone(),
             clients: clients.clone(),
-            tokens: clients.freshbooks_tokens(),
+            refreshers: clients.token_refreshers(),
         },
         PollerConfig::default(),
-    )
-    .with_token_refresher(Vendor::Quickbooks, clients.quickbooks_tokens());
+    );
     // The stack's schedules: FreshBooks tokens every 30 minutes, QuickBooks' (1 hour) every 50.
     let schedule = [
         (

@@ -9,7 +9,6 @@ use mlc::adapters::aws::{AwsAdapters, http::load_sdk_config};
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::poller::{Poller, PollerConfig, PollerDeps, lambda::run_lambda};
 use mlc::ports::{Leases, Secrets, Store, SystemClock};
-use mlc::vendor::Vendor;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -25,17 +24,13 @@ async fn main() -> Result<(), Error> {
         clock.clone(),
         LiveClientsConfig::from_env()?,
     )?;
-    // The QuickBooks clients and this refresher share one token manager, so the job and the
-    // CDC sweep see the same tokens and refresh single-flight.
-    let quickbooks_tokens = clients.quickbooks_tokens();
     let deps = PollerDeps {
         queue: Arc::new(aws.queue),
         store,
         clock,
-        tokens: clients.freshbooks_tokens(),
+        refreshers: clients.token_refreshers(),
         clients: Arc::new(clients),
     };
-    let poller = Poller::new(deps, PollerConfig::from_env()?)
-        .with_token_refresher(Vendor::Quickbooks, quickbooks_tokens);
+    let poller = Poller::new(deps, PollerConfig::from_env()?);
     run_lambda(poller).await
 }

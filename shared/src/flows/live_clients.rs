@@ -202,6 +202,21 @@ impl LiveClients {
         self.freshbooks_tokens.clone()
     }
 
+    /// The poller's token refreshers: the same managers the clients use, so the token jobs and
+    /// the workers share one single-flight protocol and one per-instance cache.
+    pub fn token_refreshers(&self) -> crate::poller::Refreshers {
+        crate::poller::Refreshers::from([
+            (
+                crate::vendor::Vendor::Freshbooks,
+                self.freshbooks_tokens.clone() as Arc<dyn crate::poller::TokenRefresher>,
+            ),
+            (
+                crate::vendor::Vendor::Quickbooks,
+                self.quickbooks_tokens.clone() as Arc<dyn crate::poller::TokenRefresher>,
+            ),
+        ])
+    }
+
     /// The QuickBooks token manager the clients use (margin [`QUICKBOOKS_TOKEN_MARGIN`]); the
     /// poller's `quickbooks_token_refresh` job runs on it.
     pub fn quickbooks_tokens(&self) -> Arc<TokenManager> {

@@ -186,19 +186,22 @@ pub struct PollerDeps {
     pub clock: Arc<dyn Clock>,
     /// Vendor clients by credential-set name (the same clients the workers use).
     pub clients: Arc<dyn VendorClients>,
-    /// Refreshes FreshBooks credential sets' tokens ahead of expiry. Other vendors' refreshers
-    /// are added with [`Poller::with_token_refresher`].
-    pub tokens: Arc<dyn TokenRefresher>,
+    /// One refresher per vendor whose tokens the token jobs renew ahead of expiry
+    /// (`LiveClients::token_refreshers`); a vendor without one has its credential sets
+    /// reported as failed, saying so.
+    pub refreshers: Refreshers,
 }
+
+/// Token refreshers by vendor: each vendor has its own token endpoint, so its own
+/// [`TokenManager`](crate::tokens::TokenManager).
+pub type Refreshers = BTreeMap<Vendor, Arc<dyn TokenRefresher>>;
 
 /// Runs jobs. Build one per process and share it.
 pub struct Poller {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     clients: Arc<dyn VendorClients>,
-    /// One refresher per vendor whose tokens the poller renews (each vendor has its own
-    /// token endpoint, so its own [`TokenManager`](crate::tokens::TokenManager)).
-    refreshers: BTreeMap<Vendor, Arc<dyn TokenRefresher>>,
+    refreshers: Refreshers,
     fanout: FanOut,
     config: PollerConfig,
 }
@@ -215,21 +218,9 @@ impl Poller {
             store: deps.store,
             clock: deps.clock,
             clients: deps.clients,
-            refreshers: BTreeMap::from([(Vendor::Freshbooks, deps.tokens)]),
+            refreshers: deps.refreshers,
             config,
         }
-    }
-
-    /// Adds (or replaces) the refresher of `vendor`'s credential sets, e.g.
-    /// `LiveClients::quickbooks_tokens()` for [`Job::QuickbooksTokenRefresh`]. Without one, that
-    /// job reports each of the vendor's credential sets as failed, saying so.
-    pub fn with_token_refresher(
-        mut self,
-        vendor: Vendor,
-        refresher: Arc<dyn TokenRefresher>,
-    ) -> Self {
-        self.refreshers.insert(vendor, refresher);
-        self
     }
 
     pub fn config(&self) -> &PollerConfig {

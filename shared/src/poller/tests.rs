@@ -247,7 +247,10 @@ async fn fixture_with(tokens: FakeTokens) -> Fixture {
         store: Arc::new(db.clone()),
         clock: clock.clone(),
         clients: Arc::new(FakeClients { fb: fb.clone() }),
-        tokens: tokens.clone(),
+        refreshers: Refreshers::from([(
+            Vendor::Freshbooks,
+            tokens.clone() as Arc<dyn TokenRefresher>,
+        )]),
     };
     Fixture {
         poller: Poller::new(deps, PollerConfig::default()),
@@ -746,6 +749,7 @@ enabled = false
             down: AtomicBool::new(false),
         });
         let fb_tokens = Arc::new(FakeTokens::default());
+        let qb_tokens = Arc::new(qb_tokens.unwrap_or_default());
         let deps = PollerDeps {
             queue: queue.clone(),
             store: Arc::new(db.clone()),
@@ -754,11 +758,18 @@ enabled = false
                 r1: r1.clone(),
                 r2: r2.clone(),
             }),
-            tokens: fb_tokens.clone(),
+            refreshers: Refreshers::from([
+                (
+                    Vendor::Freshbooks,
+                    fb_tokens.clone() as Arc<dyn TokenRefresher>,
+                ),
+                (
+                    Vendor::Quickbooks,
+                    qb_tokens.clone() as Arc<dyn TokenRefresher>,
+                ),
+            ]),
         };
-        let mut poller = Poller::new(deps, PollerConfig::default());
-        let qb_tokens = Arc::new(qb_tokens.unwrap_or_default());
-        poller = poller.with_token_refresher(Vendor::Quickbooks, qb_tokens.clone());
+        let poller = Poller::new(deps, PollerConfig::default());
         QbFixture {
             poller,
             db,
@@ -1154,7 +1165,10 @@ enabled = false
                     r1: FakeQuickbooks::new(),
                     r2: FakeQuickbooks::new(),
                 }),
-                tokens: Arc::new(FakeTokens::default()),
+                refreshers: Refreshers::from([(
+                    Vendor::Freshbooks,
+                    Arc::new(FakeTokens::default()) as Arc<dyn TokenRefresher>,
+                )]),
             },
             PollerConfig::default(),
         );

@@ -27,7 +27,7 @@ use crate::tokens::{TokenError, TokenManager};
 use crate::vendor::Vendor;
 
 /// Refreshes a credential set's tokens when they are about to expire. One per vendor (see
-/// [`Poller::with_token_refresher`]).
+/// [`PollerDeps::refreshers`](super::PollerDeps::refreshers)).
 #[async_trait]
 pub trait TokenRefresher: Send + Sync {
     /// Refreshes the access token of credential set `credentials` if it expires within
@@ -91,7 +91,7 @@ impl Poller {
             let result = match refresher {
                 Some(r) => r.refresh_if_expiring(&name, margin).await,
                 None => Err(RefreshError(format!(
-                    "this poller has no {vendor} token refresher (Poller::with_token_refresher)"
+                    "this poller has no {vendor} token refresher (PollerDeps::refreshers)"
                 ))),
             };
             match result {

@@ -209,7 +209,7 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
                 store: store.clone(),
                 clock: clock.clone(),
                 clients: clients.clone(),
-                tokens: clients.freshbooks_tokens(),
+                refreshers: clients.token_refreshers(),
             },
             PollerConfig::default(),
         ));

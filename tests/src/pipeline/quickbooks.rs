@@ -14,7 +14,6 @@ use mlc::flows::mailchimp_target::MailchimpTarget;
 use mlc::flows::quickbooks_target::QuickbooksTarget;
 use mlc::poller::{Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Leases, Queue, Secrets, Store, SystemClock};
-use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::{WebhookDeps, secret_names};
@@ -227,19 +226,16 @@ target = {{ vendor = "quickbooks", credentials = "{QB_CREDENTIALS}", realm_id = 
             mc_worker,
             qb_worker,
         } = config.instance(&adapters, &clock);
-        let poller = Arc::new(
-            Poller::new(
-                PollerDeps {
-                    queue: adapters.queue.clone(),
-                    store: adapters.store.clone(),
-                    clock: clock.clone(),
-                    clients: clients.clone(),
-                    tokens: clients.freshbooks_tokens(),
-                },
-                PollerConfig::default(),
-            )
-            .with_token_refresher(Vendor::Quickbooks, clients.quickbooks_tokens()),
-        );
+        let poller = Arc::new(Poller::new(
+            PollerDeps {
+                queue: adapters.queue.clone(),
+                store: adapters.store.clone(),
+                clock: clock.clone(),
+                clients: clients.clone(),
+                refreshers: clients.token_refreshers(),
+            },
+            PollerConfig::default(),
+        ));
         let server = WebhookServer::start(WebhookDeps {
             queue: adapters.queue.clone(),
             store: adapters.store.clone(),

@@ -282,6 +282,10 @@ impl WebhookCallbacks for FlakyStore {
         self.check("mark_callback_verified")?;
         self.inner.mark_callback_verified(route_id, at).await
     }
+    async fn record_callback_id(&self, route_id: &str, callback_id: &str) -> PortResult<bool> {
+        self.check("record_callback_id")?;
+        self.inner.record_callback_id(route_id, callback_id).await
+    }
 }
 
 #[async_trait]

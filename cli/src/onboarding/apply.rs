@@ -269,8 +269,7 @@ pub struct CallbackSpec<'a> {
 /// Registers a callback as pending: the record first, so the handshake that may arrive before
 /// the registration call returns finds a pending callback to confirm, then the registration —
 /// or, for `registered` (the id of one FreshBooks already has), a resend of its handshake. The
-/// callback id is recorded only while the record is still pending: the handshake may have
-/// verified it already.
+/// callback id is then recorded without touching the status the handshake may have set.
 pub async fn register_pending(
     store: &dyn Store,
     clock: &dyn Clock,
@@ -278,7 +277,7 @@ pub async fn register_pending(
     spec: &CallbackSpec<'_>,
     registered: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut pending = CallbackRecord {
+    let pending = CallbackRecord {
         route_id: spec.route_id.to_string(),
         vendor: Vendor::Freshbooks,
         account: spec.account.to_string(),
@@ -302,15 +301,10 @@ pub async fn register_pending(
         .register_callback(spec.account, spec.event, spec.uri)
         .await
         .map_err(|e| anyhow!("registering: {e}"))?;
-    pending.callback_id = Some(cb.callbackid);
-    if let Ok(Some(current)) = store.get_callback(spec.route_id).await
-        && current.status == CallbackStatus::Pending
-    {
-        store
-            .put_callback(&pending)
-            .await
-            .map_err(|e| anyhow!("recording the callback id: {e}"))?;
-    }
+    store
+        .record_callback_id(spec.route_id, &cb.callbackid)
+        .await
+        .map_err(|e| anyhow!("recording the callback id: {e}"))?;
     Ok(())
 }
 

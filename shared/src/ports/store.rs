@@ -305,6 +305,11 @@ pub trait WebhookCallbacks: Send + Sync {
     async fn put_callback(&self, record: &CallbackRecord) -> PortResult<()>;
     /// Pending → verified, conditionally; `false` if the record was not pending.
     async fn mark_callback_verified(&self, route_id: &str, at: DateTime<Utc>) -> PortResult<bool>;
+    /// Records the vendor's id for an existing callback and leaves its status alone: the
+    /// handshake may verify the callback before the registration call that returns the id
+    /// does, and a whole-record put then would set it back to pending. `false` if there is no
+    /// record.
+    async fn record_callback_id(&self, route_id: &str, callback_id: &str) -> PortResult<bool>;
 }
 
 /// Bodies too large for a queue message or a dead-letter item.

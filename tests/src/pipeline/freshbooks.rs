@@ -23,9 +23,7 @@ use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::WebhookDeps;
 use mlc::worker::{BatchReport, Harness};
 
-use super::rig::{
-    Adapters, Backend, WebhookServer, drain_all, drain_concurrently, harness_config, wait_until,
-};
+use super::rig::{Adapters, Backend, WebhookServer, drain_all, drain_concurrently, harness_config};
 
 use crate::sandbox::freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
 use crate::sandbox::mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
@@ -262,12 +260,15 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
 
     /// Registers a callback per event as `ml-connector apply` does: a pending record first,
     /// then the registration; FreshBooks' handshake then reaches the webhook route, which
-    /// confirms it. Returns when every callback is verified.
+    /// stores the verifier and confirms it. Returns when our records say every callback is
+    /// verified — FreshBooks' own flag flips before the verifier is stored, and a delivery in
+    /// between would find no verifier.
     pub async fn register_callbacks(&self) {
         let fb = self.freshbooks_client();
+        let mut routes = Vec::new();
         for event in EVENTS {
             let route_id = format!("cb-{event}");
-            let mut record = CallbackRecord {
+            let record = CallbackRecord {
                 route_id: route_id.clone(),
                 vendor: Vendor::Freshbooks,
                 account: self.account().to_string(),
@@ -287,20 +288,26 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
                 .register_callback(self.account(), event, &uri)
                 .await
                 .expect("registering a callback");
-            record.callback_id = Some(callback.callbackid);
-            // Only if the handshake has not verified it already.
-            if let Ok(Some(current)) = self.store.get_callback(&route_id).await
-                && current.status == CallbackStatus::Pending
-            {
-                self.store.put_callback(&record).await.expect("storing");
+            self.store
+                .record_callback_id(&route_id, &callback.callbackid)
+                .await
+                .expect("recording the callback id");
+            routes.push(route_id);
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        for route_id in &routes {
+            loop {
+                let record = self.store.get_callback(route_id).await.expect("reading");
+                if record.is_some_and(|r| r.status == CallbackStatus::Verified) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "FreshBooks callback {route_id} not verified through the webhook"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        wait_until(Duration::from_secs(20), || {
-            let callbacks = self.fb.callbacks(self.account()).unwrap_or_default();
-            callbacks.len() == EVENTS.len() && callbacks.iter().all(|c| c.verified)
-        })
-        .await
-        .expect("FreshBooks callbacks verified through the webhook");
     }
 
     /// A FreshBooks client on the pipeline's credentials (for setup calls).

@@ -119,6 +119,35 @@ impl WebhookCallbacks for EmbeddedDb {
     }
 
     async fn mark_callback_verified(&self, route_id: &str, at: DateTime<Utc>) -> PortResult<bool> {
+        self.update_callback(route_id, move |record| {
+            if record.status != CallbackStatus::Pending {
+                return false;
+            }
+            record.status = CallbackStatus::Verified;
+            record.updated_at = at;
+            true
+        })
+        .await
+    }
+
+    async fn record_callback_id(&self, route_id: &str, callback_id: &str) -> PortResult<bool> {
+        let callback_id = callback_id.to_string();
+        self.update_callback(route_id, move |record| {
+            record.callback_id = Some(callback_id);
+            true
+        })
+        .await
+    }
+}
+
+impl EmbeddedDb {
+    /// Read-modify-write of one callback record in a single transaction; `change` says
+    /// whether to write. `false` if there is no record or nothing was written.
+    async fn update_callback(
+        &self,
+        route_id: &str,
+        change: impl FnOnce(&mut CallbackRecord) -> bool + Send + 'static,
+    ) -> PortResult<bool> {
         let route_id = route_id.to_string();
         self.write(move |tx| {
             let json: Option<String> = tx
@@ -133,11 +162,9 @@ impl WebhookCallbacks for EmbeddedDb {
                 return Ok(false);
             };
             let mut record: CallbackRecord = from_json(CALLBACK, &json)?;
-            if record.status != CallbackStatus::Pending {
+            if !change(&mut record) {
                 return Ok(false);
             }
-            record.status = CallbackStatus::Verified;
-            record.updated_at = at;
             tx.execute(
                 "UPDATE callbacks SET item = ?2 WHERE route_id = ?1",
                 params![route_id, to_json(CALLBACK, &record)?],

@@ -54,10 +54,13 @@ pub(in crate::webhook) async fn accept(
     let signature = super::header(headers, webhook::SIGNATURE_HEADER)
         .ok_or_else(|| Rejection::unauthorized("missing X-FreshBooks-Hmac-SHA256 header"))?;
     let name = secret_names::freshbooks(account, route_id);
-    let verifier = handler
-        .secret(&name)
-        .await?
-        .ok_or_else(|| Rejection::unauthorized("no verified FreshBooks callback at this route"))?;
+    let Some(verifier) = handler.secret(&name).await? else {
+        // Not cached as missing: the handshake storing it may be moments away.
+        handler.secrets.invalidate(&name);
+        return Err(Rejection::unauthorized(
+            "no verified FreshBooks callback at this route",
+        ));
+    };
     if !webhook::verify(&verifier, &form, signature) {
         handler.secrets.invalidate(&name);
         return Err(Rejection::unauthorized(

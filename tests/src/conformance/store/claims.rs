@@ -220,6 +220,22 @@ pub async fn callbacks(fx: &StoreFixture) {
     assert_eq!(verified.updated_at, t1);
     assert_eq!(verified.callback_id, record.callback_id);
 
+    // The registration's id lands after the handshake verified the callback: still verified.
+    assert!(
+        s.record_callback_id(&route, "cb-2")
+            .await
+            .expect("record id")
+    );
+    let recorded = s.get_callback(&route).await.expect("get").expect("exists");
+    assert_eq!(recorded.callback_id.as_deref(), Some("cb-2"));
+    assert_eq!(recorded.status, CallbackStatus::Verified);
+    assert!(
+        !s.record_callback_id(&unique("route"), "cb-3")
+            .await
+            .expect("record id"),
+        "no record, nothing recorded"
+    );
+
     // Re-registering puts it back to pending.
     s.put_callback(&record).await.expect("put again");
     assert!(s.mark_callback_verified(&route, t1).await.expect("mark"));

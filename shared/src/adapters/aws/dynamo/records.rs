@@ -161,6 +161,25 @@ impl WebhookCallbacks for DynamoStore {
             Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
         }
     }
+
+    async fn record_callback_id(&self, route_id: &str, callback_id: &str) -> PortResult<bool> {
+        let table = &self.tables.state;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key(format!("CALLBACK#{route_id}"), "CALLBACK")))
+            .update_expression("SET callback_id = :id")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":id", AttributeValue::S(callback_id.into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
+        }
+    }
 }
 
 #[async_trait]

@@ -11,4 +11,4 @@ pub mod quickbooks;
 pub mod rig;
 
 pub use freshbooks::*;
-pub use rig::{Backend, wait_until};
+pub use rig::Backend;

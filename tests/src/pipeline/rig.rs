@@ -221,15 +221,3 @@ pub fn harness_config(queue: &str, max_receives: u32) -> HarnessConfig {
     c.deadline_margin = Duration::from_millis(500);
     c
 }
-
-/// Polls `done` every 50 ms until it holds or `limit` passes.
-pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!("condition not met within {limit:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::item::{Fields, Item, ItemBuilder};
 use super::state::live_state;
-use super::{DynamoStore, TTL_ATTRIBUTE, condition_failed, dynamo_error, ttl_secs};
+use super::{DynamoStore, TTL_ATTRIBUTE, conditional, dynamo_error, ttl_secs};
 use crate::ports::{Blobs, PortError, PortResult};
 
 /// Bytes per chunk item.
@@ -61,11 +61,7 @@ impl DynamoStore {
             .expression_attribute_values(":gen", AttributeValue::S(generation.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(dynamo_error("DeleteItem", table, &e)),
-        }
+        conditional(result, "DeleteItem", table).map(drop)
     }
 }
 

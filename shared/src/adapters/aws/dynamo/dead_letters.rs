@@ -6,9 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::item::{Fields, Item, ItemBuilder};
-use super::{
-    DynamoStore, TTL_ATTRIBUTE, condition_failed, dynamo_error, is_live, timestamp, ttl_secs,
-};
+use super::{DynamoStore, TTL_ATTRIBUTE, conditional, dynamo_error, is_live, timestamp, ttl_secs};
 use crate::ports::{DeadLetter, DeadLetterStatus, DeadLetters, PortResult};
 
 /// The status index.
@@ -128,11 +126,7 @@ impl DeadLetters for DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
-        }
+        conditional(result, "UpdateItem", table)
     }
 }
 

@@ -136,6 +136,23 @@ fn condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
     error::error_code(err) == Some(CONDITION_FAILED)
 }
 
+/// A conditional write's outcome: `true` written, `false` its condition did not hold (which
+/// includes a missing item for conditions on its attributes), any other failure an error.
+fn conditional<O, E>(
+    result: Result<O, SdkError<E, HttpResponse>>,
+    operation: &str,
+    table: &str,
+) -> PortResult<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(dynamo_error(operation, table, &e)),
+    }
+}
+
 /// RFC 3339, UTC, nanoseconds: fixed width, so string order is time order (sort keys), and
 /// lossless.
 fn timestamp(at: DateTime<Utc>) -> String {

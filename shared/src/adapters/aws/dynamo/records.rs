@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::item::{Fields, Item, ItemBuilder, key};
 use super::state::live_state;
-use super::{DynamoStore, condition_failed, dynamo_error, timestamp};
+use super::{DynamoStore, conditional, timestamp};
 use crate::connections::ConnectionSet;
 use crate::ports::{
     CallbackRecord, CallbackStatus, ConnectionStore, Cursors, IdMap, IdMapping, PortError,
@@ -154,12 +154,7 @@ impl WebhookCallbacks for DynamoStore {
             .expression_attribute_values(":at", AttributeValue::S(timestamp(at)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            // Not pending, or no record at all (the condition fails on a missing item too).
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
-        }
+        conditional(result, "UpdateItem", table)
     }
 
     async fn record_callback_id(&self, route_id: &str, callback_id: &str) -> PortResult<bool> {
@@ -174,11 +169,7 @@ impl WebhookCallbacks for DynamoStore {
             .expression_attribute_values(":id", AttributeValue::S(callback_id.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo_error("UpdateItem", table, &e)),
-        }
+        conditional(result, "UpdateItem", table)
     }
 }
 

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 
 use super::item::{Fields, Item, ItemBuilder, key};
 use super::{
-    DynamoStore, TTL_ATTRIBUTE, condition_failed, dynamo_error, epoch_millis_ceil, is_live,
-    ttl_secs,
+    DynamoStore, TTL_ATTRIBUTE, condition_failed, conditional, dynamo_error, epoch_millis_ceil,
+    is_live, ttl_secs,
 };
 use crate::ports::{Begin, Idempotency, Leases, Outcome, PortError, PortResult};
 
@@ -194,11 +194,7 @@ impl Idempotency for DynamoStore {
             .expression_attribute_values(":claimed", AttributeValue::S(CLAIMED.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(dynamo_error("DeleteItem", table, &e)),
-        }
+        conditional(result, "DeleteItem", table).map(drop)
     }
 }
 
@@ -234,11 +230,7 @@ impl Leases for DynamoStore {
             .expression_attribute_values(":now_s", n(now.timestamp()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(dynamo_error("PutItem", table, &e)),
-        }
+        conditional(result, "PutItem", table)
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> PortResult<()> {
@@ -252,12 +244,8 @@ impl Leases for DynamoStore {
             .expression_attribute_values(":holder", AttributeValue::S(holder.into()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Someone else's (or nobody's) lease: nothing of ours to give up.
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(dynamo_error("DeleteItem", table, &e)),
-        }
+        // Someone else's (or nobody's) lease: nothing of ours to give up.
+        conditional(result, "DeleteItem", table).map(drop)
     }
 }
 

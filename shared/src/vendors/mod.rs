@@ -9,6 +9,7 @@ pub mod freshbooks;
 pub mod http;
 pub mod limits;
 pub mod mailchimp;
+pub(crate) mod oauth2;
 pub mod quickbooks;
 pub mod stripe;
 

@@ -5,35 +5,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use url::Url;
 
 use super::FreshbooksError;
-use super::client::{REQUEST_TIMEOUT, parse_base_url};
+use super::client::parse_base_url;
 use super::credentials::Credentials;
 use crate::tokens::{RefreshError, Refresher, TokenSet};
-use crate::vendors::http::{read_capped, shared_http_client};
-
-/// Largest token-endpoint answer read.
-const MAX_BODY: usize = 64 * 1024;
+use crate::vendors::oauth2::{ClientAuth, TokenEndpoint};
 
 /// Calls `POST {base}/auth/oauth/token`.
 #[derive(Clone)]
 pub struct FreshbooksOauth {
-    token_url: Url,
-    /// Set by [`Self::with_http`]; else the process-wide client, built on first use so
-    /// creating this at Lambda init costs no TLS set-up.
-    http: Option<reqwest::Client>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
-    refresh_token: SecretString,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    created_at: Option<i64>,
+    endpoint: TokenEndpoint,
 }
 
 impl FreshbooksOauth {
@@ -46,14 +28,13 @@ impl FreshbooksOauth {
             .pop_if_empty()
             .extend(["auth", "oauth", "token"]);
         Ok(Self {
-            token_url,
-            http: None,
+            endpoint: TokenEndpoint::new(token_url, describe_error),
         })
     }
 
     /// Uses `http` instead of the process-wide client.
     pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
+        self.endpoint = self.endpoint.with_http(http);
         self
     }
 
@@ -66,17 +47,14 @@ impl FreshbooksOauth {
         code: &SecretString,
         now: DateTime<Utc>,
     ) -> Result<TokenSet, RefreshError> {
-        self.token_call(
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", client_id),
-                ("client_secret", client_secret.expose_secret()),
-                ("code", code.expose_secret()),
-                ("redirect_uri", redirect_uri),
-            ],
-            now,
-        )
-        .await
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("client_secret", client_secret.expose_secret()),
+            ("code", code.expose_secret()),
+            ("redirect_uri", redirect_uri),
+        ];
+        self.endpoint.call(ClientAuth::InForm, &form, now).await
     }
 
     /// The refresh-token grant. FreshBooks' SDK always sends `redirect_uri`, so it is sent when
@@ -102,68 +80,14 @@ impl FreshbooksOauth {
         if let Some(uri) = &credentials.redirect_uri {
             form.push(("redirect_uri", uri.as_str()));
         }
-        self.token_call(&form, now).await
-    }
-
-    async fn token_call(
-        &self,
-        form: &[(&str, &str)],
-        now: DateTime<Utc>,
-    ) -> Result<TokenSet, RefreshError> {
-        let http = match &self.http {
-            Some(http) => http.clone(),
-            None => shared_http_client(REQUEST_TIMEOUT).map_err(|e| {
-                RefreshError::Misconfigured(FreshbooksError::Transport(e).to_string())
-            })?,
-        };
-        let response = http
-            .post(self.token_url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| RefreshError::Transient(format!("token endpoint unreachable: {e}")))?;
-        let status = response.status().as_u16();
-        let body = read_capped(response, MAX_BODY).await.map_err(|e| {
-            RefreshError::Transient(FreshbooksError::reading(status, e).to_string())
-        })?;
-        if (200..300).contains(&status) {
-            let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-                RefreshError::Misconfigured(format!(
-                    "token endpoint answered HTTP {status} without a token pair ({:?} error)",
-                    e.classify()
-                ))
-            })?;
-            let issued = parsed
-                .created_at
-                .and_then(|s| DateTime::from_timestamp(s, 0))
-                .unwrap_or(now);
-            let expires_at = parsed
-                .expires_in
-                .map(|secs| issued + chrono::Duration::seconds(secs));
-            return Ok(TokenSet {
-                access_token: parsed.access_token,
-                refresh_token: parsed.refresh_token,
-                expires_at,
-                refresh_expires_at: None,
-            });
-        }
-        // The body of an error is `{"error": "...", "error_description": "..."}` and carries no
-        // token, so it may be quoted.
-        let message = super::error::from_error_response(status, &body).to_string();
-        Err(classify_refusal(status, message))
+        self.endpoint.call(ClientAuth::InForm, &form, now).await
     }
 }
 
-/// Which failures of the token endpoint are a refusal of the grant. The exact error code for a
-/// reused or revoked refresh token is UNCONFIRMED (`invalid_grant` per OAuth2), so any 400/401/
-/// 403 counts: none of them gets better by retrying the same refresh token.
-fn classify_refusal(status: u16, message: String) -> RefreshError {
-    match status {
-        400 | 401 | 403 => RefreshError::Refused(message),
-        429 | 500..=599 | 408 => RefreshError::Transient(message),
-        _ => RefreshError::Misconfigured(message),
-    }
+/// Any of FreshBooks' error shapes (usually `{"error": "...", "error_description": "..."}`
+/// here).
+fn describe_error(status: u16, body: &[u8]) -> String {
+    super::error::from_error_response(status, body).to_string()
 }
 
 #[async_trait]
@@ -186,7 +110,7 @@ impl Refresher for FreshbooksOauth {
 impl std::fmt::Debug for FreshbooksOauth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FreshbooksOauth")
-            .field("token_url", &self.token_url.as_str())
+            .field("token_url", &self.endpoint.url().as_str())
             .finish_non_exhaustive()
     }
 }
@@ -196,29 +120,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_are_permanent_and_outages_transient() {
-        assert!(matches!(
-            classify_refusal(400, "invalid_grant".into()),
-            RefreshError::Refused(_)
-        ));
-        assert!(matches!(
-            classify_refusal(401, String::new()),
-            RefreshError::Refused(_)
-        ));
-        assert!(matches!(
-            classify_refusal(503, String::new()),
-            RefreshError::Transient(_)
-        ));
-        assert!(matches!(
-            classify_refusal(404, String::new()),
-            RefreshError::Misconfigured(_)
-        ));
-    }
-
-    #[test]
     fn the_token_url_is_under_the_base() {
         let o = FreshbooksOauth::new("http://127.0.0.1:9/").unwrap();
-        assert_eq!(o.token_url.as_str(), "http://127.0.0.1:9/auth/oauth/token");
+        assert_eq!(
+            o.endpoint.url().as_str(),
+            "http://127.0.0.1:9/auth/oauth/token"
+        );
         assert!(FreshbooksOauth::new("mailto:x@y").is_err());
     }
 }

@@ -6,36 +6,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use url::Url;
 
-use super::client::DEFAULT_TIMEOUT;
 use super::credentials::QuickbooksCredentials;
 use crate::tokens::{RefreshError, Refresher, TokenSet};
-use crate::vendors::http::{ReadError, read_capped, shared_http_client};
+use crate::vendors::oauth2::{ClientAuth, TokenEndpoint, token_url};
 
 /// Intuit's token endpoint, the same host for sandbox and production companies.
 pub const TOKEN_URL: &str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer";
 
-/// Largest token-endpoint answer read.
-const MAX_BODY: usize = 64 * 1024;
-
 /// Calls `POST {token_url}` with HTTP Basic client authentication.
 #[derive(Clone)]
 pub struct QuickbooksOauth {
-    token_url: Url,
-    /// Set by [`Self::with_http`]; else the process-wide client, taken on first use so creating
-    /// this at Lambda init costs no TLS set-up.
-    http: Option<reqwest::Client>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
-    refresh_token: SecretString,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    x_refresh_token_expires_in: Option<i64>,
+    endpoint: TokenEndpoint,
 }
 
 #[derive(Deserialize)]
@@ -47,24 +29,15 @@ struct ErrorResponse {
 
 impl QuickbooksOauth {
     /// The token endpoint at `token_url` ([`TOKEN_URL`], or a test double's).
-    pub fn new(token_url: &str) -> Result<Self, RefreshError> {
-        let token_url = Url::parse(token_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| {
-                RefreshError::Misconfigured(format!(
-                    "QuickBooks token URL `{token_url}` is not an http(s) address"
-                ))
-            })?;
+    pub fn new(url: &str) -> Result<Self, RefreshError> {
         Ok(Self {
-            token_url,
-            http: None,
+            endpoint: TokenEndpoint::new(token_url(url, "QuickBooks")?, error_message),
         })
     }
 
     /// Uses `http` instead of the process-wide client.
     pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
+        self.endpoint = self.endpoint.with_http(http);
         self
     }
 
@@ -77,7 +50,7 @@ impl QuickbooksOauth {
 
     /// The token endpoint's URL.
     pub fn token_url(&self) -> &str {
-        self.token_url.as_str()
+        self.endpoint.url().as_str()
     }
 
     /// The refresh-token grant (`grant_type=refresh_token`). Intuit may answer with a new
@@ -94,16 +67,12 @@ impl QuickbooksOauth {
                 "the credential set has no client_id/client_secret to refresh with".into(),
             ));
         };
-        self.token_call(
-            client_id,
-            client_secret,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", credentials.refresh_token.expose_secret()),
-            ],
-            now,
-        )
-        .await
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", credentials.refresh_token.expose_secret()),
+        ];
+        let auth = ClientAuth::Basic(client_id, client_secret);
+        self.endpoint.call(auth, &form, now).await
     }
 
     /// The authorization-code grant: the first token pair after the user approved the app.
@@ -116,78 +85,17 @@ impl QuickbooksOauth {
         code: &SecretString,
         now: DateTime<Utc>,
     ) -> Result<TokenSet, RefreshError> {
-        self.token_call(
-            client_id,
-            client_secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.expose_secret()),
-                ("redirect_uri", redirect_uri),
-            ],
-            now,
-        )
-        .await
-    }
-
-    async fn token_call(
-        &self,
-        client_id: &str,
-        client_secret: &SecretString,
-        form: &[(&str, &str)],
-        now: DateTime<Utc>,
-    ) -> Result<TokenSet, RefreshError> {
-        let http = match &self.http {
-            Some(http) => http.clone(),
-            None => shared_http_client(DEFAULT_TIMEOUT).map_err(|e| {
-                RefreshError::Misconfigured(format!(
-                    "HTTP client: QuickBooks request failed: building the HTTP client: {e}"
-                ))
-            })?,
-        };
-        let response = http
-            .post(self.token_url.clone())
-            .basic_auth(client_id, Some(client_secret.expose_secret()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| RefreshError::Transient(format!("token endpoint unreachable: {e}")))?;
-        let status = response.status().as_u16();
-        let body = read_capped(response, MAX_BODY).await.map_err(|e| match e {
-            ReadError::Transport(e) => {
-                RefreshError::Transient(format!("reading the token answer: {e}"))
-            }
-            ReadError::TooLarge(max) => RefreshError::Misconfigured(format!(
-                "token endpoint answered HTTP {status} with more than {max} bytes"
-            )),
-        })?;
-        if (200..300).contains(&status) {
-            return parse_tokens(status, &body, now);
-        }
-        Err(classify_refusal(status, error_message(status, &body)))
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.expose_secret()),
+            ("redirect_uri", redirect_uri),
+        ];
+        let auth = ClientAuth::Basic(client_id, client_secret);
+        self.endpoint.call(auth, &form, now).await
     }
 }
 
-/// The token pair in a 2xx answer; serde's message is not quoted (it could echo a token).
-fn parse_tokens(status: u16, body: &[u8], now: DateTime<Utc>) -> Result<TokenSet, RefreshError> {
-    let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| {
-        RefreshError::Misconfigured(format!(
-            "token endpoint answered HTTP {status} without a token pair ({:?} error)",
-            e.classify()
-        ))
-    })?;
-    let after = |secs: Option<i64>| secs.map(|s| now + chrono::Duration::seconds(s));
-    Ok(TokenSet {
-        access_token: parsed.access_token,
-        refresh_token: parsed.refresh_token,
-        expires_at: after(parsed.expires_in),
-        // QuickBooks' refresh token expires too unless used (rolling ~100 days).
-        refresh_expires_at: after(parsed.x_refresh_token_expires_in),
-    })
-}
-
-/// `error: error_description` from Intuit's error body (it carries no token, so it may be
-/// quoted), else the HTTP status alone.
+/// `error: error_description` from Intuit's error body, else the HTTP status alone.
 fn error_message(status: u16, body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorResponse>(body) {
         Ok(e) => match e.error_description.filter(|d| !d.is_empty()) {
@@ -195,15 +103,6 @@ fn error_message(status: u16, body: &[u8]) -> String {
             None => format!("{}, HTTP {status}", e.error),
         },
         Err(_) => format!("HTTP {status}"),
-    }
-}
-
-/// `invalid_grant` comes as 400 and a wrong client as 401; neither improves by retrying.
-fn classify_refusal(status: u16, message: String) -> RefreshError {
-    match status {
-        400 | 401 | 403 => RefreshError::Refused(message),
-        408 | 429 | 500..=599 => RefreshError::Transient(message),
-        _ => RefreshError::Misconfigured(message),
     }
 }
 
@@ -227,7 +126,7 @@ impl Refresher for QuickbooksOauth {
 impl std::fmt::Debug for QuickbooksOauth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QuickbooksOauth")
-            .field("token_url", &self.token_url.as_str())
+            .field("token_url", &self.token_url())
             .finish_non_exhaustive()
     }
 }
@@ -237,33 +136,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_expiries_are_dated_from_now() {
-        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let body = br#"{"token_type":"bearer","access_token":"a","refresh_token":"r",
-            "expires_in":3600,"x_refresh_token_expires_in":8726400}"#;
-        let t = parse_tokens(200, body, now).unwrap();
-        assert_eq!(t.expires_at, Some(now + chrono::Duration::hours(1)));
-        assert_eq!(
-            t.refresh_expires_at,
-            Some(now + chrono::Duration::seconds(8_726_400))
-        );
-        assert_eq!(t.refresh_token.expose_secret(), "r");
-        assert!(parse_tokens(200, b"{}", now).is_err());
-    }
-
-    #[test]
-    fn invalid_grant_is_a_refusal_naming_the_error() {
+    fn invalid_grant_names_the_error() {
         let body = br#"{"error":"invalid_grant","error_description":"Token invalid"}"#;
-        match classify_refusal(400, error_message(400, body)) {
-            RefreshError::Refused(m) => {
-                assert!(m.contains("invalid_grant") && m.contains("Token invalid"))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            classify_refusal(503, error_message(503, b"<html>")),
-            RefreshError::Transient(m) if m == "HTTP 503"
-        ));
+        assert_eq!(
+            error_message(400, body),
+            "invalid_grant (Token invalid), HTTP 400"
+        );
+        assert_eq!(error_message(503, b"<html>"), "HTTP 503");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{ReadError, read_capped, shared_http_client};
+use super::http::{ReadError, http_base, read_capped, shared_http_client};
 use super::json_error_category;
 use crate::tokens::{RefreshError, TokenSet};
 
@@ -24,9 +24,6 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 pub(crate) struct TokenEndpoint {
     url: Url,
-    /// Set by [`Self::with_http`]; else the process-wide client, taken on first use so
-    /// creating this at Lambda init costs no TLS set-up.
-    http: Option<reqwest::Client>,
     /// The message for a non-2xx answer's body; it carries no token, so it may be quoted.
     describe_error: fn(u16, &[u8]) -> String,
 }
@@ -57,14 +54,8 @@ impl TokenEndpoint {
     pub(crate) fn new(url: Url, describe_error: fn(u16, &[u8]) -> String) -> Self {
         Self {
             url,
-            http: None,
             describe_error,
         }
-    }
-
-    pub(crate) fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
     }
 
     pub(crate) fn url(&self) -> &Url {
@@ -79,12 +70,9 @@ impl TokenEndpoint {
         form: &[(&str, &str)],
         now: DateTime<Utc>,
     ) -> Result<TokenSet, RefreshError> {
-        let http = match &self.http {
-            Some(http) => http.clone(),
-            None => shared_http_client(TIMEOUT).map_err(|e| {
-                RefreshError::Misconfigured(format!("building the HTTP client: {e}"))
-            })?,
-        };
+        // Taken on first use, so creating an endpoint at Lambda init costs no TLS set-up.
+        let http = shared_http_client(TIMEOUT)
+            .map_err(|e| RefreshError::Misconfigured(format!("building the HTTP client: {e}")))?;
         let mut request = http
             .post(self.url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -149,14 +137,11 @@ fn classify_refusal(status: u16, message: String) -> RefreshError {
 
 /// The token endpoint's URL, which must be http(s) with a host.
 pub(crate) fn token_url(raw: &str, vendor: &str) -> Result<Url, RefreshError> {
-    Url::parse(raw)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-        .ok_or_else(|| {
-            RefreshError::Misconfigured(format!(
-                "{vendor} token URL `{raw}` is not an http(s) address"
-            ))
-        })
+    http_base(raw).filter(Url::has_host).ok_or_else(|| {
+        RefreshError::Misconfigured(format!(
+            "{vendor} token URL `{raw}` is not an http(s) address"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -72,12 +72,6 @@ impl FreshbooksClient {
         })
     }
 
-    /// Uses `http` instead of the process-wide client (its timeout applies).
-    pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
-    }
-
     /// `GET /auth/api/v1/users/me`: the user and the businesses (account ids) they belong to.
     pub async fn identity(&self) -> Result<Identity, FreshbooksError> {
         let url = self.url(&["auth", "api", "v1", "users", "me"], &[])?;

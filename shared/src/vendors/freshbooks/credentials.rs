@@ -78,12 +78,6 @@ impl Credentials {
         }
         SecretString::from(serde_json::Value::Object(map).to_string())
     }
-
-    /// Whether the access token expires within `margin` of `now` (or has expired). Unknown
-    /// expiry counts as not expiring: the API's 401 triggers the refresh then.
-    pub fn expires_within(&self, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
-        self.expires_at.is_some_and(|at| at - now <= margin)
-    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -149,18 +143,5 @@ mod tests {
             Credentials::from_json("nope").unwrap_err().category,
             "syntax"
         );
-    }
-
-    #[test]
-    fn expiry_margin() {
-        let c = Credentials::from_json(FULL).unwrap();
-        let at = c.expires_at.unwrap();
-        let hour = chrono::Duration::hours(1);
-        assert!(c.expires_within(at - chrono::Duration::minutes(30), hour));
-        assert!(c.expires_within(at + hour, hour));
-        assert!(!c.expires_within(at - chrono::Duration::hours(2), hour));
-        let unknown =
-            Credentials::from_json(r#"{"access_token":"a","refresh_token":"r"}"#).unwrap();
-        assert!(!unknown.expires_within(at, hour));
     }
 }

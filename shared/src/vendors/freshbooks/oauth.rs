@@ -32,12 +32,6 @@ impl FreshbooksOauth {
         })
     }
 
-    /// Uses `http` instead of the process-wide client.
-    pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.endpoint = self.endpoint.with_http(http);
-        self
-    }
-
     /// The authorization-code grant: the first token pair after the user approved the app.
     pub async fn exchange_code(
         &self,

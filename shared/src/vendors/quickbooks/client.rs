@@ -117,12 +117,6 @@ impl QuickbooksClient {
         )
     }
 
-    /// Uses `http` instead of the process-wide client.
-    pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.http = http;
-        self
-    }
-
     /// The API base requests go to.
     pub fn base_url(&self) -> &str {
         self.base_url.as_str()

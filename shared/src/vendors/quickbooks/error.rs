@@ -15,8 +15,6 @@ use crate::tokens::TokenError;
 pub const CODE_STALE_OBJECT: &str = "5010";
 /// QuickBooks' error code for an object that does not exist (or is gone).
 pub const CODE_NOT_FOUND: &str = "610";
-/// QuickBooks' authentication failure code.
-pub const CODE_AUTH: &str = "3200";
 
 /// A failed QuickBooks call. Every variant that came from an HTTP answer carries QuickBooks'
 /// `intuit_tid` (the id Intuit support asks for) when the answer had one.

@@ -91,11 +91,6 @@ impl RealmLimiter {
         }
     }
 
-    /// The share this limiter enforces.
-    pub fn share(&self) -> RealmShare {
-        self.share
-    }
-
     /// Concurrent slots free right now (for tests and metrics).
     pub fn available(&self) -> usize {
         self.slots.available_permits()

@@ -35,12 +35,6 @@ impl QuickbooksOauth {
         })
     }
 
-    /// Uses `http` instead of the process-wide client.
-    pub fn with_http(mut self, http: reqwest::Client) -> Self {
-        self.endpoint = self.endpoint.with_http(http);
-        self
-    }
-
     /// The token endpoint under `api_base` (`{base}/oauth2/v1/tokens/bearer`): how a
     /// `QUICKBOOKS_API_BASE` override (the sandbox) serves both the API and the tokens.
     pub fn for_api_base(api_base: &str) -> Result<Self, RefreshError> {

@@ -370,21 +370,12 @@ fn reconnect(name: &str, environment: Option<Environment>) -> String {
 fn needs_reconnect(
     name: &str,
     environment: Environment,
-    marker: &mlc::vendors::quickbooks::credentials::NeedsReconnect,
+    marker: &mlc::tokens::NeedsReconnect,
 ) -> String {
     format!(
-        "needs reconnect{}{}: Intuit refused the refresh token, so nothing reaches this company \
+        "needs reconnect{}: Intuit refused the refresh token, so nothing reaches this company \
          (its events wait in the queue); reconnect with {}",
-        marker
-            .since
-            .as_deref()
-            .map(|s| format!(" since {s}"))
-            .unwrap_or_default(),
-        marker
-            .reason
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default(),
+        marker.details(),
         reconnect(name, Some(environment))
     )
 }
@@ -591,7 +582,7 @@ target = { vendor = "quickbooks", credentials = "qb", realm_id = "222" }
             m.contains("invalid_grant") && m.contains("--name qb --environment sandbox"),
             "{m}"
         );
-        let marker = mlc::vendors::quickbooks::credentials::NeedsReconnect {
+        let marker = mlc::tokens::NeedsReconnect {
             since: Some("2026-03-02T10:00:00Z".into()),
             reason: Some("invalid_grant".into()),
         };

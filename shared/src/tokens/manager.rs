@@ -286,19 +286,21 @@ impl TokenManager {
     /// left alone. Failing to write only costs more refused calls, so it is logged, not raised.
     async fn mark_needs_reconnect(&self, name: &str, refused: &SecretString, reason: &str) {
         self.forget(name);
-        let secret = secret_names::credentials(name);
-        let current = match self.secrets.get(&secret).await {
-            Ok(Some(raw)) => raw,
-            Ok(None) => return,
+        let current = match self.read(name).await {
+            Ok((raw, now)) if same(&now.refresh_token, refused) => raw,
+            // Rewritten, gone, unreadable or marked already: nothing to mark.
+            Ok(_)
+            | Err(
+                TokenError::NotFound { .. }
+                | TokenError::Invalid { .. }
+                | TokenError::Broken { .. },
+            ) => return,
             Err(e) => {
                 tracing::warn!(credentials = name, error = %e, "could not re-read the credential set to mark it as needing reconnect");
                 return;
             }
         };
-        match StoredTokens::parse(&current) {
-            Ok(now) if same(&now.refresh_token, refused) => {}
-            _ => return,
-        }
+        let secret = secret_names::credentials(name);
         let marked = match mark_needs_reconnect(&current, self.clock.now(), reason) {
             Ok(marked) => marked,
             Err(e) => {

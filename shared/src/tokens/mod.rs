@@ -32,7 +32,7 @@ use secrecy::SecretString;
 use crate::ports::PortError;
 
 pub use manager::{TokenConfig, TokenManager};
-pub use stored::{StoredTokens, mark_needs_reconnect, merge_tokens};
+pub use stored::{NeedsReconnect, StoredTokens};
 
 /// The name of the store lease that serialises refreshes of one credential set.
 pub fn lease_name(credentials: &str) -> String {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 
 use super::TokenSet;
 
@@ -15,24 +15,58 @@ pub struct StoredTokens {
     pub refresh_token: SecretString,
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
-    /// `{"since": RFC 3339, "reason": "…"}`, written when the vendor refused the refresh token
-    /// ([`mark_needs_reconnect`]); any non-null value counts. Cleared by rewriting the set
-    /// (`ml-connector connect`).
-    #[serde(default)]
-    pub needs_reconnect: Option<Value>,
+    /// Written when the vendor refused the refresh token ([`mark_needs_reconnect`]). Cleared
+    /// by rewriting the set (`ml-connector connect`).
+    #[serde(default, deserialize_with = "NeedsReconnect::deserialize_mark")]
+    pub needs_reconnect: Option<NeedsReconnect>,
+}
+
+/// The `needs_reconnect` mark in a stored credential set, `{"since": RFC 3339, "reason": "…"}`:
+/// the vendor refused the refresh token. Every vendor's set carries it the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NeedsReconnect {
+    pub since: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl NeedsReconnect {
+    /// Reads the field: any non-null value marks the set (one written by hand, e.g. `true`,
+    /// too); blank or missing `since`/`reason` are unknown.
+    pub fn deserialize_mark<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
+        let mark = Option::<Value>::deserialize(d)?.filter(|v| !v.is_null());
+        Ok(mark.map(|v| {
+            let field = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            NeedsReconnect {
+                since: field("since"),
+                reason: field("reason"),
+            }
+        }))
+    }
+
+    /// ` since <since> (<reason>)`, each part only when known: what follows "needs reconnect"
+    /// in a message.
+    pub fn details(&self) -> String {
+        let since = self.since.as_ref().map(|s| format!(" since {s}"));
+        let reason = self.reason.as_ref().map(|r| format!(" ({r})"));
+        format!(
+            "{}{}",
+            since.unwrap_or_default(),
+            reason.unwrap_or_default()
+        )
+    }
 }
 
 impl StoredTokens {
     /// Why the set is marked as needing reconnect (`since`, `reason`), if it is.
     pub fn reconnect_reason(&self) -> Option<String> {
-        let mark = self.needs_reconnect.as_ref().filter(|v| !v.is_null())?;
-        let field = |k: &str| mark.get(k).and_then(Value::as_str).unwrap_or("").trim();
-        Some(match (field("since"), field("reason")) {
-            ("", "") => "marked as needing reconnect".to_string(),
-            (since, "") => format!("marked as needing reconnect since {since}"),
-            ("", reason) => format!("marked as needing reconnect ({reason})"),
-            (since, reason) => format!("marked as needing reconnect since {since} ({reason})"),
-        })
+        let mark = self.needs_reconnect.as_ref()?;
+        Some(format!("marked as needing reconnect{}", mark.details()))
     }
 
     /// Parses the secret's JSON. The error says only where parsing failed: serde's messages
@@ -78,45 +112,55 @@ impl std::fmt::Debug for StoredTokens {
 /// `credentials` (a JSON object) with `access_token`, `refresh_token`, `expires_at` and
 /// `refresh_expires_at` replaced by `tokens`; every other field is kept. An expiry is removed
 /// when the new one is unknown, so a stale expiry never outlives its token.
-pub fn merge_tokens(credentials: &SecretString, tokens: &TokenSet) -> Result<SecretString, String> {
-    let mut object = match serde_json::from_str::<Value>(credentials.expose_secret()) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err("the stored credential set is not a JSON object".into()),
-    };
-    object.insert(
-        "access_token".into(),
-        tokens.access_token.expose_secret().into(),
-    );
-    object.insert(
-        "refresh_token".into(),
-        tokens.refresh_token.expose_secret().into(),
-    );
-    match tokens.expires_at {
-        Some(at) => object.insert("expires_at".into(), at.to_rfc3339().into()),
-        None => object.remove("expires_at"),
-    };
-    match tokens.refresh_expires_at {
-        Some(at) => object.insert("refresh_expires_at".into(), at.to_rfc3339().into()),
-        None => object.remove("refresh_expires_at"),
-    };
-    Ok(SecretString::from(Value::Object(object).to_string()))
+pub(super) fn merge_tokens(
+    credentials: &SecretString,
+    tokens: &TokenSet,
+) -> Result<SecretString, String> {
+    edit_object(credentials, |object| {
+        object.insert(
+            "access_token".into(),
+            tokens.access_token.expose_secret().into(),
+        );
+        object.insert(
+            "refresh_token".into(),
+            tokens.refresh_token.expose_secret().into(),
+        );
+        match tokens.expires_at {
+            Some(at) => object.insert("expires_at".into(), at.to_rfc3339().into()),
+            None => object.remove("expires_at"),
+        };
+        match tokens.refresh_expires_at {
+            Some(at) => object.insert("refresh_expires_at".into(), at.to_rfc3339().into()),
+            None => object.remove("refresh_expires_at"),
+        };
+    })
 }
 
 /// `credentials` (a JSON object) with `needs_reconnect: {"since", "reason"}` added; every
 /// other field, the tokens included, is kept.
-pub fn mark_needs_reconnect(
+pub(super) fn mark_needs_reconnect(
     credentials: &SecretString,
     since: DateTime<Utc>,
     reason: &str,
+) -> Result<SecretString, String> {
+    edit_object(credentials, |object| {
+        object.insert(
+            "needs_reconnect".into(),
+            serde_json::json!({ "since": since.to_rfc3339(), "reason": reason }),
+        );
+    })
+}
+
+/// `credentials` (a JSON object) after `change`; every field it leaves alone is kept.
+fn edit_object(
+    credentials: &SecretString,
+    change: impl FnOnce(&mut Map<String, Value>),
 ) -> Result<SecretString, String> {
     let mut object = match serde_json::from_str::<Value>(credentials.expose_secret()) {
         Ok(Value::Object(map)) => map,
         _ => return Err("the stored credential set is not a JSON object".into()),
     };
-    object.insert(
-        "needs_reconnect".into(),
-        serde_json::json!({ "since": since.to_rfc3339(), "reason": reason }),
-    );
+    change(&mut object);
     Ok(SecretString::from(Value::Object(object).to_string()))
 }
 

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::tokens::NeedsReconnect;
 use crate::vendors::is_plain_id;
 
 /// Accounting API host for production companies (quickbooks.md §3.1).
@@ -61,15 +62,6 @@ impl std::fmt::Display for Environment {
     }
 }
 
-/// The `needs_reconnect` marker: Intuit refused the refresh token at `since`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct NeedsReconnect {
-    #[serde(default)]
-    pub since: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// OAuth tokens, the app's client credentials and the company (realm) they reach.
 #[derive(Clone, Deserialize)]
 pub struct QuickbooksCredentials {
@@ -93,8 +85,8 @@ pub struct QuickbooksCredentials {
     pub realm_id: String,
     #[serde(default)]
     pub environment: Environment,
-    /// Set when the connection needs re-authorising.
-    #[serde(default)]
+    /// Set when Intuit refused the refresh token and the connection needs re-authorising.
+    #[serde(default, deserialize_with = "NeedsReconnect::deserialize_mark")]
     pub needs_reconnect: Option<NeedsReconnect>,
 }
 

@@ -5,14 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
-use mlc::vendors::quickbooks::webhook::SIGNATURE_HEADER;
-use secrecy::{ExposeSecret, SecretString};
+use mlc::vendors::quickbooks::webhook::{SIGNATURE_HEADER, sign};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use super::state::Change;
@@ -52,15 +48,6 @@ pub struct DeliveryRecord {
     pub status: Option<u16>,
     /// Why the POST failed, if it did.
     pub error: Option<String>,
-}
-
-/// base64(HMAC-SHA256(verifier token, body)).
-pub fn sign(verifier_token: &SecretString, body: &[u8]) -> String {
-    // HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(verifier_token.expose_secret().as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// The body for one change, and its CloudEvents id.
@@ -158,6 +145,7 @@ mod tests {
     use super::*;
     use crate::quickbooks::state::ChangeOp;
     use mlc::vendors::quickbooks::webhook::{parse, verify};
+    use secrecy::SecretString;
 
     fn change(op: ChangeOp, deleted: Option<&str>) -> Change {
         Change {

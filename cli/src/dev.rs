@@ -20,7 +20,9 @@ use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Queue, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::CallbacksClient;
+use mlc::vendors::freshbooks::callbacks::{
+    self, CallbackSpec, CallbacksClient, register_pending, wait_verified,
+};
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local, secret_names};
 use mlc::worker::local::{PollOptions, run_until};
@@ -30,7 +32,6 @@ use tokio::sync::watch;
 
 use crate::clients::clients_config;
 use crate::local_store::StoreArgs;
-use crate::onboarding::apply::{CallbackSpec, FRESHBOOKS_EVENTS, register_pending, wait_verified};
 use crate::onboarding::mailchimp_webhook;
 use mlc_sandbox::Sandboxes;
 use mlc_sandbox::quickbooks::PayloadFormat;
@@ -587,7 +588,7 @@ pub(crate) async fn register_freshbooks_callbacks(
             pipeline.clients.freshbooks_tokens(),
             &c.source.credentials,
         )?;
-        for event in FRESHBOOKS_EVENTS {
+        for event in callbacks::EVENTS {
             let route_id = format!("{name}-{event}");
             let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
             let spec = CallbackSpec {

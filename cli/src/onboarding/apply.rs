@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use mlc::connections::{Connection, ConnectionSet};
-use mlc::ports::{CallbackRecord, CallbackStatus, Clock, Secrets, Store, SystemClock};
+use mlc::ports::{CallbackStatus, Clock, Secrets, Store, SystemClock};
 use mlc::tokens::TokenManager;
 use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::callbacks::{self, CallbackSpec, register_pending, wait_verified};
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
 use mlc::vendors::freshbooks::models::Callback;
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
@@ -23,10 +24,6 @@ use mlc::webhook::secret_names;
 use super::input;
 use super::mailchimp_webhook::{self as list_webhook, Registered};
 use crate::target::{DEV_LISTEN, TargetArgs, outputs};
-
-/// The FreshBooks events a source subscribes to: each parent name covers create/update/delete
-/// (freshbooks.md §1.5).
-pub const FRESHBOOKS_EVENTS: [&str; 3] = ["client", "invoice", "payment"];
 
 #[derive(clap::Args)]
 pub struct ApplyArgs {
@@ -257,82 +254,6 @@ pub fn route_id(account: &str, event: &str) -> String {
     format!("{account}-{event}")
 }
 
-/// One FreshBooks callback: which account and event, the route that receives it and its URL.
-pub struct CallbackSpec<'a> {
-    pub account: &'a str,
-    pub credentials: &'a str,
-    pub event: &'a str,
-    pub route_id: &'a str,
-    pub uri: &'a str,
-}
-
-/// Registers a callback as pending: the record first, so the handshake that may arrive before
-/// the registration call returns finds a pending callback to confirm, then the registration —
-/// or, for `registered` (the id of one FreshBooks already has), a resend of its handshake. The
-/// callback id is then recorded without touching the status the handshake may have set.
-pub async fn register_pending(
-    store: &dyn Store,
-    clock: &dyn Clock,
-    client: &FreshbooksClient,
-    spec: &CallbackSpec<'_>,
-    registered: Option<&str>,
-) -> anyhow::Result<()> {
-    let pending = CallbackRecord {
-        route_id: spec.route_id.to_string(),
-        vendor: Vendor::Freshbooks,
-        account: spec.account.to_string(),
-        callback_id: registered.map(str::to_string),
-        event: spec.event.to_string(),
-        credentials: spec.credentials.to_string(),
-        status: CallbackStatus::Pending,
-        updated_at: clock.now(),
-    };
-    store
-        .put_callback(&pending)
-        .await
-        .map_err(|e| anyhow!("recording the pending callback: {e}"))?;
-    if let Some(id) = registered {
-        return client
-            .resend_verification(spec.account, id)
-            .await
-            .map_err(|e| anyhow!("asking FreshBooks to resend verification: {e}"));
-    }
-    let cb = client
-        .register_callback(spec.account, spec.event, spec.uri)
-        .await
-        .map_err(|e| anyhow!("registering: {e}"))?;
-    store
-        .record_callback_id(spec.route_id, &cb.callbackid)
-        .await
-        .map_err(|e| anyhow!("recording the callback id: {e}"))?;
-    Ok(())
-}
-
-/// Polls the callback records of `routes` every `every` until each is verified or `wait`
-/// passes; returns the verified ones.
-pub async fn wait_verified<'a>(
-    store: &dyn Store,
-    routes: &[&'a str],
-    wait: Duration,
-    every: Duration,
-) -> BTreeSet<&'a str> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut done = BTreeSet::new();
-    loop {
-        for route in routes {
-            if let Ok(Some(r)) = store.get_callback(route).await
-                && r.status == CallbackStatus::Verified
-            {
-                done.insert(*route);
-            }
-        }
-        if done.len() == routes.len() || tokio::time::Instant::now() >= deadline {
-            return done;
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
 struct Registrar {
     store: Arc<dyn Store>,
     secrets: Arc<dyn Secrets>,
@@ -362,7 +283,7 @@ impl Registrar {
             let existing = match client.list_callbacks(account).await {
                 Ok(list) => list,
                 Err(e) => {
-                    for event in FRESHBOOKS_EVENTS {
+                    for event in callbacks::EVENTS {
                         states.insert(
                             (account.clone(), event.to_string()),
                             State::Failed(format!("listing callbacks: {e}")),
@@ -371,7 +292,7 @@ impl Registrar {
                     continue;
                 }
             };
-            for event in FRESHBOOKS_EVENTS {
+            for event in callbacks::EVENTS {
                 let state = self
                     .register_one(&client, account, credentials, event, &existing)
                     .await;

@@ -12,12 +12,10 @@ use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::flows::mailchimp_target::MailchimpTarget;
 use mlc::poller::{Poller, PollerConfig, PollerDeps};
-use mlc::ports::{
-    CallbackRecord, CallbackStatus, Clock, ConnectionStore, Queue, QueueDepth, Secrets, Store,
-    SystemClock,
+use mlc::ports::{Clock, ConnectionStore, Queue, QueueDepth, Secrets, Store, SystemClock};
+use mlc::vendors::freshbooks::callbacks::{
+    CallbackSpec, CallbacksClient, EVENTS, register_pending, wait_verified,
 };
-use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::WebhookDeps;
@@ -37,8 +35,6 @@ pub const STORE_ID: &str = "fb-store";
 /// Credential-set names.
 pub const FB_CREDENTIALS: &str = "fb";
 pub const MC_CREDENTIALS: &str = "mc";
-/// The FreshBooks events the pipeline subscribes to.
-pub const EVENTS: [&str; 3] = ["client", "invoice", "payment"];
 
 /// Knobs for a pipeline.
 #[derive(Debug, Clone)]
@@ -268,45 +264,36 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
         let mut routes = Vec::new();
         for event in EVENTS {
             let route_id = format!("cb-{event}");
-            let record = CallbackRecord {
-                route_id: route_id.clone(),
-                vendor: Vendor::Freshbooks,
-                account: self.account().to_string(),
-                callback_id: None,
-                event: event.to_string(),
-                credentials: FB_CREDENTIALS.to_string(),
-                status: CallbackStatus::Pending,
-                updated_at: self.clock.now(),
-            };
-            self.store.put_callback(&record).await.expect("storing");
             let uri = format!(
                 "{}/freshbooks/{}/{route_id}",
                 self.webhook_base,
                 self.account()
             );
-            let callback = fb
-                .register_callback(self.account(), event, &uri)
+            let spec = CallbackSpec {
+                account: self.account(),
+                credentials: FB_CREDENTIALS,
+                event,
+                route_id: &route_id,
+                uri: &uri,
+            };
+            register_pending(self.store.as_ref(), self.clock.as_ref(), &fb, &spec, None)
                 .await
                 .expect("registering a callback");
-            self.store
-                .record_callback_id(&route_id, &callback.callbackid)
-                .await
-                .expect("recording the callback id");
             routes.push(route_id);
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        for route_id in &routes {
-            loop {
-                let record = self.store.get_callback(route_id).await.expect("reading");
-                if record.is_some_and(|r| r.status == CallbackStatus::Verified) {
-                    break;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "FreshBooks callback {route_id} not verified through the webhook"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+        let verified = wait_verified(
+            self.store.as_ref(),
+            &routes,
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+        )
+        .await;
+        for route_id in routes {
+            assert!(
+                verified.contains(route_id),
+                "FreshBooks callback {route_id} not verified through the webhook"
+            );
         }
     }
 

@@ -1,9 +1,13 @@
 //! What the vendors' rate and connection limiters share: dividing a vendor's limit among the
-//! worker processes, and the process-wide registry every client for the same key draws from.
+//! worker processes, the process-wide registry every client for the same key draws from, and
+//! the connection limiter (a semaphore with a bounded wait) Mailchimp and QuickBooks both use.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What one process may use of a deployment-wide `total`: `max(1, total / max_concurrency)`,
 /// `max_concurrency` being how many worker processes run at once (the queue's event-source
@@ -35,6 +39,68 @@ impl<K: Eq + Hash, V: Clone> Registry<K, V> {
     }
 }
 
+/// A limit on simultaneous connections (or requests in flight). Cloning shares the semaphore;
+/// [`ConnectionLimiter::for_key`] shares it process-wide by key and permit count.
+#[derive(Clone)]
+pub struct ConnectionLimiter {
+    pub(super) semaphore: Arc<Semaphore>,
+    permits: usize,
+}
+
+/// The semaphores by key and permit count.
+static SEMAPHORES: Registry<(String, usize), Arc<Semaphore>> = Registry::new();
+
+impl ConnectionLimiter {
+    /// The process-wide limiter for `key` (a credential's fingerprint, never the secret itself)
+    /// with `permits` connections (at least 1).
+    pub fn for_key(key: &str, permits: usize) -> Self {
+        let permits = permits.max(1);
+        let semaphore = SEMAPHORES.get_or_insert_with((key.to_string(), permits), || {
+            Arc::new(Semaphore::new(permits))
+        });
+        Self { semaphore, permits }
+    }
+
+    /// A limiter owned by the caller alone (not in the registry), with `permits` connections
+    /// (at least 1).
+    pub fn unshared(permits: usize) -> Self {
+        let permits = permits.max(1);
+        Self {
+            semaphore: Arc::new(Semaphore::new(permits)),
+            permits,
+        }
+    }
+
+    /// The configured number of simultaneous connections.
+    pub fn permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Permits free right now (for tests and metrics).
+    pub fn available(&self) -> usize {
+        self.semaphore.available_permits()
+    }
+
+    /// Waits up to `wait` for a connection slot; `None` if none freed up in time. The slot is
+    /// released when the permit is dropped.
+    pub async fn acquire(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        match tokio::time::timeout(wait, self.semaphore.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            // The semaphore is never closed; treat it like a timeout all the same.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionLimiter")
+            .field("permits", &self.permits)
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +113,55 @@ mod tests {
         assert_eq!(permits_per_process(10, 3), 3);
         assert_eq!(permits_per_process(10, 10), 1);
         assert_eq!(permits_per_process(10, 50), 1);
+    }
+
+    #[test]
+    fn same_key_shares_other_keys_do_not() {
+        let a = ConnectionLimiter::for_key("limiter-test-a", 2);
+        let a2 = ConnectionLimiter::for_key("limiter-test-a", 2);
+        let b = ConnectionLimiter::for_key("limiter-test-b", 2);
+        let a3 = ConnectionLimiter::for_key("limiter-test-a", 3);
+        assert!(Arc::ptr_eq(&a.semaphore, &a2.semaphore));
+        assert!(!Arc::ptr_eq(&a.semaphore, &b.semaphore));
+        assert!(!Arc::ptr_eq(&a.semaphore, &a3.semaphore));
+        assert_eq!(ConnectionLimiter::for_key("limiter-test-z", 0).permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn holds_at_most_permits_and_times_out() {
+        let limiter = ConnectionLimiter::for_key("limiter-test-c", 2);
+        let wait = Duration::from_millis(20);
+        let p1 = limiter.acquire(wait).await.expect("first");
+        let _p2 = limiter.acquire(wait).await.expect("second");
+        assert_eq!(limiter.available(), 0);
+        // The clone shares the semaphore, so it is full too.
+        assert!(limiter.clone().acquire(wait).await.is_none());
+        drop(p1);
+        assert!(limiter.acquire(wait).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn concurrent_tasks_never_exceed_the_limit() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let limiter = ConnectionLimiter::for_key("limiter-test-d", 3);
+        let now = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (limiter, now, peak) = (limiter.clone(), now.clone(), peak.clone());
+                tokio::spawn(async move {
+                    let _permit = limiter.acquire(Duration::from_secs(5)).await.unwrap();
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&peak), "peak {peak}");
     }
 }

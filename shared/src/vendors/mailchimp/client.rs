@@ -21,13 +21,13 @@ use url::Url;
 use super::api::MailchimpApi;
 use super::credentials::Credentials;
 use super::error::MailchimpError;
-use super::limiter::{ConnectionLimiter, MAILCHIMP_CONNECTION_LIMIT};
+use super::limiter::MAILCHIMP_CONNECTION_LIMIT;
 use super::models::{
     Customer, Member, MemberUpsert, MergeField, Order, Problem, Product, Store, TagChange,
 };
 use super::webhook::subscriber_hash;
 use crate::vendors::http::{ReadError, http_base, read_capped, retry_after, shared_http_client};
-use crate::vendors::limits::permits_per_process;
+use crate::vendors::limits::{ConnectionLimiter, permits_per_process};
 
 /// Whole-request timeout. Mailchimp's own server-side limit is 120 s (mailchimp.md §5); a
 /// worker would rather give up sooner and let the harness retry.

@@ -2,8 +2,8 @@
 //! per company (realm) and app (quickbooks.md §4); beyond that it answers 429. Up to
 //! `max_concurrency` worker instances (the queue's event-source `MaximumConcurrency`) run at
 //! once, each its own process, so each process keeps to `max(1, limit / max_concurrency)` of
-//! both, through one rate limiter (`governor`, GCRA) and one semaphore per realm shared by
-//! every client in the process.
+//! both, through one rate limiter (`governor`, GCRA) and one [`ConnectionLimiter`] per realm
+//! shared by every client in the process.
 //!
 //! Registered by realm and the two shares, so two configurations in one process (tests) do not
 //! share state.
@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
-use crate::vendors::limits::{Registry, permits_per_process};
+use crate::vendors::limits::{ConnectionLimiter, Registry, permits_per_process};
 
 /// QuickBooks' documented requests per minute per realm and app.
 pub const QUICKBOOKS_REQUESTS_PER_MINUTE: usize = 500;
@@ -46,7 +46,7 @@ impl RealmShare {
 pub struct RealmLimiter {
     share: RealmShare,
     rate: Arc<DefaultDirectRateLimiter>,
-    slots: Arc<Semaphore>,
+    slots: ConnectionLimiter,
 }
 
 /// Why no request slot was had in time.
@@ -87,28 +87,25 @@ impl RealmLimiter {
         Self {
             share,
             rate: Arc::new(RateLimiter::direct(quota(share.per_minute))),
-            slots: Arc::new(Semaphore::new(share.concurrent.max(1))),
+            slots: ConnectionLimiter::unshared(share.concurrent),
         }
     }
 
     /// Concurrent slots free right now (for tests and metrics).
     pub fn available(&self) -> usize {
-        self.slots.available_permits()
+        self.slots.available()
     }
 
     /// Waits up to `wait` for a concurrent slot and then for the rate; the slot is released
     /// when the permit drops (after the response body was read).
     pub async fn acquire(&self, wait: Duration) -> Result<OwnedSemaphorePermit, LimiterTimeout> {
-        let ready = async {
-            let permit = self.slots.clone().acquire_owned().await.ok()?;
-            self.rate.until_ready().await;
-            Some(permit)
-        };
-        match tokio::time::timeout(wait, ready).await {
-            Ok(Some(permit)) => Ok(permit),
-            // The semaphore is never closed; treat it like a timeout all the same.
-            Ok(None) | Err(_) => Err(LimiterTimeout(wait)),
-        }
+        // One deadline for both waits: `wait` bounds the whole acquisition, not each step.
+        let deadline = tokio::time::Instant::now() + wait;
+        let permit = self.slots.acquire(wait).await.ok_or(LimiterTimeout(wait))?;
+        tokio::time::timeout_at(deadline, self.rate.until_ready())
+            .await
+            .map_err(|_| LimiterTimeout(wait))?;
+        Ok(permit)
     }
 }
 
@@ -152,10 +149,12 @@ mod tests {
         let a = RealmLimiter::for_realm("qb-limiter-a", share);
         let a2 = RealmLimiter::for_realm("qb-limiter-a", share);
         let b = RealmLimiter::for_realm("qb-limiter-b", share);
-        assert!(Arc::ptr_eq(&a.slots, &a2.slots) && Arc::ptr_eq(&a.rate, &a2.rate));
-        assert!(!Arc::ptr_eq(&a.slots, &b.slots));
+        assert!(
+            Arc::ptr_eq(&a.slots.semaphore, &a2.slots.semaphore) && Arc::ptr_eq(&a.rate, &a2.rate)
+        );
+        assert!(!Arc::ptr_eq(&a.slots.semaphore, &b.slots.semaphore));
         let other = RealmLimiter::for_realm("qb-limiter-a", RealmShare::for_processes(1));
-        assert!(!Arc::ptr_eq(&a.slots, &other.slots));
+        assert!(!Arc::ptr_eq(&a.slots.semaphore, &other.slots.semaphore));
     }
 
     #[tokio::test]

@@ -55,8 +55,6 @@ pub(in crate::webhook) async fn accept(
         .ok_or_else(|| Rejection::unauthorized("missing X-FreshBooks-Hmac-SHA256 header"))?;
     let name = secret_names::freshbooks(account, route_id);
     let Some(verifier) = handler.secret(&name).await? else {
-        // Not cached as missing: the handshake storing it may be moments away.
-        handler.secrets.invalidate(&name);
         return Err(Rejection::unauthorized(
             "no verified FreshBooks callback at this route",
         ));

@@ -135,19 +135,32 @@ pub fn derived_event_id(
     operation: &str,
     vendor_time: &str,
 ) -> String {
+    let hash = short_hash(
+        &[
+            source.vendor.as_str(),
+            &source.account,
+            entity,
+            entity_id,
+            operation,
+            vendor_time,
+        ],
+        32,
+    );
+    format!("{}-{hash}", source.vendor)
+}
+
+/// The first `hex_len` hex digits of SHA-256 over `parts`, each followed by a NUL so that
+/// `["ab", "c"]` and `["a", "bc"]` differ: the one recipe behind every derived id, which must
+/// never change (stored ids and idempotency keys were made with it).
+pub(crate) fn short_hash(parts: &[&str], hex_len: usize) -> String {
     let mut h = Sha256::new();
-    for part in [
-        source.vendor.as_str(),
-        &source.account,
-        entity,
-        entity_id,
-        operation,
-        vendor_time,
-    ] {
+    for part in parts {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
-    format!("{}-{}", source.vendor, hex::encode(&h.finalize()[..16]))
+    let mut s = hex::encode(h.finalize());
+    s.truncate(hex_len);
+    s
 }
 
 /// What a webhook parser extracts from a delivery before fan-out to connections.
@@ -254,6 +267,24 @@ mod tests {
         assert_ne!(
             a,
             derived_event_id(&s, "customer", "5", "8update", "2026-03-02T17:04:11Z")
+        );
+    }
+
+    /// Derived ids are stored and used as idempotency keys: the recipe may never drift.
+    /// Expected values computed outside Rust (Python hashlib).
+    #[test]
+    fn short_hash_recipe_is_pinned() {
+        let s = SourceRef {
+            vendor: Vendor::Quickbooks,
+            account: "913".into(),
+        };
+        assert_eq!(
+            derived_event_id(&s, "customer", "58", "update", "2026-03-02T17:04:11Z"),
+            "quickbooks-0480100838e2ad80d614a74ac79fe11a"
+        );
+        assert_eq!(
+            short_hash(&["a", "b"], 40),
+            "8fb20ef63ced4145fc2e983ffe597d1dcff39154"
         );
     }
 }

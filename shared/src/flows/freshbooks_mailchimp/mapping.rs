@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
+use crate::event::short_hash;
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, eastern_to_utc};
 use crate::vendors::mailchimp::models::{
     Customer, CustomerRef, MemberUpsert, MergeField, Order, OrderLine, Product, TagChange, Variant,
@@ -247,17 +247,6 @@ pub fn status_tags(ctx: &FinancialContext) -> Vec<TagChange> {
         status: s == ctx.status,
     }));
     tags
-}
-
-fn short_hash(parts: &[&str], hex_len: usize) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
-    }
-    let mut s = hex::encode(h.finalize());
-    s.truncate(hex_len);
-    s
 }
 
 /// The e-commerce customer id of a FreshBooks client: `fb-<account>-<client id>`, or a hash of

@@ -20,13 +20,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::note::{
     MemberChange, NotesPlan, OPERATIONS, StatusLine, activity_note, find_status_line, plan_notes,
 };
 use crate::connections::Connection;
-use crate::event::SyncEvent;
+use crate::event::{SyncEvent, short_hash};
 use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
@@ -275,12 +274,10 @@ pub fn choose(mut found: Vec<Customer>) -> Option<(Customer, Option<String>)> {
 /// A hash keeps it short (Intuit's length limit on `requestid` is UNCONFIRMED; 36 characters
 /// stay well inside any UUID-sized limit).
 pub fn note_request_id(connection: &str, event_id: &str, customer_id: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [connection, event_id, customer_id] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    format!("mlc-{}", hex::encode(&h.finalize()[..16]))
+    format!(
+        "mlc-{}",
+        short_hash(&[connection, event_id, customer_id], 32)
+    )
 }
 
 /// A 610 on a customer we just found means it was merged away or deleted in between: transient,

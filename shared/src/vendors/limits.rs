@@ -3,6 +3,8 @@
 //! the connection limiter (a semaphore with a bounded wait) Mailchimp and QuickBooks both use.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::convert::Infallible;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -16,9 +18,9 @@ pub fn permits_per_process(total: usize, max_concurrency: usize) -> usize {
     (total / max_concurrency.max(1)).max(1)
 }
 
-/// Process-wide limiters by key: every client built for the same key (and configuration, part
-/// of the key so two configurations in one process, as in tests, do not share) gets the same
-/// limiter. For a `static`.
+/// Process-wide limiters (or other shared clients) by key: every client built for the same key
+/// (and configuration, part of the key so two configurations in one process, as in tests, do
+/// not share) gets the same value. For a `static`.
 pub(crate) struct Registry<K, V>(OnceLock<Mutex<HashMap<K, V>>>);
 
 impl<K: Eq + Hash, V: Clone> Registry<K, V> {
@@ -26,8 +28,19 @@ impl<K: Eq + Hash, V: Clone> Registry<K, V> {
         Self(OnceLock::new())
     }
 
-    /// The limiter registered under `key`, made by `make` if there is none yet.
+    /// The value registered under `key`, made by `make` if there is none yet.
     pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
+        let Ok(value) = self.get_or_try_insert_with(key, || Ok::<_, Infallible>(make()));
+        value
+    }
+
+    /// The value registered under `key`, made by `make` if there is none yet; if `make` fails,
+    /// its error, and nothing is registered.
+    pub(crate) fn get_or_try_insert_with<E>(
+        &self,
+        key: K,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
         // A poisoned lock only means another thread panicked while inserting; the map is
         // still a valid map.
         let mut map = self
@@ -35,7 +48,10 @@ impl<K: Eq + Hash, V: Clone> Registry<K, V> {
             .get_or_init(Mutex::default)
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        map.entry(key).or_insert_with(make).clone()
+        match map.entry(key) {
+            Entry::Occupied(entry) => Ok(entry.get().clone()),
+            Entry::Vacant(entry) => Ok(entry.insert(make()?).clone()),
+        }
     }
 }
 

@@ -262,6 +262,14 @@ impl Inner {
         self.options.clock.now() + *lock(&self.offset)
     }
 
+    /// Milliseconds, company offset: how a response's `time` reads. The offset is fixed at
+    /// start, so no lock is needed.
+    fn response_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.options.utc_offset)
+            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string()
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         lock(&self.state)
     }

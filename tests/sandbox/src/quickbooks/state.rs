@@ -331,13 +331,6 @@ impl State {
             .to_string()
     }
 
-    /// Milliseconds, company offset: how a response's `time` reads.
-    pub fn response_time(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.offset)
-            .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
-            .to_string()
-    }
-
     fn token(&mut self, prefix: &str) -> String {
         self.counter += 1;
         format!(

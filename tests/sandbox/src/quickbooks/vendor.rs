@@ -19,7 +19,7 @@ use mlc::vendors::quickbooks::models::MINOR_VERSION;
 use serde_json::{Map, Value, json};
 
 use super::query;
-use super::state::{AuthFailure, QboFault};
+use super::state::{self, AuthFailure, Change, QboFault};
 use super::{Inner, Webhooks, lock};
 use crate::authorize::{self, param};
 use crate::faults::{Injected, KillSwitch};
@@ -175,7 +175,7 @@ fn admit(inner: &Shared, realm: &str) -> Option<InFlight> {
 
 /// Intuit's 429: XML even when JSON was asked for (quickbooks.md §4).
 fn throttled(inner: &Inner) -> Response {
-    let time = inner.state().response_time(inner.now());
+    let time = inner.response_time(inner.now());
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<IntuitResponse time=\"{time}\" xmlns=\"http://schema.intuit.com/finance/v3\"><Fault type=\"SERVICE\"><Error code=\"3001\"><Message>message=ThrottleExceeded; errorCode=003001; statusCode=429</Message><Detail>The request limit was reached.  Try again later</Detail></Error></Fault></IntuitResponse>"
     );
@@ -194,7 +194,7 @@ fn injected_status(inner: &Inner, code: StatusCode) -> Response {
         429 => throttled(inner),
         401 => unauthorized(inner, "Token invalid: rejected by an injected fault"),
         500..=599 => {
-            let time = inner.state().response_time(inner.now());
+            let time = inner.response_time(inner.now());
             (
                 code,
                 axum::Json(json!({"Fault": {"Error": [{"Message": "An application error has occurred while processing your request",
@@ -208,20 +208,20 @@ fn injected_status(inner: &Inner, code: StatusCode) -> Response {
 }
 
 fn fault_response(inner: &Inner, fault: &QboFault) -> Response {
-    let time = inner.state().response_time(inner.now());
+    let time = inner.response_time(inner.now());
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, axum::Json(fault.body(&time))).into_response()
 }
 
 /// `{"<key>": value, "time": …}` with HTTP 200.
 fn entity_response(inner: &Inner, key: &str, value: Value) -> Response {
-    let time = inner.state().response_time(inner.now());
+    let time = inner.response_time(inner.now());
     axum::Json(json!({key: value, "time": time})).into_response()
 }
 
 /// The gateway's 401: lower-case `fault`/`error` (quickbooks.md §3.3).
 fn unauthorized(inner: &Inner, detail: &str) -> Response {
-    let time = inner.state().response_time(inner.now());
+    let time = inner.response_time(inner.now());
     (
         StatusCode::UNAUTHORIZED,
         axum::Json(json!({"fault": {"error": [{
@@ -252,7 +252,7 @@ fn authorize(inner: &Inner, headers: &HeaderMap, realm: &str) -> Result<(), Box<
         // Intuit's answer to another company's token is UNCONFIRMED; 403 as for an app not
         // authorised for the company.
         Ok(_) => {
-            let time = inner.state().response_time(now);
+            let time = inner.response_time(now);
             Err(Box::new(
                 (
                     StatusCode::FORBIDDEN,
@@ -456,28 +456,35 @@ async fn get_customer(
     }
 }
 
-/// A write with an optional `requestid`: a replay answers the first result.
+/// A write with an optional `requestid`: a replay answers the first result. `write` returns the
+/// result and the changes to notify (a failed write may have changed something too).
 fn idempotent_write(
     inner: &Shared,
     realm: &str,
     params: &[(String, String)],
     key: &str,
-    write: impl FnOnce() -> Result<Value, QboFault>,
+    write: impl FnOnce(&mut state::State) -> (Result<Value, QboFault>, Vec<Change>),
 ) -> Response {
     let request_id = param(params, "requestid").filter(|r| !r.is_empty());
-    // Looked up in its own statement: a guard taken in the `if let` would live through the
-    // body, and `entity_response` locks the state again (deadlock on every replay).
-    let first = request_id.and_then(|rid| inner.state().replayed(realm, rid));
-    if let Some(first) = first {
-        return entity_response(inner, key, first);
-    }
-    match write() {
-        Ok(value) => {
-            if let Some(rid) = request_id {
-                inner.state().remember(realm, rid, value.clone());
+    // One guard from the replay lookup to `remember`, so two concurrent retries with the same
+    // `requestid` cannot both write; it is released before the webhooks are queued.
+    let (result, changes) = {
+        let mut books = inner.state();
+        match request_id.and_then(|rid| books.replayed(realm, rid)) {
+            Some(first) => (Ok(first), Vec::new()),
+            None => {
+                let (result, changes) = write(&mut books);
+                if let (Some(rid), Ok(value)) = (request_id, &result) {
+                    books.remember(realm, rid, value.clone());
+                }
+                (result, changes)
             }
-            entity_response(inner, key, value)
         }
+    };
+    // QuickBooks notifies API changes too (the product must not loop on its own writes).
+    inner.enqueue(changes, Webhooks::Send);
+    match result {
+        Ok(value) => entity_response(inner, key, value),
         Err(fault) => fault_response(inner, &fault),
     }
 }
@@ -501,24 +508,22 @@ async fn post_entity(
             );
         }
     };
-    idempotent_write(&inner, &realm, &params, key, || {
-        let body = json_object(&body)?;
+    idempotent_write(&inner, &realm, &params, key, |books| {
+        let body = match json_object(&body) {
+            Ok(body) => body,
+            Err(fault) => return (Err(fault), Vec::new()),
+        };
         let now = inner.now();
         if key == "Attachable" {
-            return inner.state().create_attachable(&realm, &body, now);
-        }
-        let (result, changes) = if body.contains_key("Id") {
-            inner.state().update_customer(&realm, &body, now)
+            (books.create_attachable(&realm, &body, now), Vec::new())
+        } else if body.contains_key("Id") {
+            books.update_customer(&realm, &body, now)
         } else {
-            let created = inner.state().create_customer(&realm, &body, now);
-            match created {
+            match books.create_customer(&realm, &body, now) {
                 Ok((value, change)) => (Ok(value), vec![change]),
                 Err(f) => (Err(f), Vec::new()),
             }
-        };
-        // QuickBooks notifies API changes too (the product must not loop on its own writes).
-        inner.enqueue(changes, Webhooks::Send);
-        result
+        }
     })
 }
 

@@ -71,14 +71,14 @@ impl QuickbooksToMailchimp {
     }
 
     /// [`Self::sync_customer`] with the customer's id-map entry already read (`previous`), for
-    /// a caller that has it. Returns the outcome and the entry as it stands after (its target id
-    /// and fingerprint; `updated_at` is only fresh when this call wrote the entry itself).
+    /// a caller that has it. Returns the outcome and the email the entry names after it: `None`
+    /// when it names none, or when the customer is itself merged away (a tombstone).
     async fn sync_customer_with(
         &self,
         cx: &Cx<'_>,
         id: &str,
         previous: Option<IdMapping>,
-    ) -> Result<(Handled, Option<IdMapping>), HandlerError> {
+    ) -> Result<(Handled, Option<String>), HandlerError> {
         let key = mapping::customer_key(id);
         if let Some(survivor) = previous
             .as_ref()
@@ -87,8 +87,12 @@ impl QuickbooksToMailchimp {
             let skipped = Handled::Skipped {
                 reason: format!("merged into {survivor}"),
             };
-            return Ok((skipped, previous));
+            return Ok((skipped, None));
         }
+        let email_before = previous
+            .as_ref()
+            .map(|m| m.target_id.clone())
+            .filter(|e| !e.is_empty());
         let customer = cx
             .qb
             .customer(cx.realm, id)
@@ -96,22 +100,25 @@ impl QuickbooksToMailchimp {
             .map_err(from_quickbooks)?;
         let customer = match customer {
             Some(c) if mapping::is_live(&c) => c,
+            // An archive (the only write `retire` makes) keeps the email.
             Some(_) => {
-                return self
+                let retired = self
                     .retire(cx, &key, previous, "customer deactivated")
-                    .await;
+                    .await?;
+                return Ok((retired, email_before));
             }
             None => {
-                return self
+                let retired = self
                     .retire(cx, &key, previous, "customer not found in QuickBooks")
-                    .await;
+                    .await?;
+                return Ok((retired, email_before));
             }
         };
         let Some(email) = mapping::customer_email(&customer) else {
             let skipped = Handled::Skipped {
                 reason: "customer has no email".into(),
             };
-            return Ok((skipped, previous));
+            return Ok((skipped, email_before));
         };
         let member = mapping::member_upsert(&customer, &email, &cx.options.status_if_new);
         // The address a changed email leaves behind (the id map remembers the last one synced),
@@ -122,7 +129,7 @@ impl QuickbooksToMailchimp {
         } = EmailChange::new(previous.as_ref(), &email, cx.options.on_email_change, true);
         let fp = mapping::member_fingerprint(cx.au.list_id, &member);
         if unchanged(previous.as_ref(), &fp, &email) {
-            return Ok((Handled::Unchanged, previous));
+            return Ok((Handled::Unchanged, email_before));
         }
 
         cx.au
@@ -134,7 +141,7 @@ impl QuickbooksToMailchimp {
             Some(old) => Some(cx.au.archive(&old).await?),
             None => None,
         };
-        let now = cx.au.ids.put(&key, &email, &fp).await?;
+        cx.au.ids.put(&key, &email, &fp).await?;
         let synced = Handled::Synced {
             before: previous
                 .map(|m| json!({"email": m.target_id, "archived": m.fingerprint == ARCHIVED})),
@@ -148,19 +155,18 @@ impl QuickbooksToMailchimp {
                 "old_archived": old_archived,
             })),
         };
-        Ok((synced, Some(now)))
+        Ok((synced, Some(email)))
     }
 
     /// A customer deactivated (QuickBooks' delete) or gone: archive its member unless the
-    /// connection keeps it ([`Audience::retire`]); a reactivation later syncs again. Returns
-    /// the outcome and the id-map entry as it stands after.
+    /// connection keeps it ([`Audience::retire`]); a reactivation later syncs again.
     async fn retire(
         &self,
         cx: &Cx<'_>,
         key: &str,
         previous: Option<IdMapping>,
         what: &str,
-    ) -> Result<(Handled, Option<IdMapping>), HandlerError> {
+    ) -> Result<Handled, HandlerError> {
         let choice = cx.options.on_customer_deactivate;
         let option = "on_customer_deactivate";
         let reason = RetireReason {
@@ -168,16 +174,7 @@ impl QuickbooksToMailchimp {
             option,
             choice,
         };
-        let handled = cx.au.retire(key, previous.clone(), reason).await?;
-        // An archive (the only write `retire` makes) keeps the target id.
-        let now = match handled {
-            Handled::Synced { .. } => previous.map(|m| IdMapping {
-                fingerprint: ARCHIVED.to_string(),
-                ..m
-            }),
-            _ => previous,
-        };
-        Ok((handled, now))
+        cx.au.retire(key, previous, reason).await
     }
 
     /// `merged_away` was merged into `survivor` in QuickBooks: the survivor takes over the
@@ -219,19 +216,15 @@ impl QuickbooksToMailchimp {
             }
             _ => (false, survivor_entry),
         };
-        let (survivor_result, survivor_now) = self
+        // Compared with the survivor's address as now synced; a survivor that is itself a
+        // tombstone (merges delivered out of order) or never got an email says nothing, so
+        // nothing is archived on its account.
+        let (survivor_result, survivor_email) = self
             .sync_customer_with(cx, survivor, survivor_entry)
             .await?;
 
         // Both were synced: the merged-away member is a second address for the same person.
         let mut left_behind = None;
-        // Compared with the survivor's address as now synced; a survivor that is itself a
-        // tombstone (merges delivered out of order) or never got an email says nothing, so
-        // nothing is archived on its account.
-        let survivor_email = survivor_now
-            .filter(|s| mapping::merged_into(&s.fingerprint).is_none())
-            .map(|s| s.target_id)
-            .filter(|e| !e.is_empty());
         if let (Some(m), Some(survivor_email)) = (
             away.as_ref()
                 .filter(|m| had_own && m.fingerprint != ARCHIVED),

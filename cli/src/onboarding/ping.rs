@@ -9,8 +9,9 @@ use anyhow::Context;
 use mlc::connections::ConnectionSet;
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::LiveClients;
+use mlc::flows::live_clients::env::QUICKBOOKS_API_BASE;
 use mlc::ports::{Secrets, SystemClock};
-use mlc::tokens::TokenError;
+use mlc::tokens::{StoredTokens, TokenError};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::FreshbooksError;
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
@@ -21,14 +22,11 @@ use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
 use mlc::vendors::quickbooks::QuickbooksError;
 use mlc::vendors::quickbooks::credentials::{Environment, QuickbooksCredentials};
 use mlc::webhook::secret_names;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::clients::clients_config;
 use crate::target::TargetArgs;
-
-/// The variable that points every QuickBooks call (API and token endpoint) somewhere else.
-const QUICKBOOKS_API_BASE: &str = "QUICKBOOKS_API_BASE";
 
 #[derive(clap::Args)]
 pub struct PingArgs {
@@ -189,9 +187,9 @@ impl Checker {
             Err(e) => return (Outcome::Failed, format!("reading `{secret}`: {e}")),
         };
         match wanted.vendor {
-            Vendor::Freshbooks => self.freshbooks(name, value.expose_secret(), wanted).await,
+            Vendor::Freshbooks => self.freshbooks(name, &value, wanted).await,
             Vendor::Mailchimp => self.mailchimp(name, value.expose_secret()).await,
-            Vendor::Quickbooks => self.quickbooks(name, value.expose_secret(), wanted).await,
+            Vendor::Quickbooks => self.quickbooks(name, &value, wanted).await,
             other => (
                 Outcome::Unchecked,
                 format!("stored; no {other} check in this release"),
@@ -202,11 +200,15 @@ impl Checker {
     /// `GET /auth/api/v1/users/me` through the token manager, so an expired access token is
     /// refreshed exactly as the poller and the workers would (single-flight, the rotated pair
     /// stored before use).
-    async fn freshbooks(&self, name: &str, value: &str, wanted: &Wanted) -> (Outcome, String) {
-        let before = match FreshbooksCredentials::from_json(value) {
-            Ok(c) => c,
-            Err(e) => return (Outcome::Failed, format!("{e}: reconnect")),
-        };
+    async fn freshbooks(
+        &self,
+        name: &str,
+        value: &SecretString,
+        wanted: &Wanted,
+    ) -> (Outcome, String) {
+        if let Err(e) = FreshbooksCredentials::from_json(value.expose_secret()) {
+            return (Outcome::Failed, format!("{e}: reconnect"));
+        }
         let client = match FreshbooksClient::new(
             &self.freshbooks_api,
             self.live.freshbooks_tokens(),
@@ -218,12 +220,6 @@ impl Checker {
         let identity = match client.identity().await {
             Ok(i) => i,
             Err(e) => return (Outcome::Failed, freshbooks_failure(name, &e)),
-        };
-        let refreshed = match self.secrets.get(&secret_names::credentials(name)).await {
-            Ok(Some(now)) => FreshbooksCredentials::from_json(now.expose_secret())
-                .map(|c| c.refresh_token.expose_secret() != before.refresh_token.expose_secret())
-                .unwrap_or(false),
-            _ => false,
         };
         let missing: Vec<&str> = wanted
             .accounts
@@ -252,13 +248,7 @@ impl Checker {
                 .unwrap_or_default(),
             accounts(&identity.businesses)
         );
-        if refreshed {
-            detail.push_str(
-                "; the access token had expired and was refreshed (as the poller/worker does)",
-            );
-        } else if let Some(at) = before.expires_at {
-            detail.push_str(&format!("; access token valid until {}", at.to_rfc3339()));
-        }
+        detail.push_str(&self.token_detail(name, value).await);
         (Outcome::Ok, detail)
     }
 
@@ -284,8 +274,13 @@ impl Checker {
     /// The company's name (`companyinfo`) through the client the workers use: its token is
     /// refreshed when expired, and a refused refresh marks the set `needs_reconnect` as the
     /// worker would.
-    async fn quickbooks(&self, name: &str, value: &str, wanted: &Wanted) -> (Outcome, String) {
-        let set = match QuickbooksCredentials::from_json(value) {
+    async fn quickbooks(
+        &self,
+        name: &str,
+        value: &SecretString,
+        wanted: &Wanted,
+    ) -> (Outcome, String) {
+        let set = match QuickbooksCredentials::from_json(value.expose_secret()) {
             Ok(c) => c,
             Err(e) => {
                 return (
@@ -322,23 +317,11 @@ impl Checker {
         };
         match client.company_name(&set.realm_id).await {
             Ok(company) => {
-                let mut detail = format!(
-                    "company \"{company}\" (realm {}, {environment})",
-                    set.realm_id
+                let detail = format!(
+                    "company \"{company}\" (realm {}, {environment}){}",
+                    set.realm_id,
+                    self.token_detail(name, value).await
                 );
-                if let Ok(Some(now)) = self.secrets.get(&secret_names::credentials(name)).await
-                    && let Ok(after) = QuickbooksCredentials::from_json(now.expose_secret())
-                {
-                    if after.refresh_token.expose_secret() != set.refresh_token.expose_secret()
-                        || after.access_token.expose_secret() != set.access_token.expose_secret()
-                    {
-                        detail.push_str(
-                            "; the access token had expired and was refreshed (as the poller/worker does)",
-                        );
-                    } else if let Some(at) = after.expires_at {
-                        detail.push_str(&format!("; access token valid until {}", at.to_rfc3339()));
-                    }
-                }
                 (Outcome::Ok, detail)
             }
             Err(e) => {
@@ -354,6 +337,31 @@ impl Checker {
                     quickbooks_failure(name, environment, &set.realm_id, &e),
                 )
             }
+        }
+    }
+
+    /// What a successful check adds about the access token, from the set as read before the
+    /// call (`before`) and again after it: refreshed when the call rotated a token (through the
+    /// workers' token manager), else when it expires. A set that cannot be read back counts as
+    /// unchanged.
+    async fn token_detail(&self, name: &str, before: &SecretString) -> String {
+        let Ok(before) = StoredTokens::parse(before) else {
+            return String::new();
+        };
+        let after = match self.secrets.get(&secret_names::credentials(name)).await {
+            Ok(Some(now)) => StoredTokens::parse(&now).ok(),
+            _ => None,
+        };
+        let after = after.as_ref().unwrap_or(&before);
+        let changed = |a: &SecretString, b: &SecretString| a.expose_secret() != b.expose_secret();
+        if changed(&after.refresh_token, &before.refresh_token)
+            || changed(&after.access_token, &before.access_token)
+        {
+            "; the access token had expired and was refreshed (as the poller/worker does)".into()
+        } else if let Some(at) = after.expires_at {
+            format!("; access token valid until {}", at.to_rfc3339())
+        } else {
+            String::new()
         }
     }
 }

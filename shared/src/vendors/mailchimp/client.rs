@@ -75,16 +75,16 @@ impl ClientOptions {
 /// process share one limiter, and clients with the same timeout one connection pool.
 pub struct MailchimpClient {
     base_url: Url,
-    /// The `Authorization` header (marked sensitive), built once; `None` when the key or token
-    /// cannot be a header value, which every request then reports.
-    authorization: Option<HeaderValue>,
+    /// The `Authorization` header (marked sensitive), built once.
+    authorization: HeaderValue,
     limiter: ConnectionLimiter,
     timeout: Duration,
     http: reqwest::Client,
 }
 
 impl MailchimpClient {
-    /// A client for `credentials`.
+    /// A client for `credentials`; [`MailchimpError::Credentials`] if the key or token cannot be
+    /// sent in a header.
     pub fn new(credentials: &Credentials, options: &ClientOptions) -> Result<Self, MailchimpError> {
         let base = options
             .base_url
@@ -92,15 +92,15 @@ impl MailchimpClient {
             .unwrap_or_else(|| credentials.base_url());
         let base_url =
             http_base(&base).ok_or_else(|| MailchimpError::InvalidBaseUrl(base.clone()))?;
+        let mut authorization = HeaderValue::from_str(credentials.authorization().expose_secret())
+            .map_err(|_| {
+                MailchimpError::Credentials("the key or token is not header-safe".into())
+            })?;
+        authorization.set_sensitive(true);
         let http = shared_http_client(options.timeout).map_err(MailchimpError::Transport)?;
         Ok(Self {
             base_url,
-            authorization: HeaderValue::from_str(credentials.authorization().expose_secret())
-                .ok()
-                .map(|mut auth| {
-                    auth.set_sensitive(true);
-                    auth
-                }),
+            authorization,
             limiter: ConnectionLimiter::for_key(&credentials.fingerprint(), options.permits()),
             timeout: options.timeout,
             http,
@@ -156,13 +156,10 @@ impl MailchimpClient {
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Vec<u8>), MailchimpError> {
         let url = self.url(segments, query)?;
-        let auth = self.authorization.clone().ok_or_else(|| {
-            MailchimpError::Credentials("the key or token is not header-safe".into())
-        })?;
         let mut request = self
             .http
             .request(method, url)
-            .header(AUTHORIZATION, auth)
+            .header(AUTHORIZATION, self.authorization.clone())
             .header(ACCEPT, "application/json");
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);

@@ -21,12 +21,6 @@ pub trait VendorClients: Send + Sync {
     async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError>;
 
     /// A QuickBooks client for credential set `credentials` (the realm, environment and tokens
-    /// come from the set). Sets that have no QuickBooks side (the FreshBooks flows' fakes)
-    /// keep the default, which says so.
-    async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
-        Err(HandlerError::permanent(
-            "configuration",
-            format!("no QuickBooks client is available for credential set `{credentials}` here"),
-        ))
-    }
+    /// come from the set).
+    async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError>;
 }

@@ -20,6 +20,7 @@ use crate::vendor::Vendor;
 use crate::vendors::freshbooks::models::{Changed, Client, Entity, Invoice, Payment};
 use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::mailchimp::MailchimpApi;
+use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::HandlerError;
 
 const CONNECTIONS: &str = r#"
@@ -140,6 +141,12 @@ impl VendorClients for FakeClients {
         }
     }
     async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError> {
+        Err(HandlerError::permanent(
+            "credentials_missing",
+            format!("not in this test: `{credentials}`"),
+        ))
+    }
+    async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
         Err(HandlerError::permanent(
             "credentials_missing",
             format!("not in this test: `{credentials}`"),
@@ -667,7 +674,6 @@ mod quickbooks {
     fn cursor_name(realm: &str) -> String {
         crate::poller::cursor_name(Vendor::Quickbooks, realm)
     }
-    use crate::vendors::quickbooks::QuickbooksApi;
 
     /// R1 feeds two audiences, R2 one; R3 is only a target (Mailchimp → QuickBooks), R4's
     /// connection is disabled.

@@ -7,6 +7,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::state::patch_fields;
 use super::{Control, CustomerSeed, Fault, PayloadFormat, SandboxError, Webhooks};
 
 pub fn router(control: Control) -> Router {
@@ -160,13 +161,7 @@ async fn update_customer(
         &id,
         |v| {
             if let Some(o) = v.as_object_mut() {
-                for (k, field) in patch {
-                    if field.is_null() {
-                        o.remove(&k);
-                    } else {
-                        o.insert(k, field);
-                    }
-                }
+                patch_fields(o, &patch);
             }
         },
         w.webhooks,

@@ -592,11 +592,7 @@ impl Control {
                 state
                     .refresh_tokens
                     .values()
-                    .filter(|t| {
-                        !t.revoked
-                            && t.expires_at > now
-                            && t.superseded_at.is_none_or(|at| at + grace > now)
-                    })
+                    .filter(|t| t.check(now, grace).is_ok())
                     .count(),
             )
         };

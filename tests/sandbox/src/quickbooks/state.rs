@@ -245,6 +245,25 @@ pub struct RefreshToken {
     pub revoked: bool,
 }
 
+impl RefreshToken {
+    /// Whether a refresh with it works at `now`: not revoked, not expired, and superseded less
+    /// than `grace` ago if at all.
+    pub fn check(&self, now: DateTime<Utc>, grace: Duration) -> Result<(), GrantRefused> {
+        if self.revoked {
+            return Err(GrantRefused("Token invalid"));
+        }
+        if self.expires_at <= now {
+            return Err(GrantRefused("Token expired"));
+        }
+        if let Some(at) = self.superseded_at
+            && at + grace <= now
+        {
+            return Err(GrantRefused("Token invalid"));
+        }
+        Ok(())
+    }
+}
+
 struct AuthCode {
     realm: String,
     redirect_uri: Option<String>,
@@ -371,6 +390,19 @@ impl State {
             .ok_or_else(|| SandboxError::NotFound(format!("company {realm}")))
     }
 
+    /// The company as the Accounting API sees it: an unknown realm is Fault 610.
+    fn books(&self, realm: &str) -> Result<&Company, QboFault> {
+        self.companies
+            .get(realm)
+            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))
+    }
+
+    fn books_mut(&mut self, realm: &str) -> Result<&mut Company, QboFault> {
+        self.companies
+            .get_mut(realm)
+            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))
+    }
+
     // ---- OAuth --------------------------------------------------------------------------
 
     /// A fresh token pair for `realm`.
@@ -467,17 +499,7 @@ impl State {
             .refresh_tokens
             .get_mut(refresh_token)
             .ok_or(GrantRefused("Token invalid"))?;
-        if t.revoked {
-            return Err(GrantRefused("Token invalid"));
-        }
-        if t.expires_at <= now {
-            return Err(GrantRefused("Token expired"));
-        }
-        if let Some(at) = t.superseded_at
-            && at + l.grace <= now
-        {
-            return Err(GrantRefused("Token invalid"));
-        }
+        t.check(now, l.grace)?;
         t.superseded_at.get_or_insert(now);
         let realm = t.realm.clone();
         Ok(self.mint_pair(&realm, now, l))
@@ -586,10 +608,7 @@ impl State {
         ] {
             fields.entry(k.to_string()).or_insert(v);
         }
-        let company = self
-            .companies
-            .get_mut(realm)
-            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))?;
+        let company = self.books_mut(realm)?;
         let id = company.next_id;
         validate_customer(company, &mut fields, None)?;
         company.next_id += 1;
@@ -641,8 +660,7 @@ impl State {
                 )));
             }
         };
-        self.live_customer_mut(realm, &id)?;
-        let n: u64 = id.parse().unwrap_or_default();
+        let (n, _) = self.live_customer_mut(realm, &id)?;
         // A person editing the customer in QuickBooks just before this update.
         if let Some(company) = self.companies.get_mut(realm)
             && let Some(left) = company.concurrent_edits.get_mut(&n)
@@ -659,10 +677,7 @@ impl State {
             }
             changes.push(change(realm, n, ChangeOp::Update, now));
         }
-        let company = self
-            .companies
-            .get_mut(realm)
-            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))?;
+        let company = self.books_mut(realm)?;
         let current = company
             .customers
             .get(&n)
@@ -675,13 +690,7 @@ impl State {
         let source = if sparse {
             // Sparse: the fields sent replace theirs, `null` removes one, the rest stays.
             let mut fields = company.customers[&n].fields.clone();
-            for (k, v) in body {
-                if v.is_null() {
-                    fields.remove(k);
-                } else {
-                    fields.insert(k.clone(), v.clone());
-                }
-            }
+            patch_fields(&mut fields, body);
             merged = fields;
             &merged
         } else {
@@ -704,7 +713,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<(), QboFault> {
         let not_found = || QboFault::not_found(&format!("Customer {n}"));
-        let company = self.companies.get_mut(realm).ok_or_else(not_found)?;
+        let company = self.books_mut(realm)?;
         let mut fields = writable(body);
         let old = &company.customers.get(&n).ok_or_else(not_found)?.fields;
         for k in ["Balance", "BalanceWithJobs"] {
@@ -806,52 +815,41 @@ impl State {
 
     /// Answers a parsed query: `QueryResponse` (`{}` when no rows).
     pub fn query(&self, realm: &str, q: &Query) -> Result<Value, QboFault> {
-        let company = self
-            .companies
-            .get(realm)
-            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))?;
-        let mut rows: Vec<(Vec<Vec<FieldValue>>, Value)> = Vec::new();
-        let fields_of = |get: &dyn Fn(&str) -> Vec<FieldValue>| -> Vec<Vec<FieldValue>> {
-            q.conditions.iter().map(|c| get(c.field)).collect()
+        let company = self.books(realm)?;
+        // Inactive customers only when the query asks about Active (quickbooks.md §3.2).
+        let implicit_active = !q.mentions("Active");
+        let rows: Vec<Row<'_>> = match q.entity {
+            Entity::Customer => company
+                .customers
+                .iter()
+                .filter(|(_, rec)| {
+                    rec.merged_into.is_none() && (!implicit_active || is_active(rec))
+                })
+                .map(|(id, rec)| Row::Customer(*id, rec))
+                .collect(),
+            Entity::Attachable => company
+                .attachables
+                .iter()
+                .map(|(id, rec)| Row::Attachable(*id, rec))
+                .collect(),
         };
-        let mut sort_keys = Vec::new();
-        match q.entity {
-            Entity::Customer => {
-                // Inactive customers only when the query asks about Active (quickbooks.md §3.2).
-                let implicit_active = !q.mentions("Active");
-                for (id, rec) in &company.customers {
-                    if rec.merged_into.is_some() || (implicit_active && !is_active(rec)) {
-                        continue;
-                    }
-                    let get = |f: &str| customer_field(*id, rec, f);
-                    let values = fields_of(&get);
-                    if q.conditions.iter().zip(&values).all(|(c, v)| c.matches(v)) {
-                        sort_keys.push(q.order_by.map(|(f, _)| get(f)).unwrap_or_default());
-                        rows.push((values, self.render_customer(*id, rec)));
-                    }
-                }
-            }
-            Entity::Attachable => {
-                for (id, rec) in &company.attachables {
-                    let get = |f: &str| attachable_field(*id, rec, f);
-                    let values = fields_of(&get);
-                    if q.conditions.iter().zip(&values).all(|(c, v)| c.matches(v)) {
-                        sort_keys.push(q.order_by.map(|(f, _)| get(f)).unwrap_or_default());
-                        rows.push((values, self.render_attachable(rec)));
-                    }
-                }
-            }
-        }
+        let matched = rows
+            .into_iter()
+            .filter(|row| q.conditions.iter().all(|c| c.matches(&row.field(c.field))));
         if q.select == Select::Count {
-            return Ok(json!({"totalCount": rows.len()}));
+            return Ok(json!({"totalCount": matched.count()}));
         }
         // Rows are in Id order already; a sort is stable, so ties keep Id order.
-        let mut indexed: Vec<(Vec<FieldValue>, Value)> = sort_keys
-            .into_iter()
-            .zip(rows.into_iter().map(|(_, v)| v))
+        let mut keyed: Vec<(Vec<FieldValue>, Row<'_>)> = matched
+            .map(|row| {
+                (
+                    q.order_by.map(|(f, _)| row.field(f)).unwrap_or_default(),
+                    row,
+                )
+            })
             .collect();
         if let Some((_, desc)) = q.order_by {
-            indexed.sort_by(|(a, _), (b, _)| {
+            keyed.sort_by(|(a, _), (b, _)| {
                 let o = match (a.first(), b.first()) {
                     (Some(a), Some(b)) => a.compare(b).unwrap_or(std::cmp::Ordering::Equal),
                     (Some(_), None) => std::cmp::Ordering::Greater,
@@ -861,11 +859,14 @@ impl State {
                 if desc { o.reverse() } else { o }
             });
         }
-        let page: Vec<Value> = indexed
+        let page: Vec<Value> = keyed
             .into_iter()
             .skip(usize::try_from(q.start_position - 1).unwrap_or(usize::MAX))
             .take(usize::try_from(q.max_results).unwrap_or(usize::MAX))
-            .map(|(_, v)| v)
+            .map(|(_, row)| match row {
+                Row::Customer(id, rec) => self.render_customer(id, rec),
+                Row::Attachable(_, rec) => self.render_attachable(rec),
+            })
             .collect();
         if page.is_empty() {
             return Ok(json!({}));
@@ -884,10 +885,7 @@ impl State {
         since: DateTime<Utc>,
         cap: usize,
     ) -> Result<Value, QboFault> {
-        let company = self
-            .companies
-            .get(realm)
-            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))?;
+        let company = self.books(realm)?;
         let mut changed: Vec<(DateTime<Utc>, u64, &CustomerRec)> = company
             .customers
             .iter()
@@ -947,10 +945,7 @@ impl State {
             Some(Value::Array(refs)) if !refs.is_empty() => refs.clone(),
             _ => return Err(QboFault::required("AttachableRef")),
         };
-        let company = self
-            .companies
-            .get_mut(realm)
-            .ok_or_else(|| QboFault::not_found(&format!("company {realm}")))?;
+        let company = self.books_mut(realm)?;
         for r in &refs {
             let kind = r.pointer("/EntityRef/type").and_then(Value::as_str);
             let value = r.pointer("/EntityRef/value").and_then(id_value);
@@ -1049,6 +1044,17 @@ fn change(realm: &str, id: u64, op: ChangeOp, at: DateTime<Utc>) -> Change {
     }
 }
 
+/// Applies `patch` to `fields`: a `null` removes the field, any other value sets it.
+pub fn patch_fields(fields: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    for (k, v) in patch {
+        if v.is_null() {
+            fields.remove(k);
+        } else {
+            fields.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// The writable, non-null fields of a customer body.
 fn writable(body: &Map<String, Value>) -> Map<String, Value> {
     body.iter()
@@ -1080,6 +1086,22 @@ fn text_field(fields: &Map<String, Value>, key: &str) -> Vec<FieldValue> {
         .and_then(Value::as_str)
         .map(|s| vec![FieldValue::Text(s.to_string())])
         .unwrap_or_default()
+}
+
+/// A stored entity a query looks at.
+enum Row<'a> {
+    Customer(u64, &'a CustomerRec),
+    Attachable(u64, &'a AttachableRec),
+}
+
+impl Row<'_> {
+    /// The values a condition or ORDER BY on `field` sees.
+    fn field(&self, field: &str) -> Vec<FieldValue> {
+        match self {
+            Row::Customer(id, rec) => customer_field(*id, rec, field),
+            Row::Attachable(id, rec) => attachable_field(*id, rec, field),
+        }
+    }
 }
 
 fn customer_field(id: u64, rec: &CustomerRec, field: &str) -> Vec<FieldValue> {
@@ -1174,14 +1196,8 @@ fn validate_customer(
                 .map(str::to_string)
         })
         .ok_or_else(|| QboFault::required("DisplayName"))?;
-    let email = fields
-        .get("PrimaryEmailAddr")
-        .map(|e| e.get("Address").and_then(Value::as_str).map(str::len));
-    if let Some(None) = email
-        && fields
-            .get("PrimaryEmailAddr")
-            .is_some_and(|e| !e.is_object())
-    {
+    let email = fields.get("PrimaryEmailAddr");
+    if email.is_some_and(|e| !e.is_object()) {
         return Err(QboFault::invalid(
             "PrimaryEmailAddr must be an object with Address".into(),
         ));
@@ -1202,7 +1218,10 @@ fn validate_customer(
         ),
         (
             "PrimaryEmailAddr.Address",
-            email.flatten().unwrap_or(0),
+            email
+                .and_then(|e| e.get("Address"))
+                .and_then(Value::as_str)
+                .map_or(0, str::len),
             MAX_EMAIL_CHARS,
         ),
     ] {

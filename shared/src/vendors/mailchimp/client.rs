@@ -26,7 +26,7 @@ use super::models::{
     Customer, Member, MemberUpsert, MergeField, Order, Problem, Product, Store, TagChange,
 };
 use super::webhook::subscriber_hash;
-use crate::vendors::http::{ReadError, http_base, read_capped, retry_after, shared_http_client};
+use crate::vendors::http::{http_base, read_capped, retry_after, shared_http_client};
 use crate::vendors::limits::{ConnectionLimiter, permits_per_process};
 
 /// Whole-request timeout. Mailchimp's own server-side limit is 120 s (mailchimp.md §5); a
@@ -174,13 +174,9 @@ impl MailchimpClient {
         let status = response.status();
         // Only an error needs the headers (request id, Retry-After).
         let headers = (!status.is_success()).then(|| response.headers().clone());
-        let bytes = read_capped(response, MAX_BODY).await.map_err(|e| match e {
-            ReadError::Transport(e) => MailchimpError::Transport(e),
-            too_large @ ReadError::TooLarge(_) => MailchimpError::UnexpectedBody {
-                status: status.as_u16(),
-                reason: too_large.to_string(),
-            },
-        })?;
+        let bytes = read_capped(response, MAX_BODY)
+            .await
+            .map_err(|e| MailchimpError::reading(status.as_u16(), e))?;
         match headers {
             None => Ok((status, bytes)),
             Some(headers) => Err(error_for(status.as_u16(), &headers, &bytes)),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::models::Problem;
+use crate::vendors::http::ReadError;
 
 /// A failed Mailchimp API call.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,17 @@ pub const COMPLIANCE_STATE: &str = "Member In Compliance State";
 pub const FORGOTTEN_EMAIL: &str = "Forgotten Email Not Subscribed";
 
 impl MailchimpError {
+    /// The error for an answer with `status` whose body could not be read.
+    pub(crate) fn reading(status: u16, e: ReadError) -> Self {
+        match e {
+            ReadError::Transport(e) => MailchimpError::Transport(e),
+            too_large @ ReadError::TooLarge(_) => MailchimpError::UnexpectedBody {
+                status,
+                reason: too_large.to_string(),
+            },
+        }
+    }
+
     /// Builds the error for a non-2xx answer from its status, problem document (if any) and
     /// headers' request id / retry-after.
     pub fn from_problem(

@@ -29,7 +29,7 @@ use super::models::{
     Attachable, ChangedCustomers, Customer, CustomerUpdate, MAX_NOTE_CHARS, MINOR_VERSION,
 };
 use crate::tokens::{AccessTokens, call_with_token};
-use crate::vendors::http::{ReadError, http_base, read_capped, retry_after, shared_http_client};
+use crate::vendors::http::{http_base, read_capped, retry_after, shared_http_client};
 use crate::vendors::is_plain_id;
 
 /// Whole-request timeout (also the longest wait for a limiter slot).
@@ -226,14 +226,7 @@ impl QuickbooksClient {
         let retry_after = retry_after(response.headers());
         let bytes = match read_capped(response, MAX_BODY).await {
             Ok(bytes) => bytes,
-            Err(ReadError::Transport(e)) => return Err(transport(e)),
-            Err(too_large @ ReadError::TooLarge(_)) => {
-                return Err(QuickbooksError::UnexpectedBody {
-                    status,
-                    reason: too_large.to_string(),
-                    intuit_tid,
-                });
-            }
+            Err(e) => return Err(QuickbooksError::reading(status, intuit_tid, e)),
         };
         if !(200..300).contains(&status) {
             return Err(QuickbooksError::from_response(
@@ -606,7 +599,7 @@ fn from_value<T: DeserializeOwned>(v: Value, key: &str) -> Result<T, QuickbooksE
 
 /// A transport failure without its URL: query strings hold email addresses, and this message
 /// ends up in logs and dead letters. The causes are kept (connection refused, timeout, …).
-fn transport(e: reqwest::Error) -> QuickbooksError {
+pub(super) fn transport(e: reqwest::Error) -> QuickbooksError {
     let e = e.without_url();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);

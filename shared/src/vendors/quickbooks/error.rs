@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use super::client::cut_chars;
+use super::client::{cut_chars, transport};
 use crate::tokens::TokenError;
+use crate::vendors::http::ReadError;
 
 /// QuickBooks' error code for a stale `SyncToken` (someone else changed the record first).
 pub const CODE_STALE_OBJECT: &str = "5010";
@@ -67,6 +68,18 @@ pub enum QuickbooksError {
 }
 
 impl QuickbooksError {
+    /// The error for an answer with `status` (and `intuit_tid`) whose body could not be read.
+    pub(crate) fn reading(status: u16, intuit_tid: Option<String>, e: ReadError) -> Self {
+        match e {
+            ReadError::Transport(e) => transport(e),
+            too_large @ ReadError::TooLarge(_) => QuickbooksError::UnexpectedBody {
+                status,
+                reason: too_large.to_string(),
+                intuit_tid,
+            },
+        }
+    }
+
     /// Worth retrying later: transport failures, 429 (and the 403 some sandboxes used for
     /// throttling, code 3001), 5xx, transient token failures.
     pub fn is_transient(&self) -> bool {

@@ -18,6 +18,10 @@ use crate::worker::HandlerError;
 /// How long an event waits in its queue while its connection is broken, per receive.
 pub const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
 
+/// QuickBooks' fault code for a display name already taken by another customer, vendor or
+/// employee.
+const CODE_DUPLICATE_NAME: &str = "6240";
+
 /// A failed FreshBooks read. Transport failures, 429 and 5xx are transient.
 ///
 /// A broken connection — the refresh token refused, or a 401 although the client had just
@@ -44,10 +48,7 @@ pub fn from_freshbooks(e: FreshbooksError) -> HandlerError {
     }
     if let FreshbooksError::Api { status, .. } = &e {
         return if *status == 401 {
-            broken(format!(
-                "connection broken: {e} although the token was just refreshed; re-authorise \
-                 FreshBooks for this connection's credentials (`ml-connector connect`)"
-            ))
+            unauthorized_although_refreshed(&e, "FreshBooks", "ml-connector connect")
         } else {
             HandlerError::permanent(format!("freshbooks_{status}"), e.to_string())
         };
@@ -65,18 +66,43 @@ fn broken(message: String) -> HandlerError {
     HandlerError::transient(message).with_retry_after(BROKEN_CONNECTION_RETRY)
 }
 
+/// A 401 right after the client refreshed its token: the grant itself is gone, so the
+/// connection is [`broken`] until someone re-authorises with `connect`.
+fn unauthorized_although_refreshed(
+    e: &dyn std::fmt::Display,
+    vendor: &str,
+    connect: &str,
+) -> HandlerError {
+    broken(format!(
+        "connection broken: {e} although the token was just refreshed; re-authorise {vendor} \
+         for this connection's credentials (`{connect}`)"
+    ))
+}
+
+/// A failure worth retrying, after the vendor's `Retry-After` when it sent one.
+fn transient(message: String, retry_after: Option<Duration>) -> HandlerError {
+    let err = HandlerError::transient(message);
+    match retry_after {
+        Some(after) => err.with_retry_after(after),
+        None => err,
+    }
+}
+
+/// `err` with the id the vendor gave its answer, when there is one, for support to trace.
+fn with_request_id(err: HandlerError, id: Option<&str>) -> HandlerError {
+    match id {
+        Some(id) => err.with_vendor_request_id(id),
+        None => err,
+    }
+}
+
 /// A failed Mailchimp call. Transient ones keep `Retry-After` and the request id. Permanent ones
 /// take [`MailchimpError::class`] (`compliance_state`, `forgotten_email`, `validation`, `auth`,
 /// …) and Mailchimp's own detail, with a hint on what to do for the member-state classes, so the
 /// dead letter explains itself instead of causing a retry storm.
 pub fn from_mailchimp(e: MailchimpError) -> HandlerError {
-    let request_id = e.request_id().map(str::to_string);
     let err = if e.is_transient() {
-        let mut err = HandlerError::transient(e.to_string());
-        if let Some(after) = e.retry_after() {
-            err = err.with_retry_after(after);
-        }
-        err
+        transient(e.to_string(), e.retry_after())
     } else {
         let class = e.class();
         let hint = match class {
@@ -99,10 +125,7 @@ pub fn from_mailchimp(e: MailchimpError) -> HandlerError {
         };
         HandlerError::permanent(class, format!("{e}{fields}{hint}"))
     };
-    match request_id {
-        Some(id) => err.with_vendor_request_id(id),
-        None => err,
-    }
+    with_request_id(err, e.request_id())
 }
 
 /// A failed QuickBooks call. Transient ones (transport, 429/throttle, 5xx, token endpoint
@@ -112,27 +135,16 @@ pub fn from_mailchimp(e: MailchimpError) -> HandlerError {
 /// queue like FreshBooks' ([`BROKEN_CONNECTION_RETRY`]). Everything else is permanent with
 /// [`QuickbooksError::class`] and a hint on what to fix.
 pub fn from_quickbooks(e: QuickbooksError) -> HandlerError {
-    let intuit_tid = e.intuit_tid().map(str::to_string);
     let err = if e.is_transient() {
-        let mut err = HandlerError::transient(e.to_string());
-        if let Some(after) = e.retry_after() {
-            err = err.with_retry_after(after);
-        }
-        err
+        transient(e.to_string(), e.retry_after())
     } else if matches!(e, QuickbooksError::Token(TokenError::Broken { .. })) {
         broken(e.to_string())
     } else if e.is_unauthorized() {
-        broken(format!(
-            "connection broken: {e} although the token was just refreshed; re-authorise \
-             QuickBooks for this connection's credentials (`ml-connector connect quickbooks`)"
-        ))
+        unauthorized_although_refreshed(&e, "QuickBooks", "ml-connector connect quickbooks")
     } else {
         HandlerError::permanent(e.class(), format!("{e}{}", quickbooks_hint(&e)))
     };
-    match intuit_tid {
-        Some(tid) => err.with_vendor_request_id(tid),
-        None => err,
-    }
+    with_request_id(err, e.intuit_tid())
 }
 
 /// What to do about a permanent QuickBooks failure, appended to its message.
@@ -144,7 +156,7 @@ fn quickbooks_hint(e: &QuickbooksError) -> &'static str {
                  re-read and re-apply"
             }
             (Some(CODE_NOT_FOUND), _) => "; the record no longer exists in QuickBooks",
-            (Some("6240"), _) => {
+            (Some(CODE_DUPLICATE_NAME), _) => {
                 "; another customer, vendor or employee already has this display name: rename \
                  one in QuickBooks, then replay"
             }

@@ -21,7 +21,7 @@ use mlc::event::Origin;
 use mlc::fanout::{FanOut, FanOutReport};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
+use mlc::flows::live_clients::LiveClients;
 use mlc::poller::freshbooks_poll::to_event;
 use mlc::ports::Leases;
 use mlc::vendor::Vendor;
@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use super::output;
 use super::{Attention, Common, UsageError};
+use crate::clients::clients_config;
 use crate::target::Target;
 
 pub const AFTER_HELP: &str = "\
@@ -232,13 +233,11 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
 }
 
 fn clients(target: &Target, args: &BackfillArgs) -> anyhow::Result<LiveClients> {
-    let mut config = LiveClientsConfig::from_env()?;
-    if let Some(base) = &args.freshbooks_api {
-        config.freshbooks_api_base = base.clone();
-    }
-    if let Some(base) = &args.mailchimp_api {
-        config.mailchimp.base_url = Some(base.clone());
-    }
+    let config = clients_config(
+        args.freshbooks_api.as_deref(),
+        args.mailchimp_api.as_deref(),
+        None,
+    )?;
     // Token refreshes take the same store lease as the workers', so the CLI never strands a
     // rotated refresh token.
     let leases: Arc<dyn Leases> = target.store.clone();

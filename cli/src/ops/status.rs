@@ -9,6 +9,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use mlc::connections::ConnectionSet;
 use mlc::poller::cursor_name;
 use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
+use mlc::tokens::StoredTokens;
 use mlc::vendor::Vendor;
 use mlc::webhook::secret_names;
 use secrecy::ExposeSecret;
@@ -197,19 +198,13 @@ pub async fn collect(
                     .await?,
             );
         }
-        let cursor = match (c.source.vendor, c.source.account.as_deref()) {
-            (vendor @ (Vendor::Freshbooks | Vendor::Quickbooks), Some(account)) => {
-                Some(cursor_name(vendor, account))
-            }
-            _ => None,
-        };
-        let poll_cursor = match cursor {
-            Some(cursor) => target
+        let poll_cursor = match (c.source.vendor, c.source.account.as_deref()) {
+            (vendor @ (Vendor::Freshbooks | Vendor::Quickbooks), Some(account)) => target
                 .store
-                .get_cursor(&cursor)
+                .get_cursor(&cursor_name(vendor, account))
                 .await
                 .context("reading the poll cursor")?,
-            None => None,
+            _ => None,
         };
         let queue = depths.get(c.queue()).cloned().unwrap_or(QueueStatus {
             name: c.queue().to_string(),
@@ -351,16 +346,17 @@ pub async fn credential_status(
         ));
         return Ok(status);
     };
-    if let Some(problem) = unreadable(vendor, &value) {
+    let tokens = StoredTokens::parse(&value);
+    if let Some(problem) = unreadable(vendor, &value, &tokens) {
         status.state = "unreadable";
         status.problem = Some(problem);
         return Ok(status);
     }
-    status.expires_at = expires_at(&value);
-    let reconnect = mlc::tokens::StoredTokens::parse(&value)
-        .ok()
-        .and_then(|t| t.reconnect_reason());
-    if let Some(reason) = reconnect {
+    status.expires_at = match &tokens {
+        Ok(t) => t.expires_at,
+        Err(_) => expires_at(&value),
+    };
+    if let Some(reason) = tokens.ok().and_then(|t| t.reconnect_reason()) {
         // The vendor refused the refresh token; workers leave events in the queue until then.
         status.state = "needs reconnect";
         status.problem = Some(format!(
@@ -378,15 +374,21 @@ pub async fn credential_status(
     Ok(status)
 }
 
-/// Why the secret is not a credential set of the vendor, if it is not. Never quotes the value.
-fn unreadable(vendor: Vendor, value: &secrecy::SecretString) -> Option<String> {
+/// Why the secret is not a credential set of the vendor, if it is not; `tokens` is its parse as
+/// a token set. Never quotes the value.
+fn unreadable(
+    vendor: Vendor,
+    value: &secrecy::SecretString,
+    tokens: &Result<StoredTokens, String>,
+) -> Option<String> {
     match vendor {
         Vendor::Mailchimp => {
             mlc::vendors::mailchimp::credentials::Credentials::from_json(value.expose_secret())
                 .err()
                 .map(|e| e.to_string())
         }
-        Vendor::Freshbooks | Vendor::Quickbooks => mlc::tokens::StoredTokens::parse(value)
+        Vendor::Freshbooks | Vendor::Quickbooks => tokens
+            .as_ref()
             .err()
             .map(|e| format!("{e} (needs access_token and refresh_token)")),
         _ => match serde_json::from_str::<serde_json::Value>(value.expose_secret()) {
@@ -396,7 +398,7 @@ fn unreadable(vendor: Vendor, value: &secrecy::SecretString) -> Option<String> {
     }
 }
 
-/// The set's `expires_at`, if it has one.
+/// The `expires_at` of a set that is not a token set, if it has one.
 fn expires_at(value: &secrecy::SecretString) -> Option<DateTime<Utc>> {
     let json: serde_json::Value = serde_json::from_str(value.expose_secret()).ok()?;
     let raw = json.get("expires_at")?.as_str()?;

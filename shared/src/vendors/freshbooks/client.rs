@@ -27,7 +27,7 @@ use super::models::{
 };
 use crate::tokens::{AccessTokens, call_with_token};
 use crate::vendors::http::{http_base, read_capped, shared_http_client};
-use crate::vendors::is_plain_id;
+use crate::vendors::{is_plain_id, json_error_category};
 
 pub use super::callbacks::DEFAULT_BASE_URL;
 
@@ -280,8 +280,12 @@ impl FreshbooksClient {
             // DELETE answers may be empty.
             return Ok((status, Value::Null));
         }
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| unexpected(status, &format!("not JSON ({:?} error)", e.classify())))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            unexpected(
+                status,
+                &format!("not JSON ({} error)", json_error_category(&e)),
+            )
+        })?;
         // Older endpoints report errors with HTTP 200 (freshbooks.md §3.1).
         if v.pointer("/response/result").is_none()
             && let Some((errno, message)) = error_in_body(&v)

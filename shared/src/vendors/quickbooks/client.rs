@@ -30,7 +30,7 @@ use super::models::{
 };
 use crate::tokens::{AccessTokens, call_with_token};
 use crate::vendors::http::{http_base, read_capped, retry_after, shared_http_client};
-use crate::vendors::is_plain_id;
+use crate::vendors::{is_plain_id, json_error_category};
 
 /// Whole-request timeout (also the longest wait for a limiter slot).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -174,6 +174,10 @@ impl QuickbooksClient {
         url: &Url,
         body: Option<&Value>,
     ) -> Result<(Value, Option<String>), QuickbooksError> {
+        // Keyed by host and realm: a sandbox company and a production one never share limits.
+        // Looked up once: the retry after a 401 counts against the same realm.
+        let limiter = RealmLimiter::for_realm(&format!("{}#{realm}", self.base_url), self.share);
+        let limiter = &limiter;
         call_with_token(
             self.tokens.as_ref(),
             &self.credentials,
@@ -187,7 +191,7 @@ impl QuickbooksClient {
                     "QuickBooks refused the access token; refreshing once"
                 );
             },
-            |token| async move { self.send(method, realm, url, body, &token).await },
+            |token| async move { self.send(method, url, body, &token, limiter).await },
         )
         .await
     }
@@ -195,10 +199,10 @@ impl QuickbooksClient {
     async fn send(
         &self,
         method: &Method,
-        realm: &str,
         url: &Url,
         body: Option<&Value>,
         token: &SecretString,
+        limiter: &RealmLimiter,
     ) -> Result<(Value, Option<String>), QuickbooksError> {
         let mut request = self
             .http
@@ -209,9 +213,7 @@ impl QuickbooksClient {
             request = request.json(body);
         }
         // Held until the body is read: the request counts against the realm until then.
-        // Keyed by host and realm: a sandbox company and a production one never share limits.
-        let key = format!("{}#{realm}", self.base_url);
-        let _slot = RealmLimiter::for_realm(&key, self.share)
+        let _slot = limiter
             .acquire(self.timeout)
             .await
             .map_err(|e| QuickbooksError::Transport(e.to_string()))?;
@@ -239,7 +241,7 @@ impl QuickbooksClient {
         let v: Value =
             serde_json::from_slice(&bytes).map_err(|e| QuickbooksError::UnexpectedBody {
                 status,
-                reason: format!("not JSON ({:?} error)", e.classify()),
+                reason: format!("not JSON ({} error)", json_error_category(&e)),
                 intuit_tid: intuit_tid.clone(),
             })?;
         // A Fault inside a 2xx answer is still a failure (batch-style answers do this).

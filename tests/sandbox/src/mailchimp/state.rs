@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::spec::FieldError;
 use super::webhooks::{
     EventExtra, EventKind, MemberEvent, Source, WebhookEvents, WebhookSources, WebhookState,
-    Webhooks, diff_events, member_event,
+    Webhooks, diff_events, member_event, takes_source,
 };
 
 /// A problem answer.
@@ -342,24 +342,17 @@ impl AccountState {
         if strict {
             // UNCONFIRMED how Mailchimp answers unknown merge tags (mailchimp.md §2.2); the
             // sandbox refuses them so the product learns to read the audience's fields first.
-            let unknown: Vec<FieldError> = merge
-                .keys()
-                .filter(|k| !list.merge_fields.iter().any(|f| &f.tag == *k))
-                .map(|k| FieldError {
-                    field: format!("merge_fields.{k}"),
-                    message: "This merge field does not exist in the audience.".into(),
-                })
-                .collect();
-            if !unknown.is_empty() {
-                return Err(ApiError::invalid(
-                    "Your merge fields were invalid.",
-                    unknown,
-                ));
-            }
+            check_merge_tags(list, &merge)?;
         }
         let status = body.get("status").and_then(Value::as_str);
         let status_if_new = body.get("status_if_new").and_then(Value::as_str);
-        let before = list.members.get(&hash).cloned();
+        // The events of an API write reach only webhooks taking `sources.api`: with none on
+        // the list, the member is not copied to diff against.
+        let before = list
+            .webhooks
+            .values()
+            .any(|w| takes_source(&w.sources, Source::Api))
+            .then(|| list.members.get(&hash).cloned());
         match list.members.get_mut(&hash) {
             Some(m) => {
                 if m.compliance {
@@ -400,8 +393,10 @@ impl AccountState {
         let list = self.list(list_id)?;
         let m = &list.members[&hash];
         let rendered = Self::render_member(list, &hash, m);
-        let events = diff_events(list_id, before.as_ref(), m, Source::Api);
-        self.outbox.extend(events);
+        if let Some(before) = before {
+            let events = diff_events(list_id, before.as_ref(), m, Source::Api);
+            self.outbox.extend(events);
+        }
         ok(rendered)
     }
 
@@ -1062,6 +1057,26 @@ fn member_missing(email: &str) -> ApiError {
     )
 }
 
+/// Refuses merge tags the audience does not have, naming each.
+fn check_merge_tags(list: &ListState, merges: &Map<String, Value>) -> Result<(), ApiError> {
+    let unknown: Vec<FieldError> = merges
+        .keys()
+        .filter(|k| !list.merge_fields.iter().any(|f| &f.tag == *k))
+        .map(|k| FieldError {
+            field: format!("merge_fields.{k}"),
+            message: "This merge field does not exist in the audience.".into(),
+        })
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "Your merge fields were invalid.",
+            unknown,
+        ))
+    }
+}
+
 impl AccountState {
     fn member_mut(&mut self, list_id: &str, email: &str) -> Result<&mut MemberState, ApiError> {
         self.list(list_id)?
@@ -1164,21 +1179,7 @@ impl AccountState {
         email: &str,
         merges: &Map<String, Value>,
     ) -> Result<(), ApiError> {
-        let list = self.list(list_id)?;
-        let unknown: Vec<FieldError> = merges
-            .keys()
-            .filter(|k| !list.merge_fields.iter().any(|f| &f.tag == *k))
-            .map(|k| FieldError {
-                field: format!("merge_fields.{k}"),
-                message: "This merge field does not exist in the audience.".into(),
-            })
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ApiError::invalid(
-                "Your merge fields were invalid.",
-                unknown,
-            ));
-        }
+        check_merge_tags(self.list(list_id)?, merges)?;
         let m = self.member_mut(list_id, email)?;
         m.merge_fields.extend(merges.clone());
         self.emit(
@@ -1209,10 +1210,11 @@ impl AccountState {
         let list = self.list(list_id)?;
         let old_hash = subscriber_hash(old);
         let new_hash = subscriber_hash(new);
-        if !list.members.contains_key(&old_hash) {
-            return Err(member_missing(old));
-        }
-        if new_hash != old_hash && list.members.contains_key(&new_hash) {
+        // A missing old address is answered below, even when the new one is taken.
+        if new_hash != old_hash
+            && list.members.contains_key(&old_hash)
+            && list.members.contains_key(&new_hash)
+        {
             return Err(ApiError::new(
                 400,
                 "Member Exists",

@@ -449,9 +449,7 @@ impl Core {
                 Ok(r) => (Some(r.status().as_u16()), None),
                 Err(e) => (None, Some(e.to_string())),
             };
-            let ok = status.is_some_and(|s| (200..300).contains(&s));
-            self.record(job, attempt, status, error);
-            if ok {
+            if self.record(job, attempt, status, error) {
                 return;
             }
             match delays.next() {
@@ -462,8 +460,9 @@ impl Core {
         }
     }
 
-    fn record(&self, job: &Job, attempt: u32, status: Option<u16>, error: Option<String>) {
-        lock(&self.deliveries).push(ListWebhookDelivery {
+    /// Records an attempt; whether it was delivered.
+    fn record(&self, job: &Job, attempt: u32, status: Option<u16>, error: Option<String>) -> bool {
+        let delivery = ListWebhookDelivery {
             list_id: job.event.list_id.clone(),
             webhook_id: job.webhook.id.clone(),
             url: job.webhook.url.clone(),
@@ -474,7 +473,10 @@ impl Core {
             attempt,
             status,
             error,
-        });
+        };
+        let delivered = delivery.delivered();
+        lock(&self.deliveries).push(delivery);
+        delivered
     }
 }
 

@@ -119,7 +119,8 @@ pub struct JobReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub swept: Vec<RealmSweep>,
     /// Realms whose window was read with the query endpoint instead of CDC (a gap beyond CDC's
-    /// 30 days, or a CDC answer at its 1000-object cap); each entry in `swept` says why.
+    /// 30 days, or a CDC answer at its 1000-object cap): the entries of `swept` with a
+    /// `fallback` (which says why), counted once every realm is swept.
     #[serde(skip_serializing_if = "is_zero")]
     pub query_fallbacks: usize,
     /// Accounts or credential sets the job could not handle; the others were still handled.

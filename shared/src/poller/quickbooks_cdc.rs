@@ -169,9 +169,6 @@ impl Poller {
                         queued = sweep.queued, dead_lettered = sweep.dead_lettered,
                         cursor = %sweep.cursor, "quickbooks realm swept"
                     );
-                    if sweep.fallback.is_some() {
-                        report.query_fallbacks += 1;
-                    }
                     report.swept.push(sweep);
                 }
                 Err(e) => {
@@ -186,6 +183,7 @@ impl Poller {
                 }
             }
         }
+        report.query_fallbacks = report.swept.iter().filter(|s| s.fallback.is_some()).count();
         Ok(report)
     }
 
@@ -231,10 +229,13 @@ impl Poller {
         let found = changed
             .customers
             .iter()
-            .map(|c| Found {
-                key: record_key(&source, CUSTOMER, &c.id),
-                fingerprint: seen_fingerprint(c),
-                event: to_event(&source, c),
+            .map(|c| {
+                let version = seen_fingerprint(c);
+                Found {
+                    key: record_key(&source, CUSTOMER, &c.id),
+                    event: to_event(&source, c, &version),
+                    fingerprint: version,
+                }
             })
             .collect();
         let done = self
@@ -303,13 +304,13 @@ fn cursor_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The source event for a changed customer.
-fn to_event(source: &SourceRef, c: &Customer) -> SourceEvent {
+/// The source event for a changed customer at `version` (its [`seen_fingerprint`]).
+fn to_event(source: &SourceRef, c: &Customer, version: &str) -> SourceEvent {
     let operation = if c.is_deleted() { "delete" } else { "update" };
     let updated = c.last_updated().unwrap_or("");
     SourceEvent {
         // The version (SyncToken and time), so two changes in one second are two events.
-        event_id: derived_event_id(source, CUSTOMER, &c.id, operation, &seen_fingerprint(c)),
+        event_id: derived_event_id(source, CUSTOMER, &c.id, operation, version),
         source: source.clone(),
         entity: CUSTOMER.to_string(),
         entity_id: c.id.clone(),

@@ -27,7 +27,7 @@ use crate::worker::{Handled, HandlerError};
 
 /// Mailchimp's `status_if_new` values a connection may choose. `cleaned` is Mailchimp's own
 /// verdict on an address, never something a sync should set.
-pub const MEMBER_STATUSES: [&str; 4] = ["subscribed", "pending", "unsubscribed", "transactional"];
+const MEMBER_STATUSES: [&str; 4] = ["subscribed", "pending", "unsubscribed", "transactional"];
 
 /// Accounting data carries no marketing consent (mailchimp.md §2.5): new members are
 /// transactional unless the connection says otherwise.
@@ -51,7 +51,7 @@ impl Retire {
     }
 }
 
-/// `status_if_new`: one of [`MEMBER_STATUSES`].
+/// `status_if_new`: one of `MEMBER_STATUSES`.
 pub fn parse_member_status(v: &toml::Value) -> Result<String, String> {
     match v.as_str() {
         Some(s) if MEMBER_STATUSES.contains(&s) => Ok(s.to_string()),
@@ -184,7 +184,8 @@ pub fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &str) -> bool {
 
 // ---- the checks before a sync ----------------------------------------------------------------
 
-/// What a Mailchimp-target flow takes from its source, for [`precheck`] and its messages.
+/// What a Mailchimp-target flow takes from its source, for [`FlowParts::begin`]'s checks and
+/// their messages.
 pub struct SourceSpec {
     /// The source vendor as people spell it, e.g. `FreshBooks`.
     pub vendor: &'static str,
@@ -192,59 +193,6 @@ pub struct SourceSpec {
     pub account: &'static str,
     /// The entities the flow syncs; events for others are skipped.
     pub entities: &'static [&'static str],
-}
-
-/// Where one event's member writes go, once [`precheck`] has passed.
-pub struct MemberTarget<'a> {
-    /// The source account (FreshBooks account id, QuickBooks realm id) the connection reads.
-    pub account: &'a str,
-    /// The audience the connection writes.
-    pub list_id: &'a str,
-}
-
-/// The checks every Mailchimp-target flow makes before calling any vendor (the target handler
-/// has already picked the flow from the connection): the entity is one the flow syncs and the
-/// connection is enabled (else `Err` of a skip reason, audited as skipped), the event comes
-/// from the account the connection reads and the target names an audience (else a permanent
-/// configuration error that says what to fix).
-pub fn precheck<'a>(
-    spec: &SourceSpec,
-    name: &str,
-    connection: &'a Connection,
-    event: &SyncEvent,
-) -> Result<Result<MemberTarget<'a>, String>, HandlerError> {
-    let SourceSpec {
-        vendor,
-        account: account_kind,
-        entities,
-    } = spec;
-    if !entities.contains(&event.entity.as_str()) {
-        return Ok(Err(format!(
-            "{vendor} `{}` records are not synced to Mailchimp",
-            event.entity
-        )));
-    }
-    if !connection.enabled {
-        return Ok(Err(format!("connection `{name}` is disabled")));
-    }
-    let account = connection.source.account.as_deref().unwrap_or_default();
-    if account != event.source.account {
-        return Err(HandlerError::permanent(
-            "configuration",
-            format!(
-                "the event is from {vendor} {account_kind} `{}` but connection `{name}` reads \
-                 {account_kind} `{account}`",
-                event.source.account
-            ),
-        ));
-    }
-    let list_id = connection.target.list_id.as_deref().ok_or_else(|| {
-        HandlerError::permanent(
-            "configuration",
-            format!("connection `{name}` has no target.list_id"),
-        )
-    })?;
-    Ok(Ok(MemberTarget { account, list_id }))
 }
 
 // ---- a flow's parts and one event's audience -----------------------------------------------
@@ -279,9 +227,13 @@ impl FlowParts {
         }
     }
 
-    /// [`precheck`], then the connection's options (`parse_options`, a bad value being a
-    /// permanent configuration error) and its Mailchimp client. `Ok(Err(reason))`: skip the
-    /// event.
+    /// The checks every Mailchimp-target flow makes before calling any vendor (the target
+    /// handler has already picked the flow from the connection): the entity is one the flow
+    /// syncs and the connection is enabled (else `Ok(Err)` of a skip reason, audited as
+    /// skipped), the event comes from the account the connection reads and the target names an
+    /// audience (else a permanent configuration error that says what to fix). Then the
+    /// connection's options (`parse_options`, a bad value being a permanent configuration
+    /// error) and its Mailchimp client.
     pub async fn begin<'a, O>(
         &'a self,
         spec: &SourceSpec,
@@ -290,10 +242,37 @@ impl FlowParts {
         event: &SyncEvent,
         parse_options: impl FnOnce(&BTreeMap<String, toml::Value>) -> Result<O, String>,
     ) -> Result<Result<Begun<'a, O>, String>, HandlerError> {
-        let MemberTarget { account, list_id } = match precheck(spec, name, connection, event)? {
-            Ok(target) => target,
-            Err(reason) => return Ok(Err(reason)),
-        };
+        let SourceSpec {
+            vendor,
+            account: account_kind,
+            entities,
+        } = spec;
+        if !entities.contains(&event.entity.as_str()) {
+            return Ok(Err(format!(
+                "{vendor} `{}` records are not synced to Mailchimp",
+                event.entity
+            )));
+        }
+        if !connection.enabled {
+            return Ok(Err(format!("connection `{name}` is disabled")));
+        }
+        let account = connection.source.account.as_deref().unwrap_or_default();
+        if account != event.source.account {
+            return Err(HandlerError::permanent(
+                "configuration",
+                format!(
+                    "the event is from {vendor} {account_kind} `{}` but connection `{name}` \
+                     reads {account_kind} `{account}`",
+                    event.source.account
+                ),
+            ));
+        }
+        let list_id = connection.target.list_id.as_deref().ok_or_else(|| {
+            HandlerError::permanent(
+                "configuration",
+                format!("connection `{name}` has no target.list_id"),
+            )
+        })?;
         let options = parse_options(&connection.options)
             .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
         let credentials = connection.target.credentials.as_str();
@@ -329,17 +308,34 @@ impl Audience<'_> {
         self.ensured.mailchimp_error(e)
     }
 
-    /// The merge fields in `fields` exist on the audience ([`ensure_merge_fields`]).
+    /// Makes sure the audience has every merge field in `fields` (read once per list and
+    /// credential set per process, created when missing).
     pub async fn ensure_merge_fields(&self, fields: &[MergeField]) -> Result<(), HandlerError> {
-        ensure_merge_fields(
-            &*self.mc,
-            self.ensured,
-            self.credentials,
-            self.list_id,
-            fields,
-        )
-        .await
-        .map_err(|e| self.error(e))
+        let key = format!("merge-fields\0{}\0{}", self.credentials, self.list_id);
+        if self.ensured.contains(&key) {
+            return Ok(());
+        }
+        let have: HashSet<String> = self
+            .mc
+            .merge_fields(self.list_id)
+            .await
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|f| f.tag.to_ascii_uppercase())
+            .collect();
+        for field in fields {
+            if have.contains(&field.tag) {
+                continue;
+            }
+            match self.mc.create_merge_field(self.list_id, field).await {
+                Ok(_) => {}
+                // Another process created it first.
+                Err(e) if already_exists(&e) => {}
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        self.ensured.insert(key);
+        Ok(())
     }
 
     /// Upserts a member (`status_if_new` only: the body has no `status`).
@@ -412,7 +408,7 @@ pub struct ConnectionIds<'a> {
 }
 
 impl<'a> ConnectionIds<'a> {
-    pub fn new(store: &'a dyn Store, clock: &'a dyn Clock, connection: &'a str) -> Self {
+    fn new(store: &'a dyn Store, clock: &'a dyn Clock, connection: &'a str) -> Self {
         ConnectionIds {
             store,
             clock,
@@ -545,40 +541,6 @@ impl Ensured {
         }
         from_mailchimp(e)
     }
-}
-
-/// Makes sure the audience `list_id` has every merge field in `fields` (read once per list and
-/// credential set per process, created when missing).
-pub async fn ensure_merge_fields(
-    mc: &dyn MailchimpApi,
-    ensured: &Ensured,
-    mailchimp_credentials: &str,
-    list_id: &str,
-    fields: &[MergeField],
-) -> Result<(), MailchimpError> {
-    let key = format!("merge-fields\0{mailchimp_credentials}\0{list_id}");
-    if ensured.contains(&key) {
-        return Ok(());
-    }
-    let have: HashSet<String> = mc
-        .merge_fields(list_id)
-        .await?
-        .into_iter()
-        .map(|f| f.tag.to_ascii_uppercase())
-        .collect();
-    for field in fields {
-        if have.contains(&field.tag) {
-            continue;
-        }
-        match mc.create_merge_field(list_id, field).await {
-            Ok(_) => {}
-            // Another process created it first.
-            Err(e) if already_exists(&e) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    ensured.insert(key);
-    Ok(())
 }
 
 /// Mailchimp's answer to creating something that exists. The exact title/detail is

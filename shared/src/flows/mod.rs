@@ -100,7 +100,7 @@ impl fmt::Display for Flow {
 
 /// The error for an event on a target's queue whose connection runs no flow into that target
 /// (`flow` is the connection's, if it has one): permanent, since no retry will change it.
-pub fn wrong_queue(connection: &str, flow: Option<Flow>, target: Vendor) -> HandlerError {
+fn wrong_queue(connection: &str, flow: Option<Flow>, target: Vendor) -> HandlerError {
     HandlerError::permanent(
         "unsupported_flow",
         match flow {
@@ -115,7 +115,7 @@ pub fn wrong_queue(connection: &str, flow: Option<Flow>, target: Vendor) -> Hand
 
 /// The applied connection called `name`, or a permanent error: an event for a connection that
 /// is no longer applied cannot be handled until it is applied again (then replay).
-pub async fn lookup_connection(
+async fn lookup_connection(
     connections: &CachedConnections,
     name: &str,
 ) -> Result<Connection, HandlerError> {
@@ -142,8 +142,8 @@ pub trait FlowHandler: Send + Sync {
 }
 
 /// A target worker's [`TargetHandler`]: looks up each event's connection and hands the event to
-/// the handler of the connection's flow; a connection whose flow does not write to `target` is
-/// on the wrong queue ([`wrong_queue`]).
+/// the handler of the connection's flow; an event whose connection's flow does not write to
+/// `target` is on the wrong queue, a permanent `unsupported_flow` error.
 pub struct TargetDispatch {
     target: Vendor,
     connections: Arc<CachedConnections>,

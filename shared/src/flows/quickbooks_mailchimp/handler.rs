@@ -24,8 +24,8 @@ use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_quickbooks;
 use crate::flows::mailchimp_member::{
-    ARCHIVED, Audience, EmailChange, FlowParts, Retire, RetireReason, SourceSpec, same_email,
-    unchanged,
+    ARCHIVED, Audience, EmailChange, FlowParts, Retire, RetireReason, SourceSpec,
+    name_merge_field_definitions, same_email, unchanged,
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::quickbooks::QuickbooksApi;
@@ -133,7 +133,7 @@ impl QuickbooksToMailchimp {
         }
 
         cx.au
-            .ensure_merge_fields(&mapping::merge_field_definitions())
+            .ensure_merge_fields(&name_merge_field_definitions())
             .await?;
         let written = cx.au.upsert(&member).await?;
         // Archive the old address only once the new one is in place.

@@ -8,10 +8,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::flows::mailchimp_member::{
-    clean_email, fingerprint, name_merge_field_definitions, name_merge_fields,
-};
-use crate::vendors::mailchimp::models::{MemberUpsert, MergeField};
+use crate::flows::mailchimp_member::{clean_email, fingerprint, name_merge_fields};
+use crate::vendors::mailchimp::models::MemberUpsert;
 use crate::vendors::quickbooks::models::Customer;
 
 /// The id-map fingerprint prefix of a merged-away customer: `merged:<survivor id>`. Never a
@@ -43,11 +41,6 @@ pub fn is_live(customer: &Customer) -> bool {
 /// missing or blank.
 pub fn customer_email(customer: &Customer) -> Option<String> {
     clean_email(customer.email())
-}
-
-/// The merge fields the flow writes, created on the audience when missing.
-pub fn merge_field_definitions() -> Vec<MergeField> {
-    name_merge_field_definitions()
 }
 
 /// The member upsert for a customer with `email`: `FNAME` = `GivenName`, `LNAME` =

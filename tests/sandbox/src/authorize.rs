@@ -15,6 +15,15 @@ pub fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// A token endpoint's OAuth error: `{"error", "error_description"}` with `status`.
+pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
 /// A plain-text page (the sandbox's stand-in for the vendor's error screens).
 pub fn page(status: StatusCode, message: &str) -> Response {
     (

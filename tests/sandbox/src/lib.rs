@@ -11,6 +11,8 @@ pub mod quickbooks;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
@@ -26,6 +28,30 @@ pub enum Webhooks {
     Send,
     /// The change happens but no delivery is made (a webhook that never arrives).
     Suppress,
+}
+
+/// Why a control call failed (either sandbox's); on the control routes, 404 or 400 with
+/// `{"error": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+impl IntoResponse for SandboxError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SandboxError::NotFound(_) => StatusCode::NOT_FOUND,
+            SandboxError::Invalid(_) => StatusCode::BAD_REQUEST,
+        };
+        (
+            status,
+            axum::Json(serde_json::json!({"error": self.to_string()})),
+        )
+            .into_response()
+    }
 }
 
 /// Locks `m` even if a panic elsewhere poisoned it: the sandboxes hold plain data, so they keep

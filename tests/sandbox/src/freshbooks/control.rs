@@ -3,8 +3,6 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,16 +58,6 @@ pub fn router(control: Control) -> Router {
             delete(delete_payment),
         )
         .with_state(control)
-}
-
-impl IntoResponse for SandboxError {
-    fn into_response(self) -> Response {
-        let status = match self {
-            SandboxError::NotFound(_) => StatusCode::NOT_FOUND,
-            SandboxError::Invalid(_) => StatusCode::BAD_REQUEST,
-        };
-        (status, axum::Json(json!({"error": self.to_string()}))).into_response()
-    }
 }
 
 type Reply = Result<axum::Json<Value>, SandboxError>;

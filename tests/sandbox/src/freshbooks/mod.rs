@@ -91,12 +91,11 @@ use mlc::ports::{Clock, SystemClock};
 use crate::faults;
 use serde::{Deserialize, Serialize};
 
-pub use crate::Webhooks;
+pub use crate::{SandboxError, Webhooks};
 pub use delivery::DeliveryRecord;
 pub use faults::{Fault, FaultAction};
 pub use state::{
-    BusinessInfo, ClientSpec, InvoicePatch, InvoiceSpec, LineSpec, PaymentSpec, SandboxError,
-    TokenPair,
+    BusinessInfo, ClientSpec, InvoicePatch, InvoiceSpec, LineSpec, PaymentSpec, TokenPair,
 };
 
 use crate::lock;

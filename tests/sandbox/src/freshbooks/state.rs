@@ -8,18 +8,11 @@ use mlc::vendors::freshbooks::models::eastern_to_utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::SandboxError;
+
 /// `vis_state` values.
 pub const ACTIVE: i64 = 0;
 pub const DELETED: i64 = 1;
-
-/// Why a control call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SandboxError {
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("invalid: {0}")]
-    Invalid(String),
-}
 
 /// A user (identity) and the businesses they belong to.
 #[derive(Debug, Clone)]

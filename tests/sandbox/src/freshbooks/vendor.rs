@@ -18,7 +18,7 @@ use super::Inner;
 use super::delivery::spawn_handshake;
 use super::faults::{Injected, KillSwitch};
 use super::state::{self, CallbackRec, DELETED, State as Db};
-use crate::authorize;
+use crate::authorize::{self, oauth_error};
 
 type Shared = Arc<Inner>;
 type Params = Query<Vec<(String, String)>>;
@@ -119,13 +119,6 @@ async fn count_and_fault(
 
 fn json_response(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    json_response(
-        status,
-        json!({"error": error, "error_description": description}),
-    )
 }
 
 /// Which 401 body a route family answers with (freshbooks.md §2).

@@ -114,10 +114,10 @@ use tokio::sync::{Notify, mpsc};
 use crate::faults::{self, Gate};
 use crate::lock;
 
-pub use crate::Webhooks;
 pub use crate::faults::{Fault, FaultAction};
+pub use crate::{SandboxError, Webhooks};
 pub use delivery::{DeliveryRecord, PayloadFormat};
-pub use state::{CustomerSeed, SandboxError, TokenPair};
+pub use state::{CustomerSeed, TokenPair};
 
 use state::{Change, Lifetimes, State};
 
@@ -349,11 +349,6 @@ impl QuickbooksSandbox {
     pub fn token_url(&self) -> String {
         format!("{}/oauth2/v1/tokens/bearer", self.base_url())
     }
-
-    /// A clonable control handle (e.g. for another task).
-    pub fn control(&self) -> Control {
-        self.control.clone()
-    }
 }
 
 impl std::ops::Deref for QuickbooksSandbox {
@@ -539,11 +534,6 @@ impl Control {
             verifier_token: SecretString::from(verifier_token.to_string()),
             format,
         });
-    }
-
-    /// Removes the webhook endpoint: changes send nothing.
-    pub fn clear_webhook(&self) {
-        *lock(&self.inner.webhook) = None;
     }
 
     /// Every webhook POST made so far, oldest first.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::query::{Entity, FieldValue, Query, QueryError, Select};
+use crate::SandboxError;
 
 /// The longest `DisplayName` accepted (third-party figure, UNCONFIRMED).
 pub const MAX_DISPLAY_NAME_CHARS: usize = 500;
@@ -31,10 +32,6 @@ const CUSTOMER_READ_ONLY: &[&str] = &[
     "BalanceWithJobs",
     "FullyQualifiedName",
 ];
-
-/// A control-API failure: the same type as the FreshBooks sandbox's (and the same HTTP
-/// answers on the control routes).
-pub use crate::freshbooks::SandboxError;
 
 /// An error as QuickBooks answers it: `{"Fault":{"Error":[{Message, Detail, code, element}],
 /// "type":…},"time":…}` with HTTP `status`.

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use super::query;
 use super::state::{self, AuthFailure, Change, QboFault};
 use super::{Inner, Webhooks, lock};
-use crate::authorize::{self, param};
+use crate::authorize::{self, oauth_error, param};
 use crate::faults::{Injected, KillSwitch};
 
 type Shared = Arc<Inner>;
@@ -287,14 +287,6 @@ fn json_object(body: &[u8]) -> Result<Map<String, Value>, QboFault> {
 }
 
 // ---- OAuth ------------------------------------------------------------------------------------
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response()
-}
 
 /// Whether the Basic credentials are the app's.
 fn client_authenticated(inner: &Inner, headers: &HeaderMap) -> bool {

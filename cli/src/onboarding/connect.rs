@@ -16,6 +16,7 @@ use mlc::vendors::mailchimp::client::{
     ClientOptions, DEFAULT_TIMEOUT, MailchimpClient, OAUTH_METADATA_URL, oauth_metadata_at,
 };
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
+use mlc::vendors::quickbooks::credentials::QuickbooksCredentials;
 use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
 use mlc::webhook::secret_names;
 use secrecy::{ExposeSecret, SecretString};
@@ -336,16 +337,20 @@ async fn connect_quickbooks(args: &ConnectArgs) -> anyhow::Result<SecretString> 
          `source.account` for a QuickBooks source, or `target.realm_id` for a QuickBooks target. \
          Check it with `ml-connector ping`."
     );
-    Ok(quickbooks::credential_json(
-        &approved.tokens,
-        &quickbooks::Approval {
-            client_id: &client_id,
-            client_secret: &client_secret,
-            redirect_uri: &approved.redirect_uri,
-            realm_id: &realm_id,
-            environment,
-        },
-    ))
+    // Written whole, so a reconnect also clears the token manager's `needs_reconnect` mark.
+    let credentials = QuickbooksCredentials {
+        access_token: approved.tokens.access_token,
+        refresh_token: approved.tokens.refresh_token,
+        expires_at: approved.tokens.expires_at,
+        refresh_expires_at: approved.tokens.refresh_expires_at,
+        client_id: Some(client_id),
+        client_secret: Some(client_secret),
+        redirect_uri: Some(approved.redirect_uri),
+        realm_id,
+        environment: environment.into(),
+        needs_reconnect: None,
+    };
+    Ok(credentials.to_secret_json())
 }
 
 async fn connect_mailchimp(args: &ConnectArgs) -> anyhow::Result<SecretString> {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use mlc::tokens::{RefreshError, TokenSet};
 use mlc::vendors::quickbooks::credentials::Environment as StoredEnvironment;
 use mlc::vendors::quickbooks::oauth::QuickbooksOauth;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use url::Url;
 
 use super::oauth_listener::{self, OAuthProvider};
@@ -112,47 +112,6 @@ pub fn realm_id(value: Option<&str>) -> anyhow::Result<String> {
         bail!("the QuickBooks redirect's `{REALM_PARAM}` `{realm}` is not a company id");
     }
     Ok(realm.to_string())
-}
-
-/// What `connect quickbooks` learnt, besides the tokens.
-pub struct Approval<'a> {
-    pub client_id: &'a str,
-    pub client_secret: &'a SecretString,
-    pub redirect_uri: &'a str,
-    pub realm_id: &'a str,
-    pub environment: Environment,
-}
-
-/// The stored credential set `credentials/<name>`: the token fields the token manager reads
-/// and rewrites, the client for refreshing, the company and its environment. Written whole, so
-/// a reconnect also clears the token manager's `needs_reconnect` marker.
-pub fn credential_json(tokens: &TokenSet, approval: &Approval<'_>) -> SecretString {
-    let mut map = serde_json::Map::new();
-    let mut put = |k: &str, v: serde_json::Value| {
-        map.insert(k.to_string(), v);
-    };
-    put("access_token", tokens.access_token.expose_secret().into());
-    put("refresh_token", tokens.refresh_token.expose_secret().into());
-    if let Some(at) = tokens.expires_at {
-        put("expires_at", at.to_rfc3339().into());
-    }
-    if let Some(at) = tokens.refresh_expires_at {
-        put("refresh_expires_at", at.to_rfc3339().into());
-    }
-    put("client_id", approval.client_id.into());
-    put(
-        "client_secret",
-        approval.client_secret.expose_secret().into(),
-    );
-    put("redirect_uri", approval.redirect_uri.into());
-    put("realm_id", approval.realm_id.into());
-    put(
-        "environment",
-        StoredEnvironment::from(approval.environment)
-            .as_str()
-            .into(),
-    );
-    SecretString::from(serde_json::Value::Object(map).to_string())
 }
 
 #[cfg(test)]

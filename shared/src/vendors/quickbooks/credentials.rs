@@ -131,6 +131,35 @@ impl QuickbooksCredentials {
     pub fn api_base<'a>(&self, override_base: Option<&'a str>) -> &'a str {
         override_base.unwrap_or(self.environment.api_base())
     }
+
+    /// The JSON to store in the secret, as a secret itself. `needs_reconnect` is never written:
+    /// a set is written whole by `connect`, and writing it is what clears the mark.
+    pub fn to_secret_json(&self) -> SecretString {
+        let mut map = serde_json::Map::new();
+        let mut put = |k: &str, v: serde_json::Value| {
+            map.insert(k.to_string(), v);
+        };
+        put("access_token", self.access_token.expose_secret().into());
+        put("refresh_token", self.refresh_token.expose_secret().into());
+        if let Some(at) = self.expires_at {
+            put("expires_at", at.to_rfc3339().into());
+        }
+        if let Some(at) = self.refresh_expires_at {
+            put("refresh_expires_at", at.to_rfc3339().into());
+        }
+        if let Some(id) = &self.client_id {
+            put("client_id", id.as_str().into());
+        }
+        if let Some(secret) = &self.client_secret {
+            put("client_secret", secret.expose_secret().into());
+        }
+        if let Some(uri) = &self.redirect_uri {
+            put("redirect_uri", uri.as_str().into());
+        }
+        put("realm_id", self.realm_id.as_str().into());
+        put("environment", self.environment.as_str().into());
+        SecretString::from(serde_json::Value::Object(map).to_string())
+    }
 }
 
 impl std::fmt::Debug for QuickbooksCredentials {
@@ -186,6 +215,26 @@ mod tests {
             marked.needs_reconnect.unwrap().reason.as_deref(),
             Some("invalid_grant")
         );
+    }
+
+    #[test]
+    fn round_trips_without_the_mark() {
+        let mut c = QuickbooksCredentials::from_json(FULL).unwrap();
+        c.needs_reconnect = Some(NeedsReconnect::default());
+        let json = c.to_secret_json();
+        let back = QuickbooksCredentials::from_secret(&json).unwrap();
+        assert_eq!(back.refresh_token.expose_secret(), "rt-SECRET-2");
+        assert_eq!(back.client_secret.unwrap().expose_secret(), "cs-SECRET-3");
+        assert_eq!(
+            (back.expires_at, back.refresh_expires_at),
+            (c.expires_at, c.refresh_expires_at)
+        );
+        assert_eq!(
+            (back.realm_id.as_str(), back.environment),
+            ("9341453050771234", Environment::Sandbox)
+        );
+        assert!(back.needs_reconnect.is_none());
+        assert!(!json.expose_secret().contains("extra"));
     }
 
     #[test]

@@ -12,15 +12,11 @@ use crate::tokens::TokenError;
 use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::mailchimp::MailchimpError;
 use crate::vendors::quickbooks::QuickbooksError;
-use crate::vendors::quickbooks::error::{CODE_NOT_FOUND, CODE_STALE_OBJECT};
+use crate::vendors::quickbooks::error::{CODE_DUPLICATE_NAME, CODE_NOT_FOUND, CODE_STALE_OBJECT};
 use crate::worker::HandlerError;
 
 /// How long an event waits in its queue while its connection is broken, per receive.
 pub const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
-
-/// QuickBooks' fault code for a display name already taken by another customer, vendor or
-/// employee.
-const CODE_DUPLICATE_NAME: &str = "6240";
 
 /// A failed FreshBooks read. Transport failures, 429 and 5xx are transient.
 ///

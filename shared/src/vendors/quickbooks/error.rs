@@ -16,6 +16,9 @@ use crate::vendors::http::ReadError;
 pub const CODE_STALE_OBJECT: &str = "5010";
 /// QuickBooks' error code for an object that does not exist (or is gone).
 pub const CODE_NOT_FOUND: &str = "610";
+/// QuickBooks' fault code for a display name already taken by another customer, vendor or
+/// employee.
+pub const CODE_DUPLICATE_NAME: &str = "6240";
 
 /// A failed QuickBooks call. Every variant that came from an HTTP answer carries QuickBooks'
 /// `intuit_tid` (the id Intuit support asks for) when the answer had one.

@@ -14,8 +14,7 @@ use anyhow::Context;
 use mlc::adapters::embedded::EmbeddedDb;
 use mlc::connections::{CachedConnections, ConnectionSet};
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::flows::mailchimp_target::MailchimpTarget;
-use mlc::flows::quickbooks_target::QuickbooksTarget;
+use mlc::flows::target_worker::{TargetParts, target_handler};
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Queue, Secrets, Store, SystemClock};
@@ -26,7 +25,7 @@ use mlc::vendors::freshbooks::callbacks::{
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local, secret_names};
 use mlc::worker::local::{PollOptions, run_until};
-use mlc::worker::{Harness, HarnessConfig, TargetHandler};
+use mlc::worker::{Harness, HarnessConfig};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -261,16 +260,15 @@ pub(crate) fn worker_for(
         Arc::new(db.clone()),
         Duration::from_secs(5),
     ));
-    let handler: Arc<dyn TargetHandler> = match queue {
-        "mailchimp" => Arc::new(MailchimpTarget::new(
+    let handler = target_handler(
+        queue.parse().ok()?,
+        TargetParts {
             connections,
-            clients.clone(),
-            store.clone(),
-            clock.clone(),
-        )),
-        "quickbooks" => Arc::new(QuickbooksTarget::new(connections, clients.clone())),
-        _ => return None,
-    };
+            clients: clients.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+        },
+    )?;
     let mut config = HarnessConfig::new(queue);
     config.max_receives = MAX_RECEIVES;
     Some(Harness::new(
@@ -464,11 +462,7 @@ async fn register_sandbox_webhooks(
             sandboxes.realm_id()
         ));
     }
-    let lists: BTreeSet<String> = set
-        .for_vendor(Vendor::Mailchimp)
-        .filter_map(|(_, c)| c.source.account.clone())
-        .collect();
-    for list in lists {
+    for list in mailchimp_webhook::plans(set).into_keys() {
         let secret = mailchimp_webhook::secret(pipeline.secrets.as_ref(), &list).await?;
         sandboxes
             .mailchimp

@@ -1,6 +1,7 @@
 //! [`run_target_worker`]: the one Lambda entry every target worker runs (the Mailchimp worker,
 //! the QuickBooks worker): the harness behind the target queue's SQS event source
-//! (`ReportBatchItemFailures`), with the target's [`TargetHandler`] in the middle.
+//! (`ReportBatchItemFailures`), with the target's [`TargetHandler`] ([`target_handler`]) in the
+//! middle.
 //!
 //! Init does no network I/O: the AWS clients connect on first use, and vendor clients are built
 //! per credential set on the first event that needs them.
@@ -12,7 +13,10 @@ use crate::adapters::aws::{AwsAdapters, http::load_sdk_config};
 use crate::connections::CachedConnections;
 use crate::flows::clients::VendorClients;
 use crate::flows::live_clients::{LiveClients, LiveClientsConfig};
+use crate::flows::mailchimp_target::MailchimpTarget;
+use crate::flows::quickbooks_target::QuickbooksTarget;
 use crate::ports::{Clock, ConnectionStore, Leases, Secrets, Store, SystemClock};
+use crate::vendor::Vendor;
 use crate::worker::{Harness, HarnessConfig, TargetHandler, lambda::run_lambda};
 
 /// How long a warm instance trusts the applied connections before reading them again.
@@ -20,6 +24,7 @@ pub const CONNECTIONS_TTL: Duration = Duration::from_secs(60);
 
 /// What a target handler is built from: the applied connections, the live vendor clients, the
 /// state store and the clock.
+#[derive(Clone)]
 pub struct TargetParts {
     pub connections: Arc<CachedConnections>,
     pub clients: Arc<dyn VendorClients>,
@@ -27,14 +32,31 @@ pub struct TargetParts {
     pub clock: Arc<dyn Clock>,
 }
 
-/// Runs the worker Lambda with the handler `make` builds (e.g.
-/// `|p| MailchimpTarget::new(p.connections, p.clients, p.store, p.clock)`), reading the
-/// harness, AWS and vendor-client settings from the environment.
-pub async fn run_target_worker<H, F>(make: F) -> Result<(), lambda_runtime::Error>
-where
-    H: TargetHandler + 'static,
-    F: FnOnce(TargetParts) -> H,
-{
+/// The handler of `target`'s queue: every flow that writes to `target`. `None` for a vendor no
+/// flow writes to. The one place a queue's handler is chosen, for the Lambdas, `ml-connector
+/// dev` and the test pipelines alike.
+pub fn target_handler(target: Vendor, parts: TargetParts) -> Option<Arc<dyn TargetHandler>> {
+    let TargetParts {
+        connections,
+        clients,
+        store,
+        clock,
+    } = parts;
+    match target {
+        Vendor::Mailchimp => Some(Arc::new(MailchimpTarget::new(
+            connections,
+            clients,
+            store,
+            clock,
+        ))),
+        Vendor::Quickbooks => Some(Arc::new(QuickbooksTarget::new(connections, clients))),
+        _ => None,
+    }
+}
+
+/// Runs the worker Lambda of `target`'s queue ([`target_handler`]), reading the harness, AWS
+/// and vendor-client settings from the environment.
+pub async fn run_target_worker(target: Vendor) -> Result<(), lambda_runtime::Error> {
     crate::observability::init(true);
     let sdk = load_sdk_config().await;
     let aws = AwsAdapters::from_env(&sdk)?;
@@ -52,12 +74,16 @@ where
         store.clone() as Arc<dyn ConnectionStore>,
         CONNECTIONS_TTL,
     ));
-    let handler = make(TargetParts {
-        connections,
-        clients: Arc::new(clients),
-        store: store.clone(),
-        clock: clock.clone(),
-    });
-    let harness = Harness::new(Arc::new(aws.queue), store, clock, Arc::new(handler), config);
+    let handler = target_handler(
+        target,
+        TargetParts {
+            connections,
+            clients: Arc::new(clients),
+            store: store.clone(),
+            clock: clock.clone(),
+        },
+    )
+    .ok_or_else(|| format!("no flow writes to {target}: no worker for its queue"))?;
+    let harness = Harness::new(Arc::new(aws.queue), store, clock, handler, config);
     run_lambda(harness).await
 }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use mlc::connections::{CachedConnections, ConnectionSet};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::flows::mailchimp_target::MailchimpTarget;
+use mlc::flows::target_worker::{TargetParts, target_handler};
 use mlc::poller::{Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Queue, QueueDepth, Secrets, Store, SystemClock};
+use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callbacks::{
     CallbackSpec, CallbacksClient, EVENTS, register_pending, wait_verified,
 };
@@ -122,12 +123,13 @@ impl InstanceConfig {
             store.clone() as Arc<dyn ConnectionStore>,
             Duration::ZERO,
         ));
-        let handler = Arc::new(MailchimpTarget::new(
+        let parts = TargetParts {
             connections,
-            clients.clone() as Arc<dyn VendorClients>,
-            store.clone(),
-            clock.clone(),
-        ));
+            clients: clients.clone() as Arc<dyn VendorClients>,
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        let handler = target_handler(Vendor::Mailchimp, parts).expect("the Mailchimp worker");
         let harness = Arc::new(Harness::new(
             queue.clone(),
             store.clone(),

@@ -10,15 +10,14 @@ use std::time::Duration;
 use mlc::connections::{CachedConnections, ConnectionSet};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::flows::mailchimp_target::MailchimpTarget;
-use mlc::flows::quickbooks_target::QuickbooksTarget;
+use mlc::flows::target_worker::{TargetParts, target_handler};
 use mlc::poller::{Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Leases, Queue, Secrets, Store, SystemClock};
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::{WebhookDeps, secret_names};
 use mlc::worker::local::run_once;
-use mlc::worker::{BatchReport, Harness, TargetHandler};
+use mlc::worker::{BatchReport, Harness};
 
 use super::rig::{Adapters, Backend, WebhookServer, drain_all, drain_concurrently, harness_config};
 use crate::sandbox::mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
@@ -128,8 +127,17 @@ impl InstanceConfig {
             adapters.store.clone() as Arc<dyn ConnectionStore>,
             Duration::ZERO,
         ));
-        let vendor_clients = clients.clone() as Arc<dyn VendorClients>;
-        let harness = |queue: &str, handler: Arc<dyn TargetHandler>| {
+        let parts = TargetParts {
+            connections,
+            clients: clients.clone() as Arc<dyn VendorClients>,
+            store: adapters.store.clone(),
+            clock: clock.clone(),
+        };
+        let harness = |queue: &str| {
+            let target = queue
+                .parse()
+                .expect("a queue is named after its target vendor");
+            let handler = target_handler(target, parts.clone()).expect("a target worker");
             Arc::new(Harness::new(
                 adapters.queue.clone(),
                 adapters.store.clone(),
@@ -138,19 +146,8 @@ impl InstanceConfig {
                 harness_config(queue, self.max_receives),
             ))
         };
-        let mc_worker = harness(
-            MC_QUEUE,
-            Arc::new(MailchimpTarget::new(
-                connections.clone(),
-                vendor_clients.clone(),
-                adapters.store.clone(),
-                clock.clone(),
-            )),
-        );
-        let qb_worker = harness(
-            QB_QUEUE,
-            Arc::new(QuickbooksTarget::new(connections, vendor_clients)),
-        );
+        let mc_worker = harness(MC_QUEUE);
+        let qb_worker = harness(QB_QUEUE);
         Instance {
             clients,
             mc_worker,

@@ -3,13 +3,15 @@
 //! the refresh leases, and the secrets store over it holding the credential set.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use mlc::ports::{ManualClock, Secrets};
-use secrecy::SecretString;
+use mlc::tokens::{Refresher, TokenConfig, TokenManager};
+use secrecy::{ExposeSecret, SecretString};
 
-/// The clock, database and secrets of a token manager; take the fields apart for a fixture.
+/// The clock, database and secrets of a token manager, with the credential sets in them.
 pub struct TokenRig {
     pub clock: Arc<ManualClock>,
     pub db: EmbeddedDb,
@@ -35,5 +37,39 @@ impl TokenRig {
             )
             .await
             .expect("the embedded secrets store takes the credential set");
+    }
+
+    /// The credential set `name` as stored now.
+    pub async fn stored(&self, name: &str) -> serde_json::Value {
+        let raw = self
+            .secrets
+            .get(&format!("credentials/{name}"))
+            .await
+            .expect("the embedded secrets store reads")
+            .unwrap_or_else(|| panic!("no credential set `{name}`"));
+        serde_json::from_str(raw.expose_secret()).expect("the stored set is JSON")
+    }
+
+    /// One "Lambda instance": its own token manager (own cache and lease holder id) refreshing
+    /// through `oauth` `margin` ahead of expiry, re-reading the set quickly while another
+    /// instance refreshes.
+    pub fn manager(
+        &self,
+        oauth: Arc<dyn Refresher>,
+        margin: chrono::Duration,
+    ) -> Arc<TokenManager> {
+        Arc::new(
+            TokenManager::new(
+                self.secrets.clone(),
+                Arc::new(self.db.clone()),
+                self.clock.clone(),
+                oauth,
+            )
+            .with_config(TokenConfig {
+                margin,
+                poll: Duration::from_millis(20),
+                ..TokenConfig::default()
+            }),
+        )
     }
 }

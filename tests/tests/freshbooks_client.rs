@@ -11,8 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
-use mlc::ports::{Clock, ManualClock, Secrets};
+use mlc::ports::Clock;
 use mlc::tokens::{TokenConfig, TokenError, TokenManager};
 use mlc::vendors::form::Form;
 use mlc::vendors::freshbooks::FreshbooksApi;
@@ -23,7 +22,7 @@ use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::freshbooks::webhook::{SIGNATURE_HEADER, verify};
 use mlc_tests::sandbox::freshbooks::*;
 use mlc_tests::token_rig::TokenRig;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 const CREDENTIALS: &str = "fb-main";
@@ -31,9 +30,7 @@ const CREDENTIALS: &str = "fb-main";
 struct Fixture {
     sandbox: FreshbooksSandbox,
     account: SandboxAccount,
-    clock: Arc<ManualClock>,
-    db: EmbeddedDb,
-    secrets: Arc<EmbeddedSecrets>,
+    rig: TokenRig,
 }
 
 impl Fixture {
@@ -47,31 +44,18 @@ impl Fixture {
         let account = sandbox.setup_account("owner@example.com", "Acme Ltd");
         rig.store_credentials(CREDENTIALS, &sandbox.credentials_json(&account.tokens))
             .await;
-        let TokenRig { clock, db, secrets } = rig;
         Self {
             sandbox,
             account,
-            clock,
-            db,
-            secrets,
+            rig,
         }
     }
 
-    /// One "Lambda instance": its own token manager (own cache and lease holder id).
+    /// One "Lambda instance", with the default margin.
     fn manager(&self) -> Arc<TokenManager> {
         let oauth = FreshbooksOauth::new(&self.sandbox.base_url()).unwrap();
-        Arc::new(
-            TokenManager::new(
-                self.secrets.clone(),
-                Arc::new(self.db.clone()),
-                self.clock.clone(),
-                Arc::new(oauth),
-            )
-            .with_config(TokenConfig {
-                poll: Duration::from_millis(20),
-                ..TokenConfig::default()
-            }),
-        )
+        self.rig
+            .manager(Arc::new(oauth), TokenConfig::default().margin)
     }
 
     fn client(&self) -> FreshbooksClient {
@@ -87,18 +71,12 @@ impl Fixture {
     }
 
     async fn stored(&self) -> serde_json::Value {
-        let raw = self
-            .secrets
-            .get(&format!("credentials/{CREDENTIALS}"))
-            .await
-            .unwrap()
-            .unwrap();
-        serde_json::from_str(raw.expose_secret()).unwrap()
+        self.rig.stored(CREDENTIALS).await
     }
 
     /// Moves both clocks (the sandbox's and the manager's).
     fn advance(&self, by: chrono::Duration) {
-        self.clock.advance(by);
+        self.rig.clock.advance(by);
     }
 
     async fn client_record(&self, email: &str) -> String {
@@ -445,7 +423,7 @@ async fn a_refused_refresh_token_is_a_permanent_broken_connection() {
     )
     .unwrap();
     oauth
-        .refresh_credentials(&creds, f.clock.now())
+        .refresh_credentials(&creds, f.rig.clock.now())
         .await
         .unwrap();
     f.sandbox.expire_access_tokens();
@@ -467,7 +445,7 @@ async fn an_authorization_code_is_exchanged_once() {
     let oauth = FreshbooksOauth::new(&f.sandbox.base_url()).unwrap();
     let o = FreshbooksSandboxOptions::default();
     let secret = SecretString::from(o.client_secret.clone());
-    let now = f.clock.now();
+    let now = f.rig.clock.now();
     let pair = oauth
         .exchange_code(&o.client_id, &secret, &o.redirect_uri, &code, now)
         .await

@@ -8,28 +8,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::errors::from_quickbooks;
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::ports::{Clock, ManualClock, Secrets};
-use mlc::tokens::{TokenConfig, TokenError, TokenManager};
+use mlc::flows::live_clients::{LiveClients, LiveClientsConfig, QUICKBOOKS_TOKEN_MARGIN};
+use mlc::ports::Clock;
+use mlc::tokens::{TokenError, TokenManager};
 use mlc::vendors::quickbooks::client::{ClientOptions, QuickbooksClient};
 use mlc::vendors::quickbooks::models::{CustomerUpdate, MAX_NOTE_CHARS};
 use mlc::vendors::quickbooks::oauth::QuickbooksOauth;
 use mlc::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
 use mlc_tests::sandbox::quickbooks::*;
 use mlc_tests::token_rig::TokenRig;
-use secrecy::{ExposeSecret, SecretString};
 
 const CREDENTIALS: &str = "qb-main";
 
 struct Fixture {
     sandbox: QuickbooksSandbox,
     company: SandboxCompany,
-    clock: Arc<ManualClock>,
-    db: EmbeddedDb,
-    secrets: Arc<EmbeddedSecrets>,
+    rig: TokenRig,
 }
 
 impl Fixture {
@@ -43,53 +39,25 @@ impl Fixture {
         let company = sandbox.setup_company("Acme Books");
         rig.store_credentials(CREDENTIALS, &sandbox.credentials_json(&company))
             .await;
-        let TokenRig { clock, db, secrets } = rig;
         Self {
             sandbox,
             company,
-            clock,
-            db,
-            secrets,
+            rig,
         }
     }
 
     async fn store(&self, json: &str) {
-        self.secrets
-            .put(
-                &format!("credentials/{CREDENTIALS}"),
-                &SecretString::from(json.to_string()),
-            )
-            .await
-            .unwrap();
+        self.rig.store_credentials(CREDENTIALS, json).await;
     }
 
     async fn stored(&self) -> serde_json::Value {
-        let raw = self
-            .secrets
-            .get(&format!("credentials/{CREDENTIALS}"))
-            .await
-            .unwrap()
-            .unwrap();
-        serde_json::from_str(raw.expose_secret()).unwrap()
+        self.rig.stored(CREDENTIALS).await
     }
 
-    /// One "Lambda instance": its own token manager (own cache and lease holder id), with the
-    /// QuickBooks margin.
+    /// One "Lambda instance", with the QuickBooks margin.
     fn manager(&self) -> Arc<TokenManager> {
         let oauth = QuickbooksOauth::for_api_base(&self.sandbox.base_url()).unwrap();
-        Arc::new(
-            TokenManager::new(
-                self.secrets.clone(),
-                Arc::new(self.db.clone()),
-                self.clock.clone(),
-                Arc::new(oauth),
-            )
-            .with_config(TokenConfig {
-                margin: chrono::Duration::minutes(10),
-                poll: Duration::from_millis(20),
-                ..TokenConfig::default()
-            }),
-        )
+        self.rig.manager(Arc::new(oauth), QUICKBOOKS_TOKEN_MARGIN)
     }
 
     fn client(&self) -> QuickbooksClient {
@@ -185,11 +153,11 @@ async fn reads_queries_by_email_and_names_the_company() {
 async fn cdc_returns_changes_with_deleted_stubs_and_the_server_time() {
     let f = Fixture::new().await;
     let client = f.client();
-    let since = f.clock.now() - chrono::Duration::minutes(1);
+    let since = f.rig.clock.now() - chrono::Duration::minutes(1);
     let survivor = f.customer("Ada", "ada@example.com").await;
     let merged = f.customer("Ada2", "ada2@example.com").await;
     let inactive = f.customer("Cy", "cy@example.com").await;
-    f.clock.advance(chrono::Duration::seconds(5));
+    f.rig.clock.advance(chrono::Duration::seconds(5));
     f.sandbox
         .deactivate_customer(f.realm(), &inactive, Webhooks::Suppress)
         .await
@@ -201,7 +169,11 @@ async fn cdc_returns_changes_with_deleted_stubs_and_the_server_time() {
 
     let changed = client.changed_customers(f.realm(), since).await.unwrap();
     assert!(!changed.truncated);
-    assert_eq!(changed.server_time, f.clock.now(), "the sandbox's clock");
+    assert_eq!(
+        changed.server_time,
+        f.rig.clock.now(),
+        "the sandbox's clock"
+    );
     let by_id = |id: &str| changed.customers.iter().find(|c| c.id == id).unwrap();
     assert!(by_id(&merged).is_deleted(), "{:?}", by_id(&merged));
     assert!(!by_id(&inactive).active);
@@ -241,8 +213,8 @@ async fn updated_since_pages_past_a_thousand() {
     assert_eq!(f.sandbox.request_count("GET query"), 2, "two pages");
 
     // Only later changes after a time, inactive ones included.
-    let cut = f.clock.now();
-    f.clock.advance(chrono::Duration::minutes(5));
+    let cut = f.rig.clock.now();
+    f.rig.clock.advance(chrono::Duration::minutes(5));
     let id = all.customers[10].id.clone();
     f.sandbox
         .deactivate_customer(f.realm(), &id, Webhooks::Suppress)
@@ -255,7 +227,7 @@ async fn updated_since_pages_past_a_thousand() {
     assert_eq!(later.customers.len(), 1);
     assert_eq!(later.customers[0].id, id);
     assert!(!later.customers[0].active);
-    assert_eq!(later.server_time, f.clock.now());
+    assert_eq!(later.server_time, f.rig.clock.now());
     f.assert_minorversion_always_sent();
 }
 
@@ -427,7 +399,7 @@ async fn a_401_refreshes_once_and_retries() {
 async fn ten_instances_over_an_expired_token_refresh_once() {
     let f = Fixture::new().await;
     let id = f.customer("Ada", "ada@example.com").await;
-    f.clock.advance(chrono::Duration::minutes(61));
+    f.rig.clock.advance(chrono::Duration::minutes(61));
     let clients: Vec<_> = (0..10).map(|_| Arc::new(f.client())).collect();
     let calls: Vec<_> = clients
         .iter()
@@ -449,12 +421,12 @@ async fn a_rotated_out_refresh_token_breaks_the_connection_until_reconnected() {
     let id = f.customer("Ada", "ada@example.com").await;
     let original = f.sandbox.credentials_json(&f.company);
     // One refresh rotates the refresh token ...
-    f.clock.advance(chrono::Duration::minutes(55));
+    f.rig.clock.advance(chrono::Duration::minutes(55));
     assert!(f.client().customer(f.realm(), &id).await.unwrap().is_some());
     assert_eq!(f.sandbox.refresh_calls(), 1);
     // ... the old one outlives its grace, and a stale copy of the set comes back (a restored
     // backup, a second deployment's write).
-    f.clock.advance(chrono::Duration::hours(25));
+    f.rig.clock.advance(chrono::Duration::hours(25));
     f.store(&original).await;
     let client = f.client();
     let err = client.customer(f.realm(), &id).await.unwrap_err();
@@ -517,9 +489,9 @@ async fn a_revoked_connection_is_broken() {
 async fn live_clients_reach_the_api_and_token_endpoint_under_quickbooks_api_base() {
     let f = Fixture::new().await;
     let live = LiveClients::new(
-        f.secrets.clone(),
-        Arc::new(f.db.clone()),
-        f.clock.clone(),
+        f.rig.secrets.clone(),
+        Arc::new(f.rig.db.clone()),
+        f.rig.clock.clone(),
         LiveClientsConfig {
             quickbooks_api_base: Some(f.sandbox.base_url()),
             ..LiveClientsConfig::default()
@@ -530,11 +502,11 @@ async fn live_clients_reach_the_api_and_token_endpoint_under_quickbooks_api_base
     assert_eq!(client.company_name(f.realm()).await.unwrap(), "Acme Books");
 
     // The poller's proactive refresh runs on the same manager and stores both expiries.
-    f.clock.advance(chrono::Duration::minutes(55));
+    f.rig.clock.advance(chrono::Duration::minutes(55));
     let tokens = live.quickbooks_tokens();
     assert!(
         tokens
-            .refresh_if_expiring(CREDENTIALS, chrono::Duration::minutes(10))
+            .refresh_if_expiring(CREDENTIALS, QUICKBOOKS_TOKEN_MARGIN)
             .await
             .unwrap()
     );
@@ -547,8 +519,8 @@ async fn live_clients_reach_the_api_and_token_endpoint_under_quickbooks_api_base
             .parse::<DateTime<Utc>>()
             .unwrap()
     };
-    assert!(at("expires_at") - f.clock.now() > chrono::Duration::minutes(59));
-    assert!(at("refresh_expires_at") - f.clock.now() > chrono::Duration::days(100));
+    assert!(at("expires_at") - f.rig.clock.now() > chrono::Duration::minutes(59));
+    assert!(at("refresh_expires_at") - f.rig.clock.now() > chrono::Duration::days(100));
     // The worker's client uses the new token without refreshing again.
     assert_eq!(client.company_name(f.realm()).await.unwrap(), "Acme Books");
     assert_eq!(f.sandbox.refresh_calls(), 1);

@@ -19,10 +19,9 @@ use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Queue, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::{
-    self, CallbackSpec, CallbacksClient, register_pending, wait_verified,
-};
+use mlc::vendors::freshbooks::callbacks::{self, CallbacksClient};
 use mlc::vendors::freshbooks::client::FreshbooksClient;
+use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local, secret_names};
 use mlc::worker::local::{PollOptions, run_until};
 use mlc::worker::{Harness, HarnessConfig};

@@ -14,11 +14,12 @@ use mlc::connections::{Connection, ConnectionSet};
 use mlc::ports::{CallbackStatus, Clock, Secrets, Store, SystemClock};
 use mlc::tokens::TokenManager;
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::{self, CallbackSpec, register_pending, wait_verified};
+use mlc::vendors::freshbooks::callbacks;
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
 use mlc::vendors::freshbooks::models::Callback;
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::mailchimp::client::ClientOptions;
+use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc::webhook::secret_names;
 
 use super::input;

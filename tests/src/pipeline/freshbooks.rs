@@ -14,12 +14,11 @@ use mlc::flows::target_worker::{TargetParts, target_handler};
 use mlc::poller::{Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Queue, QueueDepth, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::{
-    CallbackSpec, CallbacksClient, EVENTS, register_pending, wait_verified,
-};
+use mlc::vendors::freshbooks::callbacks::{CallbacksClient, EVENTS};
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::WebhookDeps;
+use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc::worker::{BatchReport, Harness};
 
 use super::rig::{Adapters, Backend, WebhookServer, drain_all, drain_concurrently, harness_config};

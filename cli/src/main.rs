@@ -1,5 +1,6 @@
-//! `ml-connector`: the operator command. This release carries local mode (`dev`), connections
-//! checking and the local secret store; later releases add onboarding and operations.
+//! `ml-connector`: the operator command — the demo and local mode (`dev`), onboarding (`connect`,
+//! `ping`, `apply`), connections checking, the local secret store, and operations (`status`,
+//! `audit`, `dead-letters`, `replay`, `backfill`) on the local store or a deployed stack.
 
 mod clients;
 mod demo;
@@ -50,7 +51,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConnectionsCommand {
-    /// Validate a connections file and list what it declares.
+    /// Validate a connections file and list what it declares. A connection whose flow this
+    /// build does not run is refused, and the error names the flows it runs.
     Check {
         /// The connections file (TOML).
         file: PathBuf,
@@ -110,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     c.target.vendor
                 );
             }
+            println!("flows this build runs: {}", mlc::flows::Flow::list());
             Ok(())
         }
         Command::Secrets(SecretsCommand::Put { name, store }) => {

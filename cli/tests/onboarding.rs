@@ -551,3 +551,43 @@ async fn connect_mailchimp_oauth_stores_the_token_with_its_data_centre() {
     mlc::vendors::mailchimp::credentials::Credentials::from_json(&stored.to_string())
         .expect("a usable Mailchimp credential set");
 }
+
+#[tokio::test]
+async fn connections_check_lists_the_file_and_refuses_a_flow_this_build_does_not_run() {
+    let scratch = Scratch::new("connections-check");
+    let good = connections_file(&scratch, "6BApk", "l1");
+    let out = run(&["connections", "check", &good.display().to_string()], "").await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("books-to-mailchimp: freshbooks/6BApk → mailchimp"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("flows this build runs: freshbooks → mailchimp"),
+        "{stdout}"
+    );
+
+    let hubspot = scratch.file(
+        "hubspot.toml",
+        r#"
+[connection.books-to-hubspot]
+source = { vendor = "freshbooks", account = "6BApk", credentials = "fb" }
+target = { vendor = "hubspot", credentials = "hs", portal_id = "1" }
+"#,
+    );
+    let out = run(
+        &["connections", "check", &hubspot.display().to_string()],
+        "",
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "connection `books-to-hubspot`: target.vendor: there is no flow from freshbooks to \
+             hubspot in this build; the flows it runs are: freshbooks → mailchimp"
+        ),
+        "{stderr}"
+    );
+}

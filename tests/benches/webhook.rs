@@ -108,7 +108,7 @@ fn handler(rt: &tokio::runtime::Runtime) -> WebhookHandler {
         let clock = Arc::new(ManualClock::at_unix(1_700_000_000));
         let db = EmbeddedDb::in_memory(clock.clone()).expect("in-memory store");
         db.put_connections(
-            &ConnectionSet::from_toml(CONNECTIONS, "bench").expect("valid connections"),
+            &ConnectionSet::from_toml_any_flow(CONNECTIONS, "bench").expect("valid connections"),
         )
         .await
         .expect("connections stored");

@@ -10,7 +10,8 @@ use std::net::IpAddr;
 
 use anyhow::Context;
 use mlc::connections::ConnectionSet;
-use mlc::flows::mailchimp_member::parse_bool;
+use mlc::flows::mailchimp_quickbooks::Options;
+use mlc::flows::options;
 use mlc::ports::Secrets;
 use mlc::vendor::Vendor;
 use mlc::vendors::mailchimp::MailchimpError;
@@ -18,9 +19,6 @@ use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use mlc::webhook::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
-
-/// The connection option asking for the webhook to be registered through the API.
-pub const REGISTER_OPTION: &str = "register_webhook";
 
 /// One list whose webhook feeds connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,11 +42,8 @@ pub fn plans(set: &ConnectionSet) -> BTreeMap<String, ListPlan> {
             register_with: None,
         });
         plan.connections.push(name.to_string());
-        // Validation accepted the value; an unreadable one would have failed the load.
-        let register = c
-            .options
-            .get(REGISTER_OPTION)
-            .is_some_and(|v| parse_bool(v).unwrap_or(false));
+        // Validation accepted the options; unreadable ones would have failed the load.
+        let register = options::parse::<Options>(&c.options).is_ok_and(|o| o.register_webhook);
         if register && plan.register_with.is_none() {
             plan.register_with = Some(c.source.credentials.clone());
         }

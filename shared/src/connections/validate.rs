@@ -1,11 +1,13 @@
 //! Checks a parsed [`ConnectionSet`]; every error names the file, connection and field.
 
-use super::{Connection, ConnectionSet, ConnectionsError, Endpoint};
-use crate::flows::Flow;
-use crate::flows::mailchimp_member::{parse_bool, parse_member_status, parse_retire};
+use super::{ConnectionSet, ConnectionsError, Endpoint, FlowCheck};
 use crate::vendor::Vendor;
 
-pub(super) fn validate(set: &ConnectionSet, file: &str) -> Result<(), ConnectionsError> {
+pub(super) fn validate(
+    set: &ConnectionSet,
+    file: &str,
+    check_flow: FlowCheck,
+) -> Result<(), ConnectionsError> {
     for (name, conn) in &set.connections {
         let err = |field: &str, message: String| ConnectionsError::Invalid {
             file: file.to_string(),
@@ -14,20 +16,9 @@ pub(super) fn validate(set: &ConnectionSet, file: &str) -> Result<(), Connection
             message,
         };
         check_name(name).map_err(|m| err("name", m))?;
-        let flow = Flow::between(conn.source.vendor, conn.target.vendor).ok_or_else(|| {
-            err(
-                "target.vendor",
-                format!(
-                    "there is no flow from {} to {}; the flows are: {}",
-                    conn.source.vendor,
-                    conn.target.vendor,
-                    Flow::list()
-                ),
-            )
-        })?;
+        check_flow(conn).map_err(|(f, m)| err(&f, m))?;
         check_endpoint(&conn.source, true).map_err(|(f, m)| err(&format!("source.{f}"), m))?;
         check_endpoint(&conn.target, false).map_err(|(f, m)| err(&format!("target.{f}"), m))?;
-        check_options(flow, conn).map_err(|(f, m)| err(&format!("options.{f}"), m))?;
     }
     check_duplicates(set, file)
 }
@@ -124,76 +115,6 @@ fn source_account_hint(vendor: Vendor) -> &'static str {
         Vendor::Stripe => "the Stripe account id (`acct_…`) whose webhooks feed it",
         Vendor::Hubspot | Vendor::Marketo => "the account id",
     }
-}
-
-/// An option a flow accepts and what its value must be.
-struct OptionSpec {
-    key: &'static str,
-    applies: fn(Flow) -> bool,
-    check: fn(&toml::Value) -> Result<(), String>,
-}
-
-// The value checks are the flows' own parsers, so what `connections check` accepts is exactly
-// what the workers read.
-const OPTIONS: &[OptionSpec] = &[
-    OptionSpec {
-        key: "status_if_new",
-        applies: |f| f.target() == Vendor::Mailchimp,
-        check: |v| parse_member_status(v).map(|_| ()),
-    },
-    OptionSpec {
-        key: "sync_drafts",
-        applies: |f| f.source() == Vendor::Freshbooks,
-        check: |v| parse_bool(v).map(|_| ()),
-    },
-    OptionSpec {
-        key: "on_email_change",
-        applies: |f| f.target() == Vendor::Mailchimp,
-        check: |v| parse_retire(v).map(|_| ()),
-    },
-    OptionSpec {
-        key: "on_client_delete",
-        applies: |f| f == Flow::FreshbooksToMailchimp,
-        check: |v| parse_retire(v).map(|_| ()),
-    },
-    OptionSpec {
-        key: "on_customer_deactivate",
-        applies: |f| f == Flow::QuickbooksToMailchimp,
-        check: |v| parse_retire(v).map(|_| ()),
-    },
-    OptionSpec {
-        key: "tags",
-        // QuickBooks → Mailchimp sends no accounting data, so there are no status tags to set.
-        applies: |f| f == Flow::FreshbooksToMailchimp,
-        check: |v| parse_bool(v).map(|_| ()),
-    },
-    OptionSpec {
-        key: "register_webhook",
-        applies: |f| f == Flow::MailchimpToQuickbooks,
-        check: |v| parse_bool(v).map(|_| ()),
-    },
-];
-
-fn check_options(flow: Flow, conn: &Connection) -> Result<(), (String, String)> {
-    for (key, value) in &conn.options {
-        let spec = OPTIONS.iter().find(|s| s.key == key && (s.applies)(flow));
-        let Some(spec) = spec else {
-            let known: Vec<_> = OPTIONS
-                .iter()
-                .filter(|s| (s.applies)(flow))
-                .map(|s| s.key)
-                .collect();
-            return Err((
-                key.clone(),
-                format!(
-                    "`{key}` is not an option of the {flow} flow (its options: {})",
-                    known.join(", ")
-                ),
-            ));
-        };
-        (spec.check)(value).map_err(|m| (key.clone(), m))?;
-    }
-    Ok(())
 }
 
 fn check_duplicates(set: &ConnectionSet, file: &str) -> Result<(), ConnectionsError> {

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -18,6 +19,7 @@ use crate::connections::Connection;
 use crate::event::SyncEvent;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::{from_mailchimp, from_port};
+use crate::flows::options::{FlowOptions, one_of};
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::mailchimp::models::{Member, MemberUpsert, MergeField};
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
@@ -27,16 +29,42 @@ use crate::worker::{Handled, HandlerError};
 
 /// Mailchimp's `status_if_new` values a connection may choose. `cleaned` is Mailchimp's own
 /// verdict on an address, never something a sync should set.
-const MEMBER_STATUSES: [&str; 4] = ["subscribed", "pending", "unsubscribed", "transactional"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
+pub enum MemberStatus {
+    Subscribed,
+    Pending,
+    Unsubscribed,
+    /// Accounting data carries no marketing consent (mailchimp.md §2.5): new members are
+    /// transactional unless the connection says otherwise.
+    #[default]
+    Transactional,
+}
 
-/// Accounting data carries no marketing consent (mailchimp.md §2.5): new members are
-/// transactional unless the connection says otherwise.
-pub const DEFAULT_STATUS_IF_NEW: &str = "transactional";
+impl MemberStatus {
+    /// The value Mailchimp takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Subscribed => "subscribed",
+            MemberStatus::Pending => "pending",
+            MemberStatus::Unsubscribed => "unsubscribed",
+            MemberStatus::Transactional => "transactional",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d)
+    }
+}
 
 /// What to do with the member of an address the flow no longer syncs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
 pub enum Retire {
     /// Archive the member (never delete-permanent: the address could not be re-added).
+    #[default]
     Archive,
     /// Leave the member as it is.
     Keep,
@@ -51,40 +79,10 @@ impl Retire {
     }
 }
 
-/// `status_if_new`: one of `MEMBER_STATUSES`.
-pub fn parse_member_status(v: &toml::Value) -> Result<String, String> {
-    match v.as_str() {
-        Some(s) if MEMBER_STATUSES.contains(&s) => Ok(s.to_string()),
-        _ => Err(format!("must be one of {}", MEMBER_STATUSES.join(", "))),
+impl<'de> Deserialize<'de> for Retire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d)
     }
-}
-
-/// `"archive"` or `"keep"`.
-pub fn parse_retire(v: &toml::Value) -> Result<Retire, String> {
-    match v.as_str() {
-        Some("archive") => Ok(Retire::Archive),
-        Some("keep") => Ok(Retire::Keep),
-        _ => Err("must be \"archive\" or \"keep\"".to_string()),
-    }
-}
-
-/// `true` or `false` (not a string).
-pub fn parse_bool(v: &toml::Value) -> Result<bool, String> {
-    v.as_bool()
-        .ok_or_else(|| "must be true or false".to_string())
-}
-
-/// Runs `parse` on every option of a connection's `options` table, naming the option in the
-/// error (`options.<key>: …`). Each flow's `parse` sets the keys it knows and ignores the rest
-/// (validation refuses unknown keys when the set is applied).
-pub fn parse_each(
-    options: &BTreeMap<String, toml::Value>,
-    mut parse: impl FnMut(&str, &toml::Value) -> Result<(), String>,
-) -> Result<(), String> {
-    for (key, value) in options {
-        parse(key, value).map_err(|m| format!("options.{key}: {m}"))?;
-    }
-    Ok(())
 }
 
 // ---- members ----------------------------------------------------------------------------------
@@ -232,15 +230,14 @@ impl FlowParts {
     /// syncs and the connection is enabled (else `Ok(Err)` of a skip reason, audited as
     /// skipped), the event comes from the account the connection reads and the target names an
     /// audience (else a permanent configuration error that says what to fix). Then the
-    /// connection's options (`parse_options`, a bad value being a permanent configuration
-    /// error) and its Mailchimp client.
-    pub async fn begin<'a, O>(
+    /// connection's options (the flow's typed options, a bad value being a permanent
+    /// configuration error) and its Mailchimp client.
+    pub async fn begin<'a, O: FlowOptions>(
         &'a self,
         spec: &SourceSpec,
         name: &'a str,
         connection: &'a Connection,
         event: &SyncEvent,
-        parse_options: impl FnOnce(&BTreeMap<String, toml::Value>) -> Result<O, String>,
     ) -> Result<Result<Begun<'a, O>, String>, HandlerError> {
         let SourceSpec {
             vendor,
@@ -273,8 +270,8 @@ impl FlowParts {
                 format!("connection `{name}` has no target.list_id"),
             )
         })?;
-        let options = parse_options(&connection.options)
-            .map_err(|m| HandlerError::permanent("configuration", format!("`{name}`: {m}")))?;
+        let options = crate::flows::options::parse::<O>(&connection.options)
+            .map_err(|e| HandlerError::permanent("configuration", format!("`{name}`: {e}")))?;
         let credentials = connection.target.credentials.as_str();
         Ok(Ok(Begun {
             account,
@@ -567,15 +564,17 @@ mod tests {
     #[test]
     fn options_parse_or_say_what_they_must_be() {
         let s = |v: &str| toml::Value::String(v.into());
-        assert_eq!(parse_member_status(&s("pending")).unwrap(), "pending");
-        assert!(parse_member_status(&s("cleaned")).is_err());
-        assert_eq!(parse_retire(&s("keep")).unwrap(), Retire::Keep);
         assert_eq!(
-            parse_retire(&s("delete")).unwrap_err(),
+            MemberStatus::deserialize(s("pending")).unwrap(),
+            MemberStatus::Pending
+        );
+        assert!(MemberStatus::deserialize(s("cleaned")).is_err());
+        assert_eq!(Retire::deserialize(s("keep")).unwrap(), Retire::Keep);
+        assert_eq!(
+            Retire::deserialize(s("delete")).unwrap_err().message(),
             "must be \"archive\" or \"keep\""
         );
-        assert!(parse_bool(&toml::Value::Boolean(true)).unwrap());
-        assert!(parse_bool(&s("true")).is_err());
+        assert_eq!(MemberStatus::default().as_str(), "transactional");
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! The flows ml-connector runs: which source vendor may feed which target vendor.
+//! The flows ml-connector runs: one folder per flow (options, pure mapping, orchestration) and
+//! one row per flow in [`table::FLOWS`], which is all a worker, `connections check` and the
+//! CLI know of it.
 //!
 //! Connections are directional. The two-way integrations (QuickBooks Online ↔ Mailchimp,
 //! FreshBooks ↔ Stripe) are declared as one connection per direction.
 
 pub mod clients;
+pub mod connections;
 pub mod errors;
 #[cfg(test)]
 pub(crate) mod fakes;
@@ -11,17 +14,18 @@ pub mod freshbooks_mailchimp;
 pub mod live_clients;
 pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;
-pub mod mailchimp_target;
+pub mod options;
 #[cfg(test)]
 pub(crate) mod quickbooks_fake;
 pub mod quickbooks_mailchimp;
-pub mod quickbooks_target;
+pub mod table;
 pub mod target_worker;
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+pub use table::{FLOWS, Flow, FlowDeps};
 
 use crate::connections::{CachedConnections, Connection};
 use crate::event::SyncEvent;
@@ -29,78 +33,9 @@ use crate::flows::errors::from_port;
 use crate::vendor::Vendor;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 
-/// A directed source → target pair the product implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Flow {
-    FreshbooksToMailchimp,
-    QuickbooksToMailchimp,
-    MailchimpToQuickbooks,
-    FreshbooksToMarketo,
-    FreshbooksToHubspot,
-    FreshbooksToStripe,
-    StripeToFreshbooks,
-}
-
-impl Flow {
-    pub const ALL: [Flow; 7] = [
-        Flow::FreshbooksToMailchimp,
-        Flow::QuickbooksToMailchimp,
-        Flow::MailchimpToQuickbooks,
-        Flow::FreshbooksToMarketo,
-        Flow::FreshbooksToHubspot,
-        Flow::FreshbooksToStripe,
-        Flow::StripeToFreshbooks,
-    ];
-
-    /// The flow from `source` to `target`, if the product has one.
-    pub fn between(source: Vendor, target: Vendor) -> Option<Flow> {
-        Flow::ALL
-            .into_iter()
-            .find(|f| f.source() == source && f.target() == target)
-    }
-
-    pub fn source(self) -> Vendor {
-        match self {
-            Flow::FreshbooksToMailchimp
-            | Flow::FreshbooksToMarketo
-            | Flow::FreshbooksToHubspot
-            | Flow::FreshbooksToStripe => Vendor::Freshbooks,
-            Flow::QuickbooksToMailchimp => Vendor::Quickbooks,
-            Flow::MailchimpToQuickbooks => Vendor::Mailchimp,
-            Flow::StripeToFreshbooks => Vendor::Stripe,
-        }
-    }
-
-    pub fn target(self) -> Vendor {
-        match self {
-            Flow::FreshbooksToMailchimp | Flow::QuickbooksToMailchimp => Vendor::Mailchimp,
-            Flow::MailchimpToQuickbooks => Vendor::Quickbooks,
-            Flow::FreshbooksToMarketo => Vendor::Marketo,
-            Flow::FreshbooksToHubspot => Vendor::Hubspot,
-            Flow::FreshbooksToStripe => Vendor::Stripe,
-            Flow::StripeToFreshbooks => Vendor::Freshbooks,
-        }
-    }
-
-    /// Every directed pair, spelled for error messages.
-    pub fn list() -> String {
-        Flow::ALL
-            .iter()
-            .map(|f| f.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl fmt::Display for Flow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} → {}", self.source(), self.target())
-    }
-}
-
 /// The error for an event on a target's queue whose connection runs no flow into that target
 /// (`flow` is the connection's, if it has one): permanent, since no retry will change it.
-fn wrong_queue(connection: &str, flow: Option<Flow>, target: Vendor) -> HandlerError {
+fn wrong_queue(connection: &str, flow: Option<&Flow>, target: Vendor) -> HandlerError {
     HandlerError::permanent(
         "unsupported_flow",
         match flow {
@@ -147,21 +82,27 @@ pub trait FlowHandler: Send + Sync {
 pub struct TargetDispatch {
     target: Vendor,
     connections: Arc<CachedConnections>,
-    flows: Vec<(Flow, Box<dyn FlowHandler>)>,
+    flows: Vec<(&'static Flow, Box<dyn FlowHandler>)>,
 }
 
 impl TargetDispatch {
-    /// `flows`: every flow into `target` with its handler.
-    pub fn new(
+    /// The handler of `target`'s queue: every row of [`FLOWS`] that writes to `target`, built
+    /// from `deps`. `None` when no flow of this build writes to `target`.
+    pub fn for_target(
         target: Vendor,
         connections: Arc<CachedConnections>,
-        flows: Vec<(Flow, Box<dyn FlowHandler>)>,
-    ) -> Self {
-        TargetDispatch {
+        deps: &FlowDeps,
+    ) -> Option<Self> {
+        let flows: Vec<_> = FLOWS
+            .iter()
+            .filter(|f| f.target == target)
+            .map(|f| (f, f.handler(deps)))
+            .collect();
+        (!flows.is_empty()).then_some(TargetDispatch {
             target,
             connections,
             flows,
-        }
+        })
     }
 }
 
@@ -169,7 +110,7 @@ impl TargetDispatch {
 impl TargetHandler for TargetDispatch {
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
         let connection = lookup_connection(&self.connections, &event.connection).await?;
-        let flow = connection.flow();
+        let flow = Flow::of(&connection);
         match self.flows.iter().find(|(f, _)| Some(*f) == flow) {
             Some((_, handler)) => {
                 handler
@@ -178,19 +119,5 @@ impl TargetHandler for TargetDispatch {
             }
             None => Err(wrong_queue(&event.connection, flow, self.target)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_flow_is_found_by_its_ends() {
-        for flow in Flow::ALL {
-            assert_eq!(Flow::between(flow.source(), flow.target()), Some(flow));
-        }
-        assert_eq!(Flow::between(Vendor::Mailchimp, Vendor::Freshbooks), None);
-        assert_eq!(Flow::between(Vendor::Hubspot, Vendor::Freshbooks), None);
     }
 }

@@ -13,8 +13,7 @@ use crate::adapters::aws::{AwsAdapters, http::load_sdk_config};
 use crate::connections::CachedConnections;
 use crate::flows::clients::VendorClients;
 use crate::flows::live_clients::{LiveClients, LiveClientsConfig};
-use crate::flows::mailchimp_target::MailchimpTarget;
-use crate::flows::quickbooks_target::QuickbooksTarget;
+use crate::flows::{FlowDeps, TargetDispatch};
 use crate::ports::{Clock, ConnectionStore, Leases, Secrets, Store, SystemClock};
 use crate::vendor::Vendor;
 use crate::worker::{Harness, HarnessConfig, TargetHandler, lambda::run_lambda};
@@ -42,16 +41,13 @@ pub fn target_handler(target: Vendor, parts: TargetParts) -> Option<Arc<dyn Targ
         store,
         clock,
     } = parts;
-    match target {
-        Vendor::Mailchimp => Some(Arc::new(MailchimpTarget::new(
-            connections,
-            clients,
-            store,
-            clock,
-        ))),
-        Vendor::Quickbooks => Some(Arc::new(QuickbooksTarget::new(connections, clients))),
-        _ => None,
-    }
+    let deps = FlowDeps {
+        clients,
+        store,
+        clock,
+    };
+    TargetDispatch::for_target(target, connections, &deps)
+        .map(|dispatch| Arc::new(dispatch) as Arc<dyn TargetHandler>)
 }
 
 /// Runs the worker Lambda of `target`'s queue ([`target_handler`]), reading the harness, AWS

@@ -240,7 +240,7 @@ async fn fixture_with(tokens: FakeTokens) -> Fixture {
     db.declare_queue("mailchimp", 5, Duration::from_secs(30))
         .await
         .unwrap();
-    db.put_connections(&ConnectionSet::from_toml(CONNECTIONS, "test").unwrap())
+    db.put_connections(&ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap())
         .await
         .unwrap();
     let fb = Arc::new(FakeFreshbooks::default());

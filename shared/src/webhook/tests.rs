@@ -93,7 +93,7 @@ async fn fixture_with(
             .await
             .unwrap();
     }
-    db.put_connections(&ConnectionSet::from_toml(CONNECTIONS, "test").unwrap())
+    db.put_connections(&ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap())
         .await
         .unwrap();
     let secrets = Arc::new(EmbeddedSecrets::open(&db).unwrap());

@@ -47,7 +47,7 @@ const SOURCE: SourceSpec = SourceSpec {
 };
 
 /// The FreshBooks → Mailchimp flow, which the Mailchimp worker's
-/// [`crate::flows::mailchimp_target::MailchimpTarget`] dispatches to.
+/// [`crate::flows::TargetDispatch`] dispatches to.
 pub struct FreshbooksToMailchimp {
     /// Clients, store, clock, and the merge fields, stores and products known to
     /// exist per process (each read, and created if missing, once rather than on every event).
@@ -129,7 +129,8 @@ impl FreshbooksToMailchimp {
             .await
             .map_err(from_freshbooks)?;
         let ctx = mapping::financial_context(&client, &invoices, cx.today);
-        let member = mapping::member_upsert(&client, &email, &ctx, &cx.options.status_if_new);
+        let member =
+            mapping::member_upsert(&client, &email, &ctx, cx.options.status_if_new.as_str());
         let tags = cx.options.tags.then(|| mapping::status_tags(&ctx));
         let customer = mapping::customer(cx.account, &client, &email);
         // The address a changed email leaves behind (the id map remembers the last one synced).
@@ -582,7 +583,7 @@ impl FlowHandler for FreshbooksToMailchimp {
     ) -> Result<Handled, HandlerError> {
         let begun = match self
             .parts
-            .begin(&SOURCE, name, connection, event, Options::parse)
+            .begin::<Options>(&SOURCE, name, connection, event)
             .await?
         {
             Ok(begun) => begun,

@@ -11,8 +11,8 @@ use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{CachedConnections, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
-use crate::flows::mailchimp_target::MailchimpTarget;
 use crate::flows::quickbooks_fake::FakeQuickbooks;
+use crate::flows::{FlowDeps, TargetDispatch};
 use crate::ports::{ConnectionStore, IdMap, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, Money, Payment, VIS_DELETED};
@@ -29,7 +29,7 @@ struct World {
     mc: Arc<FakeMailchimp>,
     qb: Arc<FakeQuickbooks>,
     db: Arc<EmbeddedDb>,
-    handler: MailchimpTarget,
+    handler: TargetDispatch,
 }
 
 fn connections_toml(options: &str) -> String {
@@ -59,7 +59,12 @@ impl World {
         let mc = Arc::new(FakeMailchimp::default());
         let qb = FakeQuickbooks::new();
         let clients = Arc::new(FakeClients::new(fb.clone(), mc.clone(), qb.clone()));
-        let handler = MailchimpTarget::new(connections, clients, db.clone(), clock);
+        let deps = FlowDeps {
+            clients,
+            store: db.clone(),
+            clock,
+        };
+        let handler = TargetDispatch::for_target(Vendor::Mailchimp, connections, &deps).unwrap();
         World {
             fb,
             mc,

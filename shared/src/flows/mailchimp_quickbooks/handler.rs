@@ -39,7 +39,7 @@ use crate::worker::{Handled, HandlerError};
 pub const MAX_ATTEMPTS: u32 = 4;
 
 /// The Mailchimp → QuickBooks flow, which the QuickBooks worker's
-/// [`crate::flows::quickbooks_target::QuickbooksTarget`] dispatches to.
+/// [`crate::flows::TargetDispatch`] dispatches to.
 pub struct MailchimpToQuickbooks {
     clients: Arc<dyn VendorClients>,
 }

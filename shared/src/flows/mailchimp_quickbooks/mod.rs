@@ -2,15 +2,18 @@
 //! email change, cleaned) become activity on the QuickBooks customer with that email — a note
 //! attachable per event, and one e-mail status line kept current in the customer's `Notes`.
 //!
+//! - [`options`]: the connection's options, typed.
 //! - [`note`]: the texts (activity note, status line) and how the notes take the line — pure.
 //! - [`handler`]: [`MailchimpToQuickbooks`], the orchestration (the QuickBooks worker reaches it
-//!   through [`crate::flows::quickbooks_target::QuickbooksTarget`]).
+//!   through [`crate::flows::TargetDispatch`]).
 
 pub mod handler;
 pub mod note;
+pub mod options;
 
 pub use handler::{MAX_ATTEMPTS, MailchimpToQuickbooks};
 pub use note::{MemberChange, STATUS_MARKER, StatusLine};
+pub use options::Options;
 
 #[cfg(test)]
 mod tests;

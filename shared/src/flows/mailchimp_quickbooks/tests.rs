@@ -18,7 +18,7 @@ use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::FlowHandler;
 use crate::flows::fakes::FakeClients;
 use crate::flows::quickbooks_fake::{EmailQuery, FakeQuickbooks, method, not_found, throttled};
-use crate::flows::quickbooks_target::QuickbooksTarget;
+use crate::flows::{FlowDeps, TargetDispatch};
 use crate::ports::{ConnectionStore, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::quickbooks::models::{Customer, MAX_NOTE_CHARS};
@@ -49,7 +49,7 @@ target = {{ vendor = "mailchimp", credentials = "mc", list_id = "{LIST}" }}
 
 struct World {
     qb: Arc<FakeQuickbooks>,
-    handler: QuickbooksTarget,
+    handler: TargetDispatch,
     clients: Arc<FakeClients>,
 }
 
@@ -62,7 +62,12 @@ impl World {
         let connections = Arc::new(CachedConnections::new(db.clone(), Duration::ZERO));
         let qb = FakeQuickbooks::new();
         let clients = Arc::new(FakeClients::quickbooks_only(qb.clone()));
-        let handler = QuickbooksTarget::new(connections, clients.clone());
+        let deps = FlowDeps {
+            clients: clients.clone(),
+            store: db.clone(),
+            clock,
+        };
+        let handler = TargetDispatch::for_target(Vendor::Quickbooks, connections, &deps).unwrap();
         World {
             qb,
             handler,

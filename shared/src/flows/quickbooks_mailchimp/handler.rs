@@ -39,7 +39,7 @@ const SOURCE: SourceSpec = SourceSpec {
 };
 
 /// The QuickBooks → Mailchimp flow, which the Mailchimp worker's
-/// [`crate::flows::mailchimp_target::MailchimpTarget`] dispatches to.
+/// [`crate::flows::TargetDispatch`] dispatches to.
 pub struct QuickbooksToMailchimp {
     parts: FlowParts,
 }
@@ -120,7 +120,7 @@ impl QuickbooksToMailchimp {
             };
             return Ok((skipped, email_before));
         };
-        let member = mapping::member_upsert(&customer, &email, &cx.options.status_if_new);
+        let member = mapping::member_upsert(&customer, &email, cx.options.status_if_new.as_str());
         // The address a changed email leaves behind (the id map remembers the last one synced),
         // unless that member is already archived (the customer was deactivated meanwhile).
         let EmailChange {
@@ -281,7 +281,7 @@ impl FlowHandler for QuickbooksToMailchimp {
     ) -> Result<Handled, HandlerError> {
         let begun = match self
             .parts
-            .begin(&SOURCE, name, connection, event, Options::parse)
+            .begin::<Options>(&SOURCE, name, connection, event)
             .await?
         {
             Ok(begun) => begun,

@@ -5,7 +5,7 @@
 //! - [`options`]: the connection's options, typed.
 //! - [`mapping`]: QuickBooks customers in, Mailchimp member bodies out — pure functions.
 //! - [`handler`]: [`QuickbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
-//!   through [`crate::flows::mailchimp_target::MailchimpTarget`]).
+//!   through [`crate::flows::TargetDispatch`]).
 
 pub mod handler;
 pub mod mapping;

@@ -1,21 +1,18 @@
-//! The connection options of the QuickBooks → Mailchimp flow, typed.
-//!
-//! `connections/validate.rs` checks the same keys with the same (shared) parsers when the file is
-//! applied; [`Options::parse`] still reports a bad value as a permanent error in case a set was
-//! stored without validation.
+//! The connection options of the QuickBooks → Mailchimp flow, typed. `ml-connector
+//! connections check` and the worker read them with the same
+//! [`crate::flows::options::parse`].
 
-use std::collections::BTreeMap;
+use serde::Deserialize;
 
-use crate::flows::mailchimp_member::{
-    DEFAULT_STATUS_IF_NEW, Retire, parse_each, parse_member_status, parse_retire,
-};
+use crate::flows::mailchimp_member::{MemberStatus, Retire};
 
 /// The options of one connection, with defaults applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// `status_if_new` for member upserts; default `transactional` (an accounting record is not
     /// marketing consent). `status` itself is never sent.
-    pub status_if_new: String,
+    pub status_if_new: MemberStatus,
     /// When a customer's email changes (or a merge leaves a second address behind): archive the
     /// old address's member (default) or keep it.
     pub on_email_change: Retire,
@@ -24,48 +21,22 @@ pub struct Options {
     pub on_customer_deactivate: Retire,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            status_if_new: DEFAULT_STATUS_IF_NEW.to_string(),
-            on_email_change: Retire::Archive,
-            on_customer_deactivate: Retire::Archive,
-        }
-    }
-}
-
-impl Options {
-    /// Reads a connection's `options` table; unknown keys are ignored here (validation refuses
-    /// them when the set is applied). The error names the option and what it must be.
-    pub fn parse(options: &BTreeMap<String, toml::Value>) -> Result<Options, String> {
-        let mut out = Options::default();
-        parse_each(options, |key, value| {
-            match key {
-                "status_if_new" => out.status_if_new = parse_member_status(value)?,
-                "on_email_change" => out.on_email_change = parse_retire(value)?,
-                "on_customer_deactivate" => out.on_customer_deactivate = parse_retire(value)?,
-                _ => {}
-            }
-            Ok(())
-        })?;
-        Ok(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn opts(text: &str) -> Result<Options, String> {
         let table: BTreeMap<String, toml::Value> = toml::from_str(text).unwrap();
-        Options::parse(&table)
+        crate::flows::options::parse(&table).map_err(|e| e.to_string())
     }
 
     #[test]
     fn defaults_archive_and_never_subscribe() {
         let o = opts("").unwrap();
         assert_eq!(o, Options::default());
-        assert_eq!(o.status_if_new, "transactional");
+        assert_eq!(o.status_if_new.as_str(), "transactional");
         assert_eq!(o.on_email_change, Retire::Archive);
         assert_eq!(o.on_customer_deactivate, Retire::Archive);
     }
@@ -77,7 +48,7 @@ mod tests {
              on_customer_deactivate = \"keep\"\n",
         )
         .unwrap();
-        assert_eq!(o.status_if_new, "pending");
+        assert_eq!(o.status_if_new.as_str(), "pending");
         assert_eq!(o.on_email_change, Retire::Keep);
         assert_eq!(o.on_customer_deactivate, Retire::Keep);
 

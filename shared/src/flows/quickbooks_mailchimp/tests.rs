@@ -11,8 +11,8 @@ use crate::connections::{CachedConnections, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::mailchimp_member::ARCHIVED;
-use crate::flows::mailchimp_target::MailchimpTarget;
 use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
+use crate::flows::{FlowDeps, TargetDispatch};
 use crate::ports::{ConnectionStore, IdMap, IdMapping, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::quickbooks::models::{Customer, EmailAddress};
@@ -26,7 +26,7 @@ struct World {
     qb: Arc<FakeQuickbooks>,
     mc: Arc<FakeMailchimp>,
     db: Arc<EmbeddedDb>,
-    handler: MailchimpTarget,
+    handler: TargetDispatch,
 }
 
 impl World {
@@ -51,7 +51,12 @@ options = {{ {options} }}
             mc.clone(),
             qb.clone(),
         ));
-        let handler = MailchimpTarget::new(connections, clients, db.clone(), clock);
+        let deps = FlowDeps {
+            clients,
+            store: db.clone(),
+            clock,
+        };
+        let handler = TargetDispatch::for_target(Vendor::Mailchimp, connections, &deps).unwrap();
         World {
             qb,
             mc,

@@ -1,0 +1,155 @@
+//! Connection options, typed: each flow's options are a serde struct
+//! (`#[serde(default, deny_unknown_fields)]`, lower-case enums), and [`parse`] reads a
+//! connection's `options` table into it with errors that name the option.
+//!
+//! `ml-connector connections check` and the workers read options through the same [`parse`],
+//! so what the check accepts is exactly what a worker runs with.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use strum::VariantNames;
+
+/// A flow's options: a serde struct with defaults for every field.
+pub trait FlowOptions: DeserializeOwned + Default + Send + Sync + 'static {}
+
+impl<T: DeserializeOwned + Default + Send + Sync + 'static> FlowOptions for T {}
+
+/// Why a connection's options cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// The key is not an option of the flow; `known` lists the flow's options.
+    #[error("options.{key}: `{key}` is not an option of this flow (its options: {})", known.join(", "))]
+    Unknown {
+        key: String,
+        known: &'static [&'static str],
+    },
+    /// The value does not fit the option; `message` says what it must be.
+    #[error("options.{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl OptionError {
+    /// The option the error is about.
+    pub fn key(&self) -> &str {
+        match self {
+            OptionError::Unknown { key, .. } | OptionError::Invalid { key, .. } => key,
+        }
+    }
+}
+
+/// The option names of `O`, as spelled in a connections file.
+pub fn keys<O: DeserializeOwned>() -> &'static [&'static str] {
+    serde_aux::serde_introspection::serde_introspect::<O>()
+}
+
+/// Reads a connection's `options` table into `O`, with defaults for what it leaves out.
+pub fn parse<O: FlowOptions>(options: &BTreeMap<String, toml::Value>) -> Result<O, OptionError> {
+    let known = keys::<O>();
+    // One key at a time first, so an error names the option it is about.
+    for (key, value) in options {
+        if !known.contains(&key.as_str()) {
+            return Err(OptionError::Unknown {
+                key: key.clone(),
+                known,
+            });
+        }
+        let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+        O::deserialize(toml::Value::Table(one)).map_err(|e| OptionError::Invalid {
+            key: key.clone(),
+            message: e.message().trim_end().to_string(),
+        })?;
+    }
+    let all = toml::Table::from_iter(options.iter().map(|(k, v)| (k.clone(), v.clone())));
+    O::deserialize(toml::Value::Table(all)).map_err(|e| OptionError::Invalid {
+        key: "*".into(),
+        message: e.message().trim_end().to_string(),
+    })
+}
+
+/// For `#[serde(deserialize_with = "strict_bool")]`: `true` or `false`, never a string.
+pub fn strict_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    bool::deserialize(d).map_err(|_: D::Error| D::Error::custom("must be true or false"))
+}
+
+/// Deserializes a lower-case option enum (strum `EnumString` + `VariantNames`), saying which
+/// values it takes when the value is not one of them.
+pub fn one_of<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + VariantNames,
+{
+    let expected = || match T::VARIANTS {
+        [a, b] => format!("must be \"{a}\" or \"{b}\""),
+        all => format!("must be one of {}", all.join(", ")),
+    };
+    let text = String::deserialize(d).map_err(|_: D::Error| D::Error::custom(expected()))?;
+    text.parse().map_err(|_| D::Error::custom(expected()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+    #[strum(serialize_all = "lowercase")]
+    enum Two {
+        Left,
+        Right,
+    }
+
+    impl<'de> Deserialize<'de> for Two {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            one_of(d)
+        }
+    }
+
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Opts {
+        #[serde(deserialize_with = "strict_bool")]
+        flag: bool,
+        side: Option<Two>,
+    }
+
+    fn opts(text: &str) -> Result<Opts, OptionError> {
+        parse(&toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn reads_values_and_defaults() {
+        assert_eq!(opts("").unwrap(), Opts::default());
+        assert_eq!(
+            opts("flag = true\nside = \"right\"").unwrap(),
+            Opts {
+                flag: true,
+                side: Some(Two::Right)
+            }
+        );
+        assert_eq!(keys::<Opts>(), ["flag", "side"]);
+    }
+
+    #[test]
+    fn errors_name_the_option_and_what_it_takes() {
+        assert_eq!(
+            opts("flag = \"yes\"").unwrap_err().to_string(),
+            "options.flag: must be true or false"
+        );
+        assert_eq!(
+            opts("side = \"up\"").unwrap_err().to_string(),
+            "options.side: must be \"left\" or \"right\""
+        );
+        assert_eq!(
+            opts("side = 3").unwrap_err().to_string(),
+            "options.side: must be \"left\" or \"right\""
+        );
+        let unknown = opts("colour = 1").unwrap_err();
+        assert_eq!(unknown.key(), "colour");
+        assert_eq!(
+            unknown.to_string(),
+            "options.colour: `colour` is not an option of this flow (its options: flag, side)"
+        );
+    }
+}

@@ -20,7 +20,7 @@ use mlc::vendors::freshbooks::models::Callback;
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
-use mlc::webhook::secret_names;
+use mlc::ports::secret_names;
 
 use super::input;
 use super::mailchimp_webhook::{self as list_webhook, Registered};

@@ -18,7 +18,7 @@ use mlc::vendors::mailchimp::client::{
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
 use mlc::vendors::quickbooks::credentials::QuickbooksCredentials;
 use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
-use mlc::webhook::secret_names;
+use mlc::ports::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use url::Url;

@@ -16,7 +16,7 @@ use mlc::ports::Secrets;
 use mlc::vendor::Vendor;
 use mlc::vendors::mailchimp::MailchimpError;
 use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
-use mlc::webhook::secret_names;
+use mlc::ports::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 

@@ -21,7 +21,7 @@ use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
 use mlc::vendors::quickbooks::QuickbooksError;
 use mlc::vendors::quickbooks::credentials::{Environment, QuickbooksCredentials};
-use mlc::webhook::secret_names;
+use mlc::ports::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 

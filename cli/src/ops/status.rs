@@ -11,7 +11,7 @@ use mlc::poller::cursor_name;
 use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
 use mlc::tokens::StoredTokens;
 use mlc::vendor::Vendor;
-use mlc::webhook::secret_names;
+use mlc::ports::secret_names;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 

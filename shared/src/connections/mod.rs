@@ -4,16 +4,14 @@
 //! [`ConnectionSet::parse_with`] parses and validates it, given the check of what only the flow
 //! table knows (`ConnectionSet::from_toml` and `load` in [`crate::flows::connections`] pass
 //! it); errors name the file, the connection and the field. The applied set lives in the state
-//! store ([`crate::ports::ConnectionStore`]) and Lambdas read it through [`CachedConnections`].
+//! store ([`crate::ports::ConnectionStore`]) and Lambdas read it through [`crate::ports::CachedConnections`].
 
-mod cache;
 mod validate;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use cache::CachedConnections;
 
 use crate::event::SourceRef;
 use crate::vendor::Vendor;

@@ -25,7 +25,7 @@ use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::vendors::quickbooks::client::{ClientOptions as QuickbooksOptions, QuickbooksClient};
 use crate::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksCredentials};
-use crate::webhook::secret_names;
+use crate::ports::secret_names;
 use crate::worker::{ConfigError, HandlerError};
 
 /// Environment variables [`LiveClientsConfig::from_env`] reads; all optional.

@@ -27,7 +27,8 @@ use async_trait::async_trait;
 
 pub use table::{FLOWS, Flow, FlowDeps};
 
-use crate::connections::{CachedConnections, Connection};
+use crate::connections::{Connection};
+use crate::ports::CachedConnections;
 use crate::event::SyncEvent;
 use crate::flows::errors::from_port;
 use crate::vendor::Vendor;

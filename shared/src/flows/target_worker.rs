@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::aws::{AwsAdapters, http::load_sdk_config};
-use crate::connections::CachedConnections;
+use crate::ports::CachedConnections;
 use crate::flows::clients::VendorClients;
 use crate::flows::live_clients::{LiveClients, LiveClientsConfig};
 use crate::flows::{FlowDeps, TargetDispatch};

@@ -2,11 +2,14 @@
 //! [`crate::adapters::aws`] for Lambda and [`crate::adapters::embedded`] for local mode and tests.
 
 pub mod clock;
+pub mod connections_cache;
 pub mod queue;
+pub mod secret_names;
 pub mod secrets;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connections_cache::CachedConnections;
 pub use queue::{OutgoingMessage, Queue, QueueDepth, ReceivedMessage, SendFailure};
 pub use secrets::{CachedSecrets, Secrets};
 pub use store::{

@@ -13,7 +13,7 @@ use super::stored::{StoredTokens, expires_within, mark_needs_reconnect, merge_to
 use super::{AccessTokens, RefreshError, Refresher, TokenError, lease_name};
 use crate::observability::{Metric, count};
 use crate::ports::{Clock, Leases, Secrets};
-use crate::webhook::secret_names;
+use crate::ports::secret_names;
 
 /// Timing of the refresh protocol.
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use http::{Request, StatusCode};
 pub use config::{ConfigError, WebhookConfig};
 pub use response::WebhookResponse;
 
-use crate::connections::CachedConnections;
+use crate::ports::CachedConnections;
 use crate::event::SourceEvent;
 use crate::fanout::FanOut;
 use crate::ports::{CachedSecrets, Clock, Queue, Secrets, Store};
@@ -167,32 +167,6 @@ fn route_vendor(route: &Route) -> Vendor {
         Route::Quickbooks => Vendor::Quickbooks,
         Route::Stripe { .. } => Vendor::Stripe,
         Route::MailchimpValidate | Route::Mailchimp { .. } => Vendor::Mailchimp,
-    }
-}
-
-/// Names of the secrets that verify deliveries, relative to the deployment's secret prefix.
-pub mod secret_names {
-    /// A FreshBooks callback's verifier (stored by the handshake).
-    pub fn freshbooks(account: &str, route_id: &str) -> String {
-        format!("webhook/freshbooks/{account}/{route_id}")
-    }
-
-    /// The QuickBooks app's webhook verifier token.
-    pub const QUICKBOOKS: &str = "webhook/quickbooks/app";
-
-    /// A Stripe endpoint's signing secret(s): one `whsec_…` per line during a rotation.
-    pub fn stripe(account: &str) -> String {
-        format!("webhook/stripe/{account}")
-    }
-
-    /// The secret path segment of a Mailchimp list's webhook URL.
-    pub fn mailchimp(list: &str) -> String {
-        format!("webhook/mailchimp/{list}")
-    }
-
-    /// A credential set named in the connections file.
-    pub fn credentials(name: &str) -> String {
-        format!("credentials/{name}")
     }
 }
 

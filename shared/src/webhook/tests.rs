@@ -15,6 +15,7 @@ use sha2::Sha256;
 use super::*;
 use crate::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use crate::connections::ConnectionSet;
+use crate::ports::secret_names;
 use crate::event::SyncEvent;
 use crate::ports::{
     Blobs, CallbackRecord, CallbackStatus, ConnectionStore, DeadLetterStatus, DeadLetters,

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlc::connections::{CachedConnections, ConnectionSet};
+use mlc::connections::ConnectionSet;
+use mlc::ports::CachedConnections;
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::flows::target_worker::{TargetParts, target_handler};

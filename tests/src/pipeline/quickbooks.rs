@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlc::connections::{CachedConnections, ConnectionSet};
+use mlc::connections::ConnectionSet;
+use mlc::ports::CachedConnections;
 use mlc::flows::clients::VendorClients;
 use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
 use mlc::flows::target_worker::{TargetParts, target_handler};
@@ -15,7 +16,8 @@ use mlc::poller::{Poller, PollerConfig, PollerDeps};
 use mlc::ports::{Clock, ConnectionStore, Leases, Queue, Secrets, Store, SystemClock};
 use mlc::vendors::freshbooks::callbacks::CallbacksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
-use mlc::webhook::{WebhookDeps, secret_names};
+use mlc::ports::secret_names;
+use mlc::webhook::WebhookDeps;
 use mlc::worker::local::run_once;
 use mlc::worker::{BatchReport, Harness};
 

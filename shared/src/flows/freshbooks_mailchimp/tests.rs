@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::mapping::product_id;
 use crate::adapters::embedded::EmbeddedDb;
-use crate::connections::{CachedConnections, ConnectionSet};
+use crate::connections::{ConnectionSet};
+use crate::ports::CachedConnections;
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::quickbooks_fake::FakeQuickbooks;

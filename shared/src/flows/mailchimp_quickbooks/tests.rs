@@ -13,7 +13,8 @@ use super::note::{
     find_status_line, plan_notes,
 };
 use crate::adapters::embedded::EmbeddedDb;
-use crate::connections::{CachedConnections, Connection, ConnectionSet};
+use crate::connections::{Connection, ConnectionSet};
+use crate::ports::CachedConnections;
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::FlowHandler;
 use crate::flows::fakes::FakeClients;

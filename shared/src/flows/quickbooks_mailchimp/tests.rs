@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::adapters::embedded::EmbeddedDb;
-use crate::connections::{CachedConnections, ConnectionSet};
+use crate::connections::{ConnectionSet};
+use crate::ports::CachedConnections;
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::mailchimp_member::ARCHIVED;

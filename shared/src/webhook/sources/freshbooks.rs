@@ -8,7 +8,8 @@ use http::{HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
 
 use super::super::response::{self, Rejection};
-use super::super::{Accepted, WebhookHandler, secret_names};
+use super::super::{Accepted, WebhookHandler};
+use crate::ports::secret_names;
 use crate::ports::{CallbackRecord, CallbackStatus};
 use crate::vendor::Vendor;
 use crate::vendors::form::Form;

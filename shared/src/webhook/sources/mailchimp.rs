@@ -1,7 +1,8 @@
 //! Mailchimp: no signature; the list webhook URL carries a secret path segment.
 
 use super::super::response::Rejection;
-use super::super::{Accepted, WebhookHandler, secret_names};
+use super::super::{Accepted, WebhookHandler};
+use crate::ports::secret_names;
 use crate::vendors::mailchimp::webhook;
 
 pub(in crate::webhook) async fn accept(

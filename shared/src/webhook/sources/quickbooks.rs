@@ -3,7 +3,8 @@
 use http::{HeaderMap, StatusCode};
 
 use super::super::response::Rejection;
-use super::super::{Accepted, WebhookHandler, secret_names};
+use super::super::{Accepted, WebhookHandler};
+use crate::ports::secret_names;
 use crate::vendors::quickbooks::webhook;
 
 pub(in crate::webhook) async fn accept(

@@ -4,7 +4,8 @@ use http::HeaderMap;
 use secrecy::ExposeSecret;
 
 use super::super::response::Rejection;
-use super::super::{Accepted, WebhookHandler, secret_names};
+use super::super::{Accepted, WebhookHandler};
+use crate::ports::secret_names;
 use crate::vendors::stripe::webhook;
 
 pub(in crate::webhook) async fn accept(

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::ConnectionSet;
-use crate::ports::{ConnectionStore, PortResult};
+use crate::connections::ConnectionSet;
+use super::{ConnectionStore, PortResult};
 
 /// Reads the applied [`ConnectionSet`] at most once per `ttl`, so `apply` takes effect within
 /// `ttl` on every warm Lambda without a store read per request.

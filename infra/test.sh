@@ -79,6 +79,7 @@ unset AWS_PROFILE AWS_ENDPOINT_URL
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step "fmt" cargo fmt --all -- --check
+step "imports" python3 infra/check-imports.py
 step "sam validate" sam validate --lint --template template.yaml --region us-east-1
 step "cfn-lint" cfn-lint template.yaml
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings

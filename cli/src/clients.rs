@@ -1,6 +1,6 @@
 //! The vendor clients' configuration, built the same way by every command that runs them.
 
-use mlc::flows::live_clients::LiveClientsConfig;
+use mlc::app::LiveClientsConfig;
 
 /// The clients' configuration from the environment ([`LiveClientsConfig::from_env`]), with
 /// each API base given here in place of the environment's: a flag (or a sandbox's address)

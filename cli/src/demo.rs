@@ -146,7 +146,8 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     };
     let mut workers = Vec::new();
     for queue in &queues {
-        let harness = dev::worker_for(queue, &pipeline.db, &pipeline.clients, &pipeline.clock)
+        let harness = pipeline
+            .worker(queue)?
             .with_context(|| format!("no worker for queue {queue}"))?;
         let stopped = stopped.clone();
         let options = PollOptions {

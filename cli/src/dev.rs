@@ -12,19 +12,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mlc::adapters::embedded::EmbeddedDb;
+use mlc::app::{App, LiveClientsConfig, Ports};
 use mlc::connections::ConnectionSet;
-use mlc::ports::CachedConnections;
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::flows::target_worker::{TargetParts, target_handler};
 use mlc::poller::local::run_schedule;
-use mlc::poller::{Job, Poller, PollerConfig, PollerDeps};
-use mlc::ports::{Clock, ConnectionStore, Queue, Secrets, Store, SystemClock};
+use mlc::poller::{Job, PollerConfig};
+use mlc::ports::{ConnectionStore, Queue, Secrets, SystemClock, secret_names};
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::{self, CallbacksClient};
+use mlc::vendors::freshbooks::callbacks;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
-use mlc::ports::secret_names;
-use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
+use mlc::webhook::{WebhookConfig, WebhookHandler, local};
 use mlc::worker::local::{PollOptions, run_until};
 use mlc::worker::{Harness, HarnessConfig};
 use secrecy::SecretString;
@@ -122,14 +119,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let pipeline = Local::new(db, secrets, clients_config)?;
     let queues = pipeline.apply(&set).await?;
-    let Local {
-        db,
-        secrets,
-        clock,
-        clients,
-        handler,
-        ..
-    } = &pipeline;
+    let (db, secrets, handler) = (&pipeline.db, pipeline.secrets(), &pipeline.handler);
     let (listener, addr) = local::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -192,7 +182,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     for queue in &queues {
-        let Some(target) = worker_for(queue, db, clients, clock) else {
+        let Some(target) = pipeline.worker(queue)? else {
             println!("  queue {queue}: no worker for this target yet; events wait in the queue");
             continue;
         };
@@ -201,16 +191,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             run_until(&target, PollOptions::default(), stopped).await;
         }));
     }
-    let poller = Poller::new(
-        PollerDeps {
-            queue: Arc::new(db.clone()),
-            store: Arc::new(db.clone()),
-            clock: clock.clone(),
-            clients: clients.clone(),
-            refreshers: clients.token_refreshers(),
-        },
-        PollerConfig::default(),
-    );
+    let poller = pipeline.app.poller(PollerConfig::default())?;
     // The stack's schedules: FreshBooks tokens every 30 minutes, QuickBooks' (1 hour) every 50.
     let schedule = [
         (
@@ -247,38 +228,6 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         args.store.db.display()
     );
     Ok(())
-}
-
-/// The worker for a target queue, if the target has one.
-pub(crate) fn worker_for(
-    queue: &str,
-    db: &EmbeddedDb,
-    clients: &Arc<LiveClients>,
-    clock: &Arc<dyn Clock>,
-) -> Option<Harness> {
-    let store: Arc<dyn Store> = Arc::new(db.clone());
-    let connections = Arc::new(CachedConnections::new(
-        Arc::new(db.clone()),
-        Duration::from_secs(5),
-    ));
-    let handler = target_handler(
-        queue.parse().ok()?,
-        TargetParts {
-            connections,
-            clients: clients.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-        },
-    )?;
-    let mut config = HarnessConfig::new(queue);
-    config.max_receives = MAX_RECEIVES;
-    Some(Harness::new(
-        Arc::new(db.clone()),
-        store,
-        clock.clone(),
-        handler,
-        config,
-    ))
 }
 
 /// The local URL of every webhook route the connections need, with the secret that verifies it.
@@ -329,51 +278,52 @@ async fn watch_queues(queue: EmbeddedDb, names: Vec<String>) {
     }
 }
 
-/// The local pipeline's parts over one embedded store: what `dev` and `demo` both run.
+/// The local pipeline over one embedded store: what `dev` and `demo` both run, built by the
+/// same [`App`] as the Lambdas.
 pub(crate) struct Local {
     pub db: EmbeddedDb,
-    pub secrets: Arc<dyn Secrets>,
-    pub clock: Arc<dyn Clock>,
-    pub clients: Arc<LiveClients>,
-    /// The FreshBooks API base the clients use.
-    pub freshbooks_api: String,
+    pub app: App,
     /// The webhook routes (the handler the Lambda runs).
     pub handler: Arc<WebhookHandler>,
 }
 
 impl Local {
-    /// Builds the clients and the webhook handler; the callback handshake is checked with
-    /// FreshBooks at the clients' FreshBooks API base.
+    /// Builds the app over `db`; the callback handshake is checked with FreshBooks at the
+    /// clients' FreshBooks API base.
     pub fn new(
         db: EmbeddedDb,
         secrets: Arc<dyn Secrets>,
         clients_config: LiveClientsConfig,
     ) -> anyhow::Result<Self> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let freshbooks_api_base = clients_config.freshbooks_api_base.clone();
-        let freshbooks = CallbacksClient::with_base_url(&freshbooks_api_base)?;
-        let clients = Arc::new(LiveClients::new(
-            secrets.clone(),
-            Arc::new(db.clone()),
-            clock.clone(),
-            clients_config,
-        )?);
-        let deps = WebhookDeps {
+        let ports = Ports {
             queue: Arc::new(db.clone()),
             store: Arc::new(db.clone()),
-            secrets: secrets.clone(),
-            clock: clock.clone(),
-            freshbooks: Arc::new(freshbooks),
-        };
-        let handler = Arc::new(WebhookHandler::new(deps, WebhookConfig::default()));
-        Ok(Self {
-            db,
             secrets,
-            clock,
-            clients,
-            freshbooks_api: freshbooks_api_base,
-            handler,
-        })
+            clock: Arc::new(SystemClock),
+        };
+        // Connections are re-read every few seconds locally, so an `apply` shows at once.
+        let app = App::new(ports, clients_config).with_connections_ttl(Duration::from_secs(5));
+        let handler = Arc::new(app.webhook(WebhookConfig::default())?);
+        Ok(Self { db, app, handler })
+    }
+
+    pub fn secrets(&self) -> &Arc<dyn Secrets> {
+        &self.app.ports().secrets
+    }
+
+    /// The FreshBooks API base the clients use.
+    pub fn freshbooks_api(&self) -> &str {
+        &self.app.clients_config().freshbooks_api_base
+    }
+
+    /// The worker of a target queue, if a flow of this build writes to its target.
+    pub fn worker(&self, queue: &str) -> anyhow::Result<Option<Harness>> {
+        let Some(target) = queue.parse::<Vendor>().ok().filter(|t| App::has_worker(*t)) else {
+            return Ok(None);
+        };
+        let mut config = HarnessConfig::new(queue);
+        config.max_receives = MAX_RECEIVES;
+        Ok(Some(self.app.worker(target, config)?))
     }
 
     /// Applies the connections and declares the target queues of the enabled ones; returns the
@@ -450,7 +400,7 @@ async fn register_sandbox_webhooks(
     if set.for_vendor(Vendor::Quickbooks).next().is_some() {
         let token = uuid::Uuid::new_v4().simple().to_string();
         pipeline
-            .secrets
+            .secrets()
             .put(secret_names::QUICKBOOKS, &SecretString::from(token.clone()))
             .await
             .with_context(|| format!("storing `{}`", secret_names::QUICKBOOKS))?;
@@ -464,7 +414,7 @@ async fn register_sandbox_webhooks(
         ));
     }
     for list in mailchimp_webhook::plans(set).into_keys() {
-        let secret = mailchimp_webhook::secret(pipeline.secrets.as_ref(), &list).await?;
+        let secret = mailchimp_webhook::secret(pipeline.secrets().as_ref(), &list).await?;
         sandboxes
             .mailchimp
             .add_list_webhook(&list, &mailchimp_webhook::url(webhook_base, &list, &secret))
@@ -579,8 +529,8 @@ pub(crate) async fn register_freshbooks_callbacks(
                 format!("connection {name}: FreshBooks source without an account")
             })?;
         let client = FreshbooksClient::new(
-            &pipeline.freshbooks_api,
-            pipeline.clients.freshbooks_tokens(),
+            pipeline.freshbooks_api(),
+            pipeline.app.clients()?.freshbooks_tokens(),
             &c.source.credentials,
         )?;
         for event in callbacks::EVENTS {
@@ -593,9 +543,15 @@ pub(crate) async fn register_freshbooks_callbacks(
                 route_id: &route_id,
                 uri: &uri,
             };
-            register_pending(&pipeline.db, pipeline.clock.as_ref(), &client, &spec, None)
-                .await
-                .with_context(|| format!("the FreshBooks `{event}` callback"))?;
+            register_pending(
+                &pipeline.db,
+                pipeline.app.ports().clock.as_ref(),
+                &client,
+                &spec,
+                None,
+            )
+            .await
+            .with_context(|| format!("the FreshBooks `{event}` callback"))?;
             routes.push(route_id);
             uris.push(uri);
         }

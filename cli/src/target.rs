@@ -15,6 +15,7 @@ use anyhow::{Context, anyhow, bail};
 use aws_config::{Region, SdkConfig};
 use mlc::adapters::aws::{AwsAdapters, QueueMap, TableNames};
 use mlc::adapters::embedded::EmbeddedDb;
+use mlc::app::{App, LiveClientsConfig};
 use mlc::connections::ConnectionSet;
 use mlc::ports::{Clock, Queue, Secrets, Store, SystemClock};
 
@@ -109,6 +110,19 @@ pub struct Target {
     pub stack_queues: Vec<String>,
     /// The stack's outputs, by key (read once, on opening); empty in local mode.
     pub outputs: BTreeMap<String, String>,
+}
+
+impl Target {
+    /// The app over this target's ports, as the Lambdas build it.
+    pub fn app(&self, clients: LiveClientsConfig) -> App {
+        let ports = mlc::app::Ports {
+            queue: self.queue.clone(),
+            store: self.store.clone(),
+            secrets: self.secrets.clone(),
+            clock: self.clock.clone(),
+        };
+        App::new(ports, clients)
+    }
 }
 
 impl TargetArgs {

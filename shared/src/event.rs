@@ -1,7 +1,7 @@
 //! [`SyncEvent`]: the versioned message every queue carries.
 //!
 //! Events carry ids, not records: workers fetch the current state of the record, so ordering and
-//! replays stop mattering (DESIGN.md, "Events carry ids").
+//! replays stop mattering (docs/architecture.md, "Events carry ids").
 
 use std::fmt;
 

@@ -3,7 +3,7 @@
 //!
 //! The webhook handler and the poller both produce events through [`FanOut`], so an event has
 //! the same shape, the same oversize handling and the same "no queue" dead letter whichever way
-//! it was found (DESIGN.md, "All sync work goes through a queue").
+//! it was found (docs/architecture.md, "All sync work goes through a queue").
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

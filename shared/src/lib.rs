@@ -1,6 +1,6 @@
 //! ml-connector's library: everything that is not a Lambda entry point.
 //!
-//! The tree mirrors the architecture (see `DESIGN.md`):
+//! The tree mirrors the architecture (see `docs/architecture.md`):
 //! - [`vendors`]: one module per vendor — webhook verification and parsing, API clients.
 //! - [`flows`]: the five source → target flows and what each one accepts.
 //! - [`event`]: the [`event::SyncEvent`] that travels on every queue.
@@ -11,8 +11,10 @@
 //! - [`worker`]: the harness every per-target worker runs its handler in.
 //! - [`poller`]: scheduled jobs (the FreshBooks fallback poll, token refresh).
 //! - [`fanout`]: source events → one queue message per connection; the webhook and the poller share it.
+//! - [`app`]: the one place the parts are assembled, for the Lambdas, local mode and the tests.
 
 pub mod adapters;
+pub mod app;
 pub mod connections;
 pub mod event;
 pub mod fanout;

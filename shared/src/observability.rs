@@ -25,7 +25,7 @@ pub fn init(json: bool) {
 /// The CloudWatch namespace every metric is published under.
 pub const METRIC_NAMESPACE: &str = "ml-connector";
 
-/// Counters the product publishes (DESIGN.md, "Observability").
+/// Counters the product publishes (docs/architecture.md, "Observability").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
     EventsReceived,

@@ -13,13 +13,13 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Method, Request};
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use mlc::app::{App, LiveClientsConfig, Ports};
 use mlc::connections::ConnectionSet;
 use mlc::ports::{
     ConnectionStore, ManualClock, OutgoingMessage, PortResult, Queue, QueueDepth, ReceivedMessage,
     Secrets, SendFailure,
 };
-use mlc::vendors::freshbooks::callbacks::CallbacksClient;
-use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler};
+use mlc::webhook::{WebhookConfig, WebhookHandler};
 use secrecy::SecretString;
 
 const CONNECTIONS: &str = r#"
@@ -38,7 +38,7 @@ target = { vendor = "freshbooks", credentials = "fb", account = "6BApk" }
 "#;
 
 /// The vendor's typical delivery for each route, with the header that signs it
-/// (vectors from shared/vendors/*.md).
+/// (vectors from docs/vendors/*.md).
 const DELIVERIES: [(&str, &str, &str, &str, &str); 4] = [
     (
         "freshbooks",
@@ -130,14 +130,15 @@ fn handler(rt: &tokio::runtime::Runtime) -> WebhookHandler {
                 .await
                 .expect("secret stored");
         }
-        let deps = WebhookDeps {
+        let ports = Ports {
             queue: Arc::new(DiscardQueue),
             store: Arc::new(db),
             secrets: Arc::new(secrets),
             clock,
-            freshbooks: Arc::new(CallbacksClient::new()),
         };
-        WebhookHandler::new(deps, WebhookConfig::default())
+        App::new(ports, LiveClientsConfig::default())
+            .webhook(WebhookConfig::default())
+            .expect("the webhook handler")
     })
 }
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use mlc::app::live_clients::{LiveClients, LiveClientsConfig, QUICKBOOKS_TOKEN_MARGIN};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::errors::from_quickbooks;
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig, QUICKBOOKS_TOKEN_MARGIN};
 use mlc::ports::Clock;
 use mlc::tokens::{TokenError, TokenManager};
 use mlc::vendors::quickbooks::client::{ClientOptions, QuickbooksClient};

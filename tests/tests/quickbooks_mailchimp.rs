@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use mlc::poller::Job;
-use mlc::ports::{DeadLetterStatus, Outcome};
 use mlc::ports::secret_names;
+use mlc::ports::{DeadLetterStatus, Outcome};
 use mlc_tests::pipeline::Backend;
 use mlc_tests::pipeline::quickbooks::{
     LIST, MC_QUEUE, QB_CREDENTIALS, QB_QUEUE, QboOptions, QboPipeline,

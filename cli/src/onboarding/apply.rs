@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use mlc::connections::{Connection, ConnectionSet};
+use mlc::ports::secret_names;
 use mlc::ports::{CallbackStatus, Clock, Secrets, Store, SystemClock};
 use mlc::tokens::TokenManager;
 use mlc::vendor::Vendor;
@@ -20,7 +21,6 @@ use mlc::vendors::freshbooks::models::Callback;
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
-use mlc::ports::secret_names;
 
 use super::input;
 use super::mailchimp_webhook::{self as list_webhook, Registered};

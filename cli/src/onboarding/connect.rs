@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
+use mlc::ports::secret_names;
 use mlc::tokens::{StaticToken, TokenSet};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
@@ -18,7 +19,6 @@ use mlc::vendors::mailchimp::client::{
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
 use mlc::vendors::quickbooks::credentials::QuickbooksCredentials;
 use mlc::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
-use mlc::ports::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use url::Url;
@@ -28,7 +28,7 @@ use super::oauth_listener::{self, Approval, OAuthProvider};
 use super::quickbooks::{self, QuickbooksProvider};
 use crate::target::TargetArgs;
 
-/// FreshBooks' authorize page (freshbooks.md §2).
+/// FreshBooks' authorize page (docs/vendors/freshbooks.md §2).
 pub const FRESHBOOKS_AUTHORIZE_URL: &str = "https://auth.freshbooks.com/oauth/authorize";
 
 #[derive(clap::Args)]

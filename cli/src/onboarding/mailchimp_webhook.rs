@@ -1,4 +1,4 @@
-//! The list webhooks `apply` sets up for Mailchimp sources (mailchimp.md §4). Mailchimp signs
+//! The list webhooks `apply` sets up for Mailchimp sources (docs/vendors/mailchimp.md §4). Mailchimp signs
 //! nothing, so the URL carries a secret path segment: `<base>/mailchimp/<list>/<secret>`, the
 //! secret stored as `webhook/mailchimp/<list>` (made once, then kept, so a URL pasted in
 //! Mailchimp stays valid across applies). Either the URL is printed with what to tick in
@@ -13,10 +13,10 @@ use mlc::connections::ConnectionSet;
 use mlc::flows::mailchimp_quickbooks::Options;
 use mlc::flows::options;
 use mlc::ports::Secrets;
+use mlc::ports::secret_names;
 use mlc::vendor::Vendor;
 use mlc::vendors::mailchimp::MailchimpError;
 use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
-use mlc::ports::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 

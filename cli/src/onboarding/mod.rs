@@ -14,13 +14,15 @@ pub mod quickbooks;
 
 use std::sync::Arc;
 
-use mlc::ports::{Secrets, Store};
+use mlc::app::{App, LiveClientsConfig};
+use mlc::ports::{Queue, Secrets, Store, SystemClock};
 
 use crate::local_store::StoreArgs;
 use crate::target::{Target, TargetArgs, Where};
 
 /// The ports an onboarding command works through.
 pub struct Ports {
+    pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
     pub place: Where,
@@ -34,6 +36,7 @@ pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
     if let Some(name) = target.stack_name()? {
         let t = target.open_stack(name).await?;
         return Ok(Ports {
+            queue: t.queue.clone(),
             store: t.store.clone(),
             secrets: t.secrets.clone(),
             place: t.place.clone(),
@@ -45,6 +48,7 @@ pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
     }
     .open()?;
     Ok(Ports {
+        queue: Arc::new(db.clone()),
         store: Arc::new(db),
         secrets: Arc::new(secrets),
         place: Where::Local {
@@ -52,4 +56,17 @@ pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
         },
         stack: None,
     })
+}
+
+impl Ports {
+    /// The app over these ports, as the Lambdas build it: its clients are the workers' own.
+    pub fn app(&self, clients: LiveClientsConfig) -> App {
+        let ports = mlc::app::Ports {
+            queue: self.queue.clone(),
+            store: self.store.clone(),
+            secrets: self.secrets.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        App::new(ports, clients)
+    }
 }

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use mlc::app::LiveClients;
+use mlc::app::live_clients::env::QUICKBOOKS_API_BASE;
 use mlc::connections::ConnectionSet;
 use mlc::flows::clients::VendorClients;
-use mlc::flows::live_clients::LiveClients;
-use mlc::flows::live_clients::env::QUICKBOOKS_API_BASE;
-use mlc::ports::{Secrets, SystemClock};
+use mlc::ports::Secrets;
+use mlc::ports::secret_names;
 use mlc::tokens::{StoredTokens, TokenError};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::FreshbooksError;
@@ -21,7 +22,6 @@ use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use mlc::vendors::mailchimp::credentials::Credentials as MailchimpCredentials;
 use mlc::vendors::quickbooks::QuickbooksError;
 use mlc::vendors::quickbooks::credentials::{Environment, QuickbooksCredentials};
-use mlc::ports::secret_names;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
@@ -101,12 +101,7 @@ pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
     )?;
     let freshbooks_api = config.freshbooks_api_base.clone();
     let mailchimp = config.mailchimp.clone();
-    let live = LiveClients::new(
-        secrets.clone(),
-        ports.store.clone(),
-        Arc::new(SystemClock),
-        config,
-    )?;
+    let live = ports.app(config).clients()?;
     let checker = Checker {
         secrets,
         live,
@@ -165,7 +160,7 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
 
 struct Checker {
     secrets: Arc<dyn Secrets>,
-    live: LiveClients,
+    live: Arc<LiveClients>,
     freshbooks_api: String,
     mailchimp: ClientOptions,
 }
@@ -459,7 +454,7 @@ fn freshbooks_failure(name: &str, e: &FreshbooksError) -> String {
 }
 
 /// Why a Mailchimp check failed. Mailchimp answers a key used at the wrong data centre with
-/// 401/403 and a detail mentioning the datacenter (mailchimp.md §1); a made-up data centre
+/// 401/403 and a detail mentioning the datacenter (docs/vendors/mailchimp.md §1); a made-up data centre
 /// does not resolve at all.
 fn mailchimp_failure(dc: &str, e: &MailchimpError) -> String {
     match e {

@@ -1,4 +1,4 @@
-//! QuickBooks Online's authorization-code grant (quickbooks.md §2) for `connect quickbooks`:
+//! QuickBooks Online's authorization-code grant (docs/vendors/quickbooks.md §2) for `connect quickbooks`:
 //! Intuit's authorize page, its token endpoint with HTTP Basic client authentication, and the
 //! company id (`realmId`) that comes back on the redirect beside the code.
 

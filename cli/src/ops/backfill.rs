@@ -16,14 +16,13 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
+use mlc::app::LiveClients;
 use mlc::connections::{Connection, ConnectionSet};
 use mlc::event::Origin;
 use mlc::fanout::{FanOut, FanOutReport};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
-use mlc::flows::live_clients::LiveClients;
 use mlc::poller::freshbooks_poll::to_event;
-use mlc::ports::Leases;
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::models::Entity;
 use serde::Serialize;
@@ -232,21 +231,15 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn clients(target: &Target, args: &BackfillArgs) -> anyhow::Result<LiveClients> {
+fn clients(target: &Target, args: &BackfillArgs) -> anyhow::Result<Arc<LiveClients>> {
     let config = clients_config(
         args.freshbooks_api.as_deref(),
         args.mailchimp_api.as_deref(),
         None,
     )?;
-    // Token refreshes take the same store lease as the workers', so the CLI never strands a
-    // rotated refresh token.
-    let leases: Arc<dyn Leases> = target.store.clone();
-    Ok(LiveClients::new(
-        target.secrets.clone(),
-        leases,
-        target.clock.clone(),
-        config,
-    )?)
+    // The workers' own clients: token refreshes take the same store lease, so the CLI never
+    // strands a rotated refresh token.
+    Ok(target.app(config).clients()?)
 }
 
 /// `--finish`: resume the store's automations once the connection's queue is empty.

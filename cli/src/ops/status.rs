@@ -8,10 +8,10 @@ use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use mlc::connections::ConnectionSet;
 use mlc::poller::cursor_name;
+use mlc::ports::secret_names;
 use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
 use mlc::tokens::StoredTokens;
 use mlc::vendor::Vendor;
-use mlc::ports::secret_names;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 

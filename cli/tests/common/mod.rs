@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use mlc::app::{App, LiveClientsConfig, Ports};
 use mlc::ports::{Secrets, SystemClock};
-use mlc::vendors::freshbooks::callbacks::CallbacksClient;
-use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
+use mlc::webhook::{WebhookConfig, local};
 use mlc_tests::moto::{self, AwsEnv};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -203,14 +203,21 @@ pub fn free_port() -> u16 {
 /// base (`http://127.0.0.1:<port>/webhooks`).
 pub async fn webhook_server(scratch: &Scratch, freshbooks_base: &str) -> String {
     let (db, secrets) = scratch.open();
-    let deps = WebhookDeps {
+    let ports = Ports {
         queue: Arc::new(db.clone()),
-        store: Arc::new(db.clone()),
+        store: Arc::new(db),
         secrets: Arc::new(secrets),
         clock: Arc::new(SystemClock),
-        freshbooks: Arc::new(CallbacksClient::with_base_url(freshbooks_base).unwrap()),
     };
-    let handler = Arc::new(WebhookHandler::new(deps, WebhookConfig::default()));
+    let clients = LiveClientsConfig {
+        freshbooks_api_base: freshbooks_base.to_string(),
+        ..LiveClientsConfig::default()
+    };
+    let handler = Arc::new(
+        App::new(ports, clients)
+            .webhook(WebhookConfig::default())
+            .unwrap(),
+    );
     let (listener, addr) = local::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     tokio::spawn(local::serve(handler, listener, std::future::pending()));
     format!("http://{addr}/webhooks")

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use super::clients::VendorClients;
+use crate::flows::clients::VendorClients;
+use crate::ports::secret_names;
 use crate::ports::{Clock, Leases, PortError, Secrets};
 use crate::tokens::{RefreshError, StoredTokens, TokenConfig, TokenManager};
 use crate::vendors::freshbooks::FreshbooksApi;
@@ -25,7 +26,6 @@ use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::vendors::quickbooks::client::{ClientOptions as QuickbooksOptions, QuickbooksClient};
 use crate::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksCredentials};
-use crate::ports::secret_names;
 use crate::worker::{ConfigError, HandlerError};
 
 /// Environment variables [`LiveClientsConfig::from_env`] reads; all optional.

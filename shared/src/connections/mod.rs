@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-
 use crate::event::SourceRef;
 use crate::vendor::Vendor;
 

@@ -1,5 +1,5 @@
 //! Vendor and store errors as [`HandlerError`]s: the one place a flow decides what is worth
-//! retrying (DESIGN.md, "Failures").
+//! retrying (docs/architecture.md, "Failures").
 //!
 //! Transient failures carry the vendor's `Retry-After` and request id so the harness can honour
 //! the first and support can trace the second. Permanent failures carry a stable class (for
@@ -21,7 +21,7 @@ pub const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
 /// A failed FreshBooks read. Transport failures, 429 and 5xx are transient.
 ///
 /// A broken connection — the refresh token refused, or a 401 although the client had just
-/// refreshed — needs a person to re-authorise. DESIGN.md ("Tokens") says such events stay in
+/// refreshed — needs a person to re-authorise. docs/architecture.md ("Tokens") says such events stay in
 /// the queue, so nothing is dropped and nothing needs replaying once the user reconnects: they
 /// are transient with a long `Retry-After` ([`BROKEN_CONNECTION_RETRY`]), and the
 /// `TokenRefreshFailed` alarm tells the operator. Only after the queue's receive count runs out

@@ -259,7 +259,7 @@ impl MailchimpApi for FakeMailchimp {
             tags: vec![],
         });
         // PUT with only status_if_new never changes an existing member's status (archived
-        // stays archived, mailchimp.md §2.5).
+        // stays archived, docs/vendors/mailchimp.md §2.5).
         m.merge_fields.extend(member.merge_fields.clone());
         Ok(m.clone())
     }

@@ -35,7 +35,7 @@ pub enum MemberStatus {
     Subscribed,
     Pending,
     Unsubscribed,
-    /// Accounting data carries no marketing consent (mailchimp.md §2.5): new members are
+    /// Accounting data carries no marketing consent (docs/vendors/mailchimp.md §2.5): new members are
     /// transactional unless the connection says otherwise.
     #[default]
     Transactional,
@@ -541,7 +541,7 @@ impl Ensured {
 }
 
 /// Mailchimp's answer to creating something that exists. The exact title/detail is
-/// UNCONFIRMED (mailchimp.md §3.4 only says "already exists"), so this matches loosely on a 400.
+/// UNCONFIRMED (docs/vendors/mailchimp.md §3.4 only says "already exists"), so this matches loosely on a 400.
 pub fn already_exists(e: &MailchimpError) -> bool {
     match e {
         MailchimpError::Api {

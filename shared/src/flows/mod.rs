@@ -11,7 +11,7 @@ pub mod errors;
 #[cfg(test)]
 pub(crate) mod fakes;
 pub mod freshbooks_mailchimp;
-pub mod live_clients;
+
 pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;
 pub mod options;
@@ -19,7 +19,6 @@ pub mod options;
 pub(crate) mod quickbooks_fake;
 pub mod quickbooks_mailchimp;
 pub mod table;
-pub mod target_worker;
 
 use std::sync::Arc;
 
@@ -27,10 +26,10 @@ use async_trait::async_trait;
 
 pub use table::{FLOWS, Flow, FlowDeps};
 
-use crate::connections::{Connection};
-use crate::ports::CachedConnections;
+use crate::connections::Connection;
 use crate::event::SyncEvent;
 use crate::flows::errors::from_port;
+use crate::ports::CachedConnections;
 use crate::vendor::Vendor;
 use crate::worker::{Handled, HandlerError, TargetHandler};
 

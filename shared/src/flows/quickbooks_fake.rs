@@ -1,6 +1,6 @@
 //! An in-memory QuickBooks company for the QuickBooks flows' unit tests: stateful (customers by
 //! id with `SyncToken` optimistic locking, note attachables, a change log for CDC), counting
-//! every call per method, with QuickBooks' documented refusals (quickbooks.md §3.3): Fault 5010
+//! every call per method, with QuickBooks' documented refusals (docs/vendors/quickbooks.md §3.3): Fault 5010
 //! on a stale `SyncToken`, Fault 610 on an unknown id (`Ok(None)` for reads), and hooks to
 //! inject errors and concurrent edits.
 //!
@@ -48,7 +48,7 @@ pub fn throttled() -> QuickbooksError {
 }
 
 /// How the fake answers `customers_by_email`: QuickBooks' case handling, and whether
-/// `PrimaryEmailAddr` is filterable at all, are UNCONFIRMED (quickbooks.md §3.4), so a flow
+/// `PrimaryEmailAddr` is filterable at all, are UNCONFIRMED (docs/vendors/quickbooks.md §3.4), so a flow
 /// must work under each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailQuery {
@@ -375,7 +375,7 @@ impl QuickbooksApi for FakeQuickbooks {
         self.call(method::CHANGED_CUSTOMERS, &since.to_rfc3339())?;
         let s = lock(&self.state);
         if since < s.now - Duration::days(30) {
-            // CDC looks back at most 30 days (quickbooks.md §3.5); the exact code is UNCONFIRMED.
+            // CDC looks back at most 30 days (docs/vendors/quickbooks.md §3.5); the exact code is UNCONFIRMED.
             return Err(fault(
                 400,
                 "4001",
@@ -434,7 +434,7 @@ impl QuickbooksApi for FakeQuickbooks {
         if let Some(notes) = &update.notes {
             if notes.chars().count() > MAX_NOTE_CHARS {
                 s.customers.insert(update.id.clone(), c);
-                // The length limit and this code are UNCONFIRMED (quickbooks.md §3.2).
+                // The length limit and this code are UNCONFIRMED (docs/vendors/quickbooks.md §3.2).
                 return Err(fault(400, "2050", "Notes is too long"));
             }
             c.notes = Some(notes.clone());

@@ -1,5 +1,5 @@
 //! [`Job::FreshbooksPoll`]: the fallback for FreshBooks webhooks that never arrive
-//! (freshbooks.md §1.6: FreshBooks documents no retry schedule and may disable callbacks).
+//! (docs/vendors/freshbooks.md §1.6: FreshBooks documents no retry schedule and may disable callbacks).
 //!
 //! Per FreshBooks account that an enabled connection takes events from (each account once,
 //! whatever the number of its connections):

@@ -1,5 +1,5 @@
 //! [`Job::QuickbooksCdc`]: the QuickBooks Change Data Capture sweep, for customer changes whose
-//! webhook never came (quickbooks.md §1.1: Intuit recommends a CDC catch-up from the last
+//! webhook never came (docs/vendors/quickbooks.md §1.1: Intuit recommends a CDC catch-up from the last
 //! processed time plus a daily sweep; production webhooks are aggregated and retried for hours).
 //!
 //! Per QuickBooks realm that an enabled connection takes events from (each realm once, whatever
@@ -61,7 +61,7 @@ pub const CUSTOMER: &str = "customer";
 /// How far back the first sweep of a realm reads.
 pub const FIRST_LOOKBACK: chrono::Duration = chrono::Duration::days(1);
 
-/// How far back CDC can look (quickbooks.md §3.5).
+/// How far back CDC can look (docs/vendors/quickbooks.md §3.5).
 pub const CDC_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 
 /// Taken off [`CDC_LOOKBACK`] before trusting CDC with a window: it covers clock skew between

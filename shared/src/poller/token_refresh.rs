@@ -11,7 +11,7 @@
 //!
 //! Every credential set of the vendor that an enabled connection names (as source or as target)
 //! is checked; the refresher is the vendor's [`TokenManager`], single-flight across instances
-//! (DESIGN.md, "Tokens"), so a worker refreshing at the same moment is safe. One set failing
+//! (docs/architecture.md, "Tokens"), so a worker refreshing at the same moment is safe. One set failing
 //! does not stop the others.
 
 use std::collections::BTreeSet;

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::connections::ConnectionSet;
 use super::{ConnectionStore, PortResult};
+use crate::connections::ConnectionSet;
 
 /// Reads the applied [`ConnectionSet`] at most once per `ttl`, so `apply` takes effect within
 /// `ttl` on every warm Lambda without a store read per request.

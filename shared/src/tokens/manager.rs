@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::stored::{StoredTokens, expires_within, mark_needs_reconnect, merge_tokens};
 use super::{AccessTokens, RefreshError, Refresher, TokenError, lease_name};
 use crate::observability::{Metric, count};
-use crate::ports::{Clock, Leases, Secrets};
 use crate::ports::secret_names;
+use crate::ports::{Clock, Leases, Secrets};
 
 /// Timing of the refresh protocol.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! OAuth access tokens for the vendor APIs, refreshed single-flight across every Lambda instance
-//! (DESIGN.md, "Tokens").
+//! (docs/architecture.md, "Tokens").
 //!
 //! A credential set is one secret, `credentials/<name>`, holding JSON with at least
 //! `access_token` and `refresh_token` (and usually `expires_at`, `client_id`, `client_secret`,

@@ -61,7 +61,7 @@ pub(crate) async fn read_capped(
 }
 
 /// `Retry-After` in delta-seconds. Whether Mailchimp or Intuit send it at all is UNCONFIRMED
-/// (mailchimp.md §5), and the HTTP-date form is ignored: the harness backs off by itself then.
+/// (docs/vendors/mailchimp.md §5), and the HTTP-date form is ignored: the harness backs off by itself then.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)?

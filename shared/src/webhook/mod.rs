@@ -1,7 +1,7 @@
 //! The webhook handler: one plain async function from an HTTP request (raw bytes) to a response,
 //! hosted by `lambda_http` on Lambda and by [`local::serve`] in local mode.
 //!
-//! Order of work for every delivery (DESIGN.md, "Webhook responses"): size limit → route →
+//! Order of work for every delivery (docs/architecture.md, "Webhook responses"): size limit → route →
 //! verify (before parsing) → parse → fan out one [`SyncEvent`](crate::event::SyncEvent) per
 //! connection of the source → `SendMessageBatch`. Bad signature → 401 (QuickBooks 403); signed
 //! but unparseable → dead letter + 200; enqueue failure → 503 so the vendor retries; oversize →
@@ -24,9 +24,9 @@ use http::{Request, StatusCode};
 pub use config::{ConfigError, WebhookConfig};
 pub use response::WebhookResponse;
 
-use crate::ports::CachedConnections;
 use crate::event::SourceEvent;
 use crate::fanout::FanOut;
+use crate::ports::CachedConnections;
 use crate::ports::{CachedSecrets, Clock, Queue, Secrets, Store};
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::callbacks::CallbackVerifier;

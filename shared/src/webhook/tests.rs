@@ -15,8 +15,8 @@ use sha2::Sha256;
 use super::*;
 use crate::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use crate::connections::ConnectionSet;
-use crate::ports::secret_names;
 use crate::event::SyncEvent;
+use crate::ports::secret_names;
 use crate::ports::{
     Blobs, CallbackRecord, CallbackStatus, ConnectionStore, DeadLetterStatus, DeadLetters,
     ManualClock, OutgoingMessage, PortResult, QueueDepth, ReceivedMessage, SendFailure,

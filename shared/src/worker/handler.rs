@@ -13,7 +13,7 @@ use crate::ports::Outcome;
 /// The harness owns everything around the call — decoding, idempotency, retries, dead letters,
 /// the audit trail — so a handler only says what happened or why it failed. It may be called
 /// again for the same event (a retry after a transient failure, a replay), so its writes must be
-/// idempotent on the target side (DESIGN.md, "Idempotency").
+/// idempotent on the target side (docs/architecture.md, "Idempotency").
 #[async_trait]
 pub trait TargetHandler: Send + Sync {
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError>;

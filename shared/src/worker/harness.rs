@@ -1,5 +1,5 @@
 //! [`Harness`]: one batch of queue messages through a [`TargetHandler`], with idempotency,
-//! retries, dead letters and an audit entry per attempt (DESIGN.md, "Idempotency", "Failures",
+//! retries, dead letters and an audit entry per attempt (docs/architecture.md, "Idempotency", "Failures",
 //! "Audit trail").
 //!
 //! Every message is settled on its own: a bad record, a panicking handler or a failed port call

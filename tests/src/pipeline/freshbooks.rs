@@ -7,18 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mlc::app::{App, LiveClients, LiveClientsConfig};
 use mlc::connections::ConnectionSet;
-use mlc::ports::CachedConnections;
-use mlc::flows::clients::VendorClients;
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::flows::target_worker::{TargetParts, target_handler};
-use mlc::poller::{Poller, PollerConfig, PollerDeps};
-use mlc::ports::{Clock, ConnectionStore, Queue, QueueDepth, Secrets, Store, SystemClock};
+use mlc::poller::{Poller, PollerConfig};
+use mlc::ports::{Clock, Queue, QueueDepth, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks::{CallbacksClient, EVENTS};
+use mlc::vendors::freshbooks::callbacks::EVENTS;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
-use mlc::webhook::WebhookDeps;
 use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc::worker::{BatchReport, Harness};
 
@@ -92,52 +88,25 @@ struct InstanceConfig {
 }
 
 impl InstanceConfig {
-    /// A worker as one Lambda instance has it: its own clients and token cache, the shared
-    /// queue, store and secrets.
-    fn instance(
-        &self,
-        queue: &Arc<dyn Queue>,
-        store: &Arc<dyn Store>,
-        secrets: &Arc<dyn Secrets>,
-        clock: &Arc<dyn Clock>,
-    ) -> (Arc<Harness>, Arc<LiveClients>) {
-        let clients = Arc::new(
-            LiveClients::new(
-                secrets.clone(),
-                store.clone() as Arc<dyn mlc::ports::Leases>,
-                clock.clone(),
-                LiveClientsConfig {
-                    freshbooks_api_base: self.fb_base.clone(),
-                    mailchimp: ClientOptions {
-                        base_url: Some(self.mc_base.clone()),
-                        max_concurrency: self.max_concurrency,
-                        ..ClientOptions::default()
-                    },
-                    ..LiveClientsConfig::default()
+    /// A worker as one Lambda instance has it: its own app (clients and token cache) over the
+    /// shared queue, store and secrets.
+    fn instance(&self, adapters: &Adapters, clock: &Arc<dyn Clock>) -> (App, Arc<Harness>) {
+        let app = adapters.app(
+            clock,
+            LiveClientsConfig {
+                freshbooks_api_base: self.fb_base.clone(),
+                mailchimp: ClientOptions {
+                    base_url: Some(self.mc_base.clone()),
+                    max_concurrency: self.max_concurrency,
+                    ..ClientOptions::default()
                 },
-            )
-            .expect("sandbox base URLs parse"),
+                ..LiveClientsConfig::default()
+            },
         );
-        // Connections are re-read at once in tests, so an applied change shows immediately.
-        let connections = Arc::new(CachedConnections::new(
-            store.clone() as Arc<dyn ConnectionStore>,
-            Duration::ZERO,
-        ));
-        let parts = TargetParts {
-            connections,
-            clients: clients.clone() as Arc<dyn VendorClients>,
-            store: store.clone(),
-            clock: clock.clone(),
-        };
-        let handler = target_handler(Vendor::Mailchimp, parts).expect("the Mailchimp worker");
-        let harness = Arc::new(Harness::new(
-            queue.clone(),
-            store.clone(),
-            clock.clone(),
-            handler,
-            harness_config(QUEUE, self.max_receives),
-        ));
-        (harness, clients)
+        let harness = app
+            .worker(Vendor::Mailchimp, harness_config(QUEUE, self.max_receives))
+            .expect("the Mailchimp worker");
+        (app, Arc::new(harness))
     }
 }
 
@@ -198,28 +167,11 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
             max_concurrency: options.max_concurrency,
             max_receives: options.max_receives,
         };
-        let (harness, clients) = config.instance(&queue, &store, &secrets, &clock);
-        let poller = Arc::new(Poller::new(
-            PollerDeps {
-                queue: queue.clone(),
-                store: store.clone(),
-                clock: clock.clone(),
-                clients: clients.clone(),
-                refreshers: clients.token_refreshers(),
-            },
-            PollerConfig::default(),
-        ));
-
-        let server = WebhookServer::start(WebhookDeps {
-            queue: queue.clone(),
-            store: store.clone(),
-            secrets: secrets.clone(),
-            clock: clock.clone(),
-            freshbooks: Arc::new(
-                CallbacksClient::with_base_url(&fb.base_url()).expect("sandbox URL"),
-            ),
-        })
-        .await;
+        let (app, harness) = config.instance(&adapters, &clock);
+        let poller = Arc::new(app.poller(PollerConfig::default()).expect("the poller"));
+        let clients = app.clients().expect("the vendor clients");
+        // The webhook confirms handshakes at the app's FreshBooks base: the sandbox's.
+        let server = WebhookServer::start(&app).await;
 
         let pipeline = Pipeline {
             fb,
@@ -246,9 +198,7 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
     /// Another worker instance (as a second Lambda would be): its own clients and token
     /// cache over the same queue, store and secrets.
     pub fn instance(&self) -> Arc<Harness> {
-        self.config
-            .instance(&self.queue, &self.store, &self.secrets, &self.clock)
-            .0
+        self.config.instance(&self.adapters, &self.clock).1
     }
 
     /// The FreshBooks account id.

@@ -7,17 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mlc::app::{App, LiveClients, LiveClientsConfig};
 use mlc::connections::ConnectionSet;
-use mlc::ports::CachedConnections;
-use mlc::flows::clients::VendorClients;
-use mlc::flows::live_clients::{LiveClients, LiveClientsConfig};
-use mlc::flows::target_worker::{TargetParts, target_handler};
-use mlc::poller::{Poller, PollerConfig, PollerDeps};
-use mlc::ports::{Clock, ConnectionStore, Leases, Queue, Secrets, Store, SystemClock};
-use mlc::vendors::freshbooks::callbacks::CallbacksClient;
+use mlc::poller::{Poller, PollerConfig};
+use mlc::ports::{Clock, Queue, Secrets, Store, SystemClock, secret_names};
 use mlc::vendors::mailchimp::client::ClientOptions;
-use mlc::ports::secret_names;
-use mlc::webhook::WebhookDeps;
 use mlc::worker::local::run_once;
 use mlc::worker::{BatchReport, Harness};
 
@@ -36,7 +30,7 @@ pub const MC_TO_QB: &str = "mc-to-qbo";
 /// Credential-set names.
 pub const QB_CREDENTIALS: &str = "qbo";
 pub const MC_CREDENTIALS: &str = "mc";
-/// The QuickBooks app's webhook verifier token (quickbooks.md §5's test vector key).
+/// The QuickBooks app's webhook verifier token (docs/vendors/quickbooks.md §5's test vector key).
 pub const VERIFIER: &str = "c0ffee00-1234-4abc-9def-0123456789ab";
 /// The secret path segment of the Mailchimp list webhook URL.
 pub const MC_HOOK_SECRET: &str = "mc-hook-5ecret-0123456789abcdef";
@@ -101,57 +95,35 @@ struct InstanceConfig {
 
 /// One worker instance's pieces, as one Lambda instance of each worker has them.
 struct Instance {
-    clients: Arc<LiveClients>,
+    app: App,
     mc_worker: Arc<Harness>,
     qb_worker: Arc<Harness>,
 }
 
 impl InstanceConfig {
     fn instance(&self, adapters: &Adapters, clock: &Arc<dyn Clock>) -> Instance {
-        let clients = Arc::new(
-            LiveClients::new(
-                adapters.secrets.clone(),
-                adapters.store.clone() as Arc<dyn Leases>,
-                clock.clone(),
-                LiveClientsConfig {
-                    quickbooks_api_base: Some(self.qb_base.clone()),
-                    mailchimp: ClientOptions {
-                        base_url: Some(self.mc_base.clone()),
-                        ..ClientOptions::default()
-                    },
-                    ..LiveClientsConfig::default()
+        let app = adapters.app(
+            clock,
+            LiveClientsConfig {
+                quickbooks_api_base: Some(self.qb_base.clone()),
+                mailchimp: ClientOptions {
+                    base_url: Some(self.mc_base.clone()),
+                    ..ClientOptions::default()
                 },
-            )
-            .expect("sandbox base URLs parse"),
+                ..LiveClientsConfig::default()
+            },
         );
-        // Connections are re-read at once in tests, so an applied change shows immediately.
-        let connections = Arc::new(CachedConnections::new(
-            adapters.store.clone() as Arc<dyn ConnectionStore>,
-            Duration::ZERO,
-        ));
-        let parts = TargetParts {
-            connections,
-            clients: clients.clone() as Arc<dyn VendorClients>,
-            store: adapters.store.clone(),
-            clock: clock.clone(),
-        };
         let harness = |queue: &str| {
             let target = queue
                 .parse()
                 .expect("a queue is named after its target vendor");
-            let handler = target_handler(target, parts.clone()).expect("a target worker");
-            Arc::new(Harness::new(
-                adapters.queue.clone(),
-                adapters.store.clone(),
-                clock.clone(),
-                handler,
-                harness_config(queue, self.max_receives),
-            ))
+            let config = harness_config(queue, self.max_receives);
+            Arc::new(app.worker(target, config).expect("a target worker"))
         };
         let mc_worker = harness(MC_QUEUE);
         let qb_worker = harness(QB_QUEUE);
         Instance {
-            clients,
+            app,
             mc_worker,
             qb_worker,
         }
@@ -221,31 +193,13 @@ target = {{ vendor = "quickbooks", credentials = "{QB_CREDENTIALS}", realm_id = 
             max_receives: options.max_receives,
         };
         let Instance {
-            clients,
+            app,
             mc_worker,
             qb_worker,
         } = config.instance(&adapters, &clock);
-        let poller = Arc::new(Poller::new(
-            PollerDeps {
-                queue: adapters.queue.clone(),
-                store: adapters.store.clone(),
-                clock: clock.clone(),
-                clients: clients.clone(),
-                refreshers: clients.token_refreshers(),
-            },
-            PollerConfig::default(),
-        ));
-        let server = WebhookServer::start(WebhookDeps {
-            queue: adapters.queue.clone(),
-            store: adapters.store.clone(),
-            secrets: adapters.secrets.clone(),
-            clock: clock.clone(),
-            // No FreshBooks here; the handshake verifier is never asked.
-            freshbooks: Arc::new(
-                CallbacksClient::with_base_url("http://127.0.0.1:9").expect("a URL"),
-            ),
-        })
-        .await;
+        let poller = Arc::new(app.poller(PollerConfig::default()).expect("the poller"));
+        let clients = app.clients().expect("the vendor clients");
+        let server = WebhookServer::start(&app).await;
 
         let pipeline = QboPipeline {
             queue: adapters.queue.clone(),

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mlc::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
+use mlc::app::{App, LiveClientsConfig, Ports};
 use mlc::ports::{Clock, Queue, QueueDepth, Secrets, Store};
-use mlc::webhook::{WebhookConfig, WebhookDeps, WebhookHandler, local};
+use mlc::webhook::{WebhookConfig, local};
 use mlc::worker::backoff::{RetryPolicy, VisibilityPolicy};
 use mlc::worker::local::run_once;
 use mlc::worker::{BatchReport, Harness, HarnessConfig};
@@ -87,6 +88,18 @@ impl Adapters {
             .expect("storing a secret");
     }
 
+    /// One app instance over these ports (what one Lambda instance of each function holds),
+    /// reading the applied connections afresh every time so a change shows at once.
+    pub fn app(&self, clock: &Arc<dyn Clock>, clients: LiveClientsConfig) -> App {
+        let ports = Ports {
+            queue: self.queue.clone(),
+            store: self.store.clone(),
+            secrets: self.secrets.clone(),
+            clock: clock.clone(),
+        };
+        App::new(ports, clients).with_connections_ttl(Duration::ZERO)
+    }
+
     pub async fn depth(&self, queue: &str) -> QueueDepth {
         self.queue.depth(queue).await.expect("queue depth")
     }
@@ -100,14 +113,14 @@ pub struct WebhookServer {
 }
 
 impl WebhookServer {
-    pub async fn start(deps: WebhookDeps) -> Self {
-        let webhook = Arc::new(WebhookHandler::new(
-            deps,
-            WebhookConfig {
+    pub async fn start(app: &App) -> Self {
+        let webhook = Arc::new(
+            app.webhook(WebhookConfig {
                 connections_cache_ttl: Duration::ZERO,
                 ..WebhookConfig::default()
-            },
-        ));
+            })
+            .expect("the webhook handler"),
+        );
         let (listener, addr) = local::bind("127.0.0.1:0".parse().expect("an address"))
             .await
             .expect("binding the webhook port");

@@ -117,7 +117,7 @@ impl QueueMap {
     }
 }
 
-/// The three DynamoDB tables (layout in `DESIGN.md` and `template.yaml`).
+/// The three DynamoDB tables (layout in `docs/architecture.md` and `template.yaml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     pub audit: String,

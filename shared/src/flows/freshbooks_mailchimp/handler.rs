@@ -349,7 +349,7 @@ impl FreshbooksToMailchimp {
                         .map_err(|e| cx.au.error(e))?;
                     "updated"
                 };
-                // PATCH cannot remove lines (mailchimp.md §3.4): delete the stale ones, after
+                // PATCH cannot remove lines (docs/vendors/mailchimp.md §3.4): delete the stale ones, after
                 // the PATCH so the order is never left without lines.
                 let keep: HashSet<&str> = order.lines.iter().map(|l| l.id.as_str()).collect();
                 for line in old.lines.iter().filter(|l| !keep.contains(l.id.as_str())) {
@@ -376,7 +376,7 @@ impl FreshbooksToMailchimp {
     }
 
     /// A deleted (or vanished) invoice: its order becomes `cancelled` — preferred over deleting
-    /// the order, which would rewrite the customer's purchase history (mailchimp.md §3.4).
+    /// the order, which would rewrite the customer's purchase history (docs/vendors/mailchimp.md §3.4).
     async fn cancel_order(
         &self,
         cx: &Cx<'_>,
@@ -504,7 +504,7 @@ impl FreshbooksToMailchimp {
         {
             Some(store) => {
                 if store.list_id != cx.au.list_id {
-                    // A store's audience can never change (mailchimp.md §3.1).
+                    // A store's audience can never change (docs/vendors/mailchimp.md §3.1).
                     return Err(HandlerError::permanent(
                         "configuration",
                         format!(

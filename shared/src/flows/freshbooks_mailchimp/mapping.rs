@@ -318,7 +318,7 @@ const WHOLE_INVOICE: &str = "FreshBooks invoice";
 const WHOLE_INVOICE_LINE: &str = "invoice";
 
 /// The products an invoice's lines need, each with one variant of the same id (Mailchimp's
-/// own plugin models catalogue-less items this way, mailchimp.md §3.3), without duplicates.
+/// own plugin models catalogue-less items this way, docs/vendors/mailchimp.md §3.3), without duplicates.
 pub fn products(invoice: &Invoice) -> Vec<Product> {
     let titles: Vec<String> = if invoice.lines.is_empty() {
         vec![WHOLE_INVOICE.to_string()]

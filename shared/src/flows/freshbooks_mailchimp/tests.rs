@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::mapping::product_id;
 use crate::adapters::embedded::EmbeddedDb;
-use crate::connections::{ConnectionSet};
-use crate::ports::CachedConnections;
+use crate::connections::ConnectionSet;
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::quickbooks_fake::FakeQuickbooks;
 use crate::flows::{FlowDeps, TargetDispatch};
+use crate::ports::CachedConnections;
 use crate::ports::{ConnectionStore, IdMap, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, Money, Payment, VIS_DELETED};
@@ -712,7 +712,7 @@ async fn transient_failures_leave_the_id_map_for_the_retry() {
 
     w.fb.with(|s| s.fail = Some(401));
     let e = w.run("client", "7").await.unwrap_err();
-    // A broken connection waits in the queue for re-authorisation (DESIGN.md "Tokens").
+    // A broken connection waits in the queue for re-authorisation (docs/architecture.md "Tokens").
     assert!(e.is_transient(), "{e}");
     assert!(e.message().contains("connection broken"), "{e}");
     w.fb.with(|s| s.fail = Some(500));

@@ -208,7 +208,7 @@ pub fn lookup_emails(event: &SyncEvent) -> Vec<String> {
 /// same one.
 ///
 /// Whether QuickBooks compares `PrimaryEmailAddr` case-sensitively, and whether it is filterable
-/// at all, is UNCONFIRMED (quickbooks.md §3.4). So each address is asked as Mailchimp sent it
+/// at all, is UNCONFIRMED (docs/vendors/quickbooks.md §3.4). So each address is asked as Mailchimp sent it
 /// and, when that finds nothing and it has capitals, once more in lower case; and only customers
 /// whose address really matches (ignoring case) are kept — a query that ignored its filter can
 /// never make us write on a stranger.

@@ -146,7 +146,7 @@ fn with_reason(what: &str, reason: Option<&str>) -> String {
     }
 }
 
-/// Mailchimp's unsubscribe reasons in words (`abuse` is a spam complaint, mailchimp.md §4).
+/// Mailchimp's unsubscribe reasons in words (`abuse` is a spam complaint, docs/vendors/mailchimp.md §4).
 fn unsubscribe_reason(reason: &str) -> &str {
     match reason {
         "abuse" => "spam complaint",
@@ -154,7 +154,7 @@ fn unsubscribe_reason(reason: &str) -> &str {
     }
 }
 
-/// Mailchimp's cleaned reasons in words (`hard` bounce or `abuse`, mailchimp.md §4).
+/// Mailchimp's cleaned reasons in words (`hard` bounce or `abuse`, docs/vendors/mailchimp.md §4).
 fn cleaned_reason(reason: &str) -> &str {
     match reason {
         "hard" => "hard bounce",

@@ -14,12 +14,12 @@ use super::note::{
 };
 use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{Connection, ConnectionSet};
-use crate::ports::CachedConnections;
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::FlowHandler;
 use crate::flows::fakes::FakeClients;
 use crate::flows::quickbooks_fake::{EmailQuery, FakeQuickbooks, method, not_found, throttled};
 use crate::flows::{FlowDeps, TargetDispatch};
+use crate::ports::CachedConnections;
 use crate::ports::{ConnectionStore, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::quickbooks::models::{Customer, MAX_NOTE_CHARS};

@@ -32,7 +32,7 @@ pub fn merged_into(fingerprint: &str) -> Option<&str> {
 }
 
 /// Whether the customer should have a member: active, and not a CDC "deleted" stub.
-/// QuickBooks has no hard delete for customers; deactivation is its delete (quickbooks.md §3.2).
+/// QuickBooks has no hard delete for customers; deactivation is its delete (docs/vendors/quickbooks.md §3.2).
 pub fn is_live(customer: &Customer) -> bool {
     customer.active && !customer.is_deleted()
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::adapters::embedded::EmbeddedDb;
-use crate::connections::{ConnectionSet};
-use crate::ports::CachedConnections;
+use crate::connections::ConnectionSet;
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::fakes::{FakeClients, FakeFreshbooks, FakeMailchimp};
 use crate::flows::mailchimp_member::ARCHIVED;
 use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
 use crate::flows::{FlowDeps, TargetDispatch};
+use crate::ports::CachedConnections;
 use crate::ports::{ConnectionStore, IdMap, IdMapping, ManualClock};
 use crate::vendor::Vendor;
 use crate::vendors::quickbooks::models::{Customer, EmailAddress};

@@ -1,4 +1,4 @@
-//! FreshBooks callbacks (freshbooks.md §1.1–1.2): confirming a registration handshake, as the
+//! FreshBooks callbacks (docs/vendors/freshbooks.md §1.1–1.2): confirming a registration handshake, as the
 //! webhook handler needs it. Registering them against our store's records is
 //! [`crate::webhook::callback_registration`].
 
@@ -14,7 +14,7 @@ use crate::vendors::http::read_capped;
 use crate::vendors::is_plain_id;
 
 /// The FreshBooks events a source subscribes to: each parent name covers create/update/delete
-/// (freshbooks.md §1.5).
+/// (docs/vendors/freshbooks.md §1.5).
 pub const EVENTS: [&str; 3] = ["client", "invoice", "payment"];
 
 /// FreshBooks' production API.

@@ -1,6 +1,6 @@
 //! [`FreshbooksClient`]: the FreshBooks REST calls the connector makes — identity, clients,
 //! invoices with lines, payments, changed-since listings and the callbacks API
-//! (freshbooks.md §1.1, §3).
+//! (docs/vendors/freshbooks.md §1.1, §3).
 //!
 //! Every call takes a bearer token from an [`AccessTokens`] source; a 401 refreshes it once and
 //! retries once. Nothing else is retried here: the worker harness retries transient errors with
@@ -37,7 +37,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest response body read: a page of 100 invoices with lines is well under this.
 pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 
-/// FreshBooks caps `per_page` at 100 (freshbooks.md §3.2).
+/// FreshBooks caps `per_page` at 100 (docs/vendors/freshbooks.md §3.2).
 pub const PER_PAGE: u32 = 100;
 
 /// A listing longer than this many pages is refused rather than followed forever.
@@ -286,7 +286,7 @@ impl FreshbooksClient {
                 &format!("not JSON ({} error)", json_error_category(&e)),
             )
         })?;
-        // Older endpoints report errors with HTTP 200 (freshbooks.md §3.1).
+        // Older endpoints report errors with HTTP 200 (docs/vendors/freshbooks.md §3.1).
         if v.pointer("/response/result").is_none()
             && let Some((errno, message)) = error_in_body(&v)
         {

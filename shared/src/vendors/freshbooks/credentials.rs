@@ -4,7 +4,7 @@
 //! {"access_token": "…", "refresh_token": "…", "expires_at": "2026-03-02T17:04:11Z",
 //!  "client_id": "…", "client_secret": "…", "redirect_uri": "https://…"}
 //! ```
-//! Only the two tokens are required. Refresh tokens are single-use (freshbooks.md §2): whoever
+//! Only the two tokens are required. Refresh tokens are single-use (docs/vendors/freshbooks.md §2): whoever
 //! refreshes must store the new pair with [`Credentials::to_secret_json`] before using it.
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,5 @@
 //! The FreshBooks records the connector reads, as the accounting API returns them
-//! (freshbooks.md §3.4–3.6).
+//! (docs/vendors/freshbooks.md §3.4–3.6).
 //!
 //! Only the fields the flows use are modelled; everything else in a response is ignored. Money
 //! is a decimal string on the wire and [`Decimal`] here (never a float). Timestamps such as
@@ -10,7 +10,7 @@ use chrono_tz::US::Eastern;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// `vis_state`: 0 active, 1 deleted, 2 archived (freshbooks.md §3.2).
+/// `vis_state`: 0 active, 1 deleted, 2 archived (docs/vendors/freshbooks.md §3.2).
 pub const VIS_ACTIVE: i64 = 0;
 pub const VIS_DELETED: i64 = 1;
 pub const VIS_ARCHIVED: i64 = 2;
@@ -89,7 +89,7 @@ pub struct Invoice {
     /// 0 disputed, 1 draft, 2 sent, 3 viewed, 4 paid, 5 auto-paid, 6 retry, 7 failed, 8 partial.
     #[serde(default)]
     pub status: i64,
-    /// created, draft, sent, viewed, paid, partial, overdue, … (freshbooks.md §3.5).
+    /// created, draft, sent, viewed, paid, partial, overdue, … (docs/vendors/freshbooks.md §3.5).
     #[serde(default, deserialize_with = "blank_is_none")]
     pub v3_status: Option<String>,
     /// unpaid | partial | paid | auto-paid.
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn eastern_times_convert_with_dst() {
-        // EST (winter): +5 h; EDT (summer): +4 h (freshbooks.md §0.6).
+        // EST (winter): +5 h; EDT (summer): +4 h (docs/vendors/freshbooks.md §0.6).
         assert_eq!(
             eastern_to_utc("2019-11-14 11:27:45").unwrap().to_rfc3339(),
             "2019-11-14T16:27:45+00:00"

@@ -1,4 +1,4 @@
-//! FreshBooks' OAuth2 token endpoint (freshbooks.md §2): refreshing a token pair for the
+//! FreshBooks' OAuth2 token endpoint (docs/vendors/freshbooks.md §2): refreshing a token pair for the
 //! [`TokenManager`](crate::tokens::TokenManager), and exchanging an authorization code (the
 //! `connect` command).
 

@@ -3,7 +3,7 @@
 //! FreshBooks posts `application/x-www-form-urlencoded` bodies. The signature in
 //! [`SIGNATURE_HEADER`] is NOT over the raw body: it is base64(HMAC-SHA256(verifier,
 //! `json.dumps(form)`)) — Python's default `json.dumps` rendering of the fields in the order
-//! received (freshbooks.md §1.4). The key is the `verifier` FreshBooks sent in the registration
+//! received (docs/vendors/freshbooks.md §1.4). The key is the `verifier` FreshBooks sent in the registration
 //! handshake. Typical use:
 //!
 //! ```ignore

@@ -29,7 +29,7 @@ use super::webhook::subscriber_hash;
 use crate::vendors::http::{http_base, read_capped, retry_after, shared_http_client};
 use crate::vendors::limits::{ConnectionLimiter, permits_per_process};
 
-/// Whole-request timeout. Mailchimp's own server-side limit is 120 s (mailchimp.md §5); a
+/// Whole-request timeout. Mailchimp's own server-side limit is 120 s (docs/vendors/mailchimp.md §5); a
 /// worker would rather give up sooner and let the harness retry.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -465,7 +465,7 @@ pub async fn oauth_metadata(token: &SecretString) -> Result<OAuthMetadata, Mailc
 }
 
 /// [`oauth_metadata`] against another URL (the sandbox's `…/oauth2/metadata`). Note the
-/// header is `Authorization: OAuth <token>`, not `Bearer` (mailchimp.md §1).
+/// header is `Authorization: OAuth <token>`, not `Bearer` (docs/vendors/mailchimp.md §1).
 pub async fn oauth_metadata_at(
     url: &str,
     token: &SecretString,

@@ -1,5 +1,5 @@
 //! A Mailchimp credential set, as stored (JSON) in the secret `credentials/<name>`
-//! (mailchimp.md §1). One of:
+//! (docs/vendors/mailchimp.md §1). One of:
 //!
 //! ```json
 //! {"api_key": "0123456789abcdef0123456789abcdef-us21"}
@@ -216,7 +216,7 @@ mod tests {
         let c = Credentials::from_json(&format!(r#"{{"api_key":"{KEY}"}}"#)).unwrap();
         assert_eq!(c.dc(), Some("us21"));
         assert_eq!(c.base_url(), "https://us21.api.mailchimp.com/3.0");
-        // The value mailchimp.md §1 spells out.
+        // The value docs/vendors/mailchimp.md §1 spells out.
         assert_eq!(
             c.authorization().expose_secret(),
             "Basic dXNlcjowMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZi11czIx"

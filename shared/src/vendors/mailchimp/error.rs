@@ -42,7 +42,7 @@ pub enum MailchimpError {
     InvalidBaseUrl(String),
 }
 
-/// Titles of the permanent member errors (mailchimp.md §2.5).
+/// Titles of the permanent member errors (docs/vendors/mailchimp.md §2.5).
 pub const COMPLIANCE_STATE: &str = "Member In Compliance State";
 pub const FORGOTTEN_EMAIL: &str = "Forgotten Email Not Subscribed";
 
@@ -86,7 +86,7 @@ impl MailchimpError {
     }
 
     /// Worth retrying later: transport failures, 429, 5xx, and a 403 without an error document
-    /// (Mailchimp's own plugin treats that as rate limiting, mailchimp.md §5).
+    /// (Mailchimp's own plugin treats that as rate limiting, docs/vendors/mailchimp.md §5).
     pub fn is_transient(&self) -> bool {
         match self {
             MailchimpError::Transport(_) | MailchimpError::LimiterTimeout(_) => true,

@@ -1,5 +1,5 @@
 //! The per-key connection limit. Mailchimp allows 10 simultaneous connections per API key or
-//! user (mailchimp.md §5); the 11th is answered 429. The whole deployment must stay under that,
+//! user (docs/vendors/mailchimp.md §5); the 11th is answered 429. The whole deployment must stay under that,
 //! and up to `max_concurrency` worker instances (the queue's Lambda event-source
 //! `MaximumConcurrency`) run at once, each with its own process. So each process may hold
 //! `max(1, total / max_concurrency)` connections per key, enforced by one

@@ -1,4 +1,4 @@
-//! List webhooks through the Marketing API (mailchimp.md §4): reading a list's webhooks and
+//! List webhooks through the Marketing API (docs/vendors/mailchimp.md §4): reading a list's webhooks and
 //! registering ours. Inherent methods of [`MailchimpClient`], not of the
 //! [`MailchimpApi`](super::MailchimpApi) trait: only onboarding registers webhooks, the flows
 //! never do.

@@ -1,4 +1,4 @@
-//! The Mailchimp Marketing API objects the connector writes and reads (mailchimp.md §2–3), as
+//! The Mailchimp Marketing API objects the connector writes and reads (docs/vendors/mailchimp.md §2–3), as
 //! request/response bodies. Optional fields are left out of requests when `None`.
 
 use std::collections::BTreeMap;

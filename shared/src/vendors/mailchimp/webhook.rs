@@ -1,4 +1,4 @@
-//! Mailchimp list webhooks (mailchimp.md §4): the URL secret check and the PHP-style form body.
+//! Mailchimp list webhooks (docs/vendors/mailchimp.md §4): the URL secret check and the PHP-style form body.
 //!
 //! Mailchimp signs nothing; the webhook URL carries a secret path segment ([`secret_matches`]).
 //! Bodies are `application/x-www-form-urlencoded` with bracket keys (`data[merges][FNAME]`).

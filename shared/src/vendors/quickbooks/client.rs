@@ -1,4 +1,4 @@
-//! [`QuickbooksClient`]: the Accounting API v3 calls the QuickBooks flows make (quickbooks.md
+//! [`QuickbooksClient`]: the Accounting API v3 calls the QuickBooks flows make (docs/vendors/quickbooks.md
 //! §3), implementing [`QuickbooksApi`].
 //!
 //! - Every request sends `minorversion=75` and `Accept: application/json`, takes its bearer
@@ -467,7 +467,7 @@ impl std::fmt::Debug for QuickbooksClient {
     }
 }
 
-/// A query string literal: `'…'` with `'` escaped as `\'` (quickbooks.md §3.4). Control
+/// A query string literal: `'…'` with `'` escaped as `\'` (docs/vendors/quickbooks.md §3.4). Control
 /// characters and backslashes are refused: whether QuickBooks' grammar escapes a backslash is
 /// UNCONFIRMED, and an unescaped one before our closing quote would end the literal elsewhere.
 pub fn quote_literal(value: &str, what: &str) -> Result<String, QuickbooksError> {

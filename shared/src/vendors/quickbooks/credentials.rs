@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::tokens::NeedsReconnect;
 use crate::vendors::is_plain_id;
 
-/// Accounting API host for production companies (quickbooks.md §3.1).
+/// Accounting API host for production companies (docs/vendors/quickbooks.md §3.1).
 pub const PRODUCTION_API_BASE: &str = "https://quickbooks.api.intuit.com";
 /// Accounting API host for sandbox (developer) companies.
 pub const SANDBOX_API_BASE: &str = "https://sandbox-quickbooks.api.intuit.com";

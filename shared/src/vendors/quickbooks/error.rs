@@ -1,7 +1,7 @@
 //! [`QuickbooksError`]: every way a QuickBooks call fails, classified for the flows (what is
 //! worth retrying, what is "not found", what is a stale `SyncToken`).
 //!
-//! QuickBooks' error bodies vary (quickbooks.md §3.3, §4): JSON `Fault.Error[]` with capitals,
+//! QuickBooks' error bodies vary (docs/vendors/quickbooks.md §3.3, §4): JSON `Fault.Error[]` with capitals,
 //! lower-case `fault.error[]` from the gateway on 401, and XML `<IntuitResponse><Fault>` on 429
 //! even when JSON was asked for. The status code decides the class; the body only adds the code
 //! and message. `code` is a string (`"5010"`).
@@ -162,7 +162,7 @@ impl QuickbooksError {
     }
 }
 
-/// The header carrying Intuit's transaction id on every answer (quickbooks.md §3.1).
+/// The header carrying Intuit's transaction id on every answer (docs/vendors/quickbooks.md §3.1).
 pub const INTUIT_TID_HEADER: &str = "intuit_tid";
 
 /// Most characters of a message or detail kept from an error body.

@@ -1,5 +1,5 @@
 //! The per-realm limiter. QuickBooks allows 500 requests a minute and 10 concurrent requests
-//! per company (realm) and app (quickbooks.md §4); beyond that it answers 429. Up to
+//! per company (realm) and app (docs/vendors/quickbooks.md §4); beyond that it answers 429. Up to
 //! `max_concurrency` worker instances (the queue's event-source `MaximumConcurrency`) run at
 //! once, each its own process, so each process keeps to `max(1, limit / max_concurrency)` of
 //! both, through one rate limiter (`governor`, GCRA) and one [`ConnectionLimiter`] per realm

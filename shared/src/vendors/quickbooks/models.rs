@@ -1,4 +1,4 @@
-//! QuickBooks Online Accounting API v3 records as the flows use them (quickbooks.md §3). Field
+//! QuickBooks Online Accounting API v3 records as the flows use them (docs/vendors/quickbooks.md §3). Field
 //! spellings are Intuit's (`PascalCase`); unknown fields are ignored, so Intuit adding fields
 //! never breaks a read.
 
@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The `minorversion` sent with every request. Since 2025-08-01 versions below 75 are ignored;
-/// we send it explicitly so a future default change cannot alter what we read (quickbooks.md §3.1).
+/// we send it explicitly so a future default change cannot alter what we read (docs/vendors/quickbooks.md §3.1).
 pub const MINOR_VERSION: &str = "75";
 
 /// The most characters `Customer.Notes` and `Attachable.Note` hold. Intuit's limit as quoted by
@@ -93,7 +93,7 @@ pub struct MetaData {
 }
 
 /// A sparse customer update (`POST /customer` with `"sparse": true`): only the fields set are
-/// written. Never a full update — that would null every field left out (quickbooks.md §3.3).
+/// written. Never a full update — that would null every field left out (docs/vendors/quickbooks.md §3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerUpdate {
     pub id: String,
@@ -104,7 +104,7 @@ pub struct CustomerUpdate {
 }
 
 /// A note-only attachable linked to one customer (`POST /attachable`): how an activity shows on
-/// the customer (quickbooks.md §3.6).
+/// the customer (docs/vendors/quickbooks.md §3.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Attachable {

@@ -1,4 +1,4 @@
-//! Intuit's OAuth2 token endpoint for QuickBooks Online (quickbooks.md §2): exchanging an
+//! Intuit's OAuth2 token endpoint for QuickBooks Online (docs/vendors/quickbooks.md §2): exchanging an
 //! authorization code (the `connect` command) and refreshing a token pair for the
 //! [`TokenManager`](crate::tokens::TokenManager) ([`Refresher`]).
 

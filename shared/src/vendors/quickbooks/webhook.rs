@@ -1,5 +1,5 @@
 //! QuickBooks Online webhook deliveries: the `intuit-signature` check and both payload formats
-//! (legacy `eventNotifications` and the CloudEvents array), quickbooks.md §1.
+//! (legacy `eventNotifications` and the CloudEvents array), docs/vendors/quickbooks.md §1.
 //!
 //! Verify over the raw body bytes first ([`verify`]), then [`parse`]. A parse error means a
 //! signed body we cannot read: dead-letter it and still answer 200 (QuickBooks retries whole

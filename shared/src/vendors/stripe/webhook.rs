@@ -1,4 +1,4 @@
-//! Stripe webhook deliveries: the `Stripe-Signature` check and the event envelope (stripe.md §1,
+//! Stripe webhook deliveries: the `Stripe-Signature` check and the event envelope (docs/vendors/stripe.md §1,
 //! §5.1).
 //!
 //! [`verify`] over the raw body first, then [`parse`]. Events carry the whole object, but

@@ -1,5 +1,5 @@
 //! A local FreshBooks: the subset of the API ml-connector uses, stateful and multi-account, with
-//! FreshBooks' auth behaviour, error shapes and callbacks (freshbooks.md), plus a control API.
+//! FreshBooks' auth behaviour, error shapes and callbacks (docs/vendors/freshbooks.md), plus a control API.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -113,7 +113,7 @@ pub struct FreshbooksSandboxOptions {
     /// Access-token lifetime: 12 hours at FreshBooks.
     pub access_token_lifetime: chrono::Duration,
     /// Whether a refresh invalidates the user's older tokens ("a new token pair invalidates
-    /// older ones", freshbooks.md §2).
+    /// older ones", docs/vendors/freshbooks.md §2).
     pub supersede_on_refresh: bool,
     /// The clock the sandbox clock runs on ([`Control::advance_clock`] adds an offset). Share a
     /// `ManualClock` with the code under test to keep both in step.

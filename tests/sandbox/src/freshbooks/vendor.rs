@@ -121,7 +121,7 @@ fn json_response(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
-/// Which 401 body a route family answers with (freshbooks.md §2).
+/// Which 401 body a route family answers with (docs/vendors/freshbooks.md §2).
 #[derive(Clone, Copy)]
 enum Family {
     Identity,
@@ -588,7 +588,7 @@ async fn get_payment(
 
 // ---- callbacks (events API) ----
 
-/// The events FreshBooks accepts a callback for (freshbooks.md §1.5).
+/// The events FreshBooks accepts a callback for (docs/vendors/freshbooks.md §1.5).
 fn known_event(event: &str) -> bool {
     const RESOURCES: [&str; 15] = [
         "bill",

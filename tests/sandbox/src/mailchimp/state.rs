@@ -1,8 +1,8 @@
-//! The sandbox's account data and the API semantics over it (mailchimp.md §2–3): audiences with
+//! The sandbox's account data and the API semantics over it (docs/vendors/mailchimp.md §2–3): audiences with
 //! merge fields, members and tags; e-commerce stores, customers, products with variants, orders
 //! with lines. Pure functions of the state: the server does auth, limits, faults and validation.
 //!
-//! Error wording follows mailchimp.md where it quotes Mailchimp; wording marked "sandbox" below
+//! Error wording follows docs/vendors/mailchimp.md where it quotes Mailchimp; wording marked "sandbox" below
 //! is ours (Mailchimp's exact text UNCONFIRMED), chosen so that "already exists" / "does not
 //! exist" read like Mailchimp's.
 
@@ -340,7 +340,7 @@ impl AccountState {
             .cloned()
             .unwrap_or_default();
         if strict {
-            // UNCONFIRMED how Mailchimp answers unknown merge tags (mailchimp.md §2.2); the
+            // UNCONFIRMED how Mailchimp answers unknown merge tags (docs/vendors/mailchimp.md §2.2); the
             // sandbox refuses them so the product learns to read the audience's fields first.
             check_merge_tags(list, &merge)?;
         }
@@ -610,7 +610,7 @@ impl AccountState {
 
     // ---- customers --------------------------------------------------------------------
 
-    /// The audience effect of a customer write (mailchimp.md §3.2).
+    /// The audience effect of a customer write (docs/vendors/mailchimp.md §3.2).
     fn customer_member(&mut self, list_id: &str, customer: &Map<String, Value>) {
         let email = str_of(customer, "email_address");
         let opt_in = customer
@@ -781,7 +781,7 @@ impl AccountState {
 
     // ---- orders -----------------------------------------------------------------------
 
-    /// Checks a line's product and variant exist (mailchimp.md §3).
+    /// Checks a line's product and variant exist (docs/vendors/mailchimp.md §3).
     fn check_line(s: &StoreState, line: &Map<String, Value>) -> Result<(), ApiError> {
         let product_id = str_of(line, "product_id");
         let variant_id = str_of(line, "product_variant_id");
@@ -853,7 +853,7 @@ impl AccountState {
                 Self::check_line(s, line)?;
             }
             if !s.customers.contains_key(&customer_id) && !customer.contains_key("email_address") {
-                // UNCONFIRMED exactly what Mailchimp requires for a new customer (mailchimp.md §3.4).
+                // UNCONFIRMED exactly what Mailchimp requires for a new customer (docs/vendors/mailchimp.md §3.4).
                 return Err(ApiError::field(
                     "customer.email_address",
                     "A new customer needs an email_address.",
@@ -884,7 +884,7 @@ impl AccountState {
         ok(Self::render_order(s, o))
     }
 
-    /// PATCH merges lines by id and never removes one (mailchimp.md §3.4).
+    /// PATCH merges lines by id and never removes one (docs/vendors/mailchimp.md §3.4).
     pub fn patch_order(&mut self, store_id: &str, order_id: &str, body: &Value) -> Reply {
         let s = self.store_mut(store_id)?;
         let Some(mut o) = s.orders.get(order_id).cloned() else {
@@ -960,7 +960,7 @@ pub struct NewWebhook {
     pub sources: WebhookSources,
 }
 
-// ---- list webhooks (mailchimp.md §4) --------------------------------------------------------
+// ---- list webhooks (docs/vendors/mailchimp.md §4) --------------------------------------------------------
 
 impl AccountState {
     fn webhook_url_taken(list: &ListState, url: &str) -> Result<(), ApiError> {
@@ -1104,7 +1104,7 @@ impl AccountState {
     }
 
     /// The person signs up (or back up) through a Mailchimp form: created or re-subscribed,
-    /// also after a permanent delete (re-subscribing themselves is the way back, §2.5).
+    /// also after a permanent delete (re-subscribing themselves is the way back, docs/vendors/mailchimp.md §2.5).
     pub fn subscribe_member(&mut self, list_id: &str, email: &str) -> Result<(), ApiError> {
         let email = email.trim();
         if !looks_like_email(email) {
@@ -1268,7 +1268,7 @@ impl AccountState {
     }
 }
 
-/// The `{subscriber_hash}` slot also accepts the address itself (mailchimp.md §2.1).
+/// The `{subscriber_hash}` slot also accepts the address itself (docs/vendors/mailchimp.md §2.1).
 pub fn member_key(key: &str) -> String {
     if key.contains('@') {
         subscriber_hash(key)

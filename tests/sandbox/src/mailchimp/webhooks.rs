@@ -1,4 +1,4 @@
-//! List webhooks (mailchimp.md §4): the webhook records, the member events that trigger them,
+//! List webhooks (docs/vendors/mailchimp.md §4): the webhook records, the member events that trigger them,
 //! the PHP-style form bodies, the validation GET and the deliveries.
 //!
 //! - A member event has a type (`subscribe`, `unsubscribe`, `profile`, `upemail`, `cleaned`)
@@ -124,7 +124,7 @@ pub struct MemberEvent {
     pub list_id: String,
     pub kind: EventKind,
     pub source: Source,
-    /// `YYYY-MM-DD HH:MM:SS`, UTC (Mailchimp's zone is UNCONFIRMED, mailchimp.md §4).
+    /// `YYYY-MM-DD HH:MM:SS`, UTC (Mailchimp's zone is UNCONFIRMED, docs/vendors/mailchimp.md §4).
     pub fired_at: String,
     /// The form-encoded body.
     pub body: String,
@@ -142,7 +142,7 @@ pub struct EventExtra<'a> {
 }
 
 /// The member id webhooks carry as `data[id]`: the first 10 hex digits of the subscriber hash,
-/// the same value the sandbox answers as `unique_email_id` (mailchimp.md §4: not the hash).
+/// the same value the sandbox answers as `unique_email_id` (docs/vendors/mailchimp.md §4: not the hash).
 pub fn member_web_ids(email: &str) -> (String, String) {
     let hash = mlc::vendors::mailchimp::webhook::subscriber_hash(email);
     let id = hash[..10].to_string();

@@ -1,4 +1,4 @@
-//! Webhook deliveries made the way Intuit makes them (quickbooks.md §1): one app endpoint,
+//! Webhook deliveries made the way Intuit makes them (docs/vendors/quickbooks.md §1): one app endpoint,
 //! legacy `eventNotifications` or CloudEvents bodies, `intuit-signature` = base64
 //! HMAC-SHA256(verifier token, raw body), sent asynchronously and in order.
 
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn signs_like_intuit() {
-        // quickbooks.md §5, vector A.
+        // docs/vendors/quickbooks.md §5, vector A.
         let body = r#"{"eventNotifications":[{"realmId":"9130357766900000","dataChangeEvent":{"entities":[{"name":"Customer","id":"58","operation":"Update","lastUpdated":"2026-03-02T17:04:11.000Z"}]}}]}"#;
         let token = SecretString::from("c0ffee00-1234-4abc-9def-0123456789ab");
         assert_eq!(

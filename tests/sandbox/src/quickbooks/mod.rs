@@ -1,6 +1,6 @@
 //! A local QuickBooks Online: the subset of Intuit's OAuth and Accounting API v3 ml-connector
 //! uses, stateful and multi-company, with QuickBooks' error shapes, limits and webhooks
-//! (quickbooks.md), plus a control API.
+//! (docs/vendors/quickbooks.md), plus a control API.
 //!
 //! ```no_run
 //! # async fn demo() {

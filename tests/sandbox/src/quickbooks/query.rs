@@ -1,4 +1,4 @@
-//! The subset of QuickBooks' query language the product uses (quickbooks.md §3.4):
+//! The subset of QuickBooks' query language the product uses (docs/vendors/quickbooks.md §3.4):
 //!
 //! `SELECT * | COUNT(*) FROM Customer|Attachable [WHERE cond AND cond …] [ORDERBY f [ASC|DESC]]
 //! [STARTPOSITION n] [MAXRESULTS m]`, conditions `=`, `!=`, `<`, `>`, `<=`, `>=`, `IN (…)` and

@@ -1,5 +1,5 @@
 //! The sandbox's books: companies (realms), customers, note attachables, OAuth tokens and
-//! codes, with QuickBooks' rules (quickbooks.md §2, §3): SyncToken optimistic locking, sparse
+//! codes, with QuickBooks' rules (docs/vendors/quickbooks.md §2, §3): SyncToken optimistic locking, sparse
 //! and full updates, unique display names, rotating refresh tokens with a grace period.
 
 use std::collections::{BTreeMap, HashMap};
@@ -69,7 +69,7 @@ impl QboFault {
         )
     }
 
-    /// Fault 5010 with Intuit's Detail text (quickbooks.md §3.3).
+    /// Fault 5010 with Intuit's Detail text (docs/vendors/quickbooks.md §3.3).
     pub fn stale() -> Self {
         Self::validation(
             "5010",
@@ -275,7 +275,7 @@ pub enum AuthFailure {
     Unknown,
 }
 
-/// Why the token endpoint refuses a grant: always `invalid_grant` (quickbooks.md §2), the
+/// Why the token endpoint refuses a grant: always `invalid_grant` (docs/vendors/quickbooks.md §2), the
 /// description says which case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRefused(pub &'static str);
@@ -310,7 +310,7 @@ pub struct Company {
     customers: BTreeMap<u64, CustomerRec>,
     attachables: BTreeMap<u64, AttachableRec>,
     next_id: u64,
-    /// Answers to writes by `requestid`, replayed for a retry (quickbooks.md §3.1).
+    /// Answers to writes by `requestid`, replayed for a retry (docs/vendors/quickbooks.md §3.1).
     request_ids: HashMap<String, Value>,
     /// Customers whose next n API updates meet a concurrent edit.
     concurrent_edits: HashMap<u64, u32>,
@@ -813,7 +813,7 @@ impl State {
     /// Answers a parsed query: `QueryResponse` (`{}` when no rows).
     pub fn query(&self, realm: &str, q: &Query) -> Result<Value, QboFault> {
         let company = self.books(realm)?;
-        // Inactive customers only when the query asks about Active (quickbooks.md §3.2).
+        // Inactive customers only when the query asks about Active (docs/vendors/quickbooks.md §3.2).
         let implicit_active = !q.mentions("Active");
         let rows: Vec<Row<'_>> = match q.entity {
             Entity::Customer => company

@@ -173,7 +173,7 @@ fn admit(inner: &Shared, realm: &str) -> Option<InFlight> {
     })
 }
 
-/// Intuit's 429: XML even when JSON was asked for (quickbooks.md §4).
+/// Intuit's 429: XML even when JSON was asked for (docs/vendors/quickbooks.md §4).
 fn throttled(inner: &Inner) -> Response {
     let time = inner.response_time(inner.now());
     let body = format!(
@@ -219,7 +219,7 @@ fn entity_response(inner: &Inner, key: &str, value: Value) -> Response {
     axum::Json(json!({key: value, "time": time})).into_response()
 }
 
-/// The gateway's 401: lower-case `fault`/`error` (quickbooks.md §3.3).
+/// The gateway's 401: lower-case `fault`/`error` (docs/vendors/quickbooks.md §3.3).
 fn unauthorized(inner: &Inner, detail: &str) -> Response {
     let time = inner.response_time(inner.now());
     (

@@ -1,5 +1,5 @@
 //! The store port over DynamoDB: the audit, dead-letter and state tables laid out as in
-//! `DESIGN.md` (and created by [`super::schema`] / `template.yaml`).
+//! `docs/architecture.md` (and created by [`super::schema`] / `template.yaml`).
 //!
 //! Expiry: every item of a type with an expiry carries `expires_at` (epoch seconds, rounded up),
 //! DynamoDB's TTL attribute. TTL deletes lazily (up to days late), so reads treat an item whose

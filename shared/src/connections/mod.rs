@@ -103,27 +103,28 @@ pub enum ConnectionsError {
     },
 }
 
-/// The check a connection's flow must pass (it exists in this build and takes the options):
-/// `Err((field, message))`.
-pub type FlowCheck<'a> = &'a dyn Fn(&Connection) -> Result<(), (String, String)>;
+/// What only the layers above know about a connection — its vendors' endpoints, that this build
+/// runs its flow, the flow's options: `Err((field, message))`.
+pub type ConnectionCheck<'a> = &'a dyn Fn(&Connection) -> Result<(), (String, String)>;
 
 impl ConnectionSet {
-    /// Parses TOML text and validates it, `check_flow` included; `file` names it in errors.
+    /// Parses TOML text and validates it, `check` included; `file` names it in errors.
     pub fn parse_with(
         text: &str,
         file: &str,
-        check_flow: FlowCheck,
+        check: ConnectionCheck,
     ) -> Result<Self, ConnectionsError> {
         let set: ConnectionSet = toml::from_str(text).map_err(|e| ConnectionsError::Syntax {
             file: file.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        validate::validate(&set, file, check_flow)?;
+        validate::validate(&set, file, check)?;
         Ok(set)
     }
 
-    /// Parses and validates everything but the flow: for tests of routing and fan-out, which
-    /// work the same whether or not this build runs a connection's flow.
+    /// Parses TOML text with the structural checks only (names, duplicates): for tests of
+    /// routing and fan-out, which work the same whether or not this build runs a connection's
+    /// flow.
     pub fn from_toml_any_flow(text: &str, file: &str) -> Result<Self, ConnectionsError> {
         Self::parse_with(text, file, &|_| Ok(()))
     }

@@ -1,12 +1,11 @@
 //! Checks a parsed [`ConnectionSet`]; every error names the file, connection and field.
 
-use super::{ConnectionSet, ConnectionsError, Endpoint, FlowCheck};
-use crate::vendor::Vendor;
+use super::{ConnectionCheck, ConnectionSet, ConnectionsError, Endpoint};
 
 pub(super) fn validate(
     set: &ConnectionSet,
     file: &str,
-    check_flow: FlowCheck,
+    check: ConnectionCheck,
 ) -> Result<(), ConnectionsError> {
     for (name, conn) in &set.connections {
         let err = |field: &str, message: String| ConnectionsError::Invalid {
@@ -16,9 +15,7 @@ pub(super) fn validate(
             message,
         };
         check_name(name).map_err(|m| err("name", m))?;
-        check_flow(conn).map_err(|(f, m)| err(&f, m))?;
-        check_endpoint(&conn.source, true).map_err(|(f, m)| err(&format!("source.{f}"), m))?;
-        check_endpoint(&conn.target, false).map_err(|(f, m)| err(&format!("target.{f}"), m))?;
+        check(conn).map_err(|(f, m)| err(&f, m))?;
     }
     check_duplicates(set, file)
 }
@@ -33,88 +30,6 @@ fn check_name(name: &str) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-type FieldError = (&'static str, String);
-
-fn check_endpoint(ep: &Endpoint, is_source: bool) -> Result<(), FieldError> {
-    let vendor = ep.vendor;
-    if ep.credentials.trim().is_empty() {
-        return Err((
-            "credentials",
-            "must name the secret holding this vendor's credentials".into(),
-        ));
-    }
-    if is_source {
-        match ep.account.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err((
-                    "account",
-                    format!("required: {}", source_account_hint(vendor)),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let ids: [(&'static str, &Option<String>, Vendor); 5] = [
-        ("list_id", &ep.list_id, Vendor::Mailchimp),
-        ("store_id", &ep.store_id, Vendor::Mailchimp),
-        ("portal_id", &ep.portal_id, Vendor::Hubspot),
-        ("instance", &ep.instance, Vendor::Marketo),
-        ("realm_id", &ep.realm_id, Vendor::Quickbooks),
-    ];
-    for (field, value, owner) in ids {
-        match value.as_deref() {
-            Some(v) if v.trim().is_empty() => return Err((field, "must not be empty".into())),
-            Some(_) if owner != vendor => {
-                return Err((
-                    field,
-                    format!("applies to a {owner} endpoint, not {vendor}"),
-                ));
-            }
-            _ => {}
-        }
-    }
-    if is_source {
-        return Ok(());
-    }
-    let required: &[(&'static str, &Option<String>, &str)] = match vendor {
-        Vendor::Mailchimp => &[(
-            "list_id",
-            &ep.list_id,
-            "the audience id (Audience → Settings → Audience name and defaults)",
-        )],
-        Vendor::Hubspot => &[("portal_id", &ep.portal_id, "the HubSpot account (hub) id")],
-        Vendor::Marketo => &[(
-            "instance",
-            &ep.instance,
-            "the Munchkin id, e.g. 123-ABC-456",
-        )],
-        Vendor::Quickbooks => &[(
-            "realm_id",
-            &ep.realm_id,
-            "the QuickBooks company (realm) id",
-        )],
-        Vendor::Stripe | Vendor::Freshbooks => {
-            &[("account", &ep.account, "the account id the writes go to")]
-        }
-    };
-    for (field, value, hint) in required {
-        if value.is_none() {
-            return Err((field, format!("required for a {vendor} target: {hint}")));
-        }
-    }
-    Ok(())
-}
-
-fn source_account_hint(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Freshbooks => "the FreshBooks account id (e.g. `6BApk`)",
-        Vendor::Quickbooks => "the QuickBooks realm (company) id",
-        Vendor::Mailchimp => "the Mailchimp audience (list) id whose webhooks feed it",
-        Vendor::Stripe => "the Stripe account id (`acct_…`) whose webhooks feed it",
-        Vendor::Hubspot | Vendor::Marketo => "the account id",
-    }
 }
 
 fn check_duplicates(set: &ConnectionSet, file: &str) -> Result<(), ConnectionsError> {

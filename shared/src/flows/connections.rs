@@ -1,12 +1,13 @@
 //! Loading a connections file: the structural checks of [`crate::connections`] plus what only
-//! the flow table knows — that this build runs the connection's flow, and that its options
-//! read into the flow's type.
+//! the layers above know — that this build runs the connection's flow, that each side is what
+//! its vendor's spec asks, and that the options read into the flow's type.
 
 use std::path::Path;
 
 use super::Flow;
 use super::options::OptionError;
 use crate::connections::{Connection, ConnectionSet, ConnectionsError};
+use crate::vendors::spec::check_endpoint;
 
 impl ConnectionSet {
     /// Reads, parses and validates a connections file.
@@ -21,12 +22,13 @@ impl ConnectionSet {
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, ConnectionsError> {
-        Self::parse_with(text, file, &check_flow)
+        Self::parse_with(text, file, &check)
     }
 }
 
-/// The connection's flow is one of this build's, and its options read into the flow's type.
-fn check_flow(conn: &Connection) -> Result<(), (String, String)> {
+/// The connection's flow is one of this build's, each side is what its vendor's spec asks, and
+/// the options read into the flow's type.
+fn check(conn: &Connection) -> Result<(), (String, String)> {
     let (source, target) = (conn.source.vendor, conn.target.vendor);
     let flow = Flow::of(conn).ok_or_else(|| {
         (
@@ -38,6 +40,8 @@ fn check_flow(conn: &Connection) -> Result<(), (String, String)> {
             ),
         )
     })?;
+    check_endpoint(&conn.source, true).map_err(|(f, m)| (format!("source.{f}"), m))?;
+    check_endpoint(&conn.target, false).map_err(|(f, m)| (format!("target.{f}"), m))?;
     flow.check_options(&conn.options).map_err(|e| match e {
         OptionError::Unknown { key, known } => (
             format!("options.{key}"),

@@ -1,4 +1,5 @@
-//! One module per vendor: webhook verification and parsing, API clients, models.
+//! One module per vendor: its [`spec::VendorSpec`], webhook verification and parsing, API
+//! clients, models.
 //!
 //! Every webhook module follows the same shape: a `SIGNATURE_HEADER` (where the vendor signs),
 //! a pure `verify` over the bytes as received, and a pure parser from the delivery to
@@ -7,11 +8,29 @@
 pub mod form;
 pub mod freshbooks;
 pub mod http;
+pub mod hubspot;
 pub mod limits;
 pub mod mailchimp;
+pub mod marketo;
 pub(crate) mod oauth2;
 pub mod quickbooks;
+pub mod spec;
 pub mod stripe;
+
+use crate::vendor::Vendor;
+use spec::VendorSpec;
+
+/// What `vendor` says about itself: the one place a vendor's module is found by its name.
+pub fn spec(vendor: Vendor) -> &'static VendorSpec {
+    match vendor {
+        Vendor::Freshbooks => &freshbooks::spec::SPEC,
+        Vendor::Quickbooks => &quickbooks::spec::SPEC,
+        Vendor::Mailchimp => &mailchimp::spec::SPEC,
+        Vendor::Hubspot => &hubspot::SPEC,
+        Vendor::Marketo => &marketo::SPEC,
+        Vendor::Stripe => &stripe::spec::SPEC,
+    }
+}
 
 /// `v` as a `T` (a record under `key` in a vendor's answer). The error is only the part of
 /// serde's message before anything it quotes: it can quote the offending value (an email, a

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod models;
 pub mod oauth;
+pub mod spec;
 pub mod webhook;
 
 pub use api::FreshbooksApi;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod limiter;
 pub mod list_webhooks;
 pub mod models;
+pub mod spec;
 pub mod webhook;
 
 pub use api::MailchimpApi;

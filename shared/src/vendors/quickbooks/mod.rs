@@ -9,6 +9,7 @@ pub mod error;
 pub mod limiter;
 pub mod models;
 pub mod oauth;
+pub mod spec;
 pub mod webhook;
 
 pub use api::QuickbooksApi;

@@ -1,3 +1,4 @@
 //! Stripe: webhook deliveries (`Stripe-Signature`, event envelope).
 
+pub mod spec;
 pub mod webhook;

@@ -1,0 +1,17 @@
+//! HubSpot. This build runs no flow into HubSpot yet; the vendor describes its endpoints so a
+//! connections file can name one and be told so (docs/vendors/hubspot.md).
+
+use crate::vendor::Vendor;
+use crate::vendors::spec::{IdField, VendorSpec};
+
+pub const SPEC: VendorSpec = VendorSpec {
+    vendor: Vendor::Hubspot,
+    display: "HubSpot",
+    source_account: "the account id",
+    ids: &[IdField {
+        field: "portal_id",
+        get: |e| &e.portal_id,
+        target_requires: Some("the HubSpot account (hub) id"),
+    }],
+    target_account: None,
+};

@@ -9,6 +9,7 @@ pub mod form;
 pub mod freshbooks;
 pub mod http;
 pub mod hubspot;
+pub mod ingress;
 pub mod limits;
 pub mod mailchimp;
 pub mod marketo;

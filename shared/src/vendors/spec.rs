@@ -3,12 +3,15 @@
 //! them) asks the vendor instead of matching on it. Each vendor module holds its own `SPEC`;
 //! [`super::spec`] finds it.
 
+use super::ingress::{SourceDeps, WebhookSource};
 use super::spec;
 use crate::connections::Endpoint;
 use crate::vendor::Vendor;
 
+/// Builds a vendor's webhook ingress from what sources may need.
+pub type BuildSource = fn(&SourceDeps) -> Box<dyn WebhookSource>;
+
 /// A vendor's description of itself.
-#[derive(Debug)]
 pub struct VendorSpec {
     pub vendor: Vendor,
     /// The vendor's name as people spell it, e.g. `FreshBooks`.
@@ -19,6 +22,8 @@ pub struct VendorSpec {
     pub ids: &'static [IdField],
     /// When a target endpoint needs `account` (the account the writes go to), what it is.
     pub target_account: Option<&'static str>,
+    /// Builds the vendor's webhook ingress, when it sends webhooks.
+    pub ingress: Option<BuildSource>,
 }
 
 /// An endpoint field only one vendor takes (`list_id`, `realm_id`, …).

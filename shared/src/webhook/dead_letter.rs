@@ -4,10 +4,10 @@ use chrono::Duration;
 use sha2::{Digest, Sha256};
 
 use super::WebhookHandler;
-use super::response::{self, Rejection, WebhookResponse};
 use crate::observability::{self, Metric};
 use crate::ports::{DeadLetter, DeadLetterStatus};
 use crate::vendor::Vendor;
+use crate::vendors::ingress::{Rejection, WebhookResponse, response};
 
 /// Bodies up to this size are kept inline in the dead-letter item; larger ones as a blob.
 const INLINE_PAYLOAD_BYTES: usize = 64 * 1024;

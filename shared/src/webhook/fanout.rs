@@ -2,10 +2,10 @@
 //! connection of the event's source; the answer reflects what reached a queue.
 
 use super::WebhookHandler;
-use super::response::{self, Rejection, WebhookResponse};
 use crate::event::{Origin, SourceEvent};
 use crate::fanout::FanOutError;
 use crate::vendor::Vendor;
+use crate::vendors::ingress::{Rejection, WebhookResponse, response};
 
 impl WebhookHandler {
     /// Enqueues the events for every connection of their sources. Answers 200 only once every

@@ -37,7 +37,7 @@ async fn dispatch(State(handler): State<Arc<WebhookHandler>>, req: Request) -> R
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            let resp = super::response::error(
+            let resp = crate::vendors::ingress::response::error(
                 http::StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "the body is larger than this endpoint's limit of {} bytes",

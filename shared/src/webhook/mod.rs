@@ -12,26 +12,22 @@ mod config;
 mod dead_letter;
 mod fanout;
 pub mod local;
-pub mod response;
 pub mod routes;
-mod sources;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
+pub use crate::vendors::ingress::WebhookResponse;
 pub use config::{ConfigError, WebhookConfig};
-pub use response::WebhookResponse;
 
-use crate::event::SourceEvent;
 use crate::fanout::FanOut;
-use crate::ports::CachedConnections;
-use crate::ports::{CachedSecrets, Clock, Queue, Secrets, Store};
-use crate::vendor::Vendor;
+use crate::ports::{CachedConnections, CachedSecrets, Clock, Queue, Secrets, Store};
 use crate::vendors::freshbooks::callbacks::CallbackVerifier;
-use response::Rejection;
-use routes::{Route, RouteError};
+use crate::vendors::ingress::{
+    self, Accepted, Delivery, Ingress, RouteError, SourceDeps, WebhookSource, response,
+};
 
 /// What the handler needs from the outside world.
 #[derive(Clone)]
@@ -52,18 +48,9 @@ pub struct WebhookHandler {
     secrets: CachedSecrets,
     connections: CachedConnections,
     clock: Arc<dyn Clock>,
-    freshbooks: Arc<dyn CallbackVerifier>,
+    /// Every vendor's webhook ingress, found by the route's first segment.
+    sources: Vec<Box<dyn WebhookSource>>,
     config: WebhookConfig,
-}
-
-/// What a source module made of a verified delivery.
-enum Accepted {
-    /// Source events to fan out.
-    Events(Vec<SourceEvent>),
-    /// Signed, but not something we can read: kept as a dead letter, acknowledged.
-    Unparseable { reason: String },
-    /// Fully answered by the source module (e.g. a verification handshake).
-    Answered(WebhookResponse),
 }
 
 impl WebhookHandler {
@@ -84,7 +71,9 @@ impl WebhookHandler {
             secrets,
             connections,
             clock: deps.clock,
-            freshbooks: deps.freshbooks,
+            sources: ingress::sources(&SourceDeps {
+                freshbooks: deps.freshbooks,
+            }),
             config,
         }
     }
@@ -107,12 +96,15 @@ impl WebhookHandler {
                 ),
             );
         }
-        let route = match routes::route(&parts.method, parts.uri.path()) {
+        let (source, params) = match routes::route(&self.sources, &parts.method, parts.uri.path()) {
             Ok(route) => route,
             Err(RouteError::NotFound) => {
                 return response::error(
                     StatusCode::NOT_FOUND,
-                    format!("no such webhook route; the routes are {}", routes::ROUTES),
+                    format!(
+                        "no such webhook route; the routes are {}",
+                        routes::describe(&self.sources)
+                    ),
                 );
             }
             Err(RouteError::MethodNotAllowed { allowed }) => {
@@ -125,22 +117,19 @@ impl WebhookHandler {
                 return resp;
             }
         };
-        let vendor = route_vendor(&route);
-        let accepted = match route {
-            Route::Freshbooks { account, route_id } => {
-                sources::freshbooks::accept(self, &parts.headers, &body, &account, &route_id).await
-            }
-            Route::Quickbooks => sources::quickbooks::accept(self, &parts.headers, &body).await,
-            Route::Stripe { account } => {
-                sources::stripe::accept(self, &parts.headers, &body, &account).await
-            }
-            Route::MailchimpValidate => {
-                return response::json(StatusCode::OK, serde_json::json!({ "ok": true }));
-            }
-            Route::Mailchimp { list, secret } => {
-                sources::mailchimp::accept(self, &body, &list, &secret).await
-            }
+        let vendor = source.vendor();
+        let ingress = Ingress {
+            secrets: &self.secrets,
+            store: self.store.as_ref(),
+            clock: self.clock.as_ref(),
         };
+        let delivery = Delivery {
+            method: &parts.method,
+            params: &params,
+            headers: &parts.headers,
+            body: &body,
+        };
+        let accepted = source.accept(&ingress, &delivery).await;
         let result = match accepted {
             Ok(Accepted::Events(events)) => self.enqueue(vendor, events).await,
             Ok(Accepted::Unparseable { reason }) => {
@@ -153,20 +142,6 @@ impl WebhookHandler {
             tracing::info!(vendor = %vendor, status = rejection.status.as_u16(), reason = %rejection.message, "webhook rejected");
             rejection.into_response()
         })
-    }
-
-    /// A verification secret, through the per-instance cache.
-    async fn secret(&self, name: &str) -> Result<Option<secrecy::SecretString>, Rejection> {
-        Ok(self.secrets.get(name).await?)
-    }
-}
-
-fn route_vendor(route: &Route) -> Vendor {
-    match route {
-        Route::Freshbooks { .. } => Vendor::Freshbooks,
-        Route::Quickbooks => Vendor::Quickbooks,
-        Route::Stripe { .. } => Vendor::Stripe,
-        Route::MailchimpValidate | Route::Mailchimp { .. } => Vendor::Mailchimp,
     }
 }
 

@@ -1,77 +1,43 @@
-//! The webhook routes: one per source, so the handler knows which secret verifies a delivery
-//! without guessing.
-//!
-//! | method | path | source |
-//! |---|---|---|
-//! | POST | `/webhooks/freshbooks/{account}/{route}` | one FreshBooks callback (its own verifier) |
-//! | POST | `/webhooks/quickbooks` | the QuickBooks app (one verifier token; events name their realm) |
-//! | POST | `/webhooks/stripe/{account}` | one Stripe webhook endpoint |
-//! | GET, POST | `/webhooks/mailchimp/{list}/{secret}` | one Mailchimp audience's list webhook |
+//! The webhook routes: `/webhooks/<vendor>/…`, one source per vendor that sends webhooks
+//! ([`crate::vendors::ingress::WebhookSource`]), so the handler knows which secret verifies a
+//! delivery without guessing. Each source says which methods and segments it takes.
 //!
 //! Anything before the `webhooks` segment (an API Gateway stage name, a local prefix) is ignored.
 
 use http::Method;
 
-/// A delivery's destination, parsed from method and path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    Freshbooks { account: String, route_id: String },
-    Quickbooks,
-    Stripe { account: String },
-    MailchimpValidate,
-    Mailchimp { list: String, secret: String },
-}
+use crate::vendors::ingress::{RouteError, WebhookSource};
 
-/// Why a request matches no route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteError {
-    NotFound,
-    MethodNotAllowed { allowed: &'static str },
-}
-
-/// Every route, spelled for a 404's message.
-pub const ROUTES: &str = "POST /webhooks/freshbooks/{account}/{route}, POST /webhooks/quickbooks, \
-POST /webhooks/stripe/{account}, GET|POST /webhooks/mailchimp/{list}/{secret}";
-
-/// Matches a request to its route.
-pub fn route(method: &Method, path: &str) -> Result<Route, RouteError> {
+/// The source a request is for, and the path segments after `/webhooks/<vendor>`.
+pub fn route<'s, 'p>(
+    sources: &'s [Box<dyn WebhookSource>],
+    method: &Method,
+    path: &'p str,
+) -> Result<(&'s dyn WebhookSource, Vec<&'p str>), RouteError> {
     let mut segments = path.split('/').filter(|s| !s.is_empty());
     if !segments.any(|s| s == "webhooks") {
         return Err(RouteError::NotFound);
     }
     let rest: Vec<&str> = segments.collect();
-    let valid = |s: &&str| is_segment(s);
-    if !rest.iter().all(valid) {
+    if !rest.iter().all(|s| is_segment(s)) {
         return Err(RouteError::NotFound);
     }
-    let post_only = |r: Route| {
-        if method == Method::POST {
-            Ok(r)
-        } else {
-            Err(RouteError::MethodNotAllowed { allowed: "POST" })
-        }
-    };
-    match rest.as_slice() {
-        ["freshbooks", account, route_id] => post_only(Route::Freshbooks {
-            account: account.to_string(),
-            route_id: route_id.to_string(),
-        }),
-        ["quickbooks"] => post_only(Route::Quickbooks),
-        ["stripe", account] => post_only(Route::Stripe {
-            account: account.to_string(),
-        }),
-        ["mailchimp", list, secret] => match *method {
-            Method::GET | Method::HEAD => Ok(Route::MailchimpValidate),
-            Method::POST => Ok(Route::Mailchimp {
-                list: list.to_string(),
-                secret: secret.to_string(),
-            }),
-            _ => Err(RouteError::MethodNotAllowed {
-                allowed: "GET, POST",
-            }),
-        },
-        _ => Err(RouteError::NotFound),
-    }
+    let (vendor, params) = rest.split_first().ok_or(RouteError::NotFound)?;
+    let source = sources
+        .iter()
+        .find(|s| s.vendor().as_str() == *vendor)
+        .ok_or(RouteError::NotFound)?;
+    source.route(method, params)?;
+    Ok((source.as_ref(), params.to_vec()))
+}
+
+/// Every route, spelled for a 404's message.
+pub fn describe(sources: &[Box<dyn WebhookSource>]) -> String {
+    sources
+        .iter()
+        .map(|s| s.routes())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Path segments become secret names and store keys: keep them to a safe alphabet.
@@ -84,68 +50,95 @@ fn is_segment(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use secrecy::SecretString;
+
     use super::*;
+    use crate::vendor::Vendor;
+    use crate::vendors::freshbooks::FreshbooksError;
+    use crate::vendors::freshbooks::callbacks::CallbackVerifier;
+    use crate::vendors::ingress::{SourceDeps, sources};
+
+    struct NoVerifier;
+
+    #[async_trait]
+    impl CallbackVerifier for NoVerifier {
+        async fn verify(
+            &self,
+            _: &SecretString,
+            _: &str,
+            _: &str,
+            _: &SecretString,
+        ) -> Result<bool, FreshbooksError> {
+            Ok(false)
+        }
+    }
+
+    fn all() -> Vec<Box<dyn WebhookSource>> {
+        sources(&SourceDeps {
+            freshbooks: Arc::new(NoVerifier),
+        })
+    }
+
+    fn routed(method: Method, path: &str) -> Result<(Vendor, Vec<&str>), RouteError> {
+        let sources = all();
+        route(&sources, &method, path).map(|(s, p)| (s.vendor(), p))
+    }
 
     #[test]
     fn matches_each_source() {
         assert_eq!(
-            route(&Method::POST, "/webhooks/freshbooks/6BApk/cb1"),
-            Ok(Route::Freshbooks {
-                account: "6BApk".into(),
-                route_id: "cb1".into()
-            })
+            routed(Method::POST, "/webhooks/freshbooks/6BApk/cb1"),
+            Ok((Vendor::Freshbooks, vec!["6BApk", "cb1"]))
         );
         assert_eq!(
-            route(&Method::POST, "/prod/webhooks/quickbooks"),
-            Ok(Route::Quickbooks)
+            routed(Method::POST, "/prod/webhooks/quickbooks"),
+            Ok((Vendor::Quickbooks, vec![]))
         );
         assert_eq!(
-            route(&Method::POST, "/webhooks/stripe/acct_1/"),
-            Ok(Route::Stripe {
-                account: "acct_1".into()
-            })
+            routed(Method::POST, "/webhooks/stripe/acct_1/"),
+            Ok((Vendor::Stripe, vec!["acct_1"]))
         );
         assert_eq!(
-            route(&Method::GET, "/webhooks/mailchimp/l1/s3cr3t"),
-            Ok(Route::MailchimpValidate)
+            routed(Method::GET, "/webhooks/mailchimp/l1/s3cr3t"),
+            Ok((Vendor::Mailchimp, vec!["l1", "s3cr3t"]))
         );
         assert_eq!(
-            route(&Method::POST, "/webhooks/mailchimp/l1/s3cr3t"),
-            Ok(Route::Mailchimp {
-                list: "l1".into(),
-                secret: "s3cr3t".into()
-            })
+            routed(Method::POST, "/webhooks/mailchimp/l1/s3cr3t"),
+            Ok((Vendor::Mailchimp, vec!["l1", "s3cr3t"]))
         );
+        let listed = describe(&all());
+        for route in [
+            "POST /webhooks/freshbooks/{account}/{route}",
+            "POST /webhooks/quickbooks",
+            "POST /webhooks/stripe/{account}",
+            "GET|POST /webhooks/mailchimp/{list}/{secret}",
+        ] {
+            assert!(listed.contains(route), "{listed}");
+        }
     }
 
     #[test]
     fn refuses_the_rest() {
+        for (method, path) in [
+            (Method::POST, "/webhooks/hubspot"),
+            (Method::POST, "/other/quickbooks"),
+            (Method::POST, "/webhooks/stripe/../x"),
+            (Method::POST, "/webhooks/stripe/a%2Fb"),
+            (Method::POST, "/webhooks/stripe/.."),
+            (Method::POST, "/webhooks/quickbooks/extra"),
+            (Method::POST, "/webhooks/freshbooks/6BApk"),
+        ] {
+            assert_eq!(routed(method, path), Err(RouteError::NotFound), "{path}");
+        }
         assert_eq!(
-            route(&Method::POST, "/webhooks/hubspot"),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(
-            route(&Method::POST, "/other/quickbooks"),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(
-            route(&Method::POST, "/webhooks/stripe/../x"),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(
-            route(&Method::POST, "/webhooks/stripe/a%2Fb"),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(
-            route(&Method::POST, "/webhooks/stripe/.."),
-            Err(RouteError::NotFound)
-        );
-        assert_eq!(
-            route(&Method::GET, "/webhooks/quickbooks"),
+            routed(Method::GET, "/webhooks/quickbooks"),
             Err(RouteError::MethodNotAllowed { allowed: "POST" })
         );
         assert_eq!(
-            route(&Method::DELETE, "/webhooks/mailchimp/l/s"),
+            routed(Method::DELETE, "/webhooks/mailchimp/l/s"),
             Err(RouteError::MethodNotAllowed {
                 allowed: "GET, POST"
             })

@@ -17,6 +17,7 @@ use crate::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use crate::connections::ConnectionSet;
 use crate::event::SyncEvent;
 use crate::ports::secret_names;
+use crate::vendor::Vendor;
 use crate::ports::{
     Blobs, CallbackRecord, CallbackStatus, ConnectionStore, DeadLetterStatus, DeadLetters,
     ManualClock, OutgoingMessage, PortResult, QueueDepth, ReceivedMessage, SendFailure,

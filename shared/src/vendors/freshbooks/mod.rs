@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod ingress;
 pub mod models;
 pub mod oauth;
 pub mod spec;

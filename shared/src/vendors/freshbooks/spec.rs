@@ -9,4 +9,9 @@ pub const SPEC: VendorSpec = VendorSpec {
     source_account: "the FreshBooks account id (e.g. `6BApk`)",
     ids: &[],
     target_account: Some("the account id the writes go to"),
+    ingress: Some(|deps| {
+        Box::new(super::ingress::FreshbooksSource::new(
+            deps.freshbooks.clone(),
+        ))
+    }),
 };

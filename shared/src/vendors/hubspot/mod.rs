@@ -14,4 +14,5 @@ pub const SPEC: VendorSpec = VendorSpec {
         target_requires: Some("the HubSpot account (hub) id"),
     }],
     target_account: None,
+    ingress: None,
 };

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod ingress;
 pub mod limiter;
 pub mod list_webhooks;
 pub mod models;

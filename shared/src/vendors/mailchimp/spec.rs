@@ -22,4 +22,5 @@ pub const SPEC: VendorSpec = VendorSpec {
         },
     ],
     target_account: None,
+    ingress: Some(|_| Box::new(super::ingress::MailchimpSource)),
 };

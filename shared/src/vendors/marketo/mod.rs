@@ -14,4 +14,5 @@ pub const SPEC: VendorSpec = VendorSpec {
         target_requires: Some("the Munchkin id, e.g. 123-ABC-456"),
     }],
     target_account: None,
+    ingress: None,
 };

@@ -6,6 +6,7 @@ pub mod api;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod ingress;
 pub mod limiter;
 pub mod models;
 pub mod oauth;

@@ -13,4 +13,5 @@ pub const SPEC: VendorSpec = VendorSpec {
         target_requires: Some("the QuickBooks company (realm) id"),
     }],
     target_account: None,
+    ingress: Some(|_| Box::new(super::ingress::QuickbooksSource)),
 };

@@ -9,4 +9,5 @@ pub const SPEC: VendorSpec = VendorSpec {
     source_account: "the Stripe account id (`acct_…`) whose webhooks feed it",
     ids: &[],
     target_account: Some("the account id the writes go to"),
+    ingress: Some(|_| Box::new(super::ingress::StripeSource)),
 };

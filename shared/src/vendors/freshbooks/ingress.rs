@@ -1,28 +1,65 @@
-//! FreshBooks: each callback has its own route and its own verifier, learnt in a handshake.
+//! FreshBooks' webhook ingress: `POST /webhooks/freshbooks/{account}/{route}`. Each callback
+//! has its own route and its own verifier, learnt in a handshake.
 //!
 //! The handshake POST carries `verifier` and may be unsigned, so a verifier is only taken for a
 //! callback that is pending verification, and stored only after FreshBooks answers our PUT with
 //! `verified: true`. A forged handshake therefore cannot replace a good verifier.
 
-use http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
 use secrecy::ExposeSecret;
 
-use super::super::response::{self, Rejection};
-use super::super::{Accepted, WebhookHandler};
-use crate::ports::secret_names;
-use crate::ports::{CallbackRecord, CallbackStatus};
+use super::callbacks::CallbackVerifier;
+use super::credentials::Credentials;
+use super::webhook::{self, Handshake};
+use crate::ports::{CallbackRecord, CallbackStatus, secret_names};
 use crate::vendor::Vendor;
 use crate::vendors::form::Form;
-use crate::vendors::freshbooks::credentials::Credentials;
-use crate::vendors::freshbooks::webhook::{self, Delivery, Handshake};
+use crate::vendors::ingress::{
+    Accepted, Delivery, Ingress, Rejection, RouteError, SignatureError, WebhookSource, header,
+    post_only, response,
+};
 
-pub(in crate::webhook) async fn accept(
-    handler: &WebhookHandler,
-    headers: &HeaderMap,
-    body: &[u8],
+/// FreshBooks' webhook source; handshakes are confirmed with FreshBooks through `verifier`.
+pub struct FreshbooksSource {
+    verifier: Arc<dyn CallbackVerifier>,
+}
+
+impl FreshbooksSource {
+    pub fn new(verifier: Arc<dyn CallbackVerifier>) -> Self {
+        FreshbooksSource { verifier }
+    }
+}
+
+#[async_trait]
+impl WebhookSource for FreshbooksSource {
+    fn vendor(&self) -> Vendor {
+        Vendor::Freshbooks
+    }
+
+    fn routes(&self) -> &'static str {
+        "POST /webhooks/freshbooks/{account}/{route}"
+    }
+
+    fn route(&self, method: &Method, params: &[&str]) -> Result<(), RouteError> {
+        post_only(method, params, 2)
+    }
+
+    async fn accept(&self, ingress: &Ingress<'_>, d: &Delivery<'_>) -> Result<Accepted, Rejection> {
+        accept(ingress, self.verifier.as_ref(), d, d.params[0], d.params[1]).await
+    }
+}
+
+async fn accept(
+    handler: &Ingress<'_>,
+    verifier: &dyn CallbackVerifier,
+    d: &Delivery<'_>,
     account: &str,
     route_id: &str,
 ) -> Result<Accepted, Rejection> {
+    let (headers, body) = (d.headers, d.body);
     let form = Form::parse(body).map_err(|e| {
         Rejection::new(
             StatusCode::BAD_REQUEST,
@@ -43,40 +80,41 @@ pub(in crate::webhook) async fn accept(
                 )
             })?;
         return match webhook::classify(&form) {
-            Ok(Delivery::Handshake(handshake)) => {
-                confirm_handshake(handler, &callback, handshake).await
+            Ok(webhook::Delivery::Handshake(handshake)) => {
+                confirm_handshake(handler, verifier, &callback, handshake).await
             }
-            Ok(Delivery::Event(_)) | Err(_) => Err(Rejection::new(
+            Ok(webhook::Delivery::Event(_)) | Err(_) => Err(Rejection::new(
                 StatusCode::BAD_REQUEST,
                 "verification handshake without a usable callback id (`object_id`)",
             )),
         };
     }
-    let signature = super::header(headers, webhook::SIGNATURE_HEADER)
-        .ok_or_else(|| Rejection::unauthorized("missing X-FreshBooks-Hmac-SHA256 header"))?;
+    let unauthorized = |e: SignatureError| e.reject(StatusCode::UNAUTHORIZED);
+    let signature = header(headers, webhook::SIGNATURE_HEADER)
+        .ok_or_else(|| unauthorized(SignatureError::MissingHeader("X-FreshBooks-Hmac-SHA256")))?;
     let name = secret_names::freshbooks(account, route_id);
-    let Some(verifier) = handler.secret(&name).await? else {
-        return Err(Rejection::unauthorized(
-            "no verified FreshBooks callback at this route",
-        ));
+    let Some(secret) = handler.secret(&name).await? else {
+        return Err(unauthorized(SignatureError::NotConfigured(
+            "no verified FreshBooks callback at this route".into(),
+        )));
     };
-    if !webhook::verify(&verifier, &form, signature) {
+    if !webhook::verify(&secret, &form, signature) {
         handler.secrets.invalidate(&name);
-        return Err(Rejection::unauthorized(
-            "X-FreshBooks-Hmac-SHA256 does not match the delivery",
-        ));
+        return Err(unauthorized(SignatureError::Mismatch(
+            "X-FreshBooks-Hmac-SHA256 does not match the delivery".into(),
+        )));
     }
     Ok(match webhook::classify(&form) {
-        Ok(Delivery::Event(event)) if event.account_id == account => {
+        Ok(webhook::Delivery::Event(event)) if event.account_id == account => {
             Accepted::Events(vec![event.to_source_event(handler.clock.now())])
         }
-        Ok(Delivery::Event(event)) => Accepted::Unparseable {
+        Ok(webhook::Delivery::Event(event)) => Accepted::Unparseable {
             reason: format!(
                 "delivery names account `{}` but arrived on the route of account `{account}`",
                 event.account_id
             ),
         },
-        Ok(Delivery::Handshake(_)) => Accepted::Unparseable {
+        Ok(webhook::Delivery::Handshake(_)) => Accepted::Unparseable {
             reason: "unexpected handshake".into(),
         },
         Err(err) => Accepted::Unparseable {
@@ -86,7 +124,8 @@ pub(in crate::webhook) async fn accept(
 }
 
 async fn confirm_handshake(
-    handler: &WebhookHandler,
+    handler: &Ingress<'_>,
+    freshbooks: &dyn CallbackVerifier,
     callback: &CallbackRecord,
     handshake: Handshake,
 ) -> Result<Accepted, Rejection> {
@@ -121,8 +160,7 @@ async fn confirm_handshake(
         tracing::error!(credentials = %callback.credentials, error = %e, "unreadable FreshBooks credentials");
         Rejection::unavailable("the FreshBooks credential set cannot be read; reconnect FreshBooks")
     })?;
-    let confirmed = handler
-        .freshbooks
+    let confirmed = freshbooks
         .verify(&credentials.access_token, &callback.account, &callback_id, &verifier)
         .await
         .map_err(|e| {

@@ -2,6 +2,8 @@
 //! Mailchimp sandboxes, a local store in a temporary directory, and (for `apply`) the webhook
 //! routes served in this process over the same store.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 mod common;
 
 use std::path::PathBuf;

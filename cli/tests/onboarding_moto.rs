@@ -2,6 +2,8 @@
 //! outputs name the tables, queues, secret prefix and webhook base made by
 //! `mlc_tests::moto::AwsEnv`, found by the binary through `--stack`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 mod common;
 
 use std::process::{Output, Stdio};

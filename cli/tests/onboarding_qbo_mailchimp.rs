@@ -2,6 +2,8 @@
 //! list webhook (printed with its secret URL, or registered through the Mailchimp sandbox's
 //! API, once), and `ping` checks a QuickBooks credential set against the QuickBooks sandbox.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 mod common;
 
 use std::path::PathBuf;

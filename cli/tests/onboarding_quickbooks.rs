@@ -2,6 +2,8 @@
 //! authorize page (redirects with `code`, `state` and `realmId`) and token endpoint (checks the
 //! Basic client authentication and the form; refuses unknown codes with `invalid_grant`).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 mod common;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! across ten instances, a refused refresh token, and callbacks from registration to a signed
 //! delivery.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::sync::Arc;
 use std::time::Duration;
 

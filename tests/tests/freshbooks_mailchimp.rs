@@ -3,6 +3,8 @@
 //! worker (harness + flow + real clients) → Mailchimp (sandbox), and the poller for the
 //! fallback. Every scenario runs on the embedded adapters and on moto.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! semantics, error classification, the per-key connection limiter against the sandbox's
 //! 10-connection limit, and request validity against Mailchimp's OpenAPI document.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::sync::Arc;
 use std::time::Duration;
 

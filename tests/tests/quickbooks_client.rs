@@ -4,6 +4,8 @@
 //! 401 → refresh → retry path, single-flight refresh across ten instances, and a rotated-out
 //! refresh token breaking the connection (marked, then failing fast until reconnected).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,6 +4,8 @@
 //! two workers (harness + flow + real clients) → the other vendor; the poller for the CDC sweep
 //! and token refresh. Every scenario runs on the embedded adapters and on moto.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::time::Duration;
 
 use mlc::poller::Job;

@@ -2,6 +2,8 @@
 //!
 //! Every scenario is written once against [`Backend`] and run on each adapter set.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,9 @@
 //! moto stack), a local store in a scratch directory, the webhook routes served over that
 //! store, and readers of what the binary printed.
 
+#![allow(clippy::unwrap_used)]
+// test support: a failed set-up is the test failing
+
 // Each test binary compiles this module and uses its own share of it.
 #![allow(dead_code)]
 

@@ -17,12 +17,12 @@ use crate::adapters::embedded::{EmbeddedDb, EmbeddedSecrets};
 use crate::connections::ConnectionSet;
 use crate::event::SyncEvent;
 use crate::ports::secret_names;
-use crate::vendor::Vendor;
 use crate::ports::{
     Blobs, CallbackRecord, CallbackStatus, ConnectionStore, DeadLetterStatus, DeadLetters,
     ManualClock, OutgoingMessage, PortResult, QueueDepth, ReceivedMessage, SendFailure,
     WebhookCallbacks,
 };
+use crate::vendor::Vendor;
 use crate::vendors::freshbooks::error::FreshbooksError;
 
 const FB_VERIFIER: &str = "a1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW";

@@ -1,5 +1,7 @@
 //! Self-tests of the QuickBooks sandbox over HTTP: what a client sees.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is the test failing, with the value
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
-pub use config::{ConfigError, WebhookConfig};
+pub use config::WebhookConfig;
 pub use response::WebhookResponse;
 
 use crate::event::SourceEvent;

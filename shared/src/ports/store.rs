@@ -268,13 +268,21 @@ pub trait Leases: Send + Sync {
 }
 
 /// Where a webhook callback is in its verification handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CallbackStatus {
     /// Registered with the vendor; waiting for the verifier.
     Pending,
     /// The vendor confirmed the verifier; deliveries are checked against it.
     Verified,
+}
+
+impl CallbackStatus {
+    /// The name stored in callback items (serde's spelling).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// A vendor-side webhook registration with a route of its own (FreshBooks callbacks).

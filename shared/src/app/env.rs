@@ -71,7 +71,8 @@ impl FromEnv for PollerEnv {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
     use std::time::Duration;
 
     use super::*;
@@ -243,5 +244,71 @@ mod tests {
             err.to_string(),
             "environment variable POLL_OVERLAP_DAYS must be a positive whole number, got `0`"
         );
+    }
+
+    /// Every variable the functions read: each struct read through a lookup that notes the
+    /// names it is asked for.
+    fn variables_read() -> BTreeSet<String> {
+        let asked = RefCell::new(BTreeSet::new());
+        let lookup = |name: &str| {
+            asked.borrow_mut().insert(name.to_string());
+            AWS.iter()
+                .chain(&[("WORKER_QUEUE", "mailchimp")])
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        WebhookEnv::from_lookup(lookup).unwrap();
+        WorkerEnv::from_lookup(lookup).unwrap();
+        PollerEnv::from_lookup(lookup).unwrap();
+        asked.into_inner()
+    }
+
+    /// The names under every `Variables:` of a SAM template.
+    fn template_variables(template: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut block = None;
+        for line in template.lines() {
+            let text = line.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - line.trim_start().len();
+            if let Some(outer) = block {
+                if indent > outer {
+                    if let Some((name, _)) = text.split_once(':') {
+                        names.push(name.to_string());
+                    }
+                    continue;
+                }
+                block = None;
+            }
+            if text == "Variables:" {
+                block = Some(indent);
+            }
+        }
+        names
+    }
+
+    /// `template.yaml` sets only variables a function reads (and `RUST_LOG`, the log filter),
+    /// and the README's "Function settings" lists every one.
+    #[test]
+    fn the_template_and_the_readme_agree_with_the_code() {
+        let read = variables_read();
+        assert!(read.contains("WORKER_RETRY_ATTEMPTS") && read.contains("QUEUES"));
+        let set = template_variables(include_str!("../../../template.yaml"));
+        assert!(set.len() > 10, "{set:?}");
+        for name in set {
+            assert!(
+                name == "RUST_LOG" || read.contains(&name),
+                "template.yaml sets {name}, which no function reads"
+            );
+        }
+        let readme = include_str!("../../../README.md");
+        for name in &read {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "the README's Function settings do not list {name}"
+            );
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! The vendor clients' configuration, built the same way by every command that runs them.
 
 use mlc::app::LiveClientsConfig;
+use mlc::config::FromEnv;
 
-/// The clients' configuration from the environment ([`LiveClientsConfig::from_env`]), with
+/// The clients' configuration from the environment ([`FromEnv::from_env`]), with
 /// each API base given here in place of the environment's: a flag (or a sandbox's address)
 /// wins.
 pub fn clients_config(

@@ -18,8 +18,9 @@ pub const SYNC_EVENT_VERSION: u32 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Where an event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Origin {
     Webhook,
     Poll,
@@ -28,13 +29,9 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The name in logs, stored items and dead-letter stages (serde's spelling).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Webhook => "webhook",
-            Origin::Poll => "poll",
-            Origin::Backfill => "backfill",
-            Origin::Replay => "replay",
-        }
+        self.into()
     }
 }
 

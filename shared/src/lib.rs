@@ -12,9 +12,11 @@
 //! - [`poller`]: scheduled jobs (the FreshBooks fallback poll, token refresh).
 //! - [`fanout`]: source events → one queue message per connection; the webhook and the poller share it.
 //! - [`app`]: the one place the parts are assembled, for the Lambdas, local mode and the tests.
+//! - [`config`]: reading settings from the environment, with the one [`config::ConfigError`].
 
 pub mod adapters;
 pub mod app;
+pub mod config;
 pub mod connections;
 pub mod event;
 pub mod fanout;

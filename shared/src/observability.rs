@@ -26,7 +26,7 @@ pub fn init(json: bool) {
 pub const METRIC_NAMESPACE: &str = "ml-connector";
 
 /// Counters the product publishes (docs/architecture.md, "Observability").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Metric {
     EventsReceived,
     EventsSynced,
@@ -40,17 +40,9 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// The CloudWatch metric name: the variant's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Metric::EventsReceived => "EventsReceived",
-            Metric::EventsSynced => "EventsSynced",
-            Metric::EventsUnchanged => "EventsUnchanged",
-            Metric::EventsFailed => "EventsFailed",
-            Metric::DeadLettered => "DeadLettered",
-            Metric::VendorThrottled => "VendorThrottled",
-            Metric::TokenRefreshed => "TokenRefreshed",
-            Metric::TokenRefreshFailed => "TokenRefreshFailed",
-        }
+        self.into()
     }
 }
 
@@ -106,5 +98,8 @@ mod tests {
             "DeadLettered"
         );
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        // The alarms in template.yaml name these.
+        assert_eq!(Metric::TokenRefreshFailed.name(), "TokenRefreshFailed");
+        assert_eq!(Metric::EventsReceived.name(), "EventsReceived");
     }
 }

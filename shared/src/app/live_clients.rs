@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+use crate::config::{ConfigError, FromEnv, Vars};
 use crate::flows::clients::VendorClients;
 use crate::ports::secret_names;
 use crate::ports::{Clock, Leases, PortError, Secrets};
@@ -26,9 +27,9 @@ use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::vendors::quickbooks::client::{ClientOptions as QuickbooksOptions, QuickbooksClient};
 use crate::vendors::quickbooks::oauth::{QuickbooksOauth, TOKEN_URL as QUICKBOOKS_TOKEN_URL};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksCredentials};
-use crate::worker::{ConfigError, HandlerError};
+use crate::worker::HandlerError;
 
-/// Environment variables [`LiveClientsConfig::from_env`] reads; all optional.
+/// Environment variables [`LiveClientsConfig`] is read from ([`FromEnv`]); all optional.
 pub mod env {
     /// FreshBooks API (and OAuth token endpoint) base URL. Default `https://api.freshbooks.com`;
     /// the sandbox's `http://127.0.0.1:<port>` in tests and `ml-connector dev --sandbox`.
@@ -72,39 +73,23 @@ impl Default for LiveClientsConfig {
     }
 }
 
-impl LiveClientsConfig {
-    /// Reads the variables in [`env`] from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the variables in [`env`] through `lookup`; unset or empty ones take the defaults.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+/// Reads the variables in [`env`]; unset or blank URLs take the defaults.
+impl FromEnv for LiveClientsConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let mut c = Self::default();
-        let set = |name| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(base) = set(env::FRESHBOOKS_API_BASE) {
+        if let Some(base) = vars.text(env::FRESHBOOKS_API_BASE) {
             c.freshbooks_api_base = base;
         }
-        c.mailchimp.base_url = set(env::MAILCHIMP_API_BASE);
-        c.quickbooks_api_base = set(env::QUICKBOOKS_API_BASE);
-        if let Some(raw) = set(env::WORKER_MAX_CONCURRENCY) {
-            c.mailchimp.max_concurrency =
-                raw.parse::<usize>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or(ConfigError::Invalid {
-                        name: env::WORKER_MAX_CONCURRENCY,
-                        expected: "a positive whole number",
-                        value: raw,
-                    })?;
+        c.mailchimp.base_url = vars.text(env::MAILCHIMP_API_BASE);
+        c.quickbooks_api_base = vars.text(env::QUICKBOOKS_API_BASE);
+        if let Some(n) = vars.number(env::WORKER_MAX_CONCURRENCY, 1)? {
+            c.mailchimp.max_concurrency = usize::try_from(n).unwrap_or(usize::MAX);
         }
         Ok(c)
     }
+}
 
+impl LiveClientsConfig {
     /// How QuickBooks clients are set up under this configuration.
     pub fn quickbooks_options(&self) -> QuickbooksOptions {
         QuickbooksOptions {

@@ -7,6 +7,7 @@
 //! This is the one layer that knows every other: entry points → [`App`] → flows, webhook,
 //! poller → vendors, tokens → ports ← adapters (docs/architecture.md, "Layers").
 
+pub mod env;
 pub mod lambda;
 pub mod live_clients;
 

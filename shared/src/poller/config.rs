@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::worker::ConfigError;
+use crate::config::{ConfigError, FromEnv, Vars};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Environment variables [`PollerConfig::from_env`] reads; all optional.
+/// Environment variables [`PollerConfig`] is read from ([`FromEnv`]); all optional.
 pub mod env {
     /// Days the FreshBooks poll re-reads before its cursor date. `search[updated_min]` is
     /// day-granular, so at least 1. Default 1.
@@ -53,42 +53,25 @@ impl Default for PollerConfig {
     }
 }
 
-impl PollerConfig {
-    /// Reads the variables in [`env`] from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the variables in [`env`] through `lookup`. Unset variables take the defaults; set
-    /// but unusable ones are errors.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+/// Reads the variables in [`env`]. Unset variables take the defaults; set but unusable ones are
+/// errors.
+impl FromEnv for PollerConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let mut c = Self::default();
-        let positive = |name: &'static str| -> Result<Option<u32>, ConfigError> {
-            let Some(raw) = lookup(name) else {
-                return Ok(None);
-            };
-            match raw.trim().parse::<u32>() {
-                Ok(n) if n >= 1 => Ok(Some(n)),
-                _ => Err(ConfigError::Invalid {
-                    name,
-                    expected: "a positive whole number",
-                    value: raw,
-                }),
-            }
-        };
-        if let Some(n) = positive(env::POLL_OVERLAP_DAYS)? {
+        let minutes = |n: u32| Duration::from_secs(u64::from(n) * 60);
+        if let Some(n) = vars.number_u32(env::POLL_OVERLAP_DAYS, 1)? {
             c.overlap_days = n;
         }
-        if let Some(n) = positive(env::TOKEN_REFRESH_MARGIN_MINUTES)? {
-            c.refresh_margin = Duration::from_secs(u64::from(n) * 60);
+        if let Some(n) = vars.number_u32(env::TOKEN_REFRESH_MARGIN_MINUTES, 1)? {
+            c.refresh_margin = minutes(n);
         }
-        if let Some(n) = positive(env::QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES)? {
-            c.quickbooks_refresh_margin = Duration::from_secs(u64::from(n) * 60);
+        if let Some(n) = vars.number_u32(env::QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES, 1)? {
+            c.quickbooks_refresh_margin = minutes(n);
         }
-        if let Some(n) = positive(env::JOB_LEASE_SECONDS)? {
+        if let Some(n) = vars.number_u32(env::JOB_LEASE_SECONDS, 1)? {
             c.job_lease = Duration::from_secs(u64::from(n));
         }
-        if let Some(n) = positive(env::DEAD_LETTER_TTL_DAYS)? {
+        if let Some(n) = vars.number_u32(env::DEAD_LETTER_TTL_DAYS, 1)? {
             c.dead_letter_ttl = DAY.saturating_mul(n);
         }
         Ok(c)

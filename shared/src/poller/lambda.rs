@@ -15,7 +15,8 @@ use super::{Job, Poller};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error(
-        "the event names no job; give the schedule an input such as {{\"job\":\"quickbooks_cdc\"}} (jobs: freshbooks_poll, token_refresh, quickbooks_cdc, quickbooks_token_refresh)"
+        "the event names no job; give the schedule an input such as {{\"job\":\"quickbooks_cdc\"}} (jobs: {jobs})",
+        jobs = Job::names()
     )]
     NoJob,
     #[error(transparent)]
@@ -29,7 +30,7 @@ pub fn job_from_event(event: &Value) -> Result<Job, EventError> {
         .or_else(|| event.get("detail").and_then(|d| d.get("job")))
         .and_then(Value::as_str)
         .ok_or(EventError::NoJob)?;
-    Ok(name.parse()?)
+    Ok(name.trim().parse()?)
 }
 
 /// Handles one invocation: the whole of it, minus the runtime.
@@ -86,6 +87,28 @@ mod tests {
         assert_eq!(
             job_from_event(&serde_json::json!({"job": 3})),
             Err(EventError::NoJob)
+        );
+        assert_eq!(
+            job_from_event(&serde_json::json!({"job": " token_refresh "})),
+            Ok(Job::TokenRefresh)
+        );
+    }
+
+    #[test]
+    fn errors_name_every_job() {
+        assert_eq!(
+            job_from_event(&serde_json::json!({"job": "backfill"}))
+                .unwrap_err()
+                .to_string(),
+            "unknown job `backfill`; the jobs are freshbooks_poll, token_refresh, quickbooks_cdc, quickbooks_token_refresh"
+        );
+        assert_eq!(
+            EventError::NoJob.to_string(),
+            r#"the event names no job; give the schedule an input such as {"job":"quickbooks_cdc"} (jobs: freshbooks_poll, token_refresh, quickbooks_cdc, quickbooks_token_refresh)"#
+        );
+        assert_eq!(
+            Job::QuickbooksTokenRefresh.to_string(),
+            "quickbooks_token_refresh"
         );
     }
 }

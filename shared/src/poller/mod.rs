@@ -22,11 +22,11 @@ pub mod token_refresh;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 pub use config::PollerConfig;
 pub use freshbooks_poll::AccountPoll;
@@ -42,8 +42,27 @@ use crate::vendor::Vendor;
 use crate::worker::HandlerError;
 
 /// A job the poller runs. Spelled in snake case in the schedule's input: `{"job":"token_refresh"}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// [`VariantArray::VARIANTS`] lists every job, in the order [`UnknownJob`] names them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = UnknownJob,
+    parse_err_fn = UnknownJob::named
+)]
 pub enum Job {
     /// List FreshBooks clients, invoices and payments changed since the cursor and enqueue the
     /// ones not seen yet.
@@ -58,46 +77,24 @@ pub enum Job {
 }
 
 impl Job {
-    /// Every job, in the order [`UnknownJob`] lists them.
-    pub const ALL: [Job; 4] = [
-        Job::FreshbooksPoll,
-        Job::TokenRefresh,
-        Job::QuickbooksCdc,
-        Job::QuickbooksTokenRefresh,
-    ];
-
-    /// The job's name in a schedule's input.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Job::FreshbooksPoll => "freshbooks_poll",
-            Job::TokenRefresh => "token_refresh",
-            Job::QuickbooksCdc => "quickbooks_cdc",
-            Job::QuickbooksTokenRefresh => "quickbooks_token_refresh",
-        }
+    /// Every job's name, as a schedule's input spells it, comma-separated.
+    pub(crate) fn names() -> String {
+        Job::VARIANTS
+            .iter()
+            .map(<&str>::from)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-impl fmt::Display for Job {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A job name that is not one of [`Job::ALL`].
+/// A job name that is not one of [`Job`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown job `{0}`; the jobs are freshbooks_poll, token_refresh, quickbooks_cdc, quickbooks_token_refresh"
-)]
+#[error("unknown job `{0}`; the jobs are {jobs}", jobs = Job::names())]
 pub struct UnknownJob(pub String);
 
-impl FromStr for Job {
-    type Err = UnknownJob;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Job::ALL
-            .into_iter()
-            .find(|j| j.as_str() == s.trim())
-            .ok_or_else(|| UnknownJob(s.to_string()))
+impl UnknownJob {
+    fn named(name: &str) -> Self {
+        Self(name.to_string())
     }
 }
 

@@ -1078,7 +1078,7 @@ enabled = false
         f.r1.add_customer("Jane", Some("jane@example.com"));
         let poller = Arc::new(f.poller);
         let mut reports = Vec::new();
-        for job in Job::ALL {
+        for &job in Job::VARIANTS {
             let poller = poller.clone();
             reports.push(tokio::spawn(
                 async move { poller.run_job(job).await.is_ok() },

@@ -5,8 +5,6 @@
 //! implement on one type. Times are passed in (from the [`super::Clock`]) so behaviour that
 //! depends on them — lease expiry, TTLs — is testable.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,8 +16,25 @@ use crate::connections::ConnectionSet;
 use crate::event::Origin;
 
 /// What happened to one (record, event, target) attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = unknown_outcome
+)]
 pub enum Outcome {
     /// The target was written.
     Synced,
@@ -38,6 +53,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome (an array: `ops audit` and `ops status` map over it).
     pub const ALL: [Outcome; 7] = [
         Outcome::Synced,
         Outcome::Unchanged,
@@ -48,34 +64,14 @@ impl Outcome {
         Outcome::Skipped,
     ];
 
+    /// The name stored in audit and idempotency items (serde's spelling).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Synced => "synced",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Retrying => "retrying",
-            Outcome::DeadLettered => "dead_lettered",
-            Outcome::Rejected => "rejected",
-            Outcome::Skipped => "skipped",
-        }
+        self.into()
     }
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown outcome `{s}`"))
-    }
+fn unknown_outcome(s: &str) -> String {
+    format!("unknown outcome `{s}`")
 }
 
 /// One audit item: one (record, event, target) attempt.
@@ -127,19 +123,18 @@ pub trait AuditLog: Send + Sync {
 }
 
 /// Whether a dead letter still needs attention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum DeadLetterStatus {
     Open,
     Resolved,
 }
 
 impl DeadLetterStatus {
+    /// The name stored in dead-letter items (serde's spelling).
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeadLetterStatus::Open => "open",
-            DeadLetterStatus::Resolved => "resolved",
-        }
+        self.into()
     }
 }
 
@@ -273,13 +268,21 @@ pub trait Leases: Send + Sync {
 }
 
 /// Where a webhook callback is in its verification handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CallbackStatus {
     /// Registered with the vendor; waiting for the verifier.
     Pending,
     /// The vendor confirmed the verifier; deliveries are checked against it.
     Verified,
+}
+
+impl CallbackStatus {
+    /// The name stored in callback items (serde's spelling).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// A vendor-side webhook registration with a route of its own (FreshBooks callbacks).
@@ -356,4 +359,40 @@ impl<T> Store for T where
         + Blobs
         + ConnectionStore
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names stored in items and printed by the CLI are serde's: both spellings agree, and
+    /// every outcome parses back.
+    #[test]
+    fn names_are_serdes() {
+        let serde_name = |v: serde_json::Value| v.as_str().map(str::to_string);
+        for outcome in Outcome::ALL {
+            let name = serde_name(serde_json::to_value(outcome).unwrap());
+            assert_eq!(name.as_deref(), Some(outcome.as_str()));
+            assert_eq!(outcome.to_string(), outcome.as_str());
+            assert_eq!(outcome.as_str().parse::<Outcome>(), Ok(outcome));
+        }
+        assert_eq!(Outcome::DeadLettered.as_str(), "dead_lettered");
+        assert_eq!(
+            "lost".parse::<Outcome>(),
+            Err("unknown outcome `lost`".to_string())
+        );
+        for status in [DeadLetterStatus::Open, DeadLetterStatus::Resolved] {
+            let name = serde_name(serde_json::to_value(status).unwrap());
+            assert_eq!(name.as_deref(), Some(status.as_str()));
+        }
+        for origin in [
+            Origin::Webhook,
+            Origin::Poll,
+            Origin::Backfill,
+            Origin::Replay,
+        ] {
+            let name = serde_name(serde_json::to_value(origin).unwrap());
+            assert_eq!(name.as_deref(), Some(origin.as_str()));
+        }
+    }
 }

@@ -2,17 +2,18 @@
 
 use std::time::Duration;
 
-/// A setting in the environment that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {name}={value:?}: {message}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub value: String,
-    pub message: String,
+use crate::config::{ConfigError, FromEnv, Vars};
+
+/// Environment variables [`WebhookConfig`] is read from; both optional.
+pub mod env {
+    /// Larger request bodies get 413, bytes. Default 5 MiB.
+    pub const BODY_LIMIT: &str = "WEBHOOK_BODY_LIMIT";
+    /// Days a dead-lettered delivery is kept. Default 365.
+    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
 }
 
 /// How the webhook handler behaves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
     /// Larger bodies get 413. Lambda's own request limit is 6 MB.
     pub body_limit: usize,
@@ -35,31 +36,16 @@ impl Default for WebhookConfig {
     }
 }
 
-impl WebhookConfig {
-    /// Defaults overridden by `WEBHOOK_BODY_LIMIT` (bytes) and `DEAD_LETTER_RETENTION_DAYS`.
-    pub fn from_env() -> Result<Self, ConfigError> {
+/// Defaults overridden by `WEBHOOK_BODY_LIMIT` (bytes) and `DEAD_LETTER_RETENTION_DAYS`.
+impl FromEnv for WebhookConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let mut config = Self::default();
-        if let Some(limit) = env_number("WEBHOOK_BODY_LIMIT")? {
-            config.body_limit = limit as usize;
+        if let Some(limit) = vars.number(env::BODY_LIMIT, 0)? {
+            config.body_limit = usize::try_from(limit).unwrap_or(usize::MAX);
         }
-        if let Some(days) = env_number("DEAD_LETTER_RETENTION_DAYS")? {
-            config.dead_letter_ttl = Duration::from_secs(days * 24 * 3600);
+        if let Some(days) = vars.number(env::DEAD_LETTER_TTL_DAYS, 0)? {
+            config.dead_letter_ttl = Duration::from_secs(days.saturating_mul(24 * 3600));
         }
         Ok(config)
-    }
-}
-
-fn env_number(name: &'static str) -> Result<Option<u64>, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| ConfigError {
-                name,
-                value,
-                message: "must be a whole number".into(),
-            }),
-        Err(_) => Ok(None),
     }
 }

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 
 pub use crate::vendors::ingress::WebhookResponse;
-pub use config::{ConfigError, WebhookConfig};
+pub use config::WebhookConfig;
 
 use crate::fanout::FanOut;
 use crate::ports::{CachedConnections, CachedSecrets, Clock, Queue, Secrets, Store};

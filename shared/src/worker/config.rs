@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use super::backoff::{RetryPolicy, VisibilityPolicy};
+use crate::config::{ConfigError, FromEnv, Vars};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Environment variables [`HarnessConfig::from_env`] reads. Only `WORKER_QUEUE` is required.
+/// Environment variables [`HarnessConfig`] is read from ([`FromEnv`]). Only `WORKER_QUEUE` is
+/// required.
 pub mod env {
     /// Logical queue name = the target vendor, e.g. `mailchimp`.
     pub const QUEUE: &str = "WORKER_QUEUE";
@@ -55,19 +57,6 @@ pub struct HarnessConfig {
     pub deadline_margin: Duration,
 }
 
-/// An environment variable with a value that does not parse.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{0} is not set")]
-    Missing(&'static str),
-    #[error("{name} must be {expected}, got `{value}`")]
-    Invalid {
-        name: &'static str,
-        expected: &'static str,
-        value: String,
-    },
-}
-
 impl HarnessConfig {
     /// The defaults, for `queue`.
     pub fn new(queue: impl Into<String>) -> Self {
@@ -83,76 +72,45 @@ impl HarnessConfig {
             deadline_margin: Duration::from_secs(3),
         }
     }
+}
 
-    /// Reads the variables in [`env`] from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads the variables in [`env`] through `lookup` (the environment, or a map in tests).
-    /// Unset variables take the defaults; set but unparsable ones are errors, not defaults.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let queue = lookup(env::QUEUE)
-            .map(|q| q.trim().to_string())
-            .filter(|q| !q.is_empty())
-            .ok_or(ConfigError::Missing(env::QUEUE))?;
-        let mut c = Self::new(queue);
-        let num = |name: &'static str, min: u64| -> Result<Option<u64>, ConfigError> {
-            let Some(raw) = lookup(name) else {
-                return Ok(None);
-            };
-            match raw.trim().parse::<u64>() {
-                Ok(n) if n >= min => Ok(Some(n)),
-                _ => Err(ConfigError::Invalid {
-                    name,
-                    expected: if min == 0 {
-                        "a whole number"
-                    } else {
-                        "a positive whole number"
-                    },
-                    value: raw,
-                }),
-            }
-        };
-        let small = |name: &'static str, n: u64| -> Result<u32, ConfigError> {
-            u32::try_from(n).map_err(|_| ConfigError::Invalid {
-                name,
-                expected: "a number below 2^32",
-                value: n.to_string(),
-            })
-        };
-        if let Some(n) = num(env::MAX_RECEIVES, 1)? {
-            c.max_receives = small(env::MAX_RECEIVES, n)?;
+/// Reads the variables in [`env`]. Unset variables take the defaults; set but unparsable ones
+/// are errors, not defaults.
+impl FromEnv for HarnessConfig {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let mut c = Self::new(vars.required_text(env::QUEUE)?);
+        if let Some(n) = vars.number_u32(env::MAX_RECEIVES, 1)? {
+            c.max_receives = n;
         }
-        if let Some(n) = num(env::CLAIM_LEASE_SECONDS, 1)? {
+        if let Some(n) = vars.number(env::CLAIM_LEASE_SECONDS, 1)? {
             c.claim_lease = Duration::from_secs(n);
         }
         let days = |n: u64| DAY.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-        if let Some(n) = num(env::IDEMPOTENCY_TTL_DAYS, 1)? {
+        if let Some(n) = vars.number(env::IDEMPOTENCY_TTL_DAYS, 1)? {
             c.idempotency_ttl = days(n);
         }
-        if let Some(n) = num(env::AUDIT_TTL_DAYS, 1)? {
+        if let Some(n) = vars.number(env::AUDIT_TTL_DAYS, 1)? {
             c.audit_ttl = days(n);
         }
-        if let Some(n) = num(env::DEAD_LETTER_TTL_DAYS, 1)? {
+        if let Some(n) = vars.number(env::DEAD_LETTER_TTL_DAYS, 1)? {
             c.dead_letter_ttl = days(n);
         }
-        if let Some(n) = num(env::RETRY_ATTEMPTS, 1)? {
-            c.retry.attempts = small(env::RETRY_ATTEMPTS, n)?;
+        if let Some(n) = vars.number_u32(env::RETRY_ATTEMPTS, 1)? {
+            c.retry.attempts = n;
         }
-        if let Some(n) = num(env::RETRY_BASE_MS, 0)? {
+        if let Some(n) = vars.number(env::RETRY_BASE_MS, 0)? {
             c.retry.base = Duration::from_millis(n);
         }
-        if let Some(n) = num(env::RETRY_MAX_MS, 0)? {
+        if let Some(n) = vars.number(env::RETRY_MAX_MS, 0)? {
             c.retry.max = Duration::from_millis(n);
         }
-        if let Some(n) = num(env::VISIBILITY_BASE_SECONDS, 0)? {
+        if let Some(n) = vars.number(env::VISIBILITY_BASE_SECONDS, 0)? {
             c.visibility.base = Duration::from_secs(n);
         }
-        if let Some(n) = num(env::VISIBILITY_MAX_SECONDS, 0)? {
+        if let Some(n) = vars.number(env::VISIBILITY_MAX_SECONDS, 0)? {
             c.visibility.max = Duration::from_secs(n);
         }
-        if let Some(n) = num(env::DEADLINE_MARGIN_MS, 0)? {
+        if let Some(n) = vars.number(env::DEADLINE_MARGIN_MS, 0)? {
             c.deadline_margin = Duration::from_millis(n);
         }
         Ok(c)

@@ -17,7 +17,7 @@ pub mod local;
 pub mod report;
 pub mod trim;
 
-pub use config::{ConfigError, HarnessConfig};
+pub use config::HarnessConfig;
 pub use handler::{Handled, HandlerError, TargetHandler};
 pub use harness::Harness;
 pub use invoke::{PANICKED, TIMED_OUT};

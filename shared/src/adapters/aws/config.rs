@@ -1,33 +1,47 @@
-//! What the AWS adapters are pointed at, read from the Lambda environment: the queue map
-//! (`QUEUES`), the three table names and the secret name prefix.
+//! What the AWS adapters are pointed at, read from the Lambda environment ([`AwsSettings`]): the
+//! queue map (`QUEUES`), the three table names and the secret name prefix.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Environment variable holding the queue map as JSON.
-pub const QUEUES_ENV: &str = "QUEUES";
-/// Environment variable naming the audit table.
-pub const AUDIT_TABLE_ENV: &str = "AUDIT_TABLE";
-/// Environment variable naming the dead-letter table.
-pub const DEAD_LETTER_TABLE_ENV: &str = "DEAD_LETTER_TABLE";
-/// Environment variable naming the state table.
-pub const STATE_TABLE_ENV: &str = "STATE_TABLE";
-/// Environment variable holding the prefix of every secret name (e.g. `ml-connector/prod/`).
-pub const SECRET_PREFIX_ENV: &str = "SECRET_PREFIX";
+use crate::config::{ConfigError, FromEnv, Vars};
 
-/// Why the AWS adapters could not be configured.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A required environment variable is unset or not Unicode.
-    #[error("environment variable {0} is not set")]
-    MissingEnv(&'static str),
-    /// The queue map is not a JSON object.
-    #[error("{QUEUES_ENV} is not a JSON object of queues: {0}")]
-    QueuesJson(String),
-    /// One entry of the queue map is malformed.
-    #[error("{QUEUES_ENV} entry `{entry}`: {message}")]
-    QueueEntry { entry: String, message: String },
+/// Environment variables [`AwsSettings`] is read from; all required.
+pub mod env {
+    /// The queue map as JSON ([`super::QueueMap::from_json`]).
+    pub const QUEUES: &str = "QUEUES";
+    /// The audit table's name.
+    pub const AUDIT_TABLE: &str = "AUDIT_TABLE";
+    /// The dead-letter table's name.
+    pub const DEAD_LETTER_TABLE: &str = "DEAD_LETTER_TABLE";
+    /// The state table's name.
+    pub const STATE_TABLE: &str = "STATE_TABLE";
+    /// The prefix of every secret name (e.g. `ml-connector/prod/`). May be empty, but must be
+    /// set, so a misconfigured function never reads another deployment's secrets.
+    pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
+}
+
+/// What the AWS adapters are pointed at: every function's share of its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub queues: QueueMap,
+    pub tables: TableNames,
+    pub secret_prefix: String,
+}
+
+impl FromEnv for AwsSettings {
+    fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queues: QueueMap::from_json(&vars.required(env::QUEUES)?)?,
+            tables: TableNames {
+                audit: vars.required(env::AUDIT_TABLE)?,
+                dead_letters: vars.required(env::DEAD_LETTER_TABLE)?,
+                state: vars.required(env::STATE_TABLE)?,
+            },
+            secret_prefix: vars.required(env::SECRET_PREFIX)?,
+        })
+    }
 }
 
 /// Where one logical queue and its dead-letter queue live.
@@ -72,12 +86,17 @@ impl QueueMap {
     /// Parses the `QUEUES` format: `{"<name>": {"url", "arn", "dlq_url", "dlq_arn"}}`.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
         let raw: BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| ConfigError::QueuesJson(e.to_string()))?;
+            serde_json::from_str(json).map_err(|e| ConfigError::Malformed {
+                name: env::QUEUES,
+                entry: None,
+                reason: format!("not a JSON object of queues: {e}"),
+            })?;
         let mut map = BTreeMap::new();
         for (name, value) in raw {
-            let entry_error = |message: String| ConfigError::QueueEntry {
-                entry: name.clone(),
-                message,
+            let entry_error = |reason: String| ConfigError::Malformed {
+                name: env::QUEUES,
+                entry: Some(name.clone()),
+                reason,
             };
             if name.is_empty() {
                 return Err(entry_error("the queue name is empty".to_string()));
@@ -88,11 +107,6 @@ impl QueueMap {
             map.insert(name, urls);
         }
         Ok(Self(map))
-    }
-
-    /// Reads and parses the `QUEUES` environment variable.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_json(&env(QUEUES_ENV)?)
     }
 
     /// Adds (or replaces) one queue.
@@ -126,15 +140,6 @@ pub struct TableNames {
 }
 
 impl TableNames {
-    /// Reads `AUDIT_TABLE`, `DEAD_LETTER_TABLE` and `STATE_TABLE`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            audit: env(AUDIT_TABLE_ENV)?,
-            dead_letters: env(DEAD_LETTER_TABLE_ENV)?,
-            state: env(STATE_TABLE_ENV)?,
-        })
-    }
-
     /// Names for one deployment, e.g. `with_prefix("mlc-test-1234-")`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
@@ -143,16 +148,6 @@ impl TableNames {
             state: format!("{prefix}state"),
         }
     }
-}
-
-/// Reads `SECRET_PREFIX` (which may be empty, but must be set so a misconfigured function
-/// never reads another deployment's secrets).
-pub fn secret_prefix_from_env() -> Result<String, ConfigError> {
-    env(SECRET_PREFIX_ENV)
-}
-
-fn env(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name).map_err(|_| ConfigError::MissingEnv(name))
 }
 
 #[cfg(test)]
@@ -192,7 +187,7 @@ mod tests {
         assert!(err.contains("`stripe`") && err.contains("`url`"), "{err}");
 
         let err = QueueMap::from_json("[1]").unwrap_err();
-        assert!(matches!(err, ConfigError::QueuesJson(_)));
+        assert!(matches!(err, ConfigError::Malformed { entry: None, .. }));
     }
 
     #[test]

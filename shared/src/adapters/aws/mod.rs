@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-pub use config::{ConfigError, QueueMap, QueueUrls, TableNames};
+pub use config::{AwsSettings, QueueMap, QueueUrls, TableNames};
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManagerSecrets;
 pub use sqs::SqsQueue;
@@ -32,22 +32,22 @@ pub struct AwsAdapters {
 }
 
 impl AwsAdapters {
-    /// Builds the adapters from the environment (`QUEUES`, `AUDIT_TABLE`, `DEAD_LETTER_TABLE`,
-    /// `STATE_TABLE`, `SECRET_PREFIX`) on the real clock.
+    /// Builds the adapters from the function's [`AwsSettings`] (read from `QUEUES`,
+    /// `AUDIT_TABLE`, `DEAD_LETTER_TABLE`, `STATE_TABLE`, `SECRET_PREFIX`) on the real clock.
     ///
-    /// Does no I/O of its own: it reads the environment and wraps `sdk` in three clients, which
+    /// Does no I/O of its own: it wraps `sdk` in three clients, which
     /// open no connection. What the clients' construction costs is the HTTP client's doing:
     /// the SDK's default client loads the platform's root certificates while the first client is
     /// built (~150 files under `/etc/ssl/certs`, once per [`SdkConfig`]); with
     /// [`http::load_sdk_config`] nothing TLS-related happens until the first request.
-    pub fn from_env(sdk: &SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(
+    pub fn from_settings(sdk: &SdkConfig, settings: AwsSettings) -> Self {
+        Self::new(
             sdk,
-            QueueMap::from_env()?,
-            TableNames::from_env()?,
-            config::secret_prefix_from_env()?,
+            settings.queues,
+            settings.tables,
+            settings.secret_prefix,
             Arc::new(SystemClock),
-        ))
+        )
     }
 
     /// Builds the adapters from explicit settings.

@@ -15,13 +15,6 @@ use crate::ports::{
     PortResult, WebhookCallbacks,
 };
 
-fn status_name(status: CallbackStatus) -> &'static str {
-    match status {
-        CallbackStatus::Pending => "pending",
-        CallbackStatus::Verified => "verified",
-    }
-}
-
 fn callback_from_item(item: &Item) -> PortResult<CallbackRecord> {
     let f = Fields::new(item, "webhook callback");
     let vendor = f.parsed("vendor")?;
@@ -127,7 +120,7 @@ impl WebhookCallbacks for DynamoStore {
             .opt_s("callback_id", record.callback_id.as_deref())
             .s("event", &record.event)
             .s("credentials", &record.credentials)
-            .s("status", status_name(record.status))
+            .s("status", record.status.as_str())
             .s("updated_at", timestamp(record.updated_at))
             .build();
         self.put_state(item).await
@@ -145,11 +138,11 @@ impl WebhookCallbacks for DynamoStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(
                 ":verified",
-                AttributeValue::S(status_name(CallbackStatus::Verified).into()),
+                AttributeValue::S(CallbackStatus::Verified.as_str().into()),
             )
             .expression_attribute_values(
                 ":pending",
-                AttributeValue::S(status_name(CallbackStatus::Pending).into()),
+                AttributeValue::S(CallbackStatus::Pending.as_str().into()),
             )
             .expression_attribute_values(":at", AttributeValue::S(timestamp(at)))
             .send()
@@ -205,7 +198,7 @@ mod tests {
     fn callback_status_names_match_serde() {
         for status in [CallbackStatus::Pending, CallbackStatus::Verified] {
             let serde = serde_json::to_value(status).unwrap();
-            assert_eq!(serde.as_str(), Some(status_name(status)));
+            assert_eq!(serde.as_str(), Some(status.as_str()));
         }
     }
 }

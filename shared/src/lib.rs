@@ -24,6 +24,8 @@ pub mod flows;
 pub mod observability;
 pub mod poller;
 pub mod ports;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tokens;
 pub mod vendor;
 pub mod vendors;

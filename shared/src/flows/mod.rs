@@ -8,15 +8,11 @@
 pub mod clients;
 pub mod connections;
 pub mod errors;
-#[cfg(test)]
-pub(crate) mod fakes;
 pub mod freshbooks_mailchimp;
 
 pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;
 pub mod options;
-#[cfg(test)]
-pub(crate) mod quickbooks_fake;
 pub mod quickbooks_mailchimp;
 pub mod table;
 

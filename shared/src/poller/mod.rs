@@ -15,6 +15,7 @@
 pub mod config;
 pub mod freshbooks_poll;
 pub mod lambda;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod quickbooks_cdc;
 pub mod token_refresh;

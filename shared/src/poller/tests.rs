@@ -668,8 +668,8 @@ async fn token_refresh_covers_every_freshbooks_credential_set_with_a_two_hour_ma
 
 mod quickbooks {
     use super::*;
-    use crate::flows::quickbooks_fake::{FakeQuickbooks, method, throttled};
     use crate::poller::quickbooks_cdc::{CURSOR_OVERLAP, CUSTOMER};
+    use crate::testing::quickbooks_fake::{FakeQuickbooks, method, throttled};
 
     fn cursor_name(realm: &str) -> String {
         crate::poller::cursor_name(Vendor::Quickbooks, realm)

@@ -11,6 +11,7 @@ pub mod callback_registration;
 mod config;
 mod dead_letter;
 mod fanout;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod routes;
 

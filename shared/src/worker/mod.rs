@@ -13,6 +13,7 @@ pub mod handler;
 pub mod harness;
 mod invoke;
 pub mod lambda;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod report;
 pub mod trim;

@@ -16,11 +16,11 @@ use crate::adapters::embedded::EmbeddedDb;
 use crate::connections::{Connection, ConnectionSet};
 use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::FlowHandler;
-use crate::flows::fakes::FakeClients;
-use crate::flows::quickbooks_fake::{EmailQuery, FakeQuickbooks, method, not_found, throttled};
 use crate::flows::{FlowDeps, TargetDispatch};
 use crate::ports::CachedConnections;
 use crate::ports::{ConnectionStore, ManualClock};
+use crate::testing::fakes::FakeClients;
+use crate::testing::quickbooks_fake::{EmailQuery, FakeQuickbooks, method, not_found, throttled};
 use crate::vendor::Vendor;
 use crate::vendors::quickbooks::models::{Customer, MAX_NOTE_CHARS};
 use crate::worker::{Handled, HandlerError, TargetHandler};
@@ -524,7 +524,7 @@ async fn quickbooks_errors_keep_their_class() {
     assert_eq!(err.vendor_request_id(), Some("fake-tid-3001"));
     w.qb.inject(
         method::CREATE_CUSTOMER_NOTE,
-        crate::flows::quickbooks_fake::fault(400, "2020", "Required param missing"),
+        crate::testing::quickbooks_fake::fault(400, "2020", "Required param missing"),
     );
     let err = w
         .run(&unsubscribe("jane@example.com", at(9, 0, 0)))

@@ -5,7 +5,7 @@
 //! inject errors and concurrent edits.
 //!
 //! [`FakeQuickbooks`] is `QuickbooksApi` itself; hold it in an `Arc` next to other fakes (e.g.
-//! [`crate::flows::fakes::FakeClients`], which can serve it alone).
+//! [`crate::testing::fakes::FakeClients`], which can serve it alone).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::flows::fakes::lock;
+use crate::testing::fakes::lock;
 use crate::vendors::quickbooks::models::{
     Attachable, AttachableRef, ChangedCustomers, Customer, CustomerUpdate, EmailAddress, EntityRef,
     MAX_NOTE_CHARS, MetaData,
@@ -495,7 +495,7 @@ impl QuickbooksApi for FakeQuickbooks {
 mod tests {
     use super::*;
     use crate::flows::clients::VendorClients;
-    use crate::flows::fakes::FakeClients;
+    use crate::testing::fakes::FakeClients;
 
     #[tokio::test]
     async fn sync_token_guards_updates_and_reads_of_unknown_ids_are_none() {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use crate::flows::clients::VendorClients;
-use crate::flows::quickbooks_fake::FakeQuickbooks;
+use crate::testing::quickbooks_fake::FakeQuickbooks;
 use crate::vendors::freshbooks::models::{Changed, Client, Entity, Invoice, Payment};
 use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::mailchimp::models::{

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mlc::app::live_clients::{LiveClients, LiveClientsConfig, QUICKBOOKS_TOKEN_MARGIN};
 use mlc::flows::clients::VendorClients;
-use mlc::flows::errors::from_quickbooks;
+use mlc::flows::errors::from_vendor;
 use mlc::ports::Clock;
 use mlc::tokens::{TokenError, TokenManager};
 use mlc::vendors::quickbooks::client::{ClientOptions, QuickbooksClient};
@@ -353,7 +353,7 @@ async fn a_throttled_call_is_transient_with_its_intuit_tid() {
     assert_eq!(err.code(), Some("3001"), "parsed from the XML body");
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
     let tid = err.intuit_tid().expect("intuit_tid kept").to_string();
-    let handled = from_quickbooks(err);
+    let handled = from_vendor(err);
     assert!(handled.is_transient());
     assert_eq!(handled.retry_after(), Some(Duration::from_secs(7)));
     assert_eq!(handled.vendor_request_id(), Some(tid.as_str()));
@@ -447,7 +447,7 @@ async fn a_rotated_out_refresh_token_breaks_the_connection_until_reconnected() {
             .contains("invalid_grant")
     );
     assert!(stored["refresh_token"].is_string(), "tokens kept");
-    let handled = from_quickbooks(err);
+    let handled = from_vendor(err);
     assert!(handled.is_transient(), "waits in the queue");
 
     // Every instance now fails fast, without calling Intuit.

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::connections::Connection;
 use crate::event::SyncEvent;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::{from_mailchimp, from_port};
+use crate::flows::errors::{from_port, from_vendor};
 use crate::flows::options::{FlowOptions, one_of};
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::mailchimp::models::{Member, MemberUpsert, MergeField};
@@ -529,14 +529,14 @@ impl Ensured {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// Classifies a Mailchimp error ([`from_mailchimp`]). A 404 may mean a list, store or
+    /// Classifies a Mailchimp error ([`from_vendor`]). A 404 may mean a list, store or
     /// product cached as existing was deleted behind our back, so the cache starts over and the
     /// retry re-creates what is missing.
     pub fn mailchimp_error(&self, e: MailchimpError) -> HandlerError {
         if e.status() == Some(404) {
             self.clear();
         }
-        from_mailchimp(e)
+        from_vendor(e)
     }
 }
 

@@ -5,6 +5,7 @@
 //! a pure `verify` over the bytes as received, and a pure parser from the delivery to
 //! [`SourceEvent`](crate::event::SourceEvent)s. Nothing here does I/O except the API clients.
 
+pub mod error;
 pub mod form;
 pub mod freshbooks;
 pub mod http;

@@ -28,7 +28,7 @@ use crate::connections::Connection;
 use crate::event::{Origin, SyncEvent};
 use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::from_freshbooks;
+use crate::flows::errors::from_vendor;
 use crate::flows::mailchimp_member::{
     Audience, EmailChange, FlowParts, RetireReason, SourceSpec, already_exists, fingerprint,
     unchanged,
@@ -111,7 +111,7 @@ impl FreshbooksToMailchimp {
                 .fb
                 .client(cx.account, client_id)
                 .await
-                .map_err(from_freshbooks)?,
+                .map_err(from_vendor)?,
         };
         let previous = cx.au.ids.get(&key).await?;
         let client = match client {
@@ -127,7 +127,7 @@ impl FreshbooksToMailchimp {
             .fb
             .invoices_for_client(cx.account, &client.id)
             .await
-            .map_err(from_freshbooks)?;
+            .map_err(from_vendor)?;
         let ctx = mapping::financial_context(&client, &invoices, cx.today);
         let member =
             mapping::member_upsert(&client, &email, &ctx, cx.options.status_if_new.as_str());
@@ -217,7 +217,7 @@ impl FreshbooksToMailchimp {
             .fb
             .invoice(cx.account, invoice_id)
             .await
-            .map_err(from_freshbooks)?;
+            .map_err(from_vendor)?;
         let previous = cx.au.ids.get(&key).await?;
         let invoice = match invoice {
             Some(i) if !i.is_deleted() => i,
@@ -242,7 +242,7 @@ impl FreshbooksToMailchimp {
             .fb
             .client(cx.account, &invoice.customerid)
             .await
-            .map_err(from_freshbooks)?;
+            .map_err(from_vendor)?;
         let client = match client {
             Some(c) if !c.is_deleted() => c,
             Some(_) => return skipped("the invoice's client is deleted in FreshBooks"),
@@ -460,7 +460,7 @@ impl FreshbooksToMailchimp {
             .fb
             .payment(cx.account, payment_id)
             .await
-            .map_err(from_freshbooks)?;
+            .map_err(from_vendor)?;
         let previous = cx.au.ids.get(&key).await?;
         let invoice_id = match payment {
             Some(p) => {

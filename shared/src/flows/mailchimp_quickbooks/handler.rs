@@ -28,7 +28,7 @@ use crate::connections::Connection;
 use crate::event::{SyncEvent, short_hash};
 use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::from_quickbooks;
+use crate::flows::errors::from_vendor;
 use crate::vendors::quickbooks::models::{Customer, CustomerUpdate};
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
 use crate::worker::{Handled, HandlerError};
@@ -228,7 +228,7 @@ async fn find_customer(
             let mut found = qb
                 .customers_by_email(realm, spelling)
                 .await
-                .map_err(from_quickbooks)?;
+                .map_err(from_vendor)?;
             found.retain(|c| c.email().is_some_and(|e| e.to_lowercase() == lower));
             if let Some((customer, choice)) = choose(found) {
                 return Ok(Some((
@@ -289,7 +289,7 @@ fn gone_or(e: QuickbooksError, customer_id: &str) -> HandlerError {
              was being recorded; the retry looks the email up again: {e}"
         ))
     } else {
-        from_quickbooks(e)
+        from_vendor(e)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::connections::Connection;
 use crate::event::SyncEvent;
 use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::from_quickbooks;
+use crate::flows::errors::from_vendor;
 use crate::flows::mailchimp_member::{
     ARCHIVED, Audience, EmailChange, FlowParts, Retire, RetireReason, SourceSpec,
     name_merge_field_definitions, same_email, unchanged,
@@ -93,11 +93,7 @@ impl QuickbooksToMailchimp {
             .as_ref()
             .map(|m| m.target_id.clone())
             .filter(|e| !e.is_empty());
-        let customer = cx
-            .qb
-            .customer(cx.realm, id)
-            .await
-            .map_err(from_quickbooks)?;
+        let customer = cx.qb.customer(cx.realm, id).await.map_err(from_vendor)?;
         let customer = match customer {
             Some(c) if mapping::is_live(&c) => c,
             // An archive (the only write `retire` makes) keeps the email.

@@ -175,6 +175,38 @@ fn cap(message: String) -> String {
     }
 }
 
+impl crate::vendors::error::VendorError for FreshbooksError {
+    const VENDOR: &'static str = "FreshBooks";
+    const CONNECT: &'static str = "ml-connector connect";
+
+    fn is_transient(&self) -> bool {
+        FreshbooksError::is_transient(self)
+    }
+
+    fn reconnect(&self) -> Option<crate::vendors::error::Reconnect> {
+        use crate::vendors::error::Reconnect;
+        match self {
+            FreshbooksError::Token(crate::tokens::TokenError::Broken { .. }) => {
+                Some(Reconnect::Refused)
+            }
+            FreshbooksError::Api { status: 401, .. } => Some(Reconnect::Unauthorized),
+            _ => None,
+        }
+    }
+
+    /// `freshbooks_<status>` for an answer, the token error's class for token failures.
+    fn class(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            FreshbooksError::Token(token) => token.class().into(),
+            FreshbooksError::Api { status, .. } => format!("freshbooks_{status}").into(),
+            FreshbooksError::UnexpectedBody { .. } => "freshbooks_unexpected_response".into(),
+            FreshbooksError::InvalidId { .. } => "invalid_id".into(),
+            FreshbooksError::InvalidBaseUrl(_) => "configuration".into(),
+            _ => "freshbooks".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

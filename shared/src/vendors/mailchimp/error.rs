@@ -1,8 +1,10 @@
 //! [`MailchimpError`]: a failed Mailchimp call, classified for the worker harness.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use super::models::Problem;
+use crate::vendors::error::VendorError;
 use crate::vendors::http::ReadError;
 
 /// A failed Mailchimp API call.
@@ -134,6 +136,50 @@ impl MailchimpError {
             MailchimpError::Api { status, .. } => Some(*status),
             MailchimpError::UnexpectedBody { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+}
+
+impl VendorError for MailchimpError {
+    const VENDOR: &'static str = "Mailchimp";
+    const CONNECT: &'static str = "ml-connector connect mailchimp";
+
+    fn is_transient(&self) -> bool {
+        MailchimpError::is_transient(self)
+    }
+
+    fn class(&self) -> Cow<'static, str> {
+        MailchimpError::class(self).into()
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        MailchimpError::retry_after(self)
+    }
+
+    fn request_id(&self) -> Option<&str> {
+        MailchimpError::request_id(self)
+    }
+
+    /// Mailchimp's field errors, and what to do for the member-state classes, so the dead
+    /// letter explains itself instead of causing a retry storm.
+    fn advice(&self) -> Cow<'static, str> {
+        let hint = match MailchimpError::class(self) {
+            "compliance_state" => {
+                "; the person unsubscribed, bounced or is under compliance review, so Mailchimp \
+                 will not add them back: nothing to retry until they re-subscribe"
+            }
+            "forgotten_email" => {
+                "; the address was permanently deleted from the audience and can only come back \
+                 through a Mailchimp signup form"
+            }
+            "auth" => "; check or replace the Mailchimp API key / OAuth token",
+            _ => "",
+        };
+        match self {
+            MailchimpError::Api { fields, .. } if !fields.is_empty() => {
+                format!(" ({}){hint}", fields.join("; ")).into()
+            }
+            _ => Cow::Borrowed(hint),
         }
     }
 }

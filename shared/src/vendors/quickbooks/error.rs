@@ -6,10 +6,12 @@
 //! even when JSON was asked for. The status code decides the class; the body only adds the code
 //! and message. `code` is a string (`"5010"`).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use super::client::{cut_chars, transport};
 use crate::tokens::TokenError;
+use crate::vendors::error::{Reconnect, VendorError};
 use crate::vendors::http::ReadError;
 
 /// QuickBooks' error code for a stale `SyncToken` (someone else changed the record first).
@@ -349,6 +351,69 @@ fn clip(s: &str) -> String {
         format!("{cut}…")
     } else {
         s.to_string()
+    }
+}
+
+impl VendorError for QuickbooksError {
+    const VENDOR: &'static str = "QuickBooks";
+    const CONNECT: &'static str = "ml-connector connect quickbooks";
+
+    fn is_transient(&self) -> bool {
+        QuickbooksError::is_transient(self)
+    }
+
+    fn reconnect(&self) -> Option<Reconnect> {
+        if matches!(self, QuickbooksError::Token(TokenError::Broken { .. })) {
+            Some(Reconnect::Refused)
+        } else if self.is_unauthorized() {
+            Some(Reconnect::Unauthorized)
+        } else {
+            None
+        }
+    }
+
+    fn class(&self) -> Cow<'static, str> {
+        QuickbooksError::class(self).into()
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        QuickbooksError::retry_after(self)
+    }
+
+    fn request_id(&self) -> Option<&str> {
+        self.intuit_tid()
+    }
+
+    /// What to do about a permanent QuickBooks failure.
+    fn advice(&self) -> Cow<'static, str> {
+        let advice = match self {
+            QuickbooksError::Fault { status, code, .. } => match (code.as_deref(), *status) {
+                (Some(CODE_STALE_OBJECT), _) => {
+                    "; the customer kept changing in QuickBooks while we updated it: replay to \
+                     re-read and re-apply"
+                }
+                (Some(CODE_NOT_FOUND), _) => "; the record no longer exists in QuickBooks",
+                (Some(CODE_DUPLICATE_NAME), _) => {
+                    "; another customer, vendor or employee already has this display name: \
+                     rename one in QuickBooks, then replay"
+                }
+                (_, 403) => {
+                    "; the app may not access this company (scope or subscription): reconnect \
+                     with the accounting scope (`ml-connector connect quickbooks`)"
+                }
+                (_, 400) => "; QuickBooks refused the request as invalid (see the detail)",
+                _ => "",
+            },
+            QuickbooksError::UnexpectedBody { .. } => {
+                "; QuickBooks answered in a shape we do not read: report it with the intuit_tid"
+            }
+            QuickbooksError::InvalidId { .. } | QuickbooksError::InvalidArgument(_) => {
+                "; the event carries a value QuickBooks cannot take: nothing to retry"
+            }
+            QuickbooksError::InvalidBaseUrl(_) => "; fix QUICKBOOKS_API_BASE",
+            _ => "",
+        };
+        Cow::Borrowed(advice)
     }
 }
 

@@ -35,7 +35,7 @@ use crate::flows::mailchimp_member::{
 };
 use crate::ports::{Clock, IdMapping, Store};
 use crate::vendors::freshbooks::FreshbooksApi;
-use crate::vendors::freshbooks::models::{Client, Invoice, eastern_date};
+use crate::vendors::freshbooks::models::{Client, Entity, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::worker::{Handled, HandlerError};
 
@@ -605,10 +605,17 @@ impl FlowHandler for FreshbooksToMailchimp {
             store_ensured: AtomicBool::new(false),
             today: eastern_date(self.parts.clock.now()),
         };
-        match event.entity.as_str() {
-            "client" => self.sync_client(&cx, &event.entity_id, None).await,
-            "invoice" => self.sync_invoice(&cx, &event.entity_id).await,
-            _ => self.sync_payment(&cx, &event.entity_id).await,
+        // `begin` skipped the entities outside SOURCE.entities, which are exactly Entity's.
+        let entity = Entity::parse(&event.entity).ok_or_else(|| {
+            HandlerError::permanent(
+                "invalid_event",
+                format!("FreshBooks entity `{}` is not one we read", event.entity),
+            )
+        })?;
+        match entity {
+            Entity::Client => self.sync_client(&cx, &event.entity_id, None).await,
+            Entity::Invoice => self.sync_invoice(&cx, &event.entity_id).await,
+            Entity::Payment => self.sync_payment(&cx, &event.entity_id).await,
         }
     }
 }

@@ -264,6 +264,31 @@ impl QuickbooksToMailchimp {
     }
 }
 
+/// What a customer event asks of the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    /// The customer absorbed another (`detail` names it): move the merged-away one's member.
+    Merge,
+    /// Anything else (`create`, `update`, `delete`, and verbs QuickBooks may add): re-read the
+    /// customer and sync what the read says, since the read, not the verb, says what is true.
+    Sync,
+}
+
+impl Operation {
+    /// The webhook parser spells a merge `merge` (CloudEvents' `merged` normalised); both are
+    /// accepted, in any case, for events built elsewhere.
+    fn of(event: &SyncEvent) -> Operation {
+        if ["merge", "merged"]
+            .iter()
+            .any(|op| event.operation.eq_ignore_ascii_case(op))
+        {
+            Operation::Merge
+        } else {
+            Operation::Sync
+        }
+    }
+}
+
 #[async_trait]
 impl FlowHandler for QuickbooksToMailchimp {
     /// Operations: `merge` moves the merged-away customer's mapping to the survivor;
@@ -294,13 +319,8 @@ impl FlowHandler for QuickbooksToMailchimp {
             qb,
             au: begun.audience,
         };
-        // The webhook parser spells it `merge` (CloudEvents' `merged` normalised); both are
-        // accepted, in any case, for events built elsewhere.
-        if ["merge", "merged"]
-            .iter()
-            .any(|op| event.operation.eq_ignore_ascii_case(op))
-        {
-            match mapping::merged_away_id(&event.detail) {
+        match Operation::of(event) {
+            Operation::Merge => match mapping::merged_away_id(&event.detail) {
                 Some(merged_away) if merged_away != event.entity_id => {
                     return self.merge(&cx, &event.entity_id, &merged_away).await;
                 }
@@ -309,7 +329,8 @@ impl FlowHandler for QuickbooksToMailchimp {
                     customer = %event.entity_id,
                     "merge event without a (distinct) merged-away id; re-syncing the survivor only"
                 ),
-            }
+            },
+            Operation::Sync => {}
         }
         self.sync_customer(&cx, &event.entity_id).await
     }

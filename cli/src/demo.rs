@@ -153,12 +153,13 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
 
 /// The demo's sandboxes and local pipeline over the temporary store, with the built-in
 /// sandbox connection applied.
+/// Fields drop in order: the pipeline before the sandboxes it talks to.
 struct Rig {
-    sandboxes: Sandboxes,
-    db_path: PathBuf,
-    set: ConnectionSet,
     pipeline: Local,
     queues: BTreeSet<String>,
+    set: ConnectionSet,
+    db_path: PathBuf,
+    sandboxes: Sandboxes,
 }
 
 impl Rig {

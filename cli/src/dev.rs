@@ -173,16 +173,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `dev` runs, built from its arguments.
+/// What `dev` runs, built from its arguments. Fields drop in order: the pipeline before the
+/// sandboxes it talks to.
 struct Setup {
+    pipeline: Local,
+    /// The target queues of the enabled connections.
+    queues: BTreeSet<String>,
     /// The applied connections, and where they came from.
     set: ConnectionSet,
     source: String,
     /// With `--sandbox`: they live as long as the run (dropping them stops their servers).
     sandboxes: Option<Sandboxes>,
-    pipeline: Local,
-    /// The target queues of the enabled connections.
-    queues: BTreeSet<String>,
 }
 
 impl Setup {

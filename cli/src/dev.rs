@@ -765,7 +765,7 @@ mod tests {
     }
 
     /// Every poller job `template.yaml` schedules, with the parameter its schedule reads.
-    fn scheduled_jobs() -> BTreeSet<(&'static str, &'static str)> {
+    fn scheduled_jobs() -> BTreeSet<(String, &'static str)> {
         let mut jobs = BTreeSet::new();
         let mut parameter = None;
         for line in TEMPLATE.lines().map(str::trim) {
@@ -777,7 +777,7 @@ mod tests {
                 let job = input["job"].as_str().expect("a job name");
                 let job = job.parse::<Job>().expect("a job the poller knows");
                 jobs.insert((
-                    job.as_str(),
+                    job.to_string(),
                     parameter.take().expect("an input after a schedule"),
                 ));
             }
@@ -824,9 +824,9 @@ mod tests {
     #[test]
     fn every_job_the_template_schedules_is_in_the_table_under_its_parameter() {
         let template = scheduled_jobs();
-        let table: BTreeSet<(&str, &str)> = SCHEDULES
+        let table: BTreeSet<(String, &str)> = SCHEDULES
             .iter()
-            .map(|s| (s.job.as_str(), s.parameter))
+            .map(|s| (s.job.to_string(), s.parameter))
             .collect();
         assert!(!template.is_empty());
         assert_eq!(template, table);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use mlc::adapters::embedded::EmbeddedDb;
 use mlc::app::{App, LiveClientsConfig, Ports};
-use mlc::connections::ConnectionSet;
+use mlc::connections::{Connection, ConnectionSet};
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, PollerConfig};
 use mlc::ports::{ConnectionStore, Queue, Secrets, SystemClock, secret_names};
@@ -62,112 +62,252 @@ pub struct DevArgs {
     /// default: per credential set, Intuit's production or sandbox host.
     #[arg(long, env = "QUICKBOOKS_API_BASE")]
     quickbooks_api: Option<String>,
-    /// Minutes between FreshBooks fallback polls (the stack's `PollSchedule`, 15 by default).
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Minutes between FreshBooks fallback polls (the stack's `FreshbooksPollSchedule`, 15 by
+    /// default).
+    #[arg(long, default_value_t = SCHEDULES[0].default_minutes, value_parser = clap::value_parser!(u64).range(1..))]
     poll_minutes: u64,
     /// Minutes between QuickBooks CDC sweeps (the stack's `QuickbooksCdcSchedule`, daily by
     /// default). The first sweep runs at start.
-    #[arg(long, default_value_t = 24 * 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = SCHEDULES[2].default_minutes, value_parser = clap::value_parser!(u64).range(1..))]
     cdc_minutes: u64,
     #[command(flatten)]
     store: StoreArgs,
 }
 
+/// One poller job on `dev`'s timers: the `template.yaml` parameter that schedules it on a stack,
+/// that parameter's default `rate(…)` in minutes, and the `dev` flag that overrides it, if any.
+/// The tests hold the rows to the template and to the flags' defaults and help.
+struct Schedule {
+    job: Job,
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "the tests check it against template.yaml")
+    )]
+    parameter: &'static str,
+    default_minutes: u64,
+    /// Reads the flag's value from the arguments.
+    flag: Option<fn(&DevArgs) -> u64>,
+}
+
+impl Schedule {
+    const fn new(job: Job, parameter: &'static str, default_minutes: u64) -> Self {
+        Self {
+            job,
+            parameter,
+            default_minutes,
+            flag: None,
+        }
+    }
+
+    const fn flag(mut self, minutes: fn(&DevArgs) -> u64) -> Self {
+        self.flag = Some(minutes);
+        self
+    }
+
+    /// How often `dev` runs the job: the flag's value, or the stack's default.
+    fn every(&self, args: &DevArgs) -> Duration {
+        let minutes = self.flag.map_or(self.default_minutes, |f| f(args));
+        Duration::from_secs(minutes * 60)
+    }
+}
+
+/// The stack's poller schedules, as `dev` runs them (the first run of each at start). The
+/// defaults of `--poll-minutes` and `--cdc-minutes` are rows 0 and 2.
+const SCHEDULES: [Schedule; 4] = [
+    Schedule::new(Job::FreshbooksPoll, "FreshbooksPollSchedule", 15).flag(|a| a.poll_minutes),
+    Schedule::new(Job::TokenRefresh, "TokenRefreshSchedule", 30),
+    Schedule::new(Job::QuickbooksCdc, "QuickbooksCdcSchedule", 24 * 60).flag(|a| a.cdc_minutes),
+    Schedule::new(
+        Job::QuickbooksTokenRefresh,
+        "QuickbooksTokenRefreshSchedule",
+        50,
+    ),
+];
+
+/// The poller's timers for this run.
+fn poller_schedule(args: &DevArgs) -> Vec<(Job, Duration)> {
+    SCHEDULES.iter().map(|s| (s.job, s.every(args))).collect()
+}
+
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     mlc::observability::init(false);
-    let (db, secrets) = args.store.open()?;
-    let secrets: Arc<dyn Secrets> = Arc::new(secrets);
-    // The sandboxes live as long as this function: dropping them stops their servers.
-    let (set, source, sandboxes) = if args.sandbox {
-        let sandboxes = Sandboxes::start()
-            .await
-            .map_err(|e| anyhow::anyhow!("starting the sandboxes: {e}"))?;
-        let (set, source) = match &args.connections {
-            Some(file) => (
-                sandbox_set(ConnectionSet::load(file)?, &sandboxes),
-                file.display().to_string(),
-            ),
-            None => (
-                dev_sandbox_connections(&sandboxes)?,
-                "the built-in sandbox connections".to_string(),
-            ),
-        };
-        store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
-        (set, source, Some(sandboxes))
-    } else {
-        let file = args
-            .connections
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("connections.toml"));
-        (
-            ConnectionSet::load(&file)?,
-            file.display().to_string(),
-            None,
-        )
-    };
-    let clients_config = match &sandboxes {
-        Some(s) => clients_config(
-            Some(&s.freshbooks.base_url()),
-            Some(&s.mailchimp.base_url()),
-            Some(&s.quickbooks.base_url()),
-        )?,
-        None => clients_config(
-            args.freshbooks_api.as_deref(),
-            args.mailchimp_api.as_deref(),
-            args.quickbooks_api.as_deref(),
-        )?,
-    };
-    let pipeline = Local::new(db, secrets, clients_config)?;
-    let queues = pipeline.apply(&set).await?;
-    let (db, secrets, handler) = (&pipeline.db, pipeline.secrets(), &pipeline.handler);
+    let setup = Setup::build(&args).await?;
     let (listener, addr) = local::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-
     println!(
-        "ml-connector dev: {} connection(s) from {source}, store {}",
-        set.connections.len(),
+        "ml-connector dev: {} connection(s) from {}, store {}",
+        setup.set.connections.len(),
+        setup.source,
         args.store.db.display()
     );
-    let server = {
-        let handler = handler.clone();
-        tokio::spawn(local::serve(handler, listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        }))
-    };
-    if let Some(sandboxes) = &sandboxes {
+    let server = tokio::spawn(local::serve(
+        setup.pipeline.handler.clone(),
+        listener,
+        ctrl_c(),
+    ));
+    setup.announce_routes(addr).await?;
+    println!("Press Ctrl-C to stop.");
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = spawn_workers(&setup.pipeline, &setup.queues, &stopped)?;
+    tasks.push(spawn_poller(
+        &setup.pipeline,
+        poller_schedule(&args),
+        stopped,
+    )?);
+    let watcher = tokio::spawn(watch_queues(
+        setup.pipeline.db.clone(),
+        setup.queues.iter().cloned().collect(),
+    ));
+    server
+        .await
+        .context("the webhook server stopped")?
+        .context("serving webhooks")?;
+    watcher.abort();
+    stop_tasks(stop, tasks).await;
+    println!(
+        "stopped; queued events stay in {} for the next run",
+        args.store.db.display()
+    );
+    Ok(())
+}
+
+/// What `dev` runs, built from its arguments. Fields drop in order: the pipeline before the
+/// sandboxes it talks to.
+struct Setup {
+    pipeline: Local,
+    /// The target queues of the enabled connections.
+    queues: BTreeSet<String>,
+    /// The applied connections, and where they came from.
+    set: ConnectionSet,
+    source: String,
+    /// With `--sandbox`: they live as long as the run (dropping them stops their servers).
+    sandboxes: Option<Sandboxes>,
+}
+
+impl Setup {
+    /// Opens the store, reads the connections (onto the sandboxes with `--sandbox`, whose
+    /// credential sets are then stored), builds the pipeline and applies the connections.
+    async fn build(args: &DevArgs) -> anyhow::Result<Self> {
+        let (db, secrets) = args.store.open()?;
+        let secrets: Arc<dyn Secrets> = Arc::new(secrets);
+        let (set, source, sandboxes) = if args.sandbox {
+            let (set, source, sandboxes) = sandbox_run_connections(args).await?;
+            store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
+            (set, source, Some(sandboxes))
+        } else {
+            let file = args
+                .connections
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("connections.toml"));
+            (
+                ConnectionSet::load(&file)?,
+                file.display().to_string(),
+                None,
+            )
+        };
+        let clients_config = dev_clients_config(args, sandboxes.as_ref())?;
+        let pipeline = Local::new(db, secrets, clients_config)?;
+        let queues = pipeline.apply(&set).await?;
+        Ok(Self {
+            set,
+            source,
+            sandboxes,
+            pipeline,
+            queues,
+        })
+    }
+
+    /// Prints the webhook routes at `addr`: on the sandboxes, registered there first (and
+    /// listed with the sandboxes' control URLs); otherwise each with what it still needs.
+    async fn announce_routes(&self, addr: SocketAddr) -> anyhow::Result<()> {
         let webhook_base = format!("http://{addr}/webhooks");
-        let registered = register_freshbooks_callbacks(&pipeline, &set, &webhook_base).await?;
-        println!(
-            "  sandboxes: FreshBooks {} (account {}), QuickBooks {} (company {}), Mailchimp {} (audience {})",
-            sandboxes.freshbooks.base_url(),
-            sandboxes.account_id(),
-            sandboxes.quickbooks.base_url(),
-            sandboxes.realm_id(),
-            sandboxes.mailchimp.base_url(),
-            sandboxes.list_id
-        );
-        println!(
-            "  {} FreshBooks callback(s) registered and verified:",
-            registered.len()
-        );
-        for uri in &registered {
-            println!("    POST {uri}");
-        }
-        for line in register_sandbox_webhooks(&pipeline, &set, sandboxes, &webhook_base).await? {
+        let Some(sandboxes) = &self.sandboxes else {
+            return print_route_states(self.pipeline.secrets().as_ref(), &self.set, addr).await;
+        };
+        let registered =
+            register_freshbooks_callbacks(&self.pipeline, &self.set, &webhook_base).await?;
+        print_sandboxes(sandboxes, &registered);
+        for line in
+            register_sandbox_webhooks(&self.pipeline, &self.set, sandboxes, &webhook_base).await?
+        {
             println!("  {line}");
         }
         for (what, url) in sandboxes.control_urls() {
             println!("  {what}: {url}");
         }
+        Ok(())
     }
-    // On the sandboxes every route is registered and listed above.
-    let unregistered = if sandboxes.is_some() {
-        BTreeMap::new()
-    } else {
-        routes(&set, addr)
+}
+
+/// `--sandbox`: starts the sandboxes and reads the connections onto them — the given file bent
+/// onto them, or the built-in ones. Returns them with where they came from.
+async fn sandbox_run_connections(
+    args: &DevArgs,
+) -> anyhow::Result<(ConnectionSet, String, Sandboxes)> {
+    let sandboxes = Sandboxes::start()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the sandboxes: {e}"))?;
+    let (set, source) = match &args.connections {
+        Some(file) => (
+            sandbox_set(ConnectionSet::load(file)?, &sandboxes),
+            file.display().to_string(),
+        ),
+        None => (
+            dev_sandbox_connections(&sandboxes)?,
+            "the built-in sandbox connections".to_string(),
+        ),
     };
-    for (route, secret) in unregistered {
+    Ok((set, source, sandboxes))
+}
+
+/// The clients' API bases: the sandboxes', or the flags'.
+fn dev_clients_config(
+    args: &DevArgs,
+    sandboxes: Option<&Sandboxes>,
+) -> anyhow::Result<LiveClientsConfig> {
+    match sandboxes {
+        Some(s) => clients_config(
+            Some(&s.freshbooks.base_url()),
+            Some(&s.mailchimp.base_url()),
+            Some(&s.quickbooks.base_url()),
+        ),
+        None => clients_config(
+            args.freshbooks_api.as_deref(),
+            args.mailchimp_api.as_deref(),
+            args.quickbooks_api.as_deref(),
+        ),
+    }
+}
+
+/// The sandboxes' addresses and the FreshBooks callbacks registered on them.
+fn print_sandboxes(sandboxes: &Sandboxes, registered: &[String]) {
+    println!(
+        "  sandboxes: FreshBooks {} (account {}), QuickBooks {} (company {}), Mailchimp {} (audience {})",
+        sandboxes.freshbooks.base_url(),
+        sandboxes.account_id(),
+        sandboxes.quickbooks.base_url(),
+        sandboxes.realm_id(),
+        sandboxes.mailchimp.base_url(),
+        sandboxes.list_id
+    );
+    println!(
+        "  {} FreshBooks callback(s) registered and verified:",
+        registered.len()
+    );
+    for uri in registered {
+        println!("    POST {uri}");
+    }
+}
+
+/// Prints every webhook route the connections need, with whether its secret is there yet.
+async fn print_route_states(
+    secrets: &dyn Secrets,
+    set: &ConnectionSet,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    for (route, secret) in routes(set, addr) {
         let state = match secrets.get(&secret).await? {
             Some(_) => "ready".to_string(),
             None if secret.starts_with("webhook/freshbooks/") => {
@@ -177,11 +317,32 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         };
         println!("  {route}  ({state})");
     }
-    println!("Press Ctrl-C to stop.");
+    Ok(())
+}
 
-    let (stop, stopped) = watch::channel(false);
+type Task = tokio::task::JoinHandle<()>;
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Stops the workers and the poller; workers finish the batch in hand, so nothing is left
+/// half-applied.
+async fn stop_tasks(stop: watch::Sender<bool>, tasks: Vec<Task>) {
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// A worker loop per target queue that has a worker in this build; the others are listed.
+fn spawn_workers(
+    pipeline: &Local,
+    queues: &BTreeSet<String>,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<Task>> {
     let mut tasks = Vec::new();
-    for queue in &queues {
+    for queue in queues {
         let Some(target) = pipeline.worker(queue)? else {
             println!("  queue {queue}: no worker for this target yet; events wait in the queue");
             continue;
@@ -191,43 +352,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             run_until(&target, PollOptions::default(), stopped).await;
         }));
     }
-    let poller = pipeline.app.poller(PollerConfig::default())?;
-    // The stack's schedules: FreshBooks tokens every 30 minutes, QuickBooks' (1 hour) every 50.
-    let schedule = [
-        (
-            Job::FreshbooksPoll,
-            Duration::from_secs(args.poll_minutes * 60),
-        ),
-        (Job::TokenRefresh, Duration::from_secs(30 * 60)),
-        (
-            Job::QuickbooksCdc,
-            Duration::from_secs(args.cdc_minutes * 60),
-        ),
-        (Job::QuickbooksTokenRefresh, Duration::from_secs(50 * 60)),
-    ];
-    {
-        let stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            run_schedule(&poller, &schedule, stopped).await;
-        }));
-    }
+    Ok(tasks)
+}
 
-    let watcher = tokio::spawn(watch_queues(db.clone(), queues.iter().cloned().collect()));
-    server
-        .await
-        .context("the webhook server stopped")?
-        .context("serving webhooks")?;
-    watcher.abort();
-    // Workers finish the batch in hand, so nothing is left half-applied.
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
-    println!(
-        "stopped; queued events stay in {} for the next run",
-        args.store.db.display()
-    );
-    Ok(())
+/// The poller's jobs on their timers, until `stopped`.
+fn spawn_poller(
+    pipeline: &Local,
+    schedule: Vec<(Job, Duration)>,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<Task> {
+    let poller = pipeline.app.poller(PollerConfig::default())?;
+    Ok(tokio::spawn(async move {
+        run_schedule(&poller, &schedule, stopped).await;
+    }))
 }
 
 /// The local URL of every webhook route the connections need, with the secret that verifies it.
@@ -518,54 +655,67 @@ pub(crate) async fn register_freshbooks_callbacks(
     set: &ConnectionSet,
     webhook_base: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let mut routes = Vec::new();
-    let mut uris = Vec::new();
+    let mut registered = Vec::new();
     for (name, c) in &set.connections {
         if !c.enabled || c.source.vendor != Vendor::Freshbooks {
             continue;
         }
-        let account =
-            c.source.account.as_deref().with_context(|| {
-                format!("connection {name}: FreshBooks source without an account")
-            })?;
-        let client = FreshbooksClient::new(
-            pipeline.freshbooks_api(),
-            pipeline.app.clients()?.freshbooks_tokens(),
-            &c.source.credentials,
-        )?;
-        for event in callbacks::EVENTS {
-            let route_id = format!("{name}-{event}");
-            let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
-            let spec = CallbackSpec {
-                account,
-                credentials: &c.source.credentials,
-                event,
-                route_id: &route_id,
-                uri: &uri,
-            };
-            register_pending(
-                &pipeline.db,
-                pipeline.app.ports().clock.as_ref(),
-                &client,
-                &spec,
-                None,
-            )
+        registered.extend(register_connection_callbacks(pipeline, name, c, webhook_base).await?);
+    }
+    let routes: Vec<&str> = registered.iter().map(|(r, _)| r.as_str()).collect();
+    wait_callbacks_verified(pipeline, &routes).await?;
+    Ok(registered.into_iter().map(|(_, uri)| uri).collect())
+}
+
+/// Registers the callbacks of one FreshBooks source; returns each one's route id and URL.
+async fn register_connection_callbacks(
+    pipeline: &Local,
+    name: &str,
+    c: &Connection,
+    webhook_base: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let account = c
+        .source
+        .account
+        .as_deref()
+        .with_context(|| format!("connection {name}: FreshBooks source without an account"))?;
+    let client = FreshbooksClient::new(
+        pipeline.freshbooks_api(),
+        pipeline.app.clients()?.freshbooks_tokens(),
+        &c.source.credentials,
+    )?;
+    let mut registered = Vec::new();
+    for event in callbacks::EVENTS {
+        let route_id = format!("{name}-{event}");
+        let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
+        let spec = CallbackSpec {
+            account,
+            credentials: &c.source.credentials,
+            event,
+            route_id: &route_id,
+            uri: &uri,
+        };
+        let clock = pipeline.app.ports().clock.as_ref();
+        register_pending(&pipeline.db, clock, &client, &spec, None)
             .await
             .with_context(|| format!("the FreshBooks `{event}` callback"))?;
-            routes.push(route_id);
-            uris.push(uri);
-        }
+        registered.push((route_id, uri));
     }
-    let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    Ok(registered)
+}
+
+/// Waits until FreshBooks' handshake has verified every route; fails naming those it has not.
+async fn wait_callbacks_verified(pipeline: &Local, routes: &[&str]) -> anyhow::Result<()> {
     let verified = wait_verified(
         &pipeline.db,
-        &routes,
+        routes,
         HANDSHAKE_WAIT,
         Duration::from_millis(50),
     )
     .await;
     let pending: Vec<&str> = routes
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|r| !verified.contains(r))
         .collect();
     if !pending.is_empty() {
@@ -574,5 +724,167 @@ pub(crate) async fn register_freshbooks_callbacks(
             pending.join(", ")
         );
     }
-    Ok(uris)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::Duration;
+
+    use clap::{CommandFactory, Parser};
+    use mlc::poller::Job;
+
+    use super::{DevArgs, SCHEDULES};
+
+    /// The stack's template, whose schedules `dev` mirrors.
+    const TEMPLATE: &str = include_str!("../../template.yaml");
+
+    /// `template.yaml`'s parameters and their defaults (`None`: no default).
+    fn parameters() -> BTreeMap<&'static str, Option<&'static str>> {
+        let mut parameters = BTreeMap::new();
+        let mut current = None;
+        let section = TEMPLATE
+            .lines()
+            .skip_while(|l| *l != "Parameters:")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'));
+        for line in section {
+            if let Some(name) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':'))
+                && !name.starts_with([' ', '#'])
+            {
+                parameters.insert(name, None);
+                current = Some(name);
+            } else if let (Some(name), Some(default)) =
+                (current, line.strip_prefix("    Default: "))
+            {
+                parameters.insert(name, Some(default.trim()));
+            }
+        }
+        parameters
+    }
+
+    /// Every poller job `template.yaml` schedules, with the parameter its schedule reads.
+    fn scheduled_jobs() -> BTreeSet<(String, &'static str)> {
+        let mut jobs = BTreeSet::new();
+        let mut parameter = None;
+        for line in TEMPLATE.lines().map(str::trim) {
+            if let Some(p) = line.strip_prefix("ScheduleExpression: !Ref ") {
+                parameter = Some(p.trim());
+            } else if let Some(input) = line.strip_prefix("Input: ") {
+                let input: serde_json::Value =
+                    serde_json::from_str(input.trim_matches('\'')).expect("a JSON input");
+                let job = input["job"].as_str().expect("a job name");
+                let job = job.parse::<Job>().expect("a job the poller knows");
+                jobs.insert((
+                    job.to_string(),
+                    parameter.take().expect("an input after a schedule"),
+                ));
+            }
+        }
+        jobs
+    }
+
+    /// A `rate(N minute(s)|hour(s)|day(s))` expression in minutes.
+    fn rate_minutes(expression: &str) -> Option<u64> {
+        let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+        let (n, unit) = inner.split_once(' ')?;
+        let per = match unit.trim_end_matches('s') {
+            "minute" => 1,
+            "hour" => 60,
+            "day" => 24 * 60,
+            _ => return None,
+        };
+        Some(n.parse::<u64>().ok()? * per)
+    }
+
+    #[test]
+    fn every_schedule_is_a_template_parameter_with_the_same_default() {
+        let parameters = parameters();
+        assert!(
+            parameters.contains_key("FreshbooksPollSchedule"),
+            "{parameters:?}"
+        );
+        for s in &SCHEDULES {
+            let default = parameters
+                .get(s.parameter)
+                .unwrap_or_else(|| panic!("template.yaml has no parameter `{}`", s.parameter))
+                .unwrap_or_else(|| panic!("`{}` has no default", s.parameter));
+            assert_eq!(
+                rate_minutes(default),
+                Some(s.default_minutes),
+                "`{}` defaults to {default}; dev's {} runs every {} minutes",
+                s.parameter,
+                s.job,
+                s.default_minutes
+            );
+        }
+    }
+
+    #[test]
+    fn every_job_the_template_schedules_is_in_the_table_under_its_parameter() {
+        let template = scheduled_jobs();
+        let table: BTreeSet<(String, &str)> = SCHEDULES
+            .iter()
+            .map(|s| (s.job.to_string(), s.parameter))
+            .collect();
+        assert!(!template.is_empty());
+        assert_eq!(template, table);
+        assert_eq!(SCHEDULES.len(), table.len(), "a job scheduled twice");
+    }
+
+    #[derive(Parser)]
+    struct Dev {
+        #[command(flatten)]
+        args: DevArgs,
+    }
+
+    fn parse(flags: &[&str]) -> DevArgs {
+        let argv = std::iter::once("dev").chain(flags.iter().copied());
+        Dev::try_parse_from(argv).expect("dev's arguments").args
+    }
+
+    #[test]
+    fn without_flags_every_job_runs_at_the_stack_default() {
+        let args = parse(&[]);
+        for s in &SCHEDULES {
+            assert_eq!(
+                s.every(&args),
+                Duration::from_secs(s.default_minutes * 60),
+                "{}",
+                s.job
+            );
+        }
+    }
+
+    /// Each flag's help names the parameter of the schedule it sets, and it sets that one.
+    #[test]
+    fn each_flag_names_and_sets_its_schedule() {
+        let command = Dev::command();
+        for (i, s) in SCHEDULES
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.flag.is_some())
+        {
+            let flags: Vec<&str> = command
+                .get_arguments()
+                .filter(|a| {
+                    a.get_help()
+                        .is_some_and(|h| h.to_string().contains(&format!("`{}`", s.parameter)))
+                })
+                .filter_map(|a| a.get_long())
+                .collect();
+            assert_eq!(flags.len(), 1, "flags naming `{}`: {flags:?}", s.parameter);
+            let flag = format!("--{}", flags[0]);
+            let args = parse(&[&flag, "7"]);
+            for (j, other) in SCHEDULES.iter().enumerate() {
+                let minutes = if i == j { 7 } else { other.default_minutes };
+                assert_eq!(
+                    other.every(&args),
+                    Duration::from_secs(minutes * 60),
+                    "{flag}"
+                );
+            }
+        }
+    }
 }

@@ -18,7 +18,7 @@ use anyhow::{Context, anyhow, bail};
 use chrono::NaiveDate;
 use mlc::app::LiveClients;
 use mlc::connections::{Connection, ConnectionSet};
-use mlc::event::Origin;
+use mlc::event::{Origin, SourceEvent};
 use mlc::fanout::{FanOut, FanOutReport};
 use mlc::flows::clients::VendorClients;
 use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
@@ -99,96 +99,166 @@ struct Report {
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let target = args.common.target.open().await?;
-    let set = target.connections().await?;
-    let connection = set
-        .connections
-        .get(&args.connection)
-        .cloned()
-        .ok_or_else(|| {
-            UsageError(format!(
-                "no applied connection `{}`; applied: {}",
-                args.connection,
-                set.connections
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-    if !connection.enabled {
-        return Err(UsageError(format!(
-            "connection `{}` is disabled: enable it and apply the connections first",
-            args.connection
-        ))
-        .into());
-    }
+    let connection = applied_connection(&target, &args.connection).await?;
     let clients = clients(&target, &args)?;
     if args.finish {
         return finish(&target, &clients, &args, &connection).await;
     }
-    if connection.source.vendor != Vendor::Freshbooks {
-        return Err(UsageError(format!(
-            "backfill reads FreshBooks sources in this release; `{}` reads {}",
-            args.connection, connection.source.vendor
-        ))
-        .into());
-    }
-    let account = connection
-        .source
-        .account
-        .clone()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| anyhow!("connection `{}` has no source account", args.connection))?;
+    let account = freshbooks_account(&args.connection, &connection)?;
     let json = args.common.json;
-
-    let (store, store_paused) = if connection.target.vendor == Vendor::Mailchimp {
-        let store = store_id(&args.connection, &connection);
-        let api = clients
-            .mailchimp(&connection.target.credentials)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
-        let paused = begin_backfill(api.as_ref(), &store)
-            .await
-            .with_context(|| format!("pausing the automations of Mailchimp store `{store}`"))?;
-        (Some(store), Some(paused))
-    } else {
-        (None, None)
-    };
-
+    let (store_id, store_paused) = pause_store(&clients, &args.connection, &connection).await?;
     let since = match args.since {
         Some(d) => d,
         None => FULL_SINCE.parse().context("the full-backfill date")?,
     };
-    let fb = clients
-        .freshbooks(&connection.source.credentials)
+    let listing = Listing::read(&target, &clients, &connection, &account, since, json).await?;
+    let total = enqueue(
+        &target,
+        &args.connection,
+        &connection,
+        &listing.events,
+        json,
+    )
+    .await?;
+    let report = Report {
+        connection: args.connection.clone(),
+        since,
+        listed: listing.counts,
+        queued: total.queued,
+        dead_lettered: total.dead_lettered,
+        store_id,
+        store_paused,
+    };
+    if json {
+        output::print_json(&report)?;
+    } else {
+        print_report(&target, &report, connection.queue());
+    }
+    Ok(())
+}
+
+/// The applied connection `name`, which must be enabled (else a usage error naming the
+/// applied ones).
+async fn applied_connection(target: &Target, name: &str) -> anyhow::Result<Connection> {
+    let set = target.connections().await?;
+    let connection = set.connections.get(name).cloned().ok_or_else(|| {
+        UsageError(format!(
+            "no applied connection `{name}`; applied: {}",
+            set.connections
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    if !connection.enabled {
+        return Err(UsageError(format!(
+            "connection `{name}` is disabled: enable it and apply the connections first"
+        ))
+        .into());
+    }
+    Ok(connection)
+}
+
+/// The FreshBooks account the connection reads: backfill reads FreshBooks sources only.
+fn freshbooks_account(name: &str, connection: &Connection) -> anyhow::Result<String> {
+    if connection.source.vendor != Vendor::Freshbooks {
+        return Err(UsageError(format!(
+            "backfill reads FreshBooks sources in this release; `{name}` reads {}",
+            connection.source.vendor
+        ))
+        .into());
+    }
+    connection
+        .source
+        .account
+        .clone()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| anyhow!("connection `{name}` has no source account"))
+}
+
+/// For a Mailchimp target, pauses its store's automations; returns the store and whether it
+/// existed (and is now paused), or nothing for another target.
+async fn pause_store(
+    clients: &LiveClients,
+    name: &str,
+    connection: &Connection,
+) -> anyhow::Result<(Option<String>, Option<bool>)> {
+    if connection.target.vendor != Vendor::Mailchimp {
+        return Ok((None, None));
+    }
+    let store = store_id(name, connection);
+    let api = clients
+        .mailchimp(&connection.target.credentials)
         .await
         .map_err(|e| anyhow!("{e}"))?;
-    let source = connection.source_ref();
-    let run_id = target.clock.now().to_rfc3339();
-    let mut listed = BTreeMap::new();
-    let mut events = Vec::new();
-    for entity in Entity::ALL {
-        let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
-        let records = fb
-            .changed_since(&account, entity, since)
-            .await
-            .with_context(|| {
-                format!(
-                    "listing FreshBooks {}s of account {account}",
-                    entity.as_str()
-                )
-            })?;
-        spinner.finish_and_clear();
-        listed.insert(entity.as_str(), records.len());
-        events.extend(records.iter().map(|c| {
-            let updated = c.updated.as_deref().unwrap_or_default();
-            to_event(&source, c, &format!("backfill {run_id} {updated}"))
-        }));
-    }
+    let paused = begin_backfill(api.as_ref(), &store)
+        .await
+        .with_context(|| format!("pausing the automations of Mailchimp store `{store}`"))?;
+    Ok((Some(store), Some(paused)))
+}
 
+/// The connection's source records changed since a day, as backfill events.
+struct Listing {
+    /// Records listed per entity.
+    counts: BTreeMap<&'static str, usize>,
+    events: Vec<SourceEvent>,
+}
+
+impl Listing {
+    /// Lists each entity of `account` changed since `since` (a spinner per entity unless
+    /// `json`); the events' versions name this run, so they are not repeats of earlier ones.
+    async fn read(
+        target: &Target,
+        clients: &LiveClients,
+        connection: &Connection,
+        account: &str,
+        since: NaiveDate,
+        json: bool,
+    ) -> anyhow::Result<Self> {
+        let fb = clients
+            .freshbooks(&connection.source.credentials)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let source = connection.source_ref();
+        let run_id = target.clock.now().to_rfc3339();
+        let mut listing = Listing {
+            counts: BTreeMap::new(),
+            events: Vec::new(),
+        };
+        for entity in Entity::ALL {
+            let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
+            let records = fb
+                .changed_since(account, entity, since)
+                .await
+                .with_context(|| {
+                    format!(
+                        "listing FreshBooks {}s of account {account}",
+                        entity.as_str()
+                    )
+                })?;
+            spinner.finish_and_clear();
+            listing.counts.insert(entity.as_str(), records.len());
+            listing.events.extend(records.iter().map(|c| {
+                let updated = c.updated.as_deref().unwrap_or_default();
+                to_event(&source, c, &format!("backfill {run_id} {updated}"))
+            }));
+        }
+        Ok(listing)
+    }
+}
+
+/// Enqueues the events for connection `name` alone, in chunks (a bar unless `json`).
+async fn enqueue(
+    target: &Target,
+    name: &str,
+    connection: &Connection,
+    events: &[SourceEvent],
+    json: bool,
+) -> anyhow::Result<FanOutReport> {
     // Only this connection takes the events, even if others read the same account.
     let only = ConnectionSet {
-        connections: BTreeMap::from([(args.connection.clone(), connection.clone())]),
+        connections: BTreeMap::from([(name.to_string(), connection.clone())]),
     };
     let fanout = FanOut::new(
         target.queue.clone(),
@@ -213,22 +283,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-
-    let report = Report {
-        connection: args.connection.clone(),
-        since,
-        listed,
-        queued: total.queued,
-        dead_lettered: total.dead_lettered,
-        store_id: store,
-        store_paused,
-    };
-    if json {
-        output::print_json(&report)?;
-    } else {
-        print_report(&target, &report, connection.queue());
-    }
-    Ok(())
+    Ok(total)
 }
 
 fn clients(target: &Target, args: &BackfillArgs) -> anyhow::Result<Arc<LiveClients>> {
@@ -258,20 +313,7 @@ async fn finish(
         }
         return Ok(());
     }
-    let queue = connection.queue();
-    let depth = target
-        .queue
-        .depth(queue)
-        .await
-        .with_context(|| format!("reading queue `{queue}`"))?;
-    let waiting = depth.visible + depth.in_flight;
-    if waiting > 0 && !args.force {
-        return Err(Attention(format!(
-            "queue `{queue}` still holds {waiting} message(s); run this again once it has drained \
-             (`ml-connector status`), or pass --force"
-        ))
-        .into());
-    }
+    ensure_drained(target, connection.queue(), args.force).await?;
     let store = store_id(&args.connection, connection);
     let api = clients
         .mailchimp(&connection.target.credentials)
@@ -291,6 +333,25 @@ async fn finish(
         println!("Mailchimp store `{store}`: automations resumed (is_syncing off).");
     } else {
         bail!("Mailchimp store `{store}` does not exist: nothing was synced to it yet");
+    }
+    Ok(())
+}
+
+/// Reads `queue`'s depth; fails (needing attention) while it still holds messages, unless
+/// `force`.
+async fn ensure_drained(target: &Target, queue: &str, force: bool) -> anyhow::Result<()> {
+    let depth = target
+        .queue
+        .depth(queue)
+        .await
+        .with_context(|| format!("reading queue `{queue}`"))?;
+    let waiting = depth.visible + depth.in_flight;
+    if waiting > 0 && !force {
+        return Err(Attention(format!(
+            "queue `{queue}` still holds {waiting} message(s); run this again once it has drained \
+             (`ml-connector status`), or pass --force"
+        ))
+        .into());
     }
     Ok(())
 }

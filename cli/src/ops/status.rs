@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use mlc::connections::ConnectionSet;
+use mlc::connections::{Connection, ConnectionSet};
 use mlc::poller::cursor_name;
 use mlc::ports::secret_names;
 use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
@@ -148,49 +148,57 @@ pub async fn collect(
     now: DateTime<Utc>,
     days: u64,
 ) -> anyhow::Result<(Vec<ConnectionStatus>, usize)> {
-    let (last_events, last_syncs) = scan_audit(target, connections, now, days).await?;
-    let open = target
-        .store
-        .list_dead_letters(DeadLetterStatus::Open, 10_000)
-        .await
-        .context("listing open dead letters")?;
-    let mut open_by_connection: BTreeMap<String, usize> = BTreeMap::new();
-    let mut other_open = 0;
-    for letter in &open {
-        match &letter.connection {
-            Some(c) if connections.connections.contains_key(c) => {
-                *open_by_connection.entry(c.clone()).or_default() += 1;
-            }
-            _ => other_open += 1,
-        }
-    }
-
-    let mut depths = BTreeMap::new();
-    for queue in target.queue_names(connections) {
-        let status = match target.queue.depth(&queue).await {
-            Ok(d) => QueueStatus {
-                name: queue.clone(),
-                visible: Some(d.visible),
-                in_flight: Some(d.in_flight),
-                dead: Some(d.dead),
-                error: None,
-            },
-            Err(e) => QueueStatus {
-                name: queue.clone(),
-                visible: None,
-                in_flight: None,
-                dead: None,
-                error: Some(match e {
-                    PortError::NotFound { .. } => "no such queue yet".to_string(),
-                    e => e.to_string(),
-                }),
-            },
-        };
-        depths.insert(queue, status);
-    }
-
+    let readings = Readings::read(target, connections, now, days).await?;
     let mut statuses = Vec::new();
     for (name, c) in &connections.connections {
+        statuses.push(readings.connection_status(target, name, c, now).await?);
+    }
+    Ok((statuses, readings.other_open))
+}
+
+/// What `status` reads once for all the connections.
+struct Readings {
+    last_events: LastEvents,
+    last_syncs: LastSyncs,
+    /// Open dead letters per applied connection, and those of none.
+    open_by_connection: BTreeMap<String, usize>,
+    other_open: usize,
+    /// Each target queue's depth, by name.
+    depths: BTreeMap<String, QueueStatus>,
+}
+
+impl Readings {
+    async fn read(
+        target: &Target,
+        connections: &ConnectionSet,
+        now: DateTime<Utc>,
+        days: u64,
+    ) -> anyhow::Result<Self> {
+        let (last_events, last_syncs) = scan_audit(target, connections, now, days).await?;
+        let (open_by_connection, other_open) = open_dead_letters(target, connections).await?;
+        let mut depths = BTreeMap::new();
+        for queue in target.queue_names(connections) {
+            let status = queue_status(target, &queue).await;
+            depths.insert(queue, status);
+        }
+        Ok(Self {
+            last_events,
+            last_syncs,
+            open_by_connection,
+            other_open,
+            depths,
+        })
+    }
+
+    /// Everything `status` says about connection `name`: these readings, its credential sets
+    /// and its poll cursor.
+    async fn connection_status(
+        &self,
+        target: &Target,
+        name: &str,
+        c: &Connection,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<ConnectionStatus> {
         let mut credentials = Vec::new();
         for (side, endpoint) in [("source", &c.source), ("target", &c.target)] {
             credentials.push(
@@ -198,42 +206,17 @@ pub async fn collect(
                     .await?,
             );
         }
-        let poll_cursor = match (c.source.vendor, c.source.account.as_deref()) {
-            (vendor @ (Vendor::Freshbooks | Vendor::Quickbooks), Some(account)) => target
-                .store
-                .get_cursor(&cursor_name(vendor, account))
-                .await
-                .context("reading the poll cursor")?,
-            _ => None,
-        };
-        let queue = depths.get(c.queue()).cloned().unwrap_or(QueueStatus {
+        let poll_cursor = poll_cursor(target, c).await?;
+        let queue = self.depths.get(c.queue()).cloned().unwrap_or(QueueStatus {
             name: c.queue().to_string(),
             visible: None,
             in_flight: None,
             dead: None,
             error: Some("the stack has no queue for this target".to_string()),
         });
-        let open_dead_letters = open_by_connection.get(name).copied().unwrap_or(0);
-        let mut problems = Vec::new();
-        for cred in credentials.iter().filter(|c| c.broken()) {
-            problems.push(format!(
-                "{} credential set `{}` is {}{}",
-                cred.vendor,
-                cred.name,
-                cred.state,
-                cred.problem
-                    .as_deref()
-                    .map(|p| format!(": {p}"))
-                    .unwrap_or_default()
-            ));
-        }
-        if open_dead_letters > 0 {
-            problems.push(format!(
-                "{open_dead_letters} open dead letter(s): `ml-connector dead-letters list`, then `ml-connector replay`"
-            ));
-        }
-        statuses.push(ConnectionStatus {
-            name: name.clone(),
+        let open_dead_letters = self.open_by_connection.get(name).copied().unwrap_or(0);
+        Ok(ConnectionStatus {
+            name: name.to_string(),
             source: format!(
                 "{}/{}",
                 c.source.vendor,
@@ -241,16 +224,96 @@ pub async fn collect(
             ),
             target: c.target.vendor.to_string(),
             enabled: c.enabled,
-            last_event: last_events.get(name).cloned(),
-            last_sync: last_syncs.get(name).copied(),
+            last_event: self.last_events.get(name).cloned(),
+            last_sync: self.last_syncs.get(name).copied(),
             queue,
             open_dead_letters,
+            problems: problems(&credentials, open_dead_letters),
             credentials,
             poll_cursor,
-            problems,
-        });
+        })
     }
-    Ok((statuses, other_open))
+}
+
+/// Open dead letters per applied connection, and the count of those that belong to none.
+async fn open_dead_letters(
+    target: &Target,
+    connections: &ConnectionSet,
+) -> anyhow::Result<(BTreeMap<String, usize>, usize)> {
+    let open = target
+        .store
+        .list_dead_letters(DeadLetterStatus::Open, 10_000)
+        .await
+        .context("listing open dead letters")?;
+    let mut by_connection: BTreeMap<String, usize> = BTreeMap::new();
+    let mut other = 0;
+    for letter in &open {
+        match &letter.connection {
+            Some(c) if connections.connections.contains_key(c) => {
+                *by_connection.entry(c.clone()).or_default() += 1;
+            }
+            _ => other += 1,
+        }
+    }
+    Ok((by_connection, other))
+}
+
+/// A queue's depth, or why it could not be read.
+async fn queue_status(target: &Target, queue: &str) -> QueueStatus {
+    match target.queue.depth(queue).await {
+        Ok(d) => QueueStatus {
+            name: queue.to_string(),
+            visible: Some(d.visible),
+            in_flight: Some(d.in_flight),
+            dead: Some(d.dead),
+            error: None,
+        },
+        Err(e) => QueueStatus {
+            name: queue.to_string(),
+            visible: None,
+            in_flight: None,
+            dead: None,
+            error: Some(match e {
+                PortError::NotFound { .. } => "no such queue yet".to_string(),
+                e => e.to_string(),
+            }),
+        },
+    }
+}
+
+/// The cursor of the connection's fallback poll or CDC sweep, for a source that has one.
+async fn poll_cursor(target: &Target, c: &Connection) -> anyhow::Result<Option<String>> {
+    match (c.source.vendor, c.source.account.as_deref()) {
+        (vendor @ (Vendor::Freshbooks | Vendor::Quickbooks), Some(account)) => target
+            .store
+            .get_cursor(&cursor_name(vendor, account))
+            .await
+            .context("reading the poll cursor"),
+        _ => Ok(None),
+    }
+}
+
+/// A connection's problems: its broken credential sets and its open dead letters.
+fn problems(credentials: &[CredentialStatus], open_dead_letters: usize) -> Vec<String> {
+    let mut problems = Vec::new();
+    for cred in credentials.iter().filter(|c| c.broken()) {
+        problems.push(format!(
+            "{} credential set `{}` is {}{}",
+            cred.vendor,
+            cred.name,
+            cred.state,
+            cred.problem
+                .as_deref()
+                .map(|p| format!(": {p}"))
+                .unwrap_or_default()
+        ));
+    }
+    if open_dead_letters > 0 {
+        problems.push(format!(
+            "{open_dead_letters} open dead letter(s): `ml-connector dead-letters list`, then `ml-connector replay`"
+        ));
+    }
+    problems
 }
 
 type LastEvents = BTreeMap<String, Seen>;
@@ -334,44 +397,54 @@ pub async fn credential_status(
         expires_at: None,
         problem: None,
     };
-    let Some(value) = target
+    let value = target
         .secrets
         .get(&secret)
         .await
-        .with_context(|| format!("reading secret `{secret}`"))?
-    else {
-        status.state = "missing";
-        status.problem = Some(format!(
-            "no secret `{secret}`: `ml-connector connect {vendor}` or `ml-connector secrets put {secret}`"
-        ));
-        return Ok(status);
-    };
-    let tokens = StoredTokens::parse(&value);
-    if let Some(problem) = unreadable(vendor, &value, &tokens) {
-        status.state = "unreadable";
-        status.problem = Some(problem);
-        return Ok(status);
-    }
-    status.expires_at = match &tokens {
-        Ok(t) => t.expires_at,
-        Err(_) => expires_at(&value),
-    };
-    if let Some(reason) = tokens.ok().and_then(|t| t.reconnect_reason()) {
-        // The vendor refused the refresh token; workers leave events in the queue until then.
-        status.state = "needs reconnect";
-        status.problem = Some(format!(
-            "{reason}; events wait in the queue: `ml-connector connect {vendor} --name {name}`"
-        ));
-    } else if status.expires_at.is_some_and(|at| at <= now) {
-        status.state = "expired";
-        status.problem = Some(match vendor {
-            Vendor::Freshbooks | Vendor::Quickbooks => {
-                "the access token has expired and was not refreshed; `ml-connector ping` checks the refresh token".to_string()
-            }
-            _ => "the token has expired; `ml-connector connect` renews it".to_string(),
-        });
+        .with_context(|| format!("reading secret `{secret}`"))?;
+    match value {
+        Some(value) => status.judge(&value, now),
+        None => {
+            status.state = "missing";
+            status.problem = Some(format!(
+                "no secret `{secret}`: `ml-connector connect {vendor}` or `ml-connector secrets put {secret}`"
+            ));
+        }
     }
     Ok(status)
+}
+
+impl CredentialStatus {
+    /// Sets the state from the set's value: `unreadable`, `needs reconnect`, `expired` or
+    /// still `ok`, with the expiry when the set has one.
+    fn judge(&mut self, value: &secrecy::SecretString, now: DateTime<Utc>) {
+        let (vendor, name) = (self.vendor, &self.name);
+        let tokens = StoredTokens::parse(value);
+        if let Some(problem) = unreadable(vendor, value, &tokens) {
+            self.state = "unreadable";
+            self.problem = Some(problem);
+            return;
+        }
+        self.expires_at = match &tokens {
+            Ok(t) => t.expires_at,
+            Err(_) => expires_at(value),
+        };
+        if let Some(reason) = tokens.ok().and_then(|t| t.reconnect_reason()) {
+            // The vendor refused the refresh token; workers leave events in the queue until then.
+            self.state = "needs reconnect";
+            self.problem = Some(format!(
+                "{reason}; events wait in the queue: `ml-connector connect {vendor} --name {name}`"
+            ));
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            self.state = "expired";
+            self.problem = Some(match vendor {
+                Vendor::Freshbooks | Vendor::Quickbooks => {
+                    "the access token has expired and was not refreshed; `ml-connector ping` checks the refresh token".to_string()
+                }
+                _ => "the token has expired; `ml-connector connect` renews it".to_string(),
+            });
+        }
+    }
 }
 
 /// Why the secret is not a credential set of the vendor, if it is not; `tokens` is its parse as
@@ -426,47 +499,57 @@ fn print_tables(
         "poll cursor",
     ]);
     for s in statuses {
-        let queue = match (&s.queue.error, s.queue.visible, s.queue.in_flight) {
-            (Some(e), _, _) => format!("{}: {e}", s.queue.name),
-            (None, Some(v), Some(f)) => format!("{}: {v}/{f}", s.queue.name),
-            _ => s.queue.name.clone(),
-        };
-        let creds = s
-            .credentials
-            .iter()
-            .map(|c| {
-                let expiry = c
-                    .expires_at
-                    .map(|at| format!(", expires {}", output::relative(now, at)))
-                    .unwrap_or_default();
-                format!("{} {}: {}{expiry}", c.side, c.name, c.state)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let name = if s.enabled {
-            s.name.clone()
-        } else {
-            format!("{} (disabled)", s.name)
-        };
-        t.add_row(vec![
-            name,
-            format!("{} → {}", s.source, s.target),
-            s.last_event
-                .as_ref()
-                .map(|e| format!("{} {}", when(now, Some(e.at)), e.outcome))
-                .unwrap_or_else(|| "-".to_string()),
-            when(now, s.last_sync),
-            queue,
-            s.queue
-                .dead
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "-".to_string()),
-            s.open_dead_letters.to_string(),
-            creds,
-            s.poll_cursor.clone().unwrap_or_else(|| "-".to_string()),
-        ]);
+        t.add_row(connection_row(s, now));
     }
     println!("{t}");
+    print_problems(statuses, other_open);
+}
+
+/// A connection's row of the table.
+fn connection_row(s: &ConnectionStatus, now: DateTime<Utc>) -> Vec<String> {
+    let queue = match (&s.queue.error, s.queue.visible, s.queue.in_flight) {
+        (Some(e), _, _) => format!("{}: {e}", s.queue.name),
+        (None, Some(v), Some(f)) => format!("{}: {v}/{f}", s.queue.name),
+        _ => s.queue.name.clone(),
+    };
+    let creds = s
+        .credentials
+        .iter()
+        .map(|c| {
+            let expiry = c
+                .expires_at
+                .map(|at| format!(", expires {}", output::relative(now, at)))
+                .unwrap_or_default();
+            format!("{} {}: {}{expiry}", c.side, c.name, c.state)
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let name = if s.enabled {
+        s.name.clone()
+    } else {
+        format!("{} (disabled)", s.name)
+    };
+    vec![
+        name,
+        format!("{} → {}", s.source, s.target),
+        s.last_event
+            .as_ref()
+            .map(|e| format!("{} {}", when(now, Some(e.at)), e.outcome))
+            .unwrap_or_else(|| "-".to_string()),
+        when(now, s.last_sync),
+        queue,
+        s.queue
+            .dead
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "-".to_string()),
+        s.open_dead_letters.to_string(),
+        creds,
+        s.poll_cursor.clone().unwrap_or_else(|| "-".to_string()),
+    ]
+}
+
+/// The problems under the table, or that there are none.
+fn print_problems(statuses: &[ConnectionStatus], other_open: usize) {
     let problems: Vec<String> = statuses
         .iter()
         .flat_map(|s| s.problems.iter().map(move |p| format!("{}: {p}", s.name)))

@@ -6,7 +6,7 @@ use mlc::config::FromEnv;
 /// The clients' configuration from the environment ([`FromEnv::from_env`]), with
 /// each API base given here in place of the environment's: a flag (or a sandbox's address)
 /// wins.
-pub fn clients_config(
+pub(crate) fn clients_config(
     freshbooks_api: Option<&str>,
     mailchimp_api: Option<&str>,
     quickbooks_api: Option<&str>,

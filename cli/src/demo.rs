@@ -33,7 +33,7 @@ use crate::dev::{self, Local};
 use crate::local_store::StoreArgs;
 
 #[derive(clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Give up (and exit non-zero) if the demo has not finished after this many seconds.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..))]
     timeout: u64,
@@ -42,7 +42,7 @@ pub struct DemoArgs {
 /// How long one step may take to reach Mailchimp.
 const STEP_LIMIT: Duration = Duration::from_secs(30);
 
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The walkthrough is the output: only warnings and errors from the pipeline itself.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))

@@ -38,7 +38,7 @@ use mlc_sandbox::quickbooks::PayloadFormat;
 const MAX_RECEIVES: u32 = 5;
 
 #[derive(clap::Args)]
-pub struct DevArgs {
+pub(crate) struct DevArgs {
     /// The connections file to apply [default: connections.toml; with --sandbox, built-in
     /// FreshBooks → Mailchimp, QuickBooks → Mailchimp and Mailchimp → QuickBooks connections on
     /// the sandboxes].
@@ -129,7 +129,7 @@ fn poller_schedule(args: &DevArgs) -> Vec<(Job, Duration)> {
     SCHEDULES.iter().map(|s| (s.job, s.every(args))).collect()
 }
 
-pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     mlc::observability::init(false);
     let setup = Setup::build(&args).await?;
     let (listener, addr) = local::bind(args.listen)
@@ -427,7 +427,7 @@ pub(crate) struct Local {
 impl Local {
     /// Builds the app over `db`; the callback handshake is checked with FreshBooks at the
     /// clients' FreshBooks API base.
-    pub fn new(
+    pub(crate) fn new(
         db: EmbeddedDb,
         secrets: Arc<dyn Secrets>,
         clients_config: LiveClientsConfig,
@@ -444,17 +444,17 @@ impl Local {
         Ok(Self { db, app, handler })
     }
 
-    pub fn secrets(&self) -> &Arc<dyn Secrets> {
+    pub(crate) fn secrets(&self) -> &Arc<dyn Secrets> {
         &self.app.ports().secrets
     }
 
     /// The FreshBooks API base the clients use.
-    pub fn freshbooks_api(&self) -> &str {
+    pub(crate) fn freshbooks_api(&self) -> &str {
         &self.app.clients_config().freshbooks_api_base
     }
 
     /// The worker of a target queue, if a flow of this build writes to its target.
-    pub fn worker(&self, queue: &str) -> anyhow::Result<Option<Harness>> {
+    pub(crate) fn worker(&self, queue: &str) -> anyhow::Result<Option<Harness>> {
         let Some(target) = queue.parse::<Vendor>().ok().filter(|t| App::has_worker(*t)) else {
             return Ok(None);
         };
@@ -465,7 +465,7 @@ impl Local {
 
     /// Applies the connections and declares the target queues of the enabled ones; returns the
     /// queue names.
-    pub async fn apply(&self, set: &ConnectionSet) -> anyhow::Result<BTreeSet<String>> {
+    pub(crate) async fn apply(&self, set: &ConnectionSet) -> anyhow::Result<BTreeSet<String>> {
         self.db
             .put_connections(set)
             .await

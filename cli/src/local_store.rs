@@ -9,7 +9,7 @@ use mlc::ports::SystemClock;
 
 /// The `--db` option every local command shares.
 #[derive(clap::Args)]
-pub struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// The local store (SQLite; its encryption key is kept beside it as `<db>.key`).
     #[arg(
         long,
@@ -21,7 +21,7 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     /// Opens (creating if needed) the store and its encrypted secrets.
-    pub fn open(&self) -> anyhow::Result<(EmbeddedDb, EmbeddedSecrets)> {
+    pub(crate) fn open(&self) -> anyhow::Result<(EmbeddedDb, EmbeddedSecrets)> {
         if let Some(dir) = self.db.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }

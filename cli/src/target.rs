@@ -24,23 +24,23 @@ use crate::ops::UsageError;
 
 /// The address `ml-connector dev` serves the webhook routes on unless told otherwise
 /// (`dev --listen`); `apply` prints local webhook URLs under it.
-pub const DEV_LISTEN: &str = "127.0.0.1:8787";
+pub(crate) const DEV_LISTEN: &str = "127.0.0.1:8787";
 
 /// The stack outputs the CLI reads (see `template.yaml`, `Outputs`).
-pub mod outputs {
-    pub const AUDIT_TABLE: &str = "AuditTableName";
-    pub const DEAD_LETTER_TABLE: &str = "DeadLetterTableName";
-    pub const STATE_TABLE: &str = "StateTableName";
-    pub const SECRET_PREFIX: &str = "SecretPrefix";
+pub(crate) mod outputs {
+    pub(crate) const AUDIT_TABLE: &str = "AuditTableName";
+    pub(crate) const DEAD_LETTER_TABLE: &str = "DeadLetterTableName";
+    pub(crate) const STATE_TABLE: &str = "StateTableName";
+    pub(crate) const SECRET_PREFIX: &str = "SecretPrefix";
     /// The functions' `QUEUES` JSON: every target queue with its DLQ.
-    pub const QUEUES: &str = "Queues";
+    pub(crate) const QUEUES: &str = "Queues";
     /// Base URL of the webhook routes (`…/webhooks`), where `apply` registers callbacks.
-    pub const WEBHOOK_BASE_URL: &str = "WebhookBaseUrl";
+    pub(crate) const WEBHOOK_BASE_URL: &str = "WebhookBaseUrl";
 }
 
 /// Selects the deployment: shared by every operations command.
 #[derive(clap::Args)]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// Work on the local store (the default when --stack is not given).
     #[arg(long, global = true, conflicts_with = "stack")]
     pub local: bool,
@@ -82,7 +82,7 @@ pub struct TargetArgs {
 
 /// Where the ports point.
 #[derive(Debug, Clone)]
-pub enum Where {
+pub(crate) enum Where {
     Local { db: PathBuf },
     Stack { name: String },
 }
@@ -97,7 +97,7 @@ impl std::fmt::Display for Where {
 }
 
 /// An opened deployment: the ports every operations command works through.
-pub struct Target {
+pub(crate) struct Target {
     pub place: Where,
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn Store>,
@@ -114,7 +114,7 @@ pub struct Target {
 
 impl Target {
     /// The app over this target's ports, as the Lambdas build it.
-    pub fn app(&self, clients: LiveClientsConfig) -> App {
+    pub(crate) fn app(&self, clients: LiveClientsConfig) -> App {
         let ports = mlc::app::Ports {
             queue: self.queue.clone(),
             store: self.store.clone(),
@@ -128,7 +128,7 @@ impl Target {
 impl TargetArgs {
     /// The selected stack's name (`--stack` alone: the one --samconfig names); `None` in
     /// local mode.
-    pub fn stack_name(&self) -> anyhow::Result<Option<String>> {
+    pub(crate) fn stack_name(&self) -> anyhow::Result<Option<String>> {
         match &self.stack {
             Some(name) if !self.local && name.is_empty() => {
                 stack_name_from_samconfig(&self.samconfig).map(Some)
@@ -139,7 +139,7 @@ impl TargetArgs {
     }
 
     /// Opens the local store or the stack.
-    pub async fn open(&self) -> anyhow::Result<Target> {
+    pub(crate) async fn open(&self) -> anyhow::Result<Target> {
         match self.stack_name()? {
             Some(name) => self.open_stack(name).await,
             None => self.open_local(),
@@ -175,7 +175,7 @@ impl TargetArgs {
     }
 
     /// Opens the stack `name` (see [`TargetArgs::stack_name`]).
-    pub async fn open_stack(&self, name: String) -> anyhow::Result<Target> {
+    pub(crate) async fn open_stack(&self, name: String) -> anyhow::Result<Target> {
         let sdk = self.sdk_config().await;
         let outputs = stack_outputs(&sdk, &name).await?;
         let adapters = adapters_from_outputs(&sdk, &name, &outputs)?;
@@ -211,12 +211,12 @@ impl TargetArgs {
 
 impl Target {
     /// One output of the stack; `None` in local mode or when the stack lacks it.
-    pub fn output(&self, key: &str) -> Option<&str> {
+    pub(crate) fn output(&self, key: &str) -> Option<&str> {
         self.outputs.get(key).map(String::as_str)
     }
 
     /// The applied connections (`ml-connector dev` or `apply` stores them).
-    pub async fn connections(&self) -> anyhow::Result<ConnectionSet> {
+    pub(crate) async fn connections(&self) -> anyhow::Result<ConnectionSet> {
         self.store
             .get_connections()
             .await
@@ -230,7 +230,7 @@ impl Target {
     }
 
     /// The target queues to report on: the stack's, or locally the applied connections'.
-    pub fn queue_names(&self, connections: &ConnectionSet) -> Vec<String> {
+    pub(crate) fn queue_names(&self, connections: &ConnectionSet) -> Vec<String> {
         let mut names: Vec<String> = if self.local.is_some() {
             connections
                 .connections
@@ -248,7 +248,7 @@ impl Target {
 
 /// `stack_name` from a SAM configuration file: `[default.deploy.parameters]`, else
 /// `[default.global.parameters]` (where `sam deploy --guided` and this repository put it).
-pub fn stack_name_from_samconfig(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn stack_name_from_samconfig(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         UsageError(format!(
             "--stack without a name reads {}: {e}; pass --stack NAME or --samconfig FILE",
@@ -302,7 +302,7 @@ async fn stack_outputs(sdk: &SdkConfig, name: &str) -> anyhow::Result<BTreeMap<S
 }
 
 /// The AWS adapters for a stack, from its outputs.
-pub fn adapters_from_outputs(
+pub(crate) fn adapters_from_outputs(
     sdk: &SdkConfig,
     stack: &str,
     outputs: &BTreeMap<String, String>,

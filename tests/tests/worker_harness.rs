@@ -1122,25 +1122,25 @@ mod moto {
     use mlc::ports::{Queue, Store, SystemClock};
     use mlc_tests::moto::AwsEnv;
 
-    pub struct Env(AwsEnv);
+    pub(crate) struct Env(AwsEnv);
 
     impl Env {
         /// Tables and a queue (logical name `logical`) with its DLQ, redriving after
         /// `max_receives` receives.
-        pub async fn start(logical: &str, max_receives: u32) -> Self {
+        pub(crate) async fn start(logical: &str, max_receives: u32) -> Self {
             Self(AwsEnv::start(logical, max_receives, Arc::new(SystemClock)).await)
         }
 
-        pub fn queue(&self) -> Arc<dyn Queue> {
+        pub(crate) fn queue(&self) -> Arc<dyn Queue> {
             self.0.queue.clone()
         }
 
-        pub fn store(&self) -> Arc<dyn Store> {
+        pub(crate) fn store(&self) -> Arc<dyn Store> {
             self.0.store.clone()
         }
 
         /// What `StartMessageMoveTask` does (moto lacks it).
-        pub async fn redrive_by_hand(&self) {
+        pub(crate) async fn redrive_by_hand(&self) {
             self.0.pair.redrive_by_hand().await
         }
     }

@@ -27,7 +27,7 @@ use super::mailchimp_webhook::{self as list_webhook, Registered};
 use crate::target::{DEV_LISTEN, TargetArgs, outputs};
 
 #[derive(clap::Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     /// The connections file (TOML) to apply.
     file: PathBuf,
     /// Apply without asking (required when standard input is not a terminal).
@@ -80,7 +80,7 @@ impl Base {
 
 /// What applying a set changes, by connection name.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Diff {
+pub(crate) struct Diff {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub changed: Vec<String>,
@@ -88,7 +88,7 @@ pub struct Diff {
 }
 
 impl Diff {
-    pub fn between(old: &ConnectionSet, new: &ConnectionSet) -> Self {
+    pub(crate) fn between(old: &ConnectionSet, new: &ConnectionSet) -> Self {
         let mut d = Diff::default();
         for (name, c) in &new.connections {
             match old.connections.get(name) {
@@ -106,7 +106,7 @@ impl Diff {
         d
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
 
@@ -160,7 +160,7 @@ fn describe(c: &Connection) -> String {
     s
 }
 
-pub async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
+pub(crate) async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
     let new = ConnectionSet::load(&args.file)?;
     let ports = super::open(&args.target).await?;
     let (store, secrets) = (ports.store.clone(), ports.secrets.clone());
@@ -251,7 +251,7 @@ fn freshbooks_sources(set: &ConnectionSet) -> BTreeSet<(String, String)> {
 
 /// The route id of an account's callback for `event`. Route ids key the callback records, so
 /// they carry the account to stay unique across accounts.
-pub fn route_id(account: &str, event: &str) -> String {
+pub(crate) fn route_id(account: &str, event: &str) -> String {
     format!("{account}-{event}")
 }
 

@@ -29,7 +29,7 @@ use super::quickbooks::{self, QuickbooksProvider};
 use crate::target::TargetArgs;
 
 /// FreshBooks' authorize page (docs/vendors/freshbooks.md §2).
-pub const FRESHBOOKS_AUTHORIZE_URL: &str = "https://auth.freshbooks.com/oauth/authorize";
+pub(crate) const FRESHBOOKS_AUTHORIZE_URL: &str = "https://auth.freshbooks.com/oauth/authorize";
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -56,7 +56,7 @@ Examples:
   ml-connector connect quickbooks --name quickbooks-acme --client-id ABcd123
   ml-connector connect quickbooks --name quickbooks-test --client-id ABcd123 --environment sandbox
   ml-connector connect mailchimp --name mailchimp-acme < mailchimp-key.txt")]
-pub struct ConnectArgs {
+pub(crate) struct ConnectArgs {
     /// The vendor: freshbooks, quickbooks, mailchimp, stripe, hubspot or marketo.
     vendor: Vendor,
     /// Name of the credential set (stored as `credentials/<name>`; connections files refer to it).
@@ -107,7 +107,7 @@ pub struct ConnectArgs {
     target: TargetArgs,
 }
 
-pub async fn run(args: ConnectArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     check_name(&args.name)?;
     if args.environment.is_some() && args.vendor != Vendor::Quickbooks {
         bail!("--environment applies to QuickBooks only");
@@ -152,7 +152,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// FreshBooks' authorization-code grant.
-pub struct FreshbooksProvider {
+pub(crate) struct FreshbooksProvider {
     pub authorize_url: String,
     pub client_id: String,
     pub client_secret: SecretString,

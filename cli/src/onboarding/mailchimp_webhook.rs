@@ -22,7 +22,7 @@ use url::Url;
 
 /// One list whose webhook feeds connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListPlan {
+pub(crate) struct ListPlan {
     /// The enabled connections it feeds.
     pub connections: Vec<String>,
     /// The Mailchimp credential set to register with, when a connection asks for it (the
@@ -31,7 +31,7 @@ pub struct ListPlan {
 }
 
 /// Every list that is the source of an enabled connection, by list id.
-pub fn plans(set: &ConnectionSet) -> BTreeMap<String, ListPlan> {
+pub(crate) fn plans(set: &ConnectionSet) -> BTreeMap<String, ListPlan> {
     let mut out: BTreeMap<String, ListPlan> = BTreeMap::new();
     for (name, c) in set.for_vendor(Vendor::Mailchimp) {
         let Some(list) = c.source.account.clone() else {
@@ -52,7 +52,7 @@ pub fn plans(set: &ConnectionSet) -> BTreeMap<String, ListPlan> {
 }
 
 /// The list's webhook URL under `base` (the webhook routes' base, ending in `/webhooks`).
-pub fn url(base: &str, list: &str, secret: &SecretString) -> String {
+pub(crate) fn url(base: &str, list: &str, secret: &SecretString) -> String {
     format!(
         "{}/mailchimp/{list}/{}",
         base.trim_end_matches('/'),
@@ -66,7 +66,7 @@ fn route_prefix(base: &str, list: &str) -> String {
 }
 
 /// The list's secret, created when missing. Never printed except inside the URL.
-pub async fn secret(secrets: &dyn Secrets, list: &str) -> anyhow::Result<SecretString> {
+pub(crate) async fn secret(secrets: &dyn Secrets, list: &str) -> anyhow::Result<SecretString> {
     let name = secret_names::mailchimp(list);
     if let Some(s) = secrets.get(&name).await? {
         return Ok(s);
@@ -93,7 +93,7 @@ fn new_secret() -> SecretString {
 /// Why Mailchimp could not reach `base` (it validates a new webhook with a GET from the
 /// internet): a loopback, private, link-local or unspecified address, or `localhost`.
 /// `None` when the host looks public (or is a name we cannot judge).
-pub fn unreachable_base(base: &str) -> Option<String> {
+pub(crate) fn unreachable_base(base: &str) -> Option<String> {
     let url = Url::parse(base).ok()?;
     let host = url.host_str()?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -117,7 +117,7 @@ pub fn unreachable_base(base: &str) -> Option<String> {
 }
 
 /// Whether the client talks to Mailchimp itself (not a sandbox or another override).
-pub fn is_real_mailchimp(api_base: &str) -> bool {
+pub(crate) fn is_real_mailchimp(api_base: &str) -> bool {
     Url::parse(api_base)
         .ok()
         .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
@@ -126,20 +126,20 @@ pub fn is_real_mailchimp(api_base: &str) -> bool {
 
 /// A list webhook as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Existing {
+pub(crate) struct Existing {
     pub id: String,
     pub url: String,
 }
 
 /// The list-webhook calls registration needs (the Mailchimp client; a fake in tests).
-pub trait ListWebhooks {
+pub(crate) trait ListWebhooks {
     async fn webhooks(&self, list: &str) -> Result<Vec<Existing>, MailchimpError>;
     async fn create(&self, list: &str, url: &str) -> Result<Existing, MailchimpError>;
 }
 
 /// What registering did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Registered {
+pub(crate) enum Registered {
     /// A webhook with this URL was there already; left alone.
     AlreadyThere {
         id: String,
@@ -151,7 +151,7 @@ pub enum Registered {
 
 /// Why a registration did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
+pub(crate) enum RegisterError {
     #[error("listing the list's webhooks: {0}")]
     List(#[source] MailchimpError),
     #[error(
@@ -163,7 +163,7 @@ pub enum RegisterError {
 
 /// Registers `url` on `list` unless a webhook with that URL exists. Also returns the ids of
 /// webhooks on this list's route with another secret (their deliveries are refused).
-pub async fn register(
+pub(crate) async fn register(
     api: &impl ListWebhooks,
     list: &str,
     base: &str,
@@ -184,7 +184,7 @@ pub async fn register(
 }
 
 /// The Mailchimp client for `credentials`, from the secret store.
-pub async fn client(
+pub(crate) async fn client(
     secrets: &dyn Secrets,
     credentials: &str,
     options: &ClientOptions,
@@ -222,7 +222,7 @@ impl ListWebhooks for MailchimpClient {
 }
 
 /// What a person does in Mailchimp to add the webhook by hand, one line each.
-pub fn manual_steps(url: &str) -> [String; 4] {
+pub(crate) fn manual_steps(url: &str) -> [String; 4] {
     [
         "In Mailchimp: Audience → Settings → Webhooks → Create New Webhook".to_string(),
         format!("Callback URL: {url}"),

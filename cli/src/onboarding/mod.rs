@@ -4,13 +4,13 @@
 //! (`ml-connector/<Stage>/credentials/<name>`), the connections and callback records to its
 //! state table.
 
-pub mod apply;
-pub mod connect;
+pub(crate) mod apply;
+pub(crate) mod connect;
 mod input;
-pub mod mailchimp_webhook;
-pub mod oauth_listener;
-pub mod ping;
-pub mod quickbooks;
+pub(crate) mod mailchimp_webhook;
+pub(crate) mod oauth_listener;
+pub(crate) mod ping;
+pub(crate) mod quickbooks;
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use crate::local_store::StoreArgs;
 use crate::target::{Target, TargetArgs, Where};
 
 /// The ports an onboarding command works through.
-pub struct Ports {
+pub(crate) struct Ports {
     pub queue: Arc<dyn Queue>,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
@@ -32,7 +32,7 @@ pub struct Ports {
 
 /// Opens the stack, or the local store — created if missing: onboarding is what a new user
 /// runs first, before `dev` has made one.
-pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
+pub(crate) async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
     if let Some(name) = target.stack_name()? {
         let t = target.open_stack(name).await?;
         return Ok(Ports {
@@ -60,7 +60,7 @@ pub async fn open(target: &TargetArgs) -> anyhow::Result<Ports> {
 
 impl Ports {
     /// The app over these ports, as the Lambdas build it: its clients are the workers' own.
-    pub fn app(&self, clients: LiveClientsConfig) -> App {
+    pub(crate) fn app(&self, clients: LiveClientsConfig) -> App {
         let ports = mlc::app::Ports {
             queue: self.queue.clone(),
             store: self.store.clone(),

@@ -18,7 +18,7 @@ use url::Url;
 const MAX_HEAD: usize = 16 * 1024;
 
 /// One vendor's authorization-code grant.
-pub trait OAuthProvider {
+pub(crate) trait OAuthProvider {
     /// What the token endpoint gives back.
     type Tokens;
 
@@ -43,7 +43,7 @@ pub trait OAuthProvider {
 }
 
 /// An approval: the code, and the redirect's other parameters (not secret; e.g. `realmId`).
-pub struct Approval {
+pub(crate) struct Approval {
     pub code: SecretString,
     pub params: BTreeMap<String, String>,
 }
@@ -71,20 +71,20 @@ impl Approval {
     }
 
     /// A redirect parameter other than `code`/`state`.
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 }
 
 /// What came back on the redirect.
-pub enum Redirect {
+pub(crate) enum Redirect {
     Code(Approval),
     /// The user declined, or the vendor refused (`error`, `error_description`).
     Denied(String),
 }
 
 /// How the redirect comes back.
-pub enum Return {
+pub(crate) enum Return {
     /// Listen on this loopback listener for a GET of `path`.
     Listen { listener: TcpListener, path: String },
     /// Read the address the browser was sent to from the prompt / the next line of stdin.
@@ -93,7 +93,7 @@ pub enum Return {
 
 /// Whether `redirect_uri` can be listened on here: `http` on 127.0.0.1 / localhost with an
 /// explicit port. Returns (port, path).
-pub fn loopback(redirect_uri: &Url) -> Option<(u16, String)> {
+pub(crate) fn loopback(redirect_uri: &Url) -> Option<(u16, String)> {
     let local = matches!(redirect_uri.host_str(), Some("127.0.0.1" | "localhost"));
     (redirect_uri.scheme() == "http" && local)
         .then(|| redirect_uri.port())
@@ -103,7 +103,7 @@ pub fn loopback(redirect_uri: &Url) -> Option<(u16, String)> {
 
 /// Runs the browser part: shows `url` (and opens it if `open_browser`), then waits up to
 /// `timeout` for the redirect whose `state` matches.
-pub async fn authorize(
+pub(crate) async fn authorize(
     back: Return,
     url: &Url,
     state: &str,
@@ -143,7 +143,7 @@ pub async fn authorize(
 }
 
 /// The approval in a pasted redirect address, after checking its `state`.
-pub fn from_pasted(pasted: &str, state: &str) -> anyhow::Result<Redirect> {
+pub(crate) fn from_pasted(pasted: &str, state: &str) -> anyhow::Result<Redirect> {
     let url = Url::parse(pasted.trim())
         .context("the pasted text is not an address (copy it whole from the address bar)")?;
     let param = |name: &str| {
@@ -171,7 +171,7 @@ pub fn from_pasted(pasted: &str, state: &str) -> anyhow::Result<Redirect> {
 /// Serves connections until one is the redirect with the expected `state`. Requests for other
 /// paths or with another `state` are answered and ignored: a stray or forged request must not
 /// end the flow or smuggle in a code.
-pub async fn wait_for_redirect(
+pub(crate) async fn wait_for_redirect(
     listener: &TcpListener,
     path: &str,
     state: &str,
@@ -295,7 +295,7 @@ fn try_open(url: &str) {
 /// A fresh unguessable `state` value.
 /// An authorization-code request: `base` with `client_id`, `response_type=code`, the `extra`
 /// pairs (e.g. a scope), `redirect_uri` and `state`.
-pub fn code_request_url(
+pub(crate) fn code_request_url(
     base: &str,
     client_id: &str,
     extra: &[(&str, &str)],
@@ -318,7 +318,7 @@ pub fn code_request_url(
     Ok(url)
 }
 
-pub fn new_state() -> String {
+pub(crate) fn new_state() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 

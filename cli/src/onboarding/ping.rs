@@ -29,7 +29,7 @@ use crate::clients::clients_config;
 use crate::target::TargetArgs;
 
 #[derive(clap::Args)]
-pub struct PingArgs {
+pub(crate) struct PingArgs {
     /// The connections file whose credential sets to check; default: the applied set.
     #[arg(long)]
     connections: Option<PathBuf>,
@@ -53,7 +53,7 @@ pub struct PingArgs {
 /// How one credential set fared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     Failed,
     /// No check exists for this vendor yet; not counted as a failure.
@@ -62,7 +62,7 @@ pub enum Outcome {
 
 /// One row of the report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     pub credentials: String,
     pub vendor: Vendor,
     pub outcome: Outcome,
@@ -79,7 +79,7 @@ struct Wanted {
     accounts: Vec<String>,
 }
 
-pub async fn run(args: PingArgs) -> anyhow::Result<bool> {
+pub(crate) async fn run(args: PingArgs) -> anyhow::Result<bool> {
     let ports = super::open(&args.target).await?;
     let set = match &args.connections {
         Some(file) => ConnectionSet::load(file)?,

@@ -13,13 +13,13 @@ use url::Url;
 use super::oauth_listener::{self, OAuthProvider};
 
 /// Intuit's authorize page (the same for sandbox and production companies).
-pub const AUTHORIZE_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
+pub(crate) const AUTHORIZE_URL: &str = "https://appcenter.intuit.com/connect/oauth2";
 
 /// The scope the flows need: the Accounting API.
-pub const SCOPE: &str = "com.intuit.quickbooks.accounting";
+pub(crate) const SCOPE: &str = "com.intuit.quickbooks.accounting";
 
 /// The redirect parameter carrying the approved company's id.
-pub const REALM_PARAM: &str = "realmId";
+pub(crate) const REALM_PARAM: &str = "realmId";
 
 /// Which Intuit environment the approved company lives in: it picks the Accounting API host
 /// (`environment` in the credential set; the authorize page and token endpoint are the same
@@ -52,7 +52,7 @@ impl std::fmt::Display for Environment {
 }
 
 /// QuickBooks' authorization-code grant.
-pub struct QuickbooksProvider {
+pub(crate) struct QuickbooksProvider {
     pub authorize_url: String,
     pub client_id: String,
     pub client_secret: SecretString,
@@ -104,7 +104,7 @@ impl OAuthProvider for QuickbooksProvider {
 
 /// The company id from the redirect. It goes into every API URL, so only a plain token is
 /// accepted (Intuit's are digits; the exact format is UNCONFIRMED, hence letters too).
-pub fn realm_id(value: Option<&str>) -> anyhow::Result<String> {
+pub(crate) fn realm_id(value: Option<&str>) -> anyhow::Result<String> {
     let Some(realm) = value.map(str::trim).filter(|r| !r.is_empty()) else {
         bail!("the QuickBooks redirect carries no `{REALM_PARAM}` (the company id)");
     };

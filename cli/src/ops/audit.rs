@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::output::{self, short};
 use super::{Attention, Common, UsageError};
 
-pub const AFTER_HELP: &str = "\
+pub(crate) const AFTER_HELP: &str = "\
 RECORD is `vendor:account:entity:id` (e.g. `freshbooks:6BApk:client:123`) or, when the applied
 connections read only one account of that vendor, `vendor:entity:id` (`freshbooks:client:123`).
 Each entry shows what the target held before and what was written (only the fields that
@@ -32,7 +32,7 @@ Exit codes: 0 entries found; 1 no entries (or the command failed); 2 usage error
 const FAILED: [Outcome; 3] = [Outcome::Retrying, Outcome::DeadLettered, Outcome::Rejected];
 
 #[derive(clap::Args)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// The record: `vendor:account:entity:id`, or `vendor:entity:id` when unambiguous.
     record: Option<String>,
     /// Only entries on or after this day (YYYY-MM-DD, UTC).
@@ -59,13 +59,13 @@ struct Shown<'a> {
 
 /// One field that differs between what the target held and what was written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
+pub(crate) struct Change {
     pub path: String,
     pub before: Option<Value>,
     pub written: Option<Value>,
 }
 
-pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let outcomes = match args.outcome.as_deref() {
         None => None,
         Some("failed") => Some(FAILED.to_vec()),
@@ -162,7 +162,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
 
 /// The full record key for `record`: as given when it has an account, else with the only
 /// account of the vendor that the applied connections read.
-pub fn resolve_record(record: &str, connections: &ConnectionSet) -> anyhow::Result<String> {
+pub(crate) fn resolve_record(record: &str, connections: &ConnectionSet) -> anyhow::Result<String> {
     let parts: Vec<&str> = record.split(':').collect();
     if parts.iter().any(|p| p.is_empty()) || parts.len() < 3 {
         return Err(UsageError(format!(
@@ -206,7 +206,7 @@ pub fn resolve_record(record: &str, connections: &ConnectionSet) -> anyhow::Resu
 /// The leaves that differ between `before` and `written`, by dotted path. Fields only in
 /// `before` are not listed: the writes are partial, so absence means "not written", not
 /// "removed".
-pub fn diff(before: Option<&Value>, written: Option<&Value>) -> Vec<Change> {
+pub(crate) fn diff(before: Option<&Value>, written: Option<&Value>) -> Vec<Change> {
     let mut changes = Vec::new();
     if let Some(written) = written {
         walk("", before, written, &mut changes);

@@ -32,7 +32,7 @@ use super::{Attention, Common, UsageError};
 use crate::clients::clients_config;
 use crate::target::Target;
 
-pub const AFTER_HELP: &str = "\
+pub(crate) const AFTER_HELP: &str = "\
 Lists the connection's FreshBooks clients, invoices and payments changed since --since (all of
 them without it: everything since 2000-01-01) and enqueues one event per record for the
 connection's worker, origin `backfill`. Unchanged records cost no vendor write: the worker
@@ -61,7 +61,7 @@ const CHUNK: usize = 100;
 const RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 
 #[derive(clap::Args)]
-pub struct BackfillArgs {
+pub(crate) struct BackfillArgs {
     /// The connection (its name in the connections file).
     connection: String,
     /// Only records changed on or after this day (YYYY-MM-DD, US/Eastern as FreshBooks
@@ -97,7 +97,7 @@ struct Report {
     store_paused: Option<bool>,
 }
 
-pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let target = args.common.target.open().await?;
     let connection = applied_connection(&target, &args.connection).await?;
     let clients = clients(&target, &args)?;

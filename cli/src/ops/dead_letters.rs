@@ -8,7 +8,7 @@ use super::output::{self, short};
 use super::{Attention, Common, UsageError};
 use crate::target::Target;
 
-pub const AFTER_HELP: &str = "\
+pub(crate) const AFTER_HELP: &str = "\
 A dead letter is a message (or webhook delivery) that will not succeed without a change: a
 permanent vendor error, a credential set to fix, a record the target refuses. Each keeps its
 stage (`worker:<queue>` or `webhook:<vendor>`), the error class and reason, the vendor's request
@@ -24,7 +24,7 @@ Exit codes: 0 ok (list: none open); 1 open dead letters listed, or the command f
 2 usage error (show: no such id).";
 
 #[derive(clap::Args)]
-pub struct DeadLettersArgs {
+pub(crate) struct DeadLettersArgs {
     #[command(subcommand)]
     action: Option<Action>,
     #[command(flatten)]
@@ -55,7 +55,7 @@ enum Action {
     },
 }
 
-pub async fn run(args: DeadLettersArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DeadLettersArgs) -> anyhow::Result<()> {
     let target = args.common.target.open().await?;
     match args.action.unwrap_or(Action::List {
         status: "open".into(),
@@ -156,7 +156,7 @@ struct Full {
 }
 
 /// The dead letter `id`; a [`UsageError`] pointing at `dead-letters list` when there is none.
-pub async fn get(target: &Target, id: &str) -> anyhow::Result<DeadLetter> {
+pub(crate) async fn get(target: &Target, id: &str) -> anyhow::Result<DeadLetter> {
     Ok(target
         .store
         .get_dead_letter(id)
@@ -228,7 +228,7 @@ async fn show(target: &Target, id: &str, json: bool) -> anyhow::Result<()> {
 }
 
 /// The dead letter's payload, from the blob store when it was kept there (`blob:<key>`).
-pub async fn payload(target: &Target, letter: &DeadLetter) -> anyhow::Result<String> {
+pub(crate) async fn payload(target: &Target, letter: &DeadLetter) -> anyhow::Result<String> {
     match letter.payload.strip_prefix("blob:") {
         Some(key) => {
             let bytes = target

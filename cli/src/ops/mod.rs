@@ -7,28 +7,28 @@
 //! open dead letters, a replay that did not resolve, a record with no trail); 2 usage (a bad
 //! flag, an unknown connection, an ambiguous record).
 
-pub mod audit;
-pub mod backfill;
-pub mod dead_letters;
-pub mod output;
-pub mod replay;
-pub mod status;
+pub(crate) mod audit;
+pub(crate) mod backfill;
+pub(crate) mod dead_letters;
+pub(crate) mod output;
+pub(crate) mod replay;
+pub(crate) mod status;
 
 use crate::target::TargetArgs;
 
 /// A mistake in how the command was called (exit code 2), as opposed to a failure (1).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// Something the command found that needs attention (exit code 1), already reported on stdout.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Attention(pub String);
+pub(crate) struct Attention(pub String);
 
 /// What every operations command takes besides its own arguments.
 #[derive(clap::Args)]
-pub struct Common {
+pub(crate) struct Common {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Print JSON (one document on stdout) instead of tables, for scripts.
@@ -38,7 +38,7 @@ pub struct Common {
 
 /// The operations subcommands (flattened into the top-level command).
 #[derive(clap::Subcommand)]
-pub enum OpsCommand {
+pub(crate) enum OpsCommand {
     /// Per connection: last event and sync, queue and DLQ depth, open dead letters, token
     /// expiry, poll cursor and broken credentials.
     #[command(after_help = status::AFTER_HELP)]
@@ -60,7 +60,7 @@ pub enum OpsCommand {
 
 /// Runs one operations command; on failure prints the error and ends the process with its
 /// exit code (the caller's handler knows only "failed", and usage errors end with 2).
-pub async fn run(command: OpsCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: OpsCommand) -> anyhow::Result<()> {
     let result = match command {
         OpsCommand::Status(args) => status::run(args).await,
         OpsCommand::Audit(args) => audit::run(args).await,

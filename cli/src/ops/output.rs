@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// A table with `headers`, fitted to the terminal width.
-pub fn table(headers: &[&str]) -> Table {
+pub(crate) fn table(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
@@ -19,18 +19,18 @@ pub fn table(headers: &[&str]) -> Table {
 }
 
 /// Prints `value` as pretty JSON on stdout.
-pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// A UTC time as people read it, to the second.
-pub fn time(at: DateTime<Utc>) -> String {
+pub(crate) fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
 /// `at` relative to `now`: `5m ago`, `in 3h`.
-pub fn relative(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
+pub(crate) fn relative(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
     let secs = (now - at).num_seconds();
     let span = |s: i64| match s {
         s if s < 90 => format!("{s}s"),
@@ -46,13 +46,13 @@ pub fn relative(now: DateTime<Utc>, at: DateTime<Utc>) -> String {
 }
 
 /// `at` as time and relative time, or `-`.
-pub fn when(now: DateTime<Utc>, at: Option<DateTime<Utc>>) -> String {
+pub(crate) fn when(now: DateTime<Utc>, at: Option<DateTime<Utc>>) -> String {
     at.map(|at| format!("{} ({})", time(at), relative(now, at)))
         .unwrap_or_else(|| "-".to_string())
 }
 
 /// The first `max` characters of `text` on one line, with `…` when cut.
-pub fn short(text: &str, max: usize) -> String {
+pub(crate) fn short(text: &str, max: usize) -> String {
     let line = text.replace(['\n', '\r'], " ");
     if line.chars().count() <= max {
         return line;
@@ -63,7 +63,7 @@ pub fn short(text: &str, max: usize) -> String {
 }
 
 /// A bar for `len` steps with `what` as its message; hidden when `hidden` (JSON output).
-pub fn bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }
@@ -76,7 +76,7 @@ pub fn bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
 }
 
 /// A spinner with `what` as its message; hidden when `hidden`.
-pub fn spinner(what: &str, hidden: bool) -> ProgressBar {
+pub(crate) fn spinner(what: &str, hidden: bool) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }

@@ -17,7 +17,7 @@ use super::output::{self, short};
 use super::{Attention, Common, UsageError};
 use crate::target::Target;
 
-pub const AFTER_HELP: &str = "\
+pub(crate) const AFTER_HELP: &str = "\
 Without --id, every message in the dead-letter queue of --queue (default: every target queue)
 goes back to its queue: on a stack with SQS StartMessageMoveTask, locally with the embedded
 queue's redrive. Dead letters kept because their target had no queue yet (`no_queue`) are sent
@@ -47,7 +47,7 @@ const LOCAL_IDLE: Duration = Duration::from_secs(8);
 const POLL: Duration = Duration::from_millis(500);
 
 #[derive(clap::Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// The target queue whose DLQ to redrive (e.g. `mailchimp`); default: all.
     #[arg(long)]
     queue: Option<String>,
@@ -63,7 +63,7 @@ pub struct ReplayArgs {
 
 /// What became of one replayed dead letter.
 #[derive(Debug, Clone, Serialize)]
-pub struct Replayed {
+pub(crate) struct Replayed {
     pub id: String,
     pub queue: String,
     pub record_key: Option<String>,
@@ -92,7 +92,7 @@ struct Redrive {
     resent: usize,
 }
 
-pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let target = args.common.target.open().await?;
     let wait = Duration::from_secs(args.wait);
     let json = args.common.json;

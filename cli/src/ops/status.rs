@@ -19,7 +19,7 @@ use super::output::{self, when};
 use super::{Attention, Common};
 use crate::target::Target;
 
-pub const AFTER_HELP: &str = "\
+pub(crate) const AFTER_HELP: &str = "\
 Last event and last sync come from the audit trail, read day by day from today back --days
 days (the newest entries of each outcome per day). Token expiry is read from each credential
 set's `expires_at` without printing any secret; a missing, unreadable or expired set is broken.
@@ -40,7 +40,7 @@ Exit codes: 0 healthy; 1 broken credentials or open dead letters (or the command
 const SCAN_PER_DAY: usize = 500;
 
 #[derive(clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// How many days of audit trail to search for the last event and sync.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..=90))]
     days: u64,
@@ -50,7 +50,7 @@ pub struct StatusArgs {
 
 /// The newest audit entry seen for a connection.
 #[derive(Debug, Clone, Serialize)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub at: DateTime<Utc>,
     pub outcome: Outcome,
     pub record_key: String,
@@ -58,7 +58,7 @@ pub struct Seen {
 
 /// One queue's depth, or why it could not be read.
 #[derive(Debug, Clone, Serialize)]
-pub struct QueueStatus {
+pub(crate) struct QueueStatus {
     pub name: String,
     pub visible: Option<u64>,
     pub in_flight: Option<u64>,
@@ -69,7 +69,7 @@ pub struct QueueStatus {
 
 /// The state of one credential set (never its value).
 #[derive(Debug, Clone, Serialize)]
-pub struct CredentialStatus {
+pub(crate) struct CredentialStatus {
     pub side: &'static str,
     pub name: String,
     pub vendor: Vendor,
@@ -88,7 +88,7 @@ impl CredentialStatus {
 
 /// Everything `status` says about one connection.
 #[derive(Debug, Clone, Serialize)]
-pub struct ConnectionStatus {
+pub(crate) struct ConnectionStatus {
     pub name: String,
     pub source: String,
     pub target: String,
@@ -111,7 +111,7 @@ struct Report<'a> {
     other_open_dead_letters: usize,
 }
 
-pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let target = args.common.target.open().await?;
     let connections = target.connections().await?;
     let now = target.clock.now();
@@ -142,7 +142,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
 
 /// The status of every applied connection, and the count of open dead letters that belong to
 /// none of them.
-pub async fn collect(
+pub(crate) async fn collect(
     target: &Target,
     connections: &ConnectionSet,
     now: DateTime<Utc>,
@@ -381,7 +381,7 @@ async fn read_day(
 }
 
 /// The state of the credential set `name`, from its secret, without exposing the value.
-pub async fn credential_status(
+pub(crate) async fn credential_status(
     target: &Target,
     side: &'static str,
     vendor: Vendor,

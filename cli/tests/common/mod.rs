@@ -23,13 +23,13 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
 
 /// A scratch directory holding the local store; removed on drop.
-pub struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "mlc-cli-{name}-{}-{}",
             std::process::id(),
@@ -39,33 +39,33 @@ impl Scratch {
         Self(dir)
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.0
     }
 
-    pub fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.0.join("local.db")
     }
 
     /// The store's path as a command-line argument.
-    pub fn db_arg(&self) -> String {
+    pub(crate) fn db_arg(&self) -> String {
         self.db().display().to_string()
     }
 
     /// Writes `text` to `name` in the directory.
-    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, text: &str) -> PathBuf {
         let p = self.0.join(name);
         std::fs::write(&p, text).unwrap();
         p
     }
 
-    pub fn open(&self) -> (EmbeddedDb, EmbeddedSecrets) {
+    pub(crate) fn open(&self) -> (EmbeddedDb, EmbeddedSecrets) {
         let db = EmbeddedDb::open(self.db(), Arc::new(SystemClock)).unwrap();
         let secrets = EmbeddedSecrets::open(&db).unwrap();
         (db, secrets)
     }
 
-    pub async fn put_secret(&self, name: &str, value: &str) {
+    pub(crate) async fn put_secret(&self, name: &str, value: &str) {
         let (_, secrets) = self.open();
         secrets
             .put(name, &SecretString::from(value.to_string()))
@@ -73,7 +73,7 @@ impl Scratch {
             .unwrap();
     }
 
-    pub async fn secret(&self, name: &str) -> Option<String> {
+    pub(crate) async fn secret(&self, name: &str) -> Option<String> {
         let (_, secrets) = self.open();
         secrets
             .get(name)
@@ -91,7 +91,7 @@ impl Drop for Scratch {
 
 /// Runs the binary with `stdin` as its standard input (closed after), no terminal, and none of
 /// the vendor base variables of the environment the tests run in.
-pub async fn run(args: &[&str], stdin: &str) -> Output {
+pub(crate) async fn run(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
         .env_remove("FRESHBOOKS_API_BASE")
@@ -113,7 +113,7 @@ pub async fn run(args: &[&str], stdin: &str) -> Output {
 }
 
 /// Standard output and standard error as text.
-pub fn text(out: &Output) -> (String, String) {
+pub(crate) fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -121,7 +121,7 @@ pub fn text(out: &Output) -> (String, String) {
 }
 
 /// Standard output then standard error, as one text.
-pub fn all_text(out: &Output) -> String {
+pub(crate) fn all_text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -130,12 +130,12 @@ pub fn all_text(out: &Output) -> String {
 }
 
 /// The exit code.
-pub fn code(out: &Output) -> i32 {
+pub(crate) fn code(out: &Output) -> i32 {
     out.status.code().expect("exited, not killed")
 }
 
 /// Standard output as JSON.
-pub fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -146,7 +146,7 @@ pub fn json_of(out: &Output) -> Value {
 }
 
 /// The binary in `dir`, pointed at moto (and at no stack or AWS profile of the environment).
-pub fn moto_command(dir: &Path) -> std::process::Command {
+pub(crate) fn moto_command(dir: &Path) -> std::process::Command {
     let mut command = std::process::Command::new(BIN);
     command
         .current_dir(dir)
@@ -161,7 +161,7 @@ pub fn moto_command(dir: &Path) -> std::process::Command {
 
 /// The outputs `template.yaml` gives a stack (tables, secret prefix, `Queues`), pointing at
 /// `env`.
-pub fn stack_outputs(env: &AwsEnv) -> Value {
+pub(crate) fn stack_outputs(env: &AwsEnv) -> Value {
     let unique = &env.prefix;
     let queues = serde_json::json!({"mailchimp": {
         "url": env.pair.urls.url, "arn": env.pair.urls.arn,
@@ -177,7 +177,7 @@ pub fn stack_outputs(env: &AwsEnv) -> Value {
 }
 
 /// Creates the stack `<env.prefix>-<suffix>` in moto with `outputs`; returns its name.
-pub async fn create_stack(env: &AwsEnv, suffix: &str, outputs: Value) -> String {
+pub(crate) async fn create_stack(env: &AwsEnv, suffix: &str, outputs: Value) -> String {
     let name = format!("{}-{suffix}", env.prefix);
     let template = serde_json::json!({
         "Resources": {"Marker": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{name}-marker")}}},
@@ -194,7 +194,7 @@ pub async fn create_stack(env: &AwsEnv, suffix: &str, outputs: Value) -> String 
     name
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -204,7 +204,7 @@ pub fn free_port() -> u16 {
 
 /// Serves the webhook routes over the scratch store, as `ml-connector dev` does; returns their
 /// base (`http://127.0.0.1:<port>/webhooks`).
-pub async fn webhook_server(scratch: &Scratch, freshbooks_base: &str) -> String {
+pub(crate) async fn webhook_server(scratch: &Scratch, freshbooks_base: &str) -> String {
     let (db, secrets) = scratch.open();
     let ports = Ports {
         queue: Arc::new(db.clone()),
@@ -231,7 +231,7 @@ pub async fn webhook_server(scratch: &Scratch, freshbooks_base: &str) -> String 
 ///
 /// # Panics
 /// When no address is printed within 30 s.
-pub async fn printed_url(child: &mut Child) -> (String, Lines<BufReader<ChildStderr>>) {
+pub(crate) async fn printed_url(child: &mut Child) -> (String, Lines<BufReader<ChildStderr>>) {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
     let url = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = stderr.next_line().await.expect("reading stderr") {

@@ -5,11 +5,11 @@ use std::time::Duration;
 use crate::config::{ConfigError, FromEnv, Vars};
 
 /// Environment variables [`WebhookConfig`] is read from; both optional.
-pub mod env {
+pub(super) mod env {
     /// Larger request bodies get 413, bytes. Default 5 MiB.
-    pub const BODY_LIMIT: &str = "WEBHOOK_BODY_LIMIT";
+    pub(crate) const BODY_LIMIT: &str = "WEBHOOK_BODY_LIMIT";
     /// Days a dead-lettered delivery is kept. Default 365.
-    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
+    pub(crate) const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
 }
 
 /// How the webhook handler behaves.

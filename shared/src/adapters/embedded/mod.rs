@@ -43,24 +43,24 @@ pub(crate) mod test_support {
     use crate::ports::ManualClock;
 
     /// A fresh in-memory database on a manual clock at 2026-02-25.
-    pub fn test_db() -> (EmbeddedDb, Arc<ManualClock>) {
+    pub(crate) fn test_db() -> (EmbeddedDb, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::at_unix(1_772_000_000));
         let db = EmbeddedDb::in_memory(clock.clone()).expect("in-memory database opens");
         (db, clock)
     }
 
     /// A directory under the system temp dir, removed when dropped.
-    pub struct TempDir(PathBuf);
+    pub(crate) struct TempDir(PathBuf);
 
     impl TempDir {
-        pub fn new() -> Self {
+        pub(crate) fn new() -> Self {
             let path = std::env::temp_dir()
                 .join(format!("mlc-embedded-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&path).expect("temp dir can be created");
             Self(path)
         }
 
-        pub fn path(&self) -> &Path {
+        pub(crate) fn path(&self) -> &Path {
             &self.0
         }
     }

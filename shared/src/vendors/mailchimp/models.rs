@@ -45,11 +45,11 @@ pub struct TagChange {
 mod tag_status {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(active: &bool, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(active: &bool, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(if *active { "active" } else { "inactive" })
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         Ok(String::deserialize(d)? == "active")
     }
 }

@@ -137,7 +137,7 @@ async fn demo(dir: &Path) -> anyhow::Result<()> {
     rig.print(addr);
     let webhook_base = format!("http://{addr}/webhooks");
     let registered =
-        dev::register_freshbooks_callbacks(&rig.pipeline, &rig.set, &webhook_base).await?;
+        dev::sandbox::register_freshbooks_callbacks(&rig.pipeline, &rig.set, &webhook_base).await?;
     println!(
         "  {} FreshBooks callbacks registered; each verified by FreshBooks' signed handshake through the route\n",
         registered.len()
@@ -173,8 +173,8 @@ impl Rig {
         }
         .open()?;
         let secrets = Arc::new(secrets);
-        let set = dev::sandbox_connections(&sandboxes)?;
-        dev::store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
+        let set = dev::sandbox::sandbox_connections(&sandboxes)?;
+        dev::sandbox::store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
         let clients_config = clients_config(
             Some(&sandboxes.freshbooks.base_url()),
             Some(&sandboxes.mailchimp.base_url()),
@@ -439,7 +439,7 @@ async fn check(
         }
     }
     for (invoice, status) in invoice_ids.iter().zip(EXPECTED_ORDERS) {
-        match mc.order(dev::SANDBOX_STORE, invoice) {
+        match mc.order(dev::sandbox::SANDBOX_STORE, invoice) {
             Some(o) if o.financial_status() == Some(status) => {}
             Some(o) => problems.push(format!(
                 "order {invoice} is {}, expected {status}",
@@ -473,7 +473,7 @@ async fn print_results(
 ) -> anyhow::Result<()> {
     println!("\nMailchimp audience {}:", sandboxes.list_id);
     println!("{}", members_table(sandboxes));
-    println!("\nMailchimp store {} orders:", dev::SANDBOX_STORE);
+    println!("\nMailchimp store {} orders:", dev::sandbox::SANDBOX_STORE);
     println!("{}", orders_table(sandboxes, invoice_ids));
     println!("\nAudit trail of {sam} (Sam), newest first:");
     let trail = pipeline.db.audit_by_record(sam, 20).await?;
@@ -509,9 +509,9 @@ fn members_table(sandboxes: &Sandboxes) -> Table {
 
 fn orders_table(sandboxes: &Sandboxes, invoice_ids: &[String]) -> Table {
     let mut t = table(&["order (invoice)", "customer", "total", "status", "lines"]);
-    let store = sandboxes.mailchimp.store(dev::SANDBOX_STORE);
+    let store = sandboxes.mailchimp.store(dev::sandbox::SANDBOX_STORE);
     for id in invoice_ids {
-        let Some(o) = sandboxes.mailchimp.order(dev::SANDBOX_STORE, id) else {
+        let Some(o) = sandboxes.mailchimp.order(dev::sandbox::SANDBOX_STORE, id) else {
             t.add_row(vec![id.clone(), "(missing)".into()]);
             continue;
         };

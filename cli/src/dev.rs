@@ -13,25 +13,28 @@ use std::time::Duration;
 use anyhow::Context;
 use mlc::adapters::embedded::EmbeddedDb;
 use mlc::app::{App, LiveClientsConfig, Ports};
-use mlc::connections::{Connection, ConnectionSet};
+use mlc::connections::ConnectionSet;
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, PollerConfig};
 use mlc::ports::{ConnectionStore, Queue, Secrets, SystemClock, secret_names};
 use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::callbacks;
-use mlc::vendors::freshbooks::client::FreshbooksClient;
-use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc::webhook::{WebhookConfig, WebhookHandler, local};
 use mlc::worker::local::{PollOptions, run_until};
 use mlc::worker::{Harness, HarnessConfig};
-use secrecy::SecretString;
 use tokio::sync::watch;
 
 use crate::clients::clients_config;
 use crate::local_store::StoreArgs;
-use crate::onboarding::mailchimp_webhook;
-use mlc_sandbox::Sandboxes;
-use mlc_sandbox::quickbooks::PayloadFormat;
+
+#[cfg(not(feature = "sandbox"))]
+mod no_sandbox;
+#[cfg(feature = "sandbox")]
+pub(crate) mod sandbox;
+
+#[cfg(not(feature = "sandbox"))]
+use no_sandbox::DevSandboxes;
+#[cfg(feature = "sandbox")]
+use sandbox::DevSandboxes;
 
 /// How often a local message may be received before it moves to its dead-letter queue (the
 /// stack's queues use the same count).
@@ -183,7 +186,7 @@ struct Setup {
     set: ConnectionSet,
     source: String,
     /// With `--sandbox`: they live as long as the run (dropping them stops their servers).
-    sandboxes: Option<Sandboxes>,
+    sandboxes: Option<DevSandboxes>,
 }
 
 impl Setup {
@@ -193,8 +196,8 @@ impl Setup {
         let (db, secrets) = args.store.open()?;
         let secrets: Arc<dyn Secrets> = Arc::new(secrets);
         let (set, source, sandboxes) = if args.sandbox {
-            let (set, source, sandboxes) = sandbox_run_connections(args).await?;
-            store_sandbox_credentials(secrets.as_ref(), &set, &sandboxes).await?;
+            let (set, source, sandboxes) = DevSandboxes::start(args.connections.as_deref()).await?;
+            sandboxes.store_credentials(secrets.as_ref(), &set).await?;
             (set, source, Some(sandboxes))
         } else {
             let file = args
@@ -207,7 +210,14 @@ impl Setup {
                 None,
             )
         };
-        let clients_config = dev_clients_config(args, sandboxes.as_ref())?;
+        let clients_config = match &sandboxes {
+            Some(sandboxes) => sandboxes.clients_config()?,
+            None => clients_config(
+                args.freshbooks_api.as_deref(),
+                args.mailchimp_api.as_deref(),
+                args.quickbooks_api.as_deref(),
+            )?,
+        };
         let pipeline = Local::new(db, secrets, clients_config)?;
         let queues = pipeline.apply(&set).await?;
         Ok(Self {
@@ -223,81 +233,14 @@ impl Setup {
     /// listed with the sandboxes' control URLs); otherwise each with what it still needs.
     async fn announce_routes(&self, addr: SocketAddr) -> anyhow::Result<()> {
         let webhook_base = format!("http://{addr}/webhooks");
-        let Some(sandboxes) = &self.sandboxes else {
-            return print_route_states(self.pipeline.secrets().as_ref(), &self.set, addr).await;
-        };
-        let registered =
-            register_freshbooks_callbacks(&self.pipeline, &self.set, &webhook_base).await?;
-        print_sandboxes(sandboxes, &registered);
-        for line in
-            register_sandbox_webhooks(&self.pipeline, &self.set, sandboxes, &webhook_base).await?
-        {
-            println!("  {line}");
+        match &self.sandboxes {
+            Some(sandboxes) => {
+                sandboxes
+                    .announce(&self.pipeline, &self.set, &webhook_base)
+                    .await
+            }
+            None => print_route_states(self.pipeline.secrets().as_ref(), &self.set, addr).await,
         }
-        for (what, url) in sandboxes.control_urls() {
-            println!("  {what}: {url}");
-        }
-        Ok(())
-    }
-}
-
-/// `--sandbox`: starts the sandboxes and reads the connections onto them — the given file bent
-/// onto them, or the built-in ones. Returns them with where they came from.
-async fn sandbox_run_connections(
-    args: &DevArgs,
-) -> anyhow::Result<(ConnectionSet, String, Sandboxes)> {
-    let sandboxes = Sandboxes::start()
-        .await
-        .map_err(|e| anyhow::anyhow!("starting the sandboxes: {e}"))?;
-    let (set, source) = match &args.connections {
-        Some(file) => (
-            sandbox_set(ConnectionSet::load(file)?, &sandboxes),
-            file.display().to_string(),
-        ),
-        None => (
-            dev_sandbox_connections(&sandboxes)?,
-            "the built-in sandbox connections".to_string(),
-        ),
-    };
-    Ok((set, source, sandboxes))
-}
-
-/// The clients' API bases: the sandboxes', or the flags'.
-fn dev_clients_config(
-    args: &DevArgs,
-    sandboxes: Option<&Sandboxes>,
-) -> anyhow::Result<LiveClientsConfig> {
-    match sandboxes {
-        Some(s) => clients_config(
-            Some(&s.freshbooks.base_url()),
-            Some(&s.mailchimp.base_url()),
-            Some(&s.quickbooks.base_url()),
-        ),
-        None => clients_config(
-            args.freshbooks_api.as_deref(),
-            args.mailchimp_api.as_deref(),
-            args.quickbooks_api.as_deref(),
-        ),
-    }
-}
-
-/// The sandboxes' addresses and the FreshBooks callbacks registered on them.
-fn print_sandboxes(sandboxes: &Sandboxes, registered: &[String]) {
-    println!(
-        "  sandboxes: FreshBooks {} (account {}), QuickBooks {} (company {}), Mailchimp {} (audience {})",
-        sandboxes.freshbooks.base_url(),
-        sandboxes.account_id(),
-        sandboxes.quickbooks.base_url(),
-        sandboxes.realm_id(),
-        sandboxes.mailchimp.base_url(),
-        sandboxes.list_id
-    );
-    println!(
-        "  {} FreshBooks callback(s) registered and verified:",
-        registered.len()
-    );
-    for uri in registered {
-        println!("    POST {uri}");
     }
 }
 
@@ -449,6 +392,7 @@ impl Local {
     }
 
     /// The FreshBooks API base the clients use.
+    #[cfg(feature = "sandbox")]
     pub(crate) fn freshbooks_api(&self) -> &str {
         &self.app.clients_config().freshbooks_api_base
     }
@@ -483,248 +427,6 @@ impl Local {
         }
         Ok(queues)
     }
-}
-
-/// The connections file used on the sandboxes when none is given: the sandbox's FreshBooks
-/// account into its audience, with an e-commerce store for the invoices.
-pub(crate) fn sandbox_connections(sandboxes: &Sandboxes) -> anyhow::Result<ConnectionSet> {
-    let text = format!(
-        r#"
-[connection.{SANDBOX_CONNECTION}]
-source = {{ vendor = "freshbooks", account = "{account}", credentials = "freshbooks-sandbox" }}
-target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "{list}", store_id = "{SANDBOX_STORE}" }}
-"#,
-        account = sandboxes.account_id(),
-        list = sandboxes.list_id,
-    );
-    Ok(ConnectionSet::from_toml(&text, "sandbox connections")?)
-}
-
-/// `dev --sandbox`'s built-in connections: [`sandbox_connections`] plus the sandbox's
-/// QuickBooks company into the same audience and that audience's list webhooks back into the
-/// company (as notes on its customers).
-fn dev_sandbox_connections(sandboxes: &Sandboxes) -> anyhow::Result<ConnectionSet> {
-    let mut set = sandbox_connections(sandboxes)?;
-    let text = format!(
-        r#"
-[connection.quickbooks-to-mailchimp]
-source = {{ vendor = "quickbooks", account = "{realm}", credentials = "quickbooks-sandbox" }}
-target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "{list}" }}
-[connection.mailchimp-to-quickbooks]
-source = {{ vendor = "mailchimp", account = "{list}", credentials = "mailchimp-sandbox" }}
-target = {{ vendor = "quickbooks", credentials = "quickbooks-sandbox", realm_id = "{realm}" }}
-"#,
-        realm = sandboxes.realm_id(),
-        list = sandboxes.list_id,
-    );
-    let quickbooks = ConnectionSet::from_toml(&text, "sandbox connections")?;
-    set.connections.extend(quickbooks.connections);
-    Ok(set)
-}
-
-/// Points the sandboxes' webhooks for the enabled QuickBooks and Mailchimp sources at the local
-/// routes under `webhook_base`: the QuickBooks app's endpoint (signed CloudEvents, with a fresh
-/// verifier token stored as the route's secret) and one list webhook per Mailchimp source list,
-/// added as a user would paste it in Mailchimp (the sandbox validates it with a GET first, so
-/// the routes must be serving). Returns a line per webhook, without secrets.
-async fn register_sandbox_webhooks(
-    pipeline: &Local,
-    set: &ConnectionSet,
-    sandboxes: &Sandboxes,
-    webhook_base: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    if set.for_vendor(Vendor::Quickbooks).next().is_some() {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        pipeline
-            .secrets()
-            .put(secret_names::QUICKBOOKS, &SecretString::from(token.clone()))
-            .await
-            .with_context(|| format!("storing `{}`", secret_names::QUICKBOOKS))?;
-        let url = format!("{webhook_base}/quickbooks");
-        sandboxes
-            .quickbooks
-            .set_webhook(&url, &token, PayloadFormat::CloudEvents);
-        lines.push(format!(
-            "QuickBooks webhook (company {}): POST {url}",
-            sandboxes.realm_id()
-        ));
-    }
-    for list in mailchimp_webhook::plans(set).into_keys() {
-        let secret = mailchimp_webhook::secret(pipeline.secrets().as_ref(), &list).await?;
-        sandboxes
-            .mailchimp
-            .add_list_webhook(&list, &mailchimp_webhook::url(webhook_base, &list, &secret))
-            .await
-            .map_err(|e| anyhow::anyhow!("adding the sandbox list webhook of `{list}`: {e:?}"))?;
-        lines.push(format!(
-            "Mailchimp list webhook (audience {list}): POST {webhook_base}/mailchimp/{list}/<secret>"
-        ));
-    }
-    Ok(lines)
-}
-
-/// The built-in sandbox connection's name and Mailchimp store id.
-pub(crate) const SANDBOX_CONNECTION: &str = "freshbooks-to-mailchimp";
-pub(crate) const SANDBOX_STORE: &str = "sandbox-store";
-
-/// A connections file bent onto the sandboxes: FreshBooks sources read the sandbox's account
-/// (its ids are the sandbox's own), Mailchimp audiences are created in the sandbox, and
-/// connections touching a vendor without a sandbox are disabled so nothing reaches a real
-/// vendor.
-fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
-    for (name, c) in set.connections.iter_mut() {
-        let supported = |v: Vendor| {
-            matches!(
-                v,
-                Vendor::Freshbooks | Vendor::Quickbooks | Vendor::Mailchimp
-            )
-        };
-        if !supported(c.source.vendor) || !supported(c.target.vendor) {
-            if c.enabled {
-                println!(
-                    "  connection {name}: no sandbox for {}/{}; disabled for this run",
-                    c.source.vendor, c.target.vendor
-                );
-            }
-            c.enabled = false;
-            continue;
-        }
-        match c.source.vendor {
-            Vendor::Freshbooks => c.source.account = Some(sandboxes.account_id().to_string()),
-            Vendor::Quickbooks => c.source.account = Some(sandboxes.realm_id().to_string()),
-            // A Mailchimp source's account is its list: created below like a target's.
-            _ => {}
-        }
-        if c.target.vendor == Vendor::Quickbooks {
-            c.target.realm_id = Some(sandboxes.realm_id().to_string());
-        }
-        if c.source.vendor == Vendor::Mailchimp
-            && let Some(list) = &c.source.account
-        {
-            sandboxes
-                .mailchimp
-                .create_list(list, &format!("Audience {list}"));
-        }
-        for endpoint in [&c.source, &c.target] {
-            if endpoint.vendor == Vendor::Mailchimp
-                && let Some(list) = &endpoint.list_id
-            {
-                sandboxes
-                    .mailchimp
-                    .create_list(list, &format!("Audience {list}"));
-            }
-        }
-    }
-    set
-}
-
-/// Stores the sandboxes' credential sets under every name the enabled connections use.
-pub(crate) async fn store_sandbox_credentials(
-    secrets: &dyn Secrets,
-    set: &ConnectionSet,
-    sandboxes: &Sandboxes,
-) -> anyhow::Result<()> {
-    for c in set.connections.values().filter(|c| c.enabled) {
-        for endpoint in [&c.source, &c.target] {
-            let value = match endpoint.vendor {
-                Vendor::Freshbooks => sandboxes.freshbooks_credentials_json(),
-                Vendor::Quickbooks => sandboxes.quickbooks_credentials_json(),
-                Vendor::Mailchimp => sandboxes.mailchimp_credentials_json(),
-                _ => continue,
-            };
-            let name = secret_names::credentials(&endpoint.credentials);
-            secrets
-                .put(&name, &SecretString::from(value))
-                .await
-                .with_context(|| format!("storing `{name}`"))?;
-        }
-    }
-    Ok(())
-}
-
-/// How long FreshBooks' verification handshake may take to reach the route.
-const HANDSHAKE_WAIT: Duration = Duration::from_secs(20);
-
-/// Registers a FreshBooks callback per event for every enabled FreshBooks source at the local
-/// webhook routes, as `apply` does for a stack (its [`register_pending`]), under route ids
-/// named after the connection; the handshake then reaches the webhook route, which verifies it
-/// with FreshBooks. Returns the callbacks' URLs once every one is verified.
-pub(crate) async fn register_freshbooks_callbacks(
-    pipeline: &Local,
-    set: &ConnectionSet,
-    webhook_base: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut registered = Vec::new();
-    for (name, c) in &set.connections {
-        if !c.enabled || c.source.vendor != Vendor::Freshbooks {
-            continue;
-        }
-        registered.extend(register_connection_callbacks(pipeline, name, c, webhook_base).await?);
-    }
-    let routes: Vec<&str> = registered.iter().map(|(r, _)| r.as_str()).collect();
-    wait_callbacks_verified(pipeline, &routes).await?;
-    Ok(registered.into_iter().map(|(_, uri)| uri).collect())
-}
-
-/// Registers the callbacks of one FreshBooks source; returns each one's route id and URL.
-async fn register_connection_callbacks(
-    pipeline: &Local,
-    name: &str,
-    c: &Connection,
-    webhook_base: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let account = c
-        .source
-        .account
-        .as_deref()
-        .with_context(|| format!("connection {name}: FreshBooks source without an account"))?;
-    let client = FreshbooksClient::new(
-        pipeline.freshbooks_api(),
-        pipeline.app.clients()?.freshbooks_tokens(),
-        &c.source.credentials,
-    )?;
-    let mut registered = Vec::new();
-    for event in callbacks::EVENTS {
-        let route_id = format!("{name}-{event}");
-        let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
-        let spec = CallbackSpec {
-            account,
-            credentials: &c.source.credentials,
-            event,
-            route_id: &route_id,
-            uri: &uri,
-        };
-        let clock = pipeline.app.ports().clock.as_ref();
-        register_pending(&pipeline.db, clock, &client, &spec, None)
-            .await
-            .with_context(|| format!("the FreshBooks `{event}` callback"))?;
-        registered.push((route_id, uri));
-    }
-    Ok(registered)
-}
-
-/// Waits until FreshBooks' handshake has verified every route; fails naming those it has not.
-async fn wait_callbacks_verified(pipeline: &Local, routes: &[&str]) -> anyhow::Result<()> {
-    let verified = wait_verified(
-        &pipeline.db,
-        routes,
-        HANDSHAKE_WAIT,
-        Duration::from_millis(50),
-    )
-    .await;
-    let pending: Vec<&str> = routes
-        .iter()
-        .copied()
-        .filter(|r| !verified.contains(r))
-        .collect();
-    if !pending.is_empty() {
-        anyhow::bail!(
-            "FreshBooks callbacks not verified within {HANDSHAKE_WAIT:?}: {}",
-            pending.join(", ")
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `audit`, `dead-letters`, `replay`, `backfill`) on the local store or a deployed stack.
 
 mod clients;
+#[cfg(feature = "sandbox")]
 mod demo;
 mod dev;
 mod local_store;
@@ -29,6 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Watch FreshBooks → Mailchimp work end to end on local sandboxes (under a minute).
+    #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
     /// Run the whole pipeline locally: webhook routes, workers and the poller, over the embedded store.
     Dev(dev::DevArgs),
@@ -84,6 +86,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Ops(command) => ops::run(command).await,

@@ -27,6 +27,9 @@
 //!   credentials: 401 `{"error":"invalid_client"}`.
 //! - `POST /v2/oauth2/tokens/revoke` (Basic, JSON `{"token"}`): disconnects the app from the
 //!   token's company (all its tokens stop working).
+//! - `GET /.well-known/openid_sandbox_configuration[/]` (and `openid_configuration`): the OpenID
+//!   discovery document intuit-oauth reads first, every endpoint on this server.
+//!   `GET /v1/openid_connect/userinfo` (Bearer access token): the connecting user's claims.
 //! - `GET /connect/oauth2?client_id&redirect_uri&state&response_type=code&scope`: approves at
 //!   once for `realm_id` (sandbox-only parameter; default: the only company) and redirects to
 //!   `redirect_uri?code=…&state=…&realmId=…` (`deny=1` → `error=access_denied`).

@@ -44,7 +44,8 @@
 //!     (UNCONFIRMED code). Creates and updates send Create/Update webhooks, as QuickBooks does
 //!     for API changes.
 //!   - `GET query?query=…` / `POST query` (`application/text` body): see [`query`].
-//!   - `GET cdc?entities=Customer&changedSince=…` → `CDCResponse` with full customers (inactive
+//!   - `GET cdc?entities=Customer&changedSince=…` (RFC 3339 with or without seconds; zone-less
+//!     times and dates in the company's zone, as Intuit reads them) → `CDCResponse` with full customers (inactive
 //!     included) changed after `changedSince` and merged-away ones as `"status":"Deleted"`
 //!     stubs, oldest first, at most [`QuickbooksSandboxOptions::cdc_cap`]; more than 30 days back
 //!     → 400 Fault (text UNCONFIRMED).

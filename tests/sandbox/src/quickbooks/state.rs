@@ -340,6 +340,11 @@ impl State {
         }
     }
 
+    /// The company's zone: zone-less times in queries and CDC are read in it.
+    pub fn zone(&self) -> FixedOffset {
+        self.offset
+    }
+
     /// Seconds, company offset: how `MetaData` times read (`2015-07-24T10:33:39-07:00`).
     pub fn meta_time(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.offset)
@@ -813,6 +818,8 @@ impl State {
     /// Answers a parsed query: `QueryResponse` (`{}` when no rows).
     pub fn query(&self, realm: &str, q: &Query) -> Result<Value, QboFault> {
         let company = self.books(realm)?;
+        q.check_literals(self.offset)
+            .map_err(|e| QboFault::query(&e))?;
         // Inactive customers only when the query asks about Active (quickbooks.md §3.2).
         let implicit_active = !q.mentions("Active");
         let rows: Vec<Row<'_>> = match q.entity {
@@ -830,9 +837,11 @@ impl State {
                 .map(|(id, rec)| Row::Attachable(*id, rec))
                 .collect(),
         };
-        let matched = rows
-            .into_iter()
-            .filter(|row| q.conditions.iter().all(|c| c.matches(&row.field(c.field))));
+        let matched = rows.into_iter().filter(|row| {
+            q.conditions
+                .iter()
+                .all(|c| c.matches(&row.field(c.field), self.offset))
+        });
         if q.select == Select::Count {
             return Ok(json!({"totalCount": matched.count()}));
         }

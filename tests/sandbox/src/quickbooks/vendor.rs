@@ -646,7 +646,8 @@ async fn cdc(
     let Some(since) = param(&params, "changedSince") else {
         return fault_response(&inner, &QboFault::required("changedSince"));
     };
-    let Some(since) = query::parse_time(since) else {
+    let zone = inner.state().zone();
+    let Some(since) = query::parse_time(since, zone) else {
         return fault_response(
             &inner,
             &QboFault::invalid(format!("changedSince `{since}` is not a date-time")),

@@ -176,7 +176,6 @@ def test_bad_token_raises_401(fb_env, account):
     assert e.value.status_code == 401
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, FreshBooksError), reason="issue 11: callback DELETE answers 200 {} instead of 204")
 def test_callbacks_lifecycle(fb, account, control):
     created = fb.callbacks.create(account, {"event": "invoice.create", "uri": "http://127.0.0.1:9/hook"})
     assert created.event == "invoice.create" and created.verified is False
@@ -215,7 +214,6 @@ def test_callback_updated_at_is_iso8601_utc(fb, account):
     fb.callbacks.delete(account, created.callbackid)
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, FreshBooksError), reason="issue 11: client create/update answer an empty 405")
 def test_client_create_and_update(fb, account):
     created = fb.clients.create(account, {"email": "new@example.com", "fname": "New", "organization": "Org"})
     assert created.email == "new@example.com" and created.id
@@ -227,6 +225,35 @@ def test_client_create_and_update(fb, account):
     with pytest.raises(FreshBooksError) as e:
         fb.clients.update(account, 999999999, {"lname": "X"})
     assert e.value.status_code == 404 and e.value.error_code == 1012
+
+
+def test_google_rpc_error_shape_raises(fb, account, control):
+    """The newer google-rpc shape (freshbooks.md §1.1, §3.1) keeps the statuses, so the SDK
+    still raises FreshBooksError with them."""
+    control.post("error_shape", {"shape": "google_rpc"})
+    try:
+        with pytest.raises(FreshBooksError) as e:
+            fb.clients.get(account, 999999999)
+        assert e.value.status_code == 404
+        assert e.value.raw_response["code"] == 5
+        assert e.value.raw_response["details"][0]["reason"] == "1012"
+        with pytest.raises(FreshBooksError) as e:
+            fb.callbacks.create(account, {"event": "no.such_event", "uri": "http://127.0.0.1:9/hook"})
+        assert e.value.status_code == 422
+        assert e.value.error_details[0]["fieldViolations"][0]["field"] == "event"
+    finally:
+        control.post("error_shape", {"shape": "legacy"})
+
+
+def test_client_archive_and_restore(fb, account):
+    made = fb.clients.create(account, {"email": "archive@example.com"})
+    # vis_state in a PUT discards every other field (freshbooks.md §0.10).
+    archived = fb.clients.update(account, made.id, {"vis_state": VisState.ARCHIVED, "fname": "Ignored"})
+    assert archived.vis_state == VisState.ARCHIVED and archived.fname == ""
+    deleted = fb.clients.delete(account, made.id)
+    assert deleted.vis_state == VisState.DELETED
+    restored = fb.clients.update(account, made.id, {"vis_state": VisState.ACTIVE})
+    assert restored.vis_state == VisState.ACTIVE
 
 
 def test_errors_with_200_quirk(fb, account, control):

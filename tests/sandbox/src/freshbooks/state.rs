@@ -425,6 +425,20 @@ impl State {
         Ok(vec![change(account, "client.delete", id)])
     }
 
+    /// Restores (0) or archives (2) a client: an update as FreshBooks reports it.
+    pub fn set_client_vis_state(
+        &mut self,
+        account: &str,
+        id: i64,
+        vis_state: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, SandboxError> {
+        let client = client_mut(self.books_mut(account)?, id)?;
+        client.vis_state = vis_state;
+        client.updated = now;
+        Ok(vec![change(account, "client.update", id)])
+    }
+
     pub fn create_invoice(
         &mut self,
         account: &str,

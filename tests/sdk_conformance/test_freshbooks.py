@@ -104,9 +104,16 @@ def test_identity_parses(fb, fb_env):
     accounts = [m.business.account_id for m in me.business_memberships]
     assert fb_env["account_id"] in accounts
     assert me.business_memberships[0].business.id == fb_env["business_id"]
+    # The top-level fields of the SDK's fixture (tests/fixtures/auth_me_response.json).
+    for field in ("id", "profile", "identity_uuid", "first_name", "last_name", "email", "language",
+                  "confirmed_at", "created_at", "unconfirmed_email", "setup_complete", "phone_numbers",
+                  "addresses", "profession", "links", "permissions", "groups", "subscription_statuses",
+                  "integrations", "business_memberships", "identity_origin", "roles"):
+        assert field in me.data, field
+    assert fb_env["account_id"] in me.data["permissions"]
+    assert me.business_memberships[0].business.address.country
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, FreshBooksError), reason="issue 11: signup_date rendered US/Eastern; the SDK reads it as UTC")
 def test_client_get_and_times(fb, account, books):
     client = fb.clients.get(account, books["client"])
     assert isinstance(client, Result)
@@ -115,16 +122,33 @@ def test_client_get_and_times(fb, account, books):
     assert client.vis_state == VisState.ACTIVE
     # `updated` is US/Eastern, zone-less; the SDK converts it to UTC.
     assert near_now(client.updated)
-    # The SDK reads `signup_date` as UTC (freshbooks.md §0.6 names the Eastern fields).
-    assert near_now(client.signup_date)
+    # The SDK reads `signup_date` as UTC (freshbooks.md §0.6 names the Eastern fields): a new
+    # client's signup and update are the same instant once each is read in its zone.
+    assert client.signup_date == client.updated
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, FreshBooksError), reason="issue 11: client lacks the SDK fixture's fields")
 def test_client_fields_of_the_sdk_fixture(fb, account, books):
     client = fb.clients.get(account, books["client"])
-    for field in ("bus_phone", "mob_phone", "home_phone", "p_street", "p_city", "p_province",
-                  "p_code", "p_country", "language", "note", "uuid", "username", "role"):
-        assert field in client.data, field
+    # Every field of the SDK's own fixture (tests/fixtures/get_client_response.json) but its
+    # made-up `test_amount`.
+    fixture_fields = {
+        "accounting_systemid", "allow_email_include_pdf", "allow_late_fees", "allow_late_notifications",
+        "bus_phone", "company_industry", "company_size", "currency_code", "direct_link_token", "email",
+        "fax", "fname", "grand_total_balance", "has_retainer", "home_phone", "id", "language",
+        "last_activity", "last_login", "level", "lname", "mob_phone", "note", "notified", "num_logins",
+        "organization", "outstanding_balance", "p_city", "p_code", "p_country", "p_province", "p_street",
+        "p_street2", "pref_email", "pref_gmail", "retainer_id", "role", "s_city", "s_code", "s_country",
+        "s_province", "s_street", "s_street2", "signup_date", "statement_token", "subdomain", "updated",
+        "userid", "username", "uuid", "vat_name", "vat_number", "vis_state",
+    }
+    assert fixture_fields <= set(client.data), fixture_fields - set(client.data)
+    written = fb.clients.create(account, {"email": "addr@example.com", "bus_phone": "416-555-0100",
+                                          "p_street": "123 Huron St", "p_city": "Toronto",
+                                          "p_country": "Canada", "note": "I like cats"})
+    again = fb.clients.get(account, written.id)
+    assert (again.bus_phone, again.p_street, again.p_city, again.p_country, again.note) == (
+        "416-555-0100", "123 Huron St", "Toronto", "Canada", "I like cats")
+    assert again.mob_phone == "" and again.language == "en"
 
 
 def test_client_list_with_updated_filter(fb, account, books):
@@ -202,7 +226,6 @@ def test_callback_validation_raises_422(fb, account):
     assert e.value.error_details
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, FreshBooksError), reason="issue 11: callback updated_at is zone-less Eastern")
 def test_callback_updated_at_is_iso8601_utc(fb, account):
     created = fb.callbacks.create(account, {"event": "client.update", "uri": "http://127.0.0.1:9/x"})
     raw = requests.get(

@@ -29,8 +29,10 @@
 //!   `search[updated_min|updated_max]` (US/Eastern `YYYY-MM-DD`), `search[vis_state]` (lists
 //!   return active + archived by default), `search[customerid]`, `search[invoiceid]`,
 //!   `search[clientid]`, `search[email]`. Not found → 404 `{"response":{"errors":[{"errno":1012,…}]}}`
-//!   — or the same body with HTTP 200 under [`Control::set_errors_with_200`]. `updated` is
-//!   US/Eastern, zone-less, from the sandbox clock.
+//!   — or the same body with HTTP 200 under [`Control::set_errors_with_200`]. `updated` (and
+//!   invoices' `created_at`) is US/Eastern, zone-less, from the sandbox clock; a client's
+//!   `signup_date` is UTC in the same format and a callback's `updated_at` ISO 8601 with `Z`, as
+//!   FreshBooks' SDK reads them.
 //! - `POST …/users/clients` `{"client":{…}}` and `PUT …/users/clients/{id}` (a `vis_state` in
 //!   the PUT deletes or restores and discards every other field, as FreshBooks does): the
 //!   client in the get shape, callbacks as for control-API changes; an invalid `email` → 422

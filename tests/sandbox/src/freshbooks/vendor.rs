@@ -1,5 +1,6 @@
 //! The FreshBooks-facing routes: OAuth token endpoint, identity, accounting reads, callbacks.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -299,26 +300,70 @@ async fn me(State(inner): State<Shared>, headers: HeaderMap) -> Response {
     let Some(user) = state.users.get(&identity) else {
         return unauthorized(Family::Identity);
     };
+    // The fields of the SDK fixture auth_me_response.json; what the sandbox does not model is
+    // at a new user's values.
     let memberships: Vec<Value> = user
         .accounts
         .iter()
         .filter_map(|a| state.businesses.get(a))
         .map(|b| {
-            json!({"id": b.business_id, "role": if b.owner_identity_id == identity { "owner" } else { "employee" },
+            let role = if b.owner_identity_id == identity { "owner" } else { "business_employee" };
+            json!({"id": b.business_id, "role": role, "unacknowledged_change": false,
                 "business": {"id": b.business_id, "business_uuid": format!("uuid-{}", b.business_id),
-                    "name": b.name, "account_id": b.account_id, "date_format": "mm/dd/yyyy"}})
+                    "name": b.name, "account_id": b.account_id, "date_format": "mm/dd/yyyy",
+                    "address": {"id": b.business_id, "street": "", "city": "", "province": "",
+                        "country": "United States", "postal_code": ""},
+                    "phone_number": null, "business_clients": []}})
+        })
+        .collect();
+    let groups: Vec<Value> = user
+        .accounts
+        .iter()
+        .filter_map(|a| state.businesses.get(a))
+        .map(|b| {
+            let role = if b.owner_identity_id == identity {
+                "owner"
+            } else {
+                "business_employee"
+            };
+            json!({"id": b.business_id, "group_id": b.business_id, "role": role,
+                "identity_id": identity, "identity_uuid": format!("uuid-identity-{identity}"),
+                "business_id": b.business_id, "active": true})
         })
         .collect();
     let roles: Vec<Value> = user
         .accounts
         .iter()
-        .map(|a| json!({"role": "admin", "accountid": a, "userid": 1, "systemid": 1}))
+        .map(|a| {
+            json!({"role": "admin", "accountid": a, "userid": 1, "systemid": 1,
+            "links": {"destroy": format!("/service/auth/api/v1/users/role/{identity}")}})
+        })
+        .collect();
+    let permissions: serde_json::Map<String, Value> = user
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), json!({})))
+        .collect();
+    let subscriptions: serde_json::Map<String, Value> = user
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), json!("active")))
         .collect();
     json_response(
         StatusCode::OK,
-        json!({"response": {"id": identity, "identity_id": identity, "email": user.email,
-            "first_name": "Sandbox", "last_name": "User",
-            "business_memberships": memberships, "roles": roles}}),
+        json!({"response": {"id": identity, "identity_id": identity,
+            "identity_uuid": format!("uuid-identity-{identity}"), "email": user.email,
+            "first_name": "Sandbox", "last_name": "User", "language": "en",
+            "confirmed_at": null, "created_at": null, "unconfirmed_email": null,
+            "setup_complete": true, "phone_numbers": [], "addresses": [],
+            "profile": {"setup_complete": true, "first_name": "Sandbox", "last_name": "User",
+                "phone_number": null, "address": null, "professions": [], "has_password": true},
+            "profession": null,
+            "links": {"me": format!("/service/auth/api/v1/users?id={identity}"),
+                "roles": format!("/service/auth/api/v1/users/role/{identity}")},
+            "permissions": permissions, "groups": groups,
+            "subscription_statuses": subscriptions, "integrations": {},
+            "business_memberships": memberships, "identity_origin": null, "roles": roles}}),
     )
 }
 
@@ -544,13 +589,16 @@ async fn get_client(
     }
 }
 
-/// The `client` object of a create or update body, as a [`ClientSpec`] plus `vis_state`, or the
-/// 422 to answer.
-fn client_body(
-    inner: &Inner,
-    body: &[u8],
-    id: &str,
-) -> Result<(ClientSpec, Option<i64>), Box<Response>> {
+/// What a client create or update body asks for.
+struct ClientWrite {
+    spec: ClientSpec,
+    /// [`state::CLIENT_TEXT_FIELDS`] given.
+    contact: BTreeMap<String, String>,
+    vis_state: Option<i64>,
+}
+
+/// The `client` object of a create or update body, or the 422 to answer.
+fn client_body(inner: &Inner, body: &[u8], id: &str) -> Result<ClientWrite, Box<Response>> {
     let invalid = |field: &str, value: &str| {
         Box::new(accounting_error(
             inner,
@@ -594,7 +642,17 @@ fn client_body(
             _ => return Err(invalid("vis_state", &v.to_string())),
         },
     };
-    Ok((spec, vis_state))
+    let mut contact = BTreeMap::new();
+    for field in state::CLIENT_TEXT_FIELDS {
+        if let Some(value) = text(field)? {
+            contact.insert(field.to_string(), value);
+        }
+    }
+    Ok(ClientWrite {
+        spec,
+        contact,
+        vis_state,
+    })
 }
 
 /// `local@domain.tld`, no spaces: the sandbox's stand-in for FreshBooks' (unpublished) check.
@@ -627,9 +685,16 @@ async fn create_client(
     body: Bytes,
 ) -> Response {
     guard!(authorize(&inner, &headers, &account, Family::Accounting));
-    let (spec, _) = guard!(client_body(&inner, &body, ""));
+    let write = guard!(client_body(&inner, &body, ""));
     let now = inner.now();
-    let made = inner.state().create_client(&account, spec, now);
+    let made = {
+        let mut db = inner.state();
+        db.create_client(&account, write.spec, now)
+            .and_then(|(id, changes)| {
+                db.set_client_contact(&account, id, write.contact)?;
+                Ok((id, changes))
+            })
+    };
     match made {
         Ok((id, changes)) => {
             deliver_later(&inner, changes);
@@ -666,14 +731,19 @@ async fn update_client(
     let Some(n) = exists else {
         return not_found(&inner, "client", "userid", &id);
     };
-    let (spec, vis_state) = guard!(client_body(&inner, &body, &id));
+    let write = guard!(client_body(&inner, &body, &id));
     let now = inner.now();
     let done = {
         let mut db = inner.state();
-        match vis_state {
+        match write.vis_state {
             Some(DELETED) => db.delete_client(&account, n, now),
             Some(v) => db.set_client_vis_state(&account, n, v, now),
-            None => db.update_client(&account, n, spec, now),
+            None => db
+                .update_client(&account, n, write.spec, now)
+                .and_then(|changes| {
+                    db.set_client_contact(&account, n, write.contact)?;
+                    Ok(changes)
+                }),
         }
     };
     match done {

@@ -16,7 +16,7 @@ from quickbooks.cdc import change_data_capture
 from quickbooks.exceptions import (AuthorizationException, ObjectNotFoundException, QuickbooksException,
                                    ValidationException)
 from quickbooks.objects.attachable import Attachable, AttachableRef
-from quickbooks.objects.base import Address, EmailAddress, Ref
+from quickbooks.objects.base import Address, EmailAddress, PhoneNumber, Ref
 from quickbooks.objects.company_info import CompanyInfo
 from quickbooks.objects.customer import Customer
 
@@ -94,10 +94,10 @@ def test_customer_get_parses(qb, customer_id):
     assert c.SyncToken == "0"
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, QuickbooksException), reason="issue 11: customers lack CurrencyRef")
 def test_customer_currency_ref(qb, customer_id):
     c = Customer.get(customer_id, qb=qb)
     assert isinstance(c.CurrencyRef, Ref) and c.CurrencyRef.value == "USD"
+    assert c.Balance == 0 and c.PrintOnCheckName == "Ada Lovelace"
 
 
 def test_query_by_email(qb, customer_id):
@@ -168,12 +168,13 @@ def test_company_info(qb, sandbox):
     assert isinstance(info, CompanyInfo) and info.CompanyName == "Acme Books"
 
 
-@pytest.mark.xfail(strict=True, raises=(AssertionError, QuickbooksException), reason="issue 11: CompanyInfo lacks address and contact fields")
 def test_company_info_address_and_contact(qb, sandbox):
     info = CompanyInfo.get(sandbox["realm_id"], qb=qb)
     assert isinstance(info.CompanyAddr, Address) and info.CompanyAddr.City
     assert isinstance(info.Email, EmailAddress) and info.Email.Address
-    assert info.Country and info.LegalName
+    assert isinstance(info.PrimaryPhone, PhoneNumber) and info.PrimaryPhone.FreeFormNumber
+    assert isinstance(info.LegalAddr, Address) and isinstance(info.CustomerCommunicationAddr, Address)
+    assert info.Country and info.LegalName and info.CompanyStartDate and info.FiscalYearStartMonth
 
 
 def test_not_found_raises(qb):

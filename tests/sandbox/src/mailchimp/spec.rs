@@ -220,6 +220,21 @@ impl Spec {
         })
     }
 
+    /// Every operation of the document as `(METHOD, template)`, sorted.
+    pub fn operations(&self) -> Vec<(String, String)> {
+        let mut ops: Vec<(String, String)> = self
+            .routes
+            .iter()
+            .flat_map(|r| {
+                r.ops
+                    .keys()
+                    .map(|m| (m.to_ascii_uppercase(), r.template.clone()))
+            })
+            .collect();
+        ops.sort();
+        ops
+    }
+
     /// Matches `path` (relative to `/3.0`, e.g. `/lists/abc/members/0cba…`) to a template.
     fn route(&self, path: &str) -> Option<(&Route, BTreeMap<String, String>)> {
         let parts: Vec<String> = path

@@ -6,11 +6,48 @@ sandbox's URLs and credentials as JSON in MLC_SDK_SANDBOX. The files drive the v
 is about what the vendor's SDK accepts, parses and raises.
 """
 
+import ipaddress
 import json
 import os
+import socket
 
 import pytest
 import requests
+
+# Nothing here may leave the machine: an SDK whose base URL override did not take would
+# otherwise quietly call the real vendor. Every connection and name lookup must be loopback.
+_connect = socket.socket.connect
+_getaddrinfo = socket.getaddrinfo
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_connect(sock, address):
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+        raise ConnectionRefusedError(f"SDK conformance: refusing to connect to {address} (loopback only)")
+    return _connect(sock, address)
+
+
+def _loopback_getaddrinfo(host, *args, **kwargs):
+    if host is not None and not _is_loopback(host if isinstance(host, str) else host.decode()):
+        raise socket.gaierror(f"SDK conformance: refusing to resolve {host!r} (loopback only)")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _loopback_connect
+socket.getaddrinfo = _loopback_getaddrinfo
+
+
+def test_the_loopback_guard_holds():
+    with pytest.raises(OSError):
+        requests.get("https://api.mailchimp.com/3.0/ping", timeout=5)
 
 
 @pytest.fixture(scope="session")

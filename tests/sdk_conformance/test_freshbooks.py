@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from conftest import Control
+from conftest import Control, test_the_loopback_guard_holds  # noqa: F401 (collected here)
 from freshbooks import Client, FilterBuilder, IncludesBuilder, PaginateBuilder
 from freshbooks.errors import FreshBooksError
 from freshbooks.models import Identity, ListResult, Result, VisState
@@ -93,6 +93,21 @@ def handshake_verifier(control, callback_id):
                 return parse_qs(d["body"])["verifier"][0]
         time.sleep(0.1)
     pytest.fail(f"no handshake for callback {callback_id}")
+
+
+def test_authorization_code_exchange(fb_env, control):
+    # A user of its own: a new token pair supersedes the user's older ones (freshbooks.md §2).
+    other = control.post("setup", {"email": "second@example.com", "business_name": "Second Books"})
+    c = fb_env["credentials"]
+    code = control.post("codes", {"identity_id": other["identity_id"]})["code"]
+    client = Client(client_id=c["client_id"], client_secret=c["client_secret"],
+                    redirect_uri=c["redirect_uri"], auto_retry=False)
+    token = client.get_access_token(code)
+    assert token.access_token and token.refresh_token
+    assert client.current_user().identity_id == other["identity_id"]
+    with pytest.raises(FreshBooksError) as e:
+        client.get_access_token(code)  # single use
+    assert e.value.status_code == 400
 
 
 def test_identity_parses(fb, fb_env):

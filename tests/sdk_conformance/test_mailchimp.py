@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import jsonschema
 import mailchimp_marketing
 import pytest
-from conftest import Control
+from conftest import Control, test_the_loopback_guard_holds  # noqa: F401 (collected here)
 from mailchimp_marketing.api_client import ApiClientError
 from referencing import Registry
 from referencing.jsonschema import DRAFT4

@@ -7,7 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import Control
+from conftest import Control, test_the_loopback_guard_holds  # noqa: F401 (collected here)
 from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
 from intuitlib.exceptions import AuthClientError
@@ -78,6 +78,16 @@ def test_discovery_document(sandbox):
     assert auth.auth_endpoint == f"{base}/connect/oauth2"
     assert auth.user_info_url.startswith(base)
     assert auth.get_authorization_url([Scopes.ACCOUNTING]).startswith(f"{base}/connect/oauth2?")
+
+
+def test_authorization_code_exchange(sandbox, control):
+    code = control.post("codes", {"realm_id": sandbox["realm_id"]})["code"]
+    auth = auth_client(sandbox)
+    auth.get_bearer_token(code, realm_id=sandbox["realm_id"])
+    assert auth.access_token and auth.refresh_token and auth.x_refresh_token_expires_in
+    with pytest.raises(AuthClientError) as e:
+        auth_client(sandbox).get_bearer_token(code)  # single use
+    assert e.value.status_code == 400
 
 
 def test_userinfo(qb):

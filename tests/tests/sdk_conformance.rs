@@ -7,7 +7,8 @@
 //! Each test starts one sandbox in-process on a loopback port and runs pytest on that vendor's
 //! file from the bootstrap's virtual environment (`.venv`, where infra/requirements.txt pins the
 //! SDKs), with the sandbox's URLs and credentials as JSON in `MLC_SDK_SANDBOX`. Without the venv
-//! the test is skipped with a message, except under CI, where it fails.
+//! (or with one made before the SDKs were pinned) the test is skipped with a message, except
+//! under CI, where it fails.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,19 +33,32 @@ fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
-/// The venv's python, or `None` (after saying why) when the test should be skipped.
+/// The modules the suite imports: pytest and the SDKs infra/requirements.txt pins.
+const SDK_MODULES: &str = "pytest, freshbooks, intuitlib, quickbooks, mailchimp_marketing";
+
+/// The venv's python, or `None` (after saying why) when the test should be skipped: no venv, or
+/// one bootstrapped before the SDKs were pinned.
 ///
 /// # Panics
-/// Under CI when the venv is missing: the SDK checks must not silently vanish there.
+/// Under CI when either is so: the SDK checks must not silently vanish there.
 fn venv_python() -> Option<PathBuf> {
     let python = repo_root().join(".venv/bin/python");
-    if python.is_file() {
-        return Some(python);
-    }
-    let why = format!(
-        "{} is missing: run infra/bootstrap.sh to install the vendor SDKs",
-        python.display()
-    );
+    let why = if !python.is_file() {
+        format!("{} is missing", python.display())
+    } else {
+        let imports = std::process::Command::new(&python)
+            .args(["-c", &format!("import {SDK_MODULES}")])
+            .output();
+        match imports {
+            Ok(out) if out.status.success() => return Some(python),
+            Ok(out) => format!(
+                "the venv lacks the SDKs ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            Err(e) => format!("{} does not run: {e}", python.display()),
+        }
+    };
+    let why = format!("{why}; run infra/bootstrap.sh to install the vendor SDKs");
     assert!(!under_ci(), "SDK conformance cannot run under CI: {why}");
     eprintln!("SKIPPED (not under CI): {why}");
     None
@@ -81,6 +95,8 @@ async fn pytest(file: &str, sandbox: Value) {
         .env_remove("HTTPS_PROXY")
         .env_remove("http_proxy")
         .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
         .kill_on_drop(true);
     let output = tokio::time::timeout(PYTEST_TIMEOUT, command.output())
         .await

@@ -294,6 +294,20 @@ def test_client_archive_and_restore(fb, account):
     assert restored.vis_state == VisState.ACTIVE
 
 
+def test_injected_faults_raise(fb, account, books, control):
+    control.post("faults", {"route": "clients", "times": 1,
+                            "action": {"kind": "status", "status": 429, "retry_after_secs": 2}})
+    with pytest.raises(FreshBooksError) as e:
+        fb.clients.get(account, books["client"])
+    assert e.value.status_code == 429
+    control.post("faults", {"route": "invoices", "times": 1, "action": {"kind": "status", "status": 503}})
+    with pytest.raises(FreshBooksError) as e:
+        fb.invoices.get(account, books["invoice"])
+    assert e.value.status_code == 503
+    # Spent: the next call is served.
+    assert fb.clients.get(account, books["client"]).id == books["client"]
+
+
 def test_errors_with_200_quirk(fb, account, control):
     """The injectable quirk: an error body with HTTP 200 (weakly sourced, freshbooks.md §0.9).
     The SDK treats a 200 as success, so the error only shows in the body."""

@@ -49,10 +49,24 @@ def registry(sandbox):
 @pytest.fixture(scope="module")
 def conforms(registry):
     """conforms(method, template, body): `body` matches the operation's 200 response schema."""
-    def check(method, template, body):
-        pointer = f"/paths/{escape(template)}/{method.lower()}/responses/200/content/application~1json/schema"
+    def check(method, template, body, response="200"):
+        pointer = f"/paths/{escape(template)}/{method.lower()}/responses/{response}/content/application~1json/schema"
         schema = {"$ref": f"{SPEC_URI}#{pointer}"}
         jsonschema.Draft4Validator(schema, registry=registry).validate(body)
+        return body
+    return check
+
+
+@pytest.fixture(scope="module")
+def conforms_error(conforms):
+    """conforms_error(method, template, error): the ApiClientError's body is the operation's
+    documented error (the `default` response, Mailchimp's problem document)."""
+    def check(method, template, error):
+        body = problem(error)
+        conforms(method, template, body, response="default")
+        for field in ("type", "title", "status", "detail", "instance"):
+            assert field in body, field
+        assert body["status"] == error.status_code
         return body
     return check
 
@@ -207,21 +221,35 @@ def test_merge_fields(mc, list_id, conforms):
     assert made["tag"] == "PLAN"
 
 
-def test_errors_raise_api_client_error(mc, list_id, sandbox):
+def test_errors_raise_api_client_error(mc, list_id, sandbox, conforms_error):
+    member = "/lists/{list_id}/members/{subscriber_hash}"
     with pytest.raises(ApiClientError) as e:
         mc.lists.get_list_member(list_id, h("missing@example.com"))
     assert e.value.status_code == 404
-    assert problem(e.value)["title"] == "Resource Not Found"
+    assert conforms_error("GET", member, e.value)["title"] == "Resource Not Found"
     with pytest.raises(ApiClientError) as e:
         mc.lists.set_list_member(list_id, h("bad@example.com"), {"email_address": "bad@example.com",
                                                                "status_if_new": "bogus"})
-    assert e.value.status_code == 400 and problem(e.value)["title"] == "Invalid Resource"
+    assert e.value.status_code == 400
+    assert conforms_error("PUT", member, e.value)["title"] == "Invalid Resource"
     stranger = mailchimp_marketing.Client()
     stranger.set_config({"api_key": "0" * 32 + "-" + sandbox["server"], "server": sandbox["server"]})
     stranger.api_client.host = sandbox["base_url"]
     with pytest.raises(ApiClientError) as e:
         stranger.ping.get()
     assert e.value.status_code == 401
+
+
+def test_injected_faults_raise(mc, list_id, control):
+    control.post("faults", {"status": 429, "times": 1, "path_contains": "/merge-fields"})
+    with pytest.raises(ApiClientError) as e:
+        mc.lists.get_list_merge_fields(list_id)
+    assert e.value.status_code == 429 and problem(e.value)["status"] == 429
+    control.post("faults", {"status": 503, "times": 1, "path_contains": "/merge-fields"})
+    with pytest.raises(ApiClientError) as e:
+        mc.lists.get_list_merge_fields(list_id)
+    assert e.value.status_code == 503
+    assert mc.lists.get_list_merge_fields(list_id)["merge_fields"]
 
 
 STORE = "sdk-store"

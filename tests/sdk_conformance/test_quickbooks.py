@@ -193,6 +193,18 @@ def test_not_found_raises(qb):
     assert e.value.error_code == 610
 
 
+def test_injected_faults_raise(qb, customer_id, control):
+    # Intuit throttles with an XML body, which python-quickbooks cannot read as JSON.
+    control.post("faults", {"route": "customer", "times": 1, "action": {"kind": "status", "status": 429}})
+    with pytest.raises(QuickbooksException) as e:
+        Customer.get(customer_id, qb=qb)
+    assert "ThrottleExceeded" in str(e.value.message)
+    control.post("faults", {"route": "query", "times": 1, "action": {"kind": "status", "status": 500}})
+    with pytest.raises(QuickbooksException):
+        Customer.where("PrimaryEmailAddr = 'ada@example.com'", qb=qb)
+    assert Customer.get(customer_id, qb=qb).Id == str(customer_id)
+
+
 def test_bad_token_raises(sandbox):
     auth = auth_client(sandbox, access_token="not-a-token", refresh_token="not-a-token")
     qb = connect(sandbox, auth, "not-a-token")

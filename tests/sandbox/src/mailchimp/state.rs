@@ -1026,8 +1026,9 @@ impl AccountState {
                 out.insert("customer".into(), render_customer(s, &id, full));
             }
         }
-        // What Mailchimp fills in when the order did not say (mailchimp.md §3.4): times from
-        // when it reached Mailchimp, zero totals, no fulfilment yet.
+        // What Mailchimp fills in when the order did not say: times from when it reached
+        // Mailchimp, zero totals. Status-like fields the order did not set stay absent (what
+        // Mailchimp answers for them is UNCONFIRMED, and the product reads financial_status).
         let store_id = str_of(&s.store, "id");
         for (key, value) in [
             ("store_id", json!(store_id)),
@@ -1036,13 +1037,6 @@ impl AccountState {
             ("tax_total", json!(0)),
             ("shipping_total", json!(0)),
             ("discount_total", json!(0)),
-            ("financial_status", json!("")),
-            ("fulfillment_status", json!("")),
-            ("campaign_id", json!("")),
-            ("landing_site", json!("")),
-            ("order_url", json!("")),
-            ("promos", json!([])),
-            ("outreach", json!({})),
         ] {
             out.entry(key).or_insert(value);
         }

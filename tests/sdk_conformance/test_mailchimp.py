@@ -161,6 +161,23 @@ def test_update_existing_member_without_new_member_fields(mc, list_id):
     assert got["merge_fields"]["FNAME"] == "Later" and got["status"] == "subscribed"
 
 
+def test_add_and_patch_member(mc, list_id, conforms, conforms_error):
+    email = "added@example.com"
+    added = conforms("POST", "/lists/{list_id}/members", mc.lists.add_list_member(list_id, {
+        "email_address": email, "status": "subscribed", "merge_fields": {"FNAME": "Ad"}}))
+    assert added["id"] == h(email) and added["status"] == "subscribed" and added["source"]
+    with pytest.raises(ApiClientError) as e:
+        mc.lists.add_list_member(list_id, {"email_address": email, "status": "subscribed"})
+    assert conforms_error("POST", "/lists/{list_id}/members", e.value)["title"] == "Member Exists"
+    patched = conforms("PATCH", "/lists/{list_id}/members/{subscriber_hash}", mc.lists.update_list_member(
+        list_id, h(email), {"merge_fields": {"LNAME": "Ded"}, "status": "unsubscribed"}))
+    assert patched["merge_fields"]["FNAME"] == "Ad" and patched["merge_fields"]["LNAME"] == "Ded"
+    assert patched["status"] == "unsubscribed" and patched["full_name"] == "Ad Ded"
+    with pytest.raises(ApiClientError) as e:
+        mc.lists.update_list_member(list_id, h("stranger@example.com"), {"merge_fields": {"FNAME": "X"}})
+    assert e.value.status_code == 404
+
+
 def test_new_member_needs_email_and_status(mc, list_id):
     # Required only for a new address: there they are.
     with pytest.raises(ApiClientError) as e:

@@ -26,8 +26,9 @@
 //!   answered 400 "Invalid Resource" with `errors[]` and recorded
 //!   ([`MailchimpSandbox::violations`]). A path not in the spec → 404, a method not in the spec
 //!   → 405, both recorded as violations too.
-//! - Endpoints (state semantics in [`state`]): `GET /ping`; `GET /lists/{id}`;
-//!   members `GET`/`PUT`/`DELETE` (archive) and `POST …/actions/delete-permanent`; tags
+//! - Endpoints (state semantics in [`state`]): `GET /` (the account), `GET /ping`;
+//!   `GET /lists/{id}`; members `GET`/`PUT`/`PATCH`/`DELETE` (archive), `POST /lists/{id}/members`
+//!   (a new address only) and `POST …/actions/delete-permanent`; tags
 //!   `GET`/`POST`; merge fields `GET` (count/offset)/`POST`; stores `POST`/`GET`/`PATCH`/`DELETE`;
 //!   customers `PUT`/`GET`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
 //!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`; list webhooks `POST`/`GET` and
@@ -1130,6 +1131,7 @@ pub const SERVED: &[(&str, &str)] = &[
     ("POST", "/ecommerce/stores"),
     ("POST", "/ecommerce/stores/{store_id}/orders"),
     ("POST", "/ecommerce/stores/{store_id}/products"),
+    ("POST", "/lists/{list_id}/members"),
     (
         "POST",
         "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
@@ -1300,6 +1302,15 @@ fn dispatch(
         ("DELETE", "/lists/{list_id}/members/{subscriber_hash}") => {
             a.archive_member(p("list_id"), p("subscriber_hash"))
         }
+        ("POST", "/lists/{list_id}/members") => {
+            a.post_member(p("list_id"), &body, shared.strict_merge_fields)
+        }
+        ("PATCH", "/lists/{list_id}/members/{subscriber_hash}") => a.patch_member(
+            p("list_id"),
+            p("subscriber_hash"),
+            &body,
+            shared.strict_merge_fields,
+        ),
         ("POST", "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent") => {
             a.delete_permanent(p("list_id"), p("subscriber_hash"))
         }

@@ -540,6 +540,61 @@ impl AccountState {
         ok(rendered)
     }
 
+    /// `POST /lists/{list_id}/members`: adds a new member (`status` required by the spec); an
+    /// address already on the list (archived ones aside, which this re-adds) is 400 "Member
+    /// Exists", as Mailchimp answers.
+    pub fn post_member(&mut self, list_id: &str, body: &Value, strict: bool) -> Reply {
+        let email = body
+            .get("email_address")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let hash = subscriber_hash(&email);
+        let list = self.list(list_id)?;
+        if list
+            .members
+            .get(&hash)
+            .is_some_and(|m| m.status != "archived")
+        {
+            return Err(ApiError::new(
+                400,
+                "Member Exists",
+                format!(
+                    "{email} is already a list member. Use PUT to insert or update list members."
+                ),
+            ));
+        }
+        // From here it is an upsert of a new (or archived) address with an explicit status.
+        self.put_member(list_id, &hash, body, strict)
+    }
+
+    /// `PATCH /lists/{list_id}/members/{subscriber_hash}`: changes an existing member's status
+    /// and merge fields (404 for an unknown one). Changing the address this way is not
+    /// implemented: 501, rather than a silent no-op.
+    pub fn patch_member(&mut self, list_id: &str, key: &str, body: &Value, strict: bool) -> Reply {
+        let hash = member_key(key);
+        let list = self.list(list_id)?;
+        let Some(existing) = list.members.get(&hash) else {
+            return Err(ApiError::not_found());
+        };
+        let mut body = body.clone();
+        match body.get("email_address").and_then(Value::as_str) {
+            Some(new) if subscriber_hash(new.trim()) != hash => {
+                return Err(ApiError::new(
+                    501,
+                    "Not Implemented",
+                    "The sandbox does not implement changing a member's address with PATCH.",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("email_address".into(), json!(existing.email_address));
+        }
+        self.put_member(list_id, &hash, &body, strict)
+    }
+
     /// `DELETE …/members/{hash}`: archive.
     pub fn archive_member(&mut self, list_id: &str, key: &str) -> Reply {
         let list = self.list(list_id)?;

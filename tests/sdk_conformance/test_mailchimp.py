@@ -236,6 +236,9 @@ def test_merge_fields(mc, list_id, conforms):
     made = mc.lists.add_list_merge_field(list_id, {"name": "Plan", "tag": "PLAN", "type": "text"})
     conforms("POST", "/lists/{list_id}/merge-fields", made)
     assert made["tag"] == "PLAN"
+    one = conforms("GET", "/lists/{list_id}/merge-fields/{merge_id}",
+                   mc.lists.get_list_merge_field(list_id, made["merge_id"]))
+    assert one["tag"] == "PLAN"
 
 
 def test_errors_raise_api_client_error(mc, list_id, sandbox, conforms_error):
@@ -313,6 +316,16 @@ def test_customer_product_order(mc, store, conforms):
     assert [l["id"] for l in got["lines"]] == ["l1", "l2"]
     patched = mc.ecommerce.update_order(STORE, "o1", {"financial_status": "paid"})
     conforms("PATCH", "/ecommerce/stores/{store_id}/orders/{order_id}", patched)
+    lines = conforms("GET", "/ecommerce/stores/{store_id}/orders/{order_id}/lines",
+                     mc.ecommerce.get_all_order_line_items(STORE, "o1"))
+    assert [l["id"] for l in lines["lines"]] == ["l1", "l2"] and lines["total_items"] == 2
+    conforms("GET", "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
+             mc.ecommerce.get_order_line_item(STORE, "o1", "l2"))
+    variants = conforms("GET", "/ecommerce/stores/{store_id}/products/{product_id}/variants",
+                        mc.ecommerce.get_product_variants(STORE, "p1"))
+    assert [v["id"] for v in variants["variants"]] == ["v1"]
+    conforms("GET", "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+             mc.ecommerce.get_product_variant(STORE, "p1", "v1"))
     mc.ecommerce.delete_order_line_item(STORE, "o1", "l2")
     assert [l["id"] for l in mc.ecommerce.get_order(STORE, "o1")["lines"]] == ["l1"]
     with pytest.raises(ApiClientError) as e:

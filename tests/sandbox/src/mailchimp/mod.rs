@@ -36,7 +36,8 @@
 //!   400 "We couldn't verify the URL is working…"); the lists a user of `dev --sandbox` looks
 //!   at: `GET /lists`, `GET /lists/{id}/members` (`status`, `since_`/`before_last_changed`,
 //!   `since_`/`before_timestamp_opt`, `unique_email_id`, `vip_only`), stores, and a store's
-//!   customers, products and orders, paged by `count` (10, ≤ 1000)/`offset`. A filter the
+//!   customers, products (and their variants) and orders (and their lines), one merge field;
+//!   lists paged by `count` (10, ≤ 1000)/`offset`. A filter the
 //!   sandbox does not apply → 501 naming it. Other spec operations → 501
 //!   ([`NOT_SERVED`] lists them).
 //!   `GET /oauth2/metadata` (header `Authorization: OAuth <token>`) answers the OAuth metadata
@@ -1111,14 +1112,31 @@ pub const SERVED: &[(&str, &str)] = &[
     ),
     ("GET", "/ecommerce/stores/{store_id}/orders"),
     ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}"),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines",
+    ),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
+    ),
     ("GET", "/ecommerce/stores/{store_id}/products"),
     ("GET", "/ecommerce/stores/{store_id}/products/{product_id}"),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants",
+    ),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+    ),
     ("GET", "/lists"),
     ("GET", "/lists/{list_id}"),
     ("GET", "/lists/{list_id}/members"),
     ("GET", "/lists/{list_id}/members/{subscriber_hash}"),
     ("GET", "/lists/{list_id}/members/{subscriber_hash}/tags"),
     ("GET", "/lists/{list_id}/merge-fields"),
+    ("GET", "/lists/{list_id}/merge-fields/{merge_id}"),
     ("GET", "/lists/{list_id}/webhooks"),
     ("GET", "/lists/{list_id}/webhooks/{webhook_id}"),
     ("GET", "/ping"),
@@ -1326,6 +1344,21 @@ fn dispatch(
             number("offset", 0),
         ),
         ("POST", "/lists/{list_id}/merge-fields") => a.post_merge_field(p("list_id"), &body),
+        ("GET", "/lists/{list_id}/merge-fields/{merge_id}") => {
+            a.get_merge_field(p("list_id"), p("merge_id"))
+        }
+        ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}/lines") => {
+            a.get_order_lines(p("store_id"), p("order_id"), page())
+        }
+        ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}") => {
+            a.get_order_line(p("store_id"), p("order_id"), p("line_id"))
+        }
+        ("GET", "/ecommerce/stores/{store_id}/products/{product_id}/variants") => {
+            a.get_variants(p("store_id"), p("product_id"), page())
+        }
+        ("GET", "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}") => {
+            a.get_variant(p("store_id"), p("product_id"), p("variant_id"))
+        }
         ("GET", "/lists/{list_id}/webhooks") => a.list_webhooks(p("list_id")),
         ("GET", "/lists/{list_id}/webhooks/{webhook_id}") => {
             a.get_webhook(p("list_id"), p("webhook_id"))

@@ -687,6 +687,17 @@ impl AccountState {
         )
     }
 
+    /// `GET /lists/{list_id}/merge-fields/{merge_id}`.
+    pub fn get_merge_field(&mut self, list_id: &str, merge_id: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let field = list
+            .merge_fields
+            .iter()
+            .find(|f| f.merge_id.to_string() == merge_id)
+            .ok_or_else(ApiError::not_found)?;
+        ok(Self::render_field(list_id, field))
+    }
+
     pub fn post_merge_field(&mut self, list_id: &str, body: &Value) -> Reply {
         let list = self.list(list_id)?;
         let next_id = list
@@ -862,6 +873,48 @@ impl AccountState {
             json!({"store_id": store_id, "orders": page.of(orders), "total_items": total,
             "_links": []}),
         )
+    }
+
+    /// `GET …/orders/{order_id}/lines`.
+    pub fn get_order_lines(&mut self, store_id: &str, order_id: &str, page: Page) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let o = s.orders.get(order_id).ok_or_else(ApiError::not_found)?;
+        let lines: Vec<Value> = o.lines.iter().cloned().map(Value::Object).collect();
+        let total = lines.len();
+        ok(
+            json!({"store_id": store_id, "order_id": order_id, "lines": page.of(lines),
+            "total_items": total, "_links": []}),
+        )
+    }
+
+    /// `GET …/orders/{order_id}/lines/{line_id}`.
+    pub fn get_order_line(&mut self, store_id: &str, order_id: &str, line_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let o = s.orders.get(order_id).ok_or_else(ApiError::not_found)?;
+        let line = o
+            .lines
+            .iter()
+            .find(|l| str_of(l, "id") == line_id)
+            .ok_or_else(ApiError::not_found)?;
+        ok(Value::Object(line.clone()))
+    }
+
+    /// `GET …/products/{product_id}/variants`.
+    pub fn get_variants(&mut self, store_id: &str, product_id: &str, page: Page) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s.products.get(product_id).ok_or_else(ApiError::not_found)?;
+        let variants: Vec<Value> = p.variants.values().cloned().map(Value::Object).collect();
+        let total = variants.len();
+        ok(json!({"store_id": store_id, "product_id": product_id,
+            "variants": page.of(variants), "total_items": total, "_links": []}))
+    }
+
+    /// `GET …/products/{product_id}/variants/{variant_id}`.
+    pub fn get_variant(&mut self, store_id: &str, product_id: &str, variant_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s.products.get(product_id).ok_or_else(ApiError::not_found)?;
+        let v = p.variants.get(variant_id).ok_or_else(ApiError::not_found)?;
+        ok(Value::Object(v.clone()))
     }
 
     pub fn delete_store(&mut self, store_id: &str) -> Reply {

@@ -333,6 +333,24 @@ def test_customer_product_order(mc, store, conforms):
     assert e.value.status_code == 404
 
 
+def test_customer_add_patch_delete(mc, store, conforms, conforms_error):
+    customers = "/ecommerce/stores/{store_id}/customers"
+    made = conforms("POST", customers, mc.ecommerce.add_store_customer(STORE, {
+        "id": "c9", "email_address": "c9@example.com", "opt_in_status": False}))
+    assert made["id"] == "c9" and made["orders_count"] == 0
+    with pytest.raises(ApiClientError) as e:
+        mc.ecommerce.add_store_customer(STORE, {"id": "c9", "email_address": "c9@example.com",
+                                                "opt_in_status": False})
+    assert conforms_error("POST", customers, e.value)["status"] == 400
+    patched = conforms("PATCH", customers + "/{customer_id}",
+                       mc.ecommerce.update_store_customer(STORE, "c9", {"first_name": "Nine"}))
+    assert patched["first_name"] == "Nine" and patched["email_address"] == "c9@example.com"
+    mc.ecommerce.delete_store_customer(STORE, "c9")
+    with pytest.raises(ApiClientError) as e:
+        mc.ecommerce.get_store_customer(STORE, "c9")
+    assert e.value.status_code == 404
+
+
 def test_customer_and_order_fields(mc, store):
     mc.ecommerce.set_store_customer(STORE, "c2", {"id": "c2", "email_address": "c2@example.com",
                                                   "opt_in_status": False})

@@ -30,7 +30,7 @@
 //!   `GET /lists/{id}`; members `GET`/`PUT`/`PATCH`/`DELETE` (archive), `POST /lists/{id}/members`
 //!   (a new address only) and `POST …/actions/delete-permanent`; tags
 //!   `GET`/`POST`; merge fields `GET` (count/offset)/`POST`; stores `POST`/`GET`/`PATCH`/`DELETE`;
-//!   customers `PUT`/`GET`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
+//!   customers `PUT`/`POST`/`PATCH`/`GET`/`DELETE`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
 //!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`; list webhooks `POST`/`GET` and
 //!   `GET`/`DELETE` by id ([`webhooks`]: creating GETs the URL first and needs a 200, else
 //!   400 "We couldn't verify the URL is working…"); the lists a user of `dev --sandbox` looks
@@ -1095,6 +1095,10 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
 /// validates the URL before it reaches the books); every other operation of the spec answers 501.
 pub const SERVED: &[(&str, &str)] = &[
     ("DELETE", "/ecommerce/stores/{store_id}"),
+    (
+        "DELETE",
+        "/ecommerce/stores/{store_id}/customers/{customer_id}",
+    ),
     ("DELETE", "/ecommerce/stores/{store_id}/orders/{order_id}"),
     (
         "DELETE",
@@ -1141,12 +1145,17 @@ pub const SERVED: &[(&str, &str)] = &[
     ("GET", "/lists/{list_id}/webhooks/{webhook_id}"),
     ("GET", "/ping"),
     ("PATCH", "/ecommerce/stores/{store_id}"),
+    (
+        "PATCH",
+        "/ecommerce/stores/{store_id}/customers/{customer_id}",
+    ),
     ("PATCH", "/ecommerce/stores/{store_id}/orders/{order_id}"),
     (
         "PATCH",
         "/ecommerce/stores/{store_id}/products/{product_id}",
     ),
     ("POST", "/ecommerce/stores"),
+    ("POST", "/ecommerce/stores/{store_id}/customers"),
     ("POST", "/ecommerce/stores/{store_id}/orders"),
     ("POST", "/ecommerce/stores/{store_id}/products"),
     ("POST", "/lists/{list_id}/members"),
@@ -1379,6 +1388,13 @@ fn dispatch(
         }
         ("GET", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
             a.get_customer(p("store_id"), p("customer_id"))
+        }
+        ("POST", "/ecommerce/stores/{store_id}/customers") => a.post_customer(p("store_id"), &body),
+        ("PATCH", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
+            a.patch_customer(p("store_id"), p("customer_id"), &body)
+        }
+        ("DELETE", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
+            a.delete_customer(p("store_id"), p("customer_id"))
         }
         ("POST", "/ecommerce/stores/{store_id}/products") => a.post_product(p("store_id"), &body),
         ("GET", "/ecommerce/stores/{store_id}/products/{product_id}") => {

@@ -1001,6 +1001,48 @@ impl AccountState {
         ok(rendered)
     }
 
+    /// `POST …/customers`: a new customer only (an id already in the store is 400), otherwise as
+    /// `PUT`.
+    pub fn post_customer(&mut self, store_id: &str, body: &Value) -> Reply {
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if self.store_mut(store_id)?.customers.contains_key(&id) {
+            return Err(ApiError::invalid(
+                "A customer with the provided ID already exists in the account.",
+                Vec::new(),
+            ));
+        }
+        self.put_customer(store_id, &id, body)
+    }
+
+    /// `PATCH …/customers/{id}`: an existing customer's given fields (404 for an unknown one).
+    pub fn patch_customer(&mut self, store_id: &str, customer_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let Some(existing) = s.customers.get(customer_id) else {
+            return Err(ApiError::not_found());
+        };
+        let mut merged = existing.clone();
+        for (k, v) in obj(body) {
+            if k != "id" {
+                merged.insert(k, v);
+            }
+        }
+        self.put_customer(store_id, customer_id, &Value::Object(merged))
+    }
+
+    /// `DELETE …/customers/{id}`.
+    pub fn delete_customer(&mut self, store_id: &str, customer_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        s.customers
+            .remove(customer_id)
+            .ok_or_else(ApiError::not_found)?;
+        s.customer_times.remove(customer_id);
+        no_content()
+    }
+
     pub fn get_customer(&mut self, store_id: &str, customer_id: &str) -> Reply {
         let s = self.store_mut(store_id)?;
         let c = s

@@ -116,6 +116,13 @@ def test_query_by_email(qb, customer_id):
     assert isinstance(found[0], Customer)
 
 
+def test_count_and_paging(qb, customer_id):
+    assert Customer.count("PrimaryEmailAddr = 'ada@example.com'", qb=qb) == 1
+    everyone = Customer.all(qb=qb, max_results=1000)
+    assert str(customer_id) in [c.Id for c in everyone]
+    assert len(Customer.all(qb=qb, start_position=1, max_results=1)) == 1
+
+
 def test_cdc_with_sdk_datetime(qb, customer_id):
     # The SDK formats a datetime zone-less ("%Y-%m-%dT%H:%M:%S").
     since = datetime.now() - timedelta(days=1)

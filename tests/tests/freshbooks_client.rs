@@ -202,6 +202,50 @@ async fn not_found_is_none_with_404_or_200() {
     assert!(client.client(f.acct(), "999").await.unwrap().is_none());
 }
 
+/// FreshBooks answers errors in the SDK fixtures' shapes or in the newer google-rpc one, with
+/// the proper status or (a weakly sourced quirk) HTTP 200: the connector must read all of them
+/// alike (docs/vendors/freshbooks.md §0.9, §3.1).
+#[tokio::test]
+async fn every_error_shape_reads_the_same() {
+    let f = Fixture::new().await;
+    let client = f.client();
+    let (uri, _rx) = receiver().await;
+    for (shape, with_200) in [
+        (ErrorShape::Legacy, false),
+        (ErrorShape::Legacy, true),
+        (ErrorShape::GoogleRpc, false),
+        (ErrorShape::GoogleRpc, true),
+    ] {
+        f.sandbox.set_error_shape(shape);
+        f.sandbox.set_errors_with_200(with_200);
+        let case = format!("{shape:?}, errors with 200: {with_200}");
+        assert!(
+            client.client(f.acct(), "999").await.unwrap().is_none(),
+            "{case}"
+        );
+        assert!(
+            client.invoice(f.acct(), "999").await.unwrap().is_none(),
+            "{case}"
+        );
+        assert!(
+            client.payment(f.acct(), "999").await.unwrap().is_none(),
+            "{case}"
+        );
+        // Events errors keep their status: the quirk is the accounting API's.
+        let err = client
+            .register_callback(f.acct(), "no.such_event", &uri)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, FreshbooksError::Api { status: 422, message, .. } if message.contains("event")),
+            "{case}: {err:?}"
+        );
+        assert!(!err.is_transient(), "{case}");
+        // Deleting a callback that is gone counts as done in every shape.
+        client.delete_callback(f.acct(), "999").await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn an_error_with_http_200_is_an_error() {
     let f = Fixture::new().await;

@@ -228,7 +228,7 @@ mod tests {
             serde_json::json!({"response": {"result": {"callback": {
                 "callbackid": callback.parse::<i64>().unwrap_or(0), "event": "invoice",
                 "uri": "https://hooks.example.com/fb", "verified": verified,
-                "updated_at": "2026-03-02 12:04:11"}}}})
+                "updated_at": "2026-03-02T17:04:11Z"}}}})
             .to_string()
         };
         match (account.as_str(), callback.as_str()) {

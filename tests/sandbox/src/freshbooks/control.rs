@@ -27,6 +27,7 @@ pub fn router(control: Control) -> Router {
             post(inject).delete(clear_faults).get(list_faults),
         )
         .route("/_sandbox/errors_with_200", post(errors_with_200))
+        .route("/_sandbox/error_shape", post(error_shape))
         .route("/_sandbox/accounts/{account}/callbacks", get(callbacks))
         .route("/_sandbox/accounts/{account}/clients", post(create_client))
         .route(
@@ -167,6 +168,16 @@ async fn list_faults(State(c): State<Control>) -> Reply {
 async fn errors_with_200(State(c): State<Control>, axum::Json(e): axum::Json<Enabled>) -> Reply {
     c.set_errors_with_200(e.enabled);
     ok(json!({"enabled": e.enabled}))
+}
+
+#[derive(Deserialize)]
+struct Shape {
+    shape: super::ErrorShape,
+}
+
+async fn error_shape(State(c): State<Control>, axum::Json(s): axum::Json<Shape>) -> Reply {
+    c.set_error_shape(s.shape);
+    ok(json!({"shape": s.shape}))
 }
 
 async fn callbacks(State(c): State<Control>, Path(account): Path<String>) -> Reply {

@@ -29,12 +29,21 @@
 //!   `search[updated_min|updated_max]` (US/Eastern `YYYY-MM-DD`), `search[vis_state]` (lists
 //!   return active + archived by default), `search[customerid]`, `search[invoiceid]`,
 //!   `search[clientid]`, `search[email]`. Not found → 404 `{"response":{"errors":[{"errno":1012,…}]}}`
-//!   — or the same body with HTTP 200 under [`Control::set_errors_with_200`]. `updated` is
-//!   US/Eastern, zone-less, from the sandbox clock.
+//!   — or the same body with HTTP 200 under [`Control::set_errors_with_200`]. `updated` (and
+//!   invoices' `created_at`) is US/Eastern, zone-less, from the sandbox clock; a client's
+//!   `signup_date` is UTC in the same format and a callback's `updated_at` ISO 8601 with `Z`, as
+//!   FreshBooks' SDK reads them.
+//! - `POST …/users/clients` `{"client":{…}}` and `PUT …/users/clients/{id}` (a `vis_state` in
+//!   the PUT deletes or restores and discards every other field, as FreshBooks does): the
+//!   client in the get shape, callbacks as for control-API changes; an invalid `email` → 422
+//!   errno 7012.
+//! - Errors in the google-rpc shape (`{"code":5,"message",…,"details":[ErrorInfo|BadRequest]}`)
+//!   instead of the SDK fixtures' ones under [`Control::set_error_shape`].
 //! - `…/events/account/{account}/events/callbacks[/{id}]`: register (POST; the handshake
 //!   `name=callback.verify&object_id=<id>&verifier=<v>&account_id=…` is POSTed to the uri after
 //!   [`FreshbooksSandboxOptions::handshake_delay`], unsigned), list (GET, paged), get, PUT
-//!   `{"callback":{"verifier":…}}` (→ `verified`), PUT `{"callback":{"resend":true}}`, DELETE.
+//!   `{"callback":{"verifier":…}}` (→ `verified`), PUT `{"callback":{"resend":true}}`, DELETE
+//!   (204, no body).
 //! - Expired, superseded or unknown access token → 401 with the body of the route's API family.
 //!
 //! Record mutations through the control API POST signed deliveries
@@ -68,6 +77,7 @@
 //! | `GET /_sandbox/accounts/{a}/callbacks` → [`CallbackState`]s | [`Control::callbacks`] |
 //! | `POST /_sandbox/faults` [`Fault`]; `DELETE /_sandbox/faults` | [`Control::inject`], [`Control::clear_faults`] |
 //! | `POST /_sandbox/errors_with_200` `{"enabled"}` | [`Control::set_errors_with_200`] |
+//! | `POST /_sandbox/error_shape` `{"shape":"legacy"\|"google_rpc"}` | [`Control::set_error_shape`] |
 //! | `GET /_sandbox/state` → [`SandboxStats`] | [`Control::stats`] |
 //! | `GET /_sandbox/deliveries` → [`DeliveryRecord`]s | [`Control::deliveries`] |
 //!
@@ -185,7 +195,19 @@ pub(crate) struct Inner {
     deliveries: Mutex<Vec<DeliveryRecord>>,
     offset: Mutex<chrono::Duration>,
     errors_with_200: AtomicBool,
+    error_shape: Mutex<ErrorShape>,
     http: reqwest::Client,
+}
+
+/// Which body FreshBooks' errors come in (docs/vendors/freshbooks.md §1.1, §3.1): the SDK fixtures' shapes
+/// (accounting `response.errors[]`, events flat `{errno, message, details}`), or the newer
+/// google-rpc `{code, message, details[]}` some endpoints answer with. A client must read both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorShape {
+    #[default]
+    Legacy,
+    GoogleRpc,
 }
 
 impl Inner {
@@ -226,6 +248,7 @@ impl FreshbooksSandbox {
             deliveries: Mutex::new(Vec::new()),
             offset: Mutex::new(chrono::Duration::zero()),
             errors_with_200: AtomicBool::new(false),
+            error_shape: Mutex::new(ErrorShape::Legacy),
             http,
         });
         let control = Control { inner };
@@ -526,9 +549,16 @@ impl Control {
         self.inner.gate.faults()
     }
 
-    /// Whether accounting "not found" answers come with HTTP 200 (as older FreshBooks paths do).
+    /// Whether accounting errors (not found, validation) come with HTTP 200: an injectable
+    /// quirk, weakly sourced (docs/vendors/freshbooks.md §0.9; the SDKs' fixtures show 404 and 422, the
+    /// default here). The Python SDK would take such an answer for a success.
     pub fn set_errors_with_200(&self, enabled: bool) {
         self.inner.errors_with_200.store(enabled, Ordering::SeqCst);
+    }
+
+    /// The body errors come in from now on (statuses stay as they are).
+    pub fn set_error_shape(&self, shape: ErrorShape) {
+        *lock(&self.inner.error_shape) = shape;
     }
 
     /// Request counters and current tokens.

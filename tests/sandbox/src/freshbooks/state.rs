@@ -133,7 +133,33 @@ pub struct ClientRec {
     pub vis_state: i64,
     pub updated: DateTime<Utc>,
     pub signup: DateTime<Utc>,
+    /// The contact fields beyond [`ClientSpec`] ([`CLIENT_TEXT_FIELDS`]), as the API wrote them.
+    pub contact: BTreeMap<String, String>,
 }
+
+/// Text fields of a client the API writes besides [`ClientSpec`]'s (the SDK fixture's
+/// get_client_response.json); blank until written.
+pub const CLIENT_TEXT_FIELDS: &[&str] = &[
+    "bus_phone",
+    "mob_phone",
+    "home_phone",
+    "fax",
+    "p_street",
+    "p_street2",
+    "p_city",
+    "p_province",
+    "p_code",
+    "p_country",
+    "s_street",
+    "s_street2",
+    "s_city",
+    "s_province",
+    "s_code",
+    "s_country",
+    "note",
+    "language",
+    "username",
+];
 
 #[derive(Debug, Clone)]
 pub struct LineRec {
@@ -384,6 +410,7 @@ impl State {
                 vis_state: ACTIVE,
                 updated: now,
                 signup: now,
+                contact: BTreeMap::new(),
             },
         );
         Ok((id, vec![change(account, "client.create", id)]))
@@ -423,6 +450,33 @@ impl State {
         client.vis_state = DELETED;
         client.updated = now;
         Ok(vec![change(account, "client.delete", id)])
+    }
+
+    /// Sets contact fields ([`CLIENT_TEXT_FIELDS`]) of a client, without a webhook of its own:
+    /// the API write that carries them sends one.
+    pub fn set_client_contact(
+        &mut self,
+        account: &str,
+        id: i64,
+        fields: BTreeMap<String, String>,
+    ) -> Result<(), SandboxError> {
+        let client = client_mut(self.books_mut(account)?, id)?;
+        client.contact.extend(fields);
+        Ok(())
+    }
+
+    /// Restores (0) or archives (2) a client: an update as FreshBooks reports it.
+    pub fn set_client_vis_state(
+        &mut self,
+        account: &str,
+        id: i64,
+        vis_state: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, SandboxError> {
+        let client = client_mut(self.books_mut(account)?, id)?;
+        client.vis_state = vis_state;
+        client.updated = now;
+        Ok(vec![change(account, "client.update", id)])
     }
 
     pub fn create_invoice(
@@ -632,19 +686,43 @@ impl State {
 
     // ---- rendering (the vendor API) ----
 
+    /// A client with every field of the SDK fixture (get_client_response.json): the ones the
+    /// sandbox keeps, and the rest at what a new client has.
     pub fn render_client(c: &ClientRec) -> Value {
         let s = &c.spec;
-        json!({
+        let currency = s.currency_code.clone().unwrap_or_else(|| "USD".into());
+        let mut v = json!({
             "id": c.id, "userid": c.id,
             "email": s.email.clone().unwrap_or_default(),
             "fname": s.fname.clone().unwrap_or_default(),
             "lname": s.lname.clone().unwrap_or_default(),
             "organization": s.organization.clone().unwrap_or_default(),
-            "currency_code": s.currency_code.clone().unwrap_or_else(|| "USD".into()),
+            "currency_code": currency,
             "vis_state": c.vis_state,
-            "signup_date": eastern(c.signup),
+            // UTC, unlike `updated`: the SDK reads signup_date as UTC (its models.py names the
+            // accounting fields that are), in the same zone-less format.
+            "signup_date": c.signup.format("%Y-%m-%d %H:%M:%S").to_string(),
             "updated": eastern(c.updated),
-        })
+            "accounting_systemid": "", "allow_email_include_pdf": false, "allow_late_fees": true,
+            "allow_late_notifications": true, "company_industry": null, "company_size": null,
+            "direct_link_token": null, "grand_total_balance": [], "has_retainer": null,
+            "last_activity": null, "last_login": null, "level": 0, "notified": false,
+            "num_logins": 0, "outstanding_balance": [], "pref_email": true, "pref_gmail": false,
+            "retainer_id": null, "role": "client", "statement_token": null, "subdomain": null,
+            "uuid": uuid_of(c.id), "vat_name": null, "vat_number": null,
+        });
+        for field in CLIENT_TEXT_FIELDS {
+            let value = c.contact.get(*field).cloned().unwrap_or_else(|| {
+                // A new client's language is its business's; the rest start blank.
+                if *field == "language" {
+                    "en".into()
+                } else {
+                    String::new()
+                }
+            });
+            v[*field] = json!(value);
+        }
+        v
     }
 
     pub fn render_invoice(books: &Books, account: &str, inv: &InvoiceRec, lines: bool) -> Value {
@@ -717,9 +795,16 @@ impl State {
     pub fn render_callback(c: &CallbackRec) -> Value {
         json!({
             "callbackid": c.id, "id": c.id, "event": c.event, "uri": c.uri,
-            "verified": c.verified, "updated_at": eastern(c.updated),
+            // The events API writes ISO 8601 UTC with `Z` (the SDK fixtures), not Eastern.
+            "verified": c.verified,
+            "updated_at": c.updated.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         })
     }
+}
+
+/// A stable UUID-shaped id for a record (FreshBooks clients carry one besides `id`).
+fn uuid_of(id: i64) -> String {
+    format!("00000000-0000-4000-8000-{:012x}", id.unsigned_abs())
 }
 
 fn change(account: &str, name: &str, object_id: i64) -> Change {

@@ -1,10 +1,11 @@
 //! The FreshBooks-facing routes: OAuth token endpoint, identity, accounting reads, callbacks.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -14,10 +15,10 @@ use chrono::NaiveDate;
 use mlc::vendors::form::Form;
 use serde_json::{Value, json};
 
-use super::Inner;
-use super::delivery::spawn_handshake;
+use super::delivery::{self, spawn_handshake};
 use super::faults::{Injected, KillSwitch};
-use super::state::{self, CallbackRec, DELETED, State as Db};
+use super::state::{self, ACTIVE, CallbackRec, ClientSpec, DELETED, State as Db};
+use super::{ErrorShape, Inner};
 use crate::authorize::{self, oauth_error};
 
 type Shared = Arc<Inner>;
@@ -31,11 +32,11 @@ pub fn router(inner: Shared) -> Router {
         .route("/auth/api/v1/users/me", get(me))
         .route(
             "/accounting/account/{account}/users/clients",
-            get(list_clients),
+            get(list_clients).post(create_client),
         )
         .route(
             "/accounting/account/{account}/users/clients/{id}",
-            get(get_client),
+            get(get_client).put(update_client),
         )
         .route(
             "/accounting/account/{account}/invoices/invoices",
@@ -299,46 +300,137 @@ async fn me(State(inner): State<Shared>, headers: HeaderMap) -> Response {
     let Some(user) = state.users.get(&identity) else {
         return unauthorized(Family::Identity);
     };
+    // The fields of the SDK fixture auth_me_response.json; what the sandbox does not model is
+    // at a new user's values.
     let memberships: Vec<Value> = user
         .accounts
         .iter()
         .filter_map(|a| state.businesses.get(a))
         .map(|b| {
-            json!({"id": b.business_id, "role": if b.owner_identity_id == identity { "owner" } else { "employee" },
+            let role = if b.owner_identity_id == identity { "owner" } else { "business_employee" };
+            json!({"id": b.business_id, "role": role, "unacknowledged_change": false,
                 "business": {"id": b.business_id, "business_uuid": format!("uuid-{}", b.business_id),
-                    "name": b.name, "account_id": b.account_id, "date_format": "mm/dd/yyyy"}})
+                    "name": b.name, "account_id": b.account_id, "date_format": "mm/dd/yyyy",
+                    "address": {"id": b.business_id, "street": "", "city": "", "province": "",
+                        "country": "United States", "postal_code": ""},
+                    "phone_number": null, "business_clients": []}})
+        })
+        .collect();
+    let groups: Vec<Value> = user
+        .accounts
+        .iter()
+        .filter_map(|a| state.businesses.get(a))
+        .map(|b| {
+            let role = if b.owner_identity_id == identity {
+                "owner"
+            } else {
+                "business_employee"
+            };
+            json!({"id": b.business_id, "group_id": b.business_id, "role": role,
+                "identity_id": identity, "identity_uuid": format!("uuid-identity-{identity}"),
+                "business_id": b.business_id, "active": true})
         })
         .collect();
     let roles: Vec<Value> = user
         .accounts
         .iter()
-        .map(|a| json!({"role": "admin", "accountid": a, "userid": 1, "systemid": 1}))
+        .map(|a| {
+            json!({"role": "admin", "accountid": a, "userid": 1, "systemid": 1,
+            "links": {"destroy": format!("/service/auth/api/v1/users/role/{identity}")}})
+        })
+        .collect();
+    let permissions: serde_json::Map<String, Value> = user
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), json!({})))
+        .collect();
+    let subscriptions: serde_json::Map<String, Value> = user
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), json!("active")))
         .collect();
     json_response(
         StatusCode::OK,
-        json!({"response": {"id": identity, "identity_id": identity, "email": user.email,
-            "first_name": "Sandbox", "last_name": "User",
-            "business_memberships": memberships, "roles": roles}}),
+        json!({"response": {"id": identity, "identity_id": identity,
+            "identity_uuid": format!("uuid-identity-{identity}"), "email": user.email,
+            "first_name": "Sandbox", "last_name": "User", "language": "en",
+            "confirmed_at": null, "created_at": null, "unconfirmed_email": null,
+            "setup_complete": true, "phone_numbers": [], "addresses": [],
+            "profile": {"setup_complete": true, "first_name": "Sandbox", "last_name": "User",
+                "phone_number": null, "address": null, "professions": [], "has_password": true},
+            "profession": null,
+            "links": {"me": format!("/service/auth/api/v1/users?id={identity}"),
+                "roles": format!("/service/auth/api/v1/users/role/{identity}")},
+            "permissions": permissions, "groups": groups,
+            "subscription_statuses": subscriptions, "integrations": {},
+            "business_memberships": memberships, "identity_origin": null, "roles": roles}}),
     )
 }
 
 // ---- accounting ----
 
-/// Accounting "not found": HTTP 404, or 200 under the errors-with-200 toggle.
-fn not_found(inner: &Inner, object: &str, field: &str, id: &str) -> Response {
+/// google-rpc's code for an HTTP status (google.rpc.Code), for the google-rpc error shape.
+fn rpc_code(status: StatusCode) -> u16 {
+    match status.as_u16() {
+        400 | 422 => 3,
+        401 => 16,
+        403 => 7,
+        404 => 5,
+        409 => 6,
+        429 => 8,
+        501 => 12,
+        503 => 14,
+        _ => 13,
+    }
+}
+
+fn error_shape(inner: &Inner) -> ErrorShape {
+    *crate::lock(&inner.error_shape)
+}
+
+/// One accounting error (docs/vendors/freshbooks.md §3.1) in the sandbox's current shape: the SDK fixtures'
+/// `{"response":{"errors":[{errno, field, message, object, value}]}}` or google-rpc's
+/// `{"code","message","details":[ErrorInfo]}`; with `status`, or HTTP 200 under the
+/// errors-with-200 quirk.
+fn accounting_error(
+    inner: &Inner,
+    status: StatusCode,
+    errno: i64,
+    object: &str,
+    field: &str,
+    message: &str,
+    value: &str,
+) -> Response {
+    let body = match error_shape(inner) {
+        ErrorShape::Legacy => json!({"response": {"errors": [{"errno": errno, "field": field,
+            "message": message, "object": object, "value": value}]}}),
+        ErrorShape::GoogleRpc => json!({"code": rpc_code(status), "message": message,
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": errno.to_string(), "domain": "accounting.api.freshbooks.com",
+                "metadata": {"object": object, "message": message, "value": value, "field": field}}]}),
+    };
     let status = if inner.errors_with_200.load(Ordering::SeqCst) {
         StatusCode::OK
     } else {
-        StatusCode::NOT_FOUND
+        status
     };
+    json_response(status, body)
+}
+
+/// Accounting "not found": errno 1012, HTTP 404.
+fn not_found(inner: &Inner, object: &str, field: &str, id: &str) -> Response {
     let mut title = object.to_string();
     if let Some(first) = title.get_mut(0..1) {
         first.make_ascii_uppercase();
     }
-    json_response(
-        status,
-        json!({"response": {"errors": [{"errno": 1012, "field": field,
-            "message": format!("{title} not found."), "object": object, "value": id}]}}),
+    accounting_error(
+        inner,
+        StatusCode::NOT_FOUND,
+        1012,
+        object,
+        field,
+        &format!("{title} not found."),
+        id,
     )
 }
 
@@ -497,6 +589,172 @@ async fn get_client(
     }
 }
 
+/// What a client create or update body asks for.
+struct ClientWrite {
+    spec: ClientSpec,
+    /// [`state::CLIENT_TEXT_FIELDS`] given.
+    contact: BTreeMap<String, String>,
+    vis_state: Option<i64>,
+}
+
+/// The `client` object of a create or update body, or the 422 to answer.
+fn client_body(inner: &Inner, body: &[u8], id: &str) -> Result<ClientWrite, Box<Response>> {
+    let invalid = |field: &str, value: &str| {
+        Box::new(accounting_error(
+            inner,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            7012,
+            "client",
+            field,
+            "Invalid value for field.",
+            value,
+        ))
+    };
+    let parsed: Value = serde_json::from_slice(body).map_err(|_| invalid("client", id))?;
+    let Some(client) = parsed.get("client").filter(|c| c.is_object()) else {
+        return Err(invalid("client", id));
+    };
+    let text = |field: &str| -> Result<Option<String>, Box<Response>> {
+        match client.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(invalid(field, &other.to_string())),
+        }
+    };
+    let spec = ClientSpec {
+        email: text("email")?,
+        fname: text("fname")?,
+        lname: text("lname")?,
+        organization: text("organization")?,
+        currency_code: text("currency_code")?,
+    };
+    // An address FreshBooks could not mail is refused; blank is allowed (clients may have none).
+    if let Some(email) = spec.email.as_deref()
+        && !email.is_empty()
+        && !plausible_email(email)
+    {
+        return Err(invalid("email", email));
+    }
+    let vis_state = match client.get("vis_state") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(v @ (ACTIVE | DELETED | 2)) => Some(v),
+            _ => return Err(invalid("vis_state", &v.to_string())),
+        },
+    };
+    let mut contact = BTreeMap::new();
+    for field in state::CLIENT_TEXT_FIELDS {
+        if let Some(value) = text(field)? {
+            contact.insert(field.to_string(), value);
+        }
+    }
+    Ok(ClientWrite {
+        spec,
+        contact,
+        vis_state,
+    })
+}
+
+/// `local@domain.tld`, no spaces: the sandbox's stand-in for FreshBooks' (unpublished) check.
+fn plausible_email(email: &str) -> bool {
+    email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !email.chars().any(char::is_whitespace)
+    })
+}
+
+fn client_answer(inner: &Inner, account: &str, id: i64) -> Response {
+    let state = inner.state();
+    match state.books.get(account).and_then(|b| b.clients.get(&id)) {
+        Some(c) => json_response(
+            StatusCode::OK,
+            json!({"response": {"result": {"client": Db::render_client(c)}}}),
+        ),
+        None => not_found(inner, "client", "userid", &id.to_string()),
+    }
+}
+
+/// `POST …/users/clients` `{"client":{…}}`: creates the client (callbacks `client.create`).
+async fn create_client(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let write = guard!(client_body(&inner, &body, ""));
+    let now = inner.now();
+    let made = {
+        let mut db = inner.state();
+        db.create_client(&account, write.spec, now)
+            .and_then(|(id, changes)| {
+                db.set_client_contact(&account, id, write.contact)?;
+                Ok((id, changes))
+            })
+    };
+    match made {
+        Ok((id, changes)) => {
+            deliver_later(&inner, changes);
+            client_answer(&inner, &account, id)
+        }
+        Err(_) => not_found(&inner, "account", "accountid", &account),
+    }
+}
+
+/// Sends an API write's callbacks after the answer, as FreshBooks does (the control API, by
+/// contrast, waits for them so tests can).
+fn deliver_later(inner: &Shared, changes: Vec<state::Change>) {
+    let inner = inner.clone();
+    tokio::spawn(async move { delivery::deliver(&inner, changes).await });
+}
+
+/// `PUT …/users/clients/{id}` `{"client":{…}}`: changes the given fields; a `vis_state`
+/// deletes (1) or restores (0) and discards every other field, as FreshBooks does
+/// (docs/vendors/freshbooks.md §0.10).
+async fn update_client(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let exists = id.parse::<i64>().ok().filter(|n| {
+        inner
+            .state()
+            .books
+            .get(&account)
+            .is_some_and(|b| b.clients.contains_key(n))
+    });
+    let Some(n) = exists else {
+        return not_found(&inner, "client", "userid", &id);
+    };
+    let write = guard!(client_body(&inner, &body, &id));
+    let now = inner.now();
+    let done = {
+        let mut db = inner.state();
+        match write.vis_state {
+            Some(DELETED) => db.delete_client(&account, n, now),
+            Some(v) => db.set_client_vis_state(&account, n, v, now),
+            None => db
+                .update_client(&account, n, write.spec, now)
+                .and_then(|changes| {
+                    db.set_client_contact(&account, n, write.contact)?;
+                    Ok(changes)
+                }),
+        }
+    };
+    match done {
+        Ok(changes) => {
+            deliver_later(&inner, changes);
+            client_answer(&inner, &account, n)
+        }
+        Err(_) => not_found(&inner, "client", "userid", &id),
+    }
+}
+
 async fn list_invoices(
     State(inner): State<Shared>,
     Path(account): Path<String>,
@@ -613,16 +871,46 @@ fn known_event(event: &str) -> bool {
             || (action == "sendByEmail" && matches!(resource, "invoice" | "estimate")))
 }
 
-fn events_error(status: StatusCode, message: &str, details: &[&str]) -> Response {
-    let mut body = json!({"errno": status.as_u16(), "message": message});
-    if !details.is_empty() {
-        body["details"] = json!(details);
-    }
+/// An events-API error: flat `{"errno","message","details":["field: Value error, …"]}` as the
+/// SDK fixtures show, or google-rpc `{"code","message","details":[BadRequest]}` (freshbooks.md
+/// §1.1). `violations` are (field, description).
+fn events_error(
+    inner: &Inner,
+    status: StatusCode,
+    message: &str,
+    violations: &[(&str, &str)],
+) -> Response {
+    let body = match error_shape(inner) {
+        ErrorShape::Legacy => {
+            let mut body = json!({"errno": status.as_u16(), "message": message});
+            if !violations.is_empty() {
+                let details: Vec<String> = violations
+                    .iter()
+                    .map(|(field, description)| format!("{field}: Value error, {description}"))
+                    .collect();
+                body["details"] = json!(details);
+            }
+            body
+        }
+        ErrorShape::GoogleRpc => {
+            let mut body = json!({"code": rpc_code(status), "message": message, "details": []});
+            if !violations.is_empty() {
+                let field_violations: Vec<Value> = violations
+                    .iter()
+                    .map(|(field, description)| json!({"field": field, "description": description}))
+                    .collect();
+                body["details"] = json!([{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": field_violations}]);
+            }
+            body
+        }
+    };
     json_response(status, body)
 }
 
-fn events_not_found() -> Response {
+fn events_not_found(inner: &Inner) -> Response {
     events_error(
+        inner,
         StatusCode::NOT_FOUND,
         "Requested resource could not be found.",
         &[],
@@ -656,18 +944,19 @@ async fn register_callback(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let mut details = Vec::new();
+    let mut violations = Vec::new();
     if !known_event(&event) {
-        details.push("event: Value error, Unrecognized event.");
+        violations.push(("event", "Unrecognized event."));
     }
     if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-        details.push("uri: Value error, invalid uri.");
+        violations.push(("uri", "invalid uri."));
     }
-    if !details.is_empty() {
+    if !violations.is_empty() {
         return events_error(
+            &inner,
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid callback.",
-            &details,
+            &violations,
         );
     }
     let now = inner.now();
@@ -675,7 +964,7 @@ async fn register_callback(
         let mut state = inner.state();
         let id = state.id();
         let Ok(books) = state.books_mut(&account) else {
-            return events_not_found();
+            return events_not_found(&inner);
         };
         let rec = CallbackRec {
             id,
@@ -712,7 +1001,7 @@ async fn list_callbacks(
         .map(|(_, v)| v.clone());
     let state = inner.state();
     let Some(books) = state.books.get(&account) else {
-        return events_not_found();
+        return events_not_found(&inner);
     };
     let records = books
         .callbacks
@@ -742,7 +1031,7 @@ async fn get_callback(
     let mut state = inner.state();
     match find_callback(&mut state, &account, &id) {
         Some(c) => callback_response(c),
-        None => events_not_found(),
+        None => events_not_found(&inner),
     }
 }
 
@@ -757,7 +1046,7 @@ async fn put_callback(
     let now = inner.now();
     let mut state = inner.state();
     let Some(c) = find_callback(&mut state, &account, &id) else {
-        return events_not_found();
+        return events_not_found(&inner);
     };
     if parsed.pointer("/callback/resend").and_then(Value::as_bool) == Some(true) {
         let (cid, response) = (c.id, callback_response(c));
@@ -774,9 +1063,10 @@ async fn put_callback(
             callback_response(c)
         }
         None => events_error(
+            &inner,
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid callback.",
-            &["callback: expected `verifier` or `resend`."],
+            &[("callback", "expected `verifier` or `resend`.")],
         ),
     }
 }
@@ -793,7 +1083,8 @@ async fn delete_callback(
         .ok()
         .and_then(|id| state.books.get_mut(&account)?.callbacks.remove(&id));
     match removed {
-        Some(_) => (StatusCode::OK, Body::from("{}")).into_response(),
-        None => events_not_found(),
+        // FreshBooks answers a delete with 204 and no body; its SDK expects exactly that.
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => events_not_found(&inner),
     }
 }

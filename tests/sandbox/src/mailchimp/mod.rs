@@ -26,13 +26,20 @@
 //!   answered 400 "Invalid Resource" with `errors[]` and recorded
 //!   ([`MailchimpSandbox::violations`]). A path not in the spec → 404, a method not in the spec
 //!   → 405, both recorded as violations too.
-//! - Endpoints (state semantics in [`state`]): `GET /ping`; `GET /lists/{id}`;
-//!   members `GET`/`PUT`/`DELETE` (archive) and `POST …/actions/delete-permanent`; tags
+//! - Endpoints (state semantics in [`state`]): `GET /` (the account), `GET /ping`;
+//!   `GET /lists/{id}`; members `GET`/`PUT`/`PATCH`/`DELETE` (archive), `POST /lists/{id}/members`
+//!   (a new address only) and `POST …/actions/delete-permanent`; tags
 //!   `GET`/`POST`; merge fields `GET` (count/offset)/`POST`; stores `POST`/`GET`/`PATCH`/`DELETE`;
-//!   customers `PUT`/`GET`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
+//!   customers `PUT`/`POST`/`PATCH`/`GET`/`DELETE`; products `POST`/`GET`/`PATCH`, variants `PUT`; orders
 //!   `POST`/`GET`/`PATCH`/`DELETE`, order lines `DELETE`; list webhooks `POST`/`GET` and
 //!   `GET`/`DELETE` by id ([`webhooks`]: creating GETs the URL first and needs a 200, else
-//!   400 "We couldn't verify the URL is working…"). Other spec operations → 501.
+//!   400 "We couldn't verify the URL is working…"); the lists a user of `dev --sandbox` looks
+//!   at: `GET /lists`, `GET /lists/{id}/members` (`status`, `since_`/`before_last_changed`,
+//!   `since_`/`before_timestamp_opt`, `unique_email_id`, `vip_only`), stores, and a store's
+//!   customers, products (and their variants) and orders (and their lines), one merge field;
+//!   lists paged by `count` (10, ≤ 1000)/`offset`. A filter the
+//!   sandbox does not apply → 501 naming it. Other spec operations → 501
+//!   ([`NOT_SERVED`] lists them).
 //!   `GET /oauth2/metadata` (header `Authorization: OAuth <token>`) answers the OAuth metadata
 //!   with `api_endpoint` = this server.
 //! - List webhook deliveries ([`webhooks`]): member changes made through the control API (as a
@@ -682,6 +689,7 @@ fn seed_member(shared: &Shared, list_id: &str, email: &str, status: &str, compli
                 tags: Default::default(),
                 compliance,
                 writes: 0,
+                meta: state::MemberMeta::new("Admin Add"),
             },
         );
     }
@@ -775,6 +783,9 @@ fn stats(shared: &Shared) -> Stats {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/3.0/{*rest}", any(api))
+        // The API root (`GET /3.0/`): a catch-all does not match an empty rest.
+        .route("/3.0/", any(api))
+        .route("/3.0", any(api))
         .route("/oauth2/metadata", get(oauth_metadata))
         .route("/_sandbox/state", get(control_state))
         .route("/_sandbox/stats", get(control_stats))
@@ -1080,6 +1091,159 @@ fn parse_query(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The operations the sandbox serves (the `dispatch` arms, and list-webhook creation, which
+/// validates the URL before it reaches the books); every other operation of the spec answers 501.
+pub const SERVED: &[(&str, &str)] = &[
+    ("DELETE", "/ecommerce/stores/{store_id}"),
+    (
+        "DELETE",
+        "/ecommerce/stores/{store_id}/customers/{customer_id}",
+    ),
+    ("DELETE", "/ecommerce/stores/{store_id}/orders/{order_id}"),
+    (
+        "DELETE",
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
+    ),
+    ("DELETE", "/lists/{list_id}/members/{subscriber_hash}"),
+    ("DELETE", "/lists/{list_id}/webhooks/{webhook_id}"),
+    ("GET", "/"),
+    ("GET", "/ecommerce/stores"),
+    ("GET", "/ecommerce/stores/{store_id}"),
+    ("GET", "/ecommerce/stores/{store_id}/customers"),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/customers/{customer_id}",
+    ),
+    ("GET", "/ecommerce/stores/{store_id}/orders"),
+    ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}"),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines",
+    ),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
+    ),
+    ("GET", "/ecommerce/stores/{store_id}/products"),
+    ("GET", "/ecommerce/stores/{store_id}/products/{product_id}"),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants",
+    ),
+    (
+        "GET",
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+    ),
+    ("GET", "/lists"),
+    ("GET", "/lists/{list_id}"),
+    ("GET", "/lists/{list_id}/members"),
+    ("GET", "/lists/{list_id}/members/{subscriber_hash}"),
+    ("GET", "/lists/{list_id}/members/{subscriber_hash}/tags"),
+    ("GET", "/lists/{list_id}/merge-fields"),
+    ("GET", "/lists/{list_id}/merge-fields/{merge_id}"),
+    ("GET", "/lists/{list_id}/webhooks"),
+    ("GET", "/lists/{list_id}/webhooks/{webhook_id}"),
+    ("GET", "/ping"),
+    ("PATCH", "/ecommerce/stores/{store_id}"),
+    (
+        "PATCH",
+        "/ecommerce/stores/{store_id}/customers/{customer_id}",
+    ),
+    ("PATCH", "/ecommerce/stores/{store_id}/orders/{order_id}"),
+    ("PATCH", "/lists/{list_id}/members/{subscriber_hash}"),
+    (
+        "PATCH",
+        "/ecommerce/stores/{store_id}/products/{product_id}",
+    ),
+    ("POST", "/ecommerce/stores"),
+    ("POST", "/ecommerce/stores/{store_id}/customers"),
+    ("POST", "/ecommerce/stores/{store_id}/orders"),
+    ("POST", "/ecommerce/stores/{store_id}/products"),
+    ("POST", "/lists/{list_id}/members"),
+    (
+        "POST",
+        "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent",
+    ),
+    ("POST", "/lists/{list_id}/members/{subscriber_hash}/tags"),
+    ("POST", "/lists/{list_id}/merge-fields"),
+    ("POST", "/lists/{list_id}/webhooks"),
+    (
+        "PUT",
+        "/ecommerce/stores/{store_id}/customers/{customer_id}",
+    ),
+    (
+        "PUT",
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+    ),
+    ("PUT", "/lists/{list_id}/members/{subscriber_hash}"),
+];
+
+/// The spec's operations the sandbox answers 501 for: all but [`SERVED`].
+pub fn not_served(spec: &spec::Spec) -> Vec<(String, String)> {
+    spec.operations()
+        .into_iter()
+        .filter(|(m, t)| !SERVED.contains(&(m.as_str(), t.as_str())))
+        .collect()
+}
+
+/// Query parameters every list operation takes and the sandbox honours (or, for `fields` and
+/// `exclude_fields`, ignores as it does on every operation: the full object is a superset).
+const PAGING: [&str; 4] = ["count", "offset", "fields", "exclude_fields"];
+
+/// 501 naming a query parameter the spec allows but the sandbox does not apply: ignoring a
+/// filter would answer more than Mailchimp would, silently.
+fn unsupported(query: &[(String, String)], honoured: &[&str]) -> Option<ApiError> {
+    query
+        .iter()
+        .find(|(k, _)| !PAGING.contains(&k.as_str()) && !honoured.contains(&k.as_str()))
+        .map(|(k, _)| {
+            ApiError::new(
+                501,
+                "Not Implemented",
+                format!("The sandbox does not implement the `{k}` parameter of this operation."),
+            )
+        })
+}
+
+/// The member-list filters of `query`; 501 for one the sandbox does not apply, 400 for a time
+/// that is not one.
+fn member_filter(query: &[(String, String)]) -> Result<state::MemberFilter, ApiError> {
+    const HONOURED: [&str; 8] = [
+        "status",
+        "email_type",
+        "unique_email_id",
+        "vip_only",
+        "since_last_changed",
+        "before_last_changed",
+        "since_timestamp_opt",
+        "before_timestamp_opt",
+    ];
+    if let Some(e) = unsupported(query, &HONOURED) {
+        return Err(e);
+    }
+    let mut f = state::MemberFilter::default();
+    for (k, v) in query {
+        let time = || {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| ApiError::field(k, "This value is not a valid ISO 8601 date-time."))
+        };
+        match k.as_str() {
+            "status" => f.status = Some(v.clone()),
+            "unique_email_id" => f.unique_email_id = Some(v.clone()),
+            "vip_only" => f.vip_only = spec::query_bool(v).unwrap_or(false),
+            "since_last_changed" => f.since_last_changed = Some(time()?),
+            "before_last_changed" => f.before_last_changed = Some(time()?),
+            "since_timestamp_opt" => f.since_timestamp_opt = Some(time()?),
+            "before_timestamp_opt" => f.before_timestamp_opt = Some(time()?),
+            // Every sandbox member is `html`; any other type matches none.
+            "email_type" if v != "html" => f.status = Some(String::new()),
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
 fn dispatch(
     shared: &Shared,
     method: &str,
@@ -1101,11 +1265,59 @@ fn dispatch(
             .and_then(|(_, v)| v.parse::<usize>().ok())
             .unwrap_or(default)
     };
+    let text = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let page = || state::Page {
+        count: number("count", 10).min(1000),
+        offset: number("offset", 0),
+    };
     let template = checked.template.as_deref().unwrap_or_default();
     let mut a = lock(&shared.account);
     let reply = match (method, template) {
         ("GET", "/ping") => Ok((200, Some(json!({"health_status": "Everything's Chimpy!"})))),
+        // The API root: the account. A user's first call; the sandbox's one account.
+        ("GET", "/") => Ok((
+            200,
+            Some(json!({"account_id": "sandbox", "login_id": "sandbox",
+                "account_name": "ml-connector sandbox", "email": "owner@example.com",
+                "first_name": "Sandbox", "last_name": "Owner", "username": "sandbox",
+                "avatar_url": "", "role": "owner", "member_since": "2026-01-01T00:00:00+00:00",
+                "pricing_plan_type": "monthly", "first_payment": "", "account_timezone": "UTC",
+                "account_industry": "Software", "contact": {"company": "ml-connector sandbox",
+                    "addr1": "1 Main St", "addr2": "", "city": "Atlanta", "state": "GA",
+                    "zip": "30308", "country": "US"},
+                "pro_enabled": false, "last_login": "", "total_subscribers":
+                    a.lists.values().map(|l| l.members.values().filter(|m| m.status == "subscribed").count()).sum::<usize>(),
+                "industry_stats": {"open_rate": 0, "bounce_rate": 0, "click_rate": 0},
+                "_links": []})),
+        )),
+        ("GET", "/lists") => match unsupported(query, &["email"]) {
+            Some(e) => Err(e),
+            None => a.get_lists(page(), text("email")),
+        },
         ("GET", "/lists/{list_id}") => a.get_list(p("list_id")),
+        ("GET", "/lists/{list_id}/members") => match member_filter(query) {
+            Ok(filter) => a.get_members(p("list_id"), page(), &filter),
+            Err(e) => Err(e),
+        },
+        ("GET", "/ecommerce/stores") => a.get_stores(page()),
+        ("GET", "/ecommerce/stores/{store_id}/customers") => {
+            match unsupported(query, &["email_address"]) {
+                Some(e) => Err(e),
+                None => a.get_customers(p("store_id"), page(), text("email_address")),
+            }
+        }
+        ("GET", "/ecommerce/stores/{store_id}/products") => a.get_products(p("store_id"), page()),
+        ("GET", "/ecommerce/stores/{store_id}/orders") => {
+            match unsupported(query, &["customer_id"]) {
+                Some(e) => Err(e),
+                None => a.get_orders(p("store_id"), page(), text("customer_id")),
+            }
+        }
         ("GET", "/lists/{list_id}/members/{subscriber_hash}") => {
             a.get_member(p("list_id"), p("subscriber_hash"))
         }
@@ -1118,6 +1330,15 @@ fn dispatch(
         ("DELETE", "/lists/{list_id}/members/{subscriber_hash}") => {
             a.archive_member(p("list_id"), p("subscriber_hash"))
         }
+        ("POST", "/lists/{list_id}/members") => {
+            a.post_member(p("list_id"), &body, shared.strict_merge_fields)
+        }
+        ("PATCH", "/lists/{list_id}/members/{subscriber_hash}") => a.patch_member(
+            p("list_id"),
+            p("subscriber_hash"),
+            &body,
+            shared.strict_merge_fields,
+        ),
         ("POST", "/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent") => {
             a.delete_permanent(p("list_id"), p("subscriber_hash"))
         }
@@ -1133,6 +1354,21 @@ fn dispatch(
             number("offset", 0),
         ),
         ("POST", "/lists/{list_id}/merge-fields") => a.post_merge_field(p("list_id"), &body),
+        ("GET", "/lists/{list_id}/merge-fields/{merge_id}") => {
+            a.get_merge_field(p("list_id"), p("merge_id"))
+        }
+        ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}/lines") => {
+            a.get_order_lines(p("store_id"), p("order_id"), page())
+        }
+        ("GET", "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}") => {
+            a.get_order_line(p("store_id"), p("order_id"), p("line_id"))
+        }
+        ("GET", "/ecommerce/stores/{store_id}/products/{product_id}/variants") => {
+            a.get_variants(p("store_id"), p("product_id"), page())
+        }
+        ("GET", "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}") => {
+            a.get_variant(p("store_id"), p("product_id"), p("variant_id"))
+        }
         ("GET", "/lists/{list_id}/webhooks") => a.list_webhooks(p("list_id")),
         ("GET", "/lists/{list_id}/webhooks/{webhook_id}") => {
             a.get_webhook(p("list_id"), p("webhook_id"))
@@ -1153,6 +1389,13 @@ fn dispatch(
         }
         ("GET", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
             a.get_customer(p("store_id"), p("customer_id"))
+        }
+        ("POST", "/ecommerce/stores/{store_id}/customers") => a.post_customer(p("store_id"), &body),
+        ("PATCH", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
+            a.patch_customer(p("store_id"), p("customer_id"), &body)
+        }
+        ("DELETE", "/ecommerce/stores/{store_id}/customers/{customer_id}") => {
+            a.delete_customer(p("store_id"), p("customer_id"))
         }
         ("POST", "/ecommerce/stores/{store_id}/products") => a.post_product(p("store_id"), &body),
         ("GET", "/ecommerce/stores/{store_id}/products/{product_id}") => {
@@ -1406,5 +1649,70 @@ async fn control_member_change(
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => control_problem(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_operations_are_the_specs_and_the_rest_is_501() {
+        let spec = spec::spec().unwrap();
+        let all = spec.operations();
+        for (method, template) in SERVED {
+            assert!(
+                all.iter().any(|(m, t)| m == method && t == template),
+                "{method} {template} is not a spec operation"
+            );
+        }
+        let missing = not_served(spec);
+        assert_eq!(missing.len() + SERVED.len(), all.len());
+        // What a user of `dev --sandbox` reaches for first is served.
+        for op in [("GET", "/lists/{list_id}/members"), ("GET", "/lists")] {
+            assert!(!missing.iter().any(|(m, t)| (m.as_str(), t.as_str()) == op));
+        }
+    }
+
+    /// SERVED says what `dispatch` does: every spec operation is called (ids made up, body
+    /// `{}`); a served one never answers the "does not implement" 501, and one that is not
+    /// served answers nothing else once it passes validation (a 400 there proves nothing).
+    #[tokio::test]
+    async fn served_matches_what_dispatch_serves() {
+        let sandbox = MailchimpSandbox::start(MailchimpSandboxOptions::default()).await;
+        let http = reqwest::Client::new();
+        let spec = spec::spec().unwrap();
+        let mut wrong = Vec::new();
+        for (method, template) in spec.operations() {
+            let path: String = template
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "x1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method_ = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut request = http
+                .request(method_, format!("{}{path}", sandbox.base_url()))
+                .basic_auth("user", Some(sandbox.api_key()));
+            if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+                request = request
+                    .header("content-type", "application/json")
+                    .body("{}");
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let unimplemented = status == 501 && text.contains("does not implement");
+            let served = SERVED.contains(&(method.as_str(), template.as_str()));
+            if (served && unimplemented) || (!served && !unimplemented && status != 400) {
+                wrong.push(format!(
+                    "{method} {template}: {status} (in SERVED: {served})"
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "SERVED disagrees with dispatch:\n{}",
+            wrong.join("\n")
+        );
     }
 }

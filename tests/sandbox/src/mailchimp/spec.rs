@@ -21,6 +21,12 @@
 //!   (no request schema used here marks a required property `readOnly`).
 //! - Formats are asserted (`date-time`, `uri`); this copy's non-standard ones (`float`,
 //!   `swagger`, `Promo date-time`) are ignored.
+//! - A property whose own description says it is "required only if …" (the member upsert's
+//!   `email_address` and `status_if_new`: only for an address not yet on the list) is dropped
+//!   from `required`: the schema cannot express the condition, and the sandbox must be no
+//!   stricter than Mailchimp. The state enforces the condition instead.
+//! - Boolean query values are read case-insensitively: the official Python SDK sends `True`
+//!   (Python's rendering of a bool), which Mailchimp accepts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -146,6 +152,53 @@ fn rewrite_nullable(value: &mut Value) {
     }
 }
 
+/// Drops from `required` every property whose description makes it conditional ("required only
+/// if …"), everywhere in the document.
+fn relax_conditionally_required(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let conditional: Vec<String> = map
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|props| {
+                    props
+                        .iter()
+                        .filter(|(_, p)| {
+                            p.get("description")
+                                .and_then(Value::as_str)
+                                .is_some_and(|d| {
+                                    d.to_ascii_lowercase().contains("required only if")
+                                })
+                        })
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(Value::Array(required)) = map.get_mut("required") {
+                required.retain(|r| {
+                    r.as_str()
+                        .is_none_or(|r| !conditional.iter().any(|c| c == r))
+                });
+            }
+            map.values_mut().for_each(relax_conditionally_required);
+        }
+        Value::Array(items) => items.iter_mut().for_each(relax_conditionally_required),
+        _ => {}
+    }
+}
+
+/// A boolean query value as Mailchimp reads it: `true`/`false` in any case (the Python SDK
+/// sends `True`).
+pub fn query_bool(value: &str) -> Option<bool> {
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 impl Spec {
     /// Reads and prepares the document at `path`.
     pub fn load(path: &str) -> Result<Self, String> {
@@ -153,6 +206,7 @@ impl Spec {
         let mut doc: Value =
             serde_json::from_str(&text).map_err(|e| format!("parsing {path}: {e}"))?;
         rewrite_nullable(&mut doc);
+        relax_conditionally_required(&mut doc);
         let routes = routes(&doc);
         let registry = Registry::new()
             .draft(Draft::Draft4)
@@ -164,6 +218,21 @@ impl Spec {
             routes,
             validators: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Every operation of the document as `(METHOD, template)`, sorted.
+    pub fn operations(&self) -> Vec<(String, String)> {
+        let mut ops: Vec<(String, String)> = self
+            .routes
+            .iter()
+            .flat_map(|r| {
+                r.ops
+                    .keys()
+                    .map(|m| (m.to_ascii_uppercase(), r.template.clone()))
+            })
+            .collect();
+        ops.sort();
+        ops
     }
 
     /// Matches `path` (relative to `/3.0`, e.g. `/lists/abc/members/0cba…`) to a template.
@@ -241,7 +310,7 @@ impl Spec {
                 }),
                 Some(q) => {
                     let ok = match q.kind.as_str() {
-                        "boolean" => matches!(value.as_str(), "true" | "false"),
+                        "boolean" => query_bool(value).is_some(),
                         "integer" => value.parse::<i64>().is_ok(),
                         _ => true,
                     };
@@ -447,8 +516,28 @@ mod tests {
         );
         assert_eq!(bad.errors.len(), 3, "{:?}", bad.errors);
         assert!(bad.errors.iter().any(|e| e.field == "status_if_new"));
-        let missing = spec.check("PUT", path, &[], br#"{"email_address":"a@b.c"}"#);
-        assert_eq!(missing.errors.len(), 1, "{:?}", missing.errors);
+        // Required only for a new address (the state decides), so not by the schema.
+        let update = spec.check("PUT", path, &[], br#"{"merge_fields":{"FNAME":"B"}}"#);
+        assert_eq!(update.errors, vec![], "{update:?}");
+        // The Python SDK's rendering of a bool.
+        for value in ["True", "False", "TRUE", "false"] {
+            let c = spec.check(
+                "PUT",
+                path,
+                &q(&[("skip_merge_validation", value)]),
+                br#"{"email_address":"a@b.c"}"#,
+            );
+            assert_eq!(c.errors, vec![], "{value}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn only_conditionally_required_properties_are_relaxed() {
+        let mut v = json!({"required": ["a", "b"], "properties": {
+            "a": {"description": "This value is required only if the email address is not already present on the list."},
+            "b": {"description": "Always needed."}}});
+        relax_conditionally_required(&mut v);
+        assert_eq!(v["required"], json!(["b"]));
     }
 
     #[test]

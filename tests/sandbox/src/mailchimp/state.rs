@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use mlc::vendors::mailchimp::webhook::subscriber_hash;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -53,7 +54,7 @@ impl ApiError {
         }
     }
 
-    fn field(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn field(field: &str, message: impl Into<String>) -> Self {
         Self::invalid(
             "The resource submitted could not be validated. For field-specific details, see the 'errors' array.",
             vec![FieldError {
@@ -111,6 +112,9 @@ pub struct ListState {
     /// List webhooks by id.
     #[serde(default)]
     pub webhooks: Webhooks,
+    /// When the audience was created (`date_created`).
+    #[serde(default)]
+    pub created: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +136,48 @@ pub struct MemberState {
     pub compliance: bool,
     /// How many times the member was written through the API (PUT, customer, tags).
     pub writes: u32,
+    /// When and how the member came, and when it last changed.
+    #[serde(default)]
+    pub meta: MemberMeta,
+}
+
+/// What Mailchimp reports about a member's history: `source`, `timestamp_signup`/`_opt`
+/// (both the time the member was added: the sandbox has no signup forms or double opt-in, so
+/// the two coincide), `last_changed`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MemberMeta {
+    /// How the member was added: `API - Generic`, `Admin Add`, `E-Commerce`, `Hosted Signup Form`.
+    pub source: String,
+    pub added: DateTime<Utc>,
+    pub last_changed: DateTime<Utc>,
+}
+
+impl MemberMeta {
+    pub fn new(source: &str) -> Self {
+        let now = Utc::now();
+        Self {
+            source: source.into(),
+            added: now,
+            last_changed: now,
+        }
+    }
+}
+
+impl MemberState {
+    /// Records a change to the member now (`last_changed`).
+    pub fn touch(&mut self) {
+        self.meta.last_changed = Utc::now();
+    }
+}
+
+/// A member's numeric id in Mailchimp's web app, stable per address.
+fn web_id(hash: &str) -> u64 {
+    u64::from_str_radix(hash.get(..8).unwrap_or("0"), 16).unwrap_or(0) % 1_000_000_000
+}
+
+/// A time as Mailchimp writes it: `2026-12-07T14:00:36+00:00`.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +187,29 @@ pub struct StoreState {
     pub customers: BTreeMap<String, Map<String, Value>>,
     pub products: BTreeMap<String, ProductState>,
     pub orders: BTreeMap<String, OrderState>,
+    /// When the store was created and last changed.
+    #[serde(default)]
+    pub times: Times,
+    /// The same for each customer, by id.
+    #[serde(default)]
+    pub customer_times: BTreeMap<String, Times>,
+}
+
+/// Creation and last-change times Mailchimp reports (`created_at`, `updated_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Times {
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+impl Times {
+    fn now() -> Self {
+        let now = Utc::now();
+        Self {
+            created: now,
+            updated: now,
+        }
+    }
 }
 
 impl StoreState {
@@ -172,6 +241,9 @@ pub struct OrderState {
     pub order: Map<String, Value>,
     /// In the order they were added.
     pub lines: Vec<Map<String, Value>>,
+    /// When the order was created (its `processed_at_foreign` unless given) and last changed.
+    #[serde(default)]
+    pub times: Times,
 }
 
 impl OrderState {
@@ -258,6 +330,7 @@ impl AccountState {
                 members: BTreeMap::new(),
                 forgotten: BTreeSet::new(),
                 webhooks: Webhooks::new(),
+                created: Utc::now(),
             });
     }
 
@@ -273,8 +346,38 @@ impl AccountState {
 
     pub fn get_list(&mut self, list_id: &str) -> Reply {
         let list = self.list(list_id)?;
-        ok(json!({"id": list.id, "name": list.name,
-            "stats": {"member_count": list.members.values().filter(|m| m.status == "subscribed").count()}}))
+        ok(render_list(list))
+    }
+
+    /// `GET /lists`: every audience, or those `email` is on; paged by `count`/`offset`.
+    pub fn get_lists(&mut self, page: Page, email: Option<&str>) -> Reply {
+        let hash = email.map(subscriber_hash);
+        let lists: Vec<Value> = self
+            .lists
+            .values()
+            .filter(|l| hash.as_ref().is_none_or(|h| l.members.contains_key(h)))
+            .map(render_list)
+            .collect();
+        let total = lists.len();
+        ok(json!({"lists": page.of(lists), "total_items": total,
+            "constraints": {"may_create": true, "max_instances": 100, "current_total_instances": total},
+            "_links": []}))
+    }
+
+    /// `GET /lists/{list_id}/members`: paged, filtered by what [`MemberFilter`] holds.
+    pub fn get_members(&mut self, list_id: &str, page: Page, filter: &MemberFilter) -> Reply {
+        let list = self.list(list_id)?;
+        let members: Vec<Value> = list
+            .members
+            .iter()
+            .filter(|(hash, m)| filter.keeps(hash, m))
+            .map(|(hash, m)| Self::render_member(list, hash, m))
+            .collect();
+        let total = members.len();
+        ok(
+            json!({"members": page.of(members), "list_id": list.id, "total_items": total,
+            "_links": []}),
+        )
     }
 
     // ---- members ----------------------------------------------------------------------
@@ -294,10 +397,35 @@ impl AccountState {
             .take(50)
             .map(|(i, t)| json!({"id": i + 1, "name": t}))
             .collect();
+        let merge_text = |tag: &str| {
+            m.merge_fields
+                .get(tag)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let full_name = [merge_text("FNAME"), merge_text("LNAME")]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        // Mailchimp leaves the opt-in time blank for members who never opted in.
+        let opted_in = !matches!(m.status.as_str(), "transactional" | "pending");
         json!({
             "id": hash, "email_address": m.email_address, "unique_email_id": &hash[..10.min(hash.len())],
-            "contact_id": hash, "email_type": "html", "status": m.status, "merge_fields": merge,
+            "contact_id": hash, "full_name": full_name, "web_id": web_id(hash),
+            "email_type": "html", "status": m.status, "merge_fields": merge,
+            "interests": {}, "stats": {"avg_open_rate": 0, "avg_click_rate": 0},
+            "ip_signup": "", "timestamp_signup": stamp(m.meta.added),
+            "ip_opt": "", "timestamp_opt": if opted_in { stamp(m.meta.added) } else { String::new() },
+            "member_rating": 2, "last_changed": stamp(m.meta.last_changed),
+            "language": "", "vip": false, "email_client": "",
+            "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0,
+                "country_code": "", "timezone": "", "region": ""},
+            "marketing_permissions": [], "source": m.meta.source,
             "tags_count": m.tags.len(), "tags": tags, "list_id": list.id,
+            "consents_to_one_to_one_messaging": true,
         })
     }
 
@@ -311,14 +439,24 @@ impl AccountState {
     /// `PUT /lists/{list_id}/members/{subscriber_hash}`.
     pub fn put_member(&mut self, list_id: &str, key: &str, body: &Value, strict: bool) -> Reply {
         let list = self.list(list_id)?;
-        let email = body
+        let hash = member_key(key);
+        let given = body
             .get("email_address")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let hash = member_key(key);
-        if subscriber_hash(&email) != hash {
+            .map(|e| e.trim().to_string());
+        // `email_address` is required only for an address not yet on the list (the spec's
+        // description of it), so an update may leave it out.
+        let email = match (&given, list.members.get(&hash)) {
+            (Some(email), _) => email.clone(),
+            (None, Some(m)) => m.email_address.clone(),
+            (None, None) => {
+                return Err(ApiError::field(
+                    "email_address",
+                    "An email address is required to create a member.",
+                ));
+            }
+        };
+        if given.is_some() && subscriber_hash(&email) != hash {
             // Sandbox wording: catches a hash computed from an untrimmed/upper-case address.
             return Err(ApiError::field(
                 "email_address",
@@ -369,6 +507,7 @@ impl AccountState {
                 }
                 m.merge_fields.extend(merge);
                 m.writes += 1;
+                m.touch();
             }
             None => {
                 let Some(status) = status.or(status_if_new).filter(|s| STATUSES.contains(s)) else {
@@ -386,6 +525,7 @@ impl AccountState {
                         tags: BTreeSet::new(),
                         compliance: false,
                         writes: 1,
+                        meta: MemberMeta::new("API - Generic"),
                     },
                 );
             }
@@ -398,6 +538,61 @@ impl AccountState {
             self.outbox.extend(events);
         }
         ok(rendered)
+    }
+
+    /// `POST /lists/{list_id}/members`: adds a new member (`status` required by the spec); an
+    /// address already on the list (archived ones aside, which this re-adds) is 400 "Member
+    /// Exists", as Mailchimp answers.
+    pub fn post_member(&mut self, list_id: &str, body: &Value, strict: bool) -> Reply {
+        let email = body
+            .get("email_address")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let hash = subscriber_hash(&email);
+        let list = self.list(list_id)?;
+        if list
+            .members
+            .get(&hash)
+            .is_some_and(|m| m.status != "archived")
+        {
+            return Err(ApiError::new(
+                400,
+                "Member Exists",
+                format!(
+                    "{email} is already a list member. Use PUT to insert or update list members."
+                ),
+            ));
+        }
+        // From here it is an upsert of a new (or archived) address with an explicit status.
+        self.put_member(list_id, &hash, body, strict)
+    }
+
+    /// `PATCH /lists/{list_id}/members/{subscriber_hash}`: changes an existing member's status
+    /// and merge fields (404 for an unknown one). Changing the address this way is not
+    /// implemented: 501, rather than a silent no-op.
+    pub fn patch_member(&mut self, list_id: &str, key: &str, body: &Value, strict: bool) -> Reply {
+        let hash = member_key(key);
+        let list = self.list(list_id)?;
+        let Some(existing) = list.members.get(&hash) else {
+            return Err(ApiError::not_found());
+        };
+        let mut body = body.clone();
+        match body.get("email_address").and_then(Value::as_str) {
+            Some(new) if subscriber_hash(new.trim()) != hash => {
+                return Err(ApiError::new(
+                    501,
+                    "Not Implemented",
+                    "The sandbox does not implement changing a member's address with PATCH.",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("email_address".into(), json!(existing.email_address));
+        }
+        self.put_member(list_id, &hash, &body, strict)
     }
 
     /// `DELETE …/members/{hash}`: archive.
@@ -415,6 +610,7 @@ impl AccountState {
             ));
         }
         m.status = "archived".into();
+        m.touch();
         no_content()
     }
 
@@ -491,6 +687,17 @@ impl AccountState {
         )
     }
 
+    /// `GET /lists/{list_id}/merge-fields/{merge_id}`.
+    pub fn get_merge_field(&mut self, list_id: &str, merge_id: &str) -> Reply {
+        let list = self.list(list_id)?;
+        let field = list
+            .merge_fields
+            .iter()
+            .find(|f| f.merge_id.to_string() == merge_id)
+            .ok_or_else(ApiError::not_found)?;
+        ok(Self::render_field(list_id, field))
+    }
+
     pub fn post_merge_field(&mut self, list_id: &str, body: &Value) -> Reply {
         let list = self.list(list_id)?;
         let next_id = list
@@ -561,7 +768,8 @@ impl AccountState {
         }
         let mut store = store;
         store.entry("is_syncing").or_insert(Value::Bool(false));
-        let rendered = Value::Object(store.clone());
+        let times = Times::now();
+        let rendered = render_store(&store, times);
         self.stores.insert(
             id,
             StoreState {
@@ -569,6 +777,8 @@ impl AccountState {
                 customers: BTreeMap::new(),
                 products: BTreeMap::new(),
                 orders: BTreeMap::new(),
+                times: Times::now(),
+                customer_times: BTreeMap::new(),
             },
         );
         ok(rendered)
@@ -576,7 +786,7 @@ impl AccountState {
 
     pub fn get_store(&mut self, store_id: &str) -> Reply {
         let s = self.store_mut(store_id)?;
-        ok(Value::Object(s.store.clone()))
+        ok(render_store(&s.store, s.times))
     }
 
     pub fn patch_store(&mut self, store_id: &str, body: &Value) -> Reply {
@@ -598,7 +808,113 @@ impl AccountState {
                 s.store.insert(k, v);
             }
         }
-        ok(Value::Object(s.store.clone()))
+        s.times.updated = Utc::now();
+        ok(render_store(&s.store, s.times))
+    }
+
+    /// `GET /ecommerce/stores`.
+    pub fn get_stores(&mut self, page: Page) -> Reply {
+        let stores: Vec<Value> = self
+            .stores
+            .values()
+            .map(|s| render_store(&s.store, s.times))
+            .collect();
+        let total = stores.len();
+        ok(json!({"stores": page.of(stores), "total_items": total, "_links": []}))
+    }
+
+    /// `GET /ecommerce/stores/{id}/customers`, optionally only `email_address`'s.
+    pub fn get_customers(&mut self, store_id: &str, page: Page, email: Option<&str>) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let customers: Vec<Value> = s
+            .customers
+            .iter()
+            .filter(|(_, c)| {
+                email.is_none_or(|e| str_of(c, "email_address").eq_ignore_ascii_case(e))
+            })
+            .map(|(id, c)| render_customer(s, id, c))
+            .collect();
+        let total = customers.len();
+        ok(
+            json!({"store_id": store_id, "customers": page.of(customers), "total_items": total,
+            "_links": []}),
+        )
+    }
+
+    /// `GET /ecommerce/stores/{id}/products`.
+    pub fn get_products(&mut self, store_id: &str, page: Page) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let products: Vec<Value> = s.products.values().map(Self::render_product).collect();
+        let total = products.len();
+        ok(
+            json!({"store_id": store_id, "products": page.of(products), "total_items": total,
+            "_links": []}),
+        )
+    }
+
+    /// `GET /ecommerce/stores/{id}/orders`, optionally only `customer_id`'s.
+    pub fn get_orders(&mut self, store_id: &str, page: Page, customer_id: Option<&str>) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let orders: Vec<Value> = s
+            .orders
+            .values()
+            .filter(|o| {
+                customer_id.is_none_or(|want| {
+                    o.order
+                        .get("customer")
+                        .and_then(Value::as_object)
+                        .is_some_and(|c| str_of(c, "id") == want)
+                })
+            })
+            .map(|o| Self::render_order(s, o))
+            .collect();
+        let total = orders.len();
+        ok(
+            json!({"store_id": store_id, "orders": page.of(orders), "total_items": total,
+            "_links": []}),
+        )
+    }
+
+    /// `GET …/orders/{order_id}/lines`.
+    pub fn get_order_lines(&mut self, store_id: &str, order_id: &str, page: Page) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let o = s.orders.get(order_id).ok_or_else(ApiError::not_found)?;
+        let lines: Vec<Value> = o.lines.iter().cloned().map(Value::Object).collect();
+        let total = lines.len();
+        ok(
+            json!({"store_id": store_id, "order_id": order_id, "lines": page.of(lines),
+            "total_items": total, "_links": []}),
+        )
+    }
+
+    /// `GET …/orders/{order_id}/lines/{line_id}`.
+    pub fn get_order_line(&mut self, store_id: &str, order_id: &str, line_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let o = s.orders.get(order_id).ok_or_else(ApiError::not_found)?;
+        let line = o
+            .lines
+            .iter()
+            .find(|l| str_of(l, "id") == line_id)
+            .ok_or_else(ApiError::not_found)?;
+        ok(Value::Object(line.clone()))
+    }
+
+    /// `GET …/products/{product_id}/variants`.
+    pub fn get_variants(&mut self, store_id: &str, product_id: &str, page: Page) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s.products.get(product_id).ok_or_else(ApiError::not_found)?;
+        let variants: Vec<Value> = p.variants.values().cloned().map(Value::Object).collect();
+        let total = variants.len();
+        ok(json!({"store_id": store_id, "product_id": product_id,
+            "variants": page.of(variants), "total_items": total, "_links": []}))
+    }
+
+    /// `GET …/products/{product_id}/variants/{variant_id}`.
+    pub fn get_variant(&mut self, store_id: &str, product_id: &str, variant_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let p = s.products.get(product_id).ok_or_else(ApiError::not_found)?;
+        let v = p.variants.get(variant_id).ok_or_else(ApiError::not_found)?;
+        ok(Value::Object(v.clone()))
     }
 
     pub fn delete_store(&mut self, store_id: &str) -> Reply {
@@ -629,6 +945,7 @@ impl AccountState {
                 if opt_in && m.status == "transactional" {
                     m.status = "subscribed".into();
                     m.writes += 1;
+                    m.touch();
                 }
             }
             None => {
@@ -652,6 +969,7 @@ impl AccountState {
                         tags: BTreeSet::new(),
                         compliance: false,
                         writes: 1,
+                        meta: MemberMeta::new("E-Commerce"),
                     },
                 );
             }
@@ -677,8 +995,52 @@ impl AccountState {
         let stored = s.customers.entry(customer_id.to_string()).or_default();
         stored.extend(customer);
         let stored = stored.clone();
+        touch_customer(s, customer_id);
+        let rendered = render_customer(s, customer_id, &stored);
         self.customer_member(&list_id, &stored);
-        ok(Value::Object(stored))
+        ok(rendered)
+    }
+
+    /// `POST …/customers`: a new customer only (an id already in the store is 400), otherwise as
+    /// `PUT`.
+    pub fn post_customer(&mut self, store_id: &str, body: &Value) -> Reply {
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if self.store_mut(store_id)?.customers.contains_key(&id) {
+            return Err(ApiError::invalid(
+                "A customer with the provided ID already exists in the account.",
+                Vec::new(),
+            ));
+        }
+        self.put_customer(store_id, &id, body)
+    }
+
+    /// `PATCH …/customers/{id}`: an existing customer's given fields (404 for an unknown one).
+    pub fn patch_customer(&mut self, store_id: &str, customer_id: &str, body: &Value) -> Reply {
+        let s = self.store_mut(store_id)?;
+        let Some(existing) = s.customers.get(customer_id) else {
+            return Err(ApiError::not_found());
+        };
+        let mut merged = existing.clone();
+        for (k, v) in obj(body) {
+            if k != "id" {
+                merged.insert(k, v);
+            }
+        }
+        self.put_customer(store_id, customer_id, &Value::Object(merged))
+    }
+
+    /// `DELETE …/customers/{id}`.
+    pub fn delete_customer(&mut self, store_id: &str, customer_id: &str) -> Reply {
+        let s = self.store_mut(store_id)?;
+        s.customers
+            .remove(customer_id)
+            .ok_or_else(ApiError::not_found)?;
+        s.customer_times.remove(customer_id);
+        no_content()
     }
 
     pub fn get_customer(&mut self, store_id: &str, customer_id: &str) -> Reply {
@@ -687,7 +1049,7 @@ impl AccountState {
             .customers
             .get(customer_id)
             .ok_or_else(ApiError::not_found)?;
-        ok(Value::Object(c.clone()))
+        ok(render_customer(s, customer_id, c))
     }
 
     // ---- products ---------------------------------------------------------------------
@@ -808,10 +1170,25 @@ impl AccountState {
 
     fn render_order(s: &StoreState, o: &OrderState) -> Value {
         let mut out = o.order.clone();
-        if let Some(Value::Object(c)) = out.get("customer")
-            && let Some(full) = s.customers.get(&str_of(c, "id"))
-        {
-            out.insert("customer".into(), Value::Object(full.clone()));
+        if let Some(Value::Object(c)) = out.get("customer") {
+            let id = str_of(c, "id");
+            if let Some(full) = s.customers.get(&id) {
+                out.insert("customer".into(), render_customer(s, &id, full));
+            }
+        }
+        // What Mailchimp fills in when the order did not say: times from when it reached
+        // Mailchimp, zero totals. Status-like fields the order did not set stay absent (what
+        // Mailchimp answers for them is UNCONFIRMED, and the product reads financial_status).
+        let store_id = str_of(&s.store, "id");
+        for (key, value) in [
+            ("store_id", json!(store_id)),
+            ("processed_at_foreign", json!(stamp(o.times.created))),
+            ("updated_at_foreign", json!(stamp(o.times.updated))),
+            ("tax_total", json!(0)),
+            ("shipping_total", json!(0)),
+            ("discount_total", json!(0)),
+        ] {
+            out.entry(key).or_insert(value);
         }
         out.insert(
             "lines".into(),
@@ -866,13 +1243,18 @@ impl AccountState {
             let stored = s.customers.entry(customer_id.clone()).or_default();
             stored.extend(customer);
             let stored = stored.clone();
+            touch_customer(s, &customer_id);
             self.customer_member(&list_id, &stored);
         }
         if order.contains_key("cancelled_at_foreign") && !order.contains_key("financial_status") {
             order.insert("financial_status".into(), json!("cancelled"));
         }
         let s = self.store_mut(store_id)?;
-        let state = OrderState { order, lines };
+        let state = OrderState {
+            order,
+            lines,
+            times: Times::now(),
+        };
         let rendered = Self::render_order(s, &state);
         s.orders.insert(id, state);
         ok(rendered)
@@ -929,6 +1311,7 @@ impl AccountState {
                 }
             }
         }
+        o.times.updated = Utc::now();
         let rendered = Self::render_order(s, &o);
         s.orders.insert(order_id.to_string(), o);
         ok(rendered)
@@ -948,8 +1331,174 @@ impl AccountState {
         if o.lines.len() == before {
             return Err(ApiError::not_found());
         }
+        o.times.updated = Utc::now();
         no_content()
     }
+}
+
+/// An audience as Mailchimp answers it. The sandbox keeps no campaigns, so campaign figures are
+/// zero; contact and defaults are a plausible account's.
+fn render_list(list: &ListState) -> Value {
+    let count = |status: &str| list.members.values().filter(|m| m.status == status).count();
+    let last = |status: &str, at: fn(&MemberState) -> DateTime<Utc>| {
+        list.members
+            .values()
+            .filter(|m| m.status == status)
+            .map(at)
+            .max()
+            .map(stamp)
+            .unwrap_or_default()
+    };
+    json!({
+        "id": list.id, "web_id": web_id(&subscriber_hash(&list.id)), "name": list.name,
+        "contact": {"company": list.name, "address1": "1 Main St", "address2": "",
+            "city": "Atlanta", "state": "GA", "zip": "30308", "country": "US", "phone": ""},
+        "permission_reminder": "You signed up for updates from us.",
+        "use_archive_bar": true,
+        "campaign_defaults": {"from_name": list.name, "from_email": "news@example.com",
+            "subject": "", "language": "en"},
+        "notify_on_subscribe": "", "notify_on_unsubscribe": "",
+        "date_created": stamp(list.created), "list_rating": 0, "email_type_option": false,
+        "subscribe_url_short": format!("https://eepurl.com/{}", list.id),
+        "subscribe_url_long": format!("https://example.us21.list-manage.com/subscribe?id={}", list.id),
+        "beamer_address": format!("{}@inbound.mailchimp.com", list.id),
+        "visibility": "prv", "double_optin": false, "has_welcome": false,
+        "marketing_permissions": false, "modules": [],
+        "stats": {
+            "member_count": count("subscribed"), "unsubscribe_count": count("unsubscribed"),
+            "cleaned_count": count("cleaned"), "member_count_since_send": count("subscribed"),
+            "unsubscribe_count_since_send": count("unsubscribed"),
+            "cleaned_count_since_send": count("cleaned"), "campaign_count": 0,
+            "campaign_last_sent": "", "merge_field_count": list.merge_fields.len(),
+            "avg_sub_rate": 0, "avg_unsub_rate": 0, "target_sub_rate": 0, "open_rate": 0,
+            "click_rate": 0,
+            "last_sub_date": last("subscribed", |m| m.meta.added),
+            "last_unsub_date": last("unsubscribed", |m| m.meta.last_changed),
+        },
+        "_links": [],
+    })
+}
+
+/// `count`/`offset` of a Mailchimp list operation: 10 by default, at most 1000.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub count: usize,
+    pub offset: usize,
+}
+
+impl Page {
+    fn of(self, items: Vec<Value>) -> Vec<Value> {
+        items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.count)
+            .collect()
+    }
+}
+
+/// The member filters the sandbox applies (`GET /lists/{id}/members`).
+#[derive(Debug, Clone, Default)]
+pub struct MemberFilter {
+    pub status: Option<String>,
+    pub unique_email_id: Option<String>,
+    pub vip_only: bool,
+    pub since_last_changed: Option<DateTime<Utc>>,
+    pub before_last_changed: Option<DateTime<Utc>>,
+    pub since_timestamp_opt: Option<DateTime<Utc>>,
+    pub before_timestamp_opt: Option<DateTime<Utc>>,
+}
+
+impl MemberFilter {
+    fn keeps(&self, hash: &str, m: &MemberState) -> bool {
+        // Archived members are listed only when asked for by status, as Mailchimp does.
+        let status_ok = match &self.status {
+            Some(s) => &m.status == s,
+            None => m.status != "archived",
+        };
+        status_ok
+            && self
+                .unique_email_id
+                .as_deref()
+                .is_none_or(|u| hash.starts_with(u))
+            // No member is a VIP in the sandbox.
+            && !self.vip_only
+            && self.since_last_changed.is_none_or(|t| m.meta.last_changed >= t)
+            && self.before_last_changed.is_none_or(|t| m.meta.last_changed < t)
+            && self.since_timestamp_opt.is_none_or(|t| m.meta.added >= t)
+            && self.before_timestamp_opt.is_none_or(|t| m.meta.added < t)
+    }
+}
+
+/// A store as Mailchimp answers it: the stored document plus what Mailchimp fills in (its
+/// times, and blanks for the contact fields the store did not give).
+fn render_store(store: &Map<String, Value>, times: Times) -> Value {
+    let mut out = store.clone();
+    for (key, value) in [
+        ("created_at", json!(stamp(times.created))),
+        ("updated_at", json!(stamp(times.updated))),
+        ("list_is_active", json!(true)),
+        ("platform", json!("")),
+        ("domain", json!("")),
+        ("email_address", json!("")),
+        ("money_format", json!("$")),
+        ("primary_locale", json!("en")),
+        ("timezone", json!("")),
+        ("phone", json!("")),
+        ("address", json!({})),
+    ] {
+        out.entry(key).or_insert(value);
+    }
+    Value::Object(out)
+}
+
+fn touch_customer(s: &mut StoreState, customer_id: &str) {
+    let now = Utc::now();
+    s.customer_times
+        .entry(customer_id.to_string())
+        .and_modify(|t| t.updated = now)
+        .or_insert(Times {
+            created: now,
+            updated: now,
+        });
+}
+
+/// A customer as Mailchimp answers it: its times, and `orders_count`/`total_spent` over the
+/// store's orders for it (Mailchimp computes them; they cannot be written).
+fn render_customer(s: &StoreState, customer_id: &str, c: &Map<String, Value>) -> Value {
+    let mut out = c.clone();
+    let times = s
+        .customer_times
+        .get(customer_id)
+        .copied()
+        .unwrap_or_default();
+    let orders: Vec<&OrderState> = s
+        .orders
+        .values()
+        .filter(|o| {
+            o.order
+                .get("customer")
+                .and_then(Value::as_object)
+                .is_some_and(|c| str_of(c, "id") == customer_id)
+        })
+        .collect();
+    let spent: f64 = orders
+        .iter()
+        .filter_map(|o| o.order.get("order_total").and_then(Value::as_f64))
+        .sum();
+    out.insert("orders_count".into(), json!(orders.len()));
+    // Cents, so sums of prices like 0.1 + 0.2 read as Mailchimp shows them.
+    out.insert("total_spent".into(), json!((spent * 100.0).round() / 100.0));
+    out.insert("created_at".into(), json!(stamp(times.created)));
+    out.insert("updated_at".into(), json!(stamp(times.updated)));
+    for (key, value) in [
+        ("company", json!("")),
+        ("first_name", json!("")),
+        ("last_name", json!("")),
+        ("address", json!({})),
+    ] {
+        out.entry(key).or_insert(value);
+    }
+    Value::Object(out)
 }
 
 /// A webhook about to be created: checked, not yet validated with its GET.
@@ -1134,8 +1683,10 @@ impl AccountState {
             tags: BTreeSet::new(),
             compliance: false,
             writes: 0,
+            meta: MemberMeta::new("Hosted Signup Form"),
         });
         member.status = "subscribed".into();
+        member.touch();
         self.emit(
             list_id,
             email,
@@ -1162,6 +1713,7 @@ impl AccountState {
             ));
         }
         m.status = "unsubscribed".into();
+        m.touch();
         let extra = EventExtra {
             reason: Some(reason.unwrap_or("manual")),
             action: Some("unsub"),
@@ -1182,6 +1734,7 @@ impl AccountState {
         check_merge_tags(self.list(list_id)?, merges)?;
         let m = self.member_mut(list_id, email)?;
         m.merge_fields.extend(merges.clone());
+        m.touch();
         self.emit(
             list_id,
             email,
@@ -1225,6 +1778,7 @@ impl AccountState {
             return Err(member_missing(old));
         };
         let old_email = std::mem::replace(&mut member.email_address, new.to_string());
+        member.touch();
         list.members.insert(new_hash, member);
         let extra = EventExtra {
             old_email: Some(&old_email),
@@ -1259,6 +1813,7 @@ impl AccountState {
             ));
         }
         m.status = "cleaned".into();
+        m.touch();
         let extra = EventExtra {
             reason: Some(reason.unwrap_or("hard")),
             ..EventExtra::default()

@@ -503,6 +503,7 @@ mod tests {
             tags: BTreeSet::new(),
             compliance: false,
             writes: 0,
+            meta: Default::default(),
         }
     }
 

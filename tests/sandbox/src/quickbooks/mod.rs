@@ -27,6 +27,9 @@
 //!   credentials: 401 `{"error":"invalid_client"}`.
 //! - `POST /v2/oauth2/tokens/revoke` (Basic, JSON `{"token"}`): disconnects the app from the
 //!   token's company (all its tokens stop working).
+//! - `GET /.well-known/openid_sandbox_configuration[/]` (and `openid_configuration`): the OpenID
+//!   discovery document intuit-oauth reads first, every endpoint on this server.
+//!   `GET /v1/openid_connect/userinfo` (Bearer access token): the connecting user's claims.
 //! - `GET /connect/oauth2?client_id&redirect_uri&state&response_type=code&scope`: approves at
 //!   once for `realm_id` (sandbox-only parameter; default: the only company) and redirects to
 //!   `redirect_uri?code=…&state=…&realmId=…` (`deny=1` → `error=access_denied`).
@@ -41,7 +44,8 @@
 //!     (UNCONFIRMED code). Creates and updates send Create/Update webhooks, as QuickBooks does
 //!     for API changes.
 //!   - `GET query?query=…` / `POST query` (`application/text` body): see [`query`].
-//!   - `GET cdc?entities=Customer&changedSince=…` → `CDCResponse` with full customers (inactive
+//!   - `GET cdc?entities=Customer&changedSince=…` (RFC 3339 with or without seconds; zone-less
+//!     times and dates in the company's zone, as Intuit reads them) → `CDCResponse` with full customers (inactive
 //!     included) changed after `changedSince` and merged-away ones as `"status":"Deleted"`
 //!     stubs, oldest first, at most [`QuickbooksSandboxOptions::cdc_cap`]; more than 30 days back
 //!     → 400 Fault (text UNCONFIRMED).

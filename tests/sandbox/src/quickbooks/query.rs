@@ -7,7 +7,7 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 
 /// The most rows one query answers (`MAXRESULTS` above it is refused).
 pub const MAX_RESULTS_LIMIT: u64 = 1000;
@@ -132,7 +132,37 @@ impl QueryError {
     }
 }
 
+/// What kind of value a filterable field holds (every entity spells its fields alike).
+fn field_kind(field: &str) -> FieldValue {
+    match field {
+        "Id" => FieldValue::Number(0),
+        "Active" => FieldValue::Bool(false),
+        f if f.starts_with("MetaData.") => FieldValue::Time(DateTime::<Utc>::MIN_UTC),
+        _ => FieldValue::Text(String::new()),
+    }
+}
+
 impl Query {
+    /// Refuses a condition whose value cannot be read as its field's kind (a time that is no
+    /// time, a number that is none): such a condition could match nothing, and an empty answer
+    /// would read as "no rows changed" — a sync would silently skip them. Fault 4001 instead.
+    pub fn check_literals(&self, zone: FixedOffset) -> Result<(), QueryError> {
+        for c in &self.conditions {
+            if c.op == Op::Like {
+                continue;
+            }
+            let kind = field_kind(c.field);
+            if let Some(bad) = c.values.iter().find(|l| kind.coerce(l, zone).is_none()) {
+                return Err(QueryError::Validation(format!(
+                    "the value '{}' cannot be compared with {}",
+                    bad.text(),
+                    c.field
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a condition names `field` (e.g. `Active`: then inactive customers are not
     /// filtered out implicitly).
     pub fn mentions(&self, field: &str) -> bool {
@@ -456,8 +486,9 @@ impl FieldValue {
         }
     }
 
-    /// The literal read as a value of this one's kind, `None` when it cannot be.
-    fn coerce(&self, literal: &Literal) -> Option<FieldValue> {
+    /// The literal read as a value of this one's kind (times in `zone` when they carry none),
+    /// `None` when it cannot be.
+    fn coerce(&self, literal: &Literal, zone: FixedOffset) -> Option<FieldValue> {
         let text = literal.text();
         match self {
             FieldValue::Text(_) => Some(FieldValue::Text(text.to_string())),
@@ -467,23 +498,48 @@ impl FieldValue {
                 "false" => Some(FieldValue::Bool(false)),
                 _ => None,
             },
-            FieldValue::Time(_) => parse_time(text).map(FieldValue::Time),
+            FieldValue::Time(_) => parse_time(text, zone).map(FieldValue::Time),
         }
     }
 }
 
-/// A query time literal: RFC 3339 (Intuit writes `-07:00`, `Z` or `-00:00`) or a bare date.
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+/// A time as Intuit accepts it in a query literal or CDC's `changedSince`: RFC 3339 (Intuit
+/// writes `-07:00`, `Z` or `-00:00`), with or without seconds (Intuit's own CDC example is
+/// `2015-12-23T09:00-07:00`), zone-less (python-quickbooks sends `2026-12-07T14:00:36`), or a
+/// bare date. A zone-less time or a date is read in the company's zone, `zone`, as Intuit reads
+/// it.
+pub fn parse_time(text: &str, zone: FixedOffset) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
+    const ZONED: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z"];
+    const LOCAL: [&str; 2] = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"];
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    // chrono's %:z does not take `Z`; Intuit writes it, so read it as +00:00.
+    let zoned = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix('z'))
+        .map(|t| format!("{t}+00:00"));
+    let zoned = zoned.as_deref().unwrap_or(text);
+    if let Some(t) = ZONED
+        .iter()
+        .find_map(|f| DateTime::parse_from_str(zoned, f).ok())
+    {
+        return Some(t.with_timezone(&Utc));
+    }
+    let local = LOCAL
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
         .or_else(|| {
             NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
+        })?;
+    // A fixed offset has exactly one reading of every local time.
+    local
+        .and_local_timezone(zone)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Whether `value` matches a `LIKE` pattern (`%` = any run of characters), case-insensitively.
@@ -512,18 +568,19 @@ impl Condition {
     /// Whether any of the row's values for the field satisfies the condition. Text compares
     /// case-insensitively (Intuit's collation is UNCONFIRMED; case-insensitive is the safer
     /// assumption for e-mail lookups).
-    pub fn matches(&self, values: &[FieldValue]) -> bool {
-        values.iter().any(|v| self.matches_one(v))
+    /// Zone-less time literals are read in `zone`, the company's.
+    pub fn matches(&self, values: &[FieldValue], zone: FixedOffset) -> bool {
+        values.iter().any(|v| self.matches_one(v, zone))
     }
 
-    fn matches_one(&self, value: &FieldValue) -> bool {
+    fn matches_one(&self, value: &FieldValue, zone: FixedOffset) -> bool {
         if self.op == Op::Like {
             return match (value, self.values.first()) {
                 (FieldValue::Text(t), Some(p)) => like(t, p.text()),
                 _ => false,
             };
         }
-        let cmp = |lit: &Literal| value.coerce(lit).and_then(|l| value.compare(&l));
+        let cmp = |lit: &Literal| value.coerce(lit, zone).and_then(|l| value.compare(&l));
         match self.op {
             Op::In => self.values.iter().any(|l| cmp(l) == Some(Ordering::Equal)),
             op => self.values.first().and_then(cmp).is_some_and(|o| match op {
@@ -595,36 +652,97 @@ mod tests {
 
     #[test]
     fn conditions_compare_by_the_fields_kind() {
+        let z = FixedOffset::east_opt(0).unwrap();
         let cond = |s: &str| {
             parse(&format!("SELECT * FROM Customer WHERE {s}"))
                 .unwrap()
                 .conditions[0]
                 .clone()
         };
-        assert!(cond("Id = '58'").matches(&[FieldValue::Number(58)]));
-        assert!(cond("Id > '9'").matches(&[FieldValue::Number(58)]));
-        assert!(cond("Id IN ('1', '58')").matches(&[FieldValue::Number(58)]));
-        assert!(!cond("Id IN ('1', '2')").matches(&[FieldValue::Number(58)]));
+        assert!(cond("Id = '58'").matches(&[FieldValue::Number(58)], z));
+        assert!(cond("Id > '9'").matches(&[FieldValue::Number(58)], z));
+        assert!(cond("Id IN ('1', '58')").matches(&[FieldValue::Number(58)], z));
+        assert!(!cond("Id IN ('1', '2')").matches(&[FieldValue::Number(58)], z));
         assert!(
             cond("PrimaryEmailAddr = 'JANE@example.com'")
-                .matches(&[FieldValue::Text("jane@example.com".into())])
+                .matches(&[FieldValue::Text("jane@example.com".into())], z)
         );
-        assert!(cond("Active = false").matches(&[FieldValue::Bool(false)]));
-        let t = parse_time("2026-03-01T10:00:00Z").unwrap();
+        assert!(cond("Active = false").matches(&[FieldValue::Bool(false)], z));
+        let t = parse_time("2026-03-01T10:00:00Z", z).unwrap();
         assert!(
             cond("MetaData.LastUpdatedTime > '2026-03-01T02:59:59-07:00'")
-                .matches(&[FieldValue::Time(t)])
+                .matches(&[FieldValue::Time(t)], z)
         );
         assert!(
             !cond("MetaData.LastUpdatedTime > '2026-03-01T03:00:00-07:00'")
-                .matches(&[FieldValue::Time(t)])
+                .matches(&[FieldValue::Time(t)], z)
         );
-        assert!(cond("MetaData.LastUpdatedTime >= '2026-03-01'").matches(&[FieldValue::Time(t)]));
-        assert!(cond("DisplayName LIKE '%oe%'").matches(&[FieldValue::Text("Joe Bloggs".into())]));
-        assert!(cond("DisplayName LIKE 'jo%'").matches(&[FieldValue::Text("Joe Bloggs".into())]));
-        assert!(!cond("DisplayName LIKE '%x%'").matches(&[FieldValue::Text("Joe Bloggs".into())]));
-        assert!(!cond("DisplayName LIKE 'Joe'").matches(&[FieldValue::Text("Joe Bloggs".into())]));
+        assert!(
+            cond("MetaData.LastUpdatedTime >= '2026-03-01'").matches(&[FieldValue::Time(t)], z)
+        );
+        assert!(
+            cond("DisplayName LIKE '%oe%'").matches(&[FieldValue::Text("Joe Bloggs".into())], z)
+        );
+        assert!(
+            cond("DisplayName LIKE 'jo%'").matches(&[FieldValue::Text("Joe Bloggs".into())], z)
+        );
+        assert!(
+            !cond("DisplayName LIKE '%x%'").matches(&[FieldValue::Text("Joe Bloggs".into())], z)
+        );
+        assert!(
+            !cond("DisplayName LIKE 'Joe'").matches(&[FieldValue::Text("Joe Bloggs".into())], z)
+        );
         // A literal that is not of the field's kind matches nothing.
-        assert!(!cond("Id = 'abc'").matches(&[FieldValue::Number(1)]));
+        assert!(!cond("Id = 'abc'").matches(&[FieldValue::Number(1)], z));
+    }
+
+    #[test]
+    fn times_in_every_form_intuit_accepts() {
+        let pacific = FixedOffset::west_opt(7 * 3600).unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        for (text, want) in [
+            ("2026-12-07T14:00:36Z", "2026-12-07T14:00:36Z"),
+            ("2026-12-07T14:00:36.250-07:00", "2026-12-07T21:00:36.250Z"),
+            // Intuit's CDC example: no seconds.
+            ("2015-12-23T09:00-07:00", "2015-12-23T16:00:00Z"),
+            ("2015-12-23T09:00Z", "2015-12-23T09:00:00Z"),
+            // python-quickbooks: zone-less, read in the company's zone.
+            ("2026-12-07T14:00:36", "2026-12-07T21:00:36Z"),
+            ("2026-12-07T14:00", "2026-12-07T21:00:00Z"),
+            ("2026-12-07", "2026-12-07T07:00:00Z"),
+        ] {
+            assert_eq!(parse_time(text, pacific), Some(at(want)), "{text}");
+        }
+        for bad in [
+            "yesterday",
+            "2026-13-07",
+            "2026-12-07T25:00",
+            "",
+            "2026-12-07 14:00:36x",
+        ] {
+            assert_eq!(parse_time(bad, pacific), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_condition_that_cannot_be_evaluated_is_refused() {
+        let z = FixedOffset::east_opt(0).unwrap();
+        let check = |s: &str| {
+            parse(&format!("SELECT * FROM Customer WHERE {s}"))
+                .unwrap()
+                .check_literals(z)
+        };
+        assert!(check("MetaData.LastUpdatedTime > '2026-12-07T14:00:36'").is_ok());
+        assert!(check("Id IN ('1', '2')").is_ok());
+        assert!(check("DisplayName LIKE '%x%'").is_ok());
+        for bad in [
+            "MetaData.LastUpdatedTime > 'last week'",
+            "Id = 'abc'",
+            "Id IN ('1', 'x')",
+            "Active = 'maybe'",
+        ] {
+            let e = check(bad).unwrap_err();
+            assert_eq!(e.code(), "4001", "{bad}");
+        }
     }
 }

@@ -340,6 +340,11 @@ impl State {
         }
     }
 
+    /// The company's zone: zone-less times in queries and CDC are read in it.
+    pub fn zone(&self) -> FixedOffset {
+        self.offset
+    }
+
     /// Seconds, company offset: how `MetaData` times read (`2015-07-24T10:33:39-07:00`).
     pub fn meta_time(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.offset)
@@ -554,6 +559,25 @@ impl State {
             json!({"CreateTime": self.meta_time(rec.created),
                 "LastUpdatedTime": self.meta_time(rec.updated)}),
         );
+        // What QuickBooks fills in on every customer it returns (the SDK's Customer type has
+        // them; CurrencyRef is the home currency, the sandbox's is USD), unless written.
+        let print_name = v.get("DisplayName").cloned().unwrap_or(json!(""));
+        for (key, value) in [
+            (
+                "CurrencyRef",
+                json!({"value": "USD", "name": "United States Dollar"}),
+            ),
+            ("Balance", json!(0)),
+            ("BalanceWithJobs", json!(0)),
+            ("Job", json!(false)),
+            ("BillWithParent", json!(false)),
+            ("Taxable", json!(true)),
+            ("IsProject", json!(false)),
+            ("PreferredDeliveryMethod", json!("Print")),
+            ("PrintOnCheckName", print_name),
+        ] {
+            v.entry(key).or_insert(value);
+        }
         Value::Object(v)
     }
 
@@ -813,6 +837,8 @@ impl State {
     /// Answers a parsed query: `QueryResponse` (`{}` when no rows).
     pub fn query(&self, realm: &str, q: &Query) -> Result<Value, QboFault> {
         let company = self.books(realm)?;
+        q.check_literals(self.offset)
+            .map_err(|e| QboFault::query(&e))?;
         // Inactive customers only when the query asks about Active (docs/vendors/quickbooks.md §3.2).
         let implicit_active = !q.mentions("Active");
         let rows: Vec<Row<'_>> = match q.entity {
@@ -830,9 +856,11 @@ impl State {
                 .map(|(id, rec)| Row::Attachable(*id, rec))
                 .collect(),
         };
-        let matched = rows
-            .into_iter()
-            .filter(|row| q.conditions.iter().all(|c| c.matches(&row.field(c.field))));
+        let matched = rows.into_iter().filter(|row| {
+            q.conditions
+                .iter()
+                .all(|c| c.matches(&row.field(c.field), self.offset))
+        });
         if q.select == Select::Count {
             return Ok(json!({"totalCount": matched.count()}));
         }
@@ -1023,11 +1051,42 @@ impl State {
     pub fn company_info(&self, realm: &str) -> Option<Value> {
         let c = self.companies.get(realm)?;
         let t = self.meta_time(c.created);
+        // The address and contact fields of Intuit's CompanyInfo (Finance.xsd), filled with a
+        // plausible US company: the SDK's CompanyInfo type reads each into its own class.
+        let address = json!({"Id": "1", "Line1": "2700 Coast Ave", "City": "Mountain View",
+            "CountrySubDivisionCode": "CA", "PostalCode": "94043", "Country": "US"});
+        let email = format!("books@{}.example.com", slug(&c.name));
         Some(
             json!({"CompanyName": c.name, "LegalName": c.name, "Id": "1", "Country": "US",
+            "CompanyAddr": address, "CustomerCommunicationAddr": address, "LegalAddr": address,
+            "CustomerCommunicationEmailAddr": {"Address": email},
+            "PrimaryPhone": {"FreeFormNumber": "(650) 555-0100"},
+            "Email": {"Address": email}, "WebAddr": {},
+            "CompanyStartDate": c.created.with_timezone(&self.offset).date_naive().to_string(),
+            "FiscalYearStartMonth": "January", "SupportedLanguages": "en",
+            "NameValue": [{"Name": "NeoEnabled", "Value": "true"},
+                {"Name": "IndustryType", "Value": "Other"}],
             "SyncToken": "0", "domain": "QBO", "sparse": false,
             "MetaData": {"CreateTime": t, "LastUpdatedTime": t}}),
         )
+    }
+}
+
+/// `name` in lower case with every run of other characters as one `-` (a host label).
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for ch in name.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-');
+    if out.is_empty() {
+        "company".into()
+    } else {
+        out.to_string()
     }
 }
 

@@ -37,6 +37,13 @@ pub fn router(inner: Shared) -> Router {
         .route("/oauth2/v1/tokens/bearer", post(token))
         .route("/v2/oauth2/tokens/revoke", post(revoke))
         .route("/connect/oauth2", get(authorize_page))
+        // intuit-oauth reads the OpenID discovery document before anything else; Intuit serves
+        // it with a trailing slash (the SDK's URL) and without.
+        .route("/.well-known/openid_sandbox_configuration", get(discovery))
+        .route("/.well-known/openid_sandbox_configuration/", get(discovery))
+        .route("/.well-known/openid_configuration", get(discovery))
+        .route("/.well-known/openid_configuration/", get(discovery))
+        .route("/v1/openid_connect/userinfo", get(userinfo))
         .route(&format!("{company}/customer/{{id}}"), get(get_customer))
         .route(&format!("{company}/{{entity}}"), post(post_entity))
         .route(&format!("{company}/query"), get(query_get).post(query_post))
@@ -56,6 +63,12 @@ fn route_class(path: &str) -> &'static str {
     }
     if path == "/connect/oauth2" {
         return "authorize";
+    }
+    if path.starts_with("/.well-known/") {
+        return "discovery";
+    }
+    if path == "/v1/openid_connect/userinfo" {
+        return "userinfo";
     }
     match company_path(path).map(|(_, rest)| rest.split('/').next().unwrap_or_default()) {
         Some("customer") => "customer",
@@ -393,6 +406,68 @@ async fn revoke(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) ->
     StatusCode::OK.into_response()
 }
 
+/// The OpenID discovery document (docs/vendors/quickbooks.md §2), every endpoint on this server: Intuit
+/// spreads them over several hosts (appcenter, oauth.platform, developer.api, accounts), the
+/// sandbox answers them all on one. Built from the request's `Host`, so it names the address
+/// the caller reached.
+async fn discovery(headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let base = format!("http://{host}");
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "issuer": format!("{base}/op/v1"),
+            "authorization_endpoint": format!("{base}/connect/oauth2"),
+            "token_endpoint": format!("{base}/oauth2/v1/tokens/bearer"),
+            "userinfo_endpoint": format!("{base}/v1/openid_connect/userinfo"),
+            "revocation_endpoint": format!("{base}/v2/oauth2/tokens/revoke"),
+            "jwks_uri": format!("{base}/op/v1/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "profile", "address", "phone"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "claims_supported": ["aud", "exp", "iat", "iss", "realmid", "sub"],
+        })),
+    )
+        .into_response()
+}
+
+/// `GET /v1/openid_connect/userinfo` (Bearer access token): the connecting user as Intuit's
+/// OpenID userinfo names them. The sandbox has one user per company, so the claims are derived
+/// from the company; an unknown or expired token gets 401 as at Intuit.
+async fn userinfo(State(inner): State<Shared>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let now = inner.now();
+    let state = inner.state();
+    let Ok(realm) = state.authenticate(token, now) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the access token is unknown or expired",
+        );
+    };
+    (
+        StatusCode::OK,
+        axum::Json(json!({
+            "sub": format!("sandbox-user-{realm}"),
+            "email": format!("owner-{realm}@example.com"),
+            "emailVerified": true,
+            "givenName": "Sandbox",
+            "familyName": "Owner",
+        })),
+    )
+        .into_response()
+}
+
 /// `GET /connect/oauth2`: approves at once for `realm_id` (a sandbox-only parameter) or,
 /// without it, the only company; the redirect carries `code`, `realmId` and `state`.
 async fn authorize_page(State(inner): State<Shared>, Query(params): Params) -> Response {
@@ -571,7 +646,8 @@ async fn cdc(
     let Some(since) = param(&params, "changedSince") else {
         return fault_response(&inner, &QboFault::required("changedSince"));
     };
-    let Some(since) = query::parse_time(since) else {
+    let zone = inner.state().zone();
+    let Some(since) = query::parse_time(since, zone) else {
         return fault_response(
             &inner,
             &QboFault::invalid(format!("changedSince `{since}` is not a date-time")),

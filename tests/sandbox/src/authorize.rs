@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// A query parameter's first value.
-pub fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == key)
@@ -16,7 +16,7 @@ pub fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// A token endpoint's OAuth error: `{"error", "error_description"}` with `status`.
-pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
         axum::Json(serde_json::json!({"error": error, "error_description": description})),
@@ -25,7 +25,7 @@ pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Respon
 }
 
 /// A plain-text page (the sandbox's stand-in for the vendor's error screens).
-pub fn page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn page(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -37,7 +37,7 @@ pub fn page(status: StatusCode, message: &str) -> Response {
 /// Checks the request against the app (`client_id`, the registered redirect URI) and answers
 /// it. `approve` gets the redirect URI and returns the pairs to add to it (the code, and e.g.
 /// `realmId`), or why the sandbox cannot approve (a 400 page).
-pub fn respond(
+pub(crate) fn respond(
     params: &[(String, String)],
     client_id: &str,
     registered_redirect_uri: &str,

@@ -125,28 +125,28 @@ impl Fault {
 
 /// The active rules plus a seeded generator for probabilities (xorshift: reproducible runs).
 #[derive(Debug)]
-pub struct Faults {
+pub(crate) struct Faults {
     rules: Vec<Fault>,
     rng: u64,
 }
 
 impl Faults {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             rules: Vec::new(),
             rng: seed | 1,
         }
     }
 
-    pub fn add(&mut self, fault: Fault) {
+    pub(crate) fn add(&mut self, fault: Fault) {
         self.rules.push(fault);
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.rules.clear();
     }
 
-    pub fn list(&self) -> Vec<Fault> {
+    pub(crate) fn list(&self) -> Vec<Fault> {
         self.rules.clone()
     }
 
@@ -158,7 +158,7 @@ impl Faults {
     }
 
     /// The actions for one request to `route`: total latency, then the deciding action if any.
-    pub fn decide(&mut self, route: &str) -> (Duration, Option<FaultAction>) {
+    pub(crate) fn decide(&mut self, route: &str) -> (Duration, Option<FaultAction>) {
         let mut latency = Duration::ZERO;
         let mut decided = None;
         let mut i = 0;
@@ -195,7 +195,7 @@ impl Faults {
 }
 
 /// A deciding fault the vendor answers in its own shape.
-pub enum Injected {
+pub(crate) enum Injected {
     /// An injected status (unknown codes become 503); the gate adds `Retry-After`.
     Status(StatusCode),
     /// HTTP 200 carrying the vendor's error.
@@ -205,39 +205,39 @@ pub enum Injected {
 /// A sandbox's request counters and fault rules, and the first step of every vendor request:
 /// count it under `"<METHOD> <route class>"`, then apply the rules for its class.
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     requests: Mutex<BTreeMap<String, u64>>,
     faults: Mutex<Faults>,
 }
 
 impl Gate {
     /// No counts and no rules; `seed` seeds the fault probabilities.
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self {
             requests: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(Faults::new(seed)),
         }
     }
 
-    pub fn inject(&self, fault: Fault) {
+    pub(crate) fn inject(&self, fault: Fault) {
         lock(&self.faults).add(fault);
     }
 
-    pub fn clear_faults(&self) {
+    pub(crate) fn clear_faults(&self) {
         lock(&self.faults).clear();
     }
 
-    pub fn faults(&self) -> Vec<Fault> {
+    pub(crate) fn faults(&self) -> Vec<Fault> {
         lock(&self.faults).list()
     }
 
     /// Every counter, by `"<METHOD> <route class>"`.
-    pub fn requests(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn requests(&self) -> BTreeMap<String, u64> {
         lock(&self.requests).clone()
     }
 
     /// The counter of `key` (`"<METHOD> <route class>"`).
-    pub fn request_count(&self, key: &str) -> u64 {
+    pub(crate) fn request_count(&self, key: &str) -> u64 {
         lock(&self.requests).get(key).copied().unwrap_or(0)
     }
 
@@ -245,7 +245,7 @@ impl Gate {
     /// latency, then either lets the request through (`Ok` with the counter key) or answers
     /// for it: a dropped connection is killed (and the 503 never written), the other faults
     /// are rendered by `render` in the vendor's shape.
-    pub async fn pass(
+    pub(crate) async fn pass(
         &self,
         method: &Method,
         class: &str,
@@ -288,7 +288,9 @@ impl Gate {
 
 /// Serves `app` on `127.0.0.1:0` with killable connections ([`KillSwitch`] as connect info);
 /// returns the address and the server task (abort it to stop).
-pub async fn serve(app: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+pub(crate) async fn serve(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("the sandbox binds a local port");
@@ -303,21 +305,21 @@ pub async fn serve(app: axum::Router) -> (std::net::SocketAddr, tokio::task::Joi
 }
 
 /// A TCP listener whose connections a handler can kill (to "drop the connection").
-pub struct KillableListener(pub TcpListener);
+pub(crate) struct KillableListener(pub TcpListener);
 
 /// A connection that fails every read and write once killed, so hyper closes it without
 /// writing the response.
-pub struct KillableStream {
+pub(crate) struct KillableStream {
     inner: TcpStream,
     killed: Arc<AtomicBool>,
 }
 
 /// The kill switch of the connection a request arrived on (axum connect info).
 #[derive(Clone, Debug)]
-pub struct KillSwitch(Arc<AtomicBool>);
+pub(crate) struct KillSwitch(Arc<AtomicBool>);
 
 impl KillSwitch {
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 }

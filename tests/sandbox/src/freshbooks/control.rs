@@ -11,7 +11,7 @@ use super::{
     ClientSpec, Control, Fault, InvoicePatch, InvoiceSpec, PaymentSpec, SandboxError, Webhooks,
 };
 
-pub fn router(control: Control) -> Router {
+pub(super) fn router(control: Control) -> Router {
     Router::new()
         .route("/_sandbox/state", get(stats))
         .route("/_sandbox/deliveries", get(deliveries))

@@ -33,7 +33,7 @@ pub struct DeliveryRecord {
 
 /// Whether a callback registered for `event` receives `name`: equal, or `event` is its parent
 /// (`invoice` ⊃ `invoice.create`).
-pub fn event_matches(event: &str, name: &str) -> bool {
+pub(super) fn event_matches(event: &str, name: &str) -> bool {
     event == name
         || name
             .strip_prefix(event)
@@ -42,7 +42,7 @@ pub fn event_matches(event: &str, name: &str) -> bool {
 
 /// Posts each change to every verified, matching callback of its account, in order, waiting
 /// for each answer.
-pub async fn deliver(inner: &Arc<Inner>, changes: Vec<Change>) {
+pub(super) async fn deliver(inner: &Arc<Inner>, changes: Vec<Change>) {
     for change in changes {
         let targets: Vec<(i64, String, String, i64, i64)> = {
             let state = inner.state();
@@ -100,7 +100,7 @@ pub async fn deliver(inner: &Arc<Inner>, changes: Vec<Change>) {
 }
 
 /// Posts the verification handshake of a callback after the configured delay.
-pub fn spawn_handshake(inner: Arc<Inner>, account: String, callback_id: i64) {
+pub(super) fn spawn_handshake(inner: Arc<Inner>, account: String, callback_id: i64) {
     tokio::spawn(async move {
         tokio::time::sleep(inner.options.handshake_delay).await;
         let target = {
@@ -154,7 +154,7 @@ async fn post(inner: &Inner, mut record: DeliveryRecord) {
 }
 
 /// `application/x-www-form-urlencoded`, fields in the given order.
-pub fn encode(fields: &[(&str, String)]) -> String {
+pub(super) fn encode(fields: &[(&str, String)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
         .finish()

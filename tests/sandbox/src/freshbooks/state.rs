@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use crate::SandboxError;
 
 /// `vis_state` values.
-pub const ACTIVE: i64 = 0;
-pub const DELETED: i64 = 1;
+pub(super) const ACTIVE: i64 = 0;
+pub(super) const DELETED: i64 = 1;
 
 /// A user (identity) and the businesses they belong to.
 #[derive(Debug, Clone)]
-pub struct User {
+pub(super) struct User {
     pub email: String,
     pub accounts: Vec<String>,
 }
@@ -31,20 +31,20 @@ pub struct BusinessInfo {
 }
 
 #[derive(Debug, Clone)]
-pub struct AccessToken {
+pub(super) struct AccessToken {
     pub identity_id: i64,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
 }
 
 #[derive(Debug, Clone)]
-pub struct RefreshToken {
+pub(super) struct RefreshToken {
     pub identity_id: i64,
     pub used: bool,
 }
 
 #[derive(Debug, Clone)]
-pub struct AuthCode {
+pub(super) struct AuthCode {
     pub identity_id: i64,
     pub expires_at: DateTime<Utc>,
     pub used: bool,
@@ -127,7 +127,7 @@ pub struct PaymentSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct ClientRec {
+pub(super) struct ClientRec {
     pub id: i64,
     pub spec: ClientSpec,
     pub vis_state: i64,
@@ -139,7 +139,7 @@ pub struct ClientRec {
 
 /// Text fields of a client the API writes besides [`ClientSpec`]'s (the SDK fixture's
 /// get_client_response.json); blank until written.
-pub const CLIENT_TEXT_FIELDS: &[&str] = &[
+pub(super) const CLIENT_TEXT_FIELDS: &[&str] = &[
     "bus_phone",
     "mob_phone",
     "home_phone",
@@ -162,7 +162,7 @@ pub const CLIENT_TEXT_FIELDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone)]
-pub struct LineRec {
+pub(super) struct LineRec {
     pub lineid: i64,
     pub name: String,
     pub description: Option<String>,
@@ -179,7 +179,7 @@ impl LineRec {
 }
 
 #[derive(Debug, Clone)]
-pub struct InvoiceRec {
+pub(super) struct InvoiceRec {
     pub id: i64,
     pub number: String,
     pub customerid: i64,
@@ -194,7 +194,7 @@ pub struct InvoiceRec {
 }
 
 #[derive(Debug, Clone)]
-pub struct PaymentRec {
+pub(super) struct PaymentRec {
     pub id: i64,
     pub invoiceid: i64,
     pub clientid: i64,
@@ -210,7 +210,7 @@ pub struct PaymentRec {
 }
 
 #[derive(Debug, Clone)]
-pub struct CallbackRec {
+pub(super) struct CallbackRec {
     pub id: i64,
     pub event: String,
     pub uri: String,
@@ -221,7 +221,7 @@ pub struct CallbackRec {
 
 /// One business's records.
 #[derive(Debug, Clone, Default)]
-pub struct Books {
+pub(super) struct Books {
     pub clients: BTreeMap<i64, ClientRec>,
     pub invoices: BTreeMap<i64, InvoiceRec>,
     pub payments: BTreeMap<i64, PaymentRec>,
@@ -230,7 +230,7 @@ pub struct Books {
 
 /// A webhook the mutation should cause: `name` on `object_id` in `account`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(super) struct Change {
     pub account: String,
     pub name: String,
     pub object_id: i64,
@@ -238,7 +238,7 @@ pub struct Change {
 
 /// Everything the sandbox knows.
 #[derive(Debug, Default)]
-pub struct State {
+pub(super) struct State {
     next_id: i64,
     next_token: u64,
     pub users: BTreeMap<i64, User>,
@@ -250,7 +250,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             next_id: 100_000,
             ..Self::default()
@@ -258,7 +258,7 @@ impl State {
     }
 
     /// The next id: one deterministic sequence for every kind of record.
-    pub fn id(&mut self) -> i64 {
+    pub(super) fn id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
     }
@@ -268,7 +268,7 @@ impl State {
         format!("sandbox-{kind}-{:06}", self.next_token)
     }
 
-    pub fn add_user(&mut self, email: &str) -> i64 {
+    pub(super) fn add_user(&mut self, email: &str) -> i64 {
         let id = self.id();
         self.users.insert(
             id,
@@ -280,7 +280,7 @@ impl State {
         id
     }
 
-    pub fn add_business(
+    pub(super) fn add_business(
         &mut self,
         identity_id: i64,
         name: &str,
@@ -306,7 +306,7 @@ impl State {
 
     /// A new token pair for `identity_id`. With `supersede`, the user's older tokens stop
     /// working (FreshBooks: "a new token pair invalidates older ones").
-    pub fn mint_pair(
+    pub(super) fn mint_pair(
         &mut self,
         identity_id: i64,
         now: DateTime<Utc>,
@@ -354,7 +354,7 @@ impl State {
         })
     }
 
-    pub fn mint_code(
+    pub(super) fn mint_code(
         &mut self,
         identity_id: i64,
         now: DateTime<Utc>,
@@ -376,18 +376,18 @@ impl State {
     }
 
     /// The identity a bearer token stands for, if it is valid at `now`.
-    pub fn authenticate(&self, token: &str, now: DateTime<Utc>) -> Option<i64> {
+    pub(super) fn authenticate(&self, token: &str, now: DateTime<Utc>) -> Option<i64> {
         let t = self.access_tokens.get(token)?;
         (!t.revoked && t.expires_at > now).then_some(t.identity_id)
     }
 
-    pub fn may_access(&self, identity_id: i64, account: &str) -> bool {
+    pub(super) fn may_access(&self, identity_id: i64, account: &str) -> bool {
         self.users
             .get(&identity_id)
             .is_some_and(|u| u.accounts.iter().any(|a| a == account))
     }
 
-    pub fn books_mut(&mut self, account: &str) -> Result<&mut Books, SandboxError> {
+    pub(super) fn books_mut(&mut self, account: &str) -> Result<&mut Books, SandboxError> {
         self.books
             .get_mut(account)
             .ok_or_else(|| SandboxError::NotFound(format!("account {account}")))
@@ -395,7 +395,7 @@ impl State {
 
     // ---- mutations (the control API) ----
 
-    pub fn create_client(
+    pub(super) fn create_client(
         &mut self,
         account: &str,
         spec: ClientSpec,
@@ -416,7 +416,7 @@ impl State {
         Ok((id, vec![change(account, "client.create", id)]))
     }
 
-    pub fn update_client(
+    pub(super) fn update_client(
         &mut self,
         account: &str,
         id: i64,
@@ -440,7 +440,7 @@ impl State {
         Ok(vec![change(account, "client.update", id)])
     }
 
-    pub fn delete_client(
+    pub(super) fn delete_client(
         &mut self,
         account: &str,
         id: i64,
@@ -454,7 +454,7 @@ impl State {
 
     /// Sets contact fields ([`CLIENT_TEXT_FIELDS`]) of a client, without a webhook of its own:
     /// the API write that carries them sends one.
-    pub fn set_client_contact(
+    pub(super) fn set_client_contact(
         &mut self,
         account: &str,
         id: i64,
@@ -466,7 +466,7 @@ impl State {
     }
 
     /// Restores (0) or archives (2) a client: an update as FreshBooks reports it.
-    pub fn set_client_vis_state(
+    pub(super) fn set_client_vis_state(
         &mut self,
         account: &str,
         id: i64,
@@ -479,7 +479,7 @@ impl State {
         Ok(vec![change(account, "client.update", id)])
     }
 
-    pub fn create_invoice(
+    pub(super) fn create_invoice(
         &mut self,
         account: &str,
         spec: InvoiceSpec,
@@ -536,7 +536,7 @@ impl State {
         })
     }
 
-    pub fn update_invoice(
+    pub(super) fn update_invoice(
         &mut self,
         account: &str,
         id: i64,
@@ -563,7 +563,7 @@ impl State {
         Ok(vec![change(account, "invoice.update", id)])
     }
 
-    pub fn mark_invoice_sent(
+    pub(super) fn mark_invoice_sent(
         &mut self,
         account: &str,
         id: i64,
@@ -575,7 +575,7 @@ impl State {
         Ok(vec![change(account, "invoice.update", id)])
     }
 
-    pub fn delete_invoice(
+    pub(super) fn delete_invoice(
         &mut self,
         account: &str,
         id: i64,
@@ -588,7 +588,7 @@ impl State {
     }
 
     /// Records a payment; the invoice's paid/outstanding/status follow.
-    pub fn create_payment(
+    pub(super) fn create_payment(
         &mut self,
         account: &str,
         spec: PaymentSpec,
@@ -637,7 +637,7 @@ impl State {
     }
 
     /// Pays the invoice's outstanding amount in full.
-    pub fn mark_invoice_paid(
+    pub(super) fn mark_invoice_paid(
         &mut self,
         account: &str,
         id: i64,
@@ -660,7 +660,7 @@ impl State {
         )
     }
 
-    pub fn delete_payment(
+    pub(super) fn delete_payment(
         &mut self,
         account: &str,
         id: i64,
@@ -688,7 +688,7 @@ impl State {
 
     /// A client with every field of the SDK fixture (get_client_response.json): the ones the
     /// sandbox keeps, and the rest at what a new client has.
-    pub fn render_client(c: &ClientRec) -> Value {
+    pub(super) fn render_client(c: &ClientRec) -> Value {
         let s = &c.spec;
         let currency = s.currency_code.clone().unwrap_or_else(|| "USD".into());
         let mut v = json!({
@@ -725,7 +725,12 @@ impl State {
         v
     }
 
-    pub fn render_invoice(books: &Books, account: &str, inv: &InvoiceRec, lines: bool) -> Value {
+    pub(super) fn render_invoice(
+        books: &Books,
+        account: &str,
+        inv: &InvoiceRec,
+        lines: bool,
+    ) -> Value {
         let (amount, paid, outstanding) = invoice_totals(books, inv);
         let money = |cents: i64| json!({"amount": format_cents(cents), "code": inv.currency});
         let (status, v3, payment_status, display) = if paid > 0 && outstanding <= 0 {
@@ -781,7 +786,7 @@ impl State {
         v
     }
 
-    pub fn render_payment(p: &PaymentRec) -> Value {
+    pub(super) fn render_payment(p: &PaymentRec) -> Value {
         json!({
             "id": p.id, "logid": p.id, "invoiceid": p.invoiceid, "clientid": p.clientid,
             "amount": {"amount": format_cents(p.amount), "code": p.currency},
@@ -792,7 +797,7 @@ impl State {
         })
     }
 
-    pub fn render_callback(c: &CallbackRec) -> Value {
+    pub(super) fn render_callback(c: &CallbackRec) -> Value {
         json!({
             "callbackid": c.id, "id": c.id, "event": c.event, "uri": c.uri,
             // The events API writes ISO 8601 UTC with `Z` (the SDK fixtures), not Eastern.
@@ -837,14 +842,14 @@ fn live_payments(books: &Books, invoiceid: i64) -> impl Iterator<Item = &Payment
 }
 
 /// (amount, paid, outstanding) in cents.
-pub fn invoice_totals(books: &Books, inv: &InvoiceRec) -> (i64, i64, i64) {
+pub(super) fn invoice_totals(books: &Books, inv: &InvoiceRec) -> (i64, i64, i64) {
     let amount: i64 = inv.lines.iter().map(LineRec::amount).sum();
     let paid: i64 = live_payments(books, inv.id).map(|p| p.amount).sum();
     (amount, paid, amount - paid)
 }
 
 /// `"12"`, `"12.5"`, `"12.50"` → 1250. More than two decimals, signs or junk → `None`.
-pub fn parse_hundredths(s: &str) -> Option<i64> {
+pub(super) fn parse_hundredths(s: &str) -> Option<i64> {
     let s = s.trim();
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     if whole.is_empty()
@@ -862,7 +867,7 @@ pub fn parse_hundredths(s: &str) -> Option<i64> {
 }
 
 /// 1250 → `"12.50"`.
-pub fn format_cents(cents: i64) -> String {
+pub(super) fn format_cents(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let c = cents.abs();
     format!("{sign}{}.{:02}", c / 100, c % 100)
@@ -876,7 +881,7 @@ fn format_qty(h: i64) -> String {
 
 /// FreshBooks' zone-less US/Eastern rendering of an instant. Eastern is UTC−4 in summer and
 /// UTC−5 in winter: the right one is the offset whose local time converts back to `at`.
-pub fn eastern(at: DateTime<Utc>) -> String {
+pub(super) fn eastern(at: DateTime<Utc>) -> String {
     for hours in [4, 5] {
         let local = (at - Duration::hours(hours))
             .format("%Y-%m-%d %H:%M:%S")
@@ -891,7 +896,7 @@ pub fn eastern(at: DateTime<Utc>) -> String {
 }
 
 /// The US/Eastern calendar date of an instant.
-pub fn eastern_date(at: DateTime<Utc>) -> NaiveDate {
+pub(super) fn eastern_date(at: DateTime<Utc>) -> NaiveDate {
     mlc::vendors::freshbooks::models::eastern_date(at)
 }
 

@@ -24,7 +24,7 @@ use crate::authorize::{self, oauth_error};
 type Shared = Arc<Inner>;
 type Params = Query<Vec<(String, String)>>;
 
-pub fn router(inner: Shared) -> Router {
+pub(super) fn router(inner: Shared) -> Router {
     let events = "/events/account/{account}/events/callbacks";
     Router::new()
         .route("/auth/oauth/token", post(token))

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::state::patch_fields;
 use super::{Control, CustomerSeed, Fault, PayloadFormat, SandboxError, Webhooks};
 
-pub fn router(control: Control) -> Router {
+pub(super) fn router(control: Control) -> Router {
     let customers = "/_sandbox/companies/{realm}/customers";
     Router::new()
         .route("/_sandbox/state", get(stats))

@@ -51,7 +51,7 @@ pub struct DeliveryRecord {
 }
 
 /// The body for one change, and its CloudEvents id.
-pub fn body(change: &Change, format: PayloadFormat) -> (String, Option<String>) {
+pub(super) fn body(change: &Change, format: PayloadFormat) -> (String, Option<String>) {
     match format {
         PayloadFormat::Legacy => {
             let mut entity = json!({"name": "Customer", "id": change.id,
@@ -85,7 +85,7 @@ fn millis(t: DateTime<Utc>) -> String {
 
 /// The delivery task: one POST per change, in order, each after the configured delay. Holds
 /// the sandbox weakly so dropping the sandbox ends it.
-pub async fn run(inner: Weak<Inner>, mut queued: mpsc::UnboundedReceiver<Change>) {
+pub(super) async fn run(inner: Weak<Inner>, mut queued: mpsc::UnboundedReceiver<Change>) {
     while let Some(change) = queued.recv().await {
         let Some(inner) = inner.upgrade() else {
             return;

@@ -13,9 +13,9 @@ use super::query::{Entity, FieldValue, Query, QueryError, Select};
 use crate::SandboxError;
 
 /// The longest `DisplayName` accepted (third-party figure, UNCONFIRMED).
-pub const MAX_DISPLAY_NAME_CHARS: usize = 500;
+pub(super) const MAX_DISPLAY_NAME_CHARS: usize = 500;
 /// The longest `PrimaryEmailAddr.Address` accepted (third-party figure, UNCONFIRMED).
-pub const MAX_EMAIL_CHARS: usize = 100;
+pub(super) const MAX_EMAIL_CHARS: usize = 100;
 /// The user a concurrent edit is attributed to in the 5010 Detail.
 const OTHER_USER: &str = "Sandbox User";
 /// First realm id: QuickBooks company ids are long decimal numbers.
@@ -193,7 +193,7 @@ pub struct CustomerSeed {
 
 /// A webhook operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ChangeOp {
+pub(super) enum ChangeOp {
     Create,
     Update,
     Merge,
@@ -201,7 +201,7 @@ pub enum ChangeOp {
 
 impl ChangeOp {
     /// The legacy `operation`.
-    pub fn legacy(self) -> &'static str {
+    pub(super) fn legacy(self) -> &'static str {
         match self {
             ChangeOp::Create => "Create",
             ChangeOp::Update => "Update",
@@ -210,7 +210,7 @@ impl ChangeOp {
     }
 
     /// The CloudEvents verb in `qbo.customer.<verb>.v1`.
-    pub fn verb(self) -> &'static str {
+    pub(super) fn verb(self) -> &'static str {
         match self {
             ChangeOp::Create => "created",
             ChangeOp::Update => "updated",
@@ -221,7 +221,7 @@ impl ChangeOp {
 
 /// A customer change that makes a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
+pub(super) struct Change {
     pub realm: String,
     pub id: String,
     pub op: ChangeOp,
@@ -229,12 +229,12 @@ pub struct Change {
     pub at: DateTime<Utc>,
 }
 
-pub struct AccessToken {
+pub(super) struct AccessToken {
     pub realm: String,
     pub expires_at: DateTime<Utc>,
 }
 
-pub struct RefreshToken {
+pub(super) struct RefreshToken {
     pub realm: String,
     pub expires_at: DateTime<Utc>,
     /// When a refresh with it issued its successor; it keeps working for the grace period.
@@ -245,7 +245,7 @@ pub struct RefreshToken {
 impl RefreshToken {
     /// Whether a refresh with it works at `now`: not revoked, not expired, and superseded less
     /// than `grace` ago if at all.
-    pub fn check(&self, now: DateTime<Utc>, grace: Duration) -> Result<(), GrantRefused> {
+    pub(super) fn check(&self, now: DateTime<Utc>, grace: Duration) -> Result<(), GrantRefused> {
         if self.revoked {
             return Err(GrantRefused("Token invalid"));
         }
@@ -270,7 +270,7 @@ struct AuthCode {
 
 /// Why an access token is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
+pub(super) enum AuthFailure {
     Expired,
     Unknown,
 }
@@ -278,18 +278,18 @@ pub enum AuthFailure {
 /// Why the token endpoint refuses a grant: always `invalid_grant` (docs/vendors/quickbooks.md §2), the
 /// description says which case.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantRefused(pub &'static str);
+pub(super) struct GrantRefused(pub &'static str);
 
 /// Token lifetimes and the rotation grace period.
 #[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
+pub(super) struct Lifetimes {
     pub access: Duration,
     pub refresh: Duration,
     pub grace: Duration,
     pub code: Duration,
 }
 
-pub struct CustomerRec {
+pub(super) struct CustomerRec {
     /// Every field except `Id`, `SyncToken`, `MetaData`, `domain`, `sparse`.
     fields: Map<String, Value>,
     sync_token: u64,
@@ -304,7 +304,7 @@ struct AttachableRec {
     created: DateTime<Utc>,
 }
 
-pub struct Company {
+pub(super) struct Company {
     pub name: String,
     created: DateTime<Utc>,
     customers: BTreeMap<u64, CustomerRec>,
@@ -318,7 +318,7 @@ pub struct Company {
 }
 
 /// Everything the sandbox holds.
-pub struct State {
+pub(super) struct State {
     offset: FixedOffset,
     counter: u64,
     pub companies: BTreeMap<String, Company>,
@@ -329,7 +329,7 @@ pub struct State {
 
 impl State {
     /// Empty books; times are written with `offset` (a company's local time, as Intuit does).
-    pub fn new(offset: FixedOffset) -> Self {
+    pub(super) fn new(offset: FixedOffset) -> Self {
         Self {
             offset,
             counter: 0,
@@ -341,12 +341,12 @@ impl State {
     }
 
     /// The company's zone: zone-less times in queries and CDC are read in it.
-    pub fn zone(&self) -> FixedOffset {
+    pub(super) fn zone(&self) -> FixedOffset {
         self.offset
     }
 
     /// Seconds, company offset: how `MetaData` times read (`2015-07-24T10:33:39-07:00`).
-    pub fn meta_time(&self, t: DateTime<Utc>) -> String {
+    pub(super) fn meta_time(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.offset)
             .format("%Y-%m-%dT%H:%M:%S%:z")
             .to_string()
@@ -362,7 +362,7 @@ impl State {
     }
 
     /// A new company; returns its realm id.
-    pub fn add_company(&mut self, name: &str, now: DateTime<Utc>) -> String {
+    pub(super) fn add_company(&mut self, name: &str, now: DateTime<Utc>) -> String {
         let realm = (REALM_BASE + self.companies.len() as u64 + 1).to_string();
         self.companies.insert(
             realm.clone(),
@@ -380,7 +380,7 @@ impl State {
         realm
     }
 
-    pub fn company(&self, realm: &str) -> Result<&Company, SandboxError> {
+    pub(super) fn company(&self, realm: &str) -> Result<&Company, SandboxError> {
         self.companies
             .get(realm)
             .ok_or_else(|| SandboxError::NotFound(format!("company {realm}")))
@@ -408,7 +408,7 @@ impl State {
     // ---- OAuth --------------------------------------------------------------------------
 
     /// A fresh token pair for `realm`.
-    pub fn mint_pair(&mut self, realm: &str, now: DateTime<Utc>, l: Lifetimes) -> TokenPair {
+    pub(super) fn mint_pair(&mut self, realm: &str, now: DateTime<Utc>, l: Lifetimes) -> TokenPair {
         let access_token = self.token("qbo-at");
         let refresh_token = self.token("qbo-rt");
         let pair = TokenPair {
@@ -437,7 +437,7 @@ impl State {
     }
 
     /// An authorization code for `realm`, bound to `redirect_uri` when given.
-    pub fn mint_code(
+    pub(super) fn mint_code(
         &mut self,
         realm: &str,
         redirect_uri: Option<&str>,
@@ -459,7 +459,7 @@ impl State {
     }
 
     /// `grant_type=authorization_code`: single use, unexpired, same redirect URI.
-    pub fn exchange_code(
+    pub(super) fn exchange_code(
         &mut self,
         code: &str,
         redirect_uri: Option<&str>,
@@ -491,7 +491,7 @@ impl State {
 
     /// `grant_type=refresh_token`: every refresh rotates; the used token stays valid for the
     /// grace period, then (or when unknown, expired or revoked) `invalid_grant`.
-    pub fn refresh(
+    pub(super) fn refresh(
         &mut self,
         refresh_token: &str,
         now: DateTime<Utc>,
@@ -508,7 +508,11 @@ impl State {
     }
 
     /// The realm an access token opens.
-    pub fn authenticate(&self, token: &str, now: DateTime<Utc>) -> Result<&str, AuthFailure> {
+    pub(super) fn authenticate(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<&str, AuthFailure> {
         let t = self.access_tokens.get(token).ok_or(AuthFailure::Unknown)?;
         if t.expires_at <= now {
             return Err(AuthFailure::Expired);
@@ -518,7 +522,7 @@ impl State {
 
     /// Revokes every token of the realm that `token` (access or refresh) belongs to: the app
     /// is disconnected from the company.
-    pub fn revoke_by_token(&mut self, token: &str) -> bool {
+    pub(super) fn revoke_by_token(&mut self, token: &str) -> bool {
         let realm = self
             .refresh_tokens
             .get(token)
@@ -534,7 +538,7 @@ impl State {
     }
 
     /// Disconnects the app from `realm`: all its tokens stop working.
-    pub fn revoke_realm(&mut self, realm: &str) {
+    pub(super) fn revoke_realm(&mut self, realm: &str) {
         self.access_tokens.retain(|_, t| t.realm != realm);
         for t in self.refresh_tokens.values_mut() {
             if t.realm == realm {
@@ -582,7 +586,7 @@ impl State {
     }
 
     /// A customer as `GET customer/{id}` returns it; `None` when unknown or merged away.
-    pub fn customer(&self, realm: &str, id: &str) -> Option<Value> {
+    pub(super) fn customer(&self, realm: &str, id: &str) -> Option<Value> {
         let id: u64 = id.parse().ok()?;
         let rec = self
             .companies
@@ -611,7 +615,7 @@ impl State {
     }
 
     /// Creates a customer from QuickBooks-shaped fields (as `POST customer` without `Id`).
-    pub fn create_customer(
+    pub(super) fn create_customer(
         &mut self,
         realm: &str,
         body: &Map<String, Value>,
@@ -650,7 +654,7 @@ impl State {
     /// `POST customer` with `Id`: sparse or full update under SyncToken control. A concurrent
     /// edit scheduled for this customer happens first (its change is returned even when the
     /// update then fails with 5010).
-    pub fn update_customer(
+    pub(super) fn update_customer(
         &mut self,
         realm: &str,
         body: &Map<String, Value>,
@@ -753,7 +757,7 @@ impl State {
 
     /// Changes a customer through `edit` on its JSON (as a person in QuickBooks would):
     /// validated like an API update, SyncToken and LastUpdatedTime move.
-    pub fn edit_customer(
+    pub(super) fn edit_customer(
         &mut self,
         realm: &str,
         id: &str,
@@ -776,7 +780,7 @@ impl State {
 
     /// Merges `merged_away` into `survivor` (QuickBooks' UI merge): the merged-away customer
     /// is gone (610, a deleted stub in CDC), the survivor changes.
-    pub fn merge_customers(
+    pub(super) fn merge_customers(
         &mut self,
         realm: &str,
         survivor: &str,
@@ -821,7 +825,7 @@ impl State {
     }
 
     /// The next `n` API updates of the customer each meet a concurrent edit first.
-    pub fn schedule_concurrent_edits(
+    pub(super) fn schedule_concurrent_edits(
         &mut self,
         realm: &str,
         id: &str,
@@ -835,7 +839,7 @@ impl State {
     // ---- queries and CDC ------------------------------------------------------------------
 
     /// Answers a parsed query: `QueryResponse` (`{}` when no rows).
-    pub fn query(&self, realm: &str, q: &Query) -> Result<Value, QboFault> {
+    pub(super) fn query(&self, realm: &str, q: &Query) -> Result<Value, QboFault> {
         let company = self.books(realm)?;
         q.check_literals(self.offset)
             .map_err(|e| QboFault::query(&e))?;
@@ -904,7 +908,7 @@ impl State {
 
     /// Customers changed after `since` (inactive included, merged-away ones as deleted stubs),
     /// oldest change first, at most `cap`: the `QueryResponse` entry of a CDC answer.
-    pub fn changed_customers(
+    pub(super) fn changed_customers(
         &self,
         realm: &str,
         since: DateTime<Utc>,
@@ -949,7 +953,7 @@ impl State {
     }
 
     /// `POST attachable`: a note linked by `AttachableRef` to existing entities.
-    pub fn create_attachable(
+    pub(super) fn create_attachable(
         &mut self,
         realm: &str,
         body: &Map<String, Value>,
@@ -1011,7 +1015,11 @@ impl State {
     }
 
     /// Notes of the attachables linked to a customer, oldest first.
-    pub fn notes_of(&self, realm: &str, customer_id: &str) -> Result<Vec<String>, SandboxError> {
+    pub(super) fn notes_of(
+        &self,
+        realm: &str,
+        customer_id: &str,
+    ) -> Result<Vec<String>, SandboxError> {
         let company = self.company(realm)?;
         Ok(company
             .attachables
@@ -1032,7 +1040,7 @@ impl State {
     }
 
     /// The answer a write with this `requestid` got, if any.
-    pub fn replayed(&self, realm: &str, request_id: &str) -> Option<Value> {
+    pub(super) fn replayed(&self, realm: &str, request_id: &str) -> Option<Value> {
         self.companies
             .get(realm)?
             .request_ids
@@ -1041,14 +1049,14 @@ impl State {
     }
 
     /// Remembers a write's answer under its `requestid`.
-    pub fn remember(&mut self, realm: &str, request_id: &str, answer: Value) {
+    pub(super) fn remember(&mut self, realm: &str, request_id: &str, answer: Value) {
         if let Some(c) = self.companies.get_mut(realm) {
             c.request_ids.insert(request_id.to_string(), answer);
         }
     }
 
     /// `CompanyInfo`.
-    pub fn company_info(&self, realm: &str) -> Option<Value> {
+    pub(super) fn company_info(&self, realm: &str) -> Option<Value> {
         let c = self.companies.get(realm)?;
         let t = self.meta_time(c.created);
         // The address and contact fields of Intuit's CompanyInfo (Finance.xsd), filled with a
@@ -1101,7 +1109,7 @@ fn change(realm: &str, id: u64, op: ChangeOp, at: DateTime<Utc>) -> Change {
 }
 
 /// Applies `patch` to `fields`: a `null` removes the field, any other value sets it.
-pub fn patch_fields(fields: &mut Map<String, Value>, patch: &Map<String, Value>) {
+pub(super) fn patch_fields(fields: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (k, v) in patch {
         if v.is_null() {
             fields.remove(k);
@@ -1304,7 +1312,7 @@ fn validate_customer(
 }
 
 /// QuickBooks-shaped customer fields from a seed.
-pub fn seed_fields(seed: &CustomerSeed) -> Map<String, Value> {
+pub(super) fn seed_fields(seed: &CustomerSeed) -> Map<String, Value> {
     let mut fields = Map::new();
     for (key, value) in [
         ("GivenName", &seed.given_name),

@@ -31,7 +31,7 @@ type Params = Query<Vec<(String, String)>>;
 /// text are UNCONFIRMED: clients should branch on the 400, not on this).
 const CDC_TOO_OLD_CODE: &str = "4002";
 
-pub fn router(inner: Shared) -> Router {
+pub(super) fn router(inner: Shared) -> Router {
     let company = "/v3/company/{realm}";
     Router::new()
         .route("/oauth2/v1/tokens/bearer", post(token))

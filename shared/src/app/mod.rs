@@ -130,7 +130,7 @@ impl App {
         ));
         let deps = FlowDeps {
             clients: self.clients()? as Arc<dyn VendorClients>,
-            store: self.ports.store.clone(),
+            id_map: self.ports.store.clone(),
             clock: self.ports.clock.clone(),
         };
         let dispatch = TargetDispatch::for_target(target, connections, &deps)

@@ -20,7 +20,7 @@ use crate::event::SyncEvent;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::{from_port, from_vendor};
 use crate::flows::options::{FlowOptions, one_of};
-use crate::ports::{Clock, IdMapping, Store};
+use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::mailchimp::models::{Member, MemberUpsert, MergeField};
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::worker::{Handled, HandlerError};
@@ -198,7 +198,8 @@ pub struct SourceSpec {
 /// What every Mailchimp-target flow is built from: the vendor clients, the store (its id map), the clock, and the flow's per-process [`Ensured`] cache.
 pub struct FlowParts {
     pub clients: Arc<dyn VendorClients>,
-    pub store: Arc<dyn Store>,
+    /// The connections' id maps: all a flow needs of the state store.
+    pub id_map: Arc<dyn IdMap>,
     pub clock: Arc<dyn Clock>,
     pub ensured: Ensured,
 }
@@ -214,12 +215,12 @@ pub struct Begun<'a, O> {
 impl FlowParts {
     pub fn new(
         clients: Arc<dyn VendorClients>,
-        store: Arc<dyn Store>,
+        id_map: Arc<dyn IdMap>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         FlowParts {
             clients,
-            store,
+            id_map,
             clock,
             ensured: Ensured::default(),
         }
@@ -281,7 +282,7 @@ impl FlowParts {
                 list_id,
                 credentials,
                 ensured: &self.ensured,
-                ids: ConnectionIds::new(&*self.store, &*self.clock, name),
+                ids: ConnectionIds::new(&*self.id_map, &*self.clock, name),
             },
         }))
     }
@@ -399,15 +400,15 @@ impl Audience<'_> {
 
 /// One connection's id map (entries stamped with the clock), for a flow's per-event context.
 pub struct ConnectionIds<'a> {
-    store: &'a dyn Store,
+    id_map: &'a dyn IdMap,
     clock: &'a dyn Clock,
     connection: &'a str,
 }
 
 impl<'a> ConnectionIds<'a> {
-    fn new(store: &'a dyn Store, clock: &'a dyn Clock, connection: &'a str) -> Self {
+    fn new(id_map: &'a dyn IdMap, clock: &'a dyn Clock, connection: &'a str) -> Self {
         ConnectionIds {
-            store,
+            id_map,
             clock,
             connection,
         }
@@ -415,7 +416,7 @@ impl<'a> ConnectionIds<'a> {
 
     /// The entry `key`.
     pub async fn get(&self, key: &str) -> Result<Option<IdMapping>, HandlerError> {
-        self.store
+        self.id_map
             .get_mapping(self.connection, key)
             .await
             .map_err(from_port)
@@ -433,7 +434,7 @@ impl<'a> ConnectionIds<'a> {
             fingerprint: fingerprint.to_string(),
             updated_at: self.clock.now(),
         };
-        self.store
+        self.id_map
             .put_mapping(self.connection, key, &mapping)
             .await
             .map_err(from_port)?;

@@ -11,14 +11,15 @@ use super::clients::VendorClients;
 use super::options::{self, FlowOptions, OptionError};
 use super::{FlowHandler, freshbooks_mailchimp, mailchimp_quickbooks, quickbooks_mailchimp};
 use crate::connections::Connection;
-use crate::ports::{Clock, Store};
+use crate::ports::{Clock, IdMap};
 use crate::vendor::Vendor;
 
-/// What a flow handler is built from: the vendor clients, the state store and the clock.
+/// What a flow handler is built from: the vendor clients, the id maps (all a flow needs of the
+/// state store) and the clock.
 #[derive(Clone)]
 pub struct FlowDeps {
     pub clients: Arc<dyn VendorClients>,
-    pub store: Arc<dyn Store>,
+    pub id_map: Arc<dyn IdMap>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -39,14 +40,14 @@ pub static FLOWS: &[Flow] = &[
     Flow::row::<freshbooks_mailchimp::Options>(Vendor::Freshbooks, Vendor::Mailchimp, |d| {
         Box::new(freshbooks_mailchimp::FreshbooksToMailchimp::new(
             d.clients.clone(),
-            d.store.clone(),
+            d.id_map.clone(),
             d.clock.clone(),
         ))
     }),
     Flow::row::<quickbooks_mailchimp::Options>(Vendor::Quickbooks, Vendor::Mailchimp, |d| {
         Box::new(quickbooks_mailchimp::QuickbooksToMailchimp::new(
             d.clients.clone(),
-            d.store.clone(),
+            d.id_map.clone(),
             d.clock.clone(),
         ))
     }),

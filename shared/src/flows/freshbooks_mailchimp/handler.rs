@@ -33,7 +33,7 @@ use crate::flows::mailchimp_member::{
     Audience, EmailChange, FlowParts, RetireReason, SourceSpec, already_exists, fingerprint,
     unchanged,
 };
-use crate::ports::{Clock, IdMapping, Store};
+use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{Client, Entity, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
@@ -86,10 +86,10 @@ pub fn store_id(connection_name: &str, connection: &Connection) -> String {
 impl FreshbooksToMailchimp {
     pub fn new(
         clients: Arc<dyn VendorClients>,
-        store: Arc<dyn Store>,
+        id_map: Arc<dyn IdMap>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let parts = FlowParts::new(clients, store, clock);
+        let parts = FlowParts::new(clients, id_map, clock);
         FreshbooksToMailchimp { parts }
     }
 

@@ -62,7 +62,7 @@ impl World {
         let clients = Arc::new(FakeClients::new(fb.clone(), mc.clone(), qb.clone()));
         let deps = FlowDeps {
             clients,
-            store: db.clone(),
+            id_map: db.clone(),
             clock,
         };
         let handler = TargetDispatch::for_target(Vendor::Mailchimp, connections, &deps).unwrap();

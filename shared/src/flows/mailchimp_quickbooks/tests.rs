@@ -65,7 +65,7 @@ impl World {
         let clients = Arc::new(FakeClients::quickbooks_only(qb.clone()));
         let deps = FlowDeps {
             clients: clients.clone(),
-            store: db.clone(),
+            id_map: db.clone(),
             clock,
         };
         let handler = TargetDispatch::for_target(Vendor::Quickbooks, connections, &deps).unwrap();

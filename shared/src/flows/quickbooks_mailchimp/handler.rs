@@ -27,7 +27,7 @@ use crate::flows::mailchimp_member::{
     ARCHIVED, Audience, EmailChange, FlowParts, Retire, RetireReason, SourceSpec,
     name_merge_field_definitions, same_email, unchanged,
 };
-use crate::ports::{Clock, IdMapping, Store};
+use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::{Handled, HandlerError};
 
@@ -56,10 +56,10 @@ struct Cx<'a> {
 impl QuickbooksToMailchimp {
     pub fn new(
         clients: Arc<dyn VendorClients>,
-        store: Arc<dyn Store>,
+        id_map: Arc<dyn IdMap>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let parts = FlowParts::new(clients, store, clock);
+        let parts = FlowParts::new(clients, id_map, clock);
         QuickbooksToMailchimp { parts }
     }
 

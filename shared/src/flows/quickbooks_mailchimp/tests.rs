@@ -54,7 +54,7 @@ options = {{ {options} }}
         ));
         let deps = FlowDeps {
             clients,
-            store: db.clone(),
+            id_map: db.clone(),
             clock,
         };
         let handler = TargetDispatch::for_target(Vendor::Mailchimp, connections, &deps).unwrap();

@@ -46,26 +46,37 @@ pub fn keys<O: DeserializeOwned>() -> &'static [&'static str] {
 }
 
 /// Reads a connection's `options` table into `O`, with defaults for what it leaves out.
+///
+/// Workers read options on every event, so the whole table is read once; only when that fails
+/// are the keys read one at a time, to name the option the error is about.
 pub fn parse<O: FlowOptions>(options: &BTreeMap<String, toml::Value>) -> Result<O, OptionError> {
     let known = keys::<O>();
-    // One key at a time first, so an error names the option it is about.
-    for (key, value) in options {
-        if !known.contains(&key.as_str()) {
-            return Err(OptionError::Unknown {
-                key: key.clone(),
-                known,
-            });
-        }
-        let one = toml::Table::from_iter([(key.clone(), value.clone())]);
-        O::deserialize(toml::Value::Table(one)).map_err(|e| OptionError::Invalid {
+    if let Some(key) = options.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(OptionError::Unknown {
             key: key.clone(),
-            message: e.message().trim_end().to_string(),
-        })?;
+            known,
+        });
     }
-    let all = toml::Table::from_iter(options.iter().map(|(k, v)| (k.clone(), v.clone())));
-    O::deserialize(toml::Value::Table(all)).map_err(|e| OptionError::Invalid {
-        key: "*".into(),
-        message: e.message().trim_end().to_string(),
+    let table =
+        |entries: Vec<(String, toml::Value)>| toml::Value::Table(entries.into_iter().collect());
+    let all = options
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    O::deserialize(table(all)).map_err(|whole| {
+        options
+            .iter()
+            .find_map(|(key, value)| {
+                let one = O::deserialize(table(vec![(key.clone(), value.clone())])).err()?;
+                Some(OptionError::Invalid {
+                    key: key.clone(),
+                    message: one.message().trim_end().to_string(),
+                })
+            })
+            .unwrap_or_else(|| OptionError::Invalid {
+                key: "*".into(),
+                message: whole.message().trim_end().to_string(),
+            })
     })
 }
 

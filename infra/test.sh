@@ -80,6 +80,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step "fmt" cargo fmt --all -- --check
 step "imports" python3 infra/check-imports.py
+step "vendor places" python3 infra/check-vendor-places.py
 step "sam validate" sam validate --lint --template template.yaml --region us-east-1
 step "cfn-lint" cfn-lint template.yaml
 step "clippy" cargo clippy --workspace --all-targets -- -D warnings

@@ -16,8 +16,9 @@ use mlc::app::{App, LiveClientsConfig, Ports};
 use mlc::connections::ConnectionSet;
 use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, PollerConfig};
-use mlc::ports::{ConnectionStore, Queue, Secrets, SystemClock, secret_names};
+use mlc::ports::{ConnectionStore, Queue, Secrets, SystemClock};
 use mlc::vendor::Vendor;
+use mlc::vendors::spec::needed_routes;
 use mlc::webhook::{WebhookConfig, WebhookHandler, local};
 use mlc::worker::local::{PollOptions, run_until};
 use mlc::worker::{Harness, HarnessConfig};
@@ -312,32 +313,15 @@ fn spawn_poller(
 
 /// The local URL of every webhook route the connections need, with the secret that verifies it.
 fn routes(set: &ConnectionSet, addr: SocketAddr) -> BTreeMap<String, String> {
-    let base = format!("http://{addr}/webhooks");
-    let mut routes = BTreeMap::new();
-    for c in set.connections.values().filter(|c| c.enabled) {
-        let account = c.source.account.clone().unwrap_or_default();
-        let (route, secret) = match c.source.vendor {
-            Vendor::Freshbooks => (
-                format!("POST {base}/freshbooks/{account}/<route>"),
-                secret_names::freshbooks(&account, "<route>"),
-            ),
-            Vendor::Quickbooks => (
-                format!("POST {base}/quickbooks"),
-                secret_names::QUICKBOOKS.to_string(),
-            ),
-            Vendor::Stripe => (
-                format!("POST {base}/stripe/{account}"),
-                secret_names::stripe(&account),
-            ),
-            Vendor::Mailchimp => (
-                format!("POST {base}/mailchimp/{account}/<secret>"),
-                secret_names::mailchimp(&account),
-            ),
-            Vendor::Hubspot | Vendor::Marketo => continue,
-        };
-        routes.insert(route, secret);
-    }
-    routes
+    needed_routes(set)
+        .into_iter()
+        .map(|r| {
+            (
+                format!("POST http://{addr}/webhooks/{}", r.path()),
+                r.secret(),
+            )
+        })
+        .collect()
 }
 
 /// Prints a line whenever a queue's depth changes, so a delivery is visible as it lands.

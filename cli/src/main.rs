@@ -10,6 +10,7 @@ mod local_store;
 mod onboarding;
 mod ops;
 mod target;
+mod vendors;
 
 use std::io::Read;
 use std::path::PathBuf;

@@ -1,13 +1,33 @@
 //! The vendors ml-connector talks to.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
-/// A vendor system, as named in connections files, routes, queue names and record keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A vendor system, as named in connections files, routes, queue names and record keys: the
+/// lower-case variant name on the wire (`freshbooks`), parsed without regard to case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = UnknownVendor,
+    parse_err_fn = UnknownVendor::named
+)]
 pub enum Vendor {
     Freshbooks,
     Quickbooks,
@@ -18,51 +38,33 @@ pub enum Vendor {
 }
 
 impl Vendor {
-    /// Every vendor, in a stable order.
-    pub const ALL: [Vendor; 6] = [
-        Vendor::Freshbooks,
-        Vendor::Quickbooks,
-        Vendor::Mailchimp,
-        Vendor::Hubspot,
-        Vendor::Marketo,
-        Vendor::Stripe,
-    ];
+    /// Every vendor, in declaration order (the order of [`Ord`]).
+    pub const ALL: &'static [Vendor] = Vendor::VARIANTS;
 
     /// The lower-case name used on the wire and in configuration.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Vendor::Freshbooks => "freshbooks",
-            Vendor::Quickbooks => "quickbooks",
-            Vendor::Mailchimp => "mailchimp",
-            Vendor::Hubspot => "hubspot",
-            Vendor::Marketo => "marketo",
-            Vendor::Stripe => "stripe",
-        }
-    }
-}
-
-impl fmt::Display for Vendor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// The name did not match any vendor.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown vendor `{0}` (expected one of freshbooks, quickbooks, mailchimp, hubspot, marketo, stripe)"
-)]
+#[error("unknown vendor `{0}` (expected one of {names})", names = names())]
 pub struct UnknownVendor(pub String);
 
-impl FromStr for Vendor {
-    type Err = UnknownVendor;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Vendor::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| UnknownVendor(s.to_string()))
+impl UnknownVendor {
+    fn named(name: &str) -> Self {
+        Self(name.to_string())
     }
+}
+
+/// Every vendor's name, comma-separated.
+fn names() -> String {
+    Vendor::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -71,10 +73,15 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for v in Vendor::ALL {
+        for v in Vendor::ALL.iter().copied() {
             assert_eq!(v.as_str().parse::<Vendor>().unwrap(), v);
+            assert_eq!(v.as_str().to_uppercase().parse::<Vendor>().unwrap(), v);
             assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{v}\""));
         }
-        assert!("freshbook".parse::<Vendor>().is_err());
+        let e = "freshbook".parse::<Vendor>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown vendor `freshbook` (expected one of freshbooks, quickbooks, mailchimp, hubspot, marketo, stripe)"
+        );
     }
 }

@@ -10,16 +10,18 @@ use mlc::app::LiveClientsConfig;
 use mlc::connections::{Connection, ConnectionSet};
 use mlc::ports::{Secrets, secret_names};
 use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::callback_registration::{
+    CallbackSpec, register_pending, wait_verified,
+};
 use mlc::vendors::freshbooks::callbacks;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
-use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc_sandbox::Sandboxes;
 use mlc_sandbox::quickbooks::PayloadFormat;
 use secrecy::SecretString;
 
 use super::Local;
 use crate::clients::clients_config;
-use crate::onboarding::mailchimp_webhook;
+use crate::vendors::mailchimp::webhooks as mailchimp_webhook;
 
 /// The sandboxes of one `dev --sandbox` run: they serve as long as this lives.
 pub(crate) struct DevSandboxes(Sandboxes);

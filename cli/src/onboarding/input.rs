@@ -8,13 +8,13 @@ use anyhow::{Context, bail};
 use secrecy::SecretString;
 
 /// Whether standard input is a terminal (prompts possible).
-pub(super) fn interactive() -> bool {
+pub(crate) fn interactive() -> bool {
     std::io::stdin().is_terminal()
 }
 
 /// Reads everything on standard input (not a terminal): one secret, surrounding whitespace
 /// removed. Empty input is an error naming `what`.
-pub(super) fn read_stdin(what: &str) -> anyhow::Result<SecretString> {
+pub(crate) fn read_stdin(what: &str) -> anyhow::Result<SecretString> {
     let mut value = String::new();
     std::io::stdin()
         .read_to_string(&mut value)
@@ -27,7 +27,7 @@ pub(super) fn read_stdin(what: &str) -> anyhow::Result<SecretString> {
 }
 
 /// One secret: prompted for with echo off on a terminal, else all of standard input.
-pub(super) fn secret(what: &str) -> anyhow::Result<SecretString> {
+pub(crate) fn secret(what: &str) -> anyhow::Result<SecretString> {
     if !interactive() {
         return read_stdin(what);
     }
@@ -51,7 +51,7 @@ pub(super) fn secret(what: &str) -> anyhow::Result<SecretString> {
 }
 
 /// One line (not secret): prompted for on a terminal, else the next line of standard input.
-pub(super) fn line(what: &str) -> anyhow::Result<String> {
+pub(crate) fn line(what: &str) -> anyhow::Result<String> {
     if interactive() {
         eprint!("{what}: ");
         std::io::stderr().flush().ok();
@@ -70,7 +70,7 @@ pub(super) fn line(what: &str) -> anyhow::Result<String> {
 
 /// One secret on one line: prompted for with echo off on a terminal, else the next line of
 /// standard input (so more input can follow it).
-pub(super) fn secret_line(what: &str) -> anyhow::Result<SecretString> {
+pub(crate) fn secret_line(what: &str) -> anyhow::Result<SecretString> {
     if interactive() {
         return secret(what);
     }
@@ -78,7 +78,7 @@ pub(super) fn secret_line(what: &str) -> anyhow::Result<SecretString> {
 }
 
 /// A yes/no question on the terminal; anything but `y`/`yes` is no.
-pub(super) fn confirm(question: &str) -> anyhow::Result<bool> {
+pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();
     let mut line = String::new();

@@ -6,11 +6,9 @@
 
 pub(crate) mod apply;
 pub(crate) mod connect;
-mod input;
-pub(crate) mod mailchimp_webhook;
+pub(crate) mod input;
 pub(crate) mod oauth_listener;
 pub(crate) mod ping;
-pub(crate) mod quickbooks;
 
 use std::sync::Arc;
 

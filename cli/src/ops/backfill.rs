@@ -20,17 +20,13 @@ use mlc::app::LiveClients;
 use mlc::connections::{Connection, ConnectionSet};
 use mlc::event::{Origin, SourceEvent};
 use mlc::fanout::{FanOut, FanOutReport};
-use mlc::flows::clients::VendorClients;
-use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
-use mlc::poller::freshbooks_poll::to_event;
-use mlc::vendor::Vendor;
-use mlc::vendors::freshbooks::models::Entity;
 use serde::Serialize;
 
 use super::output;
 use super::{Attention, Common, UsageError};
 use crate::clients::clients_config;
 use crate::target::Target;
+use crate::vendors::{self, BackfillSource, BackfillTarget, Paused};
 
 pub(crate) const AFTER_HELP: &str = "\
 Lists the connection's FreshBooks clients, invoices and payments changed since --since (all of
@@ -95,6 +91,8 @@ struct Report {
     store_id: Option<String>,
     /// Whether the store existed and is now paused (`false`: created paused by the first event).
     store_paused: Option<bool>,
+    #[serde(skip)]
+    paused: Option<Paused>,
 }
 
 pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
@@ -104,14 +102,21 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     if args.finish {
         return finish(&target, &clients, &args, &connection).await;
     }
-    let account = freshbooks_account(&args.connection, &connection)?;
+    let (source, account) = source(&args.connection, &connection)?;
     let json = args.common.json;
-    let (store_id, store_paused) = pause_store(&clients, &args.connection, &connection).await?;
+    let paused = match target_pause(&connection) {
+        Some(t) => Some(t.pause(&clients, &args.connection, &connection).await?),
+        None => None,
+    };
     let since = match args.since {
         Some(d) => d,
         None => FULL_SINCE.parse().context("the full-backfill date")?,
     };
-    let listing = Listing::read(&target, &clients, &connection, &account, since, json).await?;
+    // The events' versions name this run, so they are not repeats of earlier ones.
+    let run_id = target.clock.now().to_rfc3339();
+    let listing = source
+        .list(&clients, &connection, &account, since, &run_id, json)
+        .await?;
     let total = enqueue(
         &target,
         &args.connection,
@@ -126,8 +131,9 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         listed: listing.counts,
         queued: total.queued,
         dead_lettered: total.dead_lettered,
-        store_id,
-        store_paused,
+        store_id: paused.as_ref().map(|p| p.id.clone()),
+        store_paused: paused.as_ref().map(|p| p.existed),
+        paused,
     };
     if json {
         output::print_json(&report)?;
@@ -160,92 +166,39 @@ async fn applied_connection(target: &Target, name: &str) -> anyhow::Result<Conne
     Ok(connection)
 }
 
-/// The FreshBooks account the connection reads: backfill reads FreshBooks sources only.
-fn freshbooks_account(name: &str, connection: &Connection) -> anyhow::Result<String> {
-    if connection.source.vendor != Vendor::Freshbooks {
+/// The connection's source records changed since a day, as backfill events.
+pub(crate) struct Listing {
+    /// Records listed per entity.
+    pub(crate) counts: BTreeMap<&'static str, usize>,
+    pub(crate) events: Vec<SourceEvent>,
+}
+
+/// The source account the connection reads and the hooks that list it: backfill reads the
+/// sources whose vendor has a [`BackfillSource`].
+fn source(
+    name: &str,
+    connection: &Connection,
+) -> anyhow::Result<(&'static dyn BackfillSource, String)> {
+    let vendor = connection.source.vendor;
+    let Some(source) = vendors::hooks(vendor).and_then(|h| h.backfill_source()) else {
         return Err(UsageError(format!(
-            "backfill reads FreshBooks sources in this release; `{name}` reads {}",
-            connection.source.vendor
+            "backfill cannot read {vendor} sources in this release; `{name}` reads {vendor}"
         ))
         .into());
-    }
-    connection
+    };
+    let account = connection
         .source
         .account
         .clone()
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| anyhow!("connection `{name}` has no source account"))
+        .ok_or_else(|| anyhow!("connection `{name}` has no source account"))?;
+    Ok((source, account))
 }
 
-/// For a Mailchimp target, pauses its store's automations; returns the store and whether it
-/// existed (and is now paused), or nothing for another target.
-async fn pause_store(
-    clients: &LiveClients,
-    name: &str,
-    connection: &Connection,
-) -> anyhow::Result<(Option<String>, Option<bool>)> {
-    if connection.target.vendor != Vendor::Mailchimp {
-        return Ok((None, None));
-    }
-    let store = store_id(name, connection);
-    let api = clients
-        .mailchimp(&connection.target.credentials)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let paused = begin_backfill(api.as_ref(), &store)
-        .await
-        .with_context(|| format!("pausing the automations of Mailchimp store `{store}`"))?;
-    Ok((Some(store), Some(paused)))
-}
-
-/// The connection's source records changed since a day, as backfill events.
-struct Listing {
-    /// Records listed per entity.
-    counts: BTreeMap<&'static str, usize>,
-    events: Vec<SourceEvent>,
-}
-
-impl Listing {
-    /// Lists each entity of `account` changed since `since` (a spinner per entity unless
-    /// `json`); the events' versions name this run, so they are not repeats of earlier ones.
-    async fn read(
-        target: &Target,
-        clients: &LiveClients,
-        connection: &Connection,
-        account: &str,
-        since: NaiveDate,
-        json: bool,
-    ) -> anyhow::Result<Self> {
-        let fb = clients
-            .freshbooks(&connection.source.credentials)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
-        let source = connection.source_ref();
-        let run_id = target.clock.now().to_rfc3339();
-        let mut listing = Listing {
-            counts: BTreeMap::new(),
-            events: Vec::new(),
-        };
-        for entity in Entity::ALL {
-            let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
-            let records = fb
-                .changed_since(account, entity, since)
-                .await
-                .with_context(|| {
-                    format!(
-                        "listing FreshBooks {}s of account {account}",
-                        entity.as_str()
-                    )
-                })?;
-            spinner.finish_and_clear();
-            listing.counts.insert(entity.as_str(), records.len());
-            listing.events.extend(records.iter().map(|c| {
-                let updated = c.updated.as_deref().unwrap_or_default();
-                to_event(&source, c, &format!("backfill {run_id} {updated}"))
-            }));
-        }
-        Ok(listing)
-    }
+/// What a backfill into the connection's target holds back while it runs (Mailchimp: the
+/// store's automations), if anything.
+fn target_pause(connection: &Connection) -> Option<&'static dyn BackfillTarget> {
+    vendors::hooks(connection.target.vendor).and_then(|h| h.backfill_target())
 }
 
 /// Enqueues the events for connection `name` alone, in chunks (a bar unless `json`).
@@ -304,35 +257,31 @@ async fn finish(
     args: &BackfillArgs,
     connection: &Connection,
 ) -> anyhow::Result<()> {
-    if connection.target.vendor != Vendor::Mailchimp {
+    let Some(pause) = target_pause(connection) else {
         if !args.common.json {
             println!(
-                "Nothing to finish: `{}` targets {}, which has no automations to resume.",
+                "Nothing to finish: `{}` targets {}, which has nothing to resume.",
                 args.connection, connection.target.vendor
             );
         }
         return Ok(());
-    }
+    };
     ensure_drained(target, connection.queue(), args.force).await?;
-    let store = store_id(&args.connection, connection);
-    let api = clients
-        .mailchimp(&connection.target.credentials)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let found = end_backfill(api.as_ref(), &store)
-        .await
-        .with_context(|| format!("resuming the automations of Mailchimp store `{store}`"))?;
+    let resumed = pause.resume(clients, &args.connection, connection).await?;
     if args.common.json {
         output::print_json(&serde_json::json!({
             "connection": args.connection,
-            "store_id": store,
-            "store_found": found,
+            "store_id": resumed.id,
+            "store_found": resumed.existed,
             "syncing": false,
         }))?;
-    } else if found {
-        println!("Mailchimp store `{store}`: automations resumed (is_syncing off).");
+    } else if resumed.existed {
+        println!("{}: {} resumed.", resumed.what, resumed.held);
     } else {
-        bail!("Mailchimp store `{store}` does not exist: nothing was synced to it yet");
+        bail!(
+            "{} does not exist: nothing was synced to it yet",
+            resumed.what
+        );
     }
     Ok(())
 }
@@ -373,13 +322,12 @@ fn print_report(target: &Target, r: &Report, queue: &str) {
             r.dead_lettered
         );
     }
-    if let Some(store) = &r.store_id {
-        match r.store_paused {
-            Some(true) => {
-                println!("Mailchimp store `{store}`: automations paused for the backfill.")
-            }
-            _ => println!(
-                "Mailchimp store `{store}` does not exist yet: the first event creates it with automations paused."
+    if let Some(p) = &r.paused {
+        match p.existed {
+            true => println!("{}: {} paused for the backfill.", p.what, p.held),
+            false => println!(
+                "{} does not exist yet: the first event creates it with {} paused.",
+                p.what, p.held
             ),
         }
         println!(

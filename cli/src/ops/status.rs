@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use mlc::connections::{Connection, ConnectionSet};
-use mlc::poller::cursor_name;
 use mlc::ports::secret_names;
 use mlc::ports::{AuditEntry, DeadLetterStatus, Outcome, PortError};
 use mlc::tokens::StoredTokens;
 use mlc::vendor::Vendor;
+use mlc::vendors::spec::{CredentialKind, cursor_name};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
@@ -283,8 +283,9 @@ async fn queue_status(target: &Target, queue: &str) -> QueueStatus {
 
 /// The cursor of the connection's fallback poll or CDC sweep, for a source that has one.
 async fn poll_cursor(target: &Target, c: &Connection) -> anyhow::Result<Option<String>> {
-    match (c.source.vendor, c.source.account.as_deref()) {
-        (vendor @ (Vendor::Freshbooks | Vendor::Quickbooks), Some(account)) => target
+    let vendor = c.source.vendor;
+    match c.source.account.as_deref() {
+        Some(account) if mlc::vendors::spec(vendor).polled => target
             .store
             .get_cursor(&cursor_name(vendor, account))
             .await
@@ -437,11 +438,13 @@ impl CredentialStatus {
             ));
         } else if self.expires_at.is_some_and(|at| at <= now) {
             self.state = "expired";
-            self.problem = Some(match vendor {
-                Vendor::Freshbooks | Vendor::Quickbooks => {
+            self.problem = Some(match mlc::vendors::spec(vendor).credentials {
+                CredentialKind::OAuth => {
                     "the access token has expired and was not refreshed; `ml-connector ping` checks the refresh token".to_string()
                 }
-                _ => "the token has expired; `ml-connector connect` renews it".to_string(),
+                CredentialKind::Checked(_) | CredentialKind::Keys(_) => {
+                    "the token has expired; `ml-connector connect` renews it".to_string()
+                }
             });
         }
     }
@@ -454,20 +457,18 @@ fn unreadable(
     value: &secrecy::SecretString,
     tokens: &Result<StoredTokens, String>,
 ) -> Option<String> {
-    match vendor {
-        Vendor::Mailchimp => {
-            mlc::vendors::mailchimp::credentials::Credentials::from_json(value.expose_secret())
-                .err()
-                .map(|e| e.to_string())
-        }
-        Vendor::Freshbooks | Vendor::Quickbooks => tokens
+    match mlc::vendors::spec(vendor).credentials {
+        CredentialKind::Checked(check) => check(value.expose_secret()).err(),
+        CredentialKind::OAuth => tokens
             .as_ref()
             .err()
             .map(|e| format!("{e} (needs access_token and refresh_token)")),
-        _ => match serde_json::from_str::<serde_json::Value>(value.expose_secret()) {
-            Ok(serde_json::Value::Object(_)) => None,
-            _ => Some("not a JSON object".to_string()),
-        },
+        CredentialKind::Keys(_) => {
+            match serde_json::from_str::<serde_json::Value>(value.expose_secret()) {
+                Ok(serde_json::Value::Object(_)) => None,
+                _ => Some("not a JSON object".to_string()),
+            }
+        }
     }
 }
 

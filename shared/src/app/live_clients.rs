@@ -190,16 +190,19 @@ impl LiveClients {
     /// The poller's token refreshers: the same managers the clients use, so the token jobs and
     /// the workers share one single-flight protocol and one per-instance cache.
     pub fn token_refreshers(&self) -> crate::poller::Refreshers {
-        crate::poller::Refreshers::from([
-            (
-                crate::vendor::Vendor::Freshbooks,
-                self.freshbooks_tokens.clone() as Arc<dyn crate::poller::TokenRefresher>,
-            ),
-            (
-                crate::vendor::Vendor::Quickbooks,
-                self.quickbooks_tokens.clone() as Arc<dyn crate::poller::TokenRefresher>,
-            ),
-        ])
+        [&self.freshbooks_tokens, &self.quickbooks_tokens]
+            .into_iter()
+            .filter_map(|manager| {
+                // Each manager knows its vendor; a name that is not one would be a bug in the
+                // vendor's refresher, and leaves that vendor without a refresher (the token job
+                // reports it) rather than failing the whole poller.
+                let vendor = manager.vendor().parse::<crate::vendor::Vendor>().ok()?;
+                Some((
+                    vendor,
+                    manager.clone() as Arc<dyn crate::poller::TokenRefresher>,
+                ))
+            })
+            .collect()
     }
 
     /// The QuickBooks token manager the clients use (margin [`QUICKBOOKS_TOKEN_MARGIN`]); the
@@ -393,6 +396,20 @@ mod tests {
             HandlerError::Permanent { class, message, .. } => (class, message),
             other => panic!("expected a permanent error, got {other:?}"),
         }
+    }
+
+    /// Every vendor whose spec names a token job gets a refresher, and no other does: the
+    /// poller's token jobs find the vendor through the spec and its refresher here.
+    #[tokio::test]
+    async fn every_vendor_with_a_token_job_has_a_refresher() {
+        let (live, _) = clients().await;
+        let refreshers = live.token_refreshers();
+        let with_jobs: Vec<_> = crate::vendor::Vendor::ALL
+            .iter()
+            .copied()
+            .filter(|v| crate::vendors::spec(*v).token_job.is_some())
+            .collect();
+        assert_eq!(refreshers.keys().copied().collect::<Vec<_>>(), with_jobs);
     }
 
     #[tokio::test]

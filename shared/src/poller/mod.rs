@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::VariantArray;
 
+pub use crate::vendors::spec::cursor_name;
 pub use config::PollerConfig;
 pub use freshbooks_poll::AccountPoll;
 pub use quickbooks_cdc::{QueryFallback, RealmSweep};
@@ -231,9 +232,12 @@ impl Poller {
     pub async fn run_job(&self, job: Job) -> Result<JobReport, JobError> {
         let report = match job {
             Job::FreshbooksPoll => self.freshbooks_poll().await?,
-            Job::TokenRefresh => self.token_refresh().await?,
+            Job::TokenRefresh => self.token_job(job, self.config.refresh_margin).await?,
             Job::QuickbooksCdc => self.quickbooks_cdc().await?,
-            Job::QuickbooksTokenRefresh => self.quickbooks_token_refresh().await?,
+            Job::QuickbooksTokenRefresh => {
+                self.token_job(job, self.config.quickbooks_refresh_margin)
+                    .await?
+            }
         };
         if report.failures.is_empty() {
             Ok(report)
@@ -271,12 +275,6 @@ impl Poller {
         }
         result.map_err(store_err)
     }
-}
-
-/// The cursor (and the seen markers' pseudo connection) of one polled source account:
-/// `poll:<vendor>:<account>` (no real connection name contains `:`).
-pub fn cursor_name(vendor: Vendor, account: &str) -> String {
-    format!("poll:{vendor}:{account}")
 }
 
 /// A record a poll found, as the source event it becomes and its seen marker.

@@ -25,6 +25,7 @@ use super::{Job, JobError, JobFailure, JobReport, Poller};
 use crate::connections::ConnectionSet;
 use crate::tokens::{TokenError, TokenManager};
 use crate::vendor::Vendor;
+use crate::vendors::spec::token_job_vendor;
 
 /// Refreshes a credential set's tokens when they are about to expire. One per vendor (see
 /// [`PollerDeps::refreshers`](super::PollerDeps::refreshers)).
@@ -54,22 +55,23 @@ pub struct CredentialRefresh {
 }
 
 impl Poller {
-    pub(super) async fn token_refresh(&self) -> Result<JobReport, JobError> {
-        self.refresh_tokens(
-            Job::TokenRefresh,
-            Vendor::Freshbooks,
-            self.config.refresh_margin,
-        )
-        .await
-    }
-
-    pub(super) async fn quickbooks_token_refresh(&self) -> Result<JobReport, JobError> {
-        self.refresh_tokens(
-            Job::QuickbooksTokenRefresh,
-            Vendor::Quickbooks,
-            self.config.quickbooks_refresh_margin,
-        )
-        .await
+    /// Renews the tokens of the vendor whose spec names `job` as its token job
+    /// ([`VendorSpec::token_job`](crate::vendors::spec::VendorSpec::token_job)), with the job's
+    /// margin.
+    pub(super) async fn token_job(
+        &self,
+        job: Job,
+        margin: Duration,
+    ) -> Result<JobReport, JobError> {
+        let Some(vendor) = token_job_vendor(job.into()) else {
+            let mut report = JobReport::new(job);
+            report.failures.push(JobFailure {
+                name: format!("job/{job}"),
+                error: "no vendor names this job as its token refresh".to_string(),
+            });
+            return Ok(report);
+        };
+        self.refresh_tokens(job, vendor, margin).await
     }
 
     /// Refreshes every credential set of `vendor` whose access token expires within `margin`.

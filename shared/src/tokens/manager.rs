@@ -66,6 +66,11 @@ pub struct TokenManager {
 }
 
 impl TokenManager {
+    /// The vendor whose tokens this manager holds, as [`Vendor`](crate::vendor::Vendor) spells it.
+    pub fn vendor(&self) -> &'static str {
+        self.refresher.vendor()
+    }
+
     /// A manager reading `credentials/<name>` from `secrets` (uncached: it keeps its own
     /// cache and must see other instances' writes), serialising refreshes with `leases`.
     pub fn new(

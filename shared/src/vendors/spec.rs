@@ -5,7 +5,7 @@
 
 use super::ingress::{SourceDeps, WebhookSource};
 use super::spec;
-use crate::connections::Endpoint;
+use crate::connections::{ConnectionSet, Endpoint};
 use crate::vendor::Vendor;
 
 /// Builds a vendor's webhook ingress from what sources may need.
@@ -24,6 +24,108 @@ pub struct VendorSpec {
     pub target_account: Option<&'static str>,
     /// Builds the vendor's webhook ingress, when it sends webhooks.
     pub ingress: Option<BuildSource>,
+    /// Where its deliveries arrive and what verifies them, when it sends webhooks.
+    pub route: Option<WebhookRoute>,
+    /// What one of its credential sets holds.
+    pub credentials: CredentialKind,
+    /// The poller job that renews its access tokens ahead of expiry, as a schedule spells it
+    /// (`token_refresh`); `None` when its tokens do not expire or are not ours to renew.
+    pub token_job: Option<&'static str>,
+    /// Whether the poller reads its source accounts on a schedule (a fallback poll or a CDC
+    /// sweep), keeping a cursor per account under [`cursor_name`].
+    pub polled: bool,
+}
+
+/// What a vendor's credential set (the secret `credentials/<name>`) holds.
+#[derive(Debug, Clone, Copy)]
+pub enum CredentialKind {
+    /// An OAuth token set (`access_token`, `refresh_token`, `expires_at`) that the token
+    /// managers refresh; `connect` runs the vendor's OAuth approval.
+    OAuth,
+    /// Vendor-specific JSON, read by this check (its error never quotes the value).
+    Checked(fn(&str) -> Result<(), String>),
+    /// A JSON object with these keys, typed in by a person (`connect` prompts for each).
+    Keys(&'static [&'static str]),
+}
+
+/// Where a vendor's webhook deliveries arrive (below the API's `/webhooks`) and the secret that
+/// verifies them, as `dev` lists them and `apply` prints what to register by hand.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRoute {
+    /// The path below `/webhooks` for a source `account`, placeholders in angle brackets
+    /// (`freshbooks/6BApk/<route>`).
+    pub path: fn(&str) -> String,
+    /// The name of the secret that verifies the deliveries of `account`'s route.
+    pub secret: fn(&str) -> String,
+    /// One endpoint serves every account of the app (QuickBooks), so it is listed once.
+    pub one_per_app: bool,
+    /// What a person does to register the route in the vendor's console, given the webhook base
+    /// URL and the source account; `None` when `ml-connector apply` registers it.
+    pub by_hand: Option<fn(&str, &str) -> String>,
+}
+
+/// A webhook route that the enabled connections of a set need.
+#[derive(Debug, Clone, Copy)]
+pub struct NeededRoute<'a> {
+    pub vendor: Vendor,
+    /// The source account it serves (empty for a route that serves the whole app).
+    pub account: &'a str,
+    pub route: &'static WebhookRoute,
+}
+
+impl NeededRoute<'_> {
+    /// The route's path below `/webhooks`.
+    pub fn path(&self) -> String {
+        (self.route.path)(self.account)
+    }
+
+    /// The name of the secret that verifies its deliveries.
+    pub fn secret(&self) -> String {
+        (self.route.secret)(self.account)
+    }
+}
+
+/// Every webhook route the enabled connections of `set` need, once each: one per source
+/// account, one per vendor for a route that serves every account of the app; sorted by vendor
+/// and account. Sources whose vendor sends no webhooks need none.
+pub fn needed_routes(set: &ConnectionSet) -> Vec<NeededRoute<'_>> {
+    let mut needed: Vec<NeededRoute<'_>> = Vec::new();
+    for c in set.connections.values().filter(|c| c.enabled) {
+        let vendor = c.source.vendor;
+        let Some(route) = &spec(vendor).route else {
+            continue;
+        };
+        let account = match route.one_per_app {
+            true => "",
+            false => c.source.account.as_deref().unwrap_or_default(),
+        };
+        if !needed
+            .iter()
+            .any(|n| n.vendor == vendor && n.account == account)
+        {
+            needed.push(NeededRoute {
+                vendor,
+                account,
+                route,
+            });
+        }
+    }
+    needed.sort_by(|a, b| (a.vendor, a.account).cmp(&(b.vendor, b.account)));
+    needed
+}
+
+/// The cursor (and the seen markers' pseudo connection) of one polled source account:
+/// `poll:<vendor>:<account>` (no real connection name contains `:`).
+pub fn cursor_name(vendor: Vendor, account: &str) -> String {
+    format!("poll:{vendor}:{account}")
+}
+
+/// The vendor whose access tokens the poller job named `job` renews.
+pub fn token_job_vendor(job: &str) -> Option<Vendor> {
+    Vendor::ALL
+        .iter()
+        .copied()
+        .find(|v| spec(*v).token_job == Some(job))
 }
 
 /// An endpoint field only one vendor takes (`list_id`, `realm_id`, …).
@@ -45,7 +147,7 @@ pub fn check_endpoint(ep: &Endpoint, is_source: bool) -> Result<(), (&'static st
         ));
     }
     let own = spec(ep.vendor);
-    let every = Vendor::ALL.into_iter().map(spec);
+    let every = Vendor::ALL.iter().copied().map(spec);
     if is_source && ep.account.as_deref().is_none_or(|a| a.trim().is_empty()) {
         return Err(("account", format!("required: {}", own.source_account)));
     }
@@ -93,7 +195,7 @@ mod tests {
 
     #[test]
     fn every_vendor_describes_itself() {
-        for vendor in Vendor::ALL {
+        for vendor in Vendor::ALL.iter().copied() {
             let s = spec(vendor);
             assert_eq!(s.vendor, vendor);
             assert!(

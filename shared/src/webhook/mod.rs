@@ -7,7 +7,6 @@
 //! but unparseable → dead letter + 200; enqueue failure → 503 so the vendor retries; oversize →
 //! 413. Only ids are logged.
 
-pub mod callback_registration;
 mod config;
 mod dead_letter;
 mod fanout;

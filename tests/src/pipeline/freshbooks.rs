@@ -12,10 +12,12 @@ use mlc::connections::ConnectionSet;
 use mlc::poller::{Poller, PollerConfig};
 use mlc::ports::{Clock, Queue, QueueDepth, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
+use mlc::vendors::freshbooks::callback_registration::{
+    CallbackSpec, register_pending, wait_verified,
+};
 use mlc::vendors::freshbooks::callbacks::EVENTS;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
-use mlc::webhook::callback_registration::{CallbackSpec, register_pending, wait_verified};
 use mlc::worker::{BatchReport, Harness};
 
 use super::rig::{Adapters, Backend, WebhookServer, drain_all, drain_concurrently, harness_config};

@@ -1,6 +1,6 @@
 //! FreshBooks callbacks (docs/vendors/freshbooks.md §1.1–1.2): confirming a registration handshake, as the
 //! webhook handler needs it. Registering them against our store's records is
-//! [`crate::webhook::callback_registration`].
+//! [`super::callback_registration`].
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! credential set the API calls use, and the accounting reads ([`api::FreshbooksApi`]).
 
 pub mod api;
+pub mod callback_registration;
 pub mod callbacks;
 pub mod client;
 pub mod credentials;

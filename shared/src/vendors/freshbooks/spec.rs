@@ -1,7 +1,8 @@
 //! FreshBooks, as it describes itself to the connections check.
 
+use crate::ports::secret_names;
 use crate::vendor::Vendor;
-use crate::vendors::spec::VendorSpec;
+use crate::vendors::spec::{CredentialKind, VendorSpec, WebhookRoute};
 
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Freshbooks,
@@ -14,4 +15,14 @@ pub const SPEC: VendorSpec = VendorSpec {
             deps.freshbooks.clone(),
         ))
     }),
+    route: Some(WebhookRoute {
+        path: |account| format!("freshbooks/{account}/<route>"),
+        secret: |account| secret_names::freshbooks(account, "<route>"),
+        one_per_app: false,
+        // `ml-connector apply` registers each callback through the API.
+        by_hand: None,
+    }),
+    credentials: CredentialKind::OAuth,
+    token_job: Some("token_refresh"),
+    polled: true,
 };

@@ -2,7 +2,7 @@
 //! connections file can name one and be told so (docs/vendors/hubspot.md).
 
 use crate::vendor::Vendor;
-use crate::vendors::spec::{IdField, VendorSpec};
+use crate::vendors::spec::{CredentialKind, IdField, VendorSpec};
 
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Hubspot,
@@ -15,4 +15,9 @@ pub const SPEC: VendorSpec = VendorSpec {
     }],
     target_account: None,
     ingress: None,
+    route: None,
+    // A private app's token (`pat-…`).
+    credentials: CredentialKind::Keys(&["access_token"]),
+    token_job: None,
+    polled: false,
 };

@@ -128,7 +128,8 @@ pub struct SourceDeps {
 /// Every vendor's webhook source (the vendors whose spec has one), in [`Vendor::ALL`] order.
 pub fn sources(deps: &SourceDeps) -> Vec<Box<dyn WebhookSource>> {
     Vendor::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter_map(|v| super::spec(v).ingress.map(|build| build(deps)))
         .collect()
 }

@@ -1,7 +1,8 @@
 //! Mailchimp, as it describes itself to the connections check.
 
+use crate::ports::secret_names;
 use crate::vendor::Vendor;
-use crate::vendors::spec::{IdField, VendorSpec};
+use crate::vendors::spec::{CredentialKind, IdField, VendorSpec, WebhookRoute};
 
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Mailchimp,
@@ -23,4 +24,18 @@ pub const SPEC: VendorSpec = VendorSpec {
     ],
     target_account: None,
     ingress: Some(|_| Box::new(super::ingress::MailchimpSource)),
+    route: Some(WebhookRoute {
+        path: |list| format!("mailchimp/{list}/<secret>"),
+        secret: secret_names::mailchimp,
+        one_per_app: false,
+        // `ml-connector apply` registers each list's webhook through the API.
+        by_hand: None,
+    }),
+    credentials: CredentialKind::Checked(|value| {
+        super::credentials::Credentials::from_json(value)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }),
+    token_job: None,
+    polled: false,
 };

@@ -2,7 +2,7 @@
 //! connections file can name one and be told so (docs/vendors/marketo.md).
 
 use crate::vendor::Vendor;
-use crate::vendors::spec::{IdField, VendorSpec};
+use crate::vendors::spec::{CredentialKind, IdField, VendorSpec};
 
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Marketo,
@@ -15,4 +15,9 @@ pub const SPEC: VendorSpec = VendorSpec {
     }],
     target_account: None,
     ingress: None,
+    route: None,
+    // A LaunchPoint API-only user.
+    credentials: CredentialKind::Keys(&["client_id", "client_secret"]),
+    token_job: None,
+    polled: false,
 };

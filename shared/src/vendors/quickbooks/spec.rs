@@ -1,7 +1,8 @@
 //! QuickBooks Online, as it describes itself to the connections check.
 
+use crate::ports::secret_names;
 use crate::vendor::Vendor;
-use crate::vendors::spec::{IdField, VendorSpec};
+use crate::vendors::spec::{CredentialKind, IdField, VendorSpec, WebhookRoute};
 
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Quickbooks,
@@ -14,4 +15,18 @@ pub const SPEC: VendorSpec = VendorSpec {
     }],
     target_account: None,
     ingress: Some(|_| Box::new(super::ingress::QuickbooksSource)),
+    route: Some(WebhookRoute {
+        path: |_| "quickbooks".to_string(),
+        secret: |_| secret_names::QUICKBOOKS.to_string(),
+        one_per_app: true,
+        by_hand: Some(|base, _| {
+            format!(
+                "QuickBooks: in the Intuit developer portal set the app's webhook endpoint to {base}/quickbooks (Customer events) and store its verifier token: ml-connector secrets put {} < token.txt",
+                secret_names::QUICKBOOKS
+            )
+        }),
+    }),
+    credentials: CredentialKind::OAuth,
+    token_job: Some("quickbooks_token_refresh"),
+    polled: true,
 };

@@ -1,7 +1,8 @@
 //! Stripe, as it describes itself to the connections check.
 
+use crate::ports::secret_names;
 use crate::vendor::Vendor;
-use crate::vendors::spec::VendorSpec;
+use crate::vendors::spec::{CredentialKind, VendorSpec, WebhookRoute};
 
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Stripe,
@@ -10,4 +11,19 @@ pub const SPEC: VendorSpec = VendorSpec {
     ids: &[],
     target_account: Some("the account id the writes go to"),
     ingress: Some(|_| Box::new(super::ingress::StripeSource)),
+    route: Some(WebhookRoute {
+        path: |account| format!("stripe/{account}"),
+        secret: secret_names::stripe,
+        one_per_app: false,
+        by_hand: Some(|base, account| {
+            format!(
+                "Stripe {account}: add an endpoint at {base}/stripe/{account} and store its signing secret: ml-connector secrets put {} < whsec.txt",
+                secret_names::stripe(account)
+            )
+        }),
+    }),
+    // A restricted key (`rk_live_…`).
+    credentials: CredentialKind::Keys(&["secret_key"]),
+    token_job: None,
+    polled: false,
 };

@@ -10,7 +10,7 @@ use mlc::vendors::quickbooks::oauth::QuickbooksOauth;
 use secrecy::SecretString;
 use url::Url;
 
-use super::oauth_listener::{self, OAuthProvider};
+use crate::onboarding::oauth_listener::{self, OAuthProvider};
 
 /// Intuit's authorize page (the same for sandbox and production companies).
 pub(crate) const AUTHORIZE_URL: &str = "https://appcenter.intuit.com/connect/oauth2";

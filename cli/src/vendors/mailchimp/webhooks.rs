@@ -20,6 +20,100 @@ use mlc::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::onboarding::apply::{Applying, Base};
+use crate::target::outputs;
+
+/// The webhook of every list that feeds a connection: its secret made once, then the URL
+/// printed with what to tick in Mailchimp, or registered through the API when a connection of
+/// the list asks (`register_webhook = true`). False when a requested registration did not
+/// happen.
+pub(crate) async fn apply(applying: &Applying<'_>) -> anyhow::Result<bool> {
+    let (base, secrets) = (applying.base, applying.secrets.as_ref());
+    let options = &ClientOptions {
+        base_url: applying.args.mailchimp_api.clone(),
+        ..ClientOptions::default()
+    };
+    let mut ok = true;
+    for (list, plan) in plans(applying.new) {
+        let secret = secret(secrets, &list).await?;
+        let Some(base_url) = base.url() else {
+            println!(
+                "Mailchimp list {list}: no webhook base (the stack has no `{}` output): pass --webhook-base-url https://…/webhooks{}",
+                outputs::WEBHOOK_BASE_URL,
+                if plan.register_with.is_some() {
+                    "; NOT registered"
+                } else {
+                    ""
+                }
+            );
+            ok &= plan.register_with.is_none();
+            continue;
+        };
+        let url = url(base_url, &list, &secret);
+        let fallback = |why: &str| {
+            println!(
+                "Mailchimp list {list}: webhook NOT registered: {why}. Add it by hand once the URL is reachable:"
+            );
+            for line in manual_steps(&url) {
+                println!("  {line}");
+            }
+        };
+        let Some(credentials) = &plan.register_with else {
+            println!(
+                "Mailchimp list {list} (feeds {}): add its webhook by hand:",
+                plan.connections.join(", ")
+            );
+            for line in manual_steps(&url) {
+                println!("  {line}");
+            }
+            if let Base::Dev(_) = base {
+                println!(
+                    "  (that is `ml-connector dev`'s local address; for a real audience expose it, e.g. through a tunnel, and run apply with --webhook-base-url https://…/webhooks)"
+                );
+            }
+            continue;
+        };
+        let client = match client(secrets, credentials, options).await {
+            Ok(c) => c,
+            Err(e) => {
+                ok = false;
+                fallback(&format!("{e:#}"));
+                continue;
+            }
+        };
+        if is_real_mailchimp(client.base_url())
+            && let Some(why) = unreachable_base(base_url)
+        {
+            ok = false;
+            fallback(&format!(
+                "Mailchimp validates a new webhook with a GET from the internet, and {why}; run ml-connector where Mailchimp can reach it (deploy, or a tunnel to `ml-connector dev`) and apply again with --webhook-base-url https://…/webhooks"
+            ));
+            continue;
+        }
+        match register(&client, &list, base_url, &url).await {
+            Ok((registered, stale)) => {
+                let what = match registered {
+                    Registered::Created { id } => format!("registered (webhook {id})"),
+                    Registered::AlreadyThere { id } => {
+                        format!("already registered (webhook {id}), left as it is")
+                    }
+                };
+                println!("Mailchimp list {list}: {what} at {url}");
+                for id in stale {
+                    println!(
+                        "  note: webhook {id} on this list points at this route with another secret; its deliveries are refused: delete it in Mailchimp (Audience → Settings → Webhooks)"
+                    );
+                }
+            }
+            Err(e) => {
+                ok = false;
+                fallback(&e.to_string());
+            }
+        }
+    }
+    Ok(ok)
+}
+
 /// One list whose webhook feeds connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListPlan {

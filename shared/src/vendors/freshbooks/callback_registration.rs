@@ -1,6 +1,6 @@
 //! Registering FreshBooks callbacks against our store's callback records, as `ml-connector
 //! apply`, `ml-connector dev` and the pipeline tests do; the webhook route's handshake
-//! ([`super::sources`]) then confirms each record.
+//! ([`super::ingress`]) then confirms each record.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -22,9 +22,13 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum Origin {
+    /// Delivered by the vendor's webhook.
     Webhook,
+    /// Found by a scheduled poll or sweep.
     Poll,
+    /// Enqueued by `ml-connector backfill`.
     Backfill,
+    /// Sent again from a dead letter by `ml-connector replay`.
     Replay,
 }
 
@@ -39,7 +43,9 @@ impl Origin {
 /// Mailchimp list id, a Stripe account label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SourceRef {
+    /// The source vendor.
     pub vendor: Vendor,
+    /// Its account (FreshBooks account id, QuickBooks realm id, Mailchimp list id, Stripe account).
     pub account: String,
 }
 
@@ -58,16 +64,20 @@ pub struct SyncEvent {
     pub event_id: String,
     /// The connection (by name) this event is addressed to.
     pub connection: String,
+    /// Where the record lives.
     pub source: SourceRef,
     /// The vendor's entity name in lower case: `client`, `invoice`, `payment`, `customer`, `member`…
     pub entity: String,
+    /// The record's id at the source.
     pub entity_id: String,
     /// The vendor's operation in lower case: `create`, `update`, `delete`, `merge`, `subscribe`…
     pub operation: String,
     /// When the vendor says the change happened, if it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<DateTime<Utc>>,
+    /// When the webhook, poller or CLI received or made it.
     pub received_at: DateTime<Utc>,
+    /// What produced it.
     pub origin: Origin,
     /// Small vendor hints (e.g. a merged-away id, a Mailchimp email); never a whole record.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -81,11 +91,16 @@ pub struct SyncEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("message is not a SyncEvent: {0}")]
+    /// Not JSON, or not the shape of a `SyncEvent`.
     Malformed(#[from] serde_json::Error),
     #[error(
         "SyncEvent version {found} is not supported (this build reads version {SYNC_EVENT_VERSION})"
     )]
-    UnsupportedVersion { found: u32 },
+    /// A version this build does not read (a newer producer).
+    UnsupportedVersion {
+        /// The version the message carries.
+        found: u32,
+    },
 }
 
 impl SyncEvent {
@@ -163,12 +178,19 @@ pub(crate) fn short_hash(parts: &[&str], hex_len: usize) -> String {
 /// What a webhook parser extracts from a delivery before fan-out to connections.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceEvent {
+    /// The vendor's event id, or one derived from the record and its version.
     pub event_id: String,
+    /// Where the record lives.
     pub source: SourceRef,
+    /// The kind of record (`client`, `invoice`, `customer`, `member`, …).
     pub entity: String,
+    /// The record's id at the source.
     pub entity_id: String,
+    /// What happened to it (`create`, `update`, `delete`, …), as the source says it.
     pub operation: String,
+    /// When it happened, if the source says.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// What the delivery carried beyond ids, for flows that need it (no secrets).
     pub detail: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -29,11 +29,17 @@ use strum::VariantArray;
     parse_err_fn = UnknownVendor::named
 )]
 pub enum Vendor {
+    /// FreshBooks: accounting; a source (webhooks and polls).
     Freshbooks,
+    /// QuickBooks Online: accounting; a source and a target.
     Quickbooks,
+    /// Mailchimp: marketing; a target and a source (list webhooks).
     Mailchimp,
+    /// HubSpot: CRM; a target.
     Hubspot,
+    /// Marketo (Adobe Marketo Engage): marketing automation; a target.
     Marketo,
+    /// Stripe: billing; a source (webhooks) and a target.
     Stripe,
 }
 

@@ -18,8 +18,11 @@ use crate::worker::HarnessConfig;
 /// The webhook function's environment.
 #[derive(Debug, Clone)]
 pub struct WebhookEnv {
+    /// How to reach AWS (region, endpoint override for the emulator).
     pub aws: AwsSettings,
+    /// The vendor clients' settings.
     pub clients: LiveClientsConfig,
+    /// The webhook handler's settings.
     pub webhook: WebhookConfig,
 }
 
@@ -36,8 +39,11 @@ impl FromEnv for WebhookEnv {
 /// A target worker function's environment.
 #[derive(Debug, Clone)]
 pub struct WorkerEnv {
+    /// How to reach AWS (region, endpoint override for the emulator).
     pub aws: AwsSettings,
+    /// The vendor clients' settings.
     pub clients: LiveClientsConfig,
+    /// The worker harness's settings (its queue, retries, concurrency).
     pub harness: HarnessConfig,
 }
 
@@ -54,8 +60,11 @@ impl FromEnv for WorkerEnv {
 /// The poller function's environment.
 #[derive(Debug, Clone)]
 pub struct PollerEnv {
+    /// How to reach AWS (region, endpoint override for the emulator).
     pub aws: AwsSettings,
+    /// The vendor clients' settings.
     pub clients: LiveClientsConfig,
+    /// The poller's settings (overlaps, margins, leases).
     pub poller: PollerConfig,
 }
 

@@ -51,6 +51,7 @@ pub mod env {
 /// How [`LiveClients`] builds clients.
 #[derive(Debug, Clone)]
 pub struct LiveClientsConfig {
+    /// FreshBooks API base URL (`FRESHBOOKS_API_BASE`; a sandbox's in tests).
     pub freshbooks_api_base: String,
     /// Base URL override, timeout and the limiter's share of Mailchimp's connections (its
     /// `max_concurrency`, `WORKER_MAX_CONCURRENCY`, also divides QuickBooks' realm limits).
@@ -116,7 +117,9 @@ pub const QUICKBOOKS_TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {source}")]
 pub struct LiveClientsError {
+    /// The variable that holds the bad value.
     pub variable: &'static str,
+    /// Why it cannot be used.
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 

@@ -32,9 +32,13 @@ pub const CONNECTIONS_TTL: Duration = Duration::from_secs(60);
 /// The ports every part of the app runs on: one adapter set (AWS, or the embedded store).
 #[derive(Clone)]
 pub struct Ports {
+    /// The queues the webhook and the poller send to and the workers read.
     pub queue: Arc<dyn Queue>,
+    /// The state store: idempotency, id map, audit, dead letters, connections, cursors, leases.
     pub store: Arc<dyn Store>,
+    /// Credential sets and webhook secrets.
     pub secrets: Arc<dyn Secrets>,
+    /// The time every part reads (a manual clock in tests).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -80,10 +84,12 @@ impl App {
         self
     }
 
+    /// The ports the app was built on.
     pub fn ports(&self) -> &Ports {
         &self.ports
     }
 
+    /// The vendor-client settings the app's clients are built with.
     pub fn clients_config(&self) -> &LiveClientsConfig {
         &self.clients_config
     }

@@ -17,7 +17,9 @@ use crate::worker::HandlerError;
 /// (missing, unreadable, revoked) and says what to fix.
 #[async_trait]
 pub trait VendorClients: Send + Sync {
+    /// The FreshBooks client of credential set `credentials`.
     async fn freshbooks(&self, credentials: &str) -> Result<Arc<dyn FreshbooksApi>, HandlerError>;
+    /// The Mailchimp client of credential set `credentials`.
     async fn mailchimp(&self, credentials: &str) -> Result<Arc<dyn MailchimpApi>, HandlerError>;
 
     /// A QuickBooks client for credential set `credentials` (the realm, environment and tokens

@@ -18,14 +18,19 @@ use crate::vendor::Vendor;
 /// state store) and the clock.
 #[derive(Clone)]
 pub struct FlowDeps {
+    /// The vendor clients, by credential-set name.
     pub clients: Arc<dyn VendorClients>,
+    /// The id map: source record → target id and fingerprint, per connection.
     pub id_map: Arc<dyn IdMap>,
+    /// The time flows stamp writes with.
     pub clock: Arc<dyn Clock>,
 }
 
 /// A directed source → target flow the product runs: a row of [`FLOWS`].
 pub struct Flow {
+    /// The vendor events come from.
     pub source: Vendor,
+    /// The vendor the flow writes to.
     pub target: Vendor,
     /// The flow's option names, as spelled in a connections file.
     options: fn() -> &'static [&'static str],

@@ -37,7 +37,9 @@ pub struct PollerConfig {
     pub refresh_margin: Duration,
     /// Tokens expiring within this are refreshed by [`super::Job::QuickbooksTokenRefresh`].
     pub quickbooks_refresh_margin: Duration,
+    /// How long a job's lease lasts: a run that dies frees it after this.
     pub job_lease: Duration,
+    /// How long `no_queue` dead letters of found events are kept.
     pub dead_letter_ttl: Duration,
 }
 

@@ -61,6 +61,7 @@ pub fn seen_fingerprint(changed: &Changed) -> String {
 /// What the poll did for one account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountPoll {
+    /// The FreshBooks account id.
     pub account: String,
     /// The `search[updated_min]` date used.
     pub since: NaiveDate,

@@ -18,8 +18,10 @@ pub enum EventError {
         "the event names no job; give the schedule an input such as {{\"job\":\"quickbooks_cdc\"}} (jobs: {jobs})",
         jobs = Job::names()
     )]
+    /// The schedule's input names no job.
     NoJob,
     #[error(transparent)]
+    /// The schedule's input names a job this build does not run.
     Unknown(#[from] super::UnknownJob),
 }
 

@@ -103,6 +103,7 @@ impl UnknownJob {
 /// What one run of a job did. Serialized as the Lambda's result, so a manual invoke shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobReport {
+    /// The job this run was.
     pub job: Job,
     /// Another run held the job's lease, so this one did nothing.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -155,6 +156,7 @@ fn is_zero(n: &usize) -> bool {
 pub struct JobFailure {
     /// `freshbooks/<account>`, `quickbooks/<realm>` or `credentials/<name>`.
     pub name: String,
+    /// What went wrong, in words (no secrets).
     pub error: String,
 }
 
@@ -164,7 +166,12 @@ pub struct JobFailure {
 pub enum JobError {
     /// The applied connections (or the job's lease) could not be read: nothing was done.
     #[error("{job}: state store: {source}")]
-    Store { job: Job, source: PortError },
+    Store {
+        /// The job that stopped.
+        job: Job,
+        /// What the store answered.
+        source: PortError,
+    },
     /// Some accounts or credential sets failed; the report says which and what the rest did.
     #[error("{}: {} of {} failed: {}", .0.job, .0.failures.len(), .0.covered(), summary(&.0.failures))]
     Failed(Box<JobReport>),
@@ -181,8 +188,11 @@ fn summary(failures: &[JobFailure]) -> String {
 /// What the poller needs from the outside world.
 #[derive(Clone)]
 pub struct PollerDeps {
+    /// The target queues the found events go to.
     pub queue: Arc<dyn Queue>,
+    /// Connections, cursors, seen markers, leases and dead letters.
     pub store: Arc<dyn Store>,
+    /// The time cursors and leases are read against.
     pub clock: Arc<dyn Clock>,
     /// Vendor clients by credential-set name (the same clients the workers use).
     pub clients: Arc<dyn VendorClients>,
@@ -207,6 +217,7 @@ pub struct Poller {
 }
 
 impl Poller {
+    /// A poller over `deps`, fanning out through one shared [`FanOut`].
     pub fn new(deps: PollerDeps, config: PollerConfig) -> Self {
         Self {
             fanout: FanOut::new(
@@ -223,6 +234,7 @@ impl Poller {
         }
     }
 
+    /// The settings it runs with.
     pub fn config(&self) -> &PollerConfig {
         &self.config
     }

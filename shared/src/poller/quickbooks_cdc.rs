@@ -104,6 +104,7 @@ pub enum QueryFallback {
 /// What the sweep did for one realm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RealmSweep {
+    /// The QuickBooks realm (company) id.
     pub realm: String,
     /// The `changedSince` used (the previous cursor).
     pub since: DateTime<Utc>,

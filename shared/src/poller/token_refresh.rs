@@ -49,6 +49,7 @@ pub struct RefreshError(pub String);
 /// What the job did for one credential set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CredentialRefresh {
+    /// The credential set's name.
     pub credentials: String,
     /// `true`: refreshed now; `false`: still valid beyond the margin.
     pub refreshed: bool,

@@ -13,6 +13,7 @@ pub type BuildSource = fn(&SourceDeps) -> Box<dyn WebhookSource>;
 
 /// A vendor's description of itself.
 pub struct VendorSpec {
+    /// The vendor it describes.
     pub vendor: Vendor,
     /// The vendor's name as people spell it, e.g. `FreshBooks`.
     pub display: &'static str,
@@ -67,9 +68,11 @@ pub struct WebhookRoute {
 /// A webhook route that the enabled connections of a set need.
 #[derive(Debug, Clone, Copy)]
 pub struct NeededRoute<'a> {
+    /// The source vendor.
     pub vendor: Vendor,
     /// The source account it serves (empty for a route that serves the whole app).
     pub account: &'a str,
+    /// Its route.
     pub route: &'static WebhookRoute,
 }
 
@@ -131,6 +134,7 @@ pub fn token_job_vendor(job: &str) -> Option<Vendor> {
 /// An endpoint field only one vendor takes (`list_id`, `realm_id`, …).
 #[derive(Debug)]
 pub struct IdField {
+    /// The field's name in a connections file.
     pub field: &'static str,
     /// Reads the field from an endpoint.
     pub get: fn(&Endpoint) -> &Option<String>,

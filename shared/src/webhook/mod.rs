@@ -32,9 +32,13 @@ use crate::vendors::ingress::{
 /// What the handler needs from the outside world.
 #[derive(Clone)]
 pub struct WebhookDeps {
+    /// The target queues deliveries become messages on.
     pub queue: Arc<dyn Queue>,
+    /// Connections, callback records, dead letters and large bodies.
     pub store: Arc<dyn Store>,
+    /// Webhook secrets and verifier tokens.
     pub secrets: Arc<dyn Secrets>,
+    /// The time deliveries are stamped with.
     pub clock: Arc<dyn Clock>,
     /// Confirms FreshBooks verification handshakes with FreshBooks' API.
     pub freshbooks: Arc<dyn CallbackVerifier>,
@@ -54,6 +58,7 @@ pub struct WebhookHandler {
 }
 
 impl WebhookHandler {
+    /// A handler over `deps`, its sources built from every vendor's spec.
     pub fn new(deps: WebhookDeps, config: WebhookConfig) -> Self {
         let secrets = CachedSecrets::new(deps.secrets, config.secret_cache_ttl);
         let connections = CachedConnections::new(

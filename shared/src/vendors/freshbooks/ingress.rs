@@ -28,6 +28,7 @@ pub struct FreshbooksSource {
 }
 
 impl FreshbooksSource {
+    /// A source confirming handshakes with `verifier`.
     pub fn new(verifier: Arc<dyn CallbackVerifier>) -> Self {
         FreshbooksSource { verifier }
     }

@@ -4,6 +4,7 @@ use crate::ports::secret_names;
 use crate::vendor::Vendor;
 use crate::vendors::spec::{CredentialKind, VendorSpec, WebhookRoute};
 
+/// FreshBooks' description of itself.
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Freshbooks,
     display: "FreshBooks",

@@ -4,6 +4,7 @@
 use crate::vendor::Vendor;
 use crate::vendors::spec::{CredentialKind, IdField, VendorSpec};
 
+/// HubSpot's description of itself.
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Hubspot,
     display: "HubSpot",

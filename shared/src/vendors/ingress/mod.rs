@@ -24,7 +24,10 @@ pub enum Accepted {
     /// Source events to fan out.
     Events(Vec<SourceEvent>),
     /// Signed, but not something we can read: kept as a dead letter, acknowledged.
-    Unparseable { reason: String },
+    Unparseable {
+        /// Why it could not be read (no body content, no secrets).
+        reason: String,
+    },
     /// Fully answered by the source (a verification handshake, a validation GET).
     Answered(WebhookResponse),
 }
@@ -32,24 +35,36 @@ pub enum Accepted {
 /// Why a request matches no route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteError {
+    /// No route of the source has this shape: 404.
     NotFound,
-    MethodNotAllowed { allowed: &'static str },
+    /// The route exists but not for this method: 405 with an `Allow` header.
+    MethodNotAllowed {
+        /// The methods the route takes, as the `Allow` header spells them.
+        allowed: &'static str,
+    },
 }
 
 /// One delivery, as routed: the method, the path segments after `/webhooks/<vendor>`, the
 /// headers and the body exactly as received.
 pub struct Delivery<'a> {
+    /// The HTTP method.
     pub method: &'a Method,
+    /// The path segments after `/webhooks/<vendor>`.
     pub params: &'a [&'a str],
+    /// The request headers.
     pub headers: &'a HeaderMap,
+    /// The body exactly as received (signatures are over these bytes).
     pub body: &'a [u8],
 }
 
 /// What a source may use while it accepts a delivery: the verification secrets (cached per
 /// instance), the store (callback records) and the clock.
 pub struct Ingress<'a> {
+    /// The webhook secrets, cached for the instance's life and invalidated on a mismatch.
     pub secrets: &'a CachedSecrets,
+    /// The state store (FreshBooks callback records, large bodies).
     pub store: &'a dyn Store,
+    /// The time handshakes and deliveries are stamped with.
     pub clock: &'a dyn Clock,
 }
 
@@ -122,6 +137,7 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `freshbooks`.
 #[derive(Clone)]
 pub struct SourceDeps {
+    /// The FreshBooks handshake verifier (it confirms callbacks with FreshBooks' API).
     pub freshbooks: Arc<dyn CallbackVerifier>,
 }
 

@@ -33,11 +33,14 @@ pub fn accepted(accepted: usize, queued: usize, dead_lettered: usize) -> Webhook
 /// A request turned away before any work, with the status and message the sender sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
+    /// The HTTP status to answer with.
     pub status: StatusCode,
+    /// What the answer says (never a secret or the body).
     pub message: String,
 }
 
 impl Rejection {
+    /// A refusal with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -45,6 +48,7 @@ impl Rejection {
         }
     }
 
+    /// A 401 refusal (a missing or wrong signature).
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
@@ -54,6 +58,7 @@ impl Rejection {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 
+    /// The HTTP answer, with the message as a JSON error body.
     pub fn into_response(self) -> WebhookResponse {
         error(self.status, self.message)
     }

@@ -4,6 +4,7 @@ use crate::ports::secret_names;
 use crate::vendor::Vendor;
 use crate::vendors::spec::{CredentialKind, IdField, VendorSpec, WebhookRoute};
 
+/// Mailchimp's description of itself.
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Mailchimp,
     display: "Mailchimp",

@@ -4,6 +4,7 @@ use crate::ports::secret_names;
 use crate::vendor::Vendor;
 use crate::vendors::spec::{CredentialKind, VendorSpec, WebhookRoute};
 
+/// Stripe's description of itself.
 pub const SPEC: VendorSpec = VendorSpec {
     vendor: Vendor::Stripe,
     display: "Stripe",

@@ -31,21 +31,29 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 // ---- FreshBooks -----------------------------------------------------------------------------
 
 #[derive(Default)]
+/// The fake FreshBooks account's records, by id.
 pub struct FbState {
+    /// Clients by id.
     pub clients: BTreeMap<String, Client>,
+    /// Invoices by id.
     pub invoices: BTreeMap<String, Invoice>,
+    /// Payments by id.
     pub payments: BTreeMap<String, Payment>,
     /// The status every call fails with while set.
     pub fail: Option<u16>,
 }
 
 #[derive(Default)]
+/// An in-memory FreshBooks: its records and every call made, so a test can assert on costs.
 pub struct FakeFreshbooks {
+    /// The records it serves.
     pub state: Mutex<FbState>,
+    /// Every call made, named with its ids, in order.
     pub calls: Mutex<Vec<String>>,
 }
 
 impl FakeFreshbooks {
+    /// Runs `f` on the records (to seed or inspect them).
     pub fn with<R>(&self, f: impl FnOnce(&mut FbState) -> R) -> R {
         f(&mut lock(&self.state))
     }
@@ -107,13 +115,19 @@ impl FreshbooksApi for FakeFreshbooks {
 // ---- Mailchimp ------------------------------------------------------------------------------
 
 #[derive(Default)]
+/// The fake Mailchimp account's audiences and e-commerce stores.
 pub struct McState {
     /// By lower-cased email.
     pub members: BTreeMap<String, Member>,
+    /// The audience's merge fields.
     pub merge_fields: Vec<MergeField>,
+    /// E-commerce stores by id.
     pub stores: BTreeMap<String, Store>,
+    /// Store customers by id.
     pub customers: BTreeMap<String, Customer>,
+    /// Store products by id.
     pub products: BTreeMap<String, Product>,
+    /// Store orders by id.
     pub orders: BTreeMap<String, Order>,
     /// `is_syncing` of every tag update, in order.
     pub tag_syncing: Vec<bool>,
@@ -123,8 +137,11 @@ pub struct McState {
     pub fail_next: Option<u16>,
 }
 
+/// An in-memory Mailchimp: its state and every call made.
 pub struct FakeMailchimp {
+    /// The state it serves.
     pub state: Mutex<McState>,
+    /// Every call made, named with its ids, in order.
     pub calls: Mutex<Vec<String>>,
 }
 
@@ -169,6 +186,7 @@ impl Default for FakeMailchimp {
 }
 
 impl FakeMailchimp {
+    /// Runs `f` on the state (to seed or inspect it).
     pub fn with<R>(&self, f: impl FnOnce(&mut McState) -> R) -> R {
         f(&mut lock(&self.state))
     }
@@ -187,6 +205,7 @@ impl FakeMailchimp {
             .collect()
     }
 
+    /// The member with `email`, if any (any case).
     pub fn member(&self, email: &str) -> Option<Member> {
         lock(&self.state)
             .members
@@ -194,6 +213,7 @@ impl FakeMailchimp {
             .cloned()
     }
 
+    /// The store order with `id`, if any.
     pub fn order(&self, id: &str) -> Option<Order> {
         lock(&self.state).orders.get(id).cloned()
     }
@@ -467,8 +487,11 @@ impl MailchimpApi for FakeMailchimp {
 /// Serves each fake for its credential name (`fb`, `mc`, `qb`) when set; other names, and a
 /// vendor without a fake, are refused like a missing credential set.
 pub struct FakeClients {
+    /// The FreshBooks every credential set gets; `None`: credentials missing.
     pub fb: Option<Arc<FakeFreshbooks>>,
+    /// The Mailchimp every credential set gets; `None`: credentials missing.
     pub mc: Option<Arc<FakeMailchimp>>,
+    /// The QuickBooks every credential set gets; `None`: credentials missing.
     pub quickbooks: Option<Arc<FakeQuickbooks>>,
 }
 

@@ -65,12 +65,19 @@ pub type Edit = Arc<dyn Fn(&mut Customer) + Send + Sync>;
 
 /// The method names [`FakeQuickbooks::calls_to`] and [`FakeQuickbooks::inject`] use.
 pub mod method {
+    /// `QuickbooksApi::customer`.
     pub const CUSTOMER: &str = "customer";
+    /// `QuickbooksApi::customers_by_email`.
     pub const CUSTOMERS_BY_EMAIL: &str = "customers_by_email";
+    /// `QuickbooksApi::changed_customers`.
     pub const CHANGED_CUSTOMERS: &str = "changed_customers";
+    /// `QuickbooksApi::customers_updated_since`.
     pub const CUSTOMERS_UPDATED_SINCE: &str = "customers_updated_since";
+    /// `QuickbooksApi::update_customer`.
     pub const UPDATE_CUSTOMER: &str = "update_customer";
+    /// `QuickbooksApi::create_customer_note`.
     pub const CREATE_CUSTOMER_NOTE: &str = "create_customer_note";
+    /// `QuickbooksApi::company_name`.
     pub const COMPANY_NAME: &str = "company_name";
 }
 
@@ -90,6 +97,7 @@ pub struct QbState {
     pub cdc_cap: usize,
     /// How the email query compares (QuickBooks' own behaviour is UNCONFIRMED).
     pub email_query: EmailQuery,
+    /// The company's name, as `CompanyInfo` answers it.
     pub company_name: String,
     /// Errors the next calls of a method fail with, first in first out (by [`method`] name).
     pub inject: BTreeMap<&'static str, VecDeque<QuickbooksError>>,
@@ -173,16 +181,19 @@ fn blank(id: &str) -> Customer {
 /// The fake company. One realm: the `realm` argument is recorded but not checked.
 #[derive(Default)]
 pub struct FakeQuickbooks {
+    /// The companies it serves.
     pub state: Mutex<QbState>,
     /// Every call as `method args`, in order.
     pub calls: Mutex<Vec<String>>,
 }
 
 impl FakeQuickbooks {
+    /// An empty fake.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
+    /// Runs `f` on the state (to seed or inspect it).
     pub fn with<R>(&self, f: impl FnOnce(&mut QbState) -> R) -> R {
         f(&mut lock(&self.state))
     }

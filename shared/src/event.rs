@@ -15,7 +15,7 @@ use crate::vendor::Vendor;
 pub const SYNC_EVENT_VERSION: u32 = 1;
 
 /// SQS's hard limit on a message body.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -140,7 +140,7 @@ pub fn record_key(source: &SourceRef, entity: &str, entity_id: &str) -> String {
 
 /// A stable event id for vendors whose deliveries carry none: a hash of what identifies the
 /// change, so the same delivery retried by the vendor gets the same id.
-pub fn derived_event_id(
+pub(crate) fn derived_event_id(
     source: &SourceRef,
     entity: &str,
     entity_id: &str,

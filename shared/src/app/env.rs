@@ -17,7 +17,7 @@ use crate::worker::HarnessConfig;
 
 /// The webhook function's environment.
 #[derive(Debug, Clone)]
-pub struct WebhookEnv {
+pub(crate) struct WebhookEnv {
     /// How to reach AWS (region, endpoint override for the emulator).
     pub aws: AwsSettings,
     /// The vendor clients' settings.
@@ -38,7 +38,7 @@ impl FromEnv for WebhookEnv {
 
 /// A target worker function's environment.
 #[derive(Debug, Clone)]
-pub struct WorkerEnv {
+pub(crate) struct WorkerEnv {
     /// How to reach AWS (region, endpoint override for the emulator).
     pub aws: AwsSettings,
     /// The vendor clients' settings.
@@ -59,7 +59,7 @@ impl FromEnv for WorkerEnv {
 
 /// The poller function's environment.
 #[derive(Debug, Clone)]
-pub struct PollerEnv {
+pub(crate) struct PollerEnv {
     /// How to reach AWS (region, endpoint override for the emulator).
     pub aws: AwsSettings,
     /// The vendor clients' settings.

@@ -45,7 +45,7 @@ pub mod env {
     /// The worker queue's event-source `MaximumConcurrency`: how many instances share
     /// Mailchimp's 10 connections per key, and QuickBooks' 500 requests a minute and 10 at once
     /// per company. Default 1 (one local process).
-    pub const WORKER_MAX_CONCURRENCY: &str = "WORKER_MAX_CONCURRENCY";
+    pub(crate) const WORKER_MAX_CONCURRENCY: &str = "WORKER_MAX_CONCURRENCY";
 }
 
 /// How [`LiveClients`] builds clients.
@@ -92,7 +92,7 @@ impl FromEnv for LiveClientsConfig {
 
 impl LiveClientsConfig {
     /// How QuickBooks clients are set up under this configuration.
-    pub fn quickbooks_options(&self) -> QuickbooksOptions {
+    pub(crate) fn quickbooks_options(&self) -> QuickbooksOptions {
         QuickbooksOptions {
             api_base: self.quickbooks_api_base.clone(),
             max_concurrency: self.mailchimp.max_concurrency,
@@ -101,7 +101,7 @@ impl LiveClientsConfig {
     }
 
     /// The QuickBooks token endpoint: under `QUICKBOOKS_API_BASE` when set, else Intuit's.
-    pub fn quickbooks_oauth(&self) -> Result<QuickbooksOauth, RefreshError> {
+    pub(crate) fn quickbooks_oauth(&self) -> Result<QuickbooksOauth, RefreshError> {
         match &self.quickbooks_api_base {
             Some(base) => QuickbooksOauth::for_api_base(base),
             None => QuickbooksOauth::new(QUICKBOOKS_TOKEN_URL),
@@ -192,7 +192,7 @@ impl LiveClients {
 
     /// The poller's token refreshers: the same managers the clients use, so the token jobs and
     /// the workers share one single-flight protocol and one per-instance cache.
-    pub fn token_refreshers(&self) -> crate::poller::Refreshers {
+    pub(crate) fn token_refreshers(&self) -> crate::poller::Refreshers {
         [&self.freshbooks_tokens, &self.quickbooks_tokens]
             .into_iter()
             .filter_map(|manager| {

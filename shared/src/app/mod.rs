@@ -27,7 +27,7 @@ use crate::webhook::{WebhookConfig, WebhookDeps, WebhookHandler};
 use crate::worker::{Harness, HarnessConfig, TargetHandler};
 
 /// How long a warm worker trusts the applied connections before reading them again.
-pub const CONNECTIONS_TTL: Duration = Duration::from_secs(60);
+pub(crate) const CONNECTIONS_TTL: Duration = Duration::from_secs(60);
 
 /// The ports every part of the app runs on: one adapter set (AWS, or the embedded store).
 #[derive(Clone)]
@@ -129,7 +129,7 @@ impl App {
     }
 
     /// The handler of `target`'s queue: every flow of [`FLOWS`] that writes to `target`.
-    pub fn target_handler(&self, target: Vendor) -> Result<Arc<dyn TargetHandler>, AppError> {
+    pub(crate) fn target_handler(&self, target: Vendor) -> Result<Arc<dyn TargetHandler>, AppError> {
         let connections = Arc::new(CachedConnections::new(
             self.ports.store.clone() as Arc<dyn ConnectionStore>,
             self.connections_ttl,

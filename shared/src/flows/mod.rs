@@ -75,7 +75,7 @@ pub trait FlowHandler: Send + Sync {
 /// A target worker's [`TargetHandler`]: looks up each event's connection and hands the event to
 /// the handler of the connection's flow; an event whose connection's flow does not write to
 /// `target` is on the wrong queue, a permanent `unsupported_flow` error.
-pub struct TargetDispatch {
+pub(crate) struct TargetDispatch {
     target: Vendor,
     connections: Arc<CachedConnections>,
     flows: Vec<(&'static Flow, Box<dyn FlowHandler>)>,
@@ -84,7 +84,7 @@ pub struct TargetDispatch {
 impl TargetDispatch {
     /// The handler of `target`'s queue: every row of [`FLOWS`] that writes to `target`, built
     /// from `deps`. `None` when no flow of this build writes to `target`.
-    pub fn for_target(
+    pub(crate) fn for_target(
         target: Vendor,
         connections: Arc<CachedConnections>,
         deps: &FlowDeps,

@@ -105,7 +105,7 @@ impl Flow {
     }
 
     /// Checks a connection's options against the flow's type.
-    pub fn check_options(
+    pub(crate) fn check_options(
         &self,
         options: &BTreeMap<String, toml::Value>,
     ) -> Result<(), OptionError> {

@@ -11,21 +11,21 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 pub mod env {
     /// Days the FreshBooks poll re-reads before its cursor date. `search[updated_min]` is
     /// day-granular, so at least 1. Default 1.
-    pub const POLL_OVERLAP_DAYS: &str = "POLL_OVERLAP_DAYS";
+    pub(crate) const POLL_OVERLAP_DAYS: &str = "POLL_OVERLAP_DAYS";
     /// Minutes before expiry at which `token_refresh` renews an access token. Default 120: with
     /// a refresh run every 30 minutes, a 12-hour FreshBooks token gets several chances.
-    pub const TOKEN_REFRESH_MARGIN_MINUTES: &str = "TOKEN_REFRESH_MARGIN_MINUTES";
+    pub(crate) const TOKEN_REFRESH_MARGIN_MINUTES: &str = "TOKEN_REFRESH_MARGIN_MINUTES";
     /// Minutes before expiry at which `quickbooks_token_refresh` renews an access token.
     /// Default 55: QuickBooks tokens live 60 minutes and the job runs every 50, so a token the
     /// previous run refreshed has about 10 minutes left and every run refreshes it. Keep it
     /// above 60 minus the schedule's interval.
-    pub const QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES: &str =
+    pub(crate) const QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES: &str =
         "QUICKBOOKS_TOKEN_REFRESH_MARGIN_MINUTES";
     /// Seconds a job's lease lasts, so two overlapping runs of one job do not both work.
     /// Must exceed the function timeout. Default 900.
-    pub const JOB_LEASE_SECONDS: &str = "POLLER_JOB_LEASE_SECONDS";
+    pub(crate) const JOB_LEASE_SECONDS: &str = "POLLER_JOB_LEASE_SECONDS";
     /// Days `no_queue` dead letters and stored oversize bodies are kept. Default 365.
-    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
+    pub(crate) const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
 }
 
 /// How the poller's jobs behave. [`PollerConfig::default`] gives the defaults.

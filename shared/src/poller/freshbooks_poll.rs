@@ -49,7 +49,7 @@ use crate::worker::HandlerError;
 const CURSOR_DATE: &str = "%Y-%m-%d";
 
 /// The fingerprint a seen marker stores for a listed record.
-pub fn seen_fingerprint(changed: &Changed) -> String {
+pub(crate) fn seen_fingerprint(changed: &Changed) -> String {
     let updated = changed.updated.as_deref().unwrap_or("");
     if changed.deleted {
         format!("{updated} deleted")

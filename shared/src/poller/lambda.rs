@@ -13,7 +13,7 @@ use super::{Job, Poller};
 
 /// An event that names no job the poller knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EventError {
+pub(crate) enum EventError {
     #[error(
         "the event names no job; give the schedule an input such as {{\"job\":\"quickbooks_cdc\"}} (jobs: {jobs})",
         jobs = Job::names()
@@ -26,7 +26,7 @@ pub enum EventError {
 }
 
 /// The job an event names.
-pub fn job_from_event(event: &Value) -> Result<Job, EventError> {
+pub(crate) fn job_from_event(event: &Value) -> Result<Job, EventError> {
     let name = event
         .get("job")
         .or_else(|| event.get("detail").and_then(|d| d.get("job")))
@@ -36,7 +36,7 @@ pub fn job_from_event(event: &Value) -> Result<Job, EventError> {
 }
 
 /// Handles one invocation: the whole of it, minus the runtime.
-pub async fn handle_event(poller: &Poller, event: &Value) -> Result<Value, lambda_runtime::Error> {
+pub(crate) async fn handle_event(poller: &Poller, event: &Value) -> Result<Value, lambda_runtime::Error> {
     let job = job_from_event(event)?;
     match poller.run_job(job).await {
         Ok(report) => Ok(serde_json::to_value(&report)?),
@@ -48,7 +48,7 @@ pub async fn handle_event(poller: &Poller, event: &Value) -> Result<Value, lambd
 }
 
 /// Serves scheduled invocations with `poller` until the runtime stops.
-pub async fn run_lambda(poller: Poller) -> Result<(), lambda_runtime::Error> {
+pub(crate) async fn run_lambda(poller: Poller) -> Result<(), lambda_runtime::Error> {
     let poller = &poller;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<Value>| async move { handle_event(poller, &event.payload).await },

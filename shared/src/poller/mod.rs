@@ -17,8 +17,8 @@ pub mod freshbooks_poll;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
-pub mod quickbooks_cdc;
-pub mod token_refresh;
+pub(crate) mod quickbooks_cdc;
+pub(crate) mod token_refresh;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -204,7 +204,7 @@ pub struct PollerDeps {
 
 /// Token refreshers by vendor: each vendor has its own token endpoint, so its own
 /// [`TokenManager`](crate::tokens::TokenManager).
-pub type Refreshers = BTreeMap<Vendor, Arc<dyn TokenRefresher>>;
+pub(crate) type Refreshers = BTreeMap<Vendor, Arc<dyn TokenRefresher>>;
 
 /// Runs jobs. Build one per process and share it.
 pub struct Poller {
@@ -364,7 +364,7 @@ impl Poller {
 /// Source accounts (FreshBooks account ids, QuickBooks realm ids) of `vendor` that enabled
 /// connections take events from, each with the distinct credential sets those connections name
 /// (in connection-name order). A source without an account is logged and left out.
-pub fn source_accounts(
+pub(crate) fn source_accounts(
     connections: &ConnectionSet,
     vendor: Vendor,
 ) -> BTreeMap<String, Vec<String>> {

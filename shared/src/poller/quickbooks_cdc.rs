@@ -56,28 +56,28 @@ use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
 use crate::worker::HandlerError;
 
 /// The entity name the QuickBooks webhook gives customers; events from the sweep use the same.
-pub const CUSTOMER: &str = "customer";
+pub(crate) const CUSTOMER: &str = "customer";
 
 /// How far back the first sweep of a realm reads.
-pub const FIRST_LOOKBACK: chrono::Duration = chrono::Duration::days(1);
+pub(crate) const FIRST_LOOKBACK: chrono::Duration = chrono::Duration::days(1);
 
 /// How far back CDC can look (docs/vendors/quickbooks.md §3.5).
-pub const CDC_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
+pub(crate) const CDC_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 
 /// Taken off [`CDC_LOOKBACK`] before trusting CDC with a window: it covers clock skew between
 /// us and Intuit and the time a request takes, and whether Intuit counts the 30 days inclusively
 /// or in its own time zone is UNCONFIRMED. A window this close to the limit is read with the
 /// query endpoint instead, which has no look-back limit.
-pub const CDC_SAFETY_MARGIN: chrono::Duration = chrono::Duration::days(1);
+pub(crate) const CDC_SAFETY_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
 /// How far before the cursor each window starts. `LastUpdatedTime` has whole seconds and the
 /// server's `time` finer ones, and whether `changedSince` is inclusive is UNCONFIRMED: a change
 /// in the cursor's own second could fall between two windows. The seen markers make the
 /// re-read customers cost nothing.
-pub const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+pub(crate) const CURSOR_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The fingerprint a seen marker stores for a changed customer.
-pub fn seen_fingerprint(customer: &Customer) -> String {
+pub(crate) fn seen_fingerprint(customer: &Customer) -> String {
     if customer.is_deleted() {
         "deleted".to_string()
     } else {

@@ -119,7 +119,7 @@ impl Poller {
 }
 
 /// The credential sets of `vendor` that enabled connections name, on either side.
-pub fn credential_sets(connections: &ConnectionSet, vendor: Vendor) -> BTreeSet<String> {
+pub(crate) fn credential_sets(connections: &ConnectionSet, vendor: Vendor) -> BTreeSet<String> {
     connections
         .connections
         .values()

@@ -124,7 +124,7 @@ pub fn cursor_name(vendor: Vendor, account: &str) -> String {
 }
 
 /// The vendor whose access tokens the poller job named `job` renews.
-pub fn token_job_vendor(job: &str) -> Option<Vendor> {
+pub(crate) fn token_job_vendor(job: &str) -> Option<Vendor> {
     Vendor::ALL
         .iter()
         .copied()
@@ -143,7 +143,7 @@ pub struct IdField {
 }
 
 /// Checks one side of a connection against its vendor's spec: `Err((field, message))`.
-pub fn check_endpoint(ep: &Endpoint, is_source: bool) -> Result<(), (&'static str, String)> {
+pub(crate) fn check_endpoint(ep: &Endpoint, is_source: bool) -> Result<(), (&'static str, String)> {
     if ep.credentials.trim().is_empty() {
         return Err((
             "credentials",

@@ -129,7 +129,10 @@ impl App {
     }
 
     /// The handler of `target`'s queue: every flow of [`FLOWS`] that writes to `target`.
-    pub(crate) fn target_handler(&self, target: Vendor) -> Result<Arc<dyn TargetHandler>, AppError> {
+    pub(crate) fn target_handler(
+        &self,
+        target: Vendor,
+    ) -> Result<Arc<dyn TargetHandler>, AppError> {
         let connections = Arc::new(CachedConnections::new(
             self.ports.store.clone() as Arc<dyn ConnectionStore>,
             self.connections_ttl,

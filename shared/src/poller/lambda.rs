@@ -36,7 +36,10 @@ pub(crate) fn job_from_event(event: &Value) -> Result<Job, EventError> {
 }
 
 /// Handles one invocation: the whole of it, minus the runtime.
-pub(crate) async fn handle_event(poller: &Poller, event: &Value) -> Result<Value, lambda_runtime::Error> {
+pub(crate) async fn handle_event(
+    poller: &Poller,
+    event: &Value,
+) -> Result<Value, lambda_runtime::Error> {
     let job = job_from_event(event)?;
     match poller.run_job(job).await {
         Ok(report) => Ok(serde_json::to_value(&report)?),

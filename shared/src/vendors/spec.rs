@@ -131,6 +131,31 @@ pub(crate) fn token_job_vendor(job: &str) -> Option<Vendor> {
         .find(|v| spec(*v).token_job == Some(job))
 }
 
+/// A target endpoint lacks a field its vendor requires (the connections check refuses such a
+/// file, but an applied set may predate the rule).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("has no target.{field} ({hint})")]
+pub struct MissingField {
+    /// The field, as a connections file spells it.
+    pub field: &'static str,
+    /// What it is, from the vendor's spec.
+    pub hint: &'static str,
+}
+
+/// The value of `field`, one of the target fields the endpoint's vendor requires: present and
+/// not blank, else what is missing.
+pub fn required_target_field<'a>(
+    ep: &'a Endpoint,
+    field: &'static str,
+) -> Result<&'a str, MissingField> {
+    let own = spec(ep.vendor);
+    let id = own.ids.iter().find(|id| id.field == field);
+    let hint = id.and_then(|id| id.target_requires).unwrap_or(field);
+    id.and_then(|id| (id.get)(ep).as_deref())
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(MissingField { field, hint })
+}
+
 /// An endpoint field only one vendor takes (`list_id`, `realm_id`, …).
 #[derive(Debug)]
 pub struct IdField {

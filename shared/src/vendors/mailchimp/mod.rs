@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod list_webhooks;
 pub mod models;
 pub mod spec;
+pub mod target;
 pub mod webhook;
 
 pub use api::MailchimpApi;

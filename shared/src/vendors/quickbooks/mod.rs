@@ -11,6 +11,7 @@ pub mod limiter;
 pub mod models;
 pub mod oauth;
 pub mod spec;
+pub mod target;
 pub mod webhook;
 
 pub use api::QuickbooksApi;

@@ -36,13 +36,15 @@ FORBIDDEN = {
     # Reading settings from the environment (the one ConfigError): every layer uses it, so it
     # sits at the bottom and no module may be forbidden from importing it.
     "config": {"adapters", "app", "flows", "webhook", "poller", "worker", "vendors", "tokens", "fanout", "ports", "connections", "observability"},
+    # Names and addresses (ConnectionName, AccountId, Email): plain types every layer may use.
+    "ids": {"adapters", "app", "flows", "webhook", "poller", "worker", "vendors", "tokens", "fanout", "ports", "connections", "event", "vendor", "observability"},
     # Adapters implement ports; they never reach up into the domain.
     "adapters": {"app", "flows", "webhook", "poller", "worker", "vendors", "tokens", "fanout"},
 }
 
 # Modules every layer may import: no FORBIDDEN set may name them.
-BOTTOM = {"config"}
-assert not any(BOTTOM & deps for deps in FORBIDDEN.values()), "a module is forbidden from importing config"
+BOTTOM = {"config", "ids"}
+assert not any(BOTTOM & deps for deps in FORBIDDEN.values()), "a module is forbidden from importing a bottom module"
 
 TEST_FILES = re.compile(r"(^|/)(tests\.rs|tests/|fakes\.rs|quickbooks_fake\.rs|testing(/|\.rs))")
 CFG_TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*(pub(\([^)]*\))?\s+)?mod\s+\w+\s*\{")

@@ -12,6 +12,7 @@
 //! - [`poller`]: scheduled jobs (the FreshBooks fallback poll, token refresh).
 //! - [`fanout`]: source events → one queue message per connection; the webhook and the poller share it.
 //! - [`app`]: the one place the parts are assembled, for the Lambdas, local mode and the tests.
+//! - [`ids`]: connection names, account ids and e-mail addresses as types of their own.
 //! - [`config`]: reading settings from the environment, with the one [`config::ConfigError`].
 
 pub mod adapters;
@@ -21,6 +22,7 @@ pub mod connections;
 pub mod event;
 pub mod fanout;
 pub mod flows;
+pub mod ids;
 pub mod observability;
 pub mod poller;
 pub mod ports;

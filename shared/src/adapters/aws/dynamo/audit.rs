@@ -135,8 +135,10 @@ impl AuditLog for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     use chrono::DateTime;
 
+    use super::super::item::literal;
     use super::*;
     use crate::event::Origin;
 
@@ -172,12 +174,97 @@ mod tests {
         assert_eq!(from_item(&item).unwrap(), entry());
     }
 
+    // The stored layout, attribute by attribute: items already in the table must keep reading,
+    // and new ones must look the same.
+    #[test]
+    fn items_keep_their_layout() {
+        let full = AuditEntry {
+            written: Some(serde_json::json!({"email_address": "a@example.com", "n": 1})),
+            error_class: Some("transient".into()),
+            error_message: Some("503".into()),
+            ..entry()
+        };
+        let stored = literal([
+            ("pk", S("freshbooks:abc:invoice:42".into())),
+            ("sk", S("2023-11-14T22:13:20.123Z#evt-1#fb-to-mc".into())),
+            ("outcome_day", S("synced#2023-11-14".into())),
+            ("at", S("2023-11-14T22:13:20.123456789Z".into())),
+            ("event_id", S("evt-1".into())),
+            ("connection", S("fb-to-mc".into())),
+            ("target", S("mailchimp".into())),
+            ("origin", S("webhook".into())),
+            ("operation", S("upsert_order".into())),
+            ("outcome", S("synced".into())),
+            ("before", S(r#"{"total":"1.00"}"#.into())),
+            (
+                "written",
+                S(r#"{"email_address":"a@example.com","n":1}"#.into()),
+            ),
+            ("error_class", S("transient".into())),
+            ("error_message", S("503".into())),
+            ("vendor_request_id", S("req-9".into())),
+            ("attempt", N("2".into())),
+            ("duration_ms", N("31".into())),
+            ("message_id", S("m-1".into())),
+            ("expires_at", N("1800000000".into())),
+        ]);
+        assert_eq!(to_item(&full), stored);
+        assert_eq!(from_item(&stored).unwrap(), full);
+
+        // Every optional attribute left out (absent, not null).
+        let bare = AuditEntry {
+            origin: None,
+            before: None,
+            vendor_request_id: None,
+            message_id: None,
+            expires_at: None,
+            ..entry()
+        };
+        let stored = literal([
+            ("pk", S("freshbooks:abc:invoice:42".into())),
+            ("sk", S("2023-11-14T22:13:20.123Z#evt-1#fb-to-mc".into())),
+            ("outcome_day", S("synced#2023-11-14".into())),
+            ("at", S("2023-11-14T22:13:20.123456789Z".into())),
+            ("event_id", S("evt-1".into())),
+            ("connection", S("fb-to-mc".into())),
+            ("target", S("mailchimp".into())),
+            ("operation", S("upsert_order".into())),
+            ("outcome", S("synced".into())),
+            ("attempt", N("2".into())),
+            ("duration_ms", N("31".into())),
+        ]);
+        assert_eq!(to_item(&bare), stored);
+        assert_eq!(from_item(&stored).unwrap(), bare);
+    }
+
+    #[test]
+    fn unreadable_items_are_corrupt_not_panics() {
+        let mut stored = to_item(&entry());
+        stored.insert("before".into(), S("{not json".into()));
+        assert!(matches!(
+            from_item(&stored),
+            Err(crate::ports::PortError::Corrupt { .. })
+        ));
+    }
+
     #[test]
     fn oversized_snapshots_are_left_out() {
         let mut big = entry();
         big.written = Some(serde_json::Value::String("x".repeat(MAX_SNAPSHOT_BYTES)));
         let item = to_item(&big);
         assert!(!item.contains_key("before") && !item.contains_key("written"));
-        assert!(item.contains_key("snapshots_omitted_bytes"));
+        // The JSON text's size: the 300 000 x's, their quotes and `{"total":"1.00"}`.
+        assert_eq!(
+            item["snapshots_omitted_bytes"],
+            N((MAX_SNAPSHOT_BYTES + 2 + 16).to_string())
+        );
+        assert_eq!(
+            from_item(&item).unwrap(),
+            AuditEntry {
+                before: None,
+                written: None,
+                ..big
+            }
+        );
     }
 }

@@ -132,6 +132,9 @@ impl DeadLetters for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+
+    use super::super::item::literal;
     use super::*;
 
     #[test]
@@ -156,5 +159,92 @@ mod tests {
         let item = to_item(&letter);
         assert_eq!(item["status"].as_s().unwrap(), "open");
         assert_eq!(from_item(&item).unwrap(), letter);
+    }
+
+    // The stored layout, attribute by attribute: items already in the table must keep reading,
+    // and new ones must look the same.
+    #[test]
+    fn items_keep_their_layout() {
+        let t = |secs, nanos| DateTime::from_timestamp(secs, nanos).unwrap();
+        let full = DeadLetter {
+            id: "event:c1:e1".into(),
+            stage: "worker:mailchimp".into(),
+            queue: Some("mailchimp".into()),
+            event_id: Some("e1".into()),
+            record_key: Some("freshbooks:abc:invoice:42".into()),
+            connection: Some("c1".into()),
+            error_class: "permanent".into(),
+            reason: "400".into(),
+            vendor_request_id: Some("req-1".into()),
+            attempts: 3,
+            payload: "{}".into(),
+            status: DeadLetterStatus::Resolved,
+            created_at: t(1_700_000_000, 5),
+            resolved_at: Some(t(1_700_000_060, 0)),
+            expires_at: Some(t(1_800_000_000, 1)),
+        };
+        let stored = literal([
+            ("id", S("event:c1:e1".into())),
+            ("stage", S("worker:mailchimp".into())),
+            ("queue", S("mailchimp".into())),
+            ("event_id", S("e1".into())),
+            ("record_key", S("freshbooks:abc:invoice:42".into())),
+            ("connection", S("c1".into())),
+            ("error_class", S("permanent".into())),
+            ("reason", S("400".into())),
+            ("vendor_request_id", S("req-1".into())),
+            ("attempts", N("3".into())),
+            ("payload", S("{}".into())),
+            ("status", S("resolved".into())),
+            ("created_at", S("2023-11-14T22:13:20.000000005Z".into())),
+            ("resolved_at", S("2023-11-14T22:14:20.000000000Z".into())),
+            // Rounded up to whole seconds.
+            ("expires_at", N("1800000001".into())),
+        ]);
+        assert_eq!(to_item(&full), stored);
+        let read = DeadLetter {
+            expires_at: Some(t(1_800_000_001, 0)),
+            ..full.clone()
+        };
+        assert_eq!(from_item(&stored).unwrap(), read);
+
+        // Every optional attribute left out (absent, not null).
+        let bare = DeadLetter {
+            queue: None,
+            event_id: None,
+            record_key: None,
+            connection: None,
+            vendor_request_id: None,
+            status: DeadLetterStatus::Open,
+            resolved_at: None,
+            expires_at: None,
+            ..full
+        };
+        let stored = literal([
+            ("id", S("event:c1:e1".into())),
+            ("stage", S("worker:mailchimp".into())),
+            ("error_class", S("permanent".into())),
+            ("reason", S("400".into())),
+            ("attempts", N("3".into())),
+            ("payload", S("{}".into())),
+            ("status", S("open".into())),
+            ("created_at", S("2023-11-14T22:13:20.000000005Z".into())),
+        ]);
+        assert_eq!(to_item(&bare), stored);
+        assert_eq!(from_item(&stored).unwrap(), bare);
+        // A NULL (never written here, but valid DynamoDB) reads as absent too.
+        let mut nulls = stored;
+        nulls.insert("queue".into(), AttributeValue::Null(true));
+        nulls.insert(TTL_ATTRIBUTE.into(), AttributeValue::Null(true));
+        assert_eq!(from_item(&nulls).unwrap(), bare);
+    }
+
+    #[test]
+    fn unreadable_items_are_corrupt_not_panics() {
+        let stored = literal([("id", S("x".into())), ("attempts", S("three".into()))]);
+        assert!(matches!(
+            from_item(&stored),
+            Err(crate::ports::PortError::Corrupt { .. })
+        ));
     }
 }

@@ -175,3 +175,12 @@ impl<'a> Fields<'a> {
             .transpose()
     }
 }
+
+/// Builds an item from `(name, value)` pairs, to spell out an expected stored item in tests.
+#[cfg(test)]
+pub(super) fn literal<const N: usize>(attributes: [(&str, AttributeValue); N]) -> Item {
+    attributes
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}

@@ -1,4 +1,9 @@
 //! Building and reading DynamoDB items without panicking on a malformed one.
+//!
+//! Records with a port type of their own (audit entries, dead letters, id mappings, callbacks)
+//! go through serde_dynamo with a stored layout per type ([`to_item`], [`from_item`],
+//! [`format`]); the rest (claims, leases, blob chunks, cursors) are a few attributes each and are
+//! built and read here by hand ([`ItemBuilder`], [`Fields`]).
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -6,7 +11,7 @@ use std::str::FromStr;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Utc};
+use serde_dynamo::AttributeValue as DynamoValue;
 
 use crate::ports::{PortError, PortResult};
 
@@ -16,6 +21,108 @@ pub(super) type Item = HashMap<String, AttributeValue>;
 /// The primary key `pk` + `sk` of a state-table item.
 pub(super) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
     ItemBuilder::new().s("pk", pk).s("sk", sk).build()
+}
+
+/// A record's item through its stored layout: the `serialize` of a `#[serde(remote = …)]`
+/// definition of the port type. serde_dynamo writes `None` as NULL; the stored items have always
+/// left such attributes out, so NULLs are dropped.
+pub(super) fn to_item<T>(
+    record: &T,
+    layout: impl FnOnce(&T, serde_dynamo::Serializer) -> serde_dynamo::Result<DynamoValue>,
+    what: &'static str,
+) -> PortResult<Item> {
+    let DynamoValue::M(attributes) =
+        layout(record, serde_dynamo::Serializer).map_err(|e| PortError::corrupt(what, e))?
+    else {
+        return Err(PortError::corrupt(what, "does not serialize to an item"));
+    };
+    let mut item = Item::from(serde_dynamo::Item::from(attributes));
+    item.retain(|_, value| !value.is_null());
+    Ok(item)
+}
+
+/// A record read from its item through its stored layout (the remote definition's
+/// `deserialize`); attributes the layout does not name (keys, derived attributes) are ignored.
+pub(super) fn from_item<T>(
+    item: Item,
+    layout: impl FnOnce(serde_dynamo::Deserializer) -> serde_dynamo::Result<T>,
+    what: &'static str,
+) -> PortResult<T> {
+    let attributes = DynamoValue::M(serde_dynamo::Item::from(item).into());
+    layout(serde_dynamo::Deserializer::from_attribute_value(attributes))
+        .map_err(|e| PortError::corrupt(what, e))
+}
+
+/// How the stored layouts write what serde's defaults would write differently.
+pub(super) mod format {
+    use chrono::{DateTime, Utc};
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::super::{timestamp, ttl_secs};
+
+    /// A time as fixed-width RFC 3339 nanoseconds ([`timestamp`]), for `serialize_with`.
+    /// chrono's own serde format writes 0, 3, 6 or 9 digits, whichever is shortest, so its
+    /// strings would neither match the stored ones nor sort as times (the dead-letter index
+    /// sorts on `created_at`). Reading takes chrono's default, which parses both.
+    pub(in super::super) fn time<S: Serializer>(
+        at: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&timestamp(*at))
+    }
+
+    /// An optional [`time`].
+    pub(in super::super) fn opt_time<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => time(at, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// The TTL attribute: epoch seconds, rounded up ([`ttl_secs`]) so TTL never deletes early.
+    pub(in super::super) mod ttl {
+        use super::*;
+
+        pub(in super::super::super) fn serialize<S: Serializer>(
+            at: &Option<DateTime<Utc>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => serializer.serialize_i64(ttl_secs(*at)),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub(in super::super::super) use chrono::serde::ts_seconds_option::deserialize;
+    }
+
+    /// A JSON value kept as JSON text in a string attribute, as the audit snapshots have always
+    /// been stored: one string to size against the item limit and to drop whole.
+    pub(in super::super) mod json {
+        use super::*;
+
+        pub(in super::super::super) fn serialize<S: Serializer>(
+            value: &Option<serde_json::Value>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(value) => serializer.serialize_str(&value.to_string()),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub(in super::super::super) fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<serde_json::Value>, D::Error> {
+            Option::<String>::deserialize(deserializer)?
+                .map(|text| serde_json::from_str(&text).map_err(D::Error::custom))
+                .transpose()
+        }
+    }
 }
 
 /// Builds an item attribute by attribute; `None`s are left out (absent, not null).
@@ -31,13 +138,6 @@ impl ItemBuilder {
         self.0
             .insert(name.to_string(), AttributeValue::S(value.into()));
         self
-    }
-
-    pub(super) fn opt_s(self, name: &str, value: Option<impl Into<String>>) -> Self {
-        match value {
-            Some(v) => self.s(name, v),
-            None => self,
-        }
     }
 
     pub(super) fn n(mut self, name: &str, value: impl Display) -> Self {
@@ -79,7 +179,7 @@ impl<'a> Fields<'a> {
         PortError::corrupt(self.what, format!("attribute `{name}` {problem}"))
     }
 
-    pub(super) fn opt_s(&self, name: &str) -> PortResult<Option<&'a str>> {
+    fn opt_s(&self, name: &str) -> PortResult<Option<&'a str>> {
         match self.item.get(name) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
             Some(AttributeValue::S(s)) => Ok(Some(s)),
@@ -117,62 +217,11 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub(super) fn opt_time(&self, name: &str) -> PortResult<Option<DateTime<Utc>>> {
-        self.opt_s(name)?
-            .map(|s| {
-                DateTime::parse_from_rfc3339(s)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| self.corrupt(name, "is not an RFC 3339 time"))
-            })
-            .transpose()
-    }
-
-    pub(super) fn time(&self, name: &str) -> PortResult<DateTime<Utc>> {
-        self.opt_time(name)?
-            .ok_or_else(|| self.corrupt(name, "is missing"))
-    }
-
-    /// A time stored as epoch seconds (the TTL attribute).
-    pub(super) fn opt_epoch(&self, name: &str) -> PortResult<Option<DateTime<Utc>>> {
-        self.opt_n::<i64>(name)?
-            .map(|secs| {
-                DateTime::from_timestamp(secs, 0)
-                    .ok_or_else(|| self.corrupt(name, "is not a representable time"))
-            })
-            .transpose()
-    }
-
     /// A string attribute parsed with `FromStr` (enums).
     pub(super) fn parsed<T: FromStr>(&self, name: &str) -> PortResult<T> {
         let raw = self.s(name)?;
         raw.parse()
             .map_err(|_| self.corrupt(name, &format!("has unknown value `{raw}`")))
-    }
-
-    /// A string attribute holding a serde enum's name (e.g. `webhook` for `Origin::Webhook`).
-    pub(super) fn opt_enum<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-    ) -> PortResult<Option<T>> {
-        self.opt_s(name)?
-            .map(|raw| {
-                serde_json::from_value(serde_json::Value::String(raw.to_string()))
-                    .map_err(|_| self.corrupt(name, &format!("has unknown value `{raw}`")))
-            })
-            .transpose()
-    }
-
-    /// A string attribute holding JSON.
-    pub(super) fn opt_json<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-    ) -> PortResult<Option<T>> {
-        self.opt_s(name)?
-            .map(|s| {
-                serde_json::from_str(s)
-                    .map_err(|e| self.corrupt(name, &format!("is not valid: {e}")))
-            })
-            .transpose()
     }
 }
 

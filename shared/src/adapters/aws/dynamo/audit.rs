@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::DynamoStore;
-use super::item::{self, Item, format};
+use super::format;
+use super::item::{self, Item};
 use crate::event::Origin;
 use crate::ports::{AuditEntry, AuditLog, Outcome, PortResult};
 

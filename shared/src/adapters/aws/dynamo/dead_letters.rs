@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 
-use super::item::{self, Item, format};
+use super::format;
+use super::item::{self, Item};
 use super::{DynamoStore, conditional, dynamo_error, is_live, timestamp};
 use crate::ports::{DeadLetter, DeadLetterStatus, DeadLetters, PortResult};
 

@@ -1,9 +1,15 @@
 //! Building and reading DynamoDB items without panicking on a malformed one.
 //!
 //! Records with a port type of their own (audit entries, dead letters, id mappings, callbacks)
-//! go through serde_dynamo with a stored layout per type ([`to_item`], [`from_item`],
-//! [`format`]); the rest (claims, leases, blob chunks, cursors) are a few attributes each and are
-//! built and read here by hand ([`ItemBuilder`], [`Fields`]).
+//! go through serde_dynamo, one stored layout per type ([`to_item`], [`from_item`],
+//! [`super::format`]): the writer and the reader cannot disagree. The other items stay built and
+//! read by hand ([`ItemBuilder`], [`Fields`]), where serde_dynamo would add code, not remove it:
+//! - claims and leases (`state.rs`) are written by conditional puts whose conditions name the
+//!   same attributes and constants; built beside the condition, both read as one, and a struct
+//!   per item would be longer than the builder chain;
+//! - blob chunks (`blobs.rs`) carry binary `data`, which serde writes as a list of numbers unless
+//!   wrapped, and are read by borrowing each chunk from the page rather than copying it;
+//! - cursors and the connections item are one or two attributes past the key.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -31,10 +37,16 @@ pub(super) fn to_item<T>(
     layout: impl FnOnce(&T, serde_dynamo::Serializer) -> serde_dynamo::Result<DynamoValue>,
     what: &'static str,
 ) -> PortResult<Item> {
+    let unwritable = |e: &dyn std::fmt::Display| {
+        PortError::backend(
+            "dynamodb",
+            format!("{what} cannot be written as an item: {e}"),
+        )
+    };
     let DynamoValue::M(attributes) =
-        layout(record, serde_dynamo::Serializer).map_err(|e| PortError::corrupt(what, e))?
+        layout(record, serde_dynamo::Serializer).map_err(|e| unwritable(&e))?
     else {
-        return Err(PortError::corrupt(what, "does not serialize to an item"));
+        return Err(unwritable(&"not a map"));
     };
     let mut item = Item::from(serde_dynamo::Item::from(attributes));
     item.retain(|_, value| !value.is_null());
@@ -51,78 +63,6 @@ pub(super) fn from_item<T>(
     let attributes = DynamoValue::M(serde_dynamo::Item::from(item).into());
     layout(serde_dynamo::Deserializer::from_attribute_value(attributes))
         .map_err(|e| PortError::corrupt(what, e))
-}
-
-/// How the stored layouts write what serde's defaults would write differently.
-pub(super) mod format {
-    use chrono::{DateTime, Utc};
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::super::{timestamp, ttl_secs};
-
-    /// A time as fixed-width RFC 3339 nanoseconds ([`timestamp`]), for `serialize_with`.
-    /// chrono's own serde format writes 0, 3, 6 or 9 digits, whichever is shortest, so its
-    /// strings would neither match the stored ones nor sort as times (the dead-letter index
-    /// sorts on `created_at`). Reading takes chrono's default, which parses both.
-    pub(in super::super) fn time<S: Serializer>(
-        at: &DateTime<Utc>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&timestamp(*at))
-    }
-
-    /// An optional [`time`].
-    pub(in super::super) fn opt_time<S: Serializer>(
-        at: &Option<DateTime<Utc>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match at {
-            Some(at) => time(at, serializer),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    /// The TTL attribute: epoch seconds, rounded up ([`ttl_secs`]) so TTL never deletes early.
-    pub(in super::super) mod ttl {
-        use super::*;
-
-        pub(in super::super::super) fn serialize<S: Serializer>(
-            at: &Option<DateTime<Utc>>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            match at {
-                Some(at) => serializer.serialize_i64(ttl_secs(*at)),
-                None => serializer.serialize_none(),
-            }
-        }
-
-        pub(in super::super::super) use chrono::serde::ts_seconds_option::deserialize;
-    }
-
-    /// A JSON value kept as JSON text in a string attribute, as the audit snapshots have always
-    /// been stored: one string to size against the item limit and to drop whole.
-    pub(in super::super) mod json {
-        use super::*;
-
-        pub(in super::super::super) fn serialize<S: Serializer>(
-            value: &Option<serde_json::Value>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            match value {
-                Some(value) => serializer.serialize_str(&value.to_string()),
-                None => serializer.serialize_none(),
-            }
-        }
-
-        pub(in super::super::super) fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Option<serde_json::Value>, D::Error> {
-            Option::<String>::deserialize(deserializer)?
-                .map(|text| serde_json::from_str(&text).map_err(D::Error::custom))
-                .transpose()
-        }
-    }
 }
 
 /// Builds an item attribute by attribute; `None`s are left out (absent, not null).

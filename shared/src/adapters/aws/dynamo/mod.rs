@@ -8,6 +8,7 @@
 mod audit;
 mod blobs;
 mod dead_letters;
+mod format;
 mod item;
 mod records;
 mod state;

@@ -7,7 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::item::{self, Fields, Item, ItemBuilder, format, key};
+use super::format;
+use super::item::{self, Fields, Item, ItemBuilder, key};
 use super::state::live_state;
 use super::{DynamoStore, conditional, timestamp};
 use crate::connections::ConnectionSet;

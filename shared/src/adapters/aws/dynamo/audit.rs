@@ -13,7 +13,7 @@ use crate::event::Origin;
 use crate::ports::{AuditEntry, AuditLog, Outcome, PortResult};
 
 /// The outcome + day index.
-pub const OUTCOME_DAY_INDEX: &str = "by_outcome_day";
+pub(crate) const OUTCOME_DAY_INDEX: &str = "by_outcome_day";
 
 /// Above this many bytes of `before` + `written` JSON the snapshots are left out of the item, so
 /// the audit write itself stays under DynamoDB's 400 KB item limit (they are meant to be trimmed

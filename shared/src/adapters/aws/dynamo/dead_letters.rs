@@ -13,7 +13,7 @@ use super::{DynamoStore, conditional, dynamo_error, is_live, timestamp};
 use crate::ports::{DeadLetter, DeadLetterStatus, DeadLetters, PortResult};
 
 /// The status index.
-pub const STATUS_INDEX: &str = "by_status";
+pub(crate) const STATUS_INDEX: &str = "by_status";
 
 const WHAT: &str = "dead letter";
 

@@ -8,26 +8,29 @@ use serde::{Deserialize, Serialize};
 use crate::config::{ConfigError, FromEnv, Vars};
 
 /// Environment variables [`AwsSettings`] is read from; all required.
-pub mod env {
+pub(crate) mod env {
     /// The queue map as JSON ([`super::QueueMap::from_json`]).
-    pub const QUEUES: &str = "QUEUES";
+    pub(crate) const QUEUES: &str = "QUEUES";
     /// The audit table's name.
-    pub const AUDIT_TABLE: &str = "AUDIT_TABLE";
+    pub(crate) const AUDIT_TABLE: &str = "AUDIT_TABLE";
     /// The dead-letter table's name.
-    pub const DEAD_LETTER_TABLE: &str = "DEAD_LETTER_TABLE";
+    pub(crate) const DEAD_LETTER_TABLE: &str = "DEAD_LETTER_TABLE";
     /// The state table's name.
-    pub const STATE_TABLE: &str = "STATE_TABLE";
+    pub(crate) const STATE_TABLE: &str = "STATE_TABLE";
     /// The prefix of every secret name (e.g. `ml-connector/prod/`). May be empty, but must be
     /// set, so a misconfigured function never reads another deployment's secrets.
-    pub const SECRET_PREFIX: &str = "SECRET_PREFIX";
+    pub(crate) const SECRET_PREFIX: &str = "SECRET_PREFIX";
 }
 
 /// What the AWS adapters are pointed at: every function's share of its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
-    pub queues: QueueMap,
-    pub tables: TableNames,
-    pub secret_prefix: String,
+    /// From `QUEUES`.
+    pub(crate) queues: QueueMap,
+    /// From `AUDIT_TABLE`, `DEAD_LETTER_TABLE` and `STATE_TABLE`.
+    pub(crate) tables: TableNames,
+    /// From `SECRET_PREFIX`.
+    pub(crate) secret_prefix: String,
 }
 
 impl FromEnv for AwsSettings {
@@ -48,9 +51,14 @@ impl FromEnv for AwsSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueUrls {
+    /// The queue's URL, which the message calls (send, receive, delete, visibility) take.
     pub url: String,
+    /// The queue's ARN: the destination when a redrive moves messages back from the DLQ.
     pub arn: String,
+    /// The dead-letter queue's URL: where the worker copies a message it gives up on before the
+    /// redrive policy would, and whose depth is reported beside the queue's.
     pub dlq_url: String,
+    /// The dead-letter queue's ARN: the source of a redrive (`StartMessageMoveTask`).
     pub dlq_arn: String,
 }
 
@@ -115,7 +123,7 @@ impl QueueMap {
     }
 
     /// The queue with this logical name.
-    pub fn get(&self, name: &str) -> Option<&QueueUrls> {
+    pub(crate) fn get(&self, name: &str) -> Option<&QueueUrls> {
         self.0.get(name)
     }
 
@@ -124,8 +132,10 @@ impl QueueMap {
         self.0.keys().map(String::as_str)
     }
 
-    /// The map in the `QUEUES` JSON format.
-    pub fn to_json(&self) -> String {
+    /// The map in the `QUEUES` JSON format: the tests' round trip of [`QueueMap::from_json`]
+    /// (deployments get `QUEUES` from `template.yaml`).
+    #[cfg(test)]
+    fn to_json(&self) -> String {
         // A map of plain strings always serializes.
         serde_json::to_string(&self.0).unwrap_or_default()
     }
@@ -134,13 +144,18 @@ impl QueueMap {
 /// The three DynamoDB tables (layout in `docs/architecture.md` and `template.yaml`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
+    /// The audit trail: one item per (record, event, target) attempt.
     pub audit: String,
+    /// The dead letters: messages and deliveries that will not succeed, with why.
     pub dead_letters: String,
+    /// Everything else (idempotency records, the id map, cursors, leases, callbacks, blobs, the
+    /// applied connections), told apart by key prefix.
     pub state: String,
 }
 
 impl TableNames {
-    /// Names for one deployment, e.g. `with_prefix("mlc-test-1234-")`.
+    /// `<prefix>audit`, `<prefix>dead-letters` and `<prefix>state`: one set of tables per
+    /// prefix, e.g. `with_prefix("mlc-test-1234-")` for a test's own.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             audit: format!("{prefix}audit"),

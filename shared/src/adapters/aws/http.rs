@@ -6,7 +6,7 @@
 //! clients at init that way makes ~150 file reads and spends ~5 ms before it can take its first
 //! invocation: 3-4x a hello-world function's whole init (`infra/bench-coldstart.sh --probe`).
 //!
-//! [`sdk_http_client`] keeps the same TLS stack (rustls, aws-lc, the SDK's cipher-suite
+//! The client that [`sdk_config_loader`] installs keeps the same TLS stack (rustls, aws-lc, the SDK's cipher-suite
 //! restrictions, proxy settings from the environment, connect/read timeouts) and changes two
 //! things:
 //! - Trust anchors are Mozilla's root program as compiled into the binary by the
@@ -46,11 +46,12 @@ use base64::Engine as _;
 /// An HTTPS client for the AWS SDK that trusts the compiled-in webpki roots and defers all TLS
 /// set-up to the first request. Clone it (cheap) or put it in one [`SdkConfig`] so every
 /// service client shares its connection pools.
-pub fn sdk_http_client() -> SharedHttpClient {
+fn sdk_http_client() -> SharedHttpClient {
     SharedHttpClient::new(WebPkiHttpClient::default())
 }
 
-/// `aws_config::defaults` for the latest behaviour version, with [`sdk_http_client`].
+/// `aws_config::defaults` for the latest behaviour version, with the HTTPS client described in
+/// the [module documentation](self).
 ///
 /// When the environment already holds the region and static credentials (always the case in
 /// a Lambda without SnapStart), the loader reads them from there directly instead of
@@ -75,7 +76,7 @@ pub fn sdk_config_loader() -> ConfigLoader {
 }
 
 /// Loads the shared SDK configuration (region, credentials, endpoint overrides) from the
-/// environment, using [`sdk_http_client`] and [`sdk_config_loader`]'s shortcuts. Call once at
+/// environment, with [`sdk_config_loader`]'s HTTPS client and shortcuts. Call once at
 /// init and build every service client from the result.
 pub async fn load_sdk_config() -> SdkConfig {
     sdk_config_loader().load().await

@@ -1,15 +1,16 @@
 //! AWS adapters: [`SqsQueue`] (SQS), [`DynamoStore`] (DynamoDB) and [`SecretsManagerSecrets`]
-//! (Secrets Manager), configured from the Lambda environment (see [`config`]).
+//! (Secrets Manager), configured from the Lambda environment ([`AwsSettings`]) or, for the CLI,
+//! from a stack's outputs ([`AwsAdapters::new`]).
 //!
 //! [`schema`] creates the resources they expect, for tests and the local emulator; deployments
 //! get the same resources from `template.yaml`.
 
-pub mod config;
-pub mod dynamo;
+pub(crate) mod config;
+pub(crate) mod dynamo;
 mod error;
 pub mod http;
 pub mod schema;
-pub mod secrets;
+pub(crate) mod secrets;
 pub mod sqs;
 
 use std::sync::Arc;
@@ -23,11 +24,15 @@ pub use sqs::SqsQueue;
 
 use crate::ports::{Clock, SystemClock};
 
-/// The three AWS adapters, sharing one SDK configuration.
+/// The three AWS adapters, sharing one SDK configuration: what an app (a Lambda, or the CLI on
+/// a deployed stack) needs for its queue, store and secrets ports.
 #[derive(Debug, Clone)]
 pub struct AwsAdapters {
+    /// The queue port, over the queues of the [`QueueMap`].
     pub queue: SqsQueue,
+    /// The store port, over the three [`TableNames`] tables.
     pub store: DynamoStore,
+    /// The secrets port, over the names under the secret prefix.
     pub secrets: SecretsManagerSecrets,
 }
 
@@ -40,7 +45,7 @@ impl AwsAdapters {
     /// the SDK's default client loads the platform's root certificates while the first client is
     /// built (~150 files under `/etc/ssl/certs`, once per [`SdkConfig`]); with
     /// [`http::load_sdk_config`] nothing TLS-related happens until the first request.
-    pub fn from_settings(sdk: &SdkConfig, settings: AwsSettings) -> Self {
+    pub(crate) fn from_settings(sdk: &SdkConfig, settings: AwsSettings) -> Self {
         Self::new(
             sdk,
             settings.queues,
@@ -50,7 +55,9 @@ impl AwsAdapters {
         )
     }
 
-    /// Builds the adapters from explicit settings.
+    /// Builds the adapters from settings found elsewhere than the Lambda environment (the CLI
+    /// reads them from a stack's outputs, the tests make them up), on `clock`. Does no I/O of
+    /// its own: it wraps `sdk` in three clients, which open no connection.
     pub fn new(
         sdk: &SdkConfig,
         queues: QueueMap,

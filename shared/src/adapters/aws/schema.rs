@@ -19,20 +19,27 @@ use crate::ports::{PortError, PortResult};
 /// A global secondary index: string partition and sort keys, all attributes projected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexLayout {
+    /// The index name the adapter's queries give (`IndexName`).
     pub name: &'static str,
+    /// The attribute the index is partitioned on.
     pub partition_key: &'static str,
+    /// The attribute the index sorts each partition by.
     pub sort_key: &'static str,
 }
 
-/// A table's keys (all strings) and indexes. Every table has TTL on [`TTL_ATTRIBUTE`].
+/// A table's keys (all strings) and indexes. Every table has TTL on `expires_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableLayout {
+    /// The partition (hash) key attribute.
     pub partition_key: &'static str,
+    /// The sort (range) key attribute, for tables that have one.
     pub sort_key: Option<&'static str>,
+    /// The table's global secondary indexes.
     pub indexes: &'static [IndexLayout],
 }
 
-/// The audit table (`AUDIT_TABLE`).
+/// The audit table (`AUDIT_TABLE`): a record's trail under its key, in time order (the sort key
+/// starts with the time), and an index by outcome and day.
 pub const AUDIT_LAYOUT: TableLayout = TableLayout {
     partition_key: "pk",
     sort_key: Some("sk"),
@@ -43,7 +50,8 @@ pub const AUDIT_LAYOUT: TableLayout = TableLayout {
     }],
 };
 
-/// The dead-letter table (`DEAD_LETTER_TABLE`).
+/// The dead-letter table (`DEAD_LETTER_TABLE`): one item per deterministic id, listed by status
+/// and creation time through an index.
 pub const DEAD_LETTER_LAYOUT: TableLayout = TableLayout {
     partition_key: "id",
     sort_key: None,
@@ -54,7 +62,7 @@ pub const DEAD_LETTER_LAYOUT: TableLayout = TableLayout {
     }],
 };
 
-/// The state table (`STATE_TABLE`).
+/// The state table (`STATE_TABLE`): every other kind of record, told apart by `pk` prefix.
 pub const STATE_LAYOUT: TableLayout = TableLayout {
     partition_key: "pk",
     sort_key: Some("sk"),
@@ -63,7 +71,7 @@ pub const STATE_LAYOUT: TableLayout = TableLayout {
 
 /// How long both queues keep a message: SQS's maximum, 14 days, so there is time to replay.
 /// (A message moved to the DLQ keeps its original age, so the DLQ must not keep less.)
-pub const RETENTION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+const RETENTION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 
 /// One logical queue to create, with its dead-letter queue `<name>-dlq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +105,7 @@ fn key_schema(partition: &str, sort: Option<&str>) -> PortResult<Vec<KeySchemaEl
 }
 
 /// Creates one table (or finds it), waits until it is active and makes sure TTL is on.
-pub async fn create_table(
+async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
     layout: &TableLayout,

@@ -28,7 +28,7 @@ impl SecretsManagerSecrets {
     }
 
     /// The Secrets Manager name of a secret.
-    pub fn full_name(&self, name: &str) -> String {
+    fn full_name(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 

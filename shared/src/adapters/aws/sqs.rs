@@ -20,13 +20,13 @@ use crate::ports::{
 };
 
 /// SQS's limit on one message, and on the sum of the messages of one batch call.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// SQS's longest visibility timeout (12 hours).
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 /// Message attribute naming the message a dead-lettered copy was made from.
 pub const ORIGINAL_MESSAGE_ID_ATTRIBUTE: &str = "mlc_original_message_id";
 /// Message attribute with the receive count the message had when it was dead-lettered.
-pub const RECEIVE_COUNT_ATTRIBUTE: &str = "mlc_receive_count";
+const RECEIVE_COUNT_ATTRIBUTE: &str = "mlc_receive_count";
 
 const SERVICE: &str = "sqs";
 /// Codes SQS uses (query and JSON protocol) for a queue URL that names no queue.
@@ -35,7 +35,8 @@ const NO_QUEUE_CODES: [&str; 2] = [
     "QueueDoesNotExist",
 ];
 
-/// The queue port over SQS.
+/// The queue port over SQS, for the logical queues of its [`QueueMap`]; a name outside the map
+/// is [`PortError::NotFound`].
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,

@@ -79,12 +79,12 @@ impl EmbeddedDb {
     }
 
     /// The database file, `None` for an in-memory database.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
     }
 
     /// The injected clock's current time.
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
     }
 

@@ -28,8 +28,7 @@ mod secrets;
 mod state;
 
 pub use db::EmbeddedDb;
-pub use queue::{MAX_BODY_BYTES, MAX_VISIBILITY, QueueConfig, dlq_name};
-pub use secrets::{EmbeddedSecrets, KEY_LEN};
+pub use secrets::EmbeddedSecrets;
 
 #[cfg(test)]
 mod tests;

@@ -14,26 +14,27 @@ use crate::ports::{
 };
 
 /// SQS's largest message body.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
+const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// SQS's longest visibility timeout.
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// SQS's bounds on a redrive policy's `maxReceiveCount`.
 const MAX_RECEIVES: std::ops::RangeInclusive<u32> = 1..=1000;
 
 /// The dead-letter queue of queue `name`.
-pub fn dlq_name(name: &str) -> String {
+fn dlq_name(name: &str) -> String {
     format!("{name}-dlq")
 }
 
-/// A declared queue's settings.
+/// A declared queue's settings, read back by the tests of [`EmbeddedDb::declare_queue`].
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueConfig {
+pub(crate) struct QueueConfig {
     /// Receives after which the next one moves the message to the dead-letter queue.
-    pub max_receives: u32,
+    pub(crate) max_receives: u32,
     /// The visibility timeout a consumer should ask for (SQS `VisibilityTimeout` attribute).
-    pub default_visibility: Duration,
+    pub(crate) default_visibility: Duration,
 }
 
 /// A queue row: `dlq`/`max_receives` are `None` for a dead-letter queue itself.
@@ -90,7 +91,8 @@ impl EmbeddedDb {
     }
 
     /// The settings `name` was declared with; `None` for an undeclared or dead-letter queue.
-    pub async fn queue_config(&self, name: &str) -> PortResult<Option<QueueConfig>> {
+    #[cfg(test)]
+    pub(crate) async fn queue_config(&self, name: &str) -> PortResult<Option<QueueConfig>> {
         let name = name.to_string();
         self.read(move |conn| {
             conn.query_row(

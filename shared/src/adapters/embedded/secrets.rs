@@ -23,7 +23,7 @@ use super::db::{EmbeddedDb, SERVICE, db_err, ms};
 use crate::ports::{PortError, PortResult, Secrets};
 
 /// Key length of ChaCha20-Poly1305.
-pub const KEY_LEN: usize = 32;
+const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 
 /// Secrets stored encrypted in an [`EmbeddedDb`]. Cheap to clone.
@@ -35,8 +35,8 @@ pub struct EmbeddedSecrets {
 }
 
 impl EmbeddedSecrets {
-    /// Secrets in `db` under the key in [`Self::key_path`] beside the database file, creating a
-    /// random key file (mode 0600) on first use. An in-memory database uses the random key it
+    /// Secrets in `db` under the key in `<database file>.key` beside it, creating a random key
+    /// file (mode 0600) on first use. An in-memory database uses the random key it
     /// drew when created, so its secrets last exactly as long as it does. Blocking file I/O: call
     /// it at start-up.
     pub fn open(db: &EmbeddedDb) -> PortResult<Self> {
@@ -53,7 +53,7 @@ impl EmbeddedSecrets {
         Ok(Self::from_secret_key(db, &key))
     }
 
-    /// Secrets in `db` under an explicit key (e.g. one the operator keeps elsewhere).
+    /// Secrets in `db` under an explicit 32-byte key (e.g. one the operator keeps elsewhere).
     pub fn with_key(db: &EmbeddedDb, mut key: [u8; KEY_LEN]) -> Self {
         let boxed = SecretBox::new(Box::new(key));
         key.zeroize();
@@ -61,7 +61,7 @@ impl EmbeddedSecrets {
     }
 
     /// Where [`Self::open`] keeps the key of the database at `db_path`: `<db_path>.key`.
-    pub fn key_path(db_path: &Path) -> PathBuf {
+    fn key_path(db_path: &Path) -> PathBuf {
         let mut name = db_path.as_os_str().to_owned();
         name.push(".key");
         PathBuf::from(name)

@@ -3,19 +3,24 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::item::{Fields, Item, ItemBuilder};
-use super::{DynamoStore, TTL_ATTRIBUTE, timestamp, ttl_secs};
+use super::DynamoStore;
+use super::format;
+use super::item::{self, Item};
+use crate::event::Origin;
 use crate::ports::{AuditEntry, AuditLog, Outcome, PortResult};
 
 /// The outcome + day index.
-pub const OUTCOME_DAY_INDEX: &str = "by_outcome_day";
+pub(crate) const OUTCOME_DAY_INDEX: &str = "by_outcome_day";
 
 /// Above this many bytes of `before` + `written` JSON the snapshots are left out of the item, so
 /// the audit write itself stays under DynamoDB's 400 KB item limit (they are meant to be trimmed
 /// by the caller; this is the backstop that keeps an oversized one from failing the message).
 const MAX_SNAPSHOT_BYTES: usize = 300_000;
+/// The snapshot attributes (JSON text) that count towards [`MAX_SNAPSHOT_BYTES`].
+const SNAPSHOTS: [&str; 2] = ["before", "written"];
 
 fn sort_key(entry: &AuditEntry) -> String {
     format!(
@@ -30,68 +35,69 @@ fn outcome_day(outcome: Outcome, day: NaiveDate) -> String {
     format!("{outcome}#{}", day.format("%Y-%m-%d"))
 }
 
-fn to_item(entry: &AuditEntry) -> Item {
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(serde_json::Value::to_string);
-    let (mut before, mut written) = (json(&entry.before), json(&entry.written));
-    let snapshot_bytes =
-        before.as_ref().map_or(0, String::len) + written.as_ref().map_or(0, String::len);
-    let omitted = (snapshot_bytes > MAX_SNAPSHOT_BYTES).then(|| {
-        before = None;
-        written = None;
-        snapshot_bytes
-    });
-    ItemBuilder::new()
-        .s("pk", &entry.record_key)
-        .s("sk", sort_key(entry))
-        .s("outcome_day", outcome_day(entry.outcome, entry.day()))
-        .s("at", timestamp(entry.at))
-        .s("event_id", &entry.event_id)
-        .s("connection", &entry.connection)
-        .s("target", &entry.target)
-        .opt_s("origin", entry.origin.map(|o| o.as_str()))
-        .s("operation", &entry.operation)
-        .s("outcome", entry.outcome.as_str())
-        .opt_s("before", before)
-        .opt_s("written", written)
-        .opt_n("snapshots_omitted_bytes", omitted)
-        .opt_s("error_class", entry.error_class.as_deref())
-        .opt_s("error_message", entry.error_message.as_deref())
-        .opt_s("vendor_request_id", entry.vendor_request_id.as_deref())
-        .n("attempt", entry.attempt)
-        .n("duration_ms", entry.duration_ms)
-        .opt_s("message_id", entry.message_id.as_deref())
-        .opt_n(TTL_ATTRIBUTE, entry.expires_at.map(ttl_secs))
-        .build()
+const WHAT: &str = "audit entry";
+
+/// The stored layout of an [`AuditEntry`]: the record key is the partition key `pk`; the sort
+/// and index keys are derived ([`to_item`]) and never read back.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "AuditEntry")]
+struct Stored {
+    #[serde(rename = "pk")]
+    record_key: String,
+    #[serde(serialize_with = "format::time")]
+    at: DateTime<Utc>,
+    event_id: String,
+    connection: String,
+    target: String,
+    origin: Option<Origin>,
+    operation: String,
+    outcome: Outcome,
+    #[serde(with = "format::json", default)]
+    before: Option<serde_json::Value>,
+    #[serde(with = "format::json", default)]
+    written: Option<serde_json::Value>,
+    error_class: Option<String>,
+    error_message: Option<String>,
+    vendor_request_id: Option<String>,
+    attempt: u32,
+    duration_ms: u64,
+    message_id: Option<String>,
+    #[serde(with = "format::ttl", default)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
-fn from_item(item: &Item) -> PortResult<AuditEntry> {
-    let f = Fields::new(item, "audit entry");
-    let owned = |v: Option<&str>| v.map(str::to_string);
-    Ok(AuditEntry {
-        record_key: f.s("pk")?.to_string(),
-        at: f.time("at")?,
-        event_id: f.s("event_id")?.to_string(),
-        connection: f.s("connection")?.to_string(),
-        target: f.s("target")?.to_string(),
-        origin: f.opt_enum("origin")?,
-        operation: f.s("operation")?.to_string(),
-        outcome: f.parsed("outcome")?,
-        before: f.opt_json("before")?,
-        written: f.opt_json("written")?,
-        error_class: owned(f.opt_s("error_class")?),
-        error_message: owned(f.opt_s("error_message")?),
-        vendor_request_id: owned(f.opt_s("vendor_request_id")?),
-        attempt: f.n("attempt")?,
-        duration_ms: f.n("duration_ms")?,
-        message_id: owned(f.opt_s("message_id")?),
-        expires_at: f.opt_epoch(TTL_ATTRIBUTE)?,
-    })
+fn to_item(entry: &AuditEntry) -> PortResult<Item> {
+    let mut item = item::to_item(entry, Stored::serialize, WHAT)?;
+    item.insert("sk".into(), AttributeValue::S(sort_key(entry)));
+    item.insert(
+        "outcome_day".into(),
+        AttributeValue::S(outcome_day(entry.outcome, entry.day())),
+    );
+    let snapshot_bytes: usize = SNAPSHOTS
+        .iter()
+        .filter_map(|name| item.get(*name)?.as_s().ok())
+        .map(String::len)
+        .sum();
+    if snapshot_bytes > MAX_SNAPSHOT_BYTES {
+        for name in SNAPSHOTS {
+            item.remove(name);
+        }
+        item.insert(
+            "snapshots_omitted_bytes".into(),
+            AttributeValue::N(snapshot_bytes.to_string()),
+        );
+    }
+    Ok(item)
+}
+
+fn from_item(item: Item) -> PortResult<AuditEntry> {
+    item::from_item(item, Stored::deserialize, WHAT)
 }
 
 #[async_trait]
 impl AuditLog for DynamoStore {
     async fn record_audit(&self, entry: &AuditEntry) -> PortResult<()> {
-        self.put(&self.tables.audit, to_item(entry)).await
+        self.put(&self.tables.audit, to_item(entry)?).await
     }
 
     async fn audit_by_record(&self, record_key: &str, limit: usize) -> PortResult<Vec<AuditEntry>> {
@@ -105,7 +111,7 @@ impl AuditLog for DynamoStore {
             .scan_index_forward(false);
         self.query_live(query, table, limit)
             .await?
-            .iter()
+            .into_iter()
             .map(from_item)
             .collect()
     }
@@ -127,7 +133,7 @@ impl AuditLog for DynamoStore {
             .scan_index_forward(false);
         self.query_live(query, table, limit)
             .await?
-            .iter()
+            .into_iter()
             .map(from_item)
             .collect()
     }
@@ -135,10 +141,12 @@ impl AuditLog for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     use chrono::DateTime;
 
+    use super::super::TTL_ATTRIBUTE;
+    use super::super::item::literal;
     use super::*;
-    use crate::event::Origin;
 
     fn entry() -> AuditEntry {
         AuditEntry {
@@ -164,20 +172,105 @@ mod tests {
 
     #[test]
     fn keys_follow_the_layout() {
-        let item = to_item(&entry());
+        let item = to_item(&entry()).unwrap();
         let s = |k: &str| item[k].as_s().unwrap().clone();
         assert_eq!(s("sk"), "2023-11-14T22:13:20.123Z#evt-1#fb-to-mc");
         assert_eq!(s("outcome_day"), "synced#2023-11-14");
         assert_eq!(item[TTL_ATTRIBUTE].as_n().unwrap(), "1800000000");
-        assert_eq!(from_item(&item).unwrap(), entry());
+        assert_eq!(from_item(item).unwrap(), entry());
+    }
+
+    // The stored layout, attribute by attribute: items already in the table must keep reading,
+    // and new ones must look the same.
+    #[test]
+    fn items_keep_their_layout() {
+        let full = AuditEntry {
+            written: Some(serde_json::json!({"email_address": "a@example.com", "n": 1})),
+            error_class: Some("transient".into()),
+            error_message: Some("503".into()),
+            ..entry()
+        };
+        let stored = literal([
+            ("pk", S("freshbooks:abc:invoice:42".into())),
+            ("sk", S("2023-11-14T22:13:20.123Z#evt-1#fb-to-mc".into())),
+            ("outcome_day", S("synced#2023-11-14".into())),
+            ("at", S("2023-11-14T22:13:20.123456789Z".into())),
+            ("event_id", S("evt-1".into())),
+            ("connection", S("fb-to-mc".into())),
+            ("target", S("mailchimp".into())),
+            ("origin", S("webhook".into())),
+            ("operation", S("upsert_order".into())),
+            ("outcome", S("synced".into())),
+            ("before", S(r#"{"total":"1.00"}"#.into())),
+            (
+                "written",
+                S(r#"{"email_address":"a@example.com","n":1}"#.into()),
+            ),
+            ("error_class", S("transient".into())),
+            ("error_message", S("503".into())),
+            ("vendor_request_id", S("req-9".into())),
+            ("attempt", N("2".into())),
+            ("duration_ms", N("31".into())),
+            ("message_id", S("m-1".into())),
+            ("expires_at", N("1800000000".into())),
+        ]);
+        assert_eq!(to_item(&full).unwrap(), stored);
+        assert_eq!(from_item(stored).unwrap(), full);
+
+        // Every optional attribute left out (absent, not null).
+        let bare = AuditEntry {
+            origin: None,
+            before: None,
+            vendor_request_id: None,
+            message_id: None,
+            expires_at: None,
+            ..entry()
+        };
+        let stored = literal([
+            ("pk", S("freshbooks:abc:invoice:42".into())),
+            ("sk", S("2023-11-14T22:13:20.123Z#evt-1#fb-to-mc".into())),
+            ("outcome_day", S("synced#2023-11-14".into())),
+            ("at", S("2023-11-14T22:13:20.123456789Z".into())),
+            ("event_id", S("evt-1".into())),
+            ("connection", S("fb-to-mc".into())),
+            ("target", S("mailchimp".into())),
+            ("operation", S("upsert_order".into())),
+            ("outcome", S("synced".into())),
+            ("attempt", N("2".into())),
+            ("duration_ms", N("31".into())),
+        ]);
+        assert_eq!(to_item(&bare).unwrap(), stored);
+        assert_eq!(from_item(stored).unwrap(), bare);
+    }
+
+    #[test]
+    fn unreadable_items_are_corrupt_not_panics() {
+        let mut stored = to_item(&entry()).unwrap();
+        stored.insert("before".into(), S("{not json".into()));
+        assert!(matches!(
+            from_item(stored),
+            Err(crate::ports::PortError::Corrupt { .. })
+        ));
     }
 
     #[test]
     fn oversized_snapshots_are_left_out() {
         let mut big = entry();
         big.written = Some(serde_json::Value::String("x".repeat(MAX_SNAPSHOT_BYTES)));
-        let item = to_item(&big);
+        let item = to_item(&big).unwrap();
         assert!(!item.contains_key("before") && !item.contains_key("written"));
-        assert!(item.contains_key("snapshots_omitted_bytes"));
+        // The JSON text's size: the 300 000 x's, their quotes and `{"total":"1.00"}`.
+        assert_eq!(
+            item["snapshots_omitted_bytes"],
+            N((MAX_SNAPSHOT_BYTES + 2 + 16).to_string())
+        );
+        assert_eq!(
+            from_item(item).unwrap(),
+            AuditEntry {
+                before: None,
+                written: None,
+                ..big
+            }
+        );
     }
 }

@@ -15,7 +15,7 @@ use super::{DynamoStore, TTL_ATTRIBUTE, conditional, dynamo_error, ttl_secs};
 use crate::ports::{Blobs, PortError, PortResult};
 
 /// Bytes per chunk item.
-pub const CHUNK_BYTES: usize = 300_000;
+const CHUNK_BYTES: usize = 300_000;
 /// Chunk indexes have five digits.
 const MAX_CHUNKS: usize = 100_000;
 

@@ -8,6 +8,7 @@
 mod audit;
 mod blobs;
 mod dead_letters;
+mod format;
 mod item;
 mod records;
 mod state;
@@ -25,17 +26,17 @@ use super::error;
 use crate::ports::{Clock, PortError, PortResult};
 use item::{Fields, Item};
 
-pub use audit::OUTCOME_DAY_INDEX;
-pub use blobs::CHUNK_BYTES;
-pub use dead_letters::STATUS_INDEX;
+pub(crate) use audit::OUTCOME_DAY_INDEX;
+pub(crate) use dead_letters::STATUS_INDEX;
 
 const SERVICE: &str = "dynamodb";
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 
 /// The TTL attribute on every table.
-pub const TTL_ATTRIBUTE: &str = "expires_at";
+pub(crate) const TTL_ATTRIBUTE: &str = "expires_at";
 
-/// All store traits over the three DynamoDB tables.
+/// The store port (every store trait) over the three DynamoDB tables. Expired items that TTL
+/// has not deleted yet read as absent.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -51,11 +52,6 @@ impl DynamoStore {
             tables,
             clock,
         }
-    }
-
-    /// The tables this store reads and writes.
-    pub fn tables(&self) -> &TableNames {
-        &self.tables
     }
 
     /// An unconditional `PutItem`.

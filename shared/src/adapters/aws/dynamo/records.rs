@@ -5,8 +5,10 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::item::{Fields, Item, ItemBuilder, key};
+use super::format;
+use super::item::{self, Fields, Item, ItemBuilder, key};
 use super::state::live_state;
 use super::{DynamoStore, conditional, timestamp};
 use crate::connections::ConnectionSet;
@@ -14,23 +16,51 @@ use crate::ports::{
     CallbackRecord, CallbackStatus, ConnectionStore, Cursors, IdMap, IdMapping, PortError,
     PortResult, WebhookCallbacks,
 };
+use crate::vendor::Vendor;
 
-fn callback_from_item(item: &Item) -> PortResult<CallbackRecord> {
-    let f = Fields::new(item, "webhook callback");
-    let vendor = f.parsed("vendor")?;
-    let status = f
-        .opt_enum("status")?
-        .ok_or_else(|| PortError::corrupt("webhook callback", "attribute `status` is missing"))?;
-    Ok(CallbackRecord {
-        route_id: f.s("route_id")?.to_string(),
-        vendor,
-        account: f.s("account")?.to_string(),
-        callback_id: f.opt_s("callback_id")?.map(str::to_string),
-        event: f.s("event")?.to_string(),
-        credentials: f.s("credentials")?.to_string(),
-        status,
-        updated_at: f.time("updated_at")?,
-    })
+/// The stored layout of an [`IdMapping`], under `MAP#<connection>` / `<source_key>`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "IdMapping")]
+struct StoredMapping {
+    target_id: String,
+    fingerprint: String,
+    #[serde(serialize_with = "format::time")]
+    updated_at: DateTime<Utc>,
+}
+
+fn mapping_item(connection: &str, source_key: &str, mapping: &IdMapping) -> PortResult<Item> {
+    let mut item = item::to_item(mapping, StoredMapping::serialize, "id mapping")?;
+    item.extend(key(format!("MAP#{connection}"), source_key));
+    Ok(item)
+}
+
+fn mapping_from_item(item: Item) -> PortResult<IdMapping> {
+    item::from_item(item, StoredMapping::deserialize, "id mapping")
+}
+
+/// The stored layout of a [`CallbackRecord`], under `CALLBACK#<route_id>` / `CALLBACK`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "CallbackRecord")]
+struct StoredCallback {
+    route_id: String,
+    vendor: Vendor,
+    account: String,
+    callback_id: Option<String>,
+    event: String,
+    credentials: String,
+    status: CallbackStatus,
+    #[serde(serialize_with = "format::time")]
+    updated_at: DateTime<Utc>,
+}
+
+fn callback_item(record: &CallbackRecord) -> PortResult<Item> {
+    let mut item = item::to_item(record, StoredCallback::serialize, "webhook callback")?;
+    item.extend(key(format!("CALLBACK#{}", record.route_id), "CALLBACK"));
+    Ok(item)
+}
+
+fn callback_from_item(item: Item) -> PortResult<CallbackRecord> {
+    item::from_item(item, StoredCallback::deserialize, "webhook callback")
 }
 
 impl DynamoStore {
@@ -57,12 +87,7 @@ impl IdMap for DynamoStore {
         else {
             return Ok(None);
         };
-        let f = Fields::new(&item, "id mapping");
-        Ok(Some(IdMapping {
-            target_id: f.s("target_id")?.to_string(),
-            fingerprint: f.s("fingerprint")?.to_string(),
-            updated_at: f.time("updated_at")?,
-        }))
+        mapping_from_item(item).map(Some)
     }
 
     async fn put_mapping(
@@ -71,14 +96,8 @@ impl IdMap for DynamoStore {
         source_key: &str,
         mapping: &IdMapping,
     ) -> PortResult<()> {
-        let item = ItemBuilder::new()
-            .s("pk", format!("MAP#{connection}"))
-            .s("sk", source_key)
-            .s("target_id", &mapping.target_id)
-            .s("fingerprint", &mapping.fingerprint)
-            .s("updated_at", timestamp(mapping.updated_at))
-            .build();
-        self.put_state(item).await
+        self.put_state(mapping_item(connection, source_key, mapping)?)
+            .await
     }
 }
 
@@ -107,23 +126,11 @@ impl WebhookCallbacks for DynamoStore {
         let item = self
             .get_state(format!("CALLBACK#{route_id}"), "CALLBACK")
             .await?;
-        item.as_ref().map(callback_from_item).transpose()
+        item.map(callback_from_item).transpose()
     }
 
     async fn put_callback(&self, record: &CallbackRecord) -> PortResult<()> {
-        let item = ItemBuilder::new()
-            .s("pk", format!("CALLBACK#{}", record.route_id))
-            .s("sk", "CALLBACK")
-            .s("route_id", &record.route_id)
-            .s("vendor", record.vendor.to_string())
-            .s("account", &record.account)
-            .opt_s("callback_id", record.callback_id.as_deref())
-            .s("event", &record.event)
-            .s("credentials", &record.credentials)
-            .s("status", record.status.as_str())
-            .s("updated_at", timestamp(record.updated_at))
-            .build();
-        self.put_state(item).await
+        self.put_state(callback_item(record)?).await
     }
 
     async fn mark_callback_verified(&self, route_id: &str, at: DateTime<Utc>) -> PortResult<bool> {
@@ -192,7 +199,82 @@ impl ConnectionStore for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+
+    use super::super::item::literal;
     use super::*;
+
+    fn t(nanos: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, nanos).unwrap()
+    }
+
+    // The stored layouts, attribute by attribute: items already in the table must keep reading,
+    // and new ones must look the same.
+    #[test]
+    fn mapping_items_keep_their_layout() {
+        let mapping = IdMapping {
+            target_id: "m-9".into(),
+            fingerprint: "f00d".into(),
+            updated_at: t(120_000_000),
+        };
+        let stored = literal([
+            ("pk", S("MAP#fb-to-mc".into())),
+            ("sk", S("client:7".into())),
+            ("target_id", S("m-9".into())),
+            ("fingerprint", S("f00d".into())),
+            ("updated_at", S("2023-11-14T22:13:20.120000000Z".into())),
+        ]);
+        assert_eq!(
+            mapping_item("fb-to-mc", "client:7", &mapping).unwrap(),
+            stored
+        );
+        assert_eq!(mapping_from_item(stored).unwrap(), mapping);
+    }
+
+    #[test]
+    fn callback_items_keep_their_layout() {
+        let mut record = CallbackRecord {
+            route_id: "r1".into(),
+            vendor: Vendor::Freshbooks,
+            account: "abc".into(),
+            callback_id: Some("77".into()),
+            event: "invoice".into(),
+            credentials: "freshbooks/abc".into(),
+            status: CallbackStatus::Verified,
+            updated_at: t(0),
+        };
+        let mut stored = literal([
+            ("pk", S("CALLBACK#r1".into())),
+            ("sk", S("CALLBACK".into())),
+            ("route_id", S("r1".into())),
+            ("vendor", S("freshbooks".into())),
+            ("account", S("abc".into())),
+            ("callback_id", S("77".into())),
+            ("event", S("invoice".into())),
+            ("credentials", S("freshbooks/abc".into())),
+            ("status", S("verified".into())),
+            ("updated_at", S("2023-11-14T22:13:20.000000000Z".into())),
+        ]);
+        assert_eq!(callback_item(&record).unwrap(), stored);
+        assert_eq!(callback_from_item(stored.clone()).unwrap(), record);
+
+        // No id yet: the attribute is absent, not null.
+        record.callback_id = None;
+        record.status = CallbackStatus::Pending;
+        stored.remove("callback_id");
+        stored.insert("status".into(), S("pending".into()));
+        assert_eq!(callback_item(&record).unwrap(), stored);
+        assert_eq!(callback_from_item(stored).unwrap(), record);
+    }
+
+    #[test]
+    fn unreadable_callbacks_are_corrupt_not_panics() {
+        let stored = literal([("route_id", S("r1".into())), ("vendor", S("nope".into()))]);
+        assert!(matches!(
+            callback_from_item(stored),
+            Err(PortError::Corrupt { .. })
+        ));
+    }
 
     #[test]
     fn callback_status_names_match_serde() {

@@ -70,15 +70,6 @@ pub enum Retire {
     Keep,
 }
 
-impl Retire {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Retire::Archive => "archive",
-            Retire::Keep => "keep",
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for Retire {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         one_of(d)

@@ -10,10 +10,8 @@ use chrono_tz::US::Eastern;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// `vis_state`: 0 active, 1 deleted, 2 archived (docs/vendors/freshbooks.md §3.2).
-pub const VIS_ACTIVE: i64 = 0;
+/// The `vis_state` of a deleted record (0 is active, 2 archived; docs/vendors/freshbooks.md §3.2).
 pub const VIS_DELETED: i64 = 1;
-pub const VIS_ARCHIVED: i64 = 2;
 
 /// `{"amount": "1222.00", "code": "USD"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,12 +158,6 @@ pub struct Payment {
     pub vis_state: i64,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub updated: Option<String>,
-}
-
-impl Payment {
-    pub fn is_deleted(&self) -> bool {
-        self.vis_state == VIS_DELETED
-    }
 }
 
 /// The accounting entities the connector reads.

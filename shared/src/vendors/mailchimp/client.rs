@@ -459,13 +459,8 @@ pub struct OAuthMetadata {
     pub login_url: Option<String>,
 }
 
-/// Reads the OAuth metadata of `token` from Mailchimp's login server.
-pub async fn oauth_metadata(token: &SecretString) -> Result<OAuthMetadata, MailchimpError> {
-    oauth_metadata_at(OAUTH_METADATA_URL, token, DEFAULT_TIMEOUT).await
-}
-
-/// [`oauth_metadata`] against another URL (the sandbox's `…/oauth2/metadata`). Note the
-/// header is `Authorization: OAuth <token>`, not `Bearer` (docs/vendors/mailchimp.md §1).
+/// Reads the OAuth metadata of `token` from `url`: Mailchimp's login server
+/// ([`OAUTH_METADATA_URL`]) or the sandbox's `…/oauth2/metadata`. Note the header is `Authorization: OAuth <token>`, not `Bearer` (docs/vendors/mailchimp.md §1).
 pub async fn oauth_metadata_at(
     url: &str,
     token: &SecretString,

@@ -15,7 +15,7 @@ pub struct CachedConnections {
 }
 
 impl CachedConnections {
-    pub fn new(store: Arc<dyn ConnectionStore>, ttl: Duration) -> Self {
+    pub(crate) fn new(store: Arc<dyn ConnectionStore>, ttl: Duration) -> Self {
         Self {
             store,
             ttl,
@@ -24,7 +24,7 @@ impl CachedConnections {
     }
 
     /// The applied set; empty when nothing has been applied yet.
-    pub async fn get(&self) -> PortResult<Arc<ConnectionSet>> {
+    pub(crate) async fn get(&self) -> PortResult<Arc<ConnectionSet>> {
         if let Some((at, set)) = self
             .cached
             .lock()

@@ -66,7 +66,7 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// Connections this process may hold per key.
-    pub fn permits(&self) -> usize {
+    pub(crate) fn permits(&self) -> usize {
         permits_per_process(self.total_connections, self.max_concurrency)
     }
 }
@@ -456,7 +456,7 @@ pub struct OAuthMetadata {
     #[serde(default)]
     pub accountname: Option<String>,
     #[serde(default)]
-    pub login_url: Option<String>,
+    login_url: Option<String>,
 }
 
 /// Reads the OAuth metadata of `token` from `url`: Mailchimp's login server

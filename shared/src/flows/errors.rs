@@ -12,7 +12,7 @@ use crate::vendors::error::{Reconnect, VendorError};
 use crate::worker::HandlerError;
 
 /// How long an event waits in its queue while its connection is broken, per receive.
-pub const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
+const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
 
 /// A failed vendor call, the same way for every vendor ([`VendorError`]).
 ///
@@ -75,7 +75,7 @@ fn with_request_id(err: HandlerError, id: Option<&str>) -> HandlerError {
 
 /// A state-store failure (id map, connections): the store being unreachable is worth retrying;
 /// corrupt or missing state is not.
-pub fn from_port(e: PortError) -> HandlerError {
+pub(crate) fn from_port(e: PortError) -> HandlerError {
     match e {
         PortError::Backend { .. } => HandlerError::transient(format!("state store: {e}")),
         PortError::Corrupt { .. } | PortError::NotFound { .. } => {

@@ -33,7 +33,8 @@ pub enum OptionError {
 
 impl OptionError {
     /// The option the error is about.
-    pub fn key(&self) -> &str {
+    #[cfg(test)]
+    fn key(&self) -> &str {
         match self {
             OptionError::Unknown { key, .. } | OptionError::Invalid { key, .. } => key,
         }
@@ -41,7 +42,7 @@ impl OptionError {
 }
 
 /// The option names of `O`, as spelled in a connections file.
-pub fn keys<O: DeserializeOwned>() -> &'static [&'static str] {
+pub(crate) fn keys<O: DeserializeOwned>() -> &'static [&'static str] {
     serde_aux::serde_introspection::serde_introspect::<O>()
 }
 
@@ -81,13 +82,13 @@ pub fn parse<O: FlowOptions>(options: &BTreeMap<String, toml::Value>) -> Result<
 }
 
 /// For `#[serde(deserialize_with = "strict_bool")]`: `true` or `false`, never a string.
-pub fn strict_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(crate) fn strict_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     bool::deserialize(d).map_err(|_: D::Error| D::Error::custom("must be true or false"))
 }
 
 /// Deserializes a lower-case option enum (strum `EnumString` + `VariantNames`), saying which
 /// values it takes when the value is not one of them.
-pub fn one_of<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn one_of<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr + VariantNames,

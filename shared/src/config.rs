@@ -50,35 +50,35 @@ pub struct Vars<'a> {
 
 impl<'a> Vars<'a> {
     /// Variables read through `lookup`.
-    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+    fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
         Self { lookup }
     }
 
     /// The value as set, untrimmed; `None` when unset.
-    pub fn raw(&self, name: &str) -> Option<String> {
+    fn raw(&self, name: &str) -> Option<String> {
         (self.lookup)(name)
     }
 
     /// The trimmed value; `None` when unset or blank.
-    pub fn text(&self, name: &str) -> Option<String> {
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
         self.raw(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     }
 
     /// The value as set, which may be empty but must be set.
-    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+    pub(crate) fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.raw(name).ok_or(ConfigError::Missing(name))
     }
 
     /// The trimmed value, which must be set and not blank.
-    pub fn required_text(&self, name: &'static str) -> Result<String, ConfigError> {
+    pub(crate) fn required_text(&self, name: &'static str) -> Result<String, ConfigError> {
         self.text(name).ok_or(ConfigError::Missing(name))
     }
 
     /// A whole number of at least `min` (0 or 1); `None` when unset. Set but unparsable is an
     /// error, not the default.
-    pub fn number(&self, name: &'static str, min: u64) -> Result<Option<u64>, ConfigError> {
+    pub(crate) fn number(&self, name: &'static str, min: u64) -> Result<Option<u64>, ConfigError> {
         let Some(raw) = self.raw(name) else {
             return Ok(None);
         };
@@ -97,7 +97,11 @@ impl<'a> Vars<'a> {
     }
 
     /// [`Vars::number`] that must also fit in 32 bits.
-    pub fn number_u32(&self, name: &'static str, min: u64) -> Result<Option<u32>, ConfigError> {
+    pub(crate) fn number_u32(
+        &self,
+        name: &'static str,
+        min: u64,
+    ) -> Result<Option<u32>, ConfigError> {
         self.number(name, min)?
             .map(|n| {
                 u32::try_from(n).map_err(|_| ConfigError::Invalid {

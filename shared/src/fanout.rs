@@ -21,13 +21,13 @@ use crate::ports::{Clock, DeadLetter, DeadLetterStatus, OutgoingMessage, PortErr
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FanOutReport {
     /// Source events handed in.
-    pub events: usize,
+    pub(crate) events: usize,
     /// Messages now in a target queue.
     pub queued: usize,
     /// Messages kept as `no_queue` dead letters: their target has no queue in this deployment.
     pub dead_lettered: usize,
     /// Source events no enabled connection takes (logged and dropped).
-    pub unmatched: usize,
+    unmatched: usize,
 }
 
 /// Why events could not all be enqueued. Some messages may already be in a queue: callers

@@ -60,10 +60,10 @@ pub struct Endpoint {
     pub store_id: Option<String>,
     /// HubSpot portal (hub) id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub portal_id: Option<String>,
+    pub(crate) portal_id: Option<String>,
     /// Marketo instance (Munchkin id, e.g. `123-ABC-456`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
     /// QuickBooks realm (company) id when QuickBooks is the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm_id: Option<String>,
@@ -105,11 +105,11 @@ pub enum ConnectionsError {
 
 /// What only the layers above know about a connection — its vendors' endpoints, that this build
 /// runs its flow, the flow's options: `Err((field, message))`.
-pub type ConnectionCheck<'a> = &'a dyn Fn(&Connection) -> Result<(), (String, String)>;
+type ConnectionCheck<'a> = &'a dyn Fn(&Connection) -> Result<(), (String, String)>;
 
 impl ConnectionSet {
     /// Parses TOML text and validates it, `check` included; `file` names it in errors.
-    pub fn parse_with(
+    pub(crate) fn parse_with(
         text: &str,
         file: &str,
         check: ConnectionCheck,
@@ -130,7 +130,7 @@ impl ConnectionSet {
     }
 
     /// Enabled connections whose source is `source`, with their names.
-    pub fn for_source<'a>(
+    pub(crate) fn for_source<'a>(
         &'a self,
         source: &'a SourceRef,
     ) -> impl Iterator<Item = (&'a str, &'a Connection)> + 'a {

@@ -12,7 +12,7 @@ use crate::vendors::error::{Reconnect, VendorError};
 use crate::worker::HandlerError;
 
 /// How long an event waits in its queue while its connection is broken, per receive.
-pub(crate) const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
+const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
 
 /// A failed vendor call, the same way for every vendor ([`VendorError`]).
 ///

@@ -31,7 +31,7 @@ use crate::worker::{Handled, HandlerError};
 /// verdict on an address, never something a sync should set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
 #[strum(serialize_all = "lowercase")]
-pub enum MemberStatus {
+pub(crate) enum MemberStatus {
     Subscribed,
     Pending,
     Unsubscribed,
@@ -43,7 +43,7 @@ pub enum MemberStatus {
 
 impl MemberStatus {
     /// The value Mailchimp takes.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MemberStatus::Subscribed => "subscribed",
             MemberStatus::Pending => "pending",
@@ -62,21 +62,12 @@ impl<'de> Deserialize<'de> for MemberStatus {
 /// What to do with the member of an address the flow no longer syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
 #[strum(serialize_all = "lowercase")]
-pub enum Retire {
+pub(crate) enum Retire {
     /// Archive the member (never delete-permanent: the address could not be re-added).
     #[default]
     Archive,
     /// Leave the member as it is.
     Keep,
-}
-
-impl Retire {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Retire::Archive => "archive",
-            Retire::Keep => "keep",
-        }
-    }
 }
 
 impl<'de> Deserialize<'de> for Retire {
@@ -89,17 +80,17 @@ impl<'de> Deserialize<'de> for Retire {
 
 /// Merge tags for the person's names and company. Tags are at most 10 characters (Mailchimp's
 /// limit).
-pub const FNAME: &str = "FNAME";
-pub const LNAME: &str = "LNAME";
-pub const COMPANY: &str = "COMPANY";
+const FNAME: &str = "FNAME";
+const LNAME: &str = "LNAME";
+const COMPANY: &str = "COMPANY";
 
 /// The id-map fingerprint of a record whose member the flow archived (source record deleted or
 /// deactivated). Never a sha256 hex, so it cannot collide with a real fingerprint.
-pub const ARCHIVED: &str = "archived";
+pub(crate) const ARCHIVED: &str = "archived";
 
 /// The definitions of [`FNAME`], [`LNAME`] and [`COMPANY`], for creating them on an audience
 /// that lacks them (Mailchimp's default audience has only the first two).
-pub fn name_merge_field_definitions() -> Vec<MergeField> {
+pub(crate) fn name_merge_field_definitions() -> Vec<MergeField> {
     [
         (FNAME, "First Name"),
         (LNAME, "Last Name"),
@@ -116,7 +107,7 @@ pub fn name_merge_field_definitions() -> Vec<MergeField> {
 
 /// The name merge fields of a person, each only when the source has a non-blank value, so a
 /// blank source field does not wipe what someone typed in Mailchimp.
-pub fn name_merge_fields(
+pub(crate) fn name_merge_fields(
     first: Option<&str>,
     last: Option<&str>,
     company: Option<&str>,
@@ -132,7 +123,7 @@ pub fn name_merge_fields(
 
 /// An email as Mailchimp should see it: trimmed, `None` when blank. Case is kept (Mailchimp
 /// stores the address as given and hashes it lower-cased).
-pub fn clean_email(email: Option<&str>) -> Option<String> {
+pub(crate) fn clean_email(email: Option<&str>) -> Option<String> {
     email
         .map(str::trim)
         .filter(|e| !e.is_empty())
@@ -140,7 +131,7 @@ pub fn clean_email(email: Option<&str>) -> Option<String> {
 }
 
 /// Whether two addresses are the same Mailchimp member (the subscriber hash lower-cases).
-pub fn same_email(a: &str, b: &str) -> bool {
+pub(crate) fn same_email(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
@@ -148,18 +139,18 @@ pub fn same_email(a: &str, b: &str) -> bool {
 
 /// What a record's email means for the member last synced for it (the id map's entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailChange {
+pub(crate) struct EmailChange {
     /// The address a changed email leaves behind: the last one synced (the entry's target id),
     /// when it is another member than the record's email now.
-    pub old: Option<String>,
+    pub(crate) old: Option<String>,
     /// `old`, when the connection archives it (`on_email_change = "archive"`).
-    pub archive: Option<String>,
+    pub(crate) archive: Option<String>,
 }
 
 impl EmailChange {
     /// With `skip_archived`, an entry whose member is already [`ARCHIVED`] (the record was
     /// retired meanwhile) leaves nothing behind.
-    pub fn new(
+    pub(crate) fn new(
         previous: Option<&IdMapping>,
         email: &str,
         on_email_change: Retire,
@@ -176,7 +167,7 @@ impl EmailChange {
 
 /// Whether the id map's entry says this very write (fingerprint `fp`) was the last one synced,
 /// to the same address: then there is nothing to write.
-pub fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &str) -> bool {
+pub(crate) fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &str) -> bool {
     previous.is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, email))
 }
 
@@ -184,36 +175,36 @@ pub fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &str) -> bool {
 
 /// What a Mailchimp-target flow takes from its source, for [`FlowParts::begin`]'s checks and
 /// their messages.
-pub struct SourceSpec {
+pub(crate) struct SourceSpec {
     /// The source vendor as people spell it, e.g. `FreshBooks`.
-    pub vendor: &'static str,
+    pub(crate) vendor: &'static str,
     /// What the source's `account` is, e.g. `account` or `company (realm)`.
-    pub account: &'static str,
+    pub(crate) account: &'static str,
     /// The entities the flow syncs; events for others are skipped.
-    pub entities: &'static [&'static str],
+    pub(crate) entities: &'static [&'static str],
 }
 
 // ---- a flow's parts and one event's audience -----------------------------------------------
 
 /// What every Mailchimp-target flow is built from: the vendor clients, the store (its id map), the clock, and the flow's per-process [`Ensured`] cache.
-pub struct FlowParts {
-    pub clients: Arc<dyn VendorClients>,
+pub(crate) struct FlowParts {
+    pub(crate) clients: Arc<dyn VendorClients>,
     /// The connections' id maps: all a flow needs of the state store.
-    pub id_map: Arc<dyn IdMap>,
-    pub clock: Arc<dyn Clock>,
-    pub ensured: Ensured,
+    id_map: Arc<dyn IdMap>,
+    pub(crate) clock: Arc<dyn Clock>,
+    ensured: Ensured,
 }
 
 /// One event past [`FlowParts::begin`]: the source account, the connection's typed options and
 /// the audience its member writes go to.
-pub struct Begun<'a, O> {
-    pub account: &'a str,
-    pub options: O,
-    pub audience: Audience<'a>,
+pub(crate) struct Begun<'a, O> {
+    pub(crate) account: &'a str,
+    pub(crate) options: O,
+    pub(crate) audience: Audience<'a>,
 }
 
 impl FlowParts {
-    pub fn new(
+    pub(crate) fn new(
         clients: Arc<dyn VendorClients>,
         id_map: Arc<dyn IdMap>,
         clock: Arc<dyn Clock>,
@@ -233,7 +224,7 @@ impl FlowParts {
     /// audience (else a permanent configuration error that says what to fix). Then the
     /// connection's options (the flow's typed options, a bad value being a permanent
     /// configuration error) and its Mailchimp client.
-    pub async fn begin<'a, O: FlowOptions>(
+    pub(crate) async fn begin<'a, O: FlowOptions>(
         &'a self,
         spec: &SourceSpec,
         name: &'a str,
@@ -290,25 +281,28 @@ impl FlowParts {
 
 /// Where one event's member writes go: the connection's audience through its Mailchimp
 /// client, with the flow's [`Ensured`] cache and the connection's id map.
-pub struct Audience<'a> {
-    pub mc: Arc<dyn MailchimpApi>,
-    pub list_id: &'a str,
+pub(crate) struct Audience<'a> {
+    pub(crate) mc: Arc<dyn MailchimpApi>,
+    pub(crate) list_id: &'a str,
     /// The Mailchimp credential-set name: part of every "ensured" key, since two Mailchimp
     /// accounts may use the same ids.
-    pub credentials: &'a str,
-    pub ensured: &'a Ensured,
-    pub ids: ConnectionIds<'a>,
+    pub(crate) credentials: &'a str,
+    pub(crate) ensured: &'a Ensured,
+    pub(crate) ids: ConnectionIds<'a>,
 }
 
 impl Audience<'_> {
     /// A Mailchimp error as a [`HandlerError`] ([`Ensured::mailchimp_error`]).
-    pub fn error(&self, e: MailchimpError) -> HandlerError {
+    pub(crate) fn error(&self, e: MailchimpError) -> HandlerError {
         self.ensured.mailchimp_error(e)
     }
 
     /// Makes sure the audience has every merge field in `fields` (read once per list and
     /// credential set per process, created when missing).
-    pub async fn ensure_merge_fields(&self, fields: &[MergeField]) -> Result<(), HandlerError> {
+    pub(crate) async fn ensure_merge_fields(
+        &self,
+        fields: &[MergeField],
+    ) -> Result<(), HandlerError> {
         let key = format!("merge-fields\0{}\0{}", self.credentials, self.list_id);
         if self.ensured.contains(&key) {
             return Ok(());
@@ -337,7 +331,7 @@ impl Audience<'_> {
     }
 
     /// Upserts a member (`status_if_new` only: the body has no `status`).
-    pub async fn upsert(&self, member: &MemberUpsert) -> Result<Member, HandlerError> {
+    pub(crate) async fn upsert(&self, member: &MemberUpsert) -> Result<Member, HandlerError> {
         self.mc
             .upsert_member(self.list_id, member)
             .await
@@ -345,7 +339,7 @@ impl Audience<'_> {
     }
 
     /// Archives the member of `email`; `false` when Mailchimp had nothing to archive.
-    pub async fn archive(&self, email: &str) -> Result<bool, HandlerError> {
+    pub(crate) async fn archive(&self, email: &str) -> Result<bool, HandlerError> {
         self.mc
             .archive_member(self.list_id, email)
             .await
@@ -356,7 +350,7 @@ impl Audience<'_> {
     /// synced (the id map's target id under `key`) unless the connection keeps it, and remember
     /// [`ARCHIVED`], so a repeat costs no call and a comeback syncs again. Never synced →
     /// skipped.
-    pub async fn retire(
+    pub(crate) async fn retire(
         &self,
         key: &str,
         previous: Option<IdMapping>,
@@ -399,7 +393,7 @@ impl Audience<'_> {
 // ---- the id map -------------------------------------------------------------------------------
 
 /// One connection's id map (entries stamped with the clock), for a flow's per-event context.
-pub struct ConnectionIds<'a> {
+pub(crate) struct ConnectionIds<'a> {
     id_map: &'a dyn IdMap,
     clock: &'a dyn Clock,
     connection: &'a str,
@@ -415,7 +409,7 @@ impl<'a> ConnectionIds<'a> {
     }
 
     /// The entry `key`.
-    pub async fn get(&self, key: &str) -> Result<Option<IdMapping>, HandlerError> {
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<IdMapping>, HandlerError> {
         self.id_map
             .get_mapping(self.connection, key)
             .await
@@ -423,7 +417,7 @@ impl<'a> ConnectionIds<'a> {
     }
 
     /// Saves the entry `key`, and returns it as saved.
-    pub async fn put(
+    pub(crate) async fn put(
         &self,
         key: &str,
         target_id: &str,
@@ -445,19 +439,19 @@ impl<'a> ConnectionIds<'a> {
 // ---- retiring a member ------------------------------------------------------------------------
 
 /// Why a source record's member may be archived, and the option that decides it.
-pub struct RetireReason<'a> {
+pub(crate) struct RetireReason<'a> {
     /// What happened to the record, e.g. `client deleted` or `customer deactivated`.
-    pub what: &'a str,
+    pub(crate) what: &'a str,
     /// The connection option that chose, e.g. `on_client_delete`.
-    pub option: &'a str,
-    pub choice: Retire,
+    pub(crate) option: &'a str,
+    pub(crate) choice: Retire,
 }
 
 // ---- fingerprints -----------------------------------------------------------------------------
 
 /// sha256 (hex) of the canonical JSON of `value`: what skip-unchanged compares. Maps serialize
 /// with sorted keys and structs in declaration order, so equal writes give equal prints.
-pub fn fingerprint(value: &Value) -> String {
+pub(crate) fn fingerprint(value: &Value) -> String {
     let mut canonical = String::new();
     write_canonical(value, &mut canonical);
     hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -506,17 +500,17 @@ const ENSURED_CAP: usize = 10_000;
 /// created if missing) once, not on every event. Keys should include the Mailchimp credential
 /// set, since two accounts may use the same ids.
 #[derive(Default)]
-pub struct Ensured(Mutex<HashSet<String>>);
+pub(crate) struct Ensured(Mutex<HashSet<String>>);
 
 impl Ensured {
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(key)
     }
 
-    pub fn insert(&self, key: String) {
+    pub(crate) fn insert(&self, key: String) {
         let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if set.len() >= ENSURED_CAP {
             set.clear();
@@ -526,14 +520,14 @@ impl Ensured {
 
     /// Forgets everything, e.g. after a 404 that may mean something cached was deleted behind
     /// our back: the replay re-creates what is missing.
-    pub fn clear(&self) {
+    fn clear(&self) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Classifies a Mailchimp error ([`from_vendor`]). A 404 may mean a list, store or
     /// product cached as existing was deleted behind our back, so the cache starts over and the
     /// retry re-creates what is missing.
-    pub fn mailchimp_error(&self, e: MailchimpError) -> HandlerError {
+    fn mailchimp_error(&self, e: MailchimpError) -> HandlerError {
         if e.status() == Some(404) {
             self.clear();
         }
@@ -543,7 +537,7 @@ impl Ensured {
 
 /// Mailchimp's answer to creating something that exists. The exact title/detail is
 /// UNCONFIRMED (docs/vendors/mailchimp.md §3.4 only says "already exists"), so this matches loosely on a 400.
-pub fn already_exists(e: &MailchimpError) -> bool {
+pub(crate) fn already_exists(e: &MailchimpError) -> bool {
     match e {
         MailchimpError::Api {
             status: 400,

@@ -33,7 +33,8 @@ pub enum OptionError {
 
 impl OptionError {
     /// The option the error is about.
-    pub fn key(&self) -> &str {
+    #[cfg(test)]
+    fn key(&self) -> &str {
         match self {
             OptionError::Unknown { key, .. } | OptionError::Invalid { key, .. } => key,
         }
@@ -41,7 +42,7 @@ impl OptionError {
 }
 
 /// The option names of `O`, as spelled in a connections file.
-pub fn keys<O: DeserializeOwned>() -> &'static [&'static str] {
+pub(crate) fn keys<O: DeserializeOwned>() -> &'static [&'static str] {
     serde_aux::serde_introspection::serde_introspect::<O>()
 }
 

@@ -33,10 +33,6 @@ impl ManualClock {
         Self::new(DateTime::from_timestamp(secs, 0).unwrap_or_default())
     }
 
-    pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *t += by;

@@ -8,14 +8,14 @@ use crate::connections::ConnectionSet;
 
 /// Reads the applied [`ConnectionSet`] at most once per `ttl`, so `apply` takes effect within
 /// `ttl` on every warm Lambda without a store read per request.
-pub struct CachedConnections {
+pub(crate) struct CachedConnections {
     store: Arc<dyn ConnectionStore>,
     ttl: Duration,
     cached: Mutex<Option<(Instant, Arc<ConnectionSet>)>>,
 }
 
 impl CachedConnections {
-    pub fn new(store: Arc<dyn ConnectionStore>, ttl: Duration) -> Self {
+    pub(crate) fn new(store: Arc<dyn ConnectionStore>, ttl: Duration) -> Self {
         Self {
             store,
             ttl,
@@ -24,7 +24,7 @@ impl CachedConnections {
     }
 
     /// The applied set; empty when nothing has been applied yet.
-    pub async fn get(&self) -> PortResult<Arc<ConnectionSet>> {
+    pub(crate) async fn get(&self) -> PortResult<Arc<ConnectionSet>> {
         if let Some((at, set)) = self
             .cached
             .lock()

@@ -1,15 +1,15 @@
 //! The narrow traits the domain code depends on. Two adapter sets implement them:
 //! [`crate::adapters::aws`] for Lambda and [`crate::adapters::embedded`] for local mode and tests.
 
-pub mod clock;
-pub mod connections_cache;
+mod clock;
+mod connections_cache;
 pub mod queue;
 pub mod secret_names;
-pub mod secrets;
-pub mod store;
+mod secrets;
+mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use connections_cache::CachedConnections;
+pub(crate) use connections_cache::CachedConnections;
 pub use queue::{OutgoingMessage, Queue, QueueDepth, ReceivedMessage, SendFailure};
 pub use secrets::{CachedSecrets, Secrets};
 pub use store::{
@@ -46,7 +46,7 @@ impl PortError {
     }
 
     /// Shorthand for unreadable stored data.
-    pub fn corrupt(what: &'static str, err: impl std::fmt::Display) -> Self {
+    pub(crate) fn corrupt(what: &'static str, err: impl std::fmt::Display) -> Self {
         PortError::Corrupt {
             what,
             message: err.to_string(),

@@ -87,7 +87,7 @@ pub trait Queue: Send + Sync {
 }
 
 /// SQS's limit on messages per `SendMessageBatch`.
-pub const MAX_BATCH: usize = 10;
+pub(crate) const MAX_BATCH: usize = 10;
 
 /// Sends any number of messages in batches of [`MAX_BATCH`], collecting refusals.
 pub async fn send_all(

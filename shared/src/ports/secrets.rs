@@ -33,7 +33,7 @@ pub struct CachedSecrets {
 }
 
 impl CachedSecrets {
-    pub fn new(inner: Arc<dyn Secrets>, ttl: Duration) -> Self {
+    pub(crate) fn new(inner: Arc<dyn Secrets>, ttl: Duration) -> Self {
         Self {
             inner,
             ttl,
@@ -42,7 +42,7 @@ impl CachedSecrets {
     }
 
     /// The value, from cache when fresh.
-    pub async fn get(&self, name: &str) -> PortResult<Option<SecretString>> {
+    pub(crate) async fn get(&self, name: &str) -> PortResult<Option<SecretString>> {
         if let Some((at, value)) = self.lock().get(name)
             && at.elapsed() < self.fresh_for(value)
         {
@@ -55,7 +55,7 @@ impl CachedSecrets {
     }
 
     /// Writes through and updates the cache.
-    pub async fn put(&self, name: &str, value: &SecretString) -> PortResult<()> {
+    pub(crate) async fn put(&self, name: &str, value: &SecretString) -> PortResult<()> {
         self.inner.put(name, value).await?;
         self.lock()
             .insert(name.to_string(), (Instant::now(), Some(value.clone())));
@@ -70,7 +70,7 @@ impl CachedSecrets {
     }
 
     /// Forgets a cached value, e.g. after a signature failed with it (the secret may have rotated).
-    pub fn invalidate(&self, name: &str) {
+    pub(crate) fn invalidate(&self, name: &str) {
         self.lock().remove(name);
     }
 

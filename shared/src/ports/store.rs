@@ -280,7 +280,7 @@ pub enum CallbackStatus {
 
 impl CallbackStatus {
     /// The name stored in callback items (serde's spelling).
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.into()
     }
 }

@@ -99,7 +99,7 @@ impl TokenManager {
 
     /// A usable access token: the cached one unless it expires within the margin, else the
     /// stored one, else a refreshed one.
-    pub async fn access_token(&self, name: &str) -> Result<SecretString, TokenError> {
+    async fn access_token(&self, name: &str) -> Result<SecretString, TokenError> {
         let now = self.clock.now();
         if let Some(cached) = self.cached(name)
             && !expires_within(cached.expires_at, now, self.config.margin)
@@ -118,7 +118,7 @@ impl TokenManager {
     /// secret by the caller, so the first [`Self::access_token`] does not read the secret again.
     /// A set marked `needs_reconnect` is not cached: [`Self::access_token`] must read it and
     /// report it broken.
-    pub fn prime(&self, name: &str, stored: &StoredTokens) {
+    pub(crate) fn prime(&self, name: &str, stored: &StoredTokens) {
         if stored.reconnect_reason().is_none() {
             self.remember(name, &stored.access_token, stored.expires_at);
         }
@@ -126,7 +126,7 @@ impl TokenManager {
 
     /// After a 401 for `rejected`: another instance's newer token if there is one, else a
     /// refreshed one.
-    pub async fn refresh_after_unauthorized(
+    async fn refresh_after_unauthorized(
         &self,
         name: &str,
         rejected: &SecretString,

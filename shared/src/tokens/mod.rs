@@ -35,7 +35,7 @@ pub use manager::{TokenConfig, TokenManager};
 pub use stored::{NeedsReconnect, StoredTokens};
 
 /// The name of the store lease that serialises refreshes of one credential set.
-pub fn lease_name(credentials: &str) -> String {
+fn lease_name(credentials: &str) -> String {
     format!("token-refresh/{credentials}")
 }
 
@@ -114,7 +114,7 @@ pub trait AccessTokens: Send + Sync {
 /// with an error `is_unauthorized` calls a 401, `on_refused` sees it (the vendor's log line),
 /// the token is refreshed once ([`AccessTokens::refresh_after_unauthorized`]) and the call
 /// retried once. Nothing else is retried.
-pub async fn call_with_token<T, E, Fut>(
+pub(crate) async fn call_with_token<T, E, Fut>(
     tokens: &dyn AccessTokens,
     name: &str,
     is_unauthorized: impl Fn(&E) -> bool + Send,
@@ -179,7 +179,7 @@ impl TokenError {
     }
 
     /// A stable class for dead letters and dashboards.
-    pub fn class(&self) -> &'static str {
+    pub(crate) fn class(&self) -> &'static str {
         match self {
             TokenError::NotFound { .. } => "credentials_missing",
             TokenError::Invalid { .. } => "credentials_invalid",

@@ -18,7 +18,7 @@ pub struct StoredTokens {
     /// Written when the vendor refused the refresh token ([`mark_needs_reconnect`]). Cleared
     /// by rewriting the set (`ml-connector connect`).
     #[serde(default, deserialize_with = "NeedsReconnect::deserialize_mark")]
-    pub needs_reconnect: Option<NeedsReconnect>,
+    needs_reconnect: Option<NeedsReconnect>,
 }
 
 /// The `needs_reconnect` mark in a stored credential set, `{"since": RFC 3339, "reason": "…"}`:
@@ -32,7 +32,9 @@ pub struct NeedsReconnect {
 impl NeedsReconnect {
     /// Reads the field: any non-null value marks the set (one written by hand, e.g. `true`,
     /// too); blank or missing `since`/`reason` are unknown.
-    pub fn deserialize_mark<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
+    pub(crate) fn deserialize_mark<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Self>, D::Error> {
         let mark = Option::<Value>::deserialize(d)?.filter(|v| !v.is_null());
         Ok(mark.map(|v| {
             let field = |k: &str| {
@@ -84,7 +86,7 @@ impl StoredTokens {
 
     /// Whether the access token expires within `margin` of `now`. Unknown expiry counts as
     /// not expiring: the vendor's 401 triggers the refresh then.
-    pub fn expires_within(&self, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
+    pub(crate) fn expires_within(&self, now: DateTime<Utc>, margin: chrono::Duration) -> bool {
         expires_within(self.expires_at, now, margin)
     }
 }

@@ -13,27 +13,27 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// SQS's largest visibility timeout (12 hours).
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// A uniform sample in `[0, 1)`.
-pub fn sample() -> f64 {
+pub(crate) fn sample() -> f64 {
     fastrand::f64()
 }
 
 /// `base * 2^(n-1)` for the `n`th try (1-based), capped at `max`. Saturates instead of overflowing.
-pub fn exponential(base: Duration, max: Duration, n: u32) -> Duration {
+fn exponential(base: Duration, max: Duration, n: u32) -> Duration {
     let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
     base.saturating_mul(factor).min(max)
 }
 
 /// Full jitter: uniform in `[0, cap]`. Spreads retries of many consumers the most.
-pub fn full_jitter(cap: Duration, unit: f64) -> Duration {
+fn full_jitter(cap: Duration, unit: f64) -> Duration {
     cap.mul_f64(unit.clamp(0.0, 1.0))
 }
 
 /// Equal jitter: uniform in `[cap/2, cap]`. Still spreads retries, but the delay keeps growing,
 /// which is what a queue-level backoff is for.
-pub fn equal_jitter(cap: Duration, unit: f64) -> Duration {
+fn equal_jitter(cap: Duration, unit: f64) -> Duration {
     let half = cap / 2;
     half + (cap - half).mul_f64(unit.clamp(0.0, 1.0))
 }
@@ -61,7 +61,12 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The sleep before retry number `retry` (1 = the first retry), or `None` when the vendor asked
     /// for a longer wait than this policy sleeps in-process.
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, unit: f64) -> Option<Duration> {
+    pub(crate) fn delay(
+        &self,
+        retry: u32,
+        retry_after: Option<Duration>,
+        unit: f64,
+    ) -> Option<Duration> {
         let jittered = full_jitter(exponential(self.base, self.max, retry), unit);
         match retry_after {
             Some(after) if after > self.max => None,
@@ -91,7 +96,7 @@ impl VisibilityPolicy {
     /// `base * 2^(receive_count-1)`, capped and equal-jittered, stretched to a `Retry-After`, and
     /// never over `max` (the operator's ceiling on any wait, a vendor's or a broken
     /// connection's included) nor SQS's limit.
-    pub fn timeout(
+    pub(crate) fn timeout(
         &self,
         receive_count: u32,
         retry_after: Option<Duration>,
@@ -105,12 +110,21 @@ impl VisibilityPolicy {
 }
 
 /// Time left before `deadline` once `margin` is kept back; `None` means no deadline.
-pub fn budget(now: Instant, deadline: Option<Instant>, margin: Duration) -> Option<Duration> {
+pub(crate) fn budget(
+    now: Instant,
+    deadline: Option<Instant>,
+    margin: Duration,
+) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(now).saturating_sub(margin))
 }
 
 /// Whether sleeping `delay` now still leaves `margin` before the deadline.
-pub fn fits(now: Instant, delay: Duration, deadline: Option<Instant>, margin: Duration) -> bool {
+pub(crate) fn fits(
+    now: Instant,
+    delay: Duration,
+    deadline: Option<Instant>,
+    margin: Duration,
+) -> bool {
     budget(now, deadline, margin).is_none_or(|left| delay < left)
 }
 

@@ -9,48 +9,48 @@ const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Environment variables [`HarnessConfig`] is read from ([`FromEnv`]). Only `WORKER_QUEUE` is
 /// required.
-pub mod env {
+mod env {
     /// Logical queue name = the target vendor, e.g. `mailchimp`.
-    pub const QUEUE: &str = "WORKER_QUEUE";
+    pub(crate) const QUEUE: &str = "WORKER_QUEUE";
     /// Receives before SQS dead-letters a message; must equal the queue's redrive
     /// `maxReceiveCount`. Default 5.
-    pub const MAX_RECEIVES: &str = "WORKER_MAX_RECEIVES";
+    pub(crate) const MAX_RECEIVES: &str = "WORKER_MAX_RECEIVES";
     /// Seconds an idempotency claim lasts; must exceed the function timeout. Default 300.
-    pub const CLAIM_LEASE_SECONDS: &str = "WORKER_CLAIM_LEASE_SECONDS";
+    pub(crate) const CLAIM_LEASE_SECONDS: &str = "WORKER_CLAIM_LEASE_SECONDS";
     /// Days an (event, target) outcome is remembered for duplicate detection. Default 14.
-    pub const IDEMPOTENCY_TTL_DAYS: &str = "IDEMPOTENCY_TTL_DAYS";
+    pub(crate) const IDEMPOTENCY_TTL_DAYS: &str = "IDEMPOTENCY_TTL_DAYS";
     /// Days audit entries are kept. Default 90.
-    pub const AUDIT_TTL_DAYS: &str = "AUDIT_RETENTION_DAYS";
+    pub(crate) const AUDIT_TTL_DAYS: &str = "AUDIT_RETENTION_DAYS";
     /// Days dead letters (and their stored bodies) are kept. Default 365, as the stack's parameter.
-    pub const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
+    pub(crate) const DEAD_LETTER_TTL_DAYS: &str = "DEAD_LETTER_RETENTION_DAYS";
     /// Handler calls per receive, the first included. Default 3.
-    pub const RETRY_ATTEMPTS: &str = "WORKER_RETRY_ATTEMPTS";
+    pub(crate) const RETRY_ATTEMPTS: &str = "WORKER_RETRY_ATTEMPTS";
     /// In-invocation backoff base, milliseconds. Default 200.
-    pub const RETRY_BASE_MS: &str = "WORKER_RETRY_BASE_MS";
+    pub(crate) const RETRY_BASE_MS: &str = "WORKER_RETRY_BASE_MS";
     /// Longest in-invocation sleep, milliseconds. Default 5000.
-    pub const RETRY_MAX_MS: &str = "WORKER_RETRY_MAX_MS";
+    pub(crate) const RETRY_MAX_MS: &str = "WORKER_RETRY_MAX_MS";
     /// Visibility timeout after the first failed receive, seconds. Default 60.
-    pub const VISIBILITY_BASE_SECONDS: &str = "WORKER_VISIBILITY_BASE_SECONDS";
+    pub(crate) const VISIBILITY_BASE_SECONDS: &str = "WORKER_VISIBILITY_BASE_SECONDS";
     /// Largest visibility timeout a retried message gets, seconds: the backoff grows to it and
     /// a vendor's `Retry-After` (or a broken connection's wait) is cut to it. Default 3600.
-    pub const VISIBILITY_MAX_SECONDS: &str = "WORKER_VISIBILITY_MAX_SECONDS";
+    pub(crate) const VISIBILITY_MAX_SECONDS: &str = "WORKER_VISIBILITY_MAX_SECONDS";
     /// Time kept back before the invocation deadline for bookkeeping, milliseconds. Default 3000.
-    pub const DEADLINE_MARGIN_MS: &str = "WORKER_DEADLINE_MARGIN_MS";
+    pub(crate) const DEADLINE_MARGIN_MS: &str = "WORKER_DEADLINE_MARGIN_MS";
 }
 
 /// A worker's settings. [`HarnessConfig::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HarnessConfig {
     /// The logical queue (target vendor) this worker consumes.
-    pub queue: String,
+    pub(crate) queue: String,
     /// The queue's redrive `maxReceiveCount`: on this receive a transient failure is final.
     pub max_receives: u32,
     /// How long an idempotency claim lasts. The harness stretches it to cover the invocation's
     /// deadline, so this matters when a consumer dies mid-handler.
-    pub claim_lease: Duration,
-    pub idempotency_ttl: Duration,
-    pub audit_ttl: Duration,
-    pub dead_letter_ttl: Duration,
+    pub(crate) claim_lease: Duration,
+    pub(crate) idempotency_ttl: Duration,
+    pub(crate) audit_ttl: Duration,
+    pub(crate) dead_letter_ttl: Duration,
     pub retry: RetryPolicy,
     pub visibility: VisibilityPolicy,
     /// Time kept back before a deadline for the writes after the handler.

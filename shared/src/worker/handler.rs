@@ -36,7 +36,7 @@ pub enum Handled {
 
 impl Handled {
     /// The audit outcome this result is recorded as.
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         match self {
             Handled::Synced { .. } => Outcome::Synced,
             Handled::Unchanged => Outcome::Unchanged,
@@ -71,7 +71,7 @@ pub enum HandlerError {
 }
 
 /// The error class audit entries and dead letters carry for transient failures.
-pub const TRANSIENT_CLASS: &str = "transient";
+const TRANSIENT_CLASS: &str = "transient";
 
 impl HandlerError {
     /// A transient failure with no vendor hints.
@@ -93,7 +93,7 @@ impl HandlerError {
     }
 
     /// Adds the vendor's `Retry-After` (ignored on permanent errors, which are never retried).
-    pub fn with_retry_after(mut self, after: Duration) -> Self {
+    pub(crate) fn with_retry_after(mut self, after: Duration) -> Self {
         if let HandlerError::Transient { retry_after, .. } = &mut self {
             *retry_after = Some(after);
         }
@@ -118,14 +118,14 @@ impl HandlerError {
     }
 
     /// `transient`, or the permanent error's class.
-    pub fn class(&self) -> &str {
+    pub(crate) fn class(&self) -> &str {
         match self {
             HandlerError::Transient { .. } => TRANSIENT_CLASS,
             HandlerError::Permanent { class, .. } => class,
         }
     }
 
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             HandlerError::Transient { message, .. } | HandlerError::Permanent { message, .. } => {
                 message

@@ -26,10 +26,10 @@ use crate::ports::{
 };
 
 /// Bodies larger than this are kept as a blob, not inline in the dead-letter item.
-pub const INLINE_PAYLOAD_LIMIT: usize = 64 * 1024;
+const INLINE_PAYLOAD_LIMIT: usize = 64 * 1024;
 
 /// The error class of a message that is not a [`SyncEvent`].
-pub const UNDECODABLE_CLASS: &str = "undecodable";
+const UNDECODABLE_CLASS: &str = "undecodable";
 
 /// The worker harness. Cheap to share behind an `Arc`; one per worker process.
 pub struct Harness {
@@ -94,12 +94,15 @@ impl Harness {
         }
     }
 
-    pub fn config(&self) -> &HarnessConfig {
+    /// The settings the harness runs with (the local loop reads the queue name).
+    #[cfg(feature = "local")]
+    pub(crate) fn config(&self) -> &HarnessConfig {
         &self.config
     }
 
     /// The queue port, for hosts that receive and delete themselves (the local loop).
-    pub fn queue(&self) -> &Arc<dyn Queue> {
+    #[cfg(feature = "local")]
+    pub(crate) fn queue(&self) -> &Arc<dyn Queue> {
         &self.queue
     }
 

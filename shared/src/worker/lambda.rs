@@ -14,23 +14,23 @@ use super::report::BatchReport;
 use crate::ports::ReceivedMessage;
 
 /// The SQS system attribute carrying the receive count.
-pub const RECEIVE_COUNT_ATTRIBUTE: &str = "ApproximateReceiveCount";
+const RECEIVE_COUNT_ATTRIBUTE: &str = "ApproximateReceiveCount";
 
 /// The records of an SQS event, sorted by whether the harness can take them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SqsRecords {
+struct SqsRecords {
     /// Complete records.
-    pub messages: Vec<ReceivedMessage>,
+    messages: Vec<ReceivedMessage>,
     /// Ids of records with no receipt handle or body. They are reported failed, untouched: SQS
     /// redelivers them, and its redrive policy dead-letters them if they never arrive whole.
-    pub incomplete: Vec<String>,
+    incomplete: Vec<String>,
     /// Records with no message id. They cannot be reported one by one, so the invocation fails
     /// as a whole (see [`UnidentifiedRecords`]) rather than let Lambda delete them.
-    pub unidentified: usize,
+    unidentified: usize,
 }
 
 /// Splits an SQS event into messages for the harness and records it cannot take.
-pub fn messages_from_sqs(event: SqsEvent) -> SqsRecords {
+fn messages_from_sqs(event: SqsEvent) -> SqsRecords {
     let mut out = SqsRecords::default();
     for record in event.records {
         let Some(message_id) = record.message_id.filter(|id| !id.is_empty()) else {
@@ -99,7 +99,7 @@ pub async fn handle_sqs_event(
 }
 
 /// The invocation's deadline as an [`Instant`]; `None` when the runtime did not give one.
-pub fn deadline_of(context: &Context) -> Option<Instant> {
+fn deadline_of(context: &Context) -> Option<Instant> {
     if context.deadline == 0 {
         return None;
     }
@@ -111,7 +111,7 @@ pub fn deadline_of(context: &Context) -> Option<Instant> {
 }
 
 /// Serves SQS invocations with `harness` until the runtime stops.
-pub async fn run_lambda(harness: Harness) -> Result<(), lambda_runtime::Error> {
+pub(crate) async fn run_lambda(harness: Harness) -> Result<(), lambda_runtime::Error> {
     let harness = &harness;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {

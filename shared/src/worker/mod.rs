@@ -8,15 +8,15 @@
 //! failures a growing visibility timeout or a dead letter. See [`Harness::process_batch`].
 
 pub mod backoff;
-pub mod config;
-pub mod handler;
-pub mod harness;
+mod config;
+mod handler;
+mod harness;
 mod invoke;
 pub mod lambda;
 #[cfg(feature = "local")]
 pub mod local;
-pub mod report;
-pub mod trim;
+mod report;
+mod trim;
 
 pub use config::HarnessConfig;
 pub use handler::{Handled, HandlerError, TargetHandler};

@@ -4,13 +4,13 @@
 use serde_json::{Map, Value, json};
 
 /// The most serialized JSON an audit entry keeps for `before` or `written`.
-pub const AUDIT_VALUE_LIMIT: usize = 4096;
+pub(crate) const AUDIT_VALUE_LIMIT: usize = 4096;
 
 /// The most bytes of an error message (audit entries, dead-letter reasons) kept.
-pub const TEXT_LIMIT: usize = 2048;
+pub(crate) const TEXT_LIMIT: usize = 2048;
 
 /// The key of the note a trimmed value carries.
-pub const TRIMMED_KEY: &str = "_trimmed";
+const TRIMMED_KEY: &str = "_trimmed";
 
 /// Room kept for the note within the limit.
 const NOTE_RESERVE: usize = 512;
@@ -21,7 +21,7 @@ const NAMES_BUDGET: usize = 256;
 /// Returns `value` if its JSON fits in `limit` bytes. Otherwise an object keeps the fields that
 /// fit (small ones first come, first kept — ids and statuses, typically) plus a `_trimmed` note
 /// with the original size and the omitted field names; anything else becomes just the note.
-pub fn trim_value(value: Value, limit: usize) -> Value {
+pub(crate) fn trim_value(value: Value, limit: usize) -> Value {
     let size = json_len(&value);
     if size <= limit {
         return value;
@@ -59,7 +59,7 @@ pub fn trim_value(value: Value, limit: usize) -> Value {
 }
 
 /// `text` cut to at most `limit` bytes on a character boundary, marked when cut.
-pub fn trim_text(text: &str, limit: usize) -> String {
+pub(crate) fn trim_text(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_string();
     }

@@ -84,7 +84,7 @@ pub fn store_id(connection_name: &str, connection: &Connection) -> String {
 }
 
 impl FreshbooksToMailchimp {
-    pub fn new(
+    pub(crate) fn new(
         clients: Arc<dyn VendorClients>,
         id_map: Arc<dyn IdMap>,
         clock: Arc<dyn Clock>,

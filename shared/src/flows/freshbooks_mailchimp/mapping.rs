@@ -17,7 +17,7 @@ use crate::vendors::mailchimp::models::{
 };
 
 /// Mailchimp's limit on customer (and advisable limit on store) ids.
-pub const MAX_ID_LEN: usize = 50;
+const MAX_ID_LEN: usize = 50;
 
 use crate::flows::mailchimp_member::{
     clean_email, name_merge_field_definitions, name_merge_fields,
@@ -25,19 +25,19 @@ use crate::flows::mailchimp_member::{
 
 /// The flow's own merge tags. Tags are at most 10 characters (Mailchimp's limit).
 /// `paid_up` | `pending` | `overdue`.
-pub const FB_STATUS: &str = "FB_STATUS";
+const FB_STATUS: &str = "FB_STATUS";
 /// Outstanding balance in the client's currency.
-pub const FB_BALANCE: &str = "FB_BALANCE";
+const FB_BALANCE: &str = "FB_BALANCE";
 /// Total of the latest invoice.
-pub const FB_LASTINV: &str = "FB_LASTINV";
+const FB_LASTINV: &str = "FB_LASTINV";
 /// Date of the latest invoice.
-pub const FB_LASTDT: &str = "FB_LASTDT";
+const FB_LASTDT: &str = "FB_LASTDT";
 
 /// The tag every synced member carries.
-pub const TAG_FRESHBOOKS: &str = "freshbooks";
+const TAG_FRESHBOOKS: &str = "freshbooks";
 
 /// The merge fields the flow needs on the audience, created when missing.
-pub fn merge_field_definitions() -> Vec<MergeField> {
+pub(crate) fn merge_field_definitions() -> Vec<MergeField> {
     let field = |tag: &str, name: &str, kind: &str| MergeField {
         tag: tag.to_string(),
         name: name.to_string(),
@@ -56,7 +56,7 @@ pub fn merge_field_definitions() -> Vec<MergeField> {
 /// A client's standing, from its invoices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
+pub(crate) enum PaymentStatus {
     /// Nothing outstanding.
     PaidUp,
     /// Something outstanding, nothing past due.
@@ -66,14 +66,14 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 3] = [
+    const ALL: [PaymentStatus; 3] = [
         PaymentStatus::PaidUp,
         PaymentStatus::Pending,
         PaymentStatus::Overdue,
     ];
 
     /// The `FB_STATUS` merge-field value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::PaidUp => "paid_up",
             PaymentStatus::Pending => "pending",
@@ -82,7 +82,7 @@ impl PaymentStatus {
     }
 
     /// The member tag for this status.
-    pub fn tag(self) -> &'static str {
+    fn tag(self) -> &'static str {
         match self {
             PaymentStatus::PaidUp => "fb-paid-up",
             PaymentStatus::Pending => "fb-pending",
@@ -93,21 +93,21 @@ impl PaymentStatus {
 
 /// The latest invoice's total and date.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastInvoice {
-    pub total: Decimal,
-    pub currency: Option<String>,
-    pub date: Option<NaiveDate>,
+struct LastInvoice {
+    total: Decimal,
+    currency: Option<String>,
+    date: Option<NaiveDate>,
 }
 
 /// The FreshBooks financial context a member carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FinancialContext {
-    pub status: PaymentStatus,
+pub(crate) struct FinancialContext {
+    pub(crate) status: PaymentStatus,
     /// The currency `balance` is in: the client's, else the latest invoice's.
-    pub currency: Option<String>,
+    pub(crate) currency: Option<String>,
     /// Sum of `outstanding` over the client's sent, undeleted invoices in `currency`.
-    pub balance: Decimal,
-    pub last_invoice: Option<LastInvoice>,
+    balance: Decimal,
+    last_invoice: Option<LastInvoice>,
 }
 
 /// Invoices that count: sent (not draft) and not deleted — what FreshBooks' own accounting
@@ -117,7 +117,7 @@ fn counts(invoice: &Invoice) -> bool {
 }
 
 /// An invoice's currency: `currency_code`, else the code on its amount.
-pub fn invoice_currency(invoice: &Invoice) -> Option<String> {
+fn invoice_currency(invoice: &Invoice) -> Option<String> {
     invoice
         .currency_code
         .clone()
@@ -142,7 +142,7 @@ fn invoice_order(a: &Invoice, b: &Invoice) -> std::cmp::Ordering {
 /// outstanding and a due date before today; pending when any has something outstanding; else
 /// paid up. The balance sums one currency only, because amounts in different currencies do not
 /// add up.
-pub fn financial_context(
+pub(crate) fn financial_context(
     client: &Client,
     invoices: &[Invoice],
     today: NaiveDate,
@@ -189,13 +189,13 @@ pub fn financial_context(
 
 /// The client's email as Mailchimp should see it: trimmed, `None` when blank. Case is kept
 /// (Mailchimp stores the address as given and hashes it lower-cased).
-pub fn client_email(client: &Client) -> Option<String> {
+pub(crate) fn client_email(client: &Client) -> Option<String> {
     clean_email(client.email.as_deref())
 }
 
 /// Decimal → JSON number for a Mailchimp body. Every `Decimal` fits an `f64` (with rounding
 /// beyond ~15 significant digits, far past any invoice amount).
-pub fn to_f64(d: Decimal) -> f64 {
+fn to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or_default()
 }
 
@@ -203,7 +203,7 @@ pub fn to_f64(d: Decimal) -> f64 {
 /// has them, so a blank FreshBooks field does not wipe what someone typed in Mailchimp. The
 /// `FB_*` fields are the flow's own and always sent; empty ones are sent as `""` to clear a
 /// stale value (the upsert skips merge validation).
-pub fn member_upsert(
+pub(crate) fn member_upsert(
     client: &Client,
     email: &str,
     ctx: &FinancialContext,
@@ -237,7 +237,7 @@ pub fn member_upsert(
 
 /// The tag changes for a context: `freshbooks` and the status tag on, the other two status tags
 /// off (a client moves between them).
-pub fn status_tags(ctx: &FinancialContext) -> Vec<TagChange> {
+pub(crate) fn status_tags(ctx: &FinancialContext) -> Vec<TagChange> {
     let mut tags = vec![TagChange {
         name: TAG_FRESHBOOKS.to_string(),
         status: true,
@@ -251,7 +251,7 @@ pub fn status_tags(ctx: &FinancialContext) -> Vec<TagChange> {
 
 /// The e-commerce customer id of a FreshBooks client: `fb-<account>-<client id>`, or a hash of
 /// both when that would pass Mailchimp's 50-character limit.
-pub fn customer_id(account: &str, client_id: &str) -> String {
+fn customer_id(account: &str, client_id: &str) -> String {
     let id = format!("fb-{account}-{client_id}");
     if id.len() <= MAX_ID_LEN {
         id
@@ -262,7 +262,7 @@ pub fn customer_id(account: &str, client_id: &str) -> String {
 
 /// The e-commerce customer for a client. `opt_in_status` is always false: an invoice is not
 /// marketing consent, and Mailchimp never lets `false` downgrade an existing member.
-pub fn customer(account: &str, client: &Client, email: &str) -> Customer {
+pub(crate) fn customer(account: &str, client: &Client, email: &str) -> Customer {
     let clean = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -281,7 +281,7 @@ pub fn customer(account: &str, client: &Client, email: &str) -> Customer {
 
 /// The store id a connection writes to when it names none: the connection name, shortened with
 /// a hash past Mailchimp's 50 characters.
-pub fn default_store_id(connection: &str) -> String {
+pub(crate) fn default_store_id(connection: &str) -> String {
     if connection.len() <= MAX_ID_LEN {
         connection.to_string()
     } else {
@@ -303,7 +303,7 @@ fn line_title(line: &Line) -> String {
 /// The product (and variant) id for a line name: FreshBooks lines name free-text items, not
 /// catalogue entries, so the id is derived from the normalised name (case and spacing ignored)
 /// and the same name always lands on the same product.
-pub fn product_id(name: &str) -> String {
+pub(crate) fn product_id(name: &str) -> String {
     let normalised = name
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -319,7 +319,7 @@ const WHOLE_INVOICE_LINE: &str = "invoice";
 
 /// The products an invoice's lines need, each with one variant of the same id (Mailchimp's
 /// own plugin models catalogue-less items this way, docs/vendors/mailchimp.md §3.3), without duplicates.
-pub fn products(invoice: &Invoice) -> Vec<Product> {
+pub(crate) fn products(invoice: &Invoice) -> Vec<Product> {
     let titles: Vec<String> = if invoice.lines.is_empty() {
         vec![WHOLE_INVOICE.to_string()]
     } else {
@@ -348,7 +348,7 @@ pub fn products(invoice: &Invoice) -> Vec<Product> {
 /// 2.5 kg): a positive whole quantity is sent as is with the unit cost as price; anything else
 /// (fractional, zero, negative) is sent as quantity 1 priced at the line amount, so the line
 /// still adds up to what the invoice says.
-pub fn order_line(line: &Line) -> OrderLine {
+fn order_line(line: &Line) -> OrderLine {
     let id = product_id(&line_title(line));
     let whole = (line.qty > Decimal::ZERO && line.qty.fract().is_zero())
         .then(|| line.qty.to_i64())
@@ -367,7 +367,7 @@ pub fn order_line(line: &Line) -> OrderLine {
 }
 
 /// Fully paid according to any of FreshBooks' three status fields.
-pub fn is_paid(invoice: &Invoice) -> bool {
+fn is_paid(invoice: &Invoice) -> bool {
     matches!(
         invoice.payment_status.as_deref(),
         Some("paid" | "auto-paid")
@@ -380,9 +380,9 @@ pub fn is_paid(invoice: &Invoice) -> bool {
 
 /// What the order already in Mailchimp says, for [`financial_status`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ExistingOrder<'a> {
-    pub financial_status: Option<&'a str>,
-    pub order_total: f64,
+pub(crate) struct ExistingOrder<'a> {
+    pub(crate) financial_status: Option<&'a str>,
+    pub(crate) order_total: f64,
 }
 
 /// The order's `financial_status`, given the existing order (if any):
@@ -391,7 +391,10 @@ pub struct ExistingOrder<'a> {
 /// refunded; it stays refunded until paid again. A paid invoice that is merely edited to a
 /// higher total (now partially paid) is `pending`, not a refund. Anything else (sent, viewed,
 /// partial, overdue, a synced draft) → `pending`.
-pub fn financial_status(invoice: &Invoice, existing: Option<ExistingOrder<'_>>) -> &'static str {
+pub(crate) fn financial_status(
+    invoice: &Invoice,
+    existing: Option<ExistingOrder<'_>>,
+) -> &'static str {
     if invoice.is_deleted() {
         "cancelled"
     } else if is_paid(invoice) {
@@ -416,7 +419,7 @@ fn cents(d: Decimal) -> i64 {
 
 /// Why an invoice cannot become an order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MappingError {
+pub(crate) enum MappingError {
     #[error("invoice {0} has no currency (neither currency_code nor amount.code)")]
     NoCurrency(String),
 }
@@ -426,7 +429,7 @@ pub enum MappingError {
 /// `create_date` at midnight US/Eastern, so purchase-date segments use the invoice date rather
 /// than the sync time. `updated_at_foreign` is left out on purpose: it would change with every
 /// FreshBooks edit and defeat skip-unchanged for edits the order does not show.
-pub fn order(
+pub(crate) fn order(
     account: &str,
     invoice: &Invoice,
     existing: Option<ExistingOrder<'_>>,

@@ -11,9 +11,9 @@
 //! they write, and pass `is_syncing` on tag updates, so Mailchimp automations do not e-mail
 //! customers about historical orders.
 
-pub mod handler;
-pub mod mapping;
-pub mod options;
+mod handler;
+mod mapping;
+mod options;
 
 pub use handler::{FreshbooksToMailchimp, store_id};
 pub use options::Options;

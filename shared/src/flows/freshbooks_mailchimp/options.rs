@@ -12,19 +12,19 @@ use crate::flows::options::strict_bool;
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// `status_if_new` for member upserts; default `transactional`.
-    pub status_if_new: MemberStatus,
+    pub(crate) status_if_new: MemberStatus,
     /// Sync draft invoices as `pending` orders; default false (drafts do not count in
     /// FreshBooks' accounting until sent).
     #[serde(deserialize_with = "strict_bool")]
-    pub sync_drafts: bool,
+    pub(crate) sync_drafts: bool,
     /// When a client's email changes: archive the old address's member (default) or keep it.
-    pub on_email_change: Retire,
+    pub(crate) on_email_change: Retire,
     /// When a client is deleted: archive its member (default) or keep it.
-    pub on_client_delete: Retire,
+    pub(crate) on_client_delete: Retire,
     /// Also carry the payment status as tags (`freshbooks`, `fb-paid-up` | `fb-pending` |
     /// `fb-overdue`); default true. Merge fields are always written.
     #[serde(deserialize_with = "strict_bool")]
-    pub tags: bool,
+    pub(crate) tags: bool,
 }
 
 impl Default for Options {

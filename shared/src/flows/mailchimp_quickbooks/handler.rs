@@ -36,11 +36,11 @@ use crate::worker::{Handled, HandlerError};
 /// The most sparse updates one event makes to keep the status line current when each meets a
 /// concurrent edit (Fault 5010). Bounded so two writers cannot spin; the queue's retry comes
 /// after a delay, by which time the other writer is usually done.
-pub const MAX_ATTEMPTS: u32 = 4;
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
 
 /// The Mailchimp → QuickBooks flow, which the QuickBooks worker's
 /// [`crate::flows::TargetDispatch`] dispatches to.
-pub struct MailchimpToQuickbooks {
+pub(crate) struct MailchimpToQuickbooks {
     clients: Arc<dyn VendorClients>,
 }
 
@@ -61,7 +61,7 @@ struct StatusResult {
 }
 
 impl MailchimpToQuickbooks {
-    pub fn new(clients: Arc<dyn VendorClients>) -> Self {
+    pub(crate) fn new(clients: Arc<dyn VendorClients>) -> Self {
         MailchimpToQuickbooks { clients }
     }
 }
@@ -180,7 +180,7 @@ fn skipped(reason: String) -> Result<Handled, HandlerError> {
 /// The addresses to look the customer up by, in order, without repeats: `upemail` tries the old
 /// address first (the customer still has it, unless someone already changed it in QuickBooks),
 /// then the new one; every other event its `email`.
-pub fn lookup_emails(event: &SyncEvent) -> Vec<String> {
+fn lookup_emails(event: &SyncEvent) -> Vec<String> {
     let field = |k: &str| {
         event
             .detail
@@ -243,7 +243,7 @@ async fn find_customer(
 
 /// The pick among the customers sharing an address, and a sentence on it when there were
 /// several.
-pub fn choose(mut found: Vec<Customer>) -> Option<(Customer, Option<String>)> {
+pub(crate) fn choose(mut found: Vec<Customer>) -> Option<(Customer, Option<String>)> {
     found.retain(|c| !c.is_deleted());
     found.sort_by(|a, b| {
         let key = |c: &Customer| (!c.active, c.id.parse::<u64>().unwrap_or(u64::MAX));
@@ -273,7 +273,7 @@ pub fn choose(mut found: Vec<Customer>) -> Option<(Customer, Option<String>)> {
 /// the same `requestid` with the first result, so a retried event never adds a second note.
 /// A hash keeps it short (Intuit's length limit on `requestid` is UNCONFIRMED; 36 characters
 /// stay well inside any UUID-sized limit).
-pub fn note_request_id(connection: &str, event_id: &str, customer_id: &str) -> String {
+pub(crate) fn note_request_id(connection: &str, event_id: &str, customer_id: &str) -> String {
     format!(
         "mlc-{}",
         short_hash(&[connection, event_id, customer_id], 32)

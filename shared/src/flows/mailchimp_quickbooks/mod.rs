@@ -7,12 +7,11 @@
 //! - [`handler`]: [`MailchimpToQuickbooks`], the orchestration (the QuickBooks worker reaches it
 //!   through [`crate::flows::TargetDispatch`]).
 
-pub mod handler;
-pub mod note;
-pub mod options;
+mod handler;
+mod note;
+mod options;
 
-pub use handler::{MAX_ATTEMPTS, MailchimpToQuickbooks};
-pub use note::{MemberChange, STATUS_MARKER, StatusLine};
+pub(crate) use handler::MailchimpToQuickbooks;
 pub use options::Options;
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::vendors::quickbooks::models::MAX_NOTE_CHARS;
 
 /// Every status line begins with this; it is how the line is found again. Changing it would
 /// leave the old lines behind in every customer's notes, so it is fixed.
-pub const STATUS_MARKER: &str = "Mailchimp email status:";
+pub(crate) const STATUS_MARKER: &str = "Mailchimp email status:";
 
 /// Separates the status from its time in a status line; the time is read back from after the
 /// last occurrence to order events ([`StatusLine::time_of`]).
@@ -34,7 +34,7 @@ const MAX_VALUE_CHARS: usize = 120;
 
 /// A Mailchimp member event, as the flow records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberChange {
+pub(crate) enum MemberChange {
     Subscribed,
     /// `action` `delete` means the member was also deleted from the audience.
     Unsubscribed {
@@ -53,13 +53,14 @@ pub enum MemberChange {
 }
 
 /// The member operations the flow records.
-pub const OPERATIONS: [&str; 5] = ["subscribe", "unsubscribe", "profile", "upemail", "cleaned"];
+pub(crate) const OPERATIONS: [&str; 5] =
+    ["subscribe", "unsubscribe", "profile", "upemail", "cleaned"];
 
 impl MemberChange {
     /// The change a member event of `operation` with `detail` (`{email, old_email, new_email,
     /// reason, action}`) describes; `None` for operations not in [`OPERATIONS`], or an
     /// `upemail` without its new address.
-    pub fn from_event(operation: &str, detail: &Map<String, Value>) -> Option<MemberChange> {
+    pub(crate) fn from_event(operation: &str, detail: &Map<String, Value>) -> Option<MemberChange> {
         let field = |k: &str| {
             detail
                 .get(k)
@@ -86,7 +87,7 @@ impl MemberChange {
     }
 
     /// What happened, for the activity note: `unsubscribed (reason: manual)`.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         match self {
             MemberChange::Subscribed => "subscribed".into(),
             MemberChange::Unsubscribed { reason, deleted } => {
@@ -114,7 +115,7 @@ impl MemberChange {
     /// The e-mail status this change leaves, with its detail: `("unsubscribed",
     /// Some("reason: manual"))`. `None` for a profile update, which says nothing about whether
     /// mail reaches the person, so it leaves the status line as it is.
-    pub fn status(&self) -> Option<(&'static str, Option<String>)> {
+    fn status(&self) -> Option<(&'static str, Option<String>)> {
         match self {
             MemberChange::Subscribed => Some(("subscribed", None)),
             MemberChange::Unsubscribed { reason, deleted } => Some((
@@ -165,7 +166,7 @@ fn cleaned_reason(reason: &str) -> &str {
 
 /// The activity note: `Mailchimp: unsubscribed (reason: manual) at 2026-03-02 17:04 UTC`, cut
 /// to [`MAX_NOTE_CHARS`] characters.
-pub fn activity_note(change: &MemberChange, at: DateTime<Utc>) -> String {
+pub(crate) fn activity_note(change: &MemberChange, at: DateTime<Utc>) -> String {
     let text = format!(
         "Mailchimp: {} at {}",
         change.describe(),
@@ -177,21 +178,21 @@ pub fn activity_note(change: &MemberChange, at: DateTime<Utc>) -> String {
 /// The one status line a customer's `Notes` holds:
 /// `Mailchimp email status: unsubscribed (reason: manual), as of 2026-03-02 17:04:05 UTC`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusLine {
-    pub status: &'static str,
-    pub detail: Option<String>,
-    pub at: DateTime<Utc>,
+pub(crate) struct StatusLine {
+    pub(crate) status: &'static str,
+    pub(crate) detail: Option<String>,
+    pub(crate) at: DateTime<Utc>,
 }
 
 impl StatusLine {
     /// The line `change` at `at` leaves; `None` when it does not change the status.
-    pub fn for_change(change: &MemberChange, at: DateTime<Utc>) -> Option<StatusLine> {
+    pub(crate) fn for_change(change: &MemberChange, at: DateTime<Utc>) -> Option<StatusLine> {
         let (status, detail) = change.status()?;
         Some(StatusLine { status, detail, at })
     }
 
     /// The whole line, with the detail.
-    pub fn full(&self) -> String {
+    pub(crate) fn full(&self) -> String {
         match &self.detail {
             Some(d) => self.render(&format!("{} ({d})", self.status)),
             None => self.short(),
@@ -199,7 +200,7 @@ impl StatusLine {
     }
 
     /// The line without the detail: what goes in when the full one does not fit.
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         self.render(self.status)
     }
 
@@ -209,7 +210,7 @@ impl StatusLine {
 
     /// The time a status line (ours, possibly shortened) says it is as of; `None` when it was
     /// edited beyond recognition.
-    pub fn time_of(line: &str) -> Option<DateTime<Utc>> {
+    pub(crate) fn time_of(line: &str) -> Option<DateTime<Utc>> {
         let (_, time) = line.trim_end().rsplit_once(AS_OF)?;
         NaiveDateTime::parse_from_str(time, LINE_TIME)
             .ok()
@@ -219,7 +220,7 @@ impl StatusLine {
 
 /// What to do with a customer's `Notes` for one status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotesPlan {
+pub(crate) enum NotesPlan {
     /// The notes already hold this line (full or short): no write.
     Current,
     /// The notes hold a line as of a later time than the event: an older event (a late
@@ -237,7 +238,7 @@ pub enum NotesPlan {
 }
 
 /// The first status line in `notes` (without its line break), if any.
-pub fn find_status_line(notes: &str) -> Option<&str> {
+pub(crate) fn find_status_line(notes: &str) -> Option<&str> {
     status_line_range(notes).map(|r| &notes[r])
 }
 
@@ -262,7 +263,7 @@ fn status_line_range(notes: &str) -> Option<Range<usize>> {
 /// event's. A strictly later existing line wins; an equal time is rewritten (two events of one
 /// second cannot be ordered, so the last handled wins); a line whose time cannot be read (the
 /// user edited it) is treated as older.
-pub fn plan_notes(notes: Option<&str>, line: &StatusLine) -> NotesPlan {
+pub(crate) fn plan_notes(notes: Option<&str>, line: &StatusLine) -> NotesPlan {
     let notes = notes.unwrap_or_default();
     let (full, short) = (line.full(), line.short());
     let range = status_line_range(notes);
@@ -304,7 +305,7 @@ pub fn plan_notes(notes: Option<&str>, line: &StatusLine) -> NotesPlan {
 }
 
 /// `value` with control characters turned into spaces, trimmed, cut to `max` characters.
-pub fn clean(value: &str, max: usize) -> String {
+pub(crate) fn clean(value: &str, max: usize) -> String {
     let spaced: String = value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -313,7 +314,7 @@ pub fn clean(value: &str, max: usize) -> String {
 }
 
 /// `text` cut to at most `max` characters, ending in `…` when cut.
-pub fn cut(text: &str, max: usize) -> String {
+pub(crate) fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

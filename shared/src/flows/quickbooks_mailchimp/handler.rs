@@ -40,7 +40,7 @@ const SOURCE: SourceSpec = SourceSpec {
 
 /// The QuickBooks → Mailchimp flow, which the Mailchimp worker's
 /// [`crate::flows::TargetDispatch`] dispatches to.
-pub struct QuickbooksToMailchimp {
+pub(crate) struct QuickbooksToMailchimp {
     parts: FlowParts,
 }
 
@@ -54,7 +54,7 @@ struct Cx<'a> {
 }
 
 impl QuickbooksToMailchimp {
-    pub fn new(
+    pub(crate) fn new(
         clients: Arc<dyn VendorClients>,
         id_map: Arc<dyn IdMap>,
         clock: Arc<dyn Clock>,

@@ -14,32 +14,32 @@ use crate::vendors::quickbooks::models::Customer;
 
 /// The id-map fingerprint prefix of a merged-away customer: `merged:<survivor id>`. Never a
 /// sha256 hex, so it cannot collide with a real fingerprint.
-pub const MERGED_PREFIX: &str = "merged:";
+const MERGED_PREFIX: &str = "merged:";
 
 /// The id-map key of a customer, under the connection name.
-pub fn customer_key(customer_id: &str) -> String {
+pub(crate) fn customer_key(customer_id: &str) -> String {
     format!("customer:{customer_id}")
 }
 
 /// The tombstone fingerprint of a customer merged into `survivor`.
-pub fn merged_fingerprint(survivor: &str) -> String {
+pub(crate) fn merged_fingerprint(survivor: &str) -> String {
     format!("{MERGED_PREFIX}{survivor}")
 }
 
 /// The survivor a tombstone fingerprint names, if it is one.
-pub fn merged_into(fingerprint: &str) -> Option<&str> {
+pub(crate) fn merged_into(fingerprint: &str) -> Option<&str> {
     fingerprint.strip_prefix(MERGED_PREFIX)
 }
 
 /// Whether the customer should have a member: active, and not a CDC "deleted" stub.
 /// QuickBooks has no hard delete for customers; deactivation is its delete (docs/vendors/quickbooks.md §3.2).
-pub fn is_live(customer: &Customer) -> bool {
+pub(crate) fn is_live(customer: &Customer) -> bool {
     customer.active && !customer.is_deleted()
 }
 
 /// The customer's primary email as Mailchimp should see it (trimmed, case kept), `None` when
 /// missing or blank.
-pub fn customer_email(customer: &Customer) -> Option<String> {
+pub(crate) fn customer_email(customer: &Customer) -> Option<String> {
     clean_email(customer.email())
 }
 
@@ -47,7 +47,7 @@ pub fn customer_email(customer: &Customer) -> Option<String> {
 /// `FamilyName`, `COMPANY` = `CompanyName`, each only when QuickBooks has it (a blank field does
 /// not wipe what someone typed in Mailchimp). Only `status_if_new` is set — never `status` — so
 /// a member who unsubscribed (or was archived) in Mailchimp keeps that status.
-pub fn member_upsert(customer: &Customer, email: &str, status_if_new: &str) -> MemberUpsert {
+pub(crate) fn member_upsert(customer: &Customer, email: &str, status_if_new: &str) -> MemberUpsert {
     MemberUpsert {
         email_address: email.to_string(),
         status_if_new: status_if_new.to_string(),
@@ -64,14 +64,14 @@ pub fn member_upsert(customer: &Customer, email: &str, status_if_new: &str) -> M
 /// out on purpose: it happens once, with the email change that triggers it (the id map's
 /// address then differs), and a print that remembered it would make the next event after an
 /// email change — such as the QuickBooks update our own `Notes` write causes — write again.
-pub fn member_fingerprint(list_id: &str, member: &MemberUpsert) -> String {
+pub(crate) fn member_fingerprint(list_id: &str, member: &MemberUpsert) -> String {
     fingerprint(&json!({"list": list_id, "member": member}))
 }
 
 /// The merged-away customer id of a merge event. The QuickBooks webhook parser puts it in
 /// `detail.deleted_id`; the vendor spellings (`deletedId` legacy, `deletedid` CloudEvents) and a
 /// number instead of a string are accepted too, in case an event was built elsewhere.
-pub fn merged_away_id(detail: &Map<String, Value>) -> Option<String> {
+pub(crate) fn merged_away_id(detail: &Map<String, Value>) -> Option<String> {
     ["deleted_id", "deletedId", "deletedid"]
         .iter()
         .find_map(|k| match detail.get(*k)? {

@@ -7,11 +7,11 @@
 //! - [`handler`]: [`QuickbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
 //!   through [`crate::flows::TargetDispatch`]).
 
-pub mod handler;
-pub mod mapping;
-pub mod options;
+mod handler;
+mod mapping;
+mod options;
 
-pub use handler::QuickbooksToMailchimp;
+pub(crate) use handler::QuickbooksToMailchimp;
 pub use options::Options;
 
 #[cfg(test)]

@@ -12,13 +12,13 @@ use crate::flows::mailchimp_member::{MemberStatus, Retire};
 pub struct Options {
     /// `status_if_new` for member upserts; default `transactional` (an accounting record is not
     /// marketing consent). `status` itself is never sent.
-    pub status_if_new: MemberStatus,
+    pub(crate) status_if_new: MemberStatus,
     /// When a customer's email changes (or a merge leaves a second address behind): archive the
     /// old address's member (default) or keep it.
-    pub on_email_change: Retire,
+    pub(crate) on_email_change: Retire,
     /// When a customer is deactivated (QuickBooks' "delete") or gone: archive its member
     /// (default) or keep it.
-    pub on_customer_deactivate: Retire,
+    pub(crate) on_customer_deactivate: Retire,
 }
 
 #[cfg(test)]

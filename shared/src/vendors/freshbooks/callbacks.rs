@@ -22,7 +22,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.freshbooks.com";
 
 /// Whole-request timeout: the handshake is confirmed inside a webhook request, which must
 /// answer quickly.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest response body read; a callback object is a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;
@@ -45,7 +45,7 @@ pub trait CallbackVerifier: Send + Sync {
 /// Client for `…/events/account/{account_id}/events/callbacks/{callback_id}`. Construction costs
 /// nothing: the HTTP client (and its TLS roots) is built on first use, so creating this at
 /// Lambda init does not slow cold starts for deliveries that never need it.
-pub struct CallbacksClient {
+pub(crate) struct CallbacksClient {
     base_url: Url,
     timeout: Duration,
     http: OnceLock<reqwest::Client>,
@@ -53,7 +53,7 @@ pub struct CallbacksClient {
 
 impl CallbacksClient {
     /// A client for FreshBooks' production API.
-    pub fn new() -> Self {
+    fn new() -> Self {
         Self {
             // A constant, valid URL.
             base_url: Url::parse(DEFAULT_BASE_URL).expect("DEFAULT_BASE_URL is a valid URL"),
@@ -63,7 +63,7 @@ impl CallbacksClient {
     }
 
     /// A client for another base URL (the sandbox), e.g. `http://127.0.0.1:8081`.
-    pub fn with_base_url(base_url: &str) -> Result<Self, FreshbooksError> {
+    pub(crate) fn with_base_url(base_url: &str) -> Result<Self, FreshbooksError> {
         Ok(Self {
             base_url: super::client::parse_base_url(base_url)?,
             ..Self::new()
@@ -71,7 +71,8 @@ impl CallbacksClient {
     }
 
     /// Replaces the whole-request timeout ([`DEFAULT_TIMEOUT`]).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    #[cfg(test)]
+    fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self.http = OnceLock::new();
         self
@@ -79,7 +80,7 @@ impl CallbacksClient {
 
     /// `PUT /events/account/{account_id}/events/callbacks/{callback_id}` with
     /// `{"callback":{"verifier":"…"}}`; returns `response.result.callback.verified`.
-    pub async fn verify(
+    async fn verify(
         &self,
         access_token: &SecretString,
         account_id: &str,

@@ -32,13 +32,13 @@ use crate::vendors::{is_plain_id, json_error_category};
 pub use super::callbacks::DEFAULT_BASE_URL;
 
 /// Whole-request timeout (connect, send, read the body).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Largest response body read: a page of 100 invoices with lines is well under this.
-pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 
 /// FreshBooks caps `per_page` at 100 (docs/vendors/freshbooks.md §3.2).
-pub const PER_PAGE: u32 = 100;
+const PER_PAGE: u32 = 100;
 
 /// A listing longer than this many pages is refused rather than followed forever.
 const MAX_PAGES: u64 = 10_000;
@@ -429,7 +429,7 @@ impl std::fmt::Debug for FreshbooksClient {
 /// "Does not exist", in any of FreshBooks' shapes: HTTP 404; errno 1012 (accounting "… not
 /// found", also seen with HTTP 200) or 404 (events API); or, tolerantly since the full errno
 /// table is UNCONFIRMED, a message saying "not found".
-pub fn is_not_found(e: &FreshbooksError) -> bool {
+fn is_not_found(e: &FreshbooksError) -> bool {
     match e {
         FreshbooksError::Api {
             status,

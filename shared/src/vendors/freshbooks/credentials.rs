@@ -38,9 +38,9 @@ pub struct Credentials {
     "FreshBooks credentials are not valid JSON of the expected shape ({category} error at line {line}, column {column})"
 )]
 pub struct CredentialsError {
-    pub category: &'static str,
-    pub line: usize,
-    pub column: usize,
+    category: &'static str,
+    line: usize,
+    column: usize,
 }
 
 impl Credentials {

@@ -10,10 +10,8 @@ use chrono_tz::US::Eastern;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// `vis_state`: 0 active, 1 deleted, 2 archived (docs/vendors/freshbooks.md §3.2).
-pub const VIS_ACTIVE: i64 = 0;
-pub const VIS_DELETED: i64 = 1;
-pub const VIS_ARCHIVED: i64 = 2;
+/// The `vis_state` of a deleted record (0 is active, 2 archived; docs/vendors/freshbooks.md §3.2).
+pub(crate) const VIS_DELETED: i64 = 1;
 
 /// `{"amount": "1222.00", "code": "USD"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,11 +20,11 @@ pub struct Money {
     pub amount: Decimal,
     /// Upper-case ISO-4217; FreshBooks omits it in some request echoes.
     #[serde(default)]
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
 }
 
 impl Money {
-    pub fn zero() -> Self {
+    fn zero() -> Self {
         Money {
             amount: Decimal::ZERO,
             code: None,
@@ -38,26 +36,26 @@ impl Money {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Client {
     #[serde(deserialize_with = "id_string")]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub fname: Option<String>,
+    pub(crate) fname: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub lname: Option<String>,
+    pub(crate) lname: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub organization: Option<String>,
+    pub(crate) organization: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub currency_code: Option<String>,
+    pub(crate) currency_code: Option<String>,
     #[serde(default)]
-    pub vis_state: i64,
+    pub(crate) vis_state: i64,
     /// US/Eastern, zone-less: `2019-11-14 11:27:45`.
     #[serde(default, deserialize_with = "blank_is_none")]
     pub updated: Option<String>,
 }
 
 impl Client {
-    pub fn is_deleted(&self) -> bool {
+    pub(crate) fn is_deleted(&self) -> bool {
         self.vis_state == VIS_DELETED
     }
 }
@@ -67,25 +65,25 @@ impl Client {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Invoice {
     #[serde(deserialize_with = "id_string")]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub invoice_number: Option<String>,
+    pub(crate) invoice_number: Option<String>,
     /// The client's id.
     #[serde(deserialize_with = "id_string")]
     pub customerid: String,
     #[serde(default)]
-    pub create_date: Option<NaiveDate>,
+    pub(crate) create_date: Option<NaiveDate>,
     #[serde(default)]
-    pub due_date: Option<NaiveDate>,
+    pub(crate) due_date: Option<NaiveDate>,
     #[serde(default, deserialize_with = "blank_date_is_none")]
     pub date_paid: Option<NaiveDate>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub currency_code: Option<String>,
+    pub(crate) currency_code: Option<String>,
     pub amount: Money,
     #[serde(default = "Money::zero")]
     pub outstanding: Money,
     #[serde(default = "Money::zero")]
-    pub paid: Money,
+    pub(crate) paid: Money,
     /// 0 disputed, 1 draft, 2 sent, 3 viewed, 4 paid, 5 auto-paid, 6 retry, 7 failed, 8 partial.
     #[serde(default)]
     pub status: i64,
@@ -97,17 +95,17 @@ pub struct Invoice {
     pub payment_status: Option<String>,
     /// draft | created | sent | viewed | outstanding.
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub display_status: Option<String>,
+    pub(crate) display_status: Option<String>,
     #[serde(default)]
-    pub vis_state: i64,
+    pub(crate) vis_state: i64,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub updated: Option<String>,
+    pub(crate) updated: Option<String>,
     #[serde(default)]
     pub lines: Vec<Line>,
 }
 
 /// `status` code of a draft invoice.
-pub const INVOICE_STATUS_DRAFT: i64 = 1;
+const INVOICE_STATUS_DRAFT: i64 = 1;
 
 impl Invoice {
     pub fn is_deleted(&self) -> bool {
@@ -115,7 +113,7 @@ impl Invoice {
     }
 
     /// Not yet sent (or marked sent): FreshBooks does not count it in accounting.
-    pub fn is_draft(&self) -> bool {
+    pub(crate) fn is_draft(&self) -> bool {
         self.status == INVOICE_STATUS_DRAFT
             || self.v3_status.as_deref() == Some("draft")
             || self.display_status.as_deref() == Some("draft")
@@ -126,46 +124,40 @@ impl Invoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     #[serde(deserialize_with = "id_string")]
-    pub lineid: String,
+    pub(crate) lineid: String,
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// A string or a number on the wire.
     #[serde(deserialize_with = "decimal_any")]
     pub qty: Decimal,
-    pub unit_cost: Money,
-    pub amount: Money,
+    pub(crate) unit_cost: Money,
+    pub(crate) amount: Money,
 }
 
 /// A payment (`/accounting/account/{account_id}/payments/payments/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payment {
     #[serde(deserialize_with = "id_string")]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(deserialize_with = "id_string")]
     pub invoiceid: String,
     #[serde(default, deserialize_with = "opt_id_string")]
-    pub clientid: Option<String>,
+    pub(crate) clientid: Option<String>,
     pub amount: Money,
     #[serde(default)]
-    pub date: Option<NaiveDate>,
+    pub(crate) date: Option<NaiveDate>,
     #[serde(default, rename = "type", deserialize_with = "blank_is_none")]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub transactionid: Option<String>,
+    pub(crate) transactionid: Option<String>,
     #[serde(default)]
-    pub vis_state: i64,
+    pub(crate) vis_state: i64,
     #[serde(default, deserialize_with = "blank_is_none")]
-    pub updated: Option<String>,
-}
-
-impl Payment {
-    pub fn is_deleted(&self) -> bool {
-        self.vis_state == VIS_DELETED
-    }
+    pub(crate) updated: Option<String>,
 }
 
 /// The accounting entities the connector reads.
@@ -189,7 +181,7 @@ impl Entity {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Entity> {
+    pub(crate) fn parse(s: &str) -> Option<Entity> {
         Entity::ALL.into_iter().find(|e| e.as_str() == s)
     }
 }
@@ -197,7 +189,7 @@ impl Entity {
 /// One record a changed-since listing returned: enough to enqueue an event for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
-    pub entity: Entity,
+    pub(crate) entity: Entity,
     pub id: String,
     /// The record's `updated` as FreshBooks sent it (US/Eastern, zone-less).
     pub updated: Option<String>,

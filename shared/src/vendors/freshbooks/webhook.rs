@@ -24,7 +24,7 @@ use crate::event::{SourceEvent, SourceRef, derived_event_id};
 use crate::vendor::Vendor;
 use crate::vendors::is_plain_id;
 
-pub use crate::vendors::form::{Form, FormError};
+pub(crate) use crate::vendors::form::Form;
 
 /// The header carrying the signature (HTTP header names are case-insensitive).
 pub const SIGNATURE_HEADER: &str = "x-freshbooks-hmac-sha256";
@@ -74,8 +74,9 @@ fn base64_decode(input: &[u8], out: &mut [u8]) -> Result<usize, base64::DecodeSl
 
 /// The exact string FreshBooks signs: Python's `json.dumps(dict(form))` with default settings
 /// (`", "` and `": "` separators, `ensure_ascii`, lower-case `\uXXXX`, surrogate pairs, `/` not
-/// escaped). For diagnostics and tests; [`verify`] streams the same bytes into the HMAC.
-pub fn python_json_dumps(form: &Form<'_>) -> String {
+/// escaped). For tests; [`verify`] streams the same bytes into the HMAC.
+#[cfg(test)]
+fn python_json_dumps(form: &Form<'_>) -> String {
     let mut out = Vec::with_capacity(
         16 + form
             .iter()
@@ -165,7 +166,7 @@ fn put_json_string(s: &str, out: &mut impl Sink) {
 
 /// What a FreshBooks delivery is.
 #[derive(Debug)]
-pub enum Delivery<'f> {
+pub(crate) enum Delivery<'f> {
     /// The registration handshake: confirm it with
     /// [`CallbackVerifier`](super::callbacks::CallbackVerifier), and only when FreshBooks answers
     /// `verified: true` store the verifier — this POST is unsigned, so anyone could send one.
@@ -176,29 +177,36 @@ pub enum Delivery<'f> {
 
 /// The verification handshake FreshBooks posts right after a callback is registered.
 #[derive(Debug)]
-pub struct Handshake {
+pub(crate) struct Handshake {
     /// FreshBooks' callback id (sent in `object_id`).
-    pub callback_id: String,
+    pub(crate) callback_id: String,
     /// The account, if FreshBooks sent one (UNCONFIRMED whether it does).
-    pub account_id: Option<String>,
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "parsed to learn whether FreshBooks sends it; only tests read it"
+        )
+    )]
+    account_id: Option<String>,
     /// The verification code: the HMAC key for every later delivery of this callback.
-    pub verifier: SecretString,
+    pub(crate) verifier: SecretString,
 }
 
 /// A change notification. Fields borrow from the [`Form`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event<'f> {
+pub(crate) struct Event<'f> {
     /// `invoice.update`, `client.create`, `invoice.sendByEmail`, `payment`…
-    pub name: &'f str,
-    pub object_id: &'f str,
-    pub account_id: &'f str,
-    pub business_id: Option<&'f str>,
-    pub identity_id: Option<&'f str>,
+    name: &'f str,
+    object_id: &'f str,
+    pub(crate) account_id: &'f str,
+    business_id: Option<&'f str>,
+    identity_id: Option<&'f str>,
 }
 
 /// Why a form is neither a handshake nor an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     /// A required field is absent or empty.
     #[error("FreshBooks delivery has no `{0}` field")]
     MissingField(&'static str),
@@ -208,7 +216,7 @@ pub enum DeliveryError {
 }
 
 /// Tells a handshake (the form has `verifier`) from an event (`name`, `object_id`, `account_id`).
-pub fn classify<'f>(form: &'f Form<'_>) -> Result<Delivery<'f>, DeliveryError> {
+pub(crate) fn classify<'f>(form: &'f Form<'_>) -> Result<Delivery<'f>, DeliveryError> {
     let field = |key: &'static str| form.get(key).filter(|v| !v.is_empty());
     let plain = |key: &'static str| match field(key) {
         None => Err(DeliveryError::MissingField(key)),
@@ -254,13 +262,13 @@ fn split_name(name: &str) -> (&str, Option<&str>) {
 
 impl Event<'_> {
     /// The entity: `name` before the first `.`, lower-cased.
-    pub fn entity(&self) -> String {
+    fn entity(&self) -> String {
         split_name(self.name).0.to_ascii_lowercase()
     }
 
     /// The operation: `name` after the first `.`, lower-cased (`sendByEmail` → `sendbyemail`);
     /// a bare parent name (`invoice`) means `update`.
-    pub fn operation(&self) -> String {
+    fn operation(&self) -> String {
         split_name(self.name)
             .1
             .map_or_else(|| "update".to_string(), str::to_ascii_lowercase)
@@ -270,7 +278,7 @@ impl Event<'_> {
     /// derived from the change and `received_at` (RFC 3339, milliseconds). A FreshBooks retry
     /// therefore gets a new id and is processed again; that is harmless because workers fetch the
     /// record's current state and skip writes when it is unchanged (the id map's fingerprint).
-    pub fn to_source_event(&self, received_at: DateTime<Utc>) -> SourceEvent {
+    pub(crate) fn to_source_event(&self, received_at: DateTime<Utc>) -> SourceEvent {
         let source = SourceRef {
             vendor: Vendor::Freshbooks,
             account: self.account_id.to_string(),
@@ -308,6 +316,7 @@ impl Event<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vendors::form::FormError;
 
     const VERIFIER: &str = "a1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW";
     const BODY_A: &[u8] = b"name=invoice.update&object_id=217506&account_id=6BApk&business_id=6543&identity_id=1234&user_id=1";

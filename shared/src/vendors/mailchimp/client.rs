@@ -66,7 +66,7 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// Connections this process may hold per key.
-    pub fn permits(&self) -> usize {
+    pub(crate) fn permits(&self) -> usize {
         permits_per_process(self.total_connections, self.max_concurrency)
     }
 }
@@ -456,16 +456,11 @@ pub struct OAuthMetadata {
     #[serde(default)]
     pub accountname: Option<String>,
     #[serde(default)]
-    pub login_url: Option<String>,
+    login_url: Option<String>,
 }
 
-/// Reads the OAuth metadata of `token` from Mailchimp's login server.
-pub async fn oauth_metadata(token: &SecretString) -> Result<OAuthMetadata, MailchimpError> {
-    oauth_metadata_at(OAUTH_METADATA_URL, token, DEFAULT_TIMEOUT).await
-}
-
-/// [`oauth_metadata`] against another URL (the sandbox's `…/oauth2/metadata`). Note the
-/// header is `Authorization: OAuth <token>`, not `Bearer` (docs/vendors/mailchimp.md §1).
+/// Reads the OAuth metadata of `token` from `url`: Mailchimp's login server
+/// ([`OAUTH_METADATA_URL`]) or the sandbox's `…/oauth2/metadata`. Note the header is `Authorization: OAuth <token>`, not `Bearer` (docs/vendors/mailchimp.md §1).
 pub async fn oauth_metadata_at(
     url: &str,
     token: &SecretString,

@@ -136,7 +136,7 @@ impl Credentials {
     }
 
     /// `https://<dc>.api.mailchimp.com/3.0` (or the stored `api_endpoint` + `/3.0`).
-    pub fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         match self {
             Credentials::OAuth {
                 api_endpoint: Some(endpoint),
@@ -168,7 +168,7 @@ impl Credentials {
 
     /// A stable, non-reversible identifier of the key/token (hex of a SHA-256 prefix), for the
     /// connection limiter's registry and for logs. Never the secret itself.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let secret = match self {
             Credentials::ApiKey { key, .. } => key,
             Credentials::OAuth { token, .. } => token,

@@ -45,8 +45,8 @@ pub enum MailchimpError {
 }
 
 /// Titles of the permanent member errors (docs/vendors/mailchimp.md §2.5).
-pub const COMPLIANCE_STATE: &str = "Member In Compliance State";
-pub const FORGOTTEN_EMAIL: &str = "Forgotten Email Not Subscribed";
+pub(crate) const COMPLIANCE_STATE: &str = "Member In Compliance State";
+pub(crate) const FORGOTTEN_EMAIL: &str = "Forgotten Email Not Subscribed";
 
 impl MailchimpError {
     /// The error for an answer with `status` whose body could not be read.
@@ -62,7 +62,7 @@ impl MailchimpError {
 
     /// Builds the error for a non-2xx answer from its status, problem document (if any) and
     /// headers' request id / retry-after.
-    pub fn from_problem(
+    pub(crate) fn from_problem(
         status: u16,
         problem: Option<Problem>,
         request_id: Option<String>,

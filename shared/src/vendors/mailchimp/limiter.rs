@@ -10,4 +10,4 @@
 //! permit count, so two configurations in one process (tests) do not share a semaphore.
 
 /// Mailchimp's documented simultaneous-connection limit per key.
-pub const MAILCHIMP_CONNECTION_LIMIT: usize = 10;
+pub(crate) const MAILCHIMP_CONNECTION_LIMIT: usize = 10;

@@ -92,7 +92,7 @@ impl std::fmt::Debug for ListWebhook {
 
 /// `url` with its last path segment replaced by `<redacted>` and any query or fragment
 /// dropped (a secret may sit there too); `<redacted url>` when it does not parse.
-pub fn redact_url(url: &str) -> String {
+fn redact_url(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return "<redacted url>".into();
     };

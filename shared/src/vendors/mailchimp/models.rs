@@ -19,18 +19,18 @@ pub struct MemberUpsert {
 /// A list member as read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
-    pub email_address: String,
+    pub(crate) email_address: String,
     /// subscribed | unsubscribed | cleaned | pending | transactional | archived.
     pub status: String,
     #[serde(default)]
     pub merge_fields: BTreeMap<String, Value>,
     #[serde(default)]
-    pub tags: Vec<MemberTag>,
+    pub(crate) tags: Vec<MemberTag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemberTag {
-    pub name: String,
+pub(crate) struct MemberTag {
+    pub(crate) name: String,
 }
 
 /// One change in `POST /lists/{list_id}/members/{hash}/tags`.
@@ -142,23 +142,23 @@ pub struct OrderLine {
 
 /// Mailchimp's error document (`application/problem+json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     #[serde(default)]
-    pub title: String,
+    pub(crate) title: String,
     #[serde(default)]
-    pub status: u16,
+    pub(crate) status: u16,
     #[serde(default)]
-    pub detail: String,
+    pub(crate) detail: String,
     #[serde(default)]
-    pub instance: Option<String>,
+    pub(crate) instance: Option<String>,
     #[serde(default)]
-    pub errors: Vec<ProblemField>,
+    pub(crate) errors: Vec<ProblemField>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProblemField {
+pub(crate) struct ProblemField {
     #[serde(default)]
-    pub field: String,
+    pub(crate) field: String,
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
 }

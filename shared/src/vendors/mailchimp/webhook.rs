@@ -19,7 +19,7 @@ use crate::vendors::is_plain_id;
 /// Whether the secret in the request URL is the configured one. Both sides are hashed with
 /// SHA-256 first so the comparison is constant-time without leaking the secret's length. An
 /// empty configured secret matches nothing.
-pub fn secret_matches(expected: &SecretString, given: &str) -> bool {
+pub(crate) fn secret_matches(expected: &SecretString, given: &str) -> bool {
     let expected = expected.expose_secret();
     if expected.is_empty() {
         return false;

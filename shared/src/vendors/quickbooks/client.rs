@@ -33,13 +33,13 @@ use crate::vendors::http::{http_base, read_capped, retry_after, shared_http_clie
 use crate::vendors::{is_plain_id, json_error_category};
 
 /// Whole-request timeout (also the longest wait for a limiter slot).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Largest response body read: a CDC answer of 1000 customers is a few MB.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// QuickBooks' largest query page (`MAXRESULTS`), and the most objects a CDC answer holds.
-pub const PAGE_SIZE: usize = 1000;
+const PAGE_SIZE: usize = 1000;
 
 /// A paged query longer than this many pages is refused rather than followed forever.
 const MAX_PAGES: usize = 10_000;
@@ -49,12 +49,12 @@ const MAX_PAGES: usize = 10_000;
 pub struct ClientOptions {
     /// Replaces the API base derived from the credential set's `environment`
     /// (`QUICKBOOKS_API_BASE`; the sandbox's `http://127.0.0.1:<port>`).
-    pub api_base: Option<String>,
+    pub(crate) api_base: Option<String>,
     /// Whole-request timeout, and the longest wait for a limiter slot.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// How many processes share each realm's limits: the queue's event-source
     /// `MaximumConcurrency` (1 when running locally).
-    pub max_concurrency: usize,
+    pub(crate) max_concurrency: usize,
 }
 
 impl Default for ClientOptions {
@@ -103,7 +103,7 @@ impl QuickbooksClient {
 
     /// A client for a parsed credential set: the API base is `options.api_base` if set, else
     /// the set's `environment` host.
-    pub fn for_credentials(
+    pub(crate) fn for_credentials(
         set: &QuickbooksCredentials,
         tokens: Arc<dyn AccessTokens>,
         credentials: &str,
@@ -118,7 +118,8 @@ impl QuickbooksClient {
     }
 
     /// The API base requests go to.
-    pub fn base_url(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn base_url(&self) -> &str {
         self.base_url.as_str()
     }
 
@@ -470,7 +471,7 @@ impl std::fmt::Debug for QuickbooksClient {
 /// A query string literal: `'…'` with `'` escaped as `\'` (docs/vendors/quickbooks.md §3.4). Control
 /// characters and backslashes are refused: whether QuickBooks' grammar escapes a backslash is
 /// UNCONFIRMED, and an unescaped one before our closing quote would end the literal elsewhere.
-pub fn quote_literal(value: &str, what: &str) -> Result<String, QuickbooksError> {
+fn quote_literal(value: &str, what: &str) -> Result<String, QuickbooksError> {
     if value.chars().any(char::is_control) {
         return Err(QuickbooksError::InvalidArgument(format!(
             "the {what} holds a control character"
@@ -485,7 +486,7 @@ pub fn quote_literal(value: &str, what: &str) -> Result<String, QuickbooksError>
 }
 
 /// At most `max` characters of `s`, cut on a character boundary.
-pub fn cut_chars(s: &str, max: usize) -> &str {
+pub(crate) fn cut_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((at, _)) => &s[..at],
         None => s,
@@ -495,7 +496,7 @@ pub fn cut_chars(s: &str, max: usize) -> &str {
 /// The changed customers of a CDC answer:
 /// `{"CDCResponse":[{"QueryResponse":[{"Customer":[…]}, …]}],"time":"…"}`. Objects of every
 /// entity count towards the 1000 cap.
-pub fn parse_cdc(v: &Value) -> Result<ChangedCustomers, QuickbooksError> {
+fn parse_cdc(v: &Value) -> Result<ChangedCustomers, QuickbooksError> {
     let server_time = server_time(v).ok_or_else(|| unexpected("no `time` in the CDC answer"))?;
     let responses = v
         .get("CDCResponse")

@@ -17,9 +17,9 @@ use crate::tokens::NeedsReconnect;
 use crate::vendors::is_plain_id;
 
 /// Accounting API host for production companies (docs/vendors/quickbooks.md §3.1).
-pub const PRODUCTION_API_BASE: &str = "https://quickbooks.api.intuit.com";
+const PRODUCTION_API_BASE: &str = "https://quickbooks.api.intuit.com";
 /// Accounting API host for sandbox (developer) companies.
-pub const SANDBOX_API_BASE: &str = "https://sandbox-quickbooks.api.intuit.com";
+const SANDBOX_API_BASE: &str = "https://sandbox-quickbooks.api.intuit.com";
 
 /// Which Intuit environment the company lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -32,7 +32,7 @@ pub enum Environment {
 
 impl Environment {
     /// The credential set's `environment` value (also `connect --environment`'s).
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Environment::Production => "production",
             Environment::Sandbox => "sandbox",
@@ -48,7 +48,7 @@ impl Environment {
     }
 
     /// The Accounting API base URL of this environment.
-    pub fn api_base(self) -> &'static str {
+    fn api_base(self) -> &'static str {
         match self {
             Environment::Production => PRODUCTION_API_BASE,
             Environment::Sandbox => SANDBOX_API_BASE,
@@ -122,13 +122,13 @@ impl QuickbooksCredentials {
     }
 
     /// Parses a secret.
-    pub fn from_secret(secret: &SecretString) -> Result<Self, CredentialsError> {
+    pub(crate) fn from_secret(secret: &SecretString) -> Result<Self, CredentialsError> {
         Self::from_json(secret.expose_secret())
     }
 
     /// The Accounting API base URL: `override_base` (`QUICKBOOKS_API_BASE`) if set, else the
     /// environment's host.
-    pub fn api_base<'a>(&self, override_base: Option<&'a str>) -> &'a str {
+    pub(crate) fn api_base<'a>(&self, override_base: Option<&'a str>) -> &'a str {
         override_base.unwrap_or(self.environment.api_base())
     }
 

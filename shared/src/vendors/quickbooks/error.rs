@@ -15,12 +15,12 @@ use crate::vendors::error::{Reconnect, VendorError};
 use crate::vendors::http::ReadError;
 
 /// QuickBooks' error code for a stale `SyncToken` (someone else changed the record first).
-pub const CODE_STALE_OBJECT: &str = "5010";
+const CODE_STALE_OBJECT: &str = "5010";
 /// QuickBooks' error code for an object that does not exist (or is gone).
-pub const CODE_NOT_FOUND: &str = "610";
+const CODE_NOT_FOUND: &str = "610";
 /// QuickBooks' fault code for a display name already taken by another customer, vendor or
 /// employee.
-pub const CODE_DUPLICATE_NAME: &str = "6240";
+const CODE_DUPLICATE_NAME: &str = "6240";
 
 /// A failed QuickBooks call. Every variant that came from an HTTP answer carries QuickBooks'
 /// `intuit_tid` (the id Intuit support asks for) when the answer had one.
@@ -109,7 +109,7 @@ impl QuickbooksError {
     }
 
     /// The access token was refused (refresh once, then retry once).
-    pub fn is_unauthorized(&self) -> bool {
+    pub(crate) fn is_unauthorized(&self) -> bool {
         matches!(self, QuickbooksError::Fault { status: 401, .. })
     }
 
@@ -150,7 +150,7 @@ impl QuickbooksError {
 
     /// A stable class for dead letters and dashboards: `quickbooks_<code>` for Faults with a
     /// code, `quickbooks_<status>` without, and the token error's class for token failures.
-    pub fn class(&self) -> String {
+    fn class(&self) -> String {
         match self {
             QuickbooksError::Fault { code: Some(c), .. } => format!("quickbooks_{c}"),
             QuickbooksError::Fault { status, .. } => format!("quickbooks_{status}"),
@@ -165,24 +165,24 @@ impl QuickbooksError {
 }
 
 /// The header carrying Intuit's transaction id on every answer (docs/vendors/quickbooks.md §3.1).
-pub const INTUIT_TID_HEADER: &str = "intuit_tid";
+pub(crate) const INTUIT_TID_HEADER: &str = "intuit_tid";
 
 /// Most characters of a message or detail kept from an error body.
 const MAX_TEXT: usize = 500;
 
 /// The code, message and detail of the first error in a QuickBooks error body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaultBody {
-    pub code: Option<String>,
-    pub message: Option<String>,
-    pub detail: Option<String>,
+struct FaultBody {
+    code: Option<String>,
+    message: Option<String>,
+    detail: Option<String>,
 }
 
 impl QuickbooksError {
     /// The error for a non-2xx answer: status, `intuit_tid` and `Retry-After` from the headers,
     /// code/message/detail from the body (JSON Fault in any capitalisation, or the XML Fault
     /// of a 429) when it has them.
-    pub fn from_response(
+    pub(crate) fn from_response(
         status: u16,
         body: &[u8],
         intuit_tid: Option<String>,
@@ -217,7 +217,7 @@ fn default_message(status: u16) -> &'static str {
 /// The first error of a QuickBooks error body: JSON (`Fault.Error[]`, or the gateway's
 /// `fault.error[]`; keys matched case-insensitively, `code` a string or a number) or XML
 /// (`<Fault><Error code="…"><Message>…</Message><Detail>…</Detail></Error></Fault>`).
-pub fn parse_fault(body: &[u8]) -> Option<FaultBody> {
+fn parse_fault(body: &[u8]) -> Option<FaultBody> {
     let text = std::str::from_utf8(body)
         .ok()?
         .trim_start_matches('\u{feff}')

@@ -18,22 +18,22 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::vendors::limits::{ConnectionLimiter, Registry, permits_per_process};
 
 /// QuickBooks' documented requests per minute per realm and app.
-pub const QUICKBOOKS_REQUESTS_PER_MINUTE: usize = 500;
+const QUICKBOOKS_REQUESTS_PER_MINUTE: usize = 500;
 /// QuickBooks' documented concurrent requests per realm and app.
-pub const QUICKBOOKS_CONCURRENT_REQUESTS: usize = 10;
+const QUICKBOOKS_CONCURRENT_REQUESTS: usize = 10;
 
 /// One process's share of a realm's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RealmShare {
+pub(crate) struct RealmShare {
     /// Requests per minute this process may send to the realm (at least 1).
-    pub per_minute: usize,
+    per_minute: usize,
     /// Requests this process may have in flight to the realm at once (at least 1).
-    pub concurrent: usize,
+    concurrent: usize,
 }
 
 impl RealmShare {
     /// QuickBooks' limits divided among `max_concurrency` processes.
-    pub fn for_processes(max_concurrency: usize) -> Self {
+    pub(crate) fn for_processes(max_concurrency: usize) -> Self {
         Self {
             per_minute: permits_per_process(QUICKBOOKS_REQUESTS_PER_MINUTE, max_concurrency),
             concurrent: permits_per_process(QUICKBOOKS_CONCURRENT_REQUESTS, max_concurrency),
@@ -43,7 +43,7 @@ impl RealmShare {
 
 /// The rate and concurrency limits of one realm, shared process-wide. Cloning shares them.
 #[derive(Clone)]
-pub struct RealmLimiter {
+pub(crate) struct RealmLimiter {
     share: RealmShare,
     rate: Arc<DefaultDirectRateLimiter>,
     slots: ConnectionLimiter,
@@ -54,7 +54,7 @@ pub struct RealmLimiter {
 #[error(
     "no QuickBooks request slot for the realm within {0:?} (this process's share of 500/min, 10 at once)"
 )]
-pub struct LimiterTimeout(pub Duration);
+pub(crate) struct LimiterTimeout(pub(crate) Duration);
 
 /// The limiters by realm and share.
 static LIMITERS: Registry<(String, RealmShare), RealmLimiter> = Registry::new();
@@ -74,7 +74,7 @@ fn quota(per_minute: usize) -> Quota {
 impl RealmLimiter {
     /// The process-wide limiter of `realm` (any key naming the company, e.g. API host and
     /// realm id) for `share`.
-    pub fn for_realm(realm: &str, share: RealmShare) -> Self {
+    pub(crate) fn for_realm(realm: &str, share: RealmShare) -> Self {
         let share = RealmShare {
             per_minute: share.per_minute.max(1),
             concurrent: share.concurrent.max(1),
@@ -83,7 +83,7 @@ impl RealmLimiter {
     }
 
     /// A limiter owned by the caller alone (not in the registry).
-    pub fn unshared(share: RealmShare) -> Self {
+    fn unshared(share: RealmShare) -> Self {
         Self {
             share,
             rate: Arc::new(RateLimiter::direct(quota(share.per_minute))),
@@ -92,13 +92,16 @@ impl RealmLimiter {
     }
 
     /// Concurrent slots free right now (for tests and metrics).
-    pub fn available(&self) -> usize {
+    fn available(&self) -> usize {
         self.slots.available()
     }
 
     /// Waits up to `wait` for a concurrent slot and then for the rate; the slot is released
     /// when the permit drops (after the response body was read).
-    pub async fn acquire(&self, wait: Duration) -> Result<OwnedSemaphorePermit, LimiterTimeout> {
+    pub(crate) async fn acquire(
+        &self,
+        wait: Duration,
+    ) -> Result<OwnedSemaphorePermit, LimiterTimeout> {
         // One deadline for both waits: `wait` bounds the whole acquisition, not each step.
         let deadline = tokio::time::Instant::now() + wait;
         let permit = self.slots.acquire(wait).await.ok_or(LimiterTimeout(wait))?;

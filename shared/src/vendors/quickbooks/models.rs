@@ -23,25 +23,25 @@ pub struct Customer {
     #[serde(default)]
     pub sync_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
+    pub(crate) family_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub company_name: Option<String>,
+    pub(crate) company_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub primary_email_addr: Option<EmailAddress>,
+    pub(crate) primary_email_addr: Option<EmailAddress>,
     /// `false` once the customer is deactivated (QuickBooks' only "delete" for customers).
     #[serde(default = "active_default")]
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta_data: Option<MetaData>,
+    pub(crate) meta_data: Option<MetaData>,
     /// `"Deleted"` on CDC stubs of deleted records; absent otherwise.
     #[serde(default, rename = "status", skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
 }
 
 fn active_default() -> bool {
@@ -77,19 +77,19 @@ impl Customer {
 /// `PrimaryEmailAddr`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct EmailAddress {
+pub(crate) struct EmailAddress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub(crate) address: Option<String>,
 }
 
 /// `MetaData`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct MetaData {
+pub(crate) struct MetaData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub create_time: Option<String>,
+    pub(crate) create_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_updated_time: Option<String>,
+    pub(crate) last_updated_time: Option<String>,
 }
 
 /// A sparse customer update (`POST /customer` with `"sparse": true`): only the fields set are
@@ -111,9 +111,9 @@ pub struct Attachable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_token: Option<String>,
+    pub(crate) sync_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     #[serde(default)]
     pub attachable_ref: Vec<AttachableRef>,
 }
@@ -124,14 +124,14 @@ pub struct Attachable {
 pub struct AttachableRef {
     pub entity_ref: EntityRef,
     #[serde(default)]
-    pub include_on_send: bool,
+    pub(crate) include_on_send: bool,
 }
 
 /// `EntityRef` (`type` and `value` are lower case in Intuit's JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityRef {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     pub value: String,
 }
 

@@ -43,13 +43,13 @@ impl QuickbooksOauth {
     }
 
     /// The token endpoint's URL.
-    pub fn token_url(&self) -> &str {
+    pub(crate) fn token_url(&self) -> &str {
         self.endpoint.url().as_str()
     }
 
     /// The refresh-token grant (`grant_type=refresh_token`). Intuit may answer with a new
     /// refresh token (rotation): the caller must store whatever comes back before using it.
-    pub async fn refresh_credentials(
+    async fn refresh_credentials(
         &self,
         credentials: &QuickbooksCredentials,
         now: DateTime<Utc>,

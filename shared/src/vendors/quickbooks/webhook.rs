@@ -119,7 +119,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<SourceEvent>, ParseError> {
 /// Parses QuickBooks timestamps leniently: RFC 3339 (`Z`, `-07:00`, up to nanoseconds), offsets
 /// without a colon (`2015-10-05T14:42:19-0700`), and epoch numbers (milliseconds; values below
 /// 10^11 are taken as seconds). `None` for anything else, including zone-less times.
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) {
         let n: i64 = s.parse().ok()?;

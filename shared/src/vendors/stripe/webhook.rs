@@ -17,14 +17,14 @@ use crate::vendor::Vendor;
 use crate::vendors::is_plain_id;
 
 /// The header carrying the timestamp and signatures.
-pub const SIGNATURE_HEADER: &str = "stripe-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "stripe-signature";
 
 /// How far the signed timestamp may be from now, in either direction (Stripe's default).
-pub const TOLERANCE_SECS: i64 = 300;
+const TOLERANCE_SECS: i64 = 300;
 
 /// Which check a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
+pub(crate) enum SignatureError {
     #[error("Stripe-Signature has no `t=` timestamp")]
     NoTimestamp,
     #[error("Stripe-Signature timestamp is not an integer")]
@@ -49,7 +49,7 @@ pub enum SignatureError {
 /// `whsec_…` string, used as key bytes. Passes if any `v1` matches under any secret and `t` is
 /// within ±[`TOLERANCE_SECS`] of `now`; returns the index of the secret that matched. `v0` and
 /// unknown keys are ignored; secrets are trimmed and empty ones skipped.
-pub fn verify<'s>(
+pub(crate) fn verify<'s>(
     secrets: impl IntoIterator<Item = &'s str>,
     body: &[u8],
     header_value: &str,
@@ -133,7 +133,7 @@ fn format_i64(n: i64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// Why a (verified) body is not a Stripe event we can use.
 #[derive(Debug, thiserror::Error)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     #[error("Stripe webhook body does not parse as an event: {0}")]
     Json(#[from] serde_json::Error),
     #[error("Stripe event is unusable: {0}")]
@@ -172,7 +172,7 @@ struct Object<'a> {
 /// The event as a [`SourceEvent`] of `account` (the route's account label): `event_id` = `id`,
 /// entity = `data.object.object`, entity id = `data.object.id`, operation = `type`
 /// (`invoice.paid`), occurred at `created`, detail `{type, livemode}`.
-pub fn parse(body: &[u8], account: &str) -> Result<SourceEvent, ParseError> {
+pub(crate) fn parse(body: &[u8], account: &str) -> Result<SourceEvent, ParseError> {
     let event: Event<'_> = serde_json::from_slice(body)?;
     if event.object.as_deref().is_some_and(|o| o != "event") {
         return Err(ParseError::InvalidEvent("`object` is not \"event\""));

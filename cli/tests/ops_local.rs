@@ -57,7 +57,7 @@ fn event_json(entity_id: &str, event_id: &str) -> String {
         event_id: event_id.to_string(),
         source: SourceRef {
             vendor: Vendor::Freshbooks,
-            account: "acme".to_string(),
+            account: "acme".into(),
         },
         entity: "client".to_string(),
         entity_id: entity_id.to_string(),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::ids::{AccountId, ConnectionName};
 use crate::vendor::Vendor;
 
 /// The schema version written into every event; readers reject versions they do not know.
@@ -46,7 +47,7 @@ pub struct SourceRef {
     /// The source vendor.
     pub vendor: Vendor,
     /// Its account (FreshBooks account id, QuickBooks realm id, Mailchimp list id, Stripe account).
-    pub account: String,
+    pub account: AccountId,
 }
 
 impl fmt::Display for SourceRef {
@@ -63,7 +64,7 @@ pub struct SyncEvent {
     /// Stable id: the vendor's event id where one exists, else [`derived_event_id`].
     pub event_id: String,
     /// The connection (by name) this event is addressed to.
-    pub connection: String,
+    pub connection: ConnectionName,
     /// Where the record lives.
     pub source: SourceRef,
     /// The vendor's entity name in lower case: `client`, `invoice`, `payment`, `customer`, `member`…
@@ -205,7 +206,7 @@ impl SourceEvent {
         SyncEvent {
             v: SYNC_EVENT_VERSION,
             event_id: self.event_id.clone(),
-            connection: connection.to_string(),
+            connection: connection.into(),
             source: self.source.clone(),
             entity: self.entity.clone(),
             entity_id: self.entity_id.clone(),

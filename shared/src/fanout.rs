@@ -176,7 +176,7 @@ impl FanOut {
             queue: Some(queue.to_string()),
             event_id: Some(event.event_id.clone()),
             record_key: Some(event.record_key()),
-            connection: Some(event.connection.clone()),
+            connection: Some(event.connection.to_string()),
             error_class: "no_queue".to_string(),
             reason: format!(
                 "connection `{}` targets `{queue}`, which has no queue in this deployment; deploy its worker, then replay",

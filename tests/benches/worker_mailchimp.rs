@@ -39,10 +39,10 @@ fn event(account: &str, entity: &str, id: &str, n: usize) -> SyncEvent {
     SyncEvent {
         v: SYNC_EVENT_VERSION,
         event_id: format!("bench-{n}"),
-        connection: CONNECTION.to_string(),
+        connection: CONNECTION.into(),
         source: SourceRef {
             vendor: Vendor::Freshbooks,
-            account: account.to_string(),
+            account: account.into(),
         },
         entity: entity.to_string(),
         entity_id: id.to_string(),

@@ -220,8 +220,8 @@ fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
             continue;
         }
         match c.source.vendor {
-            Vendor::Freshbooks => c.source.account = Some(sandboxes.account_id().to_string()),
-            Vendor::Quickbooks => c.source.account = Some(sandboxes.realm_id().to_string()),
+            Vendor::Freshbooks => c.source.account = Some(sandboxes.account_id().into()),
+            Vendor::Quickbooks => c.source.account = Some(sandboxes.realm_id().into()),
             // A Mailchimp source's account is its list: created below like a target's.
             _ => {}
         }

@@ -94,8 +94,8 @@ impl Diff {
         let mut d = Diff::default();
         for (name, c) in &new.connections {
             match old.connections.get(name) {
-                None => d.added.push(name.clone()),
-                Some(o) if o != c => d.changed.push(name.clone()),
+                None => d.added.push(name.to_string()),
+                Some(o) if o != c => d.changed.push(name.to_string()),
                 Some(_) => d.unchanged += 1,
             }
         }
@@ -103,7 +103,7 @@ impl Diff {
             .connections
             .keys()
             .filter(|n| !new.connections.contains_key(*n))
-            .cloned()
+            .map(ToString::to_string)
             .collect();
         d
     }
@@ -114,17 +114,17 @@ impl Diff {
 
     fn print(&self, old: &ConnectionSet, new: &ConnectionSet) {
         for name in &self.added {
-            println!("  + {name}: {}", describe(&new.connections[name]));
+            println!("  + {name}: {}", describe(&new.connections[name.as_str()]));
         }
         for name in &self.removed {
-            println!("  - {name}: {}", describe(&old.connections[name]));
+            println!("  - {name}: {}", describe(&old.connections[name.as_str()]));
         }
         for name in &self.changed {
-            println!("  ~ {name}: {}", describe(&old.connections[name]));
+            println!("  ~ {name}: {}", describe(&old.connections[name.as_str()]));
             println!(
                 "  {:>width$}→ {}",
                 "",
-                describe(&new.connections[name]),
+                describe(&new.connections[name.as_str()]),
                 width = name.len() + 2
             );
         }

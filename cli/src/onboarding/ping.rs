@@ -130,18 +130,18 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
                     used_by: Vec::new(),
                     accounts: Vec::new(),
                 });
-            if !w.used_by.contains(name) {
-                w.used_by.push(name.clone());
+            if !w.used_by.iter().any(|u| u == name.as_str()) {
+                w.used_by.push(name.to_string());
             }
             let reaches = if is_source {
-                endpoint.account.as_ref()
+                endpoint.account.as_deref()
             } else {
-                endpoint.realm_id.as_ref()
+                endpoint.realm_id.as_deref()
             };
             if let Some(account) = reaches
-                && !w.accounts.contains(account)
+                && !w.accounts.iter().any(|a| a == account)
             {
-                w.accounts.push(account.clone());
+                w.accounts.push(account.to_string());
             }
         }
     }

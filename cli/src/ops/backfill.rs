@@ -192,7 +192,7 @@ fn source(
         .clone()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| anyhow!("connection `{name}` has no source account"))?;
-    Ok((source, account))
+    Ok((source, account.into()))
 }
 
 /// What a backfill into the connection's target holds back while it runs (Mailchimp: the
@@ -211,7 +211,7 @@ async fn enqueue(
 ) -> anyhow::Result<FanOutReport> {
     // Only this connection takes the events, even if others read the same account.
     let only = ConnectionSet {
-        connections: BTreeMap::from([(name.to_string(), connection.clone())]),
+        connections: BTreeMap::from([(name.into(), connection.clone())]),
     };
     let fanout = FanOut::new(
         target.queue.clone(),

@@ -249,7 +249,7 @@ async fn open_dead_letters(
     let mut other = 0;
     for letter in &open {
         match &letter.connection {
-            Some(c) if connections.connections.contains_key(c) => {
+            Some(c) if connections.connections.contains_key(c.as_str()) => {
                 *by_connection.entry(c.clone()).or_default() += 1;
             }
             _ => other += 1,
@@ -338,7 +338,7 @@ async fn scan_audit(
         for outcome in Outcome::ALL {
             let entries = read_day(target, outcome, day).await?;
             for e in entries {
-                if !connections.connections.contains_key(&e.connection) {
+                if !connections.connections.contains_key(e.connection.as_str()) {
                     continue;
                 }
                 // An older day never beats what a newer day found.

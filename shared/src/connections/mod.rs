@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::SourceRef;
+use crate::ids::{AccountId, ConnectionName};
 use crate::vendor::Vendor;
 
 /// The whole applied set, keyed by connection name.
@@ -20,7 +21,7 @@ use crate::vendor::Vendor;
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSet {
     #[serde(default, rename = "connection")]
-    pub connections: BTreeMap<String, Connection>,
+    pub connections: BTreeMap<ConnectionName, Connection>,
 }
 
 /// One directed source → target connection.
@@ -49,7 +50,7 @@ pub struct Endpoint {
     /// Source side: the account whose events this connection takes (FreshBooks account id,
     /// QuickBooks realm id, Mailchimp list id, Stripe account id). Target side: optional label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
+    pub account: Option<AccountId>,
     /// Name of the credential set in the secret store (Secrets Manager or the local store).
     pub credentials: String,
     /// Mailchimp audience id.

@@ -10,7 +10,7 @@ pub(super) fn validate(
     for (name, conn) in &set.connections {
         let err = |field: &str, message: String| ConnectionsError::Invalid {
             file: file.to_string(),
-            connection: name.clone(),
+            connection: name.to_string(),
             field: field.to_string(),
             message,
         };
@@ -40,7 +40,7 @@ fn check_duplicates(set: &ConnectionSet, file: &str) -> Result<(), ConnectionsEr
             if ca.source == cb.source && same_target(&ca.target, &cb.target) {
                 return Err(ConnectionsError::Invalid {
                     file: file.to_string(),
-                    connection: (*b).clone(),
+                    connection: b.to_string(),
                     field: "target".into(),
                     message: format!(
                         "duplicates connection `{a}` (same source and target); every event would be written twice"

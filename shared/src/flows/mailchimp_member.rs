@@ -246,7 +246,7 @@ impl FlowParts {
             return Ok(Err(format!("connection `{name}` is disabled")));
         }
         let account = connection.source.account.as_deref().unwrap_or_default();
-        if account != event.source.account {
+        if event.source.account != account {
             return Err(HandlerError::permanent(
                 "configuration",
                 format!(

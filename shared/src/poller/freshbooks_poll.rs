@@ -139,7 +139,7 @@ impl Poller {
         let started = self.clock.now();
         let source = SourceRef {
             vendor: Vendor::Freshbooks,
-            account: account.to_string(),
+            account: account.into(),
         };
         let name = cursor_name(Vendor::Freshbooks, account);
         let cursor = match self.store.get_cursor(&name).await? {

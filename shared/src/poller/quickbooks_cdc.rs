@@ -197,7 +197,7 @@ impl Poller {
         let started = self.clock.now();
         let source = SourceRef {
             vendor: Vendor::Quickbooks,
-            account: realm.to_string(),
+            account: realm.into(),
         };
         let name = cursor_name(Vendor::Quickbooks, realm);
         let since = match self.store.get_cursor(&name).await? {

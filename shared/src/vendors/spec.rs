@@ -202,13 +202,13 @@ pub(crate) fn check_endpoint(ep: &Endpoint, is_source: bool) -> Result<(), (&'st
     let required = own
         .ids
         .iter()
-        .filter_map(|id| Some((id.field, id.target_requires?, (id.get)(ep))))
+        .filter_map(|id| Some((id.field, id.target_requires?, (id.get)(ep).is_some())))
         .chain(
             own.target_account
-                .map(|hint| ("account", hint, &ep.account)),
+                .map(|hint| ("account", hint, ep.account.is_some())),
         );
-    for (field, hint, value) in required {
-        if value.is_none() {
+    for (field, hint, present) in required {
+        if !present {
             return Err((
                 field,
                 format!("required for a {} target: {hint}", ep.vendor),

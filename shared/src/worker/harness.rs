@@ -452,7 +452,7 @@ impl Harness {
             queue: Some(self.config.queue.clone()),
             event_id: Some(a.event.event_id.clone()),
             record_key: Some(a.event.record_key()),
-            connection: Some(a.event.connection.clone()),
+            connection: Some(a.event.connection.to_string()),
             error_class: err.class().to_string(),
             reason: trim_text(err.message(), TEXT_LIMIT),
             vendor_request_id: err.vendor_request_id().map(str::to_string),
@@ -531,7 +531,7 @@ impl Harness {
             record_key: a.event.record_key(),
             at,
             event_id: a.event.event_id.clone(),
-            connection: a.event.connection.clone(),
+            connection: a.event.connection.to_string(),
             target: self.config.queue.clone(),
             origin: Some(if a.replay {
                 Origin::Replay

@@ -69,7 +69,12 @@ pub(super) async fn apply(applying: &Applying<'_>) -> anyhow::Result<bool> {
 /// (account, credential set) of every enabled FreshBooks source.
 fn sources_of(set: &ConnectionSet) -> BTreeSet<(String, String)> {
     set.for_vendor(Vendor::Freshbooks)
-        .filter_map(|(_, c)| Some((c.source.account.clone()?, c.source.credentials.clone())))
+        .filter_map(|(_, c)| {
+            Some((
+                c.source.account.as_deref()?.to_string(),
+                c.source.credentials.clone(),
+            ))
+        })
         .collect()
 }
 

@@ -128,7 +128,7 @@ pub(crate) struct ListPlan {
 pub(crate) fn plans(set: &ConnectionSet) -> BTreeMap<String, ListPlan> {
     let mut out: BTreeMap<String, ListPlan> = BTreeMap::new();
     for (name, c) in set.for_vendor(Vendor::Mailchimp) {
-        let Some(list) = c.source.account.clone() else {
+        let Some(list) = c.source.account.as_deref().map(str::to_string) else {
             continue;
         };
         let plan = out.entry(list).or_insert_with(|| ListPlan {

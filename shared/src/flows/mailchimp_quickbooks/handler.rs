@@ -90,7 +90,7 @@ impl FlowHandler for MailchimpToQuickbooks {
             return skipped(format!("connection `{name}` is disabled"));
         }
         let list = connection.source.account.as_deref().unwrap_or_default();
-        if list != event.source.account {
+        if event.source.account != list {
             return Err(HandlerError::permanent(
                 "configuration",
                 format!(

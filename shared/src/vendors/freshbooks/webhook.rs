@@ -281,7 +281,7 @@ impl Event<'_> {
     pub(crate) fn to_source_event(&self, received_at: DateTime<Utc>) -> SourceEvent {
         let source = SourceRef {
             vendor: Vendor::Freshbooks,
-            account: self.account_id.to_string(),
+            account: self.account_id.into(),
         };
         let entity = self.entity();
         let operation = self.operation();

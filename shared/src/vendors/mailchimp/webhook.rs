@@ -187,7 +187,7 @@ pub fn parse(body: &[u8], expected_list_id: &str) -> Result<SourceEvent, ParseEr
 
     let source = SourceRef {
         vendor: Vendor::Mailchimp,
-        account: list.to_string(),
+        account: list.into(),
     };
     Ok(SourceEvent {
         event_id: derived_event_id(&source, entity, &entity_id, &operation, fired_at),

@@ -282,7 +282,7 @@ fn source(realm: &str) -> Result<SourceRef, &'static str> {
     }
     Ok(SourceRef {
         vendor: Vendor::Quickbooks,
-        account: realm.to_string(),
+        account: realm.into(),
     })
 }
 

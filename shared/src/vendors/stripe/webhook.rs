@@ -203,7 +203,7 @@ pub(crate) fn parse(body: &[u8], account: &str) -> Result<SourceEvent, ParseErro
         event_id: event.id.into_owned(),
         source: SourceRef {
             vendor: Vendor::Stripe,
-            account: account.to_string(),
+            account: account.into(),
         },
         entity: event.data.object.object.to_ascii_lowercase(),
         entity_id: event.data.object.id.into_owned(),

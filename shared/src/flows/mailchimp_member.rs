@@ -8,6 +8,7 @@
 //! `connections/validate.rs` checks options with the parsers here, so what `ml-connector
 //! connections check` accepts is exactly what the workers read.
 
+use crate::ids::Email;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -121,20 +122,6 @@ pub(crate) fn name_merge_fields(
         .collect()
 }
 
-/// An email as Mailchimp should see it: trimmed, `None` when blank. Case is kept (Mailchimp
-/// stores the address as given and hashes it lower-cased).
-pub(crate) fn clean_email(email: Option<&str>) -> Option<String> {
-    email
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_string)
-}
-
-/// Whether two addresses are the same Mailchimp member (the subscriber hash lower-cases).
-pub(crate) fn same_email(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim())
-}
-
 // ---- email changes and unchanged writes ------------------------------------------------------
 
 /// What a record's email means for the member last synced for it (the id map's entry).
@@ -152,14 +139,14 @@ impl EmailChange {
     /// retired meanwhile) leaves nothing behind.
     pub(crate) fn new(
         previous: Option<&IdMapping>,
-        email: &str,
+        email: &Email,
         on_email_change: Retire,
         skip_archived: bool,
     ) -> Self {
         let old = previous
             .filter(|m| !(skip_archived && m.fingerprint == ARCHIVED))
             .map(|m| m.target_id.clone())
-            .filter(|old| !old.is_empty() && !same_email(old, email));
+            .filter(|old| !old.is_empty() && !email.same(old));
         let archive = old.clone().filter(|_| on_email_change == Retire::Archive);
         EmailChange { old, archive }
     }
@@ -167,8 +154,8 @@ impl EmailChange {
 
 /// Whether the id map's entry says this very write (fingerprint `fp`) was the last one synced,
 /// to the same address: then there is nothing to write.
-pub(crate) fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &str) -> bool {
-    previous.is_some_and(|m| m.fingerprint == fp && same_email(&m.target_id, email))
+pub(crate) fn unchanged(previous: Option<&IdMapping>, fp: &str, email: &Email) -> bool {
+    previous.is_some_and(|m| m.fingerprint == fp && email.same(&m.target_id))
 }
 
 // ---- the checks before a sync ----------------------------------------------------------------
@@ -576,9 +563,6 @@ mod tests {
     fn blank_names_are_left_out() {
         let f = name_merge_fields(Some(" Jane "), Some("  "), None);
         assert_eq!(json!(f), json!({"FNAME": "Jane"}));
-        assert_eq!(clean_email(Some("  ")), None);
-        assert_eq!(clean_email(Some(" A@b.c ")).as_deref(), Some("A@b.c"));
-        assert!(same_email(" A@B.c", "a@b.C "));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::event::short_hash;
+use crate::ids::Email;
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, eastern_to_utc};
 use crate::vendors::mailchimp::models::{
     Customer, CustomerRef, MemberUpsert, MergeField, Order, OrderLine, Product, TagChange, Variant,
@@ -19,9 +20,7 @@ use crate::vendors::mailchimp::models::{
 /// Mailchimp's limit on customer (and advisable limit on store) ids.
 const MAX_ID_LEN: usize = 50;
 
-use crate::flows::mailchimp_member::{
-    clean_email, name_merge_field_definitions, name_merge_fields,
-};
+use crate::flows::mailchimp_member::{name_merge_field_definitions, name_merge_fields};
 
 /// The flow's own merge tags. Tags are at most 10 characters (Mailchimp's limit).
 /// `paid_up` | `pending` | `overdue`.
@@ -189,8 +188,8 @@ pub(crate) fn financial_context(
 
 /// The client's email as Mailchimp should see it: trimmed, `None` when blank. Case is kept
 /// (Mailchimp stores the address as given and hashes it lower-cased).
-pub(crate) fn client_email(client: &Client) -> Option<String> {
-    clean_email(client.email.as_deref())
+pub(crate) fn client_email(client: &Client) -> Option<Email> {
+    Email::parse(client.email.as_deref())
 }
 
 /// Decimal → JSON number for a Mailchimp body. Every `Decimal` fits an `f64` (with rounding

@@ -25,8 +25,9 @@ use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_vendor;
 use crate::flows::mailchimp_member::{
     ARCHIVED, Audience, EmailChange, FlowParts, Retire, RetireReason, SourceSpec,
-    name_merge_field_definitions, same_email, unchanged,
+    name_merge_field_definitions, unchanged,
 };
+use crate::ids::Email;
 use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::{Handled, HandlerError};
@@ -78,7 +79,7 @@ impl QuickbooksToMailchimp {
         cx: &Cx<'_>,
         id: &str,
         previous: Option<IdMapping>,
-    ) -> Result<(Handled, Option<String>), HandlerError> {
+    ) -> Result<(Handled, Option<Email>), HandlerError> {
         let key = mapping::customer_key(id);
         if let Some(survivor) = previous
             .as_ref()
@@ -91,8 +92,7 @@ impl QuickbooksToMailchimp {
         }
         let email_before = previous
             .as_ref()
-            .map(|m| m.target_id.clone())
-            .filter(|e| !e.is_empty());
+            .and_then(|m| Email::parse(Some(&m.target_id)));
         let customer = cx.qb.customer(cx.realm, id).await.map_err(from_vendor)?;
         let customer = match customer {
             Some(c) if mapping::is_live(&c) => c,
@@ -225,7 +225,7 @@ impl QuickbooksToMailchimp {
             away.as_ref()
                 .filter(|m| had_own && m.fingerprint != ARCHIVED),
             survivor_email,
-        ) && !same_email(&m.target_id, &survivor_email)
+        ) && !survivor_email.same(&m.target_id)
         {
             let archived = match cx.options.on_email_change {
                 Retire::Archive => Some(cx.au.archive(&m.target_id).await?),

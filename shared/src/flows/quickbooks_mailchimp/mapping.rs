@@ -8,7 +8,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::flows::mailchimp_member::{clean_email, fingerprint, name_merge_fields};
+use crate::flows::mailchimp_member::{fingerprint, name_merge_fields};
+use crate::ids::Email;
 use crate::vendors::mailchimp::models::MemberUpsert;
 use crate::vendors::quickbooks::models::Customer;
 
@@ -39,8 +40,8 @@ pub(crate) fn is_live(customer: &Customer) -> bool {
 
 /// The customer's primary email as Mailchimp should see it (trimmed, case kept), `None` when
 /// missing or blank.
-pub(crate) fn customer_email(customer: &Customer) -> Option<String> {
-    clean_email(customer.email())
+pub(crate) fn customer_email(customer: &Customer) -> Option<Email> {
+    Email::parse(customer.email())
 }
 
 /// The member upsert for a customer with `email`: `FNAME` = `GivenName`, `LNAME` =
@@ -101,7 +102,7 @@ mod tests {
     fn names_and_company_become_merge_fields_and_nothing_else() {
         let c = customer();
         let email = customer_email(&c).unwrap();
-        assert_eq!(email, "Jane.Doe@Example.com");
+        assert_eq!(email.as_str(), "Jane.Doe@Example.com");
         let m = member_upsert(&c, &email, "transactional");
         let body = serde_json::to_value(&m).unwrap();
         assert_eq!(body["email_address"], "Jane.Doe@Example.com");

@@ -3,7 +3,8 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use super::*;
-use crate::flows::mailchimp_member::{fingerprint, same_email};
+use crate::flows::mailchimp_member::fingerprint;
+use crate::ids::Email;
 use crate::vendors::freshbooks::models::{Money, VIS_DELETED};
 
 fn d(s: &str) -> NaiveDate {
@@ -184,7 +185,7 @@ fn balance_is_in_the_clients_currency_and_last_invoice_is_the_latest() {
 fn member_upsert_carries_names_and_context() {
     let c = client();
     let email = client_email(&c).unwrap();
-    assert_eq!(email, "Jane.Doe@Example.com");
+    assert_eq!(email.as_str(), "Jane.Doe@Example.com");
     let ctx = financial_context(
         &c,
         &[invoice(
@@ -240,8 +241,9 @@ fn emails_blank_and_case() {
         c.email = raw.map(str::to_string);
         assert_eq!(client_email(&c).as_deref(), want, "{raw:?}");
     }
-    assert!(same_email("Jane@Example.com", " jane@example.COM"));
-    assert!(!same_email("jane@example.com", "jane2@example.com"));
+    let jane = Email::parse(Some("Jane@Example.com")).unwrap();
+    assert!(jane.same(" jane@example.COM"));
+    assert!(!jane.same("jane2@example.com"));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! connections check` accepts is exactly what the workers read.
 
 use crate::ids::Email;
+use crate::vendors::mailchimp::target::MailchimpTarget;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -243,22 +244,18 @@ impl FlowParts {
                 ),
             ));
         }
-        let list_id = connection.target.list_id.as_deref().ok_or_else(|| {
-            HandlerError::permanent(
-                "configuration",
-                format!("connection `{name}` has no target.list_id"),
-            )
+        let target = MailchimpTarget::of(&connection.target).map_err(|e| {
+            HandlerError::permanent("configuration", format!("connection `{name}` {e}"))
         })?;
         let options = crate::flows::options::parse::<O>(&connection.options)
             .map_err(|e| HandlerError::permanent("configuration", format!("`{name}`: {e}")))?;
-        let credentials = connection.target.credentials.as_str();
         Ok(Ok(Begun {
             account,
             options,
             audience: Audience {
-                mc: self.clients.mailchimp(credentials).await?,
-                list_id,
-                credentials,
+                mc: self.clients.mailchimp(target.credentials).await?,
+                list_id: target.list_id,
+                credentials: target.credentials,
                 ensured: &self.ensured,
                 ids: ConnectionIds::new(&*self.id_map, &*self.clock, name),
             },

@@ -30,6 +30,7 @@ use crate::flows::FlowHandler;
 use crate::flows::clients::VendorClients;
 use crate::flows::errors::from_vendor;
 use crate::vendors::quickbooks::models::{Customer, CustomerUpdate};
+use crate::vendors::quickbooks::target::QuickbooksTarget;
 use crate::vendors::quickbooks::{QuickbooksApi, QuickbooksError};
 use crate::worker::{Handled, HandlerError};
 
@@ -100,17 +101,10 @@ impl FlowHandler for MailchimpToQuickbooks {
                 ),
             ));
         }
-        let realm = connection
-            .target
-            .realm_id
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| {
-                HandlerError::permanent(
-                    "configuration",
-                    format!("connection `{name}` has no target.realm_id (the QuickBooks company)"),
-                )
-            })?;
+        let target = QuickbooksTarget::of(&connection.target).map_err(|e| {
+            HandlerError::permanent("configuration", format!("connection `{name}` {e}"))
+        })?;
+        let realm = target.realm_id;
         let change =
             MemberChange::from_event(&event.operation, &event.detail).ok_or_else(|| {
                 HandlerError::permanent(
@@ -131,10 +125,7 @@ impl FlowHandler for MailchimpToQuickbooks {
                 ),
             ));
         }
-        let qb = self
-            .clients
-            .quickbooks(&connection.target.credentials)
-            .await?;
+        let qb = self.clients.quickbooks(target.credentials).await?;
 
         let Some((customer, chosen)) = find_customer(qb.as_ref(), realm, &emails).await? else {
             return skipped(format!(

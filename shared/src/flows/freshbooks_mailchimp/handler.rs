@@ -73,7 +73,7 @@ struct Cx<'a> {
 }
 
 /// The Mailchimp store a connection writes to: its `store_id`, else one derived from the
-/// connection name ([`mapping::default_store_id`]). The CLI's backfill uses this with
+/// connection name (`mapping::default_store_id`). The CLI's backfill uses this with
 /// [`super::begin_backfill`].
 pub fn store_id(connection_name: &str, connection: &Connection) -> String {
     connection

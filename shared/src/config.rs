@@ -37,7 +37,7 @@ pub enum ConfigError {
     },
 }
 
-/// ` entry `<name>`` when there is one.
+/// `` entry `<name>` `` when there is one.
 struct Entry<'a>(&'a Option<String>);
 
 impl fmt::Display for Entry<'_> {

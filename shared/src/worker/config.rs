@@ -76,7 +76,7 @@ impl HarnessConfig {
     }
 }
 
-/// Reads the variables in [`env`]. Unset variables take the defaults; set but unparsable ones
+/// Reads the `WORKER_*` variables (listed in this module's `env`). Unset variables take the defaults; set but unparsable ones
 /// are errors, not defaults.
 impl FromEnv for HarnessConfig {
     fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {

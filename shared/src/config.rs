@@ -17,21 +17,27 @@ pub enum ConfigError {
     /// A variable whose value is not what it must be.
     #[error("environment variable {name} must be {expected}, got `{value}`")]
     Invalid {
+        /// The variable.
         name: &'static str,
+        /// What the value must be, e.g. "a positive whole number".
         expected: &'static str,
+        /// The value as set.
         value: String,
     },
     /// A variable holding structured data (JSON) that does not parse, or one entry of it that is
     /// wrong (`entry`). The value itself is not repeated: it can be long.
     #[error("{name}{}: {reason}", Entry(entry))]
     Malformed {
+        /// The variable.
         name: &'static str,
+        /// The entry at fault, when the value parsed but one entry of it is wrong.
         entry: Option<String>,
+        /// Why the value or entry cannot be used (a parser's message, or what is missing).
         reason: String,
     },
 }
 
-/// ` entry `<name>`` when there is one.
+/// `` entry `<name>` `` when there is one.
 struct Entry<'a>(&'a Option<String>);
 
 impl fmt::Display for Entry<'_> {

@@ -38,8 +38,11 @@ pub enum FanOutError {
     /// The queue accepted the call but refused some messages.
     #[error("queue `{queue}` refused {refused} message(s): {first_reason}")]
     Refused {
+        /// The target queue (a vendor's name, e.g. `mailchimp`).
         queue: String,
+        /// How many messages it refused.
         refused: usize,
+        /// The queue's reason for the first of them (the others are logged).
         first_reason: String,
     },
     /// The queue or the store could not be reached.

@@ -1,10 +1,10 @@
 //! The connections file: which source account feeds which target, with which credentials.
 //!
 //! Users keep it in their repository as TOML (see `connections.example.toml` at the repo root).
-//! [`ConnectionSet::parse_with`] parses and validates it, given the check of what only the flow
+//! `ConnectionSet::parse_with` parses and validates it, given the check of what only the flow
 //! table knows (`ConnectionSet::from_toml` and `load` in [`crate::flows::connections`] pass
 //! it); errors name the file, the connection and the field. The applied set lives in the state
-//! store ([`crate::ports::ConnectionStore`]) and Lambdas read it through [`crate::ports::CachedConnections`].
+//! store ([`crate::ports::ConnectionStore`]) and Lambdas read it through `crate::ports::CachedConnections`.
 
 mod validate;
 
@@ -20,6 +20,8 @@ use crate::vendor::Vendor;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSet {
+    /// Each `[connection.<name>]` table of the file, by name; the name keys audit entries, dead
+    /// letters and idempotency claims.
     #[serde(default, rename = "connection")]
     pub connections: BTreeMap<ConnectionName, Connection>,
 }
@@ -28,7 +30,9 @@ pub struct ConnectionSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
+    /// Where events come from: the vendor account whose webhooks or polls feed this connection.
     pub source: Endpoint,
+    /// Where the flow writes: the vendor account, and its audience, store or realm.
     pub target: Endpoint,
     /// Flow options, checked per flow (e.g. `status_if_new` for a Mailchimp target).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -46,6 +50,7 @@ fn enabled_default() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
+    /// The vendor of this side; with the other side's, it picks the flow.
     pub vendor: Vendor,
     /// Source side: the account whose events this connection takes (FreshBooks account id,
     /// QuickBooks realm id, Mailchimp list id, Stripe account id). Target side: optional label.
@@ -88,18 +93,32 @@ impl Connection {
 /// A connections file that cannot be used, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionsError {
+    /// The file could not be read.
     #[error("{file}: cannot read: {source}")]
     Read {
+        /// The path as given.
         file: String,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// The file is not TOML, or not the shape of a connections file.
     #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
+    Syntax {
+        /// The path as given.
+        file: String,
+        /// The parser's message, with the line and column.
+        message: String,
+    },
+    /// A connection is well formed but cannot run as written.
     #[error("{file}: connection `{connection}`: {field}: {message}")]
     Invalid {
+        /// The path as given.
         file: String,
+        /// The connection's name.
         connection: String,
+        /// The field at fault, e.g. `target.list_id` or `options.status_if_new`.
         field: String,
+        /// What is wrong and what it must be.
         message: String,
     },
 }

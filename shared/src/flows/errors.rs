@@ -20,7 +20,7 @@ const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
 /// refresh token refused, or a 401 although the client had just refreshed — needs a person to
 /// re-authorise. docs/architecture.md ("Tokens") says such events stay in the queue, so nothing
 /// is dropped and nothing needs replaying once the user reconnects: they are transient with a
-/// long `Retry-After` ([`BROKEN_CONNECTION_RETRY`]), and the `TokenRefreshFailed` alarm tells
+/// long `Retry-After` (`BROKEN_CONNECTION_RETRY`), and the `TokenRefreshFailed` alarm tells
 /// the operator. Only after the queue's receive count runs out (hours) do they reach the
 /// dead-letter queue, replayable as any other. Everything else is permanent, with the vendor's
 /// stable class and its advice on what to fix.

@@ -1,7 +1,7 @@
 //! What every flow that keeps Mailchimp audience members in step with a source's records shares
 //! (FreshBooks clients and QuickBooks customers alike): the member options and their parsers,
 //! the name merge fields, email identity, the skip-unchanged fingerprint, the checks before a
-//! sync ([`FlowParts::begin`]), and one event's [`Audience`] — the Mailchimp client, the
+//! sync (`FlowParts::begin`), and one event's `Audience` — the Mailchimp client, the
 //! per-process "already ensured" cache and the connection's id map — with the writes both
 //! flows make (ensure merge fields, upsert, archive, retire a record's member).
 //!

@@ -23,12 +23,19 @@ pub enum OptionError {
     /// The key is not an option of the flow; `known` lists the flow's options.
     #[error("options.{key}: `{key}` is not an option of this flow (its options: {})", known.join(", "))]
     Unknown {
+        /// The key as written in the connection's `options` table.
         key: String,
+        /// The flow's option names, for the message.
         known: &'static [&'static str],
     },
     /// The value does not fit the option; `message` says what it must be.
     #[error("options.{key}: {message}")]
-    Invalid { key: String, message: String },
+    Invalid {
+        /// The option.
+        key: String,
+        /// What the value must be (serde's message, e.g. the accepted values).
+        message: String,
+    },
 }
 
 impl OptionError {

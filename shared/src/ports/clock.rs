@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 /// Where "now" comes from.
 pub trait Clock: Send + Sync {
+    /// The current time, in UTC.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -24,6 +25,7 @@ impl Clock for SystemClock {
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 
 impl ManualClock {
+    /// A clock stopped at `at`.
     pub fn new(at: DateTime<Utc>) -> Self {
         Self(Mutex::new(at))
     }
@@ -33,6 +35,7 @@ impl ManualClock {
         Self::new(DateTime::from_timestamp(secs, 0).unwrap_or_default())
     }
 
+    /// Moves the clock forward by `by` (backward when `by` is negative).
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *t += by;

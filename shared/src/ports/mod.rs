@@ -25,15 +25,27 @@ pub enum PortError {
     /// The backing service could not be reached or answered with an error.
     #[error("{service}: {message}")]
     Backend {
+        /// The service, e.g. `dynamodb` or `sqlite`.
         service: &'static str,
+        /// What failed (the operation and resource, where known) and the service's error.
         message: String,
     },
     /// Stored data could not be read back.
     #[error("corrupt {what}: {message}")]
-    Corrupt { what: &'static str, message: String },
+    Corrupt {
+        /// What was being read, e.g. `secret` or `dead letter`.
+        what: &'static str,
+        /// Why it cannot be read.
+        message: String,
+    },
     /// A queue, table or secret the configuration names does not exist.
     #[error("{what} `{name}` does not exist")]
-    NotFound { what: &'static str, name: String },
+    NotFound {
+        /// What kind of resource, e.g. `queue` or `secret`.
+        what: &'static str,
+        /// Its name as configured.
+        name: String,
+    },
 }
 
 impl PortError {

@@ -13,14 +13,18 @@ use super::PortResult;
 /// A message to enqueue. `id` is unique within one batch and comes back in [`SendFailure`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
+    /// The message's id within its batch (SQS `Id`), to match refusals to messages.
     pub id: String,
+    /// The payload: a serialised [`crate::event::SyncEvent`].
     pub body: String,
 }
 
 /// One message of a batch that the queue refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendFailure {
+    /// The refused message's [`OutgoingMessage::id`].
     pub id: String,
+    /// The queue's code and message for the refusal.
     pub reason: String,
 }
 
@@ -31,6 +35,7 @@ pub struct ReceivedMessage {
     pub message_id: String,
     /// Handle for delete / change-visibility, valid for this receive only.
     pub receipt: String,
+    /// The payload as sent.
     pub body: String,
     /// How many times the message has been received, this time included (SQS
     /// `ApproximateReceiveCount`).
@@ -40,11 +45,15 @@ pub struct ReceivedMessage {
 /// Messages in a queue and in its dead-letter queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {
+    /// Waiting to be received.
     pub visible: u64,
+    /// Received and not yet deleted: being handled, or waiting out a visibility timeout.
     pub in_flight: u64,
+    /// In the dead-letter queue, waiting for a redrive.
     pub dead: u64,
 }
 
+/// The work queues between the webhook (and poller) and the per-target workers.
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Sends up to 10 messages in one call (SQS `SendMessageBatch`). Per-message refusals come
@@ -89,7 +98,7 @@ pub trait Queue: Send + Sync {
 /// SQS's limit on messages per `SendMessageBatch`.
 pub(crate) const MAX_BATCH: usize = 10;
 
-/// Sends any number of messages in batches of [`MAX_BATCH`], collecting refusals.
+/// Sends any number of messages in batches of `MAX_BATCH`, collecting refusals.
 pub async fn send_all(
     queue: &dyn Queue,
     name: &str,

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 
 use super::PortResult;
 
+/// Where credentials and webhook signing keys live, by name ([`crate::ports::secret_names`]).
 #[async_trait]
 pub trait Secrets: Send + Sync {
     /// The current value of a secret, `None` if it does not exist.

@@ -79,23 +79,35 @@ fn unknown_outcome(s: &str) -> String {
 pub struct AuditEntry {
     /// `vendor:account:entity:id` of the source record, or `message:<id>` when undecodable.
     pub record_key: String,
+    /// When the attempt ended.
     pub at: DateTime<Utc>,
+    /// The event's id (empty when the message could not be decoded).
     pub event_id: String,
+    /// The connection the event travelled on (empty when unknown).
     pub connection: String,
     /// The queue (target) that handled it.
     pub target: String,
+    /// Webhook, poll, backfill or replay; `None` when the message could not be decoded.
     pub origin: Option<Origin>,
+    /// The source operation, e.g. `update` or `delete` (empty when undecodable).
     pub operation: String,
+    /// What the attempt came to.
     pub outcome: Outcome,
     /// What the target looked like before the write (trimmed).
     pub before: Option<serde_json::Value>,
     /// What was written (trimmed).
     pub written: Option<serde_json::Value>,
+    /// On failure: `transient`, or the permanent error's class (e.g. `configuration`).
     pub error_class: Option<String>,
+    /// On failure: the error's message (trimmed).
     pub error_message: Option<String>,
+    /// The vendor's id for the request that failed or wrote, for its support.
     pub vendor_request_id: Option<String>,
+    /// The message's receive count at this attempt (1 for the first).
     pub attempt: u32,
+    /// How long the attempt took.
     pub duration_ms: u64,
+    /// The queue's id of the message carrying the event.
     pub message_id: Option<String>,
     /// When the backend may delete the item (DynamoDB TTL).
     pub expires_at: Option<DateTime<Utc>>,
@@ -108,8 +120,10 @@ impl AuditEntry {
     }
 }
 
+/// The audit trail: every attempt at every event, queryable by record and by outcome and day.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
+    /// Appends one entry.
     async fn record_audit(&self, entry: &AuditEntry) -> PortResult<()>;
     /// A record's trail, newest first.
     async fn audit_by_record(&self, record_key: &str, limit: usize) -> PortResult<Vec<AuditEntry>>;
@@ -127,7 +141,9 @@ pub trait AuditLog: Send + Sync {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum DeadLetterStatus {
+    /// No replay of it has succeeded yet: it counts in `ops status` and waits for a replay.
     Open,
+    /// A replay of it succeeded; kept, for the record, until it expires.
     Resolved,
 }
 
@@ -147,18 +163,29 @@ pub struct DeadLetter {
     pub stage: String,
     /// The queue whose DLQ holds the message, if it reached a queue.
     pub queue: Option<String>,
+    /// The event's id, when the message could be read that far.
     pub event_id: Option<String>,
+    /// The source record's key (see [`AuditEntry::record_key`]), when known.
     pub record_key: Option<String>,
+    /// The connection, when known.
     pub connection: Option<String>,
+    /// The failure's class, e.g. `undecodable` or a permanent error's class.
     pub error_class: String,
+    /// Why it will not succeed (trimmed).
     pub reason: String,
+    /// The vendor's id for the failed request, for its support.
     pub vendor_request_id: Option<String>,
+    /// How many times the message was received before it was given up on.
     pub attempts: u32,
     /// The message body, or `blob:<key>` when it was too large to keep inline.
     pub payload: String,
+    /// Open until replayed or resolved.
     pub status: DeadLetterStatus,
+    /// When it was (last) dead-lettered.
     pub created_at: DateTime<Utc>,
+    /// When it was resolved, if it was.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// When the backend may delete the item (DynamoDB TTL).
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -169,10 +196,12 @@ impl DeadLetter {
     }
 }
 
+/// Dead letters: what will not succeed, with why, kept for an operator to inspect and replay.
 #[async_trait]
 pub trait DeadLetters: Send + Sync {
     /// Creates or replaces (re-opening) the dead letter with this id.
     async fn put_dead_letter(&self, letter: &DeadLetter) -> PortResult<()>;
+    /// The dead letter with this id, open or resolved.
     async fn get_dead_letter(&self, id: &str) -> PortResult<Option<DeadLetter>>;
     /// Dead letters with a status, newest first.
     async fn list_dead_letters(
@@ -225,18 +254,25 @@ pub trait Idempotency: Send + Sync {
 /// Source id → target id, with a fingerprint of the last write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdMapping {
+    /// The target's id for the record (e.g. the Mailchimp member's email).
     pub target_id: String,
+    /// A hash of what was last written, to skip unchanged writes; or a marker such as the
+    /// archived one.
     pub fingerprint: String,
+    /// When the entry was last written.
     pub updated_at: DateTime<Utc>,
 }
 
+/// The id map: per connection, which target record a source record was written to.
 #[async_trait]
 pub trait IdMap: Send + Sync {
+    /// The entry for `source_key` (e.g. `client:123`) on `connection`, if any.
     async fn get_mapping(
         &self,
         connection: &str,
         source_key: &str,
     ) -> PortResult<Option<IdMapping>>;
+    /// Creates or replaces the entry for `source_key` on `connection`.
     async fn put_mapping(
         &self,
         connection: &str,
@@ -248,7 +284,9 @@ pub trait IdMap: Send + Sync {
 /// Poll positions (e.g. the last `updated` seen per connection and entity).
 #[async_trait]
 pub trait Cursors: Send + Sync {
+    /// The cursor's value (e.g. `poll:freshbooks:<account>`), `None` before the first poll.
     async fn get_cursor(&self, name: &str) -> PortResult<Option<String>>;
+    /// Stores the cursor's new value.
     async fn put_cursor(&self, name: &str, value: &str) -> PortResult<()>;
 }
 
@@ -290,7 +328,9 @@ impl CallbackStatus {
 pub struct CallbackRecord {
     /// The last path segment of the route, chosen by us when registering.
     pub route_id: String,
+    /// The vendor that delivers to the route.
     pub vendor: crate::vendor::Vendor,
+    /// The vendor account the callback is registered on.
     pub account: String,
     /// The vendor's id for the callback, once registered.
     pub callback_id: Option<String>,
@@ -298,13 +338,19 @@ pub struct CallbackRecord {
     pub event: String,
     /// Name of the credential secret used to confirm the handshake.
     pub credentials: String,
+    /// Pending until the handshake is confirmed.
     pub status: CallbackStatus,
+    /// When the record last changed.
     pub updated_at: DateTime<Utc>,
 }
 
+/// Webhook callbacks registered with a vendor, by route: what the webhook checks a delivery to a
+/// callback route against.
 #[async_trait]
 pub trait WebhookCallbacks: Send + Sync {
+    /// The callback behind a route, if any.
     async fn get_callback(&self, route_id: &str) -> PortResult<Option<CallbackRecord>>;
+    /// Creates or replaces the record.
     async fn put_callback(&self, record: &CallbackRecord) -> PortResult<()>;
     /// Pending → verified, conditionally; `false` if the record was not pending.
     async fn mark_callback_verified(&self, route_id: &str, at: DateTime<Utc>) -> PortResult<bool>;
@@ -318,19 +364,24 @@ pub trait WebhookCallbacks: Send + Sync {
 /// Bodies too large for a queue message or a dead-letter item.
 #[async_trait]
 pub trait Blobs: Send + Sync {
+    /// Stores `body` under `key` (e.g. `event/<connection>/<event id>`), deletable after
+    /// `expires_at`.
     async fn put_blob(
         &self,
         key: &str,
         body: &[u8],
         expires_at: Option<DateTime<Utc>>,
     ) -> PortResult<()>;
+    /// The body stored under `key`, if it is still there.
     async fn get_blob(&self, key: &str) -> PortResult<Option<Vec<u8>>>;
 }
 
 /// The applied connections set.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
+    /// The applied set; `None` before the first `connections apply`.
     async fn get_connections(&self) -> PortResult<Option<ConnectionSet>>;
+    /// Replaces the applied set.
     async fn put_connections(&self, set: &ConnectionSet) -> PortResult<()>;
 }
 

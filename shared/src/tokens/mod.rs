@@ -42,7 +42,9 @@ fn lease_name(credentials: &str) -> String {
 /// A fresh token pair from a vendor's token endpoint.
 #[derive(Clone)]
 pub struct TokenSet {
+    /// The bearer token for API calls.
     pub access_token: SecretString,
+    /// The token for the next refresh: the vendors rotate it, so it replaces the stored one.
     pub refresh_token: SecretString,
     /// When the access token expires; `None` if the vendor did not say.
     pub expires_at: Option<DateTime<Utc>>,
@@ -141,29 +143,55 @@ where
 pub enum TokenError {
     /// The secret `credentials/<name>` does not exist.
     #[error("credential set `{name}` not found (secret `{secret}`); run `ml-connector connect`")]
-    NotFound { name: String, secret: String },
+    NotFound {
+        /// The credential set's name, as connections name it.
+        name: String,
+        /// The secret looked up.
+        secret: String,
+    },
     /// The secret is not a credential set. `reason` never quotes the secret.
     #[error("credential set `{name}` is unreadable: {reason}")]
-    Invalid { name: String, reason: String },
+    Invalid {
+        /// The credential set's name.
+        name: String,
+        /// What is missing or malformed.
+        reason: String,
+    },
     /// The vendor refused the refresh token, or a rotated pair could not be saved: the
     /// connection stays broken until someone re-authorises.
     #[error(
         "connection broken: {message}; re-authorise {vendor} for credential set `{name}` (`ml-connector connect`)"
     )]
     Broken {
+        /// The credential set's name.
         name: String,
+        /// The vendor's display name (`FreshBooks`), for the message.
         vendor: &'static str,
+        /// What happened: the refusal, or why the new pair could not be stored.
         message: String,
     },
     /// The credential set cannot be refreshed as configured (e.g. no client secret).
     #[error("credential set `{name}` cannot be refreshed: {message}")]
-    Misconfigured { name: String, message: String },
+    Misconfigured {
+        /// The credential set's name.
+        name: String,
+        /// What is missing from the set or the app settings.
+        message: String,
+    },
     /// The token endpoint failed in a way worth retrying.
     #[error("refreshing credential set `{name}` failed: {message}")]
-    Refresh { name: String, message: String },
+    Refresh {
+        /// The credential set's name.
+        name: String,
+        /// The token endpoint's error.
+        message: String,
+    },
     /// Another instance held the refresh lease for longer than we wait.
     #[error("another instance is refreshing credential set `{name}`; gave up waiting")]
-    Busy { name: String },
+    Busy {
+        /// The credential set's name.
+        name: String,
+    },
     /// The secret store or the lease store failed.
     #[error("token store: {0}")]
     Store(#[from] PortError),

@@ -11,8 +11,11 @@ use super::TokenSet;
 /// The fields of a credential set the token manager needs.
 #[derive(Clone, Deserialize)]
 pub struct StoredTokens {
+    /// The bearer token last obtained.
     pub access_token: SecretString,
+    /// The token the next refresh spends.
     pub refresh_token: SecretString,
+    /// When the access token expires; `None` when unknown (it is then used until a 401).
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Written when the vendor refused the refresh token ([`mark_needs_reconnect`]). Cleared
@@ -25,7 +28,9 @@ pub struct StoredTokens {
 /// the vendor refused the refresh token. Every vendor's set carries it the same way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NeedsReconnect {
+    /// When the refusal happened (RFC 3339), if recorded.
     pub since: Option<String>,
+    /// The vendor's reason for the refusal, if recorded.
     pub reason: Option<String>,
 }
 

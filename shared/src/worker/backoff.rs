@@ -2,7 +2,7 @@
 //! growing visibility timeout a message gets when it goes back to its queue.
 //!
 //! The delay functions take the random sample as an argument (`unit`, in `[0, 1)`) so they are
-//! deterministic under test; [`sample`] draws a real one.
+//! deterministic under test; `sample` draws a real one.
 //!
 //! `backon` was considered: its builders cover the exponential + jitter part, but each retry here
 //! also has to fit a Lambda deadline and stretch to a vendor's `Retry-After`, which means
@@ -43,6 +43,7 @@ fn equal_jitter(cap: Duration, unit: f64) -> Duration {
 pub struct RetryPolicy {
     /// Handler calls per receive, the first included (1 = no in-invocation retry).
     pub attempts: u32,
+    /// The cap on the first retry's sleep; it doubles per retry (full jitter below the cap).
     pub base: Duration,
     /// The longest single sleep. A `Retry-After` longer than this is left to the queue.
     pub max: Duration,
@@ -79,7 +80,9 @@ impl RetryPolicy {
 /// The visibility timeout a message gets when a transient failure sends it back to its queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VisibilityPolicy {
+    /// The timeout after the first receive; it doubles per receive (equal jitter).
     pub base: Duration,
+    /// The longest timeout, a `Retry-After` or a broken connection's wait included.
     pub max: Duration,
 }
 

@@ -51,7 +51,9 @@ pub struct HarnessConfig {
     pub(crate) idempotency_ttl: Duration,
     pub(crate) audit_ttl: Duration,
     pub(crate) dead_letter_ttl: Duration,
+    /// Retries inside one invocation, before the message goes back to the queue.
     pub retry: RetryPolicy,
+    /// How long a message that failed transiently stays hidden before its next receive.
     pub visibility: VisibilityPolicy,
     /// Time kept back before a deadline for the writes after the handler.
     pub deadline_margin: Duration,
@@ -74,7 +76,7 @@ impl HarnessConfig {
     }
 }
 
-/// Reads the variables in [`env`]. Unset variables take the defaults; set but unparsable ones
+/// Reads the `WORKER_*` variables (listed in this module's `env`). Unset variables take the defaults; set but unparsable ones
 /// are errors, not defaults.
 impl FromEnv for HarnessConfig {
     fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {

@@ -16,6 +16,7 @@ use crate::ports::Outcome;
 /// idempotent on the target side (docs/architecture.md, "Idempotency").
 #[async_trait]
 pub trait TargetHandler: Send + Sync {
+    /// Brings the target in line with the event's source record.
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError>;
 }
 
@@ -25,13 +26,18 @@ pub enum Handled {
     /// The target was written. `before` is what the target held (if the handler read it),
     /// `written` what was sent; the harness trims both for the audit trail.
     Synced {
+        /// The target record before the write, if the handler read it.
         before: Option<Value>,
+        /// The body sent to the target.
         written: Option<Value>,
     },
     /// The target already matched the source; nothing was written.
     Unchanged,
     /// Deliberately not synced (e.g. a draft invoice the connection does not sync).
-    Skipped { reason: String },
+    Skipped {
+        /// Why, for the audit trail (e.g. `client has no email`).
+        reason: String,
+    },
 }
 
 impl Handled {
@@ -54,9 +60,11 @@ pub enum HandlerError {
     /// time allows, then by the queue with a growing delay, then dead-lettered.
     #[error("transient: {message}")]
     Transient {
+        /// What failed: status, vendor error code, field.
         message: String,
         /// How long the vendor asked us to wait (`Retry-After`), if it did.
         retry_after: Option<Duration>,
+        /// The vendor's id for the failed request, for its support.
         vendor_request_id: Option<String>,
     },
     /// Will not succeed as is: a validation error, a record in a state the target refuses.
@@ -65,7 +73,9 @@ pub enum HandlerError {
     Permanent {
         /// A short, stable label for dashboards and queries (e.g. `validation`, `compliance_state`).
         class: String,
+        /// What failed and why it will not succeed as is.
         message: String,
+        /// The vendor's id for the failed request, for its support.
         vendor_request_id: Option<String>,
     },
 }
@@ -113,6 +123,7 @@ impl HandlerError {
         self
     }
 
+    /// Whether the failure is worth retrying (in the invocation, then through the queue).
     pub fn is_transient(&self) -> bool {
         matches!(self, HandlerError::Transient { .. })
     }
@@ -133,6 +144,7 @@ impl HandlerError {
         }
     }
 
+    /// The vendor's request id, if the failing call returned one.
     pub fn vendor_request_id(&self) -> Option<&str> {
         match self {
             HandlerError::Transient {

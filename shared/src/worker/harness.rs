@@ -77,6 +77,8 @@ impl<'a> Details<'a> {
 }
 
 impl Harness {
+    /// A harness consuming `config.queue` through `queue`, recording in `store` and running
+    /// `handler` on each decoded event.
     pub fn new(
         queue: Arc<dyn Queue>,
         store: Arc<dyn Store>,

@@ -18,10 +18,12 @@ pub enum Disposition {
 /// One message's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageReport {
+    /// The queue's id for the message.
     pub message_id: String,
     /// What the audit trail recorded (`Retrying` also when a port failed before anything was
     /// recorded).
     pub outcome: Outcome,
+    /// What the consumer must still do with the message.
     pub disposition: Disposition,
 }
 

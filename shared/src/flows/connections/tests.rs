@@ -1,3 +1,6 @@
+//! Connections files through the flow table: the shipped example, flows this build does not
+//! run, per-flow options, and errors that name the file, connection and field.
+
 use crate::connections::ConnectionSet;
 use crate::event::SourceRef;
 use crate::flows::{FLOWS, Flow};

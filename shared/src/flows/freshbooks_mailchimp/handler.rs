@@ -8,7 +8,7 @@
 //!
 //! Id map keys, under the connection name:
 //! - `client:<id>`: target id = the last email synced (what an email change or a delete
-//!   archives); fingerprint of the member, tags and customer, or [`ARCHIVED`].
+//!   archives); fingerprint of the member, tags and customer, or [`ARCHIVED`](crate::flows::mailchimp_member::ARCHIVED).
 //! - `invoice:<id>`: target id = the FreshBooks client id (the order id is the invoice id
 //!   itself; the client id lets a vanished invoice still refresh its client's context).
 //! - `payment:<id>`: target id = the invoice id, so a payment deleted for good still finds its
@@ -73,7 +73,7 @@ struct Cx<'a> {
 }
 
 /// The Mailchimp store a connection writes to: its `store_id`, else one derived from the
-/// connection name ([`mapping::default_store_id`]). The CLI's backfill uses this with
+/// connection name (`mapping::default_store_id`). The CLI's backfill uses this with
 /// [`super::begin_backfill`].
 pub fn store_id(connection_name: &str, connection: &Connection) -> String {
     connection

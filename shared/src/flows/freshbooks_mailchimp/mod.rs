@@ -1,9 +1,9 @@
 //! FreshBooks → Mailchimp: clients become audience members (with their financial context as
 //! merge fields and tags) and e-commerce customers; invoices become e-commerce orders.
 //!
-//! - [`options`]: the connection's options, typed.
-//! - [`mapping`]: FreshBooks records in, Mailchimp bodies out — pure functions.
-//! - [`handler`]: [`FreshbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
+//! - `options`: the connection's options, typed.
+//! - `mapping`: FreshBooks records in, Mailchimp bodies out — pure functions.
+//! - `handler`: [`FreshbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
 //!   through [`crate::flows::TargetDispatch`]).
 //!
 //! A store backfill (the CLI's `backfill` command) brackets its events with [`begin_backfill`]

@@ -12,7 +12,7 @@ use super::models::{Changed, Client, Entity, Invoice, Payment};
 /// that arrive with HTTP 200 as errors.
 ///
 /// "Not found" is `Ok(None)`, not an error: a record deleted for good is a normal event. A
-/// record deleted with `vis_state = 1` is returned, with [`Client::is_deleted`] etc. true.
+/// record deleted with `vis_state = 1` is returned, with `Client::is_deleted` etc. true.
 #[async_trait]
 pub trait FreshbooksApi: Send + Sync {
     /// `GET /accounting/account/{account}/users/clients/{id}`.

@@ -14,7 +14,9 @@ use serde::Deserialize;
 /// OAuth tokens (and, optionally, the app's client credentials for refreshing them).
 #[derive(Clone, Deserialize)]
 pub struct Credentials {
+    /// The bearer token for API calls.
     pub access_token: SecretString,
+    /// The token a refresh spends (FreshBooks rotates it: each is good once).
     pub refresh_token: SecretString,
     /// When the access token expires (12 h after issue); unknown if absent.
     #[serde(default)]

@@ -15,8 +15,11 @@ pub enum FreshbooksError {
     /// (older endpoints do that). `errno` is FreshBooks' error number when the body has one.
     #[error("FreshBooks answered HTTP {status}{}: {message}", errno.map(|e| format!(" (errno {e})")).unwrap_or_default())]
     Api {
+        /// The HTTP status.
         status: u16,
+        /// FreshBooks' error number, when the body has one.
         errno: Option<i64>,
+        /// The body's error message (truncated), or the status's reason when it has none.
         message: String,
     },
     /// The request did not complete: DNS, connect, TLS, timeout, a dropped connection.
@@ -24,10 +27,18 @@ pub enum FreshbooksError {
     Transport(#[source] reqwest::Error),
     /// A 2xx answer without the expected fields, or a body that is not JSON.
     #[error("unexpected FreshBooks response (HTTP {status}): {reason}")]
-    UnexpectedBody { status: u16, reason: String },
+    UnexpectedBody {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong with the body (never the body itself).
+        reason: String,
+    },
     /// An id we were asked to put in a URL path is not a plain id.
     #[error("`{what}` is not a valid FreshBooks id")]
-    InvalidId { what: &'static str },
+    InvalidId {
+        /// Which id, e.g. `account_id`.
+        what: &'static str,
+    },
     /// The configured API base URL cannot have paths appended.
     #[error("invalid FreshBooks base URL `{0}`")]
     InvalidBaseUrl(String),

@@ -16,6 +16,7 @@ pub(crate) const VIS_DELETED: i64 = 1;
 /// `{"amount": "1222.00", "code": "USD"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
+    /// The amount, exact (a decimal string on the wire).
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
     /// Upper-case ISO-4217; FreshBooks omits it in some request echoes.
@@ -37,6 +38,7 @@ impl Money {
 pub struct Client {
     #[serde(deserialize_with = "id_string")]
     pub(crate) id: String,
+    /// The client's email; the flows key the Mailchimp member on it (`None` when blank).
     #[serde(default, deserialize_with = "blank_is_none")]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
@@ -75,11 +77,14 @@ pub struct Invoice {
     pub(crate) create_date: Option<NaiveDate>,
     #[serde(default)]
     pub(crate) due_date: Option<NaiveDate>,
+    /// When the invoice was paid in full; `None` while unpaid (FreshBooks sends a blank date).
     #[serde(default, deserialize_with = "blank_date_is_none")]
     pub date_paid: Option<NaiveDate>,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub(crate) currency_code: Option<String>,
+    /// The invoice total.
     pub amount: Money,
+    /// What is still owed (zero when FreshBooks omits it).
     #[serde(default = "Money::zero")]
     pub outstanding: Money,
     #[serde(default = "Money::zero")]
@@ -100,6 +105,7 @@ pub struct Invoice {
     pub(crate) vis_state: i64,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub(crate) updated: Option<String>,
+    /// The invoice's lines; empty unless it was read with `include[]=lines`.
     #[serde(default)]
     pub lines: Vec<Line>,
 }
@@ -108,6 +114,7 @@ pub struct Invoice {
 const INVOICE_STATUS_DRAFT: i64 = 1;
 
 impl Invoice {
+    /// Deleted in FreshBooks (`vis_state` 1); an archived invoice is not deleted.
     pub fn is_deleted(&self) -> bool {
         self.vis_state == VIS_DELETED
     }
@@ -141,10 +148,12 @@ pub struct Line {
 pub struct Payment {
     #[serde(deserialize_with = "id_string")]
     pub(crate) id: String,
+    /// The invoice the payment is for.
     #[serde(deserialize_with = "id_string")]
     pub invoiceid: String,
     #[serde(default, deserialize_with = "opt_id_string")]
     pub(crate) clientid: Option<String>,
+    /// The amount paid.
     pub amount: Money,
     #[serde(default)]
     pub(crate) date: Option<NaiveDate>,
@@ -164,12 +173,16 @@ pub struct Payment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Entity {
+    /// A client: a Mailchimp member and e-commerce customer.
     Client,
+    /// An invoice: a Mailchimp e-commerce order.
     Invoice,
+    /// A payment: it changes its invoice's paid state.
     Payment,
 }
 
 impl Entity {
+    /// Every entity, in the order polls and backfills go through them.
     pub const ALL: [Entity; 3] = [Entity::Client, Entity::Invoice, Entity::Payment];
 
     /// The name events and record keys use.
@@ -190,35 +203,48 @@ impl Entity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Changed {
     pub(crate) entity: Entity,
+    /// The record's id.
     pub id: String,
     /// The record's `updated` as FreshBooks sent it (US/Eastern, zone-less).
     pub updated: Option<String>,
+    /// The record is deleted (`vis_state` 1, or found by the deleted-records pass).
     pub deleted: bool,
 }
 
 /// One business the authorised user belongs to (`/auth/api/v1/users/me`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Business {
+    /// The business id (the events API's `business_id`).
     pub business_id: i64,
+    /// The accounting account id: what connections name as the FreshBooks account.
     pub account_id: String,
+    /// The business's name, to pick the account by.
     pub name: String,
 }
 
 /// The authorised user and their businesses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The user's identity id.
     pub identity_id: i64,
+    /// The user's login email, if FreshBooks gives it.
     pub email: Option<String>,
+    /// The businesses the user can act for.
     pub businesses: Vec<Business>,
 }
 
 /// A webhook callback as the events API returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Callback {
+    /// FreshBooks' id for the callback, to verify, resend or delete it by.
     #[serde(deserialize_with = "id_string")]
     pub callbackid: String,
+    /// The event subscribed to: a noun (`invoice`, all its events) or `noun.verb`.
     pub event: String,
+    /// Where FreshBooks delivers: the webhook's callback route.
     pub uri: String,
+    /// Whether the verification handshake completed; FreshBooks delivers only to verified
+    /// callbacks.
     #[serde(default)]
     pub verified: bool,
 }

@@ -32,8 +32,9 @@ pub const SIGNATURE_HEADER: &str = "x-freshbooks-hmac-sha256";
 type HmacSha256 = Hmac<Sha256>;
 
 /// Whether `header_value` is FreshBooks' signature of `form` under `verifier`: standard base64
-/// (with padding) of HMAC-SHA256 over [`python_json_dumps`] of the fields in received order,
-/// compared in constant time. Only the received order is accepted: a sorted-keys rendering is a
+/// (with padding) of HMAC-SHA256 over Python's `json.dumps` of the fields in received order
+/// (streamed into the HMAC; `python_json_dumps` renders the same bytes for tests), compared in
+/// constant time. Only the received order is accepted: a sorted-keys rendering is a
 /// different message. An empty verifier never verifies anything.
 pub fn verify(verifier: &SecretString, form: &Form<'_>, header_value: &str) -> bool {
     let key = verifier.expose_secret().as_bytes();

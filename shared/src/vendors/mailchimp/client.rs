@@ -450,9 +450,11 @@ impl std::fmt::Debug for MailchimpClient {
 /// account lives. Store `dc` / `api_endpoint` beside the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuthMetadata {
+    /// The data centre, e.g. `us21`.
     pub dc: String,
     /// e.g. `https://us21.api.mailchimp.com` (no `/3.0`).
     pub api_endpoint: String,
+    /// The Mailchimp account's name, to show the user which account they connected.
     #[serde(default)]
     pub accountname: Option<String>,
     #[serde(default)]

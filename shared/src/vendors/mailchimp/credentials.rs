@@ -18,12 +18,20 @@ use sha2::{Digest, Sha256};
 #[derive(Clone)]
 pub enum Credentials {
     /// `<32 hex>-<dc>`; sent as HTTP Basic password.
-    ApiKey { key: SecretString, dc: String },
+    ApiKey {
+        /// The whole key, data centre suffix included.
+        key: SecretString,
+        /// The data centre, from the key's suffix (e.g. `us21`).
+        dc: String,
+    },
     /// An OAuth 2 access token; sent as `Bearer`. `api_endpoint` (e.g.
     /// `https://us21.api.mailchimp.com`, no `/3.0`) wins over `dc` when both are stored.
     OAuth {
+        /// The access token (Mailchimp's do not expire).
         token: SecretString,
+        /// The data centre from the OAuth metadata, e.g. `us21`.
         dc: Option<String>,
+        /// The API base from the OAuth metadata.
         api_endpoint: Option<String>,
     },
 }
@@ -32,12 +40,16 @@ pub enum Credentials {
 /// of the problem, never the input: serde's messages can quote it, and the input is a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
+    /// The value is not JSON, or not the stored shape.
     #[error(
         "Mailchimp credentials are not valid JSON of the expected shape ({category} error at line {line}, column {column})"
     )]
     Json {
+        /// serde_json's category: `syntax`, `data` or `eof`.
         category: &'static str,
+        /// Where in the value, 1-based.
         line: usize,
+        /// Where in the line, 1-based.
         column: usize,
     },
     /// Well-formed JSON, but neither `api_key` nor `access_token`, or an unusable value.

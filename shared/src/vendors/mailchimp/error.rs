@@ -13,8 +13,11 @@ pub enum MailchimpError {
     /// Mailchimp answered with an error document (or a bare error status).
     #[error("Mailchimp answered HTTP {status}: {title}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
     Api {
+        /// The HTTP status.
         status: u16,
+        /// The problem document's `title` (e.g. `Member Exists`), or the status's reason.
         title: String,
+        /// The problem document's `detail`; may be empty.
         detail: String,
         /// `instance` / `X-Request-Id`, for Mailchimp support.
         request_id: Option<String>,
@@ -28,7 +31,12 @@ pub enum MailchimpError {
     Transport(#[source] reqwest::Error),
     /// A 2xx answer that is not the expected JSON.
     #[error("unexpected Mailchimp response (HTTP {status}): {reason}")]
-    UnexpectedBody { status: u16, reason: String },
+    UnexpectedBody {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong with the body (never the body itself).
+        reason: String,
+    },
     /// The credential set cannot be used (no key, no data centre, unreadable secret).
     #[error("Mailchimp credentials: {0}")]
     Credentials(String),
@@ -116,6 +124,7 @@ impl MailchimpError {
         }
     }
 
+    /// Mailchimp's id for the failed request (`instance` or `X-Request-Id`), for its support.
     pub fn request_id(&self) -> Option<&str> {
         match self {
             MailchimpError::Api { request_id, .. } => request_id.as_deref(),
@@ -123,6 +132,7 @@ impl MailchimpError {
         }
     }
 
+    /// How long Mailchimp asked us to wait, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             MailchimpError::Api { retry_after, .. } => *retry_after,

@@ -21,11 +21,17 @@ use super::error::MailchimpError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ListWebhookEvents {
+    /// A member subscribed.
     pub subscribe: bool,
+    /// A member unsubscribed (or was deleted).
     pub unsubscribe: bool,
+    /// A member's profile (merge fields) changed.
     pub profile: bool,
+    /// An address was cleaned (bounced or abuse report).
     pub cleaned: bool,
+    /// A member changed their email address.
     pub upemail: bool,
+    /// A campaign was sent or cancelled; the connector does not take these.
     pub campaign: bool,
 }
 
@@ -70,11 +76,14 @@ impl ListWebhookSources {
 /// e.g. the SMS events of newer responses).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListWebhook {
+    /// Mailchimp's id for the webhook, to delete it by.
     pub id: String,
     /// Holds the receiver's secret: never log it (use `Debug`, which redacts it).
     pub url: String,
+    /// The events it receives.
     #[serde(default)]
     pub events: ListWebhookEvents,
+    /// The sources of change it receives.
     #[serde(default)]
     pub sources: ListWebhookSources,
 }

@@ -1,6 +1,6 @@
 //! Mailchimp list webhooks (docs/vendors/mailchimp.md §4): the URL secret check and the PHP-style form body.
 //!
-//! Mailchimp signs nothing; the webhook URL carries a secret path segment ([`secret_matches`]).
+//! Mailchimp signs nothing; the webhook URL carries a secret path segment (`secret_matches`).
 //! Bodies are `application/x-www-form-urlencoded` with bracket keys (`data[merges][FNAME]`).
 //! Validation GETs carry no body and are answered by the route, not here.
 
@@ -42,21 +42,35 @@ pub fn subscriber_hash(email: &str) -> String {
 /// Why a body is not a Mailchimp webhook we can use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// The body is not a well-formed URL-encoded form.
     #[error(transparent)]
     Form(#[from] FormError),
     /// A key is not `name` or `name[a][b]…` (cut to 64 bytes).
     #[error("malformed bracket key `{key}`")]
-    BadKey { key: String },
+    BadKey {
+        /// The key, cut to 64 bytes.
+        key: String,
+    },
     /// A key is used both as a value and as a parent (`data=x` and `data[id]=y`).
     #[error("form key `{key}` is both a value and a group")]
-    KeyConflict { key: String },
+    KeyConflict {
+        /// The key, cut to 64 bytes.
+        key: String,
+    },
+    /// A field every delivery of its type carries is missing (e.g. `data[list_id]`).
     #[error("Mailchimp webhook has no `{0}`")]
     MissingField(&'static str),
+    /// A field used in keys and ids holds something other than a plain id.
     #[error("Mailchimp webhook field `{0}` is not a plain id")]
     InvalidField(&'static str),
     /// The delivery names another list than the route it came in on.
     #[error("Mailchimp webhook is for list `{found}`, but this route is for list `{expected}`")]
-    ListMismatch { expected: String, found: String },
+    ListMismatch {
+        /// The route's list.
+        expected: String,
+        /// The list the delivery names.
+        found: String,
+    },
     /// A `type` this parser has no member or campaign for.
     #[error("unsupported Mailchimp webhook type `{0}`")]
     UnsupportedType(String),

@@ -3,7 +3,7 @@
 //!
 //! - Every request sends `minorversion=75` and `Accept: application/json`, takes its bearer
 //!   token from an [`AccessTokens`] source (a 401 refreshes once and retries once), and holds a
-//!   slot of the realm's process-wide [`RealmLimiter`] until its body is read.
+//!   slot of the realm's process-wide `RealmLimiter` until its body is read.
 //! - Nothing else is retried here: the worker harness retries transient errors (429, 5xx,
 //!   transport) with backoff and honours `retry_after`.
 //! - Every failed call is logged with its `intuit_tid`, status and QuickBooks code; tokens,

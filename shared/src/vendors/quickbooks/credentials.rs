@@ -25,8 +25,10 @@ const SANDBOX_API_BASE: &str = "https://sandbox-quickbooks.api.intuit.com";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
+    /// A real company: `quickbooks.api.intuit.com`.
     #[default]
     Production,
+    /// A developer sandbox company: `sandbox-quickbooks.api.intuit.com`.
     Sandbox,
 }
 
@@ -65,7 +67,9 @@ impl std::fmt::Display for Environment {
 /// OAuth tokens, the app's client credentials and the company (realm) they reach.
 #[derive(Clone, Deserialize)]
 pub struct QuickbooksCredentials {
+    /// The bearer token for API calls.
     pub access_token: SecretString,
+    /// The token a refresh spends; Intuit may rotate it on any refresh.
     pub refresh_token: SecretString,
     /// When the access token expires (1 h after issue); unknown if absent.
     #[serde(default)]
@@ -79,10 +83,13 @@ pub struct QuickbooksCredentials {
     /// The OAuth app's client secret, needed to refresh.
     #[serde(default)]
     pub client_secret: Option<SecretString>,
+    /// The redirect URI registered on the app, kept with the set it authorised (the token
+    /// exchange must repeat it; a refresh does not need it).
     #[serde(default)]
     pub redirect_uri: Option<String>,
     /// The company id in every API URL (`realmId` on the OAuth redirect).
     pub realm_id: String,
+    /// Which API host serves the company; production when absent.
     #[serde(default)]
     pub environment: Environment,
     /// Set when Intuit refused the refresh token and the connection needs re-authorising.
@@ -95,14 +102,19 @@ pub struct QuickbooksCredentials {
 /// name of a field that is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
+    /// The value is not JSON, or not the stored shape.
     #[error(
         "QuickBooks credentials are not valid JSON of the expected shape ({category} error at line {line}, column {column}); required: access_token, refresh_token, realm_id"
     )]
     Json {
+        /// serde_json's category: `syntax`, `data` or `eof`.
         category: &'static str,
+        /// Where in the value, 1-based.
         line: usize,
+        /// Where in the line, 1-based.
         column: usize,
     },
+    /// `realm_id` would not be safe in a URL path (it must be a plain id).
     #[error("QuickBooks credentials: `realm_id` is not a plain company id")]
     RealmId,
 }

@@ -34,11 +34,15 @@ pub enum QuickbooksError {
         intuit_tid.as_deref().map(|t| format!(" [intuit_tid {t}]")).unwrap_or_default()
     )]
     Fault {
+        /// The HTTP status.
         status: u16,
         /// QuickBooks' error code, e.g. `"5010"`; `None` when the body had no Fault.
         code: Option<String>,
+        /// The Fault's `Message`, or the status's reason when there was no Fault.
         message: String,
+        /// The Fault's `Detail`, which often names the field or object at fault.
         detail: Option<String>,
+        /// Intuit's transaction id for the request, for its support.
         intuit_tid: Option<String>,
         /// `Retry-After`, if QuickBooks sent one (undocumented: UNCONFIRMED that it ever does).
         retry_after: Option<Duration>,
@@ -52,13 +56,19 @@ pub enum QuickbooksError {
         intuit_tid.as_deref().map(|t| format!(" [intuit_tid {t}]")).unwrap_or_default()
     )]
     UnexpectedBody {
+        /// The HTTP status.
         status: u16,
+        /// What was wrong with the body (never the body itself).
         reason: String,
+        /// Intuit's transaction id for the request, for its support.
         intuit_tid: Option<String>,
     },
     /// An id we were asked to put in a URL path is not a plain id.
     #[error("`{what}` is not a valid QuickBooks id")]
-    InvalidId { what: &'static str },
+    InvalidId {
+        /// Which id, e.g. `realm id`.
+        what: &'static str,
+    },
     /// An argument cannot be sent safely (e.g. a control character or backslash in a query
     /// literal); says which and why, never quoting the value.
     #[error("invalid QuickBooks request: {0}")]

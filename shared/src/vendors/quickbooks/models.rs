@@ -18,12 +18,14 @@ pub const MAX_NOTE_CHARS: usize = 2000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Customer {
+    /// The customer's id within its company.
     pub id: String,
     /// Optimistic-lock token; a sparse update must send the current one.
     #[serde(default)]
     pub sync_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) display_name: Option<String>,
+    /// First name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,6 +37,8 @@ pub struct Customer {
     /// `false` once the customer is deactivated (QuickBooks' only "delete" for customers).
     #[serde(default = "active_default")]
     pub active: bool,
+    /// The customer's free-text notes (we write at most [`MAX_NOTE_CHARS`]); the
+    /// Mailchimp → QuickBooks flow keeps a status line in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,10 +100,13 @@ pub(crate) struct MetaData {
 /// written. Never a full update — that would null every field left out (docs/vendors/quickbooks.md §3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerUpdate {
+    /// The customer to update.
     pub id: String,
     /// The `SyncToken` of the customer as last read; stale → Fault 5010.
     pub sync_token: String,
+    /// The new `Notes`, if they change.
     pub notes: Option<String>,
+    /// The new `Active`, if it changes (`false` deactivates the customer).
     pub active: Option<bool>,
 }
 
@@ -108,12 +115,14 @@ pub struct CustomerUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Attachable {
+    /// QuickBooks' id; `None` on a create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sync_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// What the attachable is linked to: the customer.
     #[serde(default)]
     pub attachable_ref: Vec<AttachableRef>,
 }
@@ -122,6 +131,7 @@ pub struct Attachable {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttachableRef {
+    /// The linked object.
     pub entity_ref: EntityRef,
     #[serde(default)]
     pub(crate) include_on_send: bool,
@@ -132,6 +142,7 @@ pub struct AttachableRef {
 pub struct EntityRef {
     #[serde(rename = "type")]
     pub(crate) kind: String,
+    /// The object's id.
     pub value: String,
 }
 

@@ -72,7 +72,12 @@ pub enum ParseError {
     /// One event in the batch is unusable (the whole batch is refused, so it is dead-lettered
     /// in one piece and can be replayed as delivered).
     #[error("QuickBooks event {index}: {problem}")]
-    InvalidEvent { index: usize, problem: &'static str },
+    InvalidEvent {
+        /// The event's position in the delivery, from 0.
+        index: usize,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// The events in a delivery, in order, across every realm it mentions.

@@ -1,7 +1,7 @@
 //! Stripe webhook deliveries: the `Stripe-Signature` check and the event envelope (docs/vendors/stripe.md §1,
 //! §5.1).
 //!
-//! [`verify`] over the raw body first, then [`parse`]. Events carry the whole object, but
+//! `verify` over the raw body first, then `parse`. Events carry the whole object, but
 //! workers fetch current state anyway; only ids and the event type travel on.
 
 use std::borrow::Cow;

@@ -1,3 +1,6 @@
+//! The FreshBooks → Mailchimp mapping, table by table: payment and financial status, balances,
+//! member bodies, ids, order lines and fingerprints.
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::json;

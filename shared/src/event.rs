@@ -61,7 +61,7 @@ impl fmt::Display for SourceRef {
 pub struct SyncEvent {
     /// Schema version, [`SYNC_EVENT_VERSION`] when written by this build.
     pub v: u32,
-    /// Stable id: the vendor's event id where one exists, else [`derived_event_id`].
+    /// Stable id: the vendor's event id where one exists, else `derived_event_id`.
     pub event_id: String,
     /// The connection (by name) this event is addressed to.
     pub connection: ConnectionName,

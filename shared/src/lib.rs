@@ -15,6 +15,9 @@
 //! - [`ids`]: connection names, account ids and e-mail addresses as types of their own.
 //! - [`config`]: reading settings from the environment, with the one [`config::ConfigError`].
 
+// Every exported item says what it is; the public surface is what the binaries and tests use.
+#![warn(missing_docs)]
+
 pub mod adapters;
 pub mod app;
 pub mod config;

@@ -74,7 +74,7 @@ impl Default for LiveClientsConfig {
     }
 }
 
-/// Reads the variables in [`env`]; unset or blank URLs take the defaults.
+/// Reads the variables in `env`; unset or blank URLs take the defaults.
 impl FromEnv for LiveClientsConfig {
     fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let mut c = Self::default();

@@ -77,7 +77,7 @@ impl App {
         }
     }
 
-    /// How long workers trust the applied connections ([`CONNECTIONS_TTL`] by default; tests
+    /// How long workers trust the applied connections (`CONNECTIONS_TTL` by default; tests
     /// and local mode read them sooner, so an `apply` shows at once).
     pub fn with_connections_ttl(mut self, ttl: Duration) -> Self {
         self.connections_ttl = ttl;
@@ -147,7 +147,7 @@ impl App {
         Ok(Arc::new(dispatch))
     }
 
-    /// `target`'s worker: the harness around [`App::target_handler`], on `config`'s queue.
+    /// `target`'s worker: the harness around `App::target_handler`, on `config`'s queue.
     pub fn worker(&self, target: Vendor, config: HarnessConfig) -> Result<Harness, AppError> {
         Ok(Harness::new(
             self.ports.queue.clone(),

@@ -59,7 +59,7 @@ async fn lookup_connection(
     })
 }
 
-/// One flow's handling of an event whose connection a [`TargetDispatch`] has looked up and
+/// One flow's handling of an event whose connection a `TargetDispatch` has looked up and
 /// found to run that flow.
 #[async_trait]
 pub trait FlowHandler: Send + Sync {

@@ -1,5 +1,5 @@
 //! [`FLOWS`]: the flows this build runs, one row each — source, target, typed options and the
-//! handler builder. Workers ([`super::TargetDispatch`]), `ml-connector connections check`
+//! handler builder. Workers (`super::TargetDispatch`), `ml-connector connections check`
 //! ([`super::connections`]) and the CLI learn every flow from here; adding a flow is adding
 //! its folder and a row.
 

@@ -55,7 +55,7 @@ impl Default for PollerConfig {
     }
 }
 
-/// Reads the variables in [`env`]. Unset variables take the defaults; set but unusable ones are
+/// Reads the variables in `env`. Unset variables take the defaults; set but unusable ones are
 /// errors.
 impl FromEnv for PollerConfig {
     fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {

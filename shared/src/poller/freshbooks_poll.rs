@@ -3,7 +3,7 @@
 //!
 //! Per FreshBooks account that an enabled connection takes events from (each account once,
 //! whatever the number of its connections):
-//! 1. `since` = cursor date − [`PollerConfig::overlap_days`]; first run: today (US/Eastern) −
+//! 1. `since` = cursor date − `PollerConfig::overlap_days`; first run: today (US/Eastern) −
 //!    the overlap. `search[updated_min]` is day-granular and compares US/Eastern dates, so the
 //!    overlap re-reads the cursor's day and the day before.
 //! 2. List clients, invoices and payments changed since then, deleted ones included.

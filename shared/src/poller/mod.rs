@@ -2,15 +2,15 @@
 //!
 //! Like the webhook handler it only produces [`SyncEvent`](crate::event::SyncEvent)s (through
 //! the shared [`FanOut`]); workers do the writes. Each job runs from an EventBridge schedule
-//! ([`lambda::run_lambda`], the rule's input names the job) or from a local loop
+//! (`lambda::run_lambda`, the rule's input names the job) or from a local loop
 //! ([`local::run_schedule`], `ml-connector dev`), and both call [`Poller::run_job`].
 //!
 //! Jobs:
 //! - [`Job::FreshbooksPoll`]: the FreshBooks fallback poll ([`freshbooks_poll`]).
-//! - [`Job::TokenRefresh`]: proactive FreshBooks token refresh ([`token_refresh`]).
-//! - [`Job::QuickbooksCdc`]: the QuickBooks Change Data Capture sweep ([`quickbooks_cdc`]).
+//! - `Job::TokenRefresh`: proactive FreshBooks token refresh (`token_refresh`).
+//! - `Job::QuickbooksCdc`: the QuickBooks Change Data Capture sweep (`quickbooks_cdc`).
 //! - [`Job::QuickbooksTokenRefresh`]: QuickBooks access tokens renewed on every run
-//!   ([`token_refresh`]).
+//!   (`token_refresh`).
 
 pub mod config;
 pub mod freshbooks_poll;

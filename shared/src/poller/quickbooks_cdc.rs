@@ -95,7 +95,7 @@ pub(crate) fn seen_fingerprint(customer: &Customer) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueryFallback {
-    /// The cursor is older than CDC's 30-day look-back (minus [`CDC_SAFETY_MARGIN`]).
+    /// The cursor is older than CDC's 30-day look-back (minus `CDC_SAFETY_MARGIN`).
     GapBeyondCdcLookback,
     /// The CDC answer held its maximum of 1000 objects and may be incomplete.
     CdcTruncated,

@@ -15,13 +15,22 @@ use std::fmt;
 pub enum FormError {
     /// A `%` not followed by two hex digits.
     #[error("bad percent escape at byte {offset} of the form body")]
-    BadEscape { offset: usize },
+    BadEscape {
+        /// Where the escape starts, in bytes.
+        offset: usize,
+    },
     /// A decoded key or value is not UTF-8.
     #[error("form field {index} is not valid UTF-8 after percent-decoding")]
-    InvalidUtf8 { index: usize },
+    InvalidUtf8 {
+        /// Which field, counting from 0.
+        index: usize,
+    },
     /// The same key appears twice. `key` is cut to 64 bytes.
     #[error("duplicate form key `{key}`")]
-    DuplicateKey { key: String },
+    DuplicateKey {
+        /// The key, cut to 64 bytes.
+        key: String,
+    },
 }
 
 /// A parsed form: (key, value) pairs in the order received.

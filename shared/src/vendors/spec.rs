@@ -1,7 +1,7 @@
 //! [`VendorSpec`]: what a vendor says about itself — how people spell it, what its endpoints in
 //! a connections file need — so the code that checks connections (and the CLI that prompts for
 //! them) asks the vendor instead of matching on it. Each vendor module holds its own `SPEC`;
-//! [`super::spec`] finds it.
+//! `super::spec` finds it.
 
 use super::ingress::{SourceDeps, WebhookSource};
 use super::spec;

@@ -47,7 +47,7 @@ const SOURCE: SourceSpec = SourceSpec {
 };
 
 /// The FreshBooks → Mailchimp flow, which the Mailchimp worker's
-/// [`crate::flows::TargetDispatch`] dispatches to.
+/// `crate::flows::TargetDispatch` dispatches to.
 pub struct FreshbooksToMailchimp {
     /// Clients, store, clock, and the merge fields, stores and products known to
     /// exist per process (each read, and created if missing, once rather than on every event).

@@ -4,7 +4,7 @@
 //! - `options`: the connection's options, typed.
 //! - `mapping`: FreshBooks records in, Mailchimp bodies out — pure functions.
 //! - `handler`: [`FreshbooksToMailchimp`], the orchestration (the Mailchimp worker reaches it
-//!   through [`crate::flows::TargetDispatch`]).
+//!   through `crate::flows::TargetDispatch`).
 //!
 //! A store backfill (the CLI's `backfill` command) brackets its events with [`begin_backfill`]
 //! and [`end_backfill`]; events of origin `backfill` also make sure the store is syncing before

@@ -5,7 +5,7 @@
 //! - `options`: the connection's options, typed.
 //! - `note`: the texts (activity note, status line) and how the notes take the line — pure.
 //! - `handler`: `MailchimpToQuickbooks`, the orchestration (the QuickBooks worker reaches it
-//!   through [`crate::flows::TargetDispatch`]).
+//!   through `crate::flows::TargetDispatch`).
 
 mod handler;
 mod note;

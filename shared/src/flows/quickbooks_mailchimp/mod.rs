@@ -5,7 +5,7 @@
 //! - `options`: the connection's options, typed.
 //! - `mapping`: QuickBooks customers in, Mailchimp member bodies out — pure functions.
 //! - `handler`: `QuickbooksToMailchimp`, the orchestration (the Mailchimp worker reaches it
-//!   through [`crate::flows::TargetDispatch`]).
+//!   through `crate::flows::TargetDispatch`).
 
 mod handler;
 mod mapping;

@@ -12,10 +12,15 @@ use crate::vendors::freshbooks::client::FreshbooksClient;
 
 /// One FreshBooks callback: which account and event, the route that receives it and its URL.
 pub struct CallbackSpec<'a> {
+    /// The FreshBooks account the callback is for.
     pub account: &'a str,
+    /// The credential set that registers it.
     pub credentials: &'a str,
+    /// The FreshBooks event it subscribes to (`client`, `invoice`, `payment`).
     pub event: &'a str,
+    /// The webhook route that receives it; keys its callback record.
     pub route_id: &'a str,
+    /// The URL FreshBooks delivers to.
     pub uri: &'a str,
 }
 
@@ -24,12 +29,16 @@ pub struct CallbackSpec<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     #[error("recording the pending callback: {0}")]
+    /// The pending record could not be written.
     RecordPending(PortError),
     #[error("asking FreshBooks to resend verification: {0}")]
+    /// FreshBooks refused to resend the handshake of a registered callback.
     Resend(FreshbooksError),
     #[error("registering: {0}")]
+    /// FreshBooks refused the registration.
     Register(FreshbooksError),
     #[error("recording the callback id: {0}")]
+    /// The callback id could not be recorded.
     RecordId(PortError),
 }
 

@@ -164,11 +164,13 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         setup.pipeline.db.clone(),
         setup.queues.iter().cloned().collect(),
     ));
+    let sweeper = tokio::spawn(sweep_expired(setup.pipeline.db.clone()));
     server
         .await
         .context("the webhook server stopped")?
         .context("serving webhooks")?;
     watcher.abort();
+    sweeper.abort();
     stop_tasks(stop, tasks).await;
     println!(
         "stopped; queued events stay in {} for the next run",
@@ -322,6 +324,23 @@ fn routes(set: &ConnectionSet, addr: SocketAddr) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// How often `dev` deletes expired rows from its store.
+const SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Deletes the store's expired rows (audit items, dead letters, idempotency records, leases,
+/// blobs) at start and then every [`SWEEP_EVERY`], as DynamoDB's TTL does for a stack: reads
+/// already hide them, so this only keeps a long-running local store from growing.
+async fn sweep_expired(db: EmbeddedDb) {
+    loop {
+        match db.purge_expired().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "expired rows deleted from the local store"),
+            Err(e) => tracing::warn!(error = %e, "could not delete expired rows; will try again"),
+        }
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
 }
 
 /// Prints a line whenever a queue's depth changes, so a delivery is visible as it lands.

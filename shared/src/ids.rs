@@ -9,10 +9,9 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
-/// Implements the string plumbing of a `String` newtype: `Deref<Target = str>`, `Borrow<str>`
-/// (so maps keyed by it are looked up with a `&str`), `AsRef<str>`, `Display`, conversions from
-/// strings, and comparisons with `str`.
-macro_rules! string_newtype {
+/// Reads a `String` newtype as the `str` it wraps: `as_str`, `Deref<Target = str>`, `AsRef<str>`
+/// and `Display`.
+macro_rules! str_view {
     ($name:ident) => {
         impl $name {
             /// The string it wraps.
@@ -28,12 +27,6 @@ macro_rules! string_newtype {
             }
         }
 
-        impl Borrow<str> for $name {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
-
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -43,6 +36,20 @@ macro_rules! string_newtype {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// A name any string may be: [`str_view!`], plus `Borrow<str>` (so maps keyed by it are looked
+/// up with a `&str`), conversions from and to strings, and comparisons with `str`.
+macro_rules! string_newtype {
+    ($name:ident) => {
+        str_view!($name);
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
             }
         }
 
@@ -108,35 +115,13 @@ impl Email {
             .map(|e| Email(e.to_string()))
     }
 
-    /// The address, as given (trimmed).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether `other` is the same person's address (ASCII case and surrounding blanks aside).
     pub fn same(&self, other: &str) -> bool {
         self.0.eq_ignore_ascii_case(other.trim())
     }
 }
 
-impl Deref for Email {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Email {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+str_view!(Email);
 
 #[cfg(test)]
 mod tests {

@@ -196,10 +196,13 @@ impl LiveClients {
         [&self.freshbooks_tokens, &self.quickbooks_tokens]
             .into_iter()
             .filter_map(|manager| {
-                // Each manager knows its vendor; a name that is not one would be a bug in the
-                // vendor's refresher, and leaves that vendor without a refresher (the token job
-                // reports it) rather than failing the whole poller.
-                let vendor = manager.vendor().parse::<crate::vendor::Vendor>().ok()?;
+                // Each manager names its vendor as the vendor's spec displays it; a name no spec
+                // has would be a bug in the refresher, and leaves that vendor without a refresher
+                // (the token job reports it) rather than failing the whole poller.
+                let vendor = crate::vendor::Vendor::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| crate::vendors::spec(*v).display == manager.vendor())?;
                 Some((
                     vendor,
                     manager.clone() as Arc<dyn crate::poller::TokenRefresher>,

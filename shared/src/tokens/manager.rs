@@ -66,7 +66,8 @@ pub struct TokenManager {
 }
 
 impl TokenManager {
-    /// The vendor whose tokens this manager holds, as [`Vendor`](crate::vendor::Vendor) spells it.
+    /// The vendor whose tokens this manager holds, as people spell it (`FreshBooks`): its
+    /// refresher's name, which is the vendor spec's `display`.
     pub fn vendor(&self) -> &'static str {
         self.refresher.vendor()
     }

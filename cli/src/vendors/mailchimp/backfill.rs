@@ -1,12 +1,15 @@
 //! A backfill into Mailchimp pauses the e-commerce store's automations first (`is_syncing`),
 //! so historical orders do not e-mail customers, and `backfill --finish` resumes them.
 
+use std::sync::Arc;
+
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use mlc::app::LiveClients;
 use mlc::connections::Connection;
 use mlc::flows::clients::VendorClients;
 use mlc::flows::freshbooks_mailchimp::{begin_backfill, end_backfill, store_id};
+use mlc::vendors::mailchimp::MailchimpApi;
 
 use crate::vendors::{BackfillTarget, Paused};
 
@@ -22,6 +25,19 @@ fn paused(store: String, existed: bool) -> Paused {
     }
 }
 
+/// The store the connection `name` writes to, and the Mailchimp client of its target.
+async fn store_and_api(
+    clients: &LiveClients,
+    name: &str,
+    connection: &Connection,
+) -> anyhow::Result<(String, Arc<dyn MailchimpApi>)> {
+    let api = clients
+        .mailchimp(&connection.target.credentials)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+    Ok((store_id(name, connection), api))
+}
+
 #[async_trait]
 impl BackfillTarget for Target {
     async fn pause(
@@ -30,11 +46,7 @@ impl BackfillTarget for Target {
         name: &str,
         connection: &Connection,
     ) -> anyhow::Result<Paused> {
-        let store = store_id(name, connection);
-        let api = clients
-            .mailchimp(&connection.target.credentials)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+        let (store, api) = store_and_api(clients, name, connection).await?;
         let existed = begin_backfill(api.as_ref(), &store)
             .await
             .with_context(|| format!("pausing the automations of Mailchimp store `{store}`"))?;
@@ -47,11 +59,7 @@ impl BackfillTarget for Target {
         name: &str,
         connection: &Connection,
     ) -> anyhow::Result<Paused> {
-        let store = store_id(name, connection);
-        let api = clients
-            .mailchimp(&connection.target.credentials)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
+        let (store, api) = store_and_api(clients, name, connection).await?;
         let found = end_backfill(api.as_ref(), &store)
             .await
             .with_context(|| format!("resuming the automations of Mailchimp store `{store}`"))?;

@@ -87,7 +87,7 @@ fn describe_error(status: u16, body: &[u8]) -> String {
 #[async_trait]
 impl Refresher for FreshbooksOauth {
     fn vendor(&self) -> &'static str {
-        "FreshBooks"
+        super::spec::SPEC.display
     }
 
     async fn refresh(

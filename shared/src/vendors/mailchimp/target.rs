@@ -1,5 +1,6 @@
-//! A Mailchimp target endpoint as flows use it: the audience (and store) the writes go to, typed,
-//! with the fields a Mailchimp target requires present.
+//! A Mailchimp target endpoint as flows use it: the audience the writes go to, typed, with the
+//! fields a Mailchimp target requires present. (The optional e-commerce store is read where it
+//! is used: `flows::freshbooks_mailchimp::store_id`.)
 
 use crate::connections::Endpoint;
 use crate::vendors::spec::{MissingField, required_target_field};
@@ -11,8 +12,6 @@ pub struct MailchimpTarget<'a> {
     pub credentials: &'a str,
     /// The audience (list) id.
     pub list_id: &'a str,
-    /// The e-commerce store id, when the connection names one.
-    pub store_id: Option<&'a str>,
 }
 
 impl<'a> MailchimpTarget<'a> {
@@ -21,7 +20,6 @@ impl<'a> MailchimpTarget<'a> {
         Ok(MailchimpTarget {
             credentials: &ep.credentials,
             list_id: required_target_field(ep, "list_id")?,
-            store_id: ep.store_id.as_deref().filter(|s| !s.trim().is_empty()),
         })
     }
 }
@@ -48,10 +46,7 @@ mod tests {
     fn a_target_needs_its_audience() {
         let ep = endpoint(Some("l1"));
         let t = MailchimpTarget::of(&ep).unwrap();
-        assert_eq!(
-            (t.credentials, t.list_id, t.store_id),
-            ("mc", "l1", Some("s1"))
-        );
+        assert_eq!((t.credentials, t.list_id), ("mc", "l1"));
         for missing in [None, Some(" ")] {
             let e = MailchimpTarget::of(&endpoint(missing)).unwrap_err();
             assert_eq!(e.field, "list_id");

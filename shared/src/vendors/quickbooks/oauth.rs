@@ -103,7 +103,7 @@ fn error_message(status: u16, body: &[u8]) -> String {
 #[async_trait]
 impl Refresher for QuickbooksOauth {
     fn vendor(&self) -> &'static str {
-        "QuickBooks"
+        super::spec::SPEC.display
     }
 
     async fn refresh(

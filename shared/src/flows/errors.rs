@@ -25,7 +25,9 @@ const BROKEN_CONNECTION_RETRY: Duration = Duration::from_secs(15 * 60);
 /// dead-letter queue, replayable as any other. Everything else is permanent, with the vendor's
 /// stable class and its advice on what to fix.
 pub fn from_vendor<E: VendorError>(e: E) -> HandlerError {
-    let err = if e.is_transient() {
+    let err = if let Some(until) = e.hold_until() {
+        HandlerError::transient(e.to_string()).with_hold_until(until)
+    } else if e.is_transient() {
         transient(e.to_string(), e.retry_after())
     } else {
         match e.reconnect() {

@@ -70,6 +70,21 @@ pub trait FlowHandler: Send + Sync {
         connection: &Connection,
         event: &SyncEvent,
     ) -> Result<Handled, HandlerError>;
+
+    /// Handles several events of the connection `name` at once, answering per event in the
+    /// order given (see [`TargetHandler::handle_batch`]). By default one after another.
+    async fn handle_connection_batch(
+        &self,
+        name: &str,
+        connection: &Connection,
+        events: &[SyncEvent],
+    ) -> Vec<Result<Handled, HandlerError>> {
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(self.handle_connection(name, connection, event).await);
+        }
+        results
+    }
 }
 
 /// A target worker's [`TargetHandler`]: looks up each event's connection and hands the event to

@@ -38,6 +38,12 @@ pub trait VendorError: fmt::Display {
         None
     }
 
+    /// When the vendor takes calls again, for a quota that holds every call until a reset
+    /// (HubSpot's `DAILY` limit, Marketo's 607): the event waits, it is not retried.
+    fn hold_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+
     /// The id the vendor gave its answer, for support to trace.
     fn request_id(&self) -> Option<&str> {
         None

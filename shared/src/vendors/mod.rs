@@ -28,7 +28,7 @@ pub fn spec(vendor: Vendor) -> &'static VendorSpec {
         Vendor::Freshbooks => &freshbooks::spec::SPEC,
         Vendor::Quickbooks => &quickbooks::spec::SPEC,
         Vendor::Mailchimp => &mailchimp::spec::SPEC,
-        Vendor::Hubspot => &hubspot::SPEC,
+        Vendor::Hubspot => &hubspot::spec::SPEC,
         Vendor::Marketo => &marketo::SPEC,
         Vendor::Stripe => &stripe::spec::SPEC,
     }

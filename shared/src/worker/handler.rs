@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::event::SyncEvent;
@@ -18,6 +19,18 @@ use crate::ports::Outcome;
 pub trait TargetHandler: Send + Sync {
     /// Brings the target in line with the event's source record.
     async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError>;
+
+    /// Brings the target in line with several events at once, answering per event in the
+    /// order given, so a target with batch endpoints (HubSpot, Marketo) spends one call on
+    /// many records. The harness settles each answer as it settles [`TargetHandler::handle`]'s.
+    /// By default the events are handled one after another.
+    async fn handle_batch(&self, events: &[SyncEvent]) -> Vec<Result<Handled, HandlerError>> {
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(self.handle(event).await);
+        }
+        results
+    }
 }
 
 /// A handled event.
@@ -66,6 +79,9 @@ pub enum HandlerError {
         retry_after: Option<Duration>,
         /// The vendor's id for the failed request, for its support.
         vendor_request_id: Option<String>,
+        /// The vendor refuses every call until then (a daily quota): the message waits in its
+        /// queue until that time without spending its receives.
+        hold_until: Option<DateTime<Utc>>,
     },
     /// Will not succeed as is: a validation error, a record in a state the target refuses.
     /// Dead-lettered at once; a replay after the cause is fixed retries it.
@@ -90,6 +106,7 @@ impl HandlerError {
             message: message.into(),
             retry_after: None,
             vendor_request_id: None,
+            hold_until: None,
         }
     }
 
@@ -108,6 +125,22 @@ impl HandlerError {
             *retry_after = Some(after);
         }
         self
+    }
+
+    /// Holds the event until `until` (ignored on permanent errors).
+    pub(crate) fn with_hold_until(mut self, until: DateTime<Utc>) -> Self {
+        if let HandlerError::Transient { hold_until, .. } = &mut self {
+            *hold_until = Some(until);
+        }
+        self
+    }
+
+    /// When the vendor will take calls again, for a failure that holds rather than retries.
+    pub fn hold_until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            HandlerError::Transient { hold_until, .. } => *hold_until,
+            HandlerError::Permanent { .. } => None,
+        }
     }
 
     /// Adds the vendor's request id, so support can trace the call on their side.

@@ -1,24 +1,19 @@
-//! HubSpot. This build runs no flow into HubSpot yet; the vendor describes its endpoints so a
-//! connections file can name one and be told so (docs/vendors/hubspot.md).
+//! HubSpot as a target: FreshBooks clients become contacts and companies, bill vendors become
+//! companies, invoices become HubSpot invoices with line items, payments become commerce
+//! payments (docs/vendors/hubspot.md).
+//!
+//! Every write is a batch of up to [`BATCH_LIMIT`] inputs, and every object the product creates
+//! is upserted through a property that is unique per object type (`email` for contacts, a
+//! `fb_…` key for the rest), so a redelivered event never creates a second record
+//! (docs/vendors/hubspot.md §3.1, §3.2).
 
-use crate::vendor::Vendor;
-use crate::vendors::spec::{CredentialKind, IdField, VendorSpec};
+pub mod api;
+pub mod error;
+pub mod models;
+pub mod spec;
 
-/// HubSpot's description of itself.
-pub const SPEC: VendorSpec = VendorSpec {
-    vendor: Vendor::Hubspot,
-    display: "HubSpot",
-    source_account: "the account id",
-    ids: &[IdField {
-        field: "portal_id",
-        get: |e| &e.portal_id,
-        target_requires: Some("the HubSpot account (hub) id"),
-    }],
-    target_account: None,
-    ingress: None,
-    route: None,
-    // A private app's token (`pat-…`).
-    credentials: CredentialKind::Keys(&["access_token"]),
-    token_job: None,
-    polled: false,
-};
+pub use api::HubspotApi;
+pub use error::HubspotError;
+
+/// HubSpot's cap on inputs per batch request (docs/vendors/hubspot.md §3.1).
+pub const BATCH_LIMIT: usize = 100;

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod connections;
 pub mod errors;
 pub mod freshbooks_mailchimp;
+mod freshbooks_standing;
 
 pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;

@@ -98,6 +98,13 @@ impl FreshbooksApi for FakeFreshbooks {
     async fn payment(&self, _: &str, _: &str) -> Result<Option<Payment>, FreshbooksError> {
         Ok(None)
     }
+    async fn bill_vendor(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<crate::vendors::freshbooks::models::BillVendor>, FreshbooksError> {
+        Ok(None)
+    }
     async fn changed_since(
         &self,
         account: &str,

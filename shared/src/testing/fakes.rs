@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 
 use crate::flows::clients::VendorClients;
 use crate::testing::quickbooks_fake::FakeQuickbooks;
-use crate::vendors::freshbooks::models::{Changed, Client, Entity, Invoice, Payment};
+use crate::vendors::freshbooks::models::{BillVendor, Changed, Client, Entity, Invoice, Payment};
 use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::mailchimp::models::{
     Customer, Member, MemberTag, MemberUpsert, MergeField, Order, Problem, Product, Store,
@@ -39,6 +39,8 @@ pub struct FbState {
     pub invoices: BTreeMap<String, Invoice>,
     /// Payments by id.
     pub payments: BTreeMap<String, Payment>,
+    /// Bill vendors by id.
+    pub bill_vendors: BTreeMap<String, BillVendor>,
     /// The status every call fails with while set.
     pub fail: Option<u16>,
 }
@@ -100,6 +102,15 @@ impl FreshbooksApi for FakeFreshbooks {
     async fn payment(&self, _account: &str, id: &str) -> Result<Option<Payment>, FreshbooksError> {
         self.call(format!("payment {id}"))?;
         Ok(lock(&self.state).payments.get(id).cloned())
+    }
+
+    async fn bill_vendor(
+        &self,
+        _account: &str,
+        id: &str,
+    ) -> Result<Option<BillVendor>, FreshbooksError> {
+        self.call(format!("bill_vendor {id}"))?;
+        Ok(lock(&self.state).bill_vendors.get(id).cloned())
     }
 
     async fn changed_since(

@@ -616,6 +616,8 @@ impl FlowHandler for FreshbooksToMailchimp {
             Entity::Client => self.sync_client(&cx, &event.entity_id, None).await,
             Entity::Invoice => self.sync_invoice(&cx, &event.entity_id).await,
             Entity::Payment => self.sync_payment(&cx, &event.entity_id).await,
+            // Outside SOURCE.entities: `begin` skipped it already.
+            Entity::BillVendor => skipped("bill vendors are not synced to Mailchimp"),
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::event::short_hash;
+use crate::flows::freshbooks_standing::{LastInvoice, PaymentState, invoice_currency, standing};
 use crate::ids::Email;
 use crate::vendors::freshbooks::models::{Client, Invoice, Line, eastern_to_utc};
 use crate::vendors::mailchimp::models::{
@@ -90,99 +91,32 @@ impl PaymentStatus {
     }
 }
 
-/// The latest invoice's total and date.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct LastInvoice {
-    total: Decimal,
-    currency: Option<String>,
-    date: Option<NaiveDate>,
-}
-
-/// The FreshBooks financial context a member carries.
+/// The FreshBooks financial context a member carries: the client's [`Standing`], with
+/// Mailchimp's three statuses (partly paid and unpaid are both `pending`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FinancialContext {
     pub(crate) status: PaymentStatus,
-    /// The currency `balance` is in: the client's, else the latest invoice's.
     pub(crate) currency: Option<String>,
-    /// Sum of `outstanding` over the client's sent, undeleted invoices in `currency`.
     balance: Decimal,
     last_invoice: Option<LastInvoice>,
 }
 
-/// Invoices that count: sent (not draft) and not deleted — what FreshBooks' own accounting
-/// counts.
-fn counts(invoice: &Invoice) -> bool {
-    !invoice.is_draft() && !invoice.is_deleted()
-}
-
-/// An invoice's currency: `currency_code`, else the code on its amount.
-fn invoice_currency(invoice: &Invoice) -> Option<String> {
-    invoice
-        .currency_code
-        .clone()
-        .or_else(|| invoice.amount.code.clone())
-        .map(|c| c.trim().to_ascii_uppercase())
-        .filter(|c| !c.is_empty())
-}
-
-/// Orders invoices oldest first by `create_date`, then by id (numerically when both are
-/// numbers), so "latest" is deterministic.
-fn invoice_order(a: &Invoice, b: &Invoice) -> std::cmp::Ordering {
-    a.create_date.cmp(&b.create_date).then_with(|| {
-        match (a.id.parse::<u64>(), b.id.parse::<u64>()) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => a.id.cmp(&b.id),
-        }
-    })
-}
-
-/// The client's financial context on `today` (the US/Eastern date of the event clock: FreshBooks
-/// due dates are Eastern calendar dates). Overdue when any counted invoice has something
-/// outstanding and a due date before today; pending when any has something outstanding; else
-/// paid up. The balance sums one currency only, because amounts in different currencies do not
-/// add up.
+/// The client's financial context on `today` (see [`standing`]).
 pub(crate) fn financial_context(
     client: &Client,
     invoices: &[Invoice],
     today: NaiveDate,
 ) -> FinancialContext {
-    let counted: Vec<&Invoice> = invoices.iter().filter(|i| counts(i)).collect();
-    let outstanding = |i: &Invoice| i.outstanding.amount > Decimal::ZERO;
-    let status = if counted
-        .iter()
-        .any(|i| outstanding(i) && i.due_date.is_some_and(|d| d < today))
-    {
-        PaymentStatus::Overdue
-    } else if counted.iter().any(|i| outstanding(i)) {
-        PaymentStatus::Pending
-    } else {
-        PaymentStatus::PaidUp
-    };
-    let latest = counted.iter().copied().max_by(|a, b| invoice_order(a, b));
-    let currency = client
-        .currency_code
-        .as_deref()
-        .map(|c| c.trim().to_ascii_uppercase())
-        .filter(|c| !c.is_empty())
-        .or_else(|| latest.and_then(invoice_currency));
-    let balance = counted
-        .iter()
-        .filter(|i| match (&currency, invoice_currency(i)) {
-            (Some(want), Some(have)) => *want == have,
-            // An invoice without a currency is the client's.
-            _ => true,
-        })
-        .map(|i| i.outstanding.amount)
-        .sum();
+    let s = standing(client, invoices, today);
     FinancialContext {
-        status,
-        currency,
-        balance,
-        last_invoice: latest.map(|i| LastInvoice {
-            total: i.amount.amount,
-            currency: invoice_currency(i),
-            date: i.create_date,
-        }),
+        status: match s.state {
+            PaymentState::Paid => PaymentStatus::PaidUp,
+            PaymentState::Partial | PaymentState::Unpaid => PaymentStatus::Pending,
+            PaymentState::Overdue => PaymentStatus::Overdue,
+        },
+        currency: s.currency,
+        balance: s.balance,
+        last_invoice: s.last_invoice,
     }
 }
 

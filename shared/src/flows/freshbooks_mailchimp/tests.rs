@@ -135,6 +135,7 @@ fn client(id: &str, email: Option<&str>) -> Client {
         currency_code: Some("USD".into()),
         vis_state: 0,
         updated: None,
+        ..Client::default()
     }
 }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use super::FreshbooksError;
-use super::models::{Changed, Client, Entity, Invoice, Payment};
+use super::models::{BillVendor, Changed, Client, Entity, Invoice, Payment};
 
 /// Reads from one FreshBooks account set (one credential set). Implementations fetch an access
 /// token themselves, refresh it before expiry and once on a 401, and treat FreshBooks errors
@@ -30,6 +30,13 @@ pub trait FreshbooksApi: Send + Sync {
 
     /// `GET /accounting/account/{account}/payments/payments/{id}`.
     async fn payment(&self, account: &str, id: &str) -> Result<Option<Payment>, FreshbooksError>;
+
+    /// `GET /accounting/account/{account}/bill_vendors/bill_vendors/{id}`.
+    async fn bill_vendor(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Option<BillVendor>, FreshbooksError>;
 
     /// Records of `entity` updated on or after `since` (US/Eastern date; FreshBooks'
     /// `search[updated_min]` is day-granular), deleted ones included, all pages.

@@ -23,7 +23,8 @@ use super::FreshbooksError;
 use super::api::FreshbooksApi;
 use super::error::{error_in_body, from_error_response};
 use super::models::{
-    Business, Callback, Changed, Client, Entity, Identity, Invoice, Payment, VIS_DELETED,
+    BillVendor, Business, Callback, Changed, Client, Entity, Identity, Invoice, Payment,
+    VIS_DELETED,
 };
 use crate::tokens::{AccessTokens, call_with_token};
 use crate::vendors::http::{http_base, read_capped, shared_http_client};
@@ -370,6 +371,24 @@ impl FreshbooksApi for FreshbooksClient {
         self.get_one(&segments, "payment", &[]).await
     }
 
+    async fn bill_vendor(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Option<BillVendor>, FreshbooksError> {
+        let account = plain("account_id", account)?;
+        let id = plain("bill vendor id", id)?;
+        let segments = [
+            "accounting",
+            "account",
+            account,
+            "bill_vendors",
+            "bill_vendors",
+            id,
+        ];
+        self.get_one(&segments, "bill_vendor", &[]).await
+    }
+
     async fn changed_since(
         &self,
         account: &str,
@@ -458,6 +477,16 @@ fn collection(account: &str, entity: Entity) -> ([&str; 5], &'static str) {
             ["accounting", "account", account, "payments", "payments"],
             "payments",
         ),
+        Entity::BillVendor => (
+            [
+                "accounting",
+                "account",
+                account,
+                "bill_vendors",
+                "bill_vendors",
+            ],
+            "bill_vendors",
+        ),
     }
 }
 
@@ -473,6 +502,7 @@ fn record_id(record: &Value, entity: Entity) -> Option<String> {
         Entity::Client => "userid",
         Entity::Invoice => "invoiceid",
         Entity::Payment => "logid",
+        Entity::BillVendor => "vendorid",
     };
     [record.get("id"), record.get(legacy)]
         .into_iter()

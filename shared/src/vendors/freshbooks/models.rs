@@ -34,7 +34,7 @@ impl Money {
 }
 
 /// A client (`/accounting/account/{account_id}/users/clients/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Client {
     #[serde(deserialize_with = "id_string")]
     pub(crate) id: String,
@@ -49,6 +49,25 @@ pub struct Client {
     pub(crate) organization: Option<String>,
     #[serde(default, deserialize_with = "blank_is_none")]
     pub(crate) currency_code: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) bus_phone: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) mob_phone: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) home_phone: Option<String>,
+    /// The primary (billing) address.
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) p_street: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) p_street2: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) p_city: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) p_province: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) p_code: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) p_country: Option<String>,
     #[serde(default)]
     pub(crate) vis_state: i64,
     /// US/Eastern, zone-less: `2019-11-14 11:27:45`.
@@ -169,6 +188,50 @@ pub struct Payment {
     pub(crate) updated: Option<String>,
 }
 
+/// A bill vendor: someone the business pays
+/// (`/accounting/account/{account_id}/bill_vendors/bill_vendors/{id}`, docs/vendors/freshbooks.md
+/// §3.7). The field names follow FreshBooks' SDKs and third-party clients (UNCONFIRMED against a
+/// FreshBooks reference page), so every one of them is optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillVendor {
+    #[serde(alias = "vendorid", deserialize_with = "id_string")]
+    pub(crate) id: String,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) vendor_name: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) primary_contact_first_name: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) primary_contact_last_name: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) primary_contact_email: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) phone: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) website: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) street: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) street2: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) city: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) province: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) postal_code: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) country: Option<String>,
+    #[serde(default, deserialize_with = "blank_is_none")]
+    pub(crate) currency_code: Option<String>,
+    #[serde(default)]
+    pub(crate) vis_state: i64,
+}
+
+impl BillVendor {
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.vis_state == VIS_DELETED
+    }
+}
+
 /// The accounting entities the connector reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,6 +242,10 @@ pub enum Entity {
     Invoice,
     /// A payment: it changes its invoice's paid state.
     Payment,
+    /// A bill vendor: a HubSpot company. Read only by flows that list it among their
+    /// entities (it is not in [`Entity::ALL`], which the Mailchimp flow polls and backfills).
+    #[serde(rename = "bill_vendor")]
+    BillVendor,
 }
 
 impl Entity {
@@ -191,11 +258,15 @@ impl Entity {
             Entity::Client => "client",
             Entity::Invoice => "invoice",
             Entity::Payment => "payment",
+            Entity::BillVendor => "bill_vendor",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Entity> {
-        Entity::ALL.into_iter().find(|e| e.as_str() == s)
+        Entity::ALL
+            .into_iter()
+            .chain([Entity::BillVendor])
+            .find(|e| e.as_str() == s)
     }
 }
 

@@ -35,6 +35,7 @@ fn client() -> Client {
         currency_code: Some("USD".into()),
         vis_state: 0,
         updated: Some("2026-03-01 09:00:00".into()),
+        ..Client::default()
     }
 }
 

@@ -61,22 +61,7 @@ impl<'de> Deserialize<'de> for MemberStatus {
     }
 }
 
-/// What to do with the member of an address the flow no longer syncs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
-#[strum(serialize_all = "lowercase")]
-pub(crate) enum Retire {
-    /// Archive the member (never delete-permanent: the address could not be re-added).
-    #[default]
-    Archive,
-    /// Leave the member as it is.
-    Keep,
-}
-
-impl<'de> Deserialize<'de> for Retire {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        one_of(d)
-    }
-}
+pub(crate) use crate::flows::options::Retire;
 
 // ---- members ----------------------------------------------------------------------------------
 

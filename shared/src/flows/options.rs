@@ -108,6 +108,24 @@ where
     text.parse().map_err(|_| D::Error::custom(expected()))
 }
 
+/// What to do with the target's record of a source record the flow no longer syncs (a
+/// Mailchimp member, a HubSpot contact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
+pub(crate) enum Retire {
+    /// Archive it (never delete-permanent: Mailchimp could not take the address back).
+    #[default]
+    Archive,
+    /// Leave it as it is.
+    Keep,
+}
+
+impl<'de> Deserialize<'de> for Retire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::flows::mailchimp_member::{MemberStatus, Retire};
-use crate::flows::options::strict_bool;
+use crate::flows::mailchimp_member::MemberStatus;
+use crate::flows::options::{Retire, strict_bool};
+
 
 /// The options of one connection, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

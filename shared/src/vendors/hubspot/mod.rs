@@ -11,6 +11,7 @@ pub mod api;
 pub mod error;
 pub mod models;
 pub mod spec;
+pub mod target;
 
 pub use api::HubspotApi;
 pub use error::HubspotError;

@@ -211,7 +211,7 @@ pub(crate) struct ErrorHeaders {
 /// HubSpot's error body (docs/vendors/hubspot.md §4.3), every field optional: only `message`,
 /// `correlationId` and `category` are documented as required, and even they are read leniently.
 /// `subCategory` is a string in the answers seen, but typed loosely in the spec.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ErrorBody {
     pub(crate) message: Option<String>,
     pub(crate) category: Option<String>,

@@ -8,6 +8,7 @@
 //! (docs/vendors/hubspot.md §3.1, §3.2).
 
 pub mod api;
+pub mod client;
 pub mod credentials;
 pub mod error;
 pub(crate) mod limiter;

@@ -570,16 +570,16 @@ async fn connections_check_lists_the_file_and_refuses_a_flow_this_build_does_not
         "{stdout}"
     );
 
-    let hubspot = scratch.file(
-        "hubspot.toml",
+    let marketo = scratch.file(
+        "marketo.toml",
         r#"
-[connection.books-to-hubspot]
+[connection.books-to-marketo]
 source = { vendor = "freshbooks", account = "6BApk", credentials = "fb" }
-target = { vendor = "hubspot", credentials = "hs", portal_id = "1" }
+target = { vendor = "marketo", credentials = "mk", instance = "123-ABC-456" }
 "#,
     );
     let out = run(
-        &["connections", "check", &hubspot.display().to_string()],
+        &["connections", "check", &marketo.display().to_string()],
         "",
     )
     .await;
@@ -587,8 +587,8 @@ target = { vendor = "hubspot", credentials = "hs", portal_id = "1" }
     assert!(!out.status.success());
     assert!(
         stderr.contains(
-            "connection `books-to-hubspot`: target.vendor: there is no flow from freshbooks to \
-             hubspot in this build; the flows it runs are: freshbooks → mailchimp"
+            "connection `books-to-marketo`: target.vendor: there is no flow from freshbooks to \
+             marketo in this build; the flows it runs are: freshbooks → mailchimp"
         ),
         "{stderr}"
     );

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use super::clients::VendorClients;
 use super::options::{self, FlowOptions, OptionError};
-use super::{FlowHandler, freshbooks_mailchimp, mailchimp_quickbooks, quickbooks_mailchimp};
+use super::{
+    FlowHandler, freshbooks_hubspot, freshbooks_mailchimp, mailchimp_quickbooks,
+    quickbooks_mailchimp,
+};
 use crate::connections::Connection;
 use crate::ports::{Clock, IdMap};
 use crate::vendor::Vendor;
@@ -44,6 +47,13 @@ pub struct Flow {
 pub static FLOWS: &[Flow] = &[
     Flow::row::<freshbooks_mailchimp::Options>(Vendor::Freshbooks, Vendor::Mailchimp, |d| {
         Box::new(freshbooks_mailchimp::FreshbooksToMailchimp::new(
+            d.clients.clone(),
+            d.id_map.clone(),
+            d.clock.clone(),
+        ))
+    }),
+    Flow::row::<freshbooks_hubspot::Options>(Vendor::Freshbooks, Vendor::Hubspot, |d| {
+        Box::new(freshbooks_hubspot::FreshbooksToHubspot::new(
             d.clients.clone(),
             d.id_map.clone(),
             d.clock.clone(),

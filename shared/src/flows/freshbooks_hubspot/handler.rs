@@ -40,7 +40,7 @@ use crate::flows::mailchimp_member::fingerprint;
 use crate::flows::options::Retire;
 use crate::ids::Email;
 use crate::ports::{Clock, IdMap, IdMapping};
-use crate::vendors::freshbooks::FreshbooksApi;
+use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::freshbooks::models::{
     BillVendor, Client, Entity, Invoice, Payment, eastern_date,
 };
@@ -349,7 +349,7 @@ async fn load(cx: &Cx<'_>, events: &[&SyncEvent], ledger: &mut Ledger) -> Loaded
             Some(c) if !c.is_deleted() => fb.invoices_for_client(account, &id).await?,
             _ => Vec::new(),
         };
-        Ok(ClientData { client, invoices })
+        Ok::<_, FreshbooksError>(ClientData { client, invoices })
     })
     .await
     {
@@ -517,6 +517,14 @@ impl SharedError {
                 status: 503,
                 reason: format!("request failed: {e}"),
             },
+            HubspotError::LimiterTimeout(d) => HubspotError::LimiterTimeout(*d),
+            // A token error is not `Clone`: a transient one stays transient, the rest are the
+            // credential set's problem; its text is kept.
+            HubspotError::Token(t) if t.is_transient() => HubspotError::UnexpectedBody {
+                status: 503,
+                reason: format!("HubSpot token: {t}"),
+            },
+            HubspotError::Token(t) => HubspotError::Credentials(t.to_string()),
         }
     }
 }
@@ -659,12 +667,12 @@ async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledger) -> Peop
         .iter()
         .filter(|p| {
             let key = format!("client:{}", p.id);
-            !ledger.settled(&key) && !p.previous.as_ref().is_some_and(|m| m.fingerprint == p.fp)
+            !ledger.settled(&key) && p.previous.as_ref().is_none_or(|m| m.fingerprint != p.fp)
         })
         .collect();
     let companies: Vec<(String, Company, Option<String>)> = changed
         .iter()
-        .filter(|p| !p.company_previous.as_ref().is_some_and(|m| m.fingerprint == p.company_fp))
+        .filter(|p| p.company_previous.as_ref().is_none_or(|m| m.fingerprint != p.company_fp))
         .filter_map(|p| {
             let company = p.company.clone()?;
             let mapped = p
@@ -1159,7 +1167,8 @@ async fn write_invoices(
     let mut to_lines = Vec::new();
     let mut to_contacts = Vec::new();
     let mut to_companies = Vec::new();
-    for p in plans.iter().filter(|p| live(ledger, p)) {
+    let written: Vec<&InvoicePlan> = plans.iter().filter(|p| live(ledger, p)).collect();
+    for p in written {
         let key = format!("invoice:{}", p.id);
         let Some(invoice) = ids.get(&p.id) else {
             continue;
@@ -1216,7 +1225,8 @@ async fn write_invoices(
         }
     }
 
-    for p in plans.iter().filter(|p| live(ledger, p)) {
+    let written: Vec<&InvoicePlan> = plans.iter().filter(|p| live(ledger, p)).collect();
+    for p in written {
         let key = format!("invoice:{}", p.id);
         let Some(invoice) = ids.get(&p.id) else {
             continue;

@@ -23,9 +23,9 @@ mod handler;
 mod ledger;
 pub(crate) mod mapping;
 mod options;
+pub mod portal;
 #[cfg(test)]
 mod tests;
 
 pub use handler::FreshbooksToHubspot;
-pub(crate) use handler::{INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
 pub use options::{Options, Tier};

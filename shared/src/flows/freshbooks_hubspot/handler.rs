@@ -40,10 +40,10 @@ use crate::flows::mailchimp_member::fingerprint;
 use crate::flows::options::Retire;
 use crate::ids::Email;
 use crate::ports::{Clock, IdMap, IdMapping};
-use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::freshbooks::models::{
     BillVendor, Client, Entity, Invoice, Payment, eastern_date,
 };
+use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
 use crate::vendors::hubspot::models::{
     Association, AssociationType, HubObject, ObjectInput, ObjectType, Properties,
 };
@@ -328,10 +328,17 @@ async fn load(cx: &Cx<'_>, events: &[&SyncEvent], ledger: &mut Ledger) -> Loaded
         }
     }
     let mut invoice_ids = ids(Entity::Invoice);
-    invoice_ids.extend(loaded.payments.values().flatten().map(|p| p.invoiceid.clone()));
-    for (id, read) in read_all(invoice_ids, |id| async move {
-        fb.invoice(account, &id).await
-    })
+    invoice_ids.extend(
+        loaded
+            .payments
+            .values()
+            .flatten()
+            .map(|p| p.invoiceid.clone()),
+    );
+    for (id, read) in read_all(
+        invoice_ids,
+        |id| async move { fb.invoice(account, &id).await },
+    )
     .await
     {
         match read {
@@ -342,7 +349,13 @@ async fn load(cx: &Cx<'_>, events: &[&SyncEvent], ledger: &mut Ledger) -> Loaded
         }
     }
     let mut client_ids = ids(Entity::Client);
-    client_ids.extend(loaded.invoices.values().flatten().map(|i| i.customerid.clone()));
+    client_ids.extend(
+        loaded
+            .invoices
+            .values()
+            .flatten()
+            .map(|i| i.customerid.clone()),
+    );
     for (id, read) in read_all(client_ids, |id| async move {
         let client = fb.client(account, &id).await?;
         let invoices = match &client {
@@ -596,7 +609,9 @@ async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledger) -> Peop
         if let Some(e) = &email {
             people.emails.insert(id.clone(), e.clone());
         }
-        let fp = fingerprint(&json!({"contact": contact, "company": company.as_ref().map(|c| &c.properties)}));
+        let fp = fingerprint(
+            &json!({"contact": contact, "company": company.as_ref().map(|c| &c.properties)}),
+        );
         let company_fp = fingerprint(&json!(company.as_ref().map(|c| &c.properties)));
         plans.push(ClientPlan {
             id: id.clone(),
@@ -622,10 +637,20 @@ async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledger) -> Peop
         if let Some(m) = mapped {
             people.contacts.insert(plan.id.clone(), m.target_id.clone());
         }
-        if let Some(m) = plan.company_previous.as_ref().filter(|m| !m.target_id.is_empty()) {
-            people.companies.insert(plan.id.clone(), m.target_id.clone());
+        if let Some(m) = plan
+            .company_previous
+            .as_ref()
+            .filter(|m| !m.target_id.is_empty())
+        {
+            people
+                .companies
+                .insert(plan.id.clone(), m.target_id.clone());
         }
-        if plan.previous.as_ref().is_some_and(|m| m.fingerprint == plan.fp) {
+        if plan
+            .previous
+            .as_ref()
+            .is_some_and(|m| m.fingerprint == plan.fp)
+        {
             ledger.unchanged(&key);
             continue;
         }
@@ -672,7 +697,11 @@ async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledger) -> Peop
         .collect();
     let companies: Vec<(String, Company, Option<String>)> = changed
         .iter()
-        .filter(|p| p.company_previous.as_ref().is_none_or(|m| m.fingerprint != p.company_fp))
+        .filter(|p| {
+            p.company_previous
+                .as_ref()
+                .is_none_or(|m| m.fingerprint != p.company_fp)
+        })
         .filter_map(|p| {
             let company = p.company.clone()?;
             let mapped = p
@@ -737,7 +766,11 @@ async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledger) -> Peop
         }
         if let Some(company) = people.companies.get(&plan.id)
             && let Err(e) = cx
-                .put(&format!("company:client:{}", plan.id), company, &plan.company_fp)
+                .put(
+                    &format!("company:client:{}", plan.id),
+                    company,
+                    &plan.company_fp,
+                )
                 .await
         {
             ledger.fail(&key, e);
@@ -844,7 +877,11 @@ async fn retire_clients(
     for (key, r) in write_objects(&*cx.hs, ObjectType::Contacts, None, flag).await {
         match r {
             Ok(obj) => {
-                ledger.wrote(&key, "contact", json!({"id": obj.id, mapping::FB_DELETED: true}));
+                ledger.wrote(
+                    &key,
+                    "contact",
+                    json!({"id": obj.id, mapping::FB_DELETED: true}),
+                );
                 done.push((key, obj.id));
             }
             Err(e) => ledger.fail(&key, from_vendor(e)),

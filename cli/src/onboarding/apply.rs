@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use mlc::app::LiveClients;
 use mlc::connections::{Connection, ConnectionSet};
 use mlc::ports::{Secrets, Store};
 use mlc::vendors::freshbooks::client::DEFAULT_BASE_URL;
 use mlc::vendors::spec::needed_routes;
 
 use super::input;
+use crate::clients::clients_config;
 use crate::target::{DEV_LISTEN, TargetArgs, outputs};
 use crate::vendors;
 
@@ -45,6 +47,9 @@ pub(crate) struct ApplyArgs {
     /// Mailchimp API base including `/3.0` (a sandbox's); default: from the key's data centre.
     #[arg(long, env = "MAILCHIMP_API_BASE")]
     pub(crate) mailchimp_api: Option<String>,
+    /// HubSpot API base (a sandbox's `http://127.0.0.1:<port>`).
+    #[arg(long, env = "HUBSPOT_API_BASE")]
+    pub(crate) hubspot_api: Option<String>,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -70,13 +75,16 @@ impl Base {
 }
 
 /// What a vendor's [`apply`](crate::vendors::VendorCli::apply) hook works with: the set applied
-/// before and now, where the webhook routes are, the ports and the command's flags.
+/// before and now, where the webhook routes are, the ports, the workers' own clients and the
+/// command's flags.
 pub(crate) struct Applying<'a> {
     pub old: &'a ConnectionSet,
     pub new: &'a ConnectionSet,
     pub base: &'a Base,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
+    /// The workers' clients over these ports (a token refresh takes the same store lease).
+    pub clients: Arc<LiveClients>,
     pub args: &'a ApplyArgs,
 }
 
@@ -198,12 +206,22 @@ pub(crate) async fn run(args: ApplyArgs) -> anyhow::Result<bool> {
         println!("applied {} connection(s)", new.connections.len());
     }
 
+    let mut config = clients_config(
+        Some(&args.freshbooks_api),
+        args.mailchimp_api.as_deref(),
+        None,
+    )?;
+    if let Some(base) = &args.hubspot_api {
+        config.hubspot_api_base = Some(base.clone());
+    }
+    let clients = ports.app(config).clients()?;
     let applying = Applying {
         old: &old,
         new: &new,
         base: &base,
         store,
         secrets,
+        clients,
         args: &args,
     };
     let mut ok = true;

@@ -37,22 +37,29 @@ terminal; never taken from the command line):
   mailchimp   an API key `<key>-<dc>` (checked with /ping), or with --oauth an OAuth access
               token (its data centre read from Mailchimp's OAuth metadata).
   stripe      JSON on stdin or prompts: {\"secret_key\": \"rk_live_…\"} (a restricted key).
-  hubspot     {\"access_token\": \"pat-…\"} (a private app's token).
+  hubspot     --auth private-app (default): an existing private app's token (pat-…), or
+              --auth service-key: a service key, either at a hidden prompt; or --auth oauth:
+              a HubSpot OAuth app in a browser (--client-id or HUBSPOT_CLIENT_ID, then the
+              client secret; redirect URL as for freshbooks). The token's portal is stored as
+              portal_id and checked against --portal-id and the applied connections using
+              the set; missing scopes are listed.
   marketo     {\"client_id\": \"…\", \"client_secret\": \"…\"} (a LaunchPoint API-only user).
 
 Examples:
   ml-connector connect freshbooks --name freshbooks-acme --client-id abc123
   ml-connector connect quickbooks --name quickbooks-acme --client-id ABcd123
   ml-connector connect quickbooks --name quickbooks-test --client-id ABcd123 --environment sandbox
-  ml-connector connect mailchimp --name mailchimp-acme < mailchimp-key.txt")]
+  ml-connector connect mailchimp --name mailchimp-acme < mailchimp-key.txt
+  ml-connector connect hubspot --name hubspot-acme --auth service-key --portal-id 62515
+  ml-connector connect hubspot --name hubspot-acme --auth oauth --client-id 1a2b3c")]
 pub(crate) struct ConnectArgs {
     /// The vendor: freshbooks, quickbooks, mailchimp, stripe, hubspot or marketo.
     pub(crate) vendor: Vendor,
     /// Name of the credential set (stored as `credentials/<name>`; connections files refer to it).
     #[arg(long)]
     pub(crate) name: String,
-    /// The OAuth app's client id (FreshBooks, QuickBooks). Default: $FRESHBOOKS_CLIENT_ID or
-    /// $QUICKBOOKS_CLIENT_ID, by vendor.
+    /// The OAuth app's client id (FreshBooks, QuickBooks, HubSpot). Default:
+    /// $FRESHBOOKS_CLIENT_ID, $QUICKBOOKS_CLIENT_ID or $HUBSPOT_CLIENT_ID, by vendor.
     #[arg(long)]
     pub(crate) client_id: Option<String>,
     /// Loopback port the OAuth redirect comes back to (`http://127.0.0.1:<port>/callback`).
@@ -69,8 +76,10 @@ pub(crate) struct ConnectArgs {
     #[arg(long, default_value_t = 300)]
     pub(crate) timeout: u64,
     /// The vendor's authorize page (a sandbox's, e.g. `http://127.0.0.1:<port>/oauth/authorize`).
-    /// Default: $FRESHBOOKS_AUTHORIZE_URL / $QUICKBOOKS_AUTHORIZE_URL, else FreshBooks' or
-    /// Intuit's (https://appcenter.intuit.com/connect/oauth2).
+    /// Default: $FRESHBOOKS_AUTHORIZE_URL / $QUICKBOOKS_AUTHORIZE_URL /
+    /// $HUBSPOT_AUTHORIZE_URL, else the vendor's own (Intuit's
+    /// https://appcenter.intuit.com/connect/oauth2, HubSpot's
+    /// https://app.hubspot.com/oauth/authorize).
     #[arg(long)]
     pub(crate) authorize_url: Option<String>,
     /// QuickBooks: the company's environment, which picks the Accounting API host; a sandbox
@@ -83,9 +92,20 @@ pub(crate) struct ConnectArgs {
     /// FreshBooks API base (token endpoint and identity).
     #[arg(long, env = "FRESHBOOKS_API_BASE", default_value = DEFAULT_BASE_URL)]
     pub(crate) freshbooks_api: String,
-    /// Mailchimp: store an OAuth access token instead of an API key.
+    /// Mailchimp: store an OAuth access token instead of an API key (HubSpot: as --auth oauth).
     #[arg(long)]
     pub(crate) oauth: bool,
+    /// HubSpot: how to get into the portal — an existing private app's token, a service key,
+    /// or an OAuth app approved in the browser. Default: private-app (oauth with --oauth).
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub(crate) auth: Option<vendors::HubspotAuth>,
+    /// HubSpot: the portal (hub) id the token must belong to; the applied connections using
+    /// the set are checked as well.
+    #[arg(long, value_name = "ID")]
+    pub(crate) portal_id: Option<String>,
+    /// HubSpot API base (also its token endpoint's host; a sandbox's `http://127.0.0.1:<port>`).
+    #[arg(long, env = "HUBSPOT_API_BASE")]
+    pub(crate) hubspot_api: Option<String>,
     /// Mailchimp API base including `/3.0`; default: from the key's data centre.
     #[arg(long, env = "MAILCHIMP_API_BASE")]
     pub(crate) mailchimp_api: Option<String>,
@@ -105,9 +125,15 @@ pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
             args.vendor
         );
     }
+    if args.auth.is_some() && !hooks.is_some_and(|h| h.has_auth_choices()) {
+        bail!("--auth applies to HubSpot only, not {}", args.vendor);
+    }
     let spec = mlc::vendors::spec(args.vendor);
+    let ports = super::open(&args.target).await?;
+    // What the applied connections expect of the set (e.g. the HubSpot portal it must reach).
+    let applied = ports.store.get_connections().await?.unwrap_or_default();
     let value = match (hooks, spec.credentials) {
-        (Some(hooks), _) => hooks.connect(&args).await?,
+        (Some(hooks), _) => hooks.connect(&args, &applied).await?,
         (None, CredentialKind::Keys(fields)) => key_fields(spec.display, fields)?,
         (None, _) => bail!(
             "this build cannot obtain {} credentials; store them with `ml-connector secrets put {}`",
@@ -115,7 +141,6 @@ pub(crate) async fn run(args: ConnectArgs) -> anyhow::Result<()> {
             secret_names::credentials(&args.name)
         ),
     };
-    let ports = super::open(&args.target).await?;
     let secrets = ports.secrets;
     let name = secret_names::credentials(&args.name);
     let existed = secrets.get(&name).await?.is_some();

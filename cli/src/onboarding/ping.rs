@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use mlc::app::live_clients::env::QUICKBOOKS_API_BASE;
+use mlc::app::live_clients::env::{HUBSPOT_API_BASE, QUICKBOOKS_API_BASE};
 use mlc::app::{LiveClients, LiveClientsConfig};
-use mlc::connections::ConnectionSet;
-use mlc::ports::Secrets;
+use mlc::connections::{ConnectionSet, Endpoint};
 use mlc::ports::secret_names;
+use mlc::ports::{Secrets, Store};
 use mlc::tokens::StoredTokens;
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::client::DEFAULT_BASE_URL;
@@ -39,6 +39,9 @@ pub(crate) struct PingArgs {
     /// `http://127.0.0.1:<port>`); default: by each credential set's `environment`.
     #[arg(long, env = QUICKBOOKS_API_BASE)]
     quickbooks_api: Option<String>,
+    /// HubSpot API base (a sandbox's `http://127.0.0.1:<port>`; also its token endpoint's).
+    #[arg(long, env = HUBSPOT_API_BASE)]
+    hubspot_api: Option<String>,
     #[command(flatten)]
     target: TargetArgs,
 }
@@ -65,11 +68,13 @@ pub(crate) struct Check {
 }
 
 /// What a credential set must answer for: its vendor, connections, and the accounts it must
-/// reach (source accounts; QuickBooks targets' `realm_id`).
+/// reach (source accounts; QuickBooks targets' `realm_id`), and the target endpoints that
+/// write with it (for the vendor's own typed fields, e.g. HubSpot's `portal_id`).
 pub(crate) struct Wanted {
     pub(crate) vendor: Vendor,
     pub(crate) used_by: Vec<String>,
     pub(crate) accounts: Vec<String>,
+    pub(crate) targets: Vec<Endpoint>,
 }
 
 pub(crate) async fn run(args: PingArgs) -> anyhow::Result<bool> {
@@ -87,13 +92,17 @@ pub(crate) async fn run(args: PingArgs) -> anyhow::Result<bool> {
     // Sets are checked through the workers' own clients, so the check refreshes tokens (and
     // marks a broken QuickBooks connection) exactly as they would. The flags win over the
     // environment.
-    let config = clients_config(
+    let mut config = clients_config(
         Some(&args.freshbooks_api),
         args.mailchimp_api.as_deref(),
         args.quickbooks_api.as_deref(),
     )?;
+    if let Some(base) = &args.hubspot_api {
+        config.hubspot_api_base = Some(base.clone());
+    }
     let live = ports.app(config.clone()).clients()?;
     let checker = Checker {
+        store: ports.store.clone(),
         secrets,
         live,
         config,
@@ -129,7 +138,11 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
                     vendor: endpoint.vendor,
                     used_by: Vec::new(),
                     accounts: Vec::new(),
+                    targets: Vec::new(),
                 });
+            if !is_source {
+                w.targets.push(endpoint.clone());
+            }
             if !w.used_by.iter().any(|u| u == name.as_str()) {
                 w.used_by.push(name.to_string());
             }
@@ -150,6 +163,8 @@ fn wanted(set: &ConnectionSet) -> BTreeMap<String, Wanted> {
 
 /// What a vendor's `ping` hook checks a credential set with.
 pub(crate) struct Checker {
+    /// The state store: the id map's per-connection records (HubSpot's write flags).
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) secrets: Arc<dyn Secrets>,
     /// The workers' own clients, so a check refreshes tokens exactly as they would.
     pub(crate) live: Arc<LiveClients>,

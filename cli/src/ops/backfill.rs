@@ -41,9 +41,14 @@ orders send no e-mails. Turn them back on once the worker has drained the queue
 
 Locally the worker is `ml-connector dev`; on a stack the worker Lambda takes the events at once.
 
+--only lists just some entities (client, invoice, payment; plurals too). For a HubSpot target,
+`--only invoices` first clears the connection's record that the portal refused invoice writes
+(run it once the portal takes them), so the worker writes the skipped invoices.
+
 Examples:
   ml-connector backfill acme-to-mailchimp
   ml-connector backfill acme-to-mailchimp --since 2026-01-01 --stack=prod
+  ml-connector backfill acme-books-to-hubspot --only invoices
   ml-connector backfill --finish acme-to-mailchimp --stack
 
 Exit codes: 0 enqueued (or finished); 1 the listing or the enqueue failed, or --finish found the
@@ -64,6 +69,14 @@ pub(crate) struct BackfillArgs {
     /// compares); default: all records.
     #[arg(long, value_name = "DATE")]
     since: Option<NaiveDate>,
+    /// Only these entities (comma-separated: client, invoice, payment; plurals too).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ENTITY",
+        conflicts_with = "finish"
+    )]
+    only: Vec<String>,
     /// End the backfill: resume the Mailchimp store's automations once the queue has drained.
     #[arg(long)]
     finish: bool,
@@ -76,6 +89,9 @@ pub(crate) struct BackfillArgs {
     /// Mailchimp API base including `/3.0`; default: from the key's data centre.
     #[arg(long, env = "MAILCHIMP_API_BASE")]
     mailchimp_api: Option<String>,
+    /// HubSpot API base (e.g. a sandbox's `http://127.0.0.1:<port>`).
+    #[arg(long, env = "HUBSPOT_API_BASE")]
+    hubspot_api: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -103,7 +119,25 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         return finish(&target, &clients, &args, &connection).await;
     }
     let (source, account) = source(&args.connection, &connection)?;
+    let entities = only(source.entities(), &args.only)?;
     let json = args.common.json;
+    if !args.only.is_empty()
+        && let Some(hooks) = vendors::hooks(connection.target.vendor)
+    {
+        let lines = hooks
+            .before_backfill(
+                &*target.store,
+                &args.connection,
+                &entities,
+                target.clock.now(),
+            )
+            .await?;
+        if !json {
+            for l in lines {
+                println!("{l}");
+            }
+        }
+    }
     let paused = match target_pause(&connection) {
         Some(t) => Some(t.pause(&clients, &args.connection, &connection).await?),
         None => None,
@@ -115,7 +149,15 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     // The events' versions name this run, so they are not repeats of earlier ones.
     let run_id = target.clock.now().to_rfc3339();
     let listing = source
-        .list(&clients, &connection, &account, since, &run_id, json)
+        .list(
+            &clients,
+            &connection,
+            &account,
+            &entities,
+            since,
+            &run_id,
+            json,
+        )
         .await?;
     let total = enqueue(
         &target,
@@ -195,6 +237,31 @@ fn source(
     Ok((source, account.into()))
 }
 
+/// The entities to list: `--only`'s (singular or plural, checked against what the source
+/// lists, in its order), else all of them.
+fn only(listed: &'static [&'static str], asked: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    if asked.is_empty() {
+        return Ok(listed.to_vec());
+    }
+    let mut wanted = Vec::new();
+    for a in asked {
+        let a = a.trim().to_ascii_lowercase();
+        let Some(entity) = listed.iter().find(|e| **e == a || format!("{e}s") == a) else {
+            return Err(UsageError(format!(
+                "--only `{a}`: not an entity this backfill lists; choose from {}",
+                listed.join(", ")
+            ))
+            .into());
+        };
+        wanted.push(*entity);
+    }
+    Ok(listed
+        .iter()
+        .copied()
+        .filter(|e| wanted.contains(e))
+        .collect())
+}
+
 /// What a backfill into the connection's target holds back while it runs (Mailchimp: the
 /// store's automations), if anything.
 fn target_pause(connection: &Connection) -> Option<&'static dyn BackfillTarget> {
@@ -240,11 +307,14 @@ async fn enqueue(
 }
 
 fn clients(target: &Target, args: &BackfillArgs) -> anyhow::Result<Arc<LiveClients>> {
-    let config = clients_config(
+    let mut config = clients_config(
         args.freshbooks_api.as_deref(),
         args.mailchimp_api.as_deref(),
         None,
     )?;
+    if let Some(base) = &args.hubspot_api {
+        config.hubspot_api_base = Some(base.clone());
+    }
     // The workers' own clients: token refreshes take the same store lease, so the CLI never
     // strands a rotated refresh token.
     Ok(target.app(config).clients()?)
@@ -337,5 +407,24 @@ fn print_report(target: &Target, r: &Report, queue: &str) {
     }
     if target.local.is_some() {
         println!("Locally the events are handled while `ml-connector dev` runs.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_takes_singulars_and_plurals_in_the_sources_order() {
+        const LISTED: &[&str] = &["client", "invoice", "payment"];
+        let ask = |a: &[&str]| only(LISTED, &a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(ask(&[]).unwrap(), LISTED);
+        assert_eq!(ask(&["invoices"]).unwrap(), ["invoice"]);
+        assert_eq!(ask(&["payment", "Clients"]).unwrap(), ["client", "payment"]);
+        let e = ask(&["estimates"]).unwrap_err().to_string();
+        assert!(
+            e.contains("`estimates`") && e.contains("client, invoice, payment"),
+            "{e}"
+        );
     }
 }

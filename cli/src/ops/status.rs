@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::output::{self, when};
 use super::{Attention, Common};
 use crate::target::Target;
+use crate::vendors;
 
 pub(crate) const AFTER_HELP: &str = "\
 Last event and last sync come from the audit trail, read day by day from today back --days
@@ -26,7 +27,10 @@ set's `expires_at` without printing any secret; a missing, unreadable or expired
 FreshBooks and QuickBooks access tokens are refreshed automatically (the poller's token jobs, or
 on first use), so an expired one usually means the refresh is failing: run `ml-connector ping`.
 A set the vendor refused to refresh shows `needs reconnect` until `ml-connector connect` rewrites
-it. The poll cursor is the FreshBooks fallback poll's or the QuickBooks CDC sweep's.
+it. The poll cursor is the FreshBooks fallback poll's or the QuickBooks CDC sweep's. Warnings
+(not counted as problems) say what a target takes only in part, with the fix: e.g. a HubSpot
+portal that refused invoice writes (`ml-connector backfill <connection> --only invoices` once
+it takes them) or commerce payments (payments go to the contact's properties meanwhile).
 
 Examples:
   ml-connector status                       the local store (.ml-connector/local.db)
@@ -100,6 +104,9 @@ pub(crate) struct ConnectionStatus {
     pub credentials: Vec<CredentialStatus>,
     pub poll_cursor: Option<String>,
     pub problems: Vec<String>,
+    /// What works only in part, each with its fix (a HubSpot portal refusing invoice writes);
+    /// not counted as problems.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -215,6 +222,13 @@ impl Readings {
             error: Some("the stack has no queue for this target".to_string()),
         });
         let open_dead_letters = self.open_by_connection.get(name).copied().unwrap_or(0);
+        let warnings = match vendors::hooks(c.target.vendor) {
+            Some(hooks) => hooks
+                .status_warnings(&*target.store, name, c)
+                .await
+                .with_context(|| format!("reading `{name}`'s target records"))?,
+            None => Vec::new(),
+        };
         Ok(ConnectionStatus {
             name: name.to_string(),
             source: format!(
@@ -231,6 +245,7 @@ impl Readings {
             problems: problems(&credentials, open_dead_letters),
             credentials,
             poll_cursor,
+            warnings,
         })
     }
 }
@@ -559,6 +574,16 @@ fn print_problems(statuses: &[ConnectionStatus], other_open: usize) {
         println!(
             "{other_open} open dead letter(s) belong to no applied connection: `ml-connector dead-letters list`"
         );
+    }
+    let warnings: Vec<String> = statuses
+        .iter()
+        .flat_map(|s| s.warnings.iter().map(move |w| format!("{}: {w}", s.name)))
+        .collect();
+    if !warnings.is_empty() {
+        println!("Warnings:");
+        for w in warnings {
+            println!("  - {w}");
+        }
     }
     if problems.is_empty() && other_open == 0 {
         println!("All connections healthy.");

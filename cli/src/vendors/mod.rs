@@ -8,15 +8,18 @@
 //! (docs/adding-an-integration.md).
 
 mod freshbooks;
+mod hubspot;
 pub(crate) mod mailchimp;
 mod quickbooks;
 
+pub(crate) use hubspot::connect::Auth as HubspotAuth;
 pub(crate) use quickbooks::oauth as quickbooks_environment;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use mlc::app::LiveClients;
-use mlc::connections::Connection;
+use mlc::connections::{Connection, ConnectionSet};
+use mlc::ports::IdMap;
 use mlc::vendor::Vendor;
 use secrecy::SecretString;
 
@@ -36,8 +39,19 @@ pub(crate) trait VendorCli: Send + Sync {
         false
     }
 
+    /// Whether `connect --auth` chooses how the set is obtained (HubSpot).
+    fn has_auth_choices(&self) -> bool {
+        false
+    }
+
     /// Obtains a credential set (OAuth approval, or keys read and checked): the secret's value.
-    async fn connect(&self, args: &ConnectArgs) -> anyhow::Result<SecretString>;
+    /// `applied` is the applied connections (empty when none), which may say what the set
+    /// must reach.
+    async fn connect(
+        &self,
+        args: &ConnectArgs,
+        applied: &ConnectionSet,
+    ) -> anyhow::Result<SecretString>;
 
     /// One cheap call with the stored set `value` of `name`: how it fared and why.
     async fn ping(
@@ -54,6 +68,30 @@ pub(crate) trait VendorCli: Send + Sync {
         Ok(true)
     }
 
+    /// What `backfill <name> --only <entities>` does first for a connection targeting the
+    /// vendor (HubSpot: `--only invoices` clears the record that the portal refused invoice
+    /// writes): lines to print.
+    async fn before_backfill(
+        &self,
+        _id_map: &dyn IdMap,
+        _name: &str,
+        _only: &[&str],
+        _now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// Warnings `status` shows for connection `name` targeting the vendor, each with its fix
+    /// (HubSpot: invoice or payment writes the portal refused).
+    async fn status_warnings(
+        &self,
+        _id_map: &dyn IdMap,
+        _name: &str,
+        _connection: &Connection,
+    ) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// How `backfill` lists the vendor's source records, if it can.
     fn backfill_source(&self) -> Option<&'static dyn BackfillSource> {
         None
@@ -68,13 +106,20 @@ pub(crate) trait VendorCli: Send + Sync {
 /// `backfill` reading a vendor's source records.
 #[async_trait]
 pub(crate) trait BackfillSource: Sync {
-    /// The records of `account` changed since `since`, as events whose versions name the run
-    /// (`run`), with counts per entity; a spinner per entity unless `json`.
+    /// The entities it lists, as events name them (`client`, `invoice`, …): what
+    /// `backfill --only` chooses from.
+    fn entities(&self) -> &'static [&'static str];
+
+    /// The records of `entities` (some of [`BackfillSource::entities`]) in `account` changed
+    /// since `since`, as events whose versions name the run (`run`), with counts per entity; a
+    /// spinner per entity unless `json`.
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         clients: &LiveClients,
         connection: &Connection,
         account: &str,
+        entities: &[&str],
         since: NaiveDate,
         run: &str,
         json: bool,
@@ -116,7 +161,12 @@ pub(crate) struct Paused {
 }
 
 /// Every vendor's hooks. Order is the order `apply` sets vendors up in.
-static HOOKS: [&dyn VendorCli; 3] = [&freshbooks::Hooks, &mailchimp::Hooks, &quickbooks::Hooks];
+static HOOKS: [&dyn VendorCli; 4] = [
+    &freshbooks::Hooks,
+    &hubspot::Hooks,
+    &mailchimp::Hooks,
+    &quickbooks::Hooks,
+];
 
 /// The hooks of `vendor`, if the CLI has more for it than its spec says.
 pub(crate) fn hooks(vendor: Vendor) -> Option<&'static dyn VendorCli> {

@@ -2,6 +2,7 @@
 //! day, listed as the fallback poll lists them, as events of this run.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
@@ -21,11 +22,18 @@ pub(super) struct Source;
 
 #[async_trait]
 impl BackfillSource for Source {
+    fn entities(&self) -> &'static [&'static str] {
+        static NAMES: LazyLock<Vec<&'static str>> =
+            LazyLock::new(|| Entity::ALL.iter().map(|e| e.as_str()).collect());
+        &NAMES
+    }
+
     async fn list(
         &self,
         clients: &LiveClients,
         connection: &Connection,
         account: &str,
+        entities: &[&str],
         since: NaiveDate,
         run: &str,
         json: bool,
@@ -39,7 +47,10 @@ impl BackfillSource for Source {
             counts: BTreeMap::new(),
             events: Vec::new(),
         };
-        for entity in Entity::ALL {
+        for entity in Entity::ALL
+            .into_iter()
+            .filter(|e| entities.contains(&e.as_str()))
+        {
             let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
             let records = fb
                 .changed_since(account, entity, since)

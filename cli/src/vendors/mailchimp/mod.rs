@@ -30,7 +30,11 @@ impl VendorCli for Hooks {
         Vendor::Mailchimp
     }
 
-    async fn connect(&self, args: &ConnectArgs) -> anyhow::Result<SecretString> {
+    async fn connect(
+        &self,
+        args: &ConnectArgs,
+        _applied: &mlc::connections::ConnectionSet,
+    ) -> anyhow::Result<SecretString> {
         connect(args).await
     }
 

@@ -251,7 +251,10 @@ async fn oauth_codes_expire_refresh_and_refuse_bad_grants() {
     fx.advance(1800);
     let a = fx.call_as(Some(&access), Method::GET, list, None).await;
     assert_error(&a, 401, "EXPIRED_AUTHENTICATION");
-    assert!(a.body["message"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        a.body["message"],
+        "The OAuth token used to make this call expired 0 second(s) ago."
+    );
 
     let a = fx
         .form(&[
@@ -1035,6 +1038,19 @@ async fn properties_and_groups() {
         )
         .await;
     assert_eq!(a.body["label"], "Outstanding");
+
+    // At most 10 custom unique-value properties per object type.
+    for i in 0..11 {
+        let a = fx
+            .post(
+                "/crm/v3/properties/companies",
+                json!({"name": format!("key_{i}"), "label": "Key", "type": "string",
+                       "fieldType": "text", "groupName": "companyinformation", "hasUniqueValue": true}),
+            )
+            .await;
+        let want = if i < 10 { 201 } else { 400 };
+        assert_eq!(a.status.as_u16(), want, "{}", a.body);
+    }
 
     // Values are checked against the definitions.
     let a = fx

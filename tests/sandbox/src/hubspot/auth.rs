@@ -66,8 +66,8 @@ pub(crate) fn authenticate(
         .tokens
         .get(token)
         .ok_or_else(|| HsError::unauthenticated(false))?;
-    if t.expires_at.is_some_and(|at| at <= now) {
-        return Err(HsError::unauthenticated(true));
+    if let Some(at) = t.expires_at.filter(|at| *at <= now) {
+        return Err(HsError::expired((now - at).num_seconds()));
     }
     Ok(Caller {
         token: token.to_string(),

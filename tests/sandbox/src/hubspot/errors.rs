@@ -57,14 +57,19 @@ impl HsError {
         Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
     }
 
-    /// 401: an unknown or revoked token, or an expired OAuth token.
+    /// 401 `EXPIRED_AUTHENTICATION`: an OAuth token that expired `ago_secs` ago.
+    pub(crate) fn expired(ago_secs: i64) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "EXPIRED_AUTHENTICATION",
+            format!("The OAuth token used to make this call expired {ago_secs} second(s) ago."),
+        )
+    }
+
+    /// 401: an unknown or revoked token (`INVALID_AUTHENTICATION`), or an expired OAuth token.
     pub(crate) fn unauthenticated(expired: bool) -> Self {
         if expired {
-            Self::new(
-                StatusCode::UNAUTHORIZED,
-                "EXPIRED_AUTHENTICATION",
-                "The OAuth token used to make this call expired 0 second(s) ago.",
-            )
+            Self::expired(0)
         } else {
             Self::new(
                 StatusCode::UNAUTHORIZED,

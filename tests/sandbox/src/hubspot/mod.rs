@@ -2,7 +2,179 @@
 //! OAuth APIs ml-connector uses, stateful and multi-portal, with HubSpot's auth, error shapes,
 //! limits and fault injection (docs/vendors/hubspot.md), plus a control API.
 //!
-//! DOCS-PLACEHOLDER
+//! ```no_run
+//! # async fn demo() {
+//! use mlc_sandbox::hubspot::*;
+//! let sandbox = HubspotSandbox::start(HubspotSandboxOptions::default()).await;
+//! let setup = sandbox.setup_portal(); // a portal + a private-app token with ALL_SCOPES
+//! // point the client's base URL at sandbox.base_url(), Bearer setup.token
+//! assert!(sandbox.violations().is_empty());
+//! # }
+//! ```
+//!
+//! # Vendor API (as HubSpot)
+//! Every API route takes `Authorization: Bearer <token>`: a private-app token
+//! (`pat-na1-<uuid>`), a service key (`sk-…`) or an OAuth access token (`oat-na1-…`, expires
+//! after [`HubspotSandboxOptions::access_token_lifetime`], 1800 s). The OAuth and
+//! introspection routes take none.
+//! - `POST /oauth/v1/token` (form): `grant_type=authorization_code` (`code`, `redirect_uri`,
+//!   `client_id`, `client_secret`; codes single use) or `refresh_token` (`refresh_token`,
+//!   `client_id`, `client_secret`; HubSpot's refresh tokens do not rotate) →
+//!   `{"token_type":"bearer","access_token","refresh_token","expires_in":1800}`. Refusals: 400
+//!   `{"status":"BAD_AUTH_CODE"|"BAD_REFRESH_TOKEN"|"BAD_CLIENT_ID"|"BAD_CLIENT_SECRET"|
+//!   "BAD_REDIRECT_URI"|"BAD_GRANT_TYPE","message","correlationId"}` (`missing or unknown
+//!   refresh token`, `missing or unknown auth code`).
+//! - `GET /oauth/authorize?client_id&redirect_uri&scope&optional_scope&state[&portal_id]`:
+//!   approves at once, 302 to `redirect_uri?code=…&state=…` (`deny=1` → `error=access_denied`).
+//! - `POST /oauth/v2/private-apps/get/access-token-info` `{"tokenKey"}` → `{"userId","hubId",
+//!   "appId","scopes"}` (private-app tokens and service keys; OAuth token → 400, unknown → 401).
+//! - `GET /oauth/v1/access-tokens/{token}` → `{"token","user","hub_domain","scopes","hub_id",
+//!   "app_id","expires_in","user_id","token_type":"access"}` (OAuth tokens; others → 400,
+//!   unknown → 401, expired → 401 `EXPIRED_AUTHENTICATION`).
+//! - `GET /account-info/v3/details` → `{"portalId","accountType":"STANDARD","timeZone",
+//!   "companyCurrency","additionalCurrencies":[],"utcOffset":"-05:00","utcOffsetMilliseconds",
+//!   "uiDomain":"app.hubspot.com","dataHostingLocation":"na1"}` (no scope checked).
+//! - `GET /account-info/v3/api-usage/daily/private-apps` → `{"results":[{"name":
+//!   "private-apps-api-calls-daily","usageLimit","currentUsage","collectedAt","resetsAt",
+//!   "fetchStatus":"SUCCESS"}]}`.
+//! - Objects (for `contacts`, `companies`, `line_items`, `invoices`,
+//!   `commerce_payments`) at `/crm/v3/objects/{type}` and `/crm/objects/{version}/{type}` (any
+//!   version, e.g. `2026-03`): `GET ?limit≤100&after&properties`, `POST` (201, inline
+//!   `associations`), `GET|PATCH /{id}?idProperty&properties`, `DELETE /{id}` (204),
+//!   `POST /batch/{read|create|update|upsert|archive}`, `POST /search`. Scopes
+//!   `crm.objects.{contacts|companies|line_items|invoices|commercepayments}.{read|write}`.
+//!   Objects render as `{"id","properties":{…,"hs_object_id","createdate",
+//!   "lastmodifieddate"|"hs_lastmodifieddate"},"createdAt","updatedAt","archived":false}`
+//!   (requested properties that are unset are `null`; without `properties`, a few defaults);
+//!   writes answer every stored property; upsert results add `"new"`.
+//! - Associations v4: `POST /crm/v4/associations/{from}/{to}/batch/associate/default`,
+//!   `…/batch/create`, `…/batch/read`, `…/batch/archive` (204), `GET …/labels`;
+//!   `PUT /crm/v4/objects/{type}/{id}/associations/default/{toType}/{toId}`,
+//!   `PUT|DELETE /crm/v4/objects/{type}/{id}/associations/{toType}/{toId}` (labelled PUT takes
+//!   `[{"associationCategory","associationTypeId"}]`, 201), `GET /crm/v4/objects/{type}/{id}/
+//!   associations/{toType}?limit≤500&after`.
+//! - Properties: `GET|POST /crm/v3/properties/{type}`, `POST …/batch/create`,
+//!   `GET|PATCH|DELETE …/{name}`, `GET|POST …/groups`. Scopes `crm.schemas.{type}.{read|write}`
+//!   (payments: `crm.schemas.commercepayments.*`).
+//!
+//! # Error shapes
+//! One renderer: `{"status":"error","message","correlationId":<uuid>,"category",
+//! "errors"?:[…],"links"?:{…}}` with the HTTP status.
+//! - 401 `INVALID_AUTHENTICATION` (`Authentication credentials not found. …`) or
+//!   `EXPIRED_AUTHENTICATION` (`The OAuth token used to make this call expired N second(s) ago.`).
+//! - 403 `MISSING_SCOPES`: `errors:[{"message":"One or more of the following scopes are
+//!   required.","context":{"requiredGranularScopes":[…]}}]`, `links:{"scopes":…}`.
+//! - 403 `FORBIDDEN`: portal switches (invoice writes unavailable; no payment processing — the
+//!   message says "payment processing").
+//! - 400 `VALIDATION_ERROR`: bad JSON, > 100 inputs, bad `idProperty`, duplicate ids in one
+//!   batch, rules (invoice status, currency, payments' required fields, negative price); for
+//!   property values `Property values were not valid: [<json>]` with `errors:[{"message","code":
+//!   "PROPERTY_DOESNT_EXIST"|"READ_ONLY_VALUE"|"INVALID_OPTION"|"INVALID_DECIMAL"|
+//!   "INVALID_BOOLEAN","context":{"propertyName":[name]}}]` (codes beyond the first UNCONFIRMED).
+//! - 404 `OBJECT_NOT_FOUND`; 409 `CONFLICT` (`Contact already exists. Existing ID: 123`; other
+//!   unique values: `A company with the value 'x' for the unique property 'p' already exists.
+//!   Existing ID: 123`, wording UNCONFIRMED); 409 `OBJECT_ALREADY_EXISTS` (`Property named 'x'
+//!   already exists.`, groups likewise).
+//! - 429: `{"status":"error","message":"You have reached your ten_secondly_rolling limit."|
+//!   "You have reached your daily limit."|"You have reached your secondly limit.","errorType":
+//!   "RATE_LIMIT","correlationId","policyName":"TEN_SECONDLY_ROLLING"|"DAILY"}` (no `category`;
+//!   the search body has no `policyName`, UNCONFIRMED).
+//!
+//! Batch routes answer 200 `{"status":"COMPLETE","results":[…],"startedAt","completedAt"}`,
+//! or 207 with `"numErrors":n,"errors":[{"status":"error","category","message","context":
+//! {"ids":[<input id or idProperty value>],"objectWriteTraceId":[<trace>]},"errors"?:[…]}]`
+//! when inputs fail (each input is applied or refused on its own; a create has no id, so only
+//! its trace). Results come back in **reverse input order** (HubSpot promises no order;
+//! UNCONFIRMED how it orders). Whole-request refusals (shape, > 100 inputs, non-unique
+//! `idProperty`, duplicate ids, scopes, switches) are plain errors.
+//!
+//! # Rules
+//! - Property values are strings; non-strings are accepted (stringified) but recorded as
+//!   violations; `""` clears. Unknown and read-only properties → 400.
+//! - Contacts: `email` is unique, case-insensitive, stored lower-cased. `hasUniqueValue`
+//!   properties are unique too (exact match); at most 10 custom ones per type.
+//! - Upserts: `idProperty` per input, `email` (contacts), `hs_object_id` or a `hasUniqueValue`
+//!   property; else 400.
+//! - Invoices: `hs_currency` required; created as `draft` (a requested status is applied after
+//!   inline associations, with the rules below, and the create undone if refused);
+//!   `hs_invoice_status` ∈ draft|open|paid|voided; → `open` needs an associated contact and
+//!   line item; `paid` cannot be set (payments set it) and a paid invoice keeps its status;
+//!   a voided invoice cannot be edited (these three UNCONFIRMED). `hs_number` (`INV-1001`…),
+//!   `hs_amount_billed` (Σ quantity × price of associated line items), `hs_amount_paid` (Σ
+//!   `hs_initial_amount` of associated payments whose `hs_latest_status` is `succeeded`, the
+//!   default), `hs_balance_due` are read-only and computed; an open invoice they cover becomes
+//!   `paid`. Amounts are written without trailing zeros (`100`, `12.5`).
+//! - Line items: `price` ≥ 0; associated with at most one invoice.
+//! - Commerce payments: `hs_initial_amount` and `hs_initiated_date` required on create.
+//!
+//! # Associations
+//! Type ids (`HUBSPOT_DEFINED`; the reverse after the slash): contact→company 279/280, primary 1/2;
+//! invoice→contact 177/178; invoice→company 179/180; invoice→line item 409/410;
+//! payment→invoice 541/542; payment→contact 387/388; payment→company 389/390;
+//! payment→line item 391/392 (all but contact↔company UNCONFIRMED). A labelled association
+//! also creates the unlabelled one; every association is stored both ways. Missing objects are
+//! 207 item errors (`OBJECT_NOT_FOUND`, `context.ids` = the missing id). `batch/read` of an
+//! object without associations answers an empty `to` (UNCONFIRMED). Results: default →
+//! `{"from":{"id"},"to":{"id"},"associationSpec":{"associationCategory","associationTypeId"}}`;
+//! labelled → `{"fromObjectTypeId","fromObjectId","toObjectTypeId","toObjectId","labels":[…]}`;
+//! read → `{"from":{"id"},"to":[{"toObjectId","associationTypes":[{"category","typeId",
+//! "label"}]}]}`. Object type ids: contacts 0-1, companies 0-2, line items 0-8, invoices 0-53,
+//! payments 0-101 (the last three UNCONFIRMED).
+//!
+//! # Search
+//! `filterGroups` (≤ 5, ≤ 10 filters each, ≤ 25 in all) with `EQ NEQ LT LTE GT GTE BETWEEN IN
+//! NOT_IN HAS_PROPERTY NOT_HAS_PROPERTY CONTAINS_TOKEN NOT_CONTAINS_TOKEN` (text compares
+//! case-insensitively, numbers numerically, date properties as epoch ms / RFC 3339 /
+//! `YYYY-MM-DD`), one sort (`"prop"`, `"-prop"` or `{"propertyName","direction"}`), `query`,
+//! `properties`, `limit` ≤ 200, `after` (an offset) < 10,000 → `{"total","results","paging"?:
+//! {"next":{"after"}}}`. Objects written within the search lag are not found.
+//!
+//! # Limits
+//! On the sandbox clock. Per app and portal (each private-app token and service key is its own
+//! app; OAuth tokens share the OAuth app's): a rolling 10 s window of 100 (Free/Starter) or 190
+//! (Professional/Enterprise) requests. Per portal: the daily limit, reset at midnight in the
+//! portal's zone. Per token: 4 searches per rolling second (search answers carry no rate
+//! headers and do not use the burst window). Answers carry `X-HubSpot-RateLimit-Max`,
+//! `-Remaining`, `-Interval-Milliseconds: 10000`, and for non-OAuth tokens `-Daily`,
+//! `-Daily-Remaining`. Refused requests do not count.
+//!
+//! # Faults
+//! [`Fault`] rules apply per route class: `oauth`, `account`, `objects` (single-object routes),
+//! `batch`, `search`, `associations`, `properties`. A 429 renders as the burst limit, 401 as
+//! `INVALID_AUTHENTICATION`, 423 `LOCKED`, 477 `MIGRATION_IN_PROGRESS` with `Retry-After: 60`
+//! (or the rule's), 5xx `INTERNAL_ERROR`; `ErrorWith200` is the error body with status 200.
+//! [`Control::storm`] forces 429s of a given [`Policy`] (after authentication).
+//!
+//! # Violations
+//! [`Control::violations`] lists requests that broke the shape the notes describe: unknown
+//! fields in bodies (batch inputs, search filters, property definitions), > 100 inputs, a
+//! non-unique `idProperty`, duplicate ids in a batch, non-string property values or ids,
+//! `limit` > 200 in search, unknown routes.
+//!
+//! # Control API
+//! In Rust through [`Control`] (the sandbox handle derefs to it), and over HTTP (JSON):
+//!
+//! | HTTP | Rust |
+//! |---|---|
+//! | `POST /_sandbox/setup` → [`SandboxPortal`] | [`Control::setup_portal`] |
+//! | `POST /_sandbox/portals` [`PortalSeed`] → [`PortalInfo`] | [`Control::add_portal`] |
+//! | `GET /_sandbox/portals/{id}` → portal, objects, associations | [`Control::snapshot`] |
+//! | `POST /_sandbox/portals/{id}/tokens` `{"kind":"private_app"\|"service_key","scopes"?}` → `{"token"}` | [`Control::issue_private_app_token`], [`Control::issue_service_key`] |
+//! | `POST /_sandbox/portals/{id}/codes` `{"scopes"?}` → `{"code"}` | [`Control::issue_oauth_code`] |
+//! | `POST /_sandbox/portals/{id}/oauth` `{"scopes"?}` → [`OAuthTokens`] | [`Control::issue_oauth_tokens`] |
+//! | `PUT /_sandbox/portals/{id}/switches` `{"invoice_writes_unavailable"?,"no_payment_processing"?,"tier"?,"daily_limit"?}` | [`Control::set_invoice_writes_unavailable`], [`Control::set_no_payment_processing`], [`Control::set_tier`], [`Control::set_daily_limit`] |
+//! | `POST\|GET /_sandbox/portals/{id}/objects/{type}` `{"properties"}` → `{"id"}` | [`Control::create_object`], [`Control::objects`] |
+//! | `POST /_sandbox/tokens/expire`; `POST /_sandbox/tokens/revoke` `{"token"}` | [`Control::expire_oauth_tokens`], [`Control::revoke_token`] |
+//! | `PUT /_sandbox/search-lag` `{"millis"}` | [`Control::set_search_lag`] |
+//! | `POST /_sandbox/clock/advance` `{"seconds"}` | [`Control::advance_clock`] |
+//! | `POST\|DELETE\|GET /_sandbox/faults` | [`Control::inject`], [`Control::clear_faults`], [`Control::faults`] |
+//! | `POST /_sandbox/storms` `{"policy":"TEN_SECONDLY_ROLLING"\|"SECONDLY"\|"DAILY","times","route"?}` | [`Control::storm`] |
+//! | `GET /_sandbox/stats`; `POST /_sandbox/stats/reset` | [`Control::stats`], [`Control::reset_stats`] |
+//! | `GET /_sandbox/violations` | [`Control::violations`] |
+//!
+//! Rust only: [`Control::object`], [`Control::archived`], [`Control::associations`],
+//! [`Control::properties`], [`Control::property_groups`], [`Control::portal`],
+//! [`Control::daily_usage`], [`Control::now`].
 
 mod associations;
 mod auth;

@@ -97,6 +97,7 @@ pub(crate) async fn run(args: &[&str], stdin: &str) -> Output {
         .env_remove("FRESHBOOKS_API_BASE")
         .env_remove("MAILCHIMP_API_BASE")
         .env_remove("QUICKBOOKS_API_BASE")
+        .env_remove("HUBSPOT_API_BASE")
         .env_remove("ML_CONNECTOR_WEBHOOK_BASE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -17,10 +17,10 @@ pub const SPEC: VendorSpec = VendorSpec {
     ingress: None,
     route: None,
     // Vendor JSON of three kinds (`credentials.rs`): a private-app token, a service key, or an
-    // OAuth set. `Checked` rather than `OAuth`: most sets are static tokens, which `status`
-    // must not read as a token pair lacking its refresh token, and an OAuth set is still the
-    // token managers' shape (its `needs_reconnect` mark shows in `status` all the same).
-    // `connect` has no generic prompt for `Checked`: a CLI hook (or `secrets put`) writes it.
+    // OAuth set, written by the CLI's HubSpot hook (`connect hubspot --auth …`, which reads the
+    // token's portal) or `secrets put`. `Checked` so `status` reads a set fully; not `OAuth`:
+    // most sets are static tokens, which `status` must not read as a token pair lacking its
+    // refresh token (an OAuth set's `needs_reconnect` mark shows all the same).
     credentials: CredentialKind::Checked(super::credentials::check),
     token_job: None,
     polled: false,

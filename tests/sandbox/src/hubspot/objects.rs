@@ -17,7 +17,7 @@ use super::Inner;
 use super::auth::Caller;
 use super::errors::{BatchAnswer, HsError};
 use super::properties;
-use super::state::{State as Db, def_by_id, singular};
+use super::state::{State as Db, def_by_id, not_found, singular};
 use super::vendor::{
     batch_inputs, object_scope, object_type, parse_json, unknown_fields, writable,
 };
@@ -104,9 +104,7 @@ pub(crate) fn write_one(
     let now = inner.now();
     let raw = input_properties(input)?;
     let fresh = db.next_object_id();
-    let portal = db
-        .portal_mut(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal_mut(caller.portal_id)?;
     let defs = portal.property_defs(t).cloned().unwrap_or_default();
     let mut props = properties::validate(&defs, &raw, problems)?;
     match target {
@@ -138,10 +136,7 @@ pub(crate) fn write_one(
         }
         Target::Update { id_property, id } => {
             let Some(found) = portal.resolve(t, id_property, id) else {
-                return Err(HsError::not_found(format!(
-                    "Object not found. objectId are usually numeric. {} {id} does not exist",
-                    singular(t)
-                )));
+                return Err(not_found(t, id));
             };
             portal.update(t, found, props, now).map(|()| (found, None))
         }
@@ -241,9 +236,7 @@ pub(crate) async fn list(
             .unwrap_or(0);
         let wanted = wanted(&params);
         let db = inner.state();
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         let mut page = portal.objects_of(t).filter(|o| o.id >= after);
         let results: Vec<Value> = page
             .by_ref()
@@ -271,9 +264,7 @@ pub(crate) async fn read(
         let id = segment(&p, "id");
         let id_property = param(&params, "idProperty");
         let db = inner.state();
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         if let Some(prop) = id_property
             && !portal.is_unique_property(t, prop)
         {
@@ -289,12 +280,7 @@ pub(crate) async fn read(
         let found = portal
             .resolve(t, id_property, id)
             .and_then(|id| portal.object(t, id))
-            .ok_or_else(|| {
-                HsError::not_found(format!(
-                    "Object not found. objectId are usually numeric. {} {id} does not exist",
-                    singular(t)
-                ))
-            })?;
+            .ok_or_else(|| not_found(t, id))?;
         Ok(axum::Json(portal.render(t, found, wanted(&params).as_deref())).into_response())
     })())
 }
@@ -318,12 +304,7 @@ pub(crate) async fn create(
             &mut problems,
         );
         let mut db = inner.state();
-        writable(
-            &db.portal(caller.portal_id)
-                .map_err(|_| HsError::unauthenticated(false))?
-                .info,
-            t,
-        )?;
+        writable(&db.api_portal(caller.portal_id)?.info, t)?;
         let result = write_one(
             &inner,
             &mut db,
@@ -335,9 +316,7 @@ pub(crate) async fn create(
         );
         inner.violate(&caller.method, &caller.path, problems);
         let (id, _) = result?;
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         Ok((StatusCode::CREATED, axum::Json(portal.render_all(t, id))).into_response())
     })())
 }
@@ -362,12 +341,7 @@ pub(crate) async fn update(
             &mut problems,
         );
         let mut db = inner.state();
-        writable(
-            &db.portal(caller.portal_id)
-                .map_err(|_| HsError::unauthenticated(false))?
-                .info,
-            t,
-        )?;
+        writable(&db.api_portal(caller.portal_id)?.info, t)?;
         let target = Target::Update {
             id_property: param(&params, "idProperty"),
             id: segment(&p, "id"),
@@ -375,9 +349,7 @@ pub(crate) async fn update(
         let result = write_one(&inner, &mut db, &caller, t, target, &body, &mut problems);
         inner.violate(&caller.method, &caller.path, problems);
         let (id, _) = result?;
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         Ok(axum::Json(portal.render_all(t, id)).into_response())
     })())
 }
@@ -393,9 +365,7 @@ pub(crate) async fn archive(
         caller.require(&[object_scope(t, true)])?;
         let now = inner.now();
         let mut db = inner.state();
-        let portal = db
-            .portal_mut(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal_mut(caller.portal_id)?;
         writable(&portal.info, t)?;
         if let Ok(id) = segment(&p, "id").parse::<u64>() {
             portal.archive(t, id, now);
@@ -460,11 +430,7 @@ pub(crate) async fn batch(
         let started = inner.now();
         let mut problems = Vec::new();
         let mut db = inner.state();
-        let info = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?
-            .info
-            .clone();
+        let info = db.api_portal(caller.portal_id)?.info.clone();
         if write {
             writable(&info, t)?;
         }
@@ -477,9 +443,7 @@ pub(crate) async fn batch(
             "read" => batch_read(&inner, &db, &caller, t, &body, &ids, started, &mut problems),
             "archive" => {
                 let now = inner.now();
-                let portal = db
-                    .portal_mut(caller.portal_id)
-                    .map_err(|_| HsError::unauthenticated(false))?;
+                let portal = db.api_portal_mut(caller.portal_id)?;
                 for id in ids.iter().flatten().filter_map(|id| id.parse::<u64>().ok()) {
                     portal.archive(t, id, now);
                 }
@@ -513,9 +477,7 @@ fn batch_read(
     started: chrono::DateTime<chrono::Utc>,
     problems: &mut Vec<String>,
 ) -> Result<Response, HsError> {
-    let portal = db
-        .portal(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal(caller.portal_id)?;
     let id_property = text(body, "idProperty", "body", problems);
     if let Some(prop) = &id_property
         && !portal.is_unique_property(t, prop)
@@ -586,9 +548,7 @@ fn batch_write(
         let trace = input.get("objectWriteTraceId").and_then(Value::as_str);
         match write_one(inner, db, caller, t, target, input, problems) {
             Ok((written, new)) => {
-                let portal = db
-                    .portal(caller.portal_id)
-                    .map_err(|_| HsError::unauthenticated(false))?;
+                let portal = db.api_portal(caller.portal_id)?;
                 let mut result = portal.render_all(t, written);
                 if let Some(new) = new {
                     result["new"] = json!(new);
@@ -612,9 +572,7 @@ fn check_keys(
     id_properties: &[Option<String>],
     problems: &mut Vec<String>,
 ) -> Result<(), HsError> {
-    let portal = db
-        .portal(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal(caller.portal_id)?;
     if ids.iter().any(Option::is_none) {
         problems.push("an input has no id".into());
         return Err(HsError::validation(

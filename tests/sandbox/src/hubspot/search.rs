@@ -318,9 +318,7 @@ fn run(
     let now = inner.now();
     let lag = chrono::Duration::from_std(*lock(&inner.search_lag)).unwrap_or_default();
     let db = inner.state();
-    let portal = db
-        .portal(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal(caller.portal_id)?;
     let defs = portal.property_defs(t).cloned().unwrap_or_default();
     let mut found: Vec<&StoredObject> = portal
         .objects_of(t)

@@ -369,6 +369,20 @@ impl State {
             .ok_or_else(|| SandboxError::NotFound(format!("portal {id}")))
     }
 
+    /// The portal of an API caller; a token whose portal is gone reads as unauthenticated.
+    pub(crate) fn api_portal(&self, id: u64) -> Result<&Portal, HsError> {
+        self.portals
+            .get(&id)
+            .ok_or_else(|| HsError::unauthenticated(false))
+    }
+
+    /// [`State::api_portal`], to change.
+    pub(crate) fn api_portal_mut(&mut self, id: u64) -> Result<&mut Portal, HsError> {
+        self.portals
+            .get_mut(&id)
+            .ok_or_else(|| HsError::unauthenticated(false))
+    }
+
     /// A fresh object id (unique across portals, like HubSpot's).
     pub(crate) fn next_object_id(&mut self) -> u64 {
         self.next_id += 1;
@@ -681,9 +695,7 @@ impl Portal {
     ) -> Result<Written, HsError> {
         match self.find_by(t, id_property, key) {
             Some(id) => self.update(t, id, props, now).map(|()| (id, false)),
-            None if id_property == "hs_object_id" => Err(HsError::not_found(format!(
-                "Object not found. objectId are usually numeric. {key}"
-            ))),
+            None if id_property == "hs_object_id" => Err(not_found(t, key)),
             None => {
                 props.insert(id_property.to_string(), key.to_string());
                 self.create(fresh_id, t, props, now).map(|id| (id, true))
@@ -948,8 +960,8 @@ fn normalise(t: ObjectType, props: &mut BTreeMap<String, String>) {
     }
 }
 
-/// 404 for an unknown object.
-pub(crate) fn not_found(t: ObjectType, id: u64) -> HsError {
+/// 404 for an unknown object (`id` as the caller sent it).
+pub(crate) fn not_found(t: ObjectType, id: impl std::fmt::Display) -> HsError {
     HsError::not_found(format!(
         "Object not found. objectId are usually numeric. {} {id} does not exist",
         singular(t)

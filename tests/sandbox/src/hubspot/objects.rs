@@ -17,7 +17,7 @@ use super::Inner;
 use super::auth::Caller;
 use super::errors::{BatchAnswer, HsError};
 use super::properties;
-use super::state::{State as Db, def_by_id, not_found, singular};
+use super::state::{Portal, State as Db, assoc_defs, def_by_id, not_found, singular};
 use super::vendor::{
     batch_inputs, object_scope, object_type, parse_json, unknown_fields, writable,
 };
@@ -52,6 +52,62 @@ pub(crate) fn wanted(params: &[(String, String)]) -> Option<Vec<String>> {
         .map(str::to_string)
         .collect();
     (!names.is_empty()).then_some(names)
+}
+
+/// `associations=companies,contacts` → the object types asked for.
+fn associations_wanted(params: &[(String, String)]) -> Vec<ObjectType> {
+    params
+        .iter()
+        .filter(|(k, _)| k == "associations")
+        .flat_map(|(_, v)| v.split(','))
+        .filter_map(super::state::parse_type)
+        .collect()
+}
+
+/// An object read with `associations=…`: adds `"associations":{type:{"results":[{"id","type"}]}}`
+/// (v3's names: `contact_to_company` for the primary label, `…_unlabeled` for the default when
+/// the pair has labels, else `{from}_to_{to}`).
+fn with_associations(
+    portal: &Portal,
+    t: ObjectType,
+    id: u64,
+    mut v: Value,
+    kinds: &[ObjectType],
+) -> Value {
+    let mut map = Map::new();
+    for &to in kinds {
+        let name = format!(
+            "{}_to_{}",
+            singular(t).to_lowercase(),
+            singular(to).to_lowercase()
+        );
+        let labelled = assoc_defs(t, to).iter().any(|d| d.label.is_some());
+        let results: Vec<Value> = portal
+            .linked(t, id, to)
+            .into_iter()
+            .flat_map(|other| {
+                portal
+                    .link_types((t, id), (to, other))
+                    .into_iter()
+                    .map(|(_, type_id)| {
+                        let kind = match def_by_id(t, type_id).map(|d| d.label) {
+                            Some(Some(_)) | None => name.clone(),
+                            Some(None) if labelled => format!("{name}_unlabeled"),
+                            Some(None) => name.clone(),
+                        };
+                        json!({"id": other.to_string(), "type": kind})
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !results.is_empty() {
+            map.insert(to.path().to_string(), json!({"results": results}));
+        }
+    }
+    if !map.is_empty() {
+        v["associations"] = Value::Object(map);
+    }
+    v
 }
 
 /// A string field of a JSON object (non-strings are stringified and reported).
@@ -153,7 +209,7 @@ pub(crate) fn write_one(
 /// `associations:[{"to":{"id"},"types":[{"associationCategory","associationTypeId"}]}]` of a
 /// create, checked before anything is written.
 fn inline_associations(
-    portal: &super::state::Portal,
+    portal: &Portal,
     t: ObjectType,
     input: &Value,
 ) -> Result<Vec<(super::state::AssocDef, u64)>, HsError> {
@@ -235,13 +291,17 @@ pub(crate) async fn list(
             .transpose()?
             .unwrap_or(0);
         let wanted = wanted(&params);
+        let kinds = associations_wanted(&params);
         let db = inner.state();
         let portal = db.api_portal(caller.portal_id)?;
         let mut page = portal.objects_of(t).filter(|o| o.id >= after);
         let results: Vec<Value> = page
             .by_ref()
             .take(limit)
-            .map(|o| portal.render(t, o, wanted.as_deref()))
+            .map(|o| {
+                let v = portal.render(t, o, wanted.as_deref());
+                with_associations(portal, t, o.id, v, &kinds)
+            })
             .collect();
         let mut body = json!({"results": results});
         if let Some(next) = page.next() {
@@ -281,7 +341,9 @@ pub(crate) async fn read(
             .resolve(t, id_property, id)
             .and_then(|id| portal.object(t, id))
             .ok_or_else(|| not_found(t, id))?;
-        Ok(axum::Json(portal.render(t, found, wanted(&params).as_deref())).into_response())
+        let v = portal.render(t, found, wanted(&params).as_deref());
+        let v = with_associations(portal, t, found.id, v, &associations_wanted(&params));
+        Ok(axum::Json(v).into_response())
     })())
 }
 

@@ -179,10 +179,12 @@
 //! [`Control::properties`], [`Control::property_groups`], [`Control::portal`],
 //! [`Control::daily_usage`], [`Control::now`].
 
+mod assoc_types;
 mod associations;
 mod auth;
 mod control;
 mod errors;
+mod invoices;
 mod limits;
 mod objects;
 mod properties;

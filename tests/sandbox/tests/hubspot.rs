@@ -653,6 +653,27 @@ async fn associations_default_labelled_and_read_both_ways() {
     assert_eq!(a.body["errors"][0]["category"], "OBJECT_NOT_FOUND");
     assert_eq!(a.body["errors"][0]["context"]["ids"], json!(["888"]));
 
+    // Object reads name their associations when asked.
+    let read = fx
+        .get(&format!(
+            "/crm/v3/objects/contacts/{contact}?associations=companies"
+        ))
+        .await;
+    let mut kinds: Vec<&str> = read.body["associations"]["companies"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["id"], company.as_str());
+            r["type"].as_str().unwrap()
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["contact_to_company", "contact_to_company_unlabeled"]
+    );
+
     let labels = fx
         .get("/crm/v4/associations/contacts/companies/labels")
         .await;
@@ -1069,6 +1090,17 @@ async fn properties_and_groups() {
         .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
     assert!(fx.sandbox.violations().is_empty());
+    // Dates: YYYY-MM-DD or epoch ms at midnight UTC.
+    let invoice = |date: &str| json!({"properties": {"hs_currency": "USD", "hs_due_date": date}});
+    for (date, status) in [
+        ("2026-12-31", 201),
+        ("1798675200000", 201),
+        ("1798675200001", 400),
+        ("12/31/2026", 400),
+    ] {
+        let r = fx.post("/crm/v3/objects/invoices", invoice(date)).await;
+        assert_eq!(r.status.as_u16(), status, "{date}: {}", r.body);
+    }
     // A number sent as a JSON number is served but recorded.
     fx.patch(
         &format!(

@@ -22,7 +22,7 @@ use super::auth::Caller;
 use super::errors::{BatchAnswer, HsError};
 use super::objects::answer;
 use super::state::{
-    AssocDef, AssocKey, Portal, assoc_defs, def_by_id, default_def, not_found, singular, type_id,
+    AssocDef, AssocKey, Portal, assoc_defs, def_by_id, default_def, not_found, type_id,
 };
 use super::vendor::{batch_inputs, object_scope, object_type, parse_json, writable};
 
@@ -78,33 +78,15 @@ fn link(
         .parse::<u64>()
         .ok()
         .filter(|id| portal.object(def.from, *id).is_some())
-        .ok_or_else(|| {
-            (
-                not_found(def.from, 0).with_id(def.from, from_id),
-                from_id.to_string(),
-            )
-        })?;
+        .ok_or_else(|| (not_found(def.from, from_id), from_id.to_string()))?;
     let to = to_id
         .parse::<u64>()
         .ok()
         .filter(|id| portal.object(def.to, *id).is_some())
-        .ok_or_else(|| {
-            (
-                not_found(def.to, 0).with_id(def.to, to_id),
-                to_id.to_string(),
-            )
-        })?;
+        .ok_or_else(|| (not_found(def.to, to_id), to_id.to_string()))?;
     portal
         .associate(def, from, to, now)
         .map_err(|e| (e, from_id.to_string()))
-}
-
-impl HsError {
-    /// The not-found message naming the id as sent.
-    fn with_id(mut self, t: ObjectType, id: &str) -> Self {
-        self.message = format!("{} {id} does not exist", singular(t));
-        self
-    }
 }
 
 fn labels_between(from: ObjectType, types: &std::collections::BTreeSet<AssocKey>) -> Vec<Value> {
@@ -151,9 +133,7 @@ fn with_portal<T>(
 ) -> Result<T, HsError> {
     require(caller, from, to, write)?;
     let mut db = inner.state();
-    let portal = db
-        .portal_mut(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal_mut(caller.portal_id)?;
     if write {
         writable(&portal.info, from)?;
         writable(&portal.info, to)?;
@@ -328,7 +308,7 @@ fn read(
             .ok()
             .filter(|i| portal.object(from_t, *i).is_some())
         else {
-            answer.fail(&not_found(from_t, 0).with_id(from_t, &id), Some(&id), None);
+            answer.fail(&not_found(from_t, &id), Some(&id), None);
             continue;
         };
         let to: Vec<Value> = portal
@@ -453,7 +433,7 @@ pub(crate) async fn list(
                 .parse::<u64>()
                 .ok()
                 .filter(|i| portal.object(types.0, *i).is_some())
-                .ok_or_else(|| not_found(types.0, 0).with_id(types.0, &id))?;
+                .ok_or_else(|| not_found(types.0, &id))?;
             let all = portal.linked(types.0, from, types.1);
             let results: Vec<Value> = all
                 .iter()

@@ -39,14 +39,17 @@
 //!   "fetchStatus":"SUCCESS"}]}`.
 //! - Objects (for `contacts`, `companies`, `line_items`, `invoices`,
 //!   `commerce_payments`) at `/crm/v3/objects/{type}` and `/crm/objects/{version}/{type}` (any
-//!   version, e.g. `2026-03`): `GET ?limit≤100&after&properties`, `POST` (201, inline
+//!   version, e.g. `2026-03`): `GET ?limit≤100&after&properties&associations`, `POST` (201, inline
 //!   `associations`), `GET|PATCH /{id}?idProperty&properties`, `DELETE /{id}` (204),
 //!   `POST /batch/{read|create|update|upsert|archive}`, `POST /search`. Scopes
 //!   `crm.objects.{contacts|companies|line_items|invoices|commercepayments}.{read|write}`.
 //!   Objects render as `{"id","properties":{…,"hs_object_id","createdate",
 //!   "lastmodifieddate"|"hs_lastmodifieddate"},"createdAt","updatedAt","archived":false}`
 //!   (requested properties that are unset are `null`; without `properties`, a few defaults);
-//!   writes answer every stored property; upsert results add `"new"`.
+//!   writes answer every stored property; upsert results add `"new"`. List and read take
+//!   `associations=companies,…` and add `"associations":{"companies":{"results":[{"id",
+//!   "type":"contact_to_company"|"contact_to_company_unlabeled"}]}}` (names UNCONFIRMED beyond
+//!   contact↔company).
 //! - Associations v4: `POST /crm/v4/associations/{from}/{to}/batch/associate/default`,
 //!   `…/batch/create`, `…/batch/read`, `…/batch/archive` (204), `GET …/labels`;
 //!   `PUT /crm/v4/objects/{type}/{id}/associations/default/{toType}/{toId}`,
@@ -70,7 +73,7 @@
 //!   batch, rules (invoice status, currency, payments' required fields, negative price); for
 //!   property values `Property values were not valid: [<json>]` with `errors:[{"message","code":
 //!   "PROPERTY_DOESNT_EXIST"|"READ_ONLY_VALUE"|"INVALID_OPTION"|"INVALID_DECIMAL"|
-//!   "INVALID_BOOLEAN","context":{"propertyName":[name]}}]` (codes beyond the first UNCONFIRMED).
+//!   "INVALID_BOOLEAN"|"INVALID_DATE"|"INVALID_DATETIME","context":{"propertyName":[name]}}]` (codes beyond the first UNCONFIRMED).
 //! - 404 `OBJECT_NOT_FOUND`; 409 `CONFLICT` (`Contact already exists. Existing ID: 123`; other
 //!   unique values: `A company with the value 'x' for the unique property 'p' already exists.
 //!   Existing ID: 123`, wording UNCONFIRMED); 409 `OBJECT_ALREADY_EXISTS` (`Property named 'x'
@@ -176,10 +179,12 @@
 //! [`Control::properties`], [`Control::property_groups`], [`Control::portal`],
 //! [`Control::daily_usage`], [`Control::now`].
 
+mod assoc_types;
 mod associations;
 mod auth;
 mod control;
 mod errors;
+mod invoices;
 mod limits;
 mod objects;
 mod properties;

@@ -17,7 +17,7 @@ use super::Inner;
 use super::auth::Caller;
 use super::errors::{BatchAnswer, HsError};
 use super::properties;
-use super::state::{State as Db, def_by_id, singular};
+use super::state::{Portal, State as Db, assoc_defs, def_by_id, not_found, singular};
 use super::vendor::{
     batch_inputs, object_scope, object_type, parse_json, unknown_fields, writable,
 };
@@ -52,6 +52,62 @@ pub(crate) fn wanted(params: &[(String, String)]) -> Option<Vec<String>> {
         .map(str::to_string)
         .collect();
     (!names.is_empty()).then_some(names)
+}
+
+/// `associations=companies,contacts` → the object types asked for.
+fn associations_wanted(params: &[(String, String)]) -> Vec<ObjectType> {
+    params
+        .iter()
+        .filter(|(k, _)| k == "associations")
+        .flat_map(|(_, v)| v.split(','))
+        .filter_map(super::state::parse_type)
+        .collect()
+}
+
+/// An object read with `associations=…`: adds `"associations":{type:{"results":[{"id","type"}]}}`
+/// (v3's names: `contact_to_company` for the primary label, `…_unlabeled` for the default when
+/// the pair has labels, else `{from}_to_{to}`).
+fn with_associations(
+    portal: &Portal,
+    t: ObjectType,
+    id: u64,
+    mut v: Value,
+    kinds: &[ObjectType],
+) -> Value {
+    let mut map = Map::new();
+    for &to in kinds {
+        let name = format!(
+            "{}_to_{}",
+            singular(t).to_lowercase(),
+            singular(to).to_lowercase()
+        );
+        let labelled = assoc_defs(t, to).iter().any(|d| d.label.is_some());
+        let results: Vec<Value> = portal
+            .linked(t, id, to)
+            .into_iter()
+            .flat_map(|other| {
+                portal
+                    .link_types((t, id), (to, other))
+                    .into_iter()
+                    .map(|(_, type_id)| {
+                        let kind = match def_by_id(t, type_id).map(|d| d.label) {
+                            Some(Some(_)) | None => name.clone(),
+                            Some(None) if labelled => format!("{name}_unlabeled"),
+                            Some(None) => name.clone(),
+                        };
+                        json!({"id": other.to_string(), "type": kind})
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !results.is_empty() {
+            map.insert(to.path().to_string(), json!({"results": results}));
+        }
+    }
+    if !map.is_empty() {
+        v["associations"] = Value::Object(map);
+    }
+    v
 }
 
 /// A string field of a JSON object (non-strings are stringified and reported).
@@ -104,9 +160,7 @@ pub(crate) fn write_one(
     let now = inner.now();
     let raw = input_properties(input)?;
     let fresh = db.next_object_id();
-    let portal = db
-        .portal_mut(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal_mut(caller.portal_id)?;
     let defs = portal.property_defs(t).cloned().unwrap_or_default();
     let mut props = properties::validate(&defs, &raw, problems)?;
     match target {
@@ -138,10 +192,7 @@ pub(crate) fn write_one(
         }
         Target::Update { id_property, id } => {
             let Some(found) = portal.resolve(t, id_property, id) else {
-                return Err(HsError::not_found(format!(
-                    "Object not found. objectId are usually numeric. {} {id} does not exist",
-                    singular(t)
-                )));
+                return Err(not_found(t, id));
             };
             portal.update(t, found, props, now).map(|()| (found, None))
         }
@@ -158,7 +209,7 @@ pub(crate) fn write_one(
 /// `associations:[{"to":{"id"},"types":[{"associationCategory","associationTypeId"}]}]` of a
 /// create, checked before anything is written.
 fn inline_associations(
-    portal: &super::state::Portal,
+    portal: &Portal,
     t: ObjectType,
     input: &Value,
 ) -> Result<Vec<(super::state::AssocDef, u64)>, HsError> {
@@ -240,15 +291,17 @@ pub(crate) async fn list(
             .transpose()?
             .unwrap_or(0);
         let wanted = wanted(&params);
+        let kinds = associations_wanted(&params);
         let db = inner.state();
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         let mut page = portal.objects_of(t).filter(|o| o.id >= after);
         let results: Vec<Value> = page
             .by_ref()
             .take(limit)
-            .map(|o| portal.render(t, o, wanted.as_deref()))
+            .map(|o| {
+                let v = portal.render(t, o, wanted.as_deref());
+                with_associations(portal, t, o.id, v, &kinds)
+            })
             .collect();
         let mut body = json!({"results": results});
         if let Some(next) = page.next() {
@@ -271,9 +324,7 @@ pub(crate) async fn read(
         let id = segment(&p, "id");
         let id_property = param(&params, "idProperty");
         let db = inner.state();
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         if let Some(prop) = id_property
             && !portal.is_unique_property(t, prop)
         {
@@ -289,13 +340,10 @@ pub(crate) async fn read(
         let found = portal
             .resolve(t, id_property, id)
             .and_then(|id| portal.object(t, id))
-            .ok_or_else(|| {
-                HsError::not_found(format!(
-                    "Object not found. objectId are usually numeric. {} {id} does not exist",
-                    singular(t)
-                ))
-            })?;
-        Ok(axum::Json(portal.render(t, found, wanted(&params).as_deref())).into_response())
+            .ok_or_else(|| not_found(t, id))?;
+        let v = portal.render(t, found, wanted(&params).as_deref());
+        let v = with_associations(portal, t, found.id, v, &associations_wanted(&params));
+        Ok(axum::Json(v).into_response())
     })())
 }
 
@@ -318,12 +366,7 @@ pub(crate) async fn create(
             &mut problems,
         );
         let mut db = inner.state();
-        writable(
-            &db.portal(caller.portal_id)
-                .map_err(|_| HsError::unauthenticated(false))?
-                .info,
-            t,
-        )?;
+        writable(&db.api_portal(caller.portal_id)?.info, t)?;
         let result = write_one(
             &inner,
             &mut db,
@@ -335,9 +378,7 @@ pub(crate) async fn create(
         );
         inner.violate(&caller.method, &caller.path, problems);
         let (id, _) = result?;
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         Ok((StatusCode::CREATED, axum::Json(portal.render_all(t, id))).into_response())
     })())
 }
@@ -362,12 +403,7 @@ pub(crate) async fn update(
             &mut problems,
         );
         let mut db = inner.state();
-        writable(
-            &db.portal(caller.portal_id)
-                .map_err(|_| HsError::unauthenticated(false))?
-                .info,
-            t,
-        )?;
+        writable(&db.api_portal(caller.portal_id)?.info, t)?;
         let target = Target::Update {
             id_property: param(&params, "idProperty"),
             id: segment(&p, "id"),
@@ -375,9 +411,7 @@ pub(crate) async fn update(
         let result = write_one(&inner, &mut db, &caller, t, target, &body, &mut problems);
         inner.violate(&caller.method, &caller.path, problems);
         let (id, _) = result?;
-        let portal = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal(caller.portal_id)?;
         Ok(axum::Json(portal.render_all(t, id)).into_response())
     })())
 }
@@ -393,9 +427,7 @@ pub(crate) async fn archive(
         caller.require(&[object_scope(t, true)])?;
         let now = inner.now();
         let mut db = inner.state();
-        let portal = db
-            .portal_mut(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?;
+        let portal = db.api_portal_mut(caller.portal_id)?;
         writable(&portal.info, t)?;
         if let Ok(id) = segment(&p, "id").parse::<u64>() {
             portal.archive(t, id, now);
@@ -460,11 +492,7 @@ pub(crate) async fn batch(
         let started = inner.now();
         let mut problems = Vec::new();
         let mut db = inner.state();
-        let info = db
-            .portal(caller.portal_id)
-            .map_err(|_| HsError::unauthenticated(false))?
-            .info
-            .clone();
+        let info = db.api_portal(caller.portal_id)?.info.clone();
         if write {
             writable(&info, t)?;
         }
@@ -477,9 +505,7 @@ pub(crate) async fn batch(
             "read" => batch_read(&inner, &db, &caller, t, &body, &ids, started, &mut problems),
             "archive" => {
                 let now = inner.now();
-                let portal = db
-                    .portal_mut(caller.portal_id)
-                    .map_err(|_| HsError::unauthenticated(false))?;
+                let portal = db.api_portal_mut(caller.portal_id)?;
                 for id in ids.iter().flatten().filter_map(|id| id.parse::<u64>().ok()) {
                     portal.archive(t, id, now);
                 }
@@ -513,9 +539,7 @@ fn batch_read(
     started: chrono::DateTime<chrono::Utc>,
     problems: &mut Vec<String>,
 ) -> Result<Response, HsError> {
-    let portal = db
-        .portal(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal(caller.portal_id)?;
     let id_property = text(body, "idProperty", "body", problems);
     if let Some(prop) = &id_property
         && !portal.is_unique_property(t, prop)
@@ -586,9 +610,7 @@ fn batch_write(
         let trace = input.get("objectWriteTraceId").and_then(Value::as_str);
         match write_one(inner, db, caller, t, target, input, problems) {
             Ok((written, new)) => {
-                let portal = db
-                    .portal(caller.portal_id)
-                    .map_err(|_| HsError::unauthenticated(false))?;
+                let portal = db.api_portal(caller.portal_id)?;
                 let mut result = portal.render_all(t, written);
                 if let Some(new) = new {
                     result["new"] = json!(new);
@@ -612,9 +634,7 @@ fn check_keys(
     id_properties: &[Option<String>],
     problems: &mut Vec<String>,
 ) -> Result<(), HsError> {
-    let portal = db
-        .portal(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal(caller.portal_id)?;
     if ids.iter().any(Option::is_none) {
         problems.push("an input has no id".into());
         return Err(HsError::validation(

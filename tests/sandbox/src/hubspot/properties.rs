@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use mlc::vendors::hubspot::models::ObjectType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -293,7 +293,8 @@ pub(crate) fn seed(t: ObjectType, now: DateTime<Utc>) -> BTreeMap<String, Proper
 /// accepted as HubSpot does (stringified) but reported in `violations`; unknown, read-only,
 /// non-option and non-numeric values fail the whole input with `Property values were not
 /// valid` (codes `PROPERTY_DOESNT_EXIST`, `READ_ONLY_VALUE`, `INVALID_OPTION`,
-/// `INVALID_DECIMAL`, `INVALID_BOOLEAN`; the last three UNCONFIRMED).
+/// `INVALID_DECIMAL`, `INVALID_BOOLEAN`, `INVALID_DATE`, `INVALID_DATETIME`; all but the first
+/// two UNCONFIRMED).
 pub(crate) fn validate(
     defs: &BTreeMap<String, Property>,
     input: &Map<String, Value>,
@@ -358,8 +359,35 @@ pub(crate) fn validate(
     }
 }
 
+/// A date or datetime as epoch ms (`1700000000000`, RFC 3339, `YYYY-MM-DD`).
+pub(crate) fn epoch_ms(s: &str) -> Option<f64> {
+    if let Ok(n) = s.trim().parse::<f64>() {
+        return Some(n);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis() as f64);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis() as f64)
+}
+
+/// Milliseconds in a day: a `date` value given as epoch ms must be a UTC midnight.
+const DAY_MS: f64 = 86_400_000.0;
+
 fn check_value(def: &Property, value: &str) -> Result<(), (&'static str, String)> {
     match def.kind.as_str() {
+        "date" if !epoch_ms(value).is_some_and(|ms| ms % DAY_MS == 0.0) => Err((
+            "INVALID_DATE",
+            format!(
+                "{value} is not a valid date: use YYYY-MM-DD or epoch milliseconds at midnight UTC."
+            ),
+        )),
+        "datetime" if epoch_ms(value).is_none() => Err((
+            "INVALID_DATETIME",
+            format!("{value} is not a valid datetime: use epoch milliseconds or ISO 8601."),
+        )),
         "number" if value.trim().parse::<f64>().is_err() => Err((
             "INVALID_DECIMAL",
             format!("{value} was not a valid number."),

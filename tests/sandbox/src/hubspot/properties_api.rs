@@ -56,9 +56,7 @@ fn with_type<T>(
     let t = object_type(p.get("type").map_or("", String::as_str))?;
     caller.require(&[schema_scope(t, write)])?;
     let mut db = inner.state();
-    let portal = db
-        .portal_mut(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal_mut(caller.portal_id)?;
     f(portal, t)
 }
 

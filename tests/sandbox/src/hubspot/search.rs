@@ -10,13 +10,12 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::errors::HsError;
 use super::objects::answer;
-use super::properties::Property;
+use super::properties::{Property, epoch_ms};
 use super::state::StoredObject;
 use super::vendor::{object_scope, object_type, parse_json, unknown_fields};
 use super::{Inner, lock};
@@ -143,20 +142,6 @@ fn parse_filters(body: &Value, problems: &mut Vec<String>) -> Result<Vec<Vec<Fil
         )));
     }
     Ok(out)
-}
-
-/// A date or datetime as epoch ms (`1700000000000`, RFC 3339, `YYYY-MM-DD`).
-fn epoch_ms(s: &str) -> Option<f64> {
-    if let Ok(n) = s.trim().parse::<f64>() {
-        return Some(n);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis() as f64);
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc().timestamp_millis() as f64)
 }
 
 /// Compares a stored value with a filter value: as dates for date properties, as numbers when
@@ -318,9 +303,7 @@ fn run(
     let now = inner.now();
     let lag = chrono::Duration::from_std(*lock(&inner.search_lag)).unwrap_or_default();
     let db = inner.state();
-    let portal = db
-        .portal(caller.portal_id)
-        .map_err(|_| HsError::unauthenticated(false))?;
+    let portal = db.api_portal(caller.portal_id)?;
     let defs = portal.property_defs(t).cloned().unwrap_or_default();
     let mut found: Vec<&StoredObject> = portal
         .objects_of(t)

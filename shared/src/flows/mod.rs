@@ -15,6 +15,7 @@ pub mod mailchimp_member;
 pub mod mailchimp_quickbooks;
 pub mod options;
 pub mod quickbooks_mailchimp;
+mod record_ids;
 pub mod table;
 
 use std::sync::Arc;

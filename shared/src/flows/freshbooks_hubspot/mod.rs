@@ -19,8 +19,13 @@
 //! The worker hands the flow a whole SQS batch per connection ([`crate::flows::FlowHandler::
 //! handle_connection_batch`]), and each phase writes it with HubSpot's batch endpoints.
 
+mod batch;
 mod handler;
+mod invoices;
 mod ledger;
+mod load;
+mod payments;
+mod people;
 pub(crate) mod mapping;
 mod options;
 #[cfg(test)]

@@ -447,10 +447,7 @@ impl Backend {
         let messages: Vec<OutgoingMessage> = bodies
             .iter()
             .enumerate()
-            .map(|(i, body)| OutgoingMessage {
-                id: i.to_string(),
-                body: body.clone(),
-            })
+            .map(|(i, body)| OutgoingMessage::new(i.to_string(), body.clone()))
             .collect();
         let failures = mlc::ports::queue::send_all(self.queue.as_ref(), QUEUE, &messages)
             .await

@@ -41,8 +41,9 @@ pub trait TargetHandler: Send + Sync {
     }
 }
 
-/// Runs `handle`, turning a panic inside it into a transient [`PANICKED`] failure.
-async fn contain_panic<F>(mut handle: F) -> Result<Handled, HandlerError>
+/// Runs `handle`, turning a panic inside it into a transient [`PANICKED`] failure, so a
+/// default one-at-a-time batch fails only the event that panicked.
+pub(crate) async fn contain_panic<F>(mut handle: F) -> Result<Handled, HandlerError>
 where
     F: Future<Output = Result<Handled, HandlerError>> + Unpin,
 {

@@ -23,9 +23,12 @@ source = { vendor = "quickbooks", account = "realm", credentials = "qb" }
 target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
 "#;
 
+/// Each call: the connection and the entity ids it was given.
+type Calls = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+
 /// Answers each event with a skip naming its connection and entity; records every call.
 struct Recorder {
-    calls: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    calls: Calls,
     /// Answers this many results fewer than events.
     short: usize,
 }
@@ -63,8 +66,6 @@ impl FlowHandler for Recorder {
             .collect()
     }
 }
-
-type Calls = Arc<Mutex<Vec<(String, Vec<String>)>>>;
 
 async fn dispatch(short: usize) -> (TargetDispatch, Calls) {
     let clock = Arc::new(ManualClock::at_unix(1_773_576_000));

@@ -43,6 +43,9 @@ pub struct Harness {
 /// What a message came to: its audit outcome and what the consumer must do with it.
 type Settled = (Outcome, Disposition);
 
+/// Attempts with the index of their message in the batch.
+type Indexed<'a> = Vec<(usize, Attempt<'a>)>;
+
 /// The state of one message's attempt, from its decoded event to its settlement.
 struct Attempt<'a> {
     message: &'a ReceivedMessage,
@@ -145,7 +148,7 @@ impl Harness {
     /// settles every attempt. Returns what each message (by its index in the batch) came to.
     async fn round(
         &self,
-        attempts: Vec<(usize, Attempt<'_>)>,
+        attempts: Indexed<'_>,
         deadline: Option<Instant>,
         spans: &[Span],
     ) -> Vec<(usize, Settled)> {
@@ -201,9 +204,7 @@ impl Harness {
 }
 
 /// Splits `attempts` into the first copy of each event and the later copies.
-fn first_copies<'a>(
-    attempts: Vec<(usize, Attempt<'a>)>,
-) -> (Vec<(usize, Attempt<'a>)>, Vec<(usize, Attempt<'a>)>) {
+fn first_copies(attempts: Indexed<'_>) -> (Indexed<'_>, Indexed<'_>) {
     let mut keys = HashSet::new();
     attempts
         .into_iter()

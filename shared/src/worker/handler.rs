@@ -1,11 +1,15 @@
 //! The contract between the harness and a target's handler.
 
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::invoke::PANICKED;
 use crate::event::SyncEvent;
 use crate::ports::Outcome;
 
@@ -22,15 +26,39 @@ pub trait TargetHandler: Send + Sync {
 
     /// Brings the target in line with several events at once, answering per event in the
     /// order given, so a target with batch endpoints (HubSpot, Marketo) spends one call on
-    /// many records. The harness settles each answer as it settles [`TargetHandler::handle`]'s.
-    /// By default the events are handled one after another.
+    /// many records. The harness settles each answer as it settles [`TargetHandler::handle`]'s;
+    /// an event without an answer (too few results) is a transient failure, and a panic fails
+    /// the whole batch transiently.
+    ///
+    /// By default the events are handled one after another, and a panic fails only the event
+    /// it happened on, as when the harness called `handle` per message.
     async fn handle_batch(&self, events: &[SyncEvent]) -> Vec<Result<Handled, HandlerError>> {
         let mut results = Vec::with_capacity(events.len());
         for event in events {
-            results.push(self.handle(event).await);
+            results.push(contain_panic(self.handle(event)).await);
         }
         results
     }
+}
+
+/// Runs `handle`, turning a panic inside it into a transient [`PANICKED`] failure, so a
+/// default one-at-a-time batch fails only the event that panicked.
+pub(crate) async fn contain_panic<F>(mut handle: F) -> Result<Handled, HandlerError>
+where
+    F: Future<Output = Result<Handled, HandlerError>> + Unpin,
+{
+    std::future::poll_fn(|cx| {
+        // Nothing is shared with the panicking future after this: it is dropped unpolled.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut handle).poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                // The payload is not logged: it may quote the record the handler choked on.
+                tracing::error!("{PANICKED}");
+                Poll::Ready(Err(HandlerError::transient(PANICKED)))
+            }
+        }
+    })
+    .await
 }
 
 /// A handled event.

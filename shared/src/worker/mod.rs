@@ -19,6 +19,7 @@ mod report;
 mod trim;
 
 pub use config::HarnessConfig;
+pub(crate) use handler::contain_panic;
 pub use handler::{Handled, HandlerError, TargetHandler};
 pub use harness::Harness;
 pub use invoke::{PANICKED, TIMED_OUT};

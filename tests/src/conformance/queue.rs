@@ -13,10 +13,7 @@ const MAX_BODY: usize = 256 * 1024;
 const LONG: Duration = Duration::from_secs(60);
 
 fn message(id: &str, body: impl Into<String>) -> OutgoingMessage {
-    OutgoingMessage {
-        id: id.to_string(),
-        body: body.into(),
-    }
+    OutgoingMessage::new(id, body)
 }
 
 /// Receives until `want` messages arrived or a receive comes back empty.

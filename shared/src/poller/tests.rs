@@ -418,6 +418,90 @@ async fn first_run_lists_from_yesterday_in_eastern_time_and_fans_out_like_the_we
     );
 }
 
+/// What the coming FreshBooks → HubSpot flow reads; this build has no row for it yet, so the
+/// tests below stand it in for fb-hs.
+const HUBSPOT_NEEDS: &[&str] = &["client", "invoice", "payment", "bill_vendor"];
+
+fn needs_with_hubspot(c: &crate::connections::Connection) -> &'static [&'static str] {
+    if c.target.vendor == Vendor::Hubspot {
+        HUBSPOT_NEEDS
+    } else {
+        crate::flows::Flow::source_entities_of(c)
+    }
+}
+
+#[test]
+fn an_account_polls_what_its_connections_flows_need() {
+    use super::freshbooks_poll::{entities_for, entities_with};
+    let set = ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap();
+    let of = |account: &str| {
+        let source = SourceRef {
+            vendor: Vendor::Freshbooks,
+            account: account.into(),
+        };
+        set.for_source(&source)
+            .map(|(_, c)| c.clone())
+            .collect::<Vec<_>>()
+    };
+    let mailchimp_only = [Entity::Client, Entity::Invoice, Entity::Payment];
+    // Today's flows: exactly today's three (fb-hs runs no flow of this build, so needs none).
+    assert_eq!(entities_for(&of("ACC1")), mailchimp_only);
+    assert_eq!(entities_for(&of("ACC2")), mailchimp_only);
+    // A flow that reads bill vendors adds them to its own account's poll, and only there.
+    assert_eq!(
+        entities_with(&of("ACC1"), needs_with_hubspot),
+        [
+            Entity::Client,
+            Entity::Invoice,
+            Entity::Payment,
+            Entity::BillVendor
+        ]
+    );
+    assert_eq!(
+        entities_with(&of("ACC2"), needs_with_hubspot),
+        mailchimp_only
+    );
+}
+
+#[tokio::test]
+async fn bill_vendors_are_polled_when_a_connection_needs_them() {
+    let f = fixture().await;
+    f.fb.set(
+        "ACC1",
+        Entity::BillVendor,
+        vec![changed(
+            Entity::BillVendor,
+            "44",
+            "2026-02-24 10:00:00",
+            false,
+        )],
+    );
+    let set = ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap();
+    let needed = super::freshbooks_poll::entities_with(
+        set.connections
+            .values()
+            .filter(|c| c.source.account.as_deref() == Some("ACC1")),
+        needs_with_hubspot,
+    );
+
+    let poll = f
+        .poller
+        .poll_account(&set, "ACC1", &["fb1".to_string()], &needed)
+        .await
+        .unwrap();
+
+    let listed: Vec<Entity> = f.fb.calls().into_iter().map(|(_, e, _)| e).collect();
+    assert_eq!(listed, needed);
+    assert_eq!((poll.listed, poll.new), (1, 1));
+    // Fanned out like any change; the Mailchimp flow skips bill vendors when it handles them.
+    let events = drain(&f, "mailchimp").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].entity.as_str(), events[0].entity_id.as_str()),
+        ("bill_vendor", "44")
+    );
+}
+
 #[tokio::test]
 async fn the_next_run_overlaps_a_day_and_drops_what_it_has_seen() {
     let f = fixture().await;

@@ -1,5 +1,6 @@
-//! `backfill` reading a FreshBooks account: every client, invoice and payment changed since a
-//! day, listed as the fallback poll lists them, as events of this run.
+//! `backfill` reading a FreshBooks account: every record of the entities the connection's flow
+//! reads (clients, invoices and payments for Mailchimp) changed since a day, listed as the
+//! fallback poll lists them, as events of this run.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,7 @@ use chrono::NaiveDate;
 use mlc::app::LiveClients;
 use mlc::connections::Connection;
 use mlc::flows::clients::VendorClients;
-use mlc::poller::freshbooks_poll::to_event;
-use mlc::vendors::freshbooks::models::Entity;
+use mlc::poller::freshbooks_poll::{entities_for, to_event};
 
 use crate::ops::backfill::Listing;
 use crate::ops::output;
@@ -39,7 +39,7 @@ impl BackfillSource for Source {
             counts: BTreeMap::new(),
             events: Vec::new(),
         };
-        for entity in Entity::ALL {
+        for entity in entities_for([connection]) {
             let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
             let records = fb
                 .changed_since(account, entity, since)

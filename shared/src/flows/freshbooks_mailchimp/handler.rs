@@ -39,11 +39,15 @@ use crate::vendors::freshbooks::models::{Client, Entity, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::worker::{Handled, HandlerError};
 
+/// The FreshBooks entities the flow reads: its row in [`crate::flows::FLOWS`] (what is polled,
+/// backfilled and subscribed to) and the check of every event, from one list.
+pub(crate) const ENTITIES: &[&str] = &["client", "invoice", "payment"];
+
 /// What the flow takes from FreshBooks.
 const SOURCE: SourceSpec = SourceSpec {
     vendor: "FreshBooks",
     account: "account",
-    entities: &["client", "invoice", "payment"],
+    entities: ENTITIES,
 };
 
 /// The FreshBooks → Mailchimp flow, which the Mailchimp worker's

@@ -8,6 +8,7 @@
 pub mod clients;
 pub mod connections;
 pub mod errors;
+pub mod freshbooks_hubspot;
 pub mod freshbooks_mailchimp;
 mod freshbooks_standing;
 

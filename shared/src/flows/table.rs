@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::clients::VendorClients;
 use super::options::{self, FlowOptions, OptionError};
-use super::{FlowHandler, freshbooks_mailchimp, mailchimp_quickbooks, quickbooks_mailchimp};
+use super::{FlowHandler, freshbooks_hubspot, freshbooks_mailchimp, mailchimp_quickbooks, quickbooks_mailchimp};
 use crate::connections::Connection;
 use crate::ports::{Clock, IdMap};
 use crate::vendor::Vendor;
@@ -64,6 +64,18 @@ pub static FLOWS: &[Flow] = &[
         quickbooks_mailchimp::ENTITIES,
         |d| {
             Box::new(quickbooks_mailchimp::QuickbooksToMailchimp::new(
+                d.clients.clone(),
+                d.id_map.clone(),
+                d.clock.clone(),
+            ))
+        },
+    ),
+    Flow::row::<freshbooks_hubspot::Options>(
+        Vendor::Freshbooks,
+        Vendor::Hubspot,
+        freshbooks_hubspot::ENTITIES,
+        |d| {
+            Box::new(freshbooks_hubspot::FreshbooksToHubspot::new(
                 d.clients.clone(),
                 d.id_map.clone(),
                 d.clock.clone(),

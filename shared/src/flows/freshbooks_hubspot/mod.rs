@@ -32,5 +32,5 @@ mod options;
 mod tests;
 
 pub use handler::FreshbooksToHubspot;
-pub(crate) use handler::{INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
+pub(crate) use handler::{ENTITIES, INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
 pub use options::{Options, Tier};

@@ -8,12 +8,17 @@
 //! (docs/vendors/hubspot.md §3.1, §3.2).
 
 pub mod api;
+pub mod client;
+pub mod credentials;
 pub mod error;
+pub(crate) mod limiter;
 pub mod models;
+pub mod oauth;
 pub mod spec;
 pub mod target;
 
 pub use api::HubspotApi;
+pub use credentials::HubspotCredentials;
 pub use error::HubspotError;
 
 /// HubSpot's cap on inputs per batch request (docs/vendors/hubspot.md §3.1).

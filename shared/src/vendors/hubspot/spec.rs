@@ -16,8 +16,12 @@ pub const SPEC: VendorSpec = VendorSpec {
     target_account: None,
     ingress: None,
     route: None,
-    // A private app's token (`pat-…`).
-    credentials: CredentialKind::Keys(&["access_token"]),
+    // Vendor JSON of three kinds (`credentials.rs`): a private-app token, a service key, or an
+    // OAuth set. `Checked` rather than `OAuth`: most sets are static tokens, which `status`
+    // must not read as a token pair lacking its refresh token, and an OAuth set is still the
+    // token managers' shape (its `needs_reconnect` mark shows in `status` all the same).
+    // `connect` has no generic prompt for `Checked`: a CLI hook (or `secrets put`) writes it.
+    credentials: CredentialKind::Checked(super::credentials::check),
     token_job: None,
     polled: false,
 };

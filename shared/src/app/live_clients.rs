@@ -22,6 +22,9 @@ use crate::tokens::{RefreshError, StoredTokens, TokenConfig, TokenManager};
 use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::client::{DEFAULT_BASE_URL, FreshbooksClient};
 use crate::vendors::freshbooks::oauth::FreshbooksOauth;
+use crate::vendors::hubspot::client::{ClientOptions as HubspotOptions, HubspotClient};
+use crate::vendors::hubspot::oauth::{HubspotOauth, TOKEN_URL as HUBSPOT_TOKEN_URL};
+use crate::vendors::hubspot::{HubspotApi, HubspotCredentials, HubspotError};
 use crate::vendors::mailchimp::client::{ClientOptions, MailchimpClient};
 use crate::vendors::mailchimp::{MailchimpApi, MailchimpError};
 use crate::vendors::quickbooks::client::{ClientOptions as QuickbooksOptions, QuickbooksClient};
@@ -42,6 +45,10 @@ pub mod env {
     /// credential set's `environment` picks Intuit's production or sandbox host, and tokens go
     /// to Intuit's token endpoint.
     pub const QUICKBOOKS_API_BASE: &str = "QUICKBOOKS_API_BASE";
+    /// HubSpot API base URL, which also serves the OAuth token endpoint
+    /// (`{base}/oauth/v1/token`): the sandbox's `http://127.0.0.1:<port>`. Unset:
+    /// `https://api.hubapi.com`.
+    pub const HUBSPOT_API_BASE: &str = "HUBSPOT_API_BASE";
     /// The worker queue's event-source `MaximumConcurrency`: how many instances share
     /// Mailchimp's 10 connections per key, and QuickBooks' 500 requests a minute and 10 at once
     /// per company. Default 1 (one local process).
@@ -59,7 +66,11 @@ pub struct LiveClientsConfig {
     /// `QUICKBOOKS_API_BASE`: replaces the API host of every QuickBooks credential set and the
     /// token endpoint; `None` in production.
     pub quickbooks_api_base: Option<String>,
-    /// How long a credential secret (and the Mailchimp client built from it) is trusted.
+    /// `HUBSPOT_API_BASE`: replaces HubSpot's API host and token endpoint; `None` in
+    /// production.
+    pub hubspot_api_base: Option<String>,
+    /// How long a credential secret (and the Mailchimp or HubSpot client built from it) is
+    /// trusted.
     pub cache_ttl: Duration,
 }
 
@@ -69,6 +80,7 @@ impl Default for LiveClientsConfig {
             freshbooks_api_base: DEFAULT_BASE_URL.to_string(),
             mailchimp: ClientOptions::default(),
             quickbooks_api_base: None,
+            hubspot_api_base: None,
             cache_ttl: Duration::from_secs(300),
         }
     }
@@ -83,6 +95,7 @@ impl FromEnv for LiveClientsConfig {
         }
         c.mailchimp.base_url = vars.text(env::MAILCHIMP_API_BASE);
         c.quickbooks_api_base = vars.text(env::QUICKBOOKS_API_BASE);
+        c.hubspot_api_base = vars.text(env::HUBSPOT_API_BASE);
         if let Some(n) = vars.number(env::WORKER_MAX_CONCURRENCY, 1)? {
             c.mailchimp.max_concurrency = usize::try_from(n).unwrap_or(usize::MAX);
         }
@@ -109,6 +122,30 @@ impl LiveClientsConfig {
     }
 }
 
+impl LiveClientsConfig {
+    /// How HubSpot clients are set up under this configuration.
+    pub(crate) fn hubspot_options(&self) -> HubspotOptions {
+        HubspotOptions {
+            api_base: self.hubspot_api_base.clone(),
+            max_concurrency: self.mailchimp.max_concurrency,
+            ..HubspotOptions::default()
+        }
+    }
+
+    /// The HubSpot token endpoint: under `HUBSPOT_API_BASE` when set, else HubSpot's.
+    pub(crate) fn hubspot_oauth(&self) -> Result<HubspotOauth, RefreshError> {
+        match &self.hubspot_api_base {
+            Some(base) => HubspotOauth::for_api_base(base),
+            None => HubspotOauth::new(HUBSPOT_TOKEN_URL),
+        }
+    }
+}
+
+/// When the HubSpot manager refreshes ahead of expiry: HubSpot's OAuth access tokens live
+/// 30 min (`expires_in` 1800), so the FreshBooks default margin (30 min) would refresh on
+/// every call.
+pub const HUBSPOT_TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+
 /// When the QuickBooks manager refreshes ahead of expiry: Intuit's access tokens live 1 h, so
 /// the FreshBooks default (30 min of a 12 h token) would refresh every half hour.
 pub const QUICKBOOKS_TOKEN_MARGIN: chrono::Duration = chrono::Duration::minutes(10);
@@ -130,10 +167,13 @@ pub struct LiveClients {
     secrets: Arc<dyn Secrets>,
     freshbooks_tokens: Arc<TokenManager>,
     quickbooks_tokens: Arc<TokenManager>,
+    /// OAuth HubSpot sets only; private-app tokens and service keys are static.
+    hubspot_tokens: Arc<TokenManager>,
     config: LiveClientsConfig,
     freshbooks: Mutex<HashMap<String, Arc<FreshbooksClient>>>,
     quickbooks: Mutex<HashMap<String, Arc<QuickbooksClient>>>,
     mailchimp: Mutex<HashMap<String, (Instant, Arc<MailchimpClient>)>>,
+    hubspot: Mutex<HashMap<String, (Instant, Arc<HubspotClient>)>>,
 }
 
 impl LiveClients {
@@ -157,6 +197,22 @@ impl LiveClients {
                 variable: env::QUICKBOOKS_API_BASE,
                 source: source.into(),
             })?;
+        let hs_oauth = config.hubspot_oauth().map_err(|source| LiveClientsError {
+            variable: env::HUBSPOT_API_BASE,
+            source: source.into(),
+        })?;
+        let hubspot_tokens = Arc::new(
+            TokenManager::new(
+                secrets.clone(),
+                leases.clone(),
+                clock.clone(),
+                Arc::new(hs_oauth),
+            )
+            .with_config(TokenConfig {
+                margin: HUBSPOT_TOKEN_MARGIN,
+                ..TokenConfig::default()
+            }),
+        );
         // The token managers read the secret uncached: they must see other instances'
         // rotations.
         let freshbooks_tokens = Arc::new(TokenManager::new(
@@ -177,10 +233,12 @@ impl LiveClients {
             secrets,
             freshbooks_tokens,
             quickbooks_tokens,
+            hubspot_tokens,
             config,
             freshbooks: Mutex::new(HashMap::new()),
             quickbooks: Mutex::new(HashMap::new()),
             mailchimp: Mutex::new(HashMap::new()),
+            hubspot: Mutex::new(HashMap::new()),
         })
     }
 
@@ -209,6 +267,13 @@ impl LiveClients {
                 ))
             })
             .collect()
+    }
+
+    /// The HubSpot token manager OAuth clients use (margin [`HUBSPOT_TOKEN_MARGIN`]). Not among
+    /// [`LiveClients::token_refreshers`]: HubSpot names no poller token job (its 30-minute
+    /// tokens are refreshed on use, ahead of expiry, single-flight like the others).
+    pub fn hubspot_tokens(&self) -> Arc<TokenManager> {
+        self.hubspot_tokens.clone()
     }
 
     /// The QuickBooks token manager the clients use (margin [`QUICKBOOKS_TOKEN_MARGIN`]); the
@@ -329,6 +394,10 @@ impl VendorClients for LiveClients {
     async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError> {
         Ok(self.quickbooks_client(credentials).await?)
     }
+
+    async fn hubspot(&self, credentials: &str) -> Result<Arc<dyn HubspotApi>, HandlerError> {
+        Ok(self.hubspot_client(credentials).await?)
+    }
 }
 
 impl LiveClients {
@@ -366,6 +435,41 @@ impl LiveClients {
             .entry(credentials.to_string())
             .or_insert(client)
             .clone())
+    }
+}
+
+impl LiveClients {
+    /// The HubSpot client of credential set `credentials`, rebuilt after
+    /// [`LiveClientsConfig::cache_ttl`] like Mailchimp's: a replaced private-app token (or a
+    /// set rewritten by `connect`) is picked up without a redeploy. OAuth tokens come from the
+    /// HubSpot token manager; the portal's limiter is shared whatever the rebuilds.
+    async fn hubspot_client(&self, credentials: &str) -> Result<Arc<HubspotClient>, HandlerError> {
+        if let Some((at, client)) = lock(&self.hubspot).get(credentials)
+            && at.elapsed() < self.config.cache_ttl
+        {
+            return Ok(client.clone());
+        }
+        let secret = self.credential_secret("HubSpot", credentials).await?;
+        let set = HubspotCredentials::from_secret(&secret)
+            .map_err(|e| unreadable("HubSpot", credentials, &e.to_string()))?;
+        let options = self.config.hubspot_options();
+        let built = if set.kind.is_static() {
+            HubspotClient::with_static_token(&set, credentials, &options)
+        } else {
+            // The first call need not read the secret again for its token.
+            if let Ok(stored) = StoredTokens::parse(&secret) {
+                self.hubspot_tokens.prime(credentials, &stored);
+            }
+            HubspotClient::new(&set, self.hubspot_tokens.clone(), credentials, &options)
+        };
+        let client = Arc::new(built.map_err(|e| match e {
+            HubspotError::InvalidArgument(_) => {
+                HandlerError::permanent("configuration", format!("{}: {e}", env::HUBSPOT_API_BASE))
+            }
+            other => HandlerError::transient(format!("building the HubSpot client: {other}")),
+        })?);
+        lock(&self.hubspot).insert(credentials.to_string(), (Instant::now(), client.clone()));
+        Ok(client)
     }
 }
 
@@ -539,6 +643,54 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
     }
 
+    #[tokio::test]
+    async fn hubspot_sets_are_checked_and_clients_kept() {
+        let (live, secrets) = clients().await;
+        let Err(e) = live.hubspot("hs").await else {
+            panic!("no secret, no client");
+        };
+        assert_eq!(permanent(&e).0, "credentials_missing");
+        secrets
+            .put(
+                "credentials/hs",
+                &SecretString::from(format!(
+                    r#"{{"kind":"private_app","access_token":"{SECRET_VALUE}"}}"#
+                )),
+            )
+            .await
+            .unwrap();
+        let e = live.hubspot("hs").await.err().unwrap();
+        let (class, message) = permanent(&e);
+        assert_eq!(class, "credentials_invalid");
+        assert!(message.contains("portal_id") && !message.contains(SECRET_VALUE));
+        secrets
+            .put(
+                "credentials/hs",
+                &SecretString::from(r#"{"kind":"private_app","access_token":"t","portal_id":42}"#),
+            )
+            .await
+            .unwrap();
+        let a = live.hubspot_client("hs").await.unwrap();
+        let b = live.hubspot_client("hs").await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.portal_id(), 42);
+        assert_eq!(a.base_url(), "https://api.hubapi.com/");
+        secrets
+            .put(
+                "credentials/hs-oauth",
+                &SecretString::from(
+                    r#"{"kind":"oauth","client_id":"c","client_secret":"s","access_token":"a",
+                        "refresh_token":"r","portal_id":43}"#,
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            live.hubspot_client("hs-oauth").await.unwrap().portal_id(),
+            43
+        );
+    }
+
     #[test]
     fn config_from_the_environment() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
@@ -585,6 +737,19 @@ mod tests {
         assert_eq!(
             c.quickbooks_oauth().unwrap().token_url(),
             "http://127.0.0.1:8083/oauth2/v1/tokens/bearer"
+        );
+        assert_eq!(c.hubspot_oauth().unwrap().token_url(), HUBSPOT_TOKEN_URL);
+        let c = LiveClientsConfig::from_lookup(vars(&[
+            (env::HUBSPOT_API_BASE, "http://127.0.0.1:8084"),
+            (env::WORKER_MAX_CONCURRENCY, "3"),
+        ]))
+        .unwrap();
+        let hs = c.hubspot_options();
+        assert_eq!(hs.api_base.as_deref(), Some("http://127.0.0.1:8084"));
+        assert_eq!(hs.max_concurrency, 3);
+        assert_eq!(
+            c.hubspot_oauth().unwrap().token_url(),
+            "http://127.0.0.1:8084/oauth/v1/token"
         );
     }
 }

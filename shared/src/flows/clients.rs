@@ -1,6 +1,7 @@
 //! [`VendorClients`]: how a flow gets the API client for a connection's credential set.
 //!
-//! Handlers see only the traits ([`FreshbooksApi`], [`MailchimpApi`], [`QuickbooksApi`]), so flow logic is tested
+//! Handlers see only the traits ([`FreshbooksApi`], [`MailchimpApi`], [`QuickbooksApi`],
+//! [`HubspotApi`]), so flow logic is tested
 //! with in-memory fakes and runs unchanged against the vendors or the sandbox.
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::vendors::freshbooks::FreshbooksApi;
+use crate::vendors::hubspot::HubspotApi;
 use crate::vendors::mailchimp::MailchimpApi;
 use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::HandlerError;
@@ -25,4 +27,8 @@ pub trait VendorClients: Send + Sync {
     /// A QuickBooks client for credential set `credentials` (the realm, environment and tokens
     /// come from the set).
     async fn quickbooks(&self, credentials: &str) -> Result<Arc<dyn QuickbooksApi>, HandlerError>;
+
+    /// A HubSpot client for credential set `credentials` (a private-app token, a service key
+    /// or an OAuth set; the portal, API version and tier come from the set).
+    async fn hubspot(&self, credentials: &str) -> Result<Arc<dyn HubspotApi>, HandlerError>;
 }

@@ -159,6 +159,15 @@ impl VendorClients for FakeClients {
             format!("not in this test: `{credentials}`"),
         ))
     }
+    async fn hubspot(
+        &self,
+        credentials: &str,
+    ) -> Result<Arc<dyn crate::vendors::hubspot::HubspotApi>, HandlerError> {
+        Err(HandlerError::permanent(
+            "credentials_missing",
+            format!("not in this test: `{credentials}`"),
+        ))
+    }
 }
 
 /// Refreshes what it is told to, fails for `broken`, records the calls.
@@ -810,6 +819,12 @@ enabled = false
                     format!("no credential set `{other}`"),
                 )),
             }
+        }
+        async fn hubspot(
+            &self,
+            name: &str,
+        ) -> Result<Arc<dyn crate::vendors::hubspot::HubspotApi>, HandlerError> {
+            Err(HandlerError::permanent("credentials_missing", name))
         }
     }
 

@@ -1,5 +1,5 @@
 //! In-memory FreshBooks and Mailchimp for the flows' tests (and [`FakeClients`], which serves
-//! them with [`FakeQuickbooks`] by credential-set name): stateful (so a test can assert the
+//! them with [`FakeQuickbooks`] and [`FakeHubspot`] by credential-set name): stateful (so a test can assert the
 //! Mailchimp state an event sequence ends in), recording every call (so a test can assert that
 //! an unchanged record costs no call), with Mailchimp's documented refusals: compliance state on
 //! upsert, 404 on a missing store or member, 400 on a line whose product is unknown, and PATCH
@@ -12,9 +12,11 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 
 use crate::flows::clients::VendorClients;
+use crate::testing::hubspot_fake::FakeHubspot;
 use crate::testing::quickbooks_fake::FakeQuickbooks;
 use crate::vendors::freshbooks::models::{BillVendor, Changed, Client, Entity, Invoice, Payment};
 use crate::vendors::freshbooks::{FreshbooksApi, FreshbooksError};
+use crate::vendors::hubspot::HubspotApi;
 use crate::vendors::mailchimp::models::{
     Customer, Member, MemberTag, MemberUpsert, MergeField, Order, Problem, Product, Store,
     TagChange,
@@ -495,7 +497,7 @@ impl MailchimpApi for FakeMailchimp {
 
 // ---- clients --------------------------------------------------------------------------------
 
-/// Serves each fake for its credential name (`fb`, `mc`, `qb`) when set; other names, and a
+/// Serves each fake for its credential name (`fb`, `mc`, `qb`, `hs`) when set; other names, and a
 /// vendor without a fake, are refused like a missing credential set.
 pub struct FakeClients {
     /// The FreshBooks every credential set gets; `None`: credentials missing.
@@ -504,6 +506,8 @@ pub struct FakeClients {
     pub mc: Option<Arc<FakeMailchimp>>,
     /// The QuickBooks every credential set gets; `None`: credentials missing.
     pub quickbooks: Option<Arc<FakeQuickbooks>>,
+    /// The HubSpot portal credential set `hs` gets; `None`: credentials missing.
+    pub hubspot: Option<Arc<FakeHubspot>>,
 }
 
 impl FakeClients {
@@ -517,6 +521,23 @@ impl FakeClients {
             fb: Some(fb),
             mc: Some(mc),
             quickbooks: Some(quickbooks),
+            hubspot: None,
+        }
+    }
+
+    /// The same clients, with `hubspot` served for credential set `hs`.
+    pub fn with_hubspot(mut self, hubspot: Arc<FakeHubspot>) -> Self {
+        self.hubspot = Some(hubspot);
+        self
+    }
+
+    /// FreshBooks (`fb`) and HubSpot (`hs`) only: the HubSpot flow's world.
+    pub fn freshbooks_hubspot(fb: Arc<FakeFreshbooks>, hubspot: Arc<FakeHubspot>) -> Self {
+        FakeClients {
+            fb: Some(fb),
+            mc: None,
+            quickbooks: None,
+            hubspot: Some(hubspot),
         }
     }
 
@@ -526,6 +547,7 @@ impl FakeClients {
             fb: None,
             mc: None,
             quickbooks: Some(quickbooks),
+            hubspot: None,
         }
     }
 }
@@ -554,6 +576,13 @@ impl VendorClients for FakeClients {
         match (&self.quickbooks, credentials) {
             (Some(qb), "qb") => Ok(qb.clone()),
             _ => Err(missing("QuickBooks", credentials)),
+        }
+    }
+
+    async fn hubspot(&self, credentials: &str) -> Result<Arc<dyn HubspotApi>, HandlerError> {
+        match (&self.hubspot, credentials) {
+            (Some(hs), "hs") => Ok(hs.clone()),
+            _ => Err(missing("HubSpot", credentials)),
         }
     }
 }

@@ -3,4 +3,5 @@
 //! part of a Lambda or the CLI.
 
 pub mod fakes;
+pub mod hubspot_fake;
 pub mod quickbooks_fake;

@@ -15,12 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::connections::Connection;
 use crate::event::SyncEvent;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::{from_port, from_vendor};
+use crate::flows::errors::from_vendor;
 use crate::flows::options::{FlowOptions, one_of};
 use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::mailchimp::models::{Member, MemberUpsert, MergeField};

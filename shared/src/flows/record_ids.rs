@@ -2,8 +2,8 @@
 //! target id and the fingerprint of what was written) and the fingerprint itself, so an
 //! unchanged record costs no vendor call.
 
-use sha2::{Digest, Sha256};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::flows::errors::from_port;
 use crate::ports::{Clock, IdMap, IdMapping};

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use super::clients::VendorClients;
 use super::options::{self, FlowOptions, OptionError};
-use super::{FlowHandler, freshbooks_hubspot, freshbooks_mailchimp, mailchimp_quickbooks, quickbooks_mailchimp};
+use super::{
+    FlowHandler, freshbooks_hubspot, freshbooks_mailchimp, mailchimp_quickbooks,
+    quickbooks_mailchimp,
+};
 use crate::connections::Connection;
 use crate::ports::{Clock, IdMap};
 use crate::vendor::Vendor;

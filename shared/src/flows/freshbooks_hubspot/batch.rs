@@ -1,8 +1,12 @@
 //! HubSpot batch calls in chunks of [`BATCH_LIMIT`], each outcome handed back to the record
 //! it belongs to.
 
-use crate::vendors::hubspot::models::{Association, AssociationType, HubObject, ObjectInput, ObjectType};
+use crate::flows::errors::from_vendor;
+use crate::vendors::hubspot::models::{
+    Association, AssociationType, HubObject, ObjectInput, ObjectType,
+};
 use crate::vendors::hubspot::{BATCH_LIMIT, HubspotApi, HubspotError};
+use crate::worker::HandlerError;
 
 /// One upsert or update input, and the record key its outcome belongs to.
 pub(super) struct Pending {
@@ -18,7 +22,7 @@ pub(super) async fn write_objects(
     object: ObjectType,
     id_property: Option<&str>,
     pending: Vec<Pending>,
-) -> Vec<(String, Result<HubObject, HubspotError>)> {
+) -> Vec<(String, Result<HubObject, WriteError>)> {
     let mut out = Vec::with_capacity(pending.len());
     let mut rest = pending;
     while !rest.is_empty() {
@@ -39,13 +43,13 @@ pub(super) async fn write_objects(
                             reason: "fewer results than inputs".into(),
                         })
                     });
-                    out.push((p.key, r));
+                    out.push((p.key, r.map_err(WriteError::from)));
                 }
             }
             Err(e) => {
-                let shared = SharedError::new(e);
+                let shared = WriteError::from(e);
                 for p in chunk {
-                    out.push((p.key, Err(shared.copy())));
+                    out.push((p.key, Err(shared.clone())));
                 }
             }
         }
@@ -61,7 +65,7 @@ pub(super) async fn associate(
     to: ObjectType,
     label: Option<AssociationType>,
     pairs: Vec<(String, Association)>,
-) -> Vec<(String, HubspotError)> {
+) -> Vec<(String, WriteError)> {
     let mut failed = Vec::new();
     for chunk in pairs.chunks(BATCH_LIMIT) {
         let inputs: Vec<Association> = chunk.iter().map(|(_, a)| a.clone()).collect();
@@ -73,62 +77,43 @@ pub(super) async fn associate(
             Ok(results) => {
                 for ((key, _), r) in chunk.iter().zip(results) {
                     if let Err(e) = r {
-                        failed.push((key.clone(), e));
+                        failed.push((key.clone(), WriteError::from(e)));
                     }
                 }
             }
             Err(e) => {
-                let shared = SharedError::new(e);
-                failed.extend(chunk.iter().map(|(key, _)| (key.clone(), shared.copy())));
+                let shared = WriteError::from(e);
+                failed.extend(chunk.iter().map(|(key, _)| (key.clone(), shared.clone())));
             }
         }
     }
     failed
 }
 
-/// A whole-call error, handed to every record of the call: [`HubspotError`] holds a
-/// `reqwest::Error` and is not `Clone`, so the copies keep what classification needs.
-pub(super) struct SharedError(HubspotError);
+/// A record's failed write, classified once: a whole-call failure is shared by every record
+/// of the call.
+#[derive(Debug, Clone)]
+pub(super) struct WriteError {
+    /// The portal refuses writes of this kind (a 403): a fallback, not a failure.
+    pub(super) unavailable: bool,
+    /// What HubSpot said, for skip reasons and logs.
+    pub(super) message: String,
+    /// The failure as the harness settles it.
+    pub(super) error: HandlerError,
+}
 
-impl SharedError {
-    pub(super) fn new(e: HubspotError) -> Self {
-        SharedError(e)
-    }
-
-    pub(super) fn copy(&self) -> HubspotError {
-        match &self.0 {
-            HubspotError::Api {
-                status,
-                category,
-                sub_category,
-                message,
-                correlation_id,
-                policy,
-                retry_after,
-                resets_at,
-            } => HubspotError::Api {
-                status: *status,
-                category: category.clone(),
-                sub_category: sub_category.clone(),
-                message: message.clone(),
-                correlation_id: correlation_id.clone(),
-                policy: *policy,
-                retry_after: *retry_after,
-                resets_at: *resets_at,
-            },
-            HubspotError::DailyLimit { until } => HubspotError::DailyLimit { until: *until },
-            HubspotError::UnexpectedBody { status, reason } => HubspotError::UnexpectedBody {
-                status: *status,
-                reason: reason.clone(),
-            },
-            HubspotError::Credentials(m) => HubspotError::Credentials(m.clone()),
-            HubspotError::InvalidArgument(m) => HubspotError::InvalidArgument(m.clone()),
-            // A transport failure is transient whatever it says; keep its text.
-            HubspotError::Transport(e) => HubspotError::UnexpectedBody {
-                status: 503,
-                reason: format!("request failed: {e}"),
-            },
-        }
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
+impl From<HubspotError> for WriteError {
+    fn from(e: HubspotError) -> Self {
+        WriteError {
+            unavailable: e.is_unavailable(),
+            message: e.to_string(),
+            error: from_vendor(e),
+        }
+    }
+}

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
+use super::batch::WriteError;
 use super::invoices::write_invoices;
 use super::ledger::Ledger;
 use super::load::load;
@@ -41,9 +42,9 @@ use crate::vendors::freshbooks::FreshbooksApi;
 use crate::vendors::freshbooks::models::{
     BillVendor, Client, Entity, Invoice, Payment, eastern_date,
 };
+use crate::vendors::hubspot::HubspotApi;
 use crate::vendors::hubspot::models::Association;
 use crate::vendors::hubspot::target::HubspotTarget;
-use crate::vendors::hubspot::{HubspotApi, HubspotError};
 use crate::worker::{Handled, HandlerError};
 
 /// The entities the flow syncs; events for others are skipped.
@@ -101,16 +102,21 @@ impl Cx<'_> {
     /// Whether the portal refused writes of the flag's kind before.
     pub(super) async fn unavailable(&self, flag: &str) -> Result<bool, HandlerError> {
         Ok(self
+            .ids
             .get(flag)
             .await?
             .is_some_and(|m| m.fingerprint == UNAVAILABLE))
     }
 
-    pub(super) async fn mark_unavailable(&self, flag: &str, e: &HubspotError) -> Result<(), HandlerError> {
+    pub(super) async fn mark_unavailable(
+        &self,
+        flag: &str,
+        e: &WriteError,
+    ) -> Result<(), HandlerError> {
         tracing::warn!(
             connection = self.name,
             flag,
-            error = %e,
+            error = %e.message,
             "HubSpot refuses these writes in this portal; they are skipped until it takes them \
              (see `ml-connector status`)"
         );
@@ -275,3 +281,4 @@ pub(super) fn pair(from: &str, to: &str) -> Association {
         from: from.to_string(),
         to: to.to_string(),
     }
+}

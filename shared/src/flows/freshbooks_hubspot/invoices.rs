@@ -10,7 +10,6 @@ use super::ledger::Ledger;
 use super::mapping;
 use super::people::People;
 use crate::event::SyncEvent;
-use crate::flows::errors::from_vendor;
 use crate::flows::freshbooks_standing::invoice_currency;
 use crate::flows::record_ids::fingerprint;
 use crate::ports::IdMapping;
@@ -186,7 +185,7 @@ pub(super) async fn write_invoices(
             Ok(obj) => {
                 ids.insert(key.trim_start_matches("invoice:").to_string(), obj.id);
             }
-            Err(e) if e.is_unavailable() => {
+            Err(e) if e.unavailable => {
                 ledger.skip(
                     &key,
                     format!(
@@ -197,7 +196,7 @@ pub(super) async fn write_invoices(
                 );
                 refused.get_or_insert(e);
             }
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
     if let Some(e) = refused
@@ -237,7 +236,7 @@ pub(super) async fn write_invoices(
                 .entry(key.trim_start_matches("invoice:").to_string())
                 .or_default()
                 .push(obj.id),
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
     let stale: Vec<String> = plans
@@ -285,7 +284,7 @@ pub(super) async fn write_invoices(
         (ObjectType::Companies, to_companies),
     ] {
         for (key, e) in associate(&*cx.hs, ObjectType::Invoices, object, None, pairs).await {
-            ledger.fail(&key, from_vendor(e));
+            ledger.fail(&key, e.error);
         }
     }
 
@@ -317,11 +316,12 @@ pub(super) async fn write_invoices(
         .collect();
     for (key, r) in write_objects(&*cx.hs, ObjectType::Invoices, None, status_updates).await {
         if let Err(e) = r {
-            ledger.fail(&key, from_vendor(e));
+            ledger.fail(&key, e.error);
         }
     }
 
-    for p in plans.iter().filter(|p| live(ledger, p)) {
+    let done: Vec<&InvoicePlan> = plans.iter().filter(|p| live(ledger, p)).collect();
+    for p in done {
         let key = format!("invoice:{}", p.id);
         let Some(invoice) = ids.get(&p.id) else {
             continue;
@@ -334,7 +334,8 @@ pub(super) async fn write_invoices(
         );
         let saved = async {
             if !p.properties.is_empty() {
-                cx.ids.put(&format!("invoice_lines:{}", p.id), &lines.join(","), "")
+                cx.ids
+                    .put(&format!("invoice_lines:{}", p.id), &lines.join(","), "")
                     .await?;
             }
             cx.ids.put(&key, invoice, &p.fp).await
@@ -359,6 +360,3 @@ fn void_plan(id: &str, previous: Option<IdMapping>, previous_lines: Vec<String>)
         previous_lines,
     }
 }
-
-}
-

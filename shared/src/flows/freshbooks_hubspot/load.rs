@@ -8,6 +8,7 @@ use super::handler::{ClientData, Cx, Loaded};
 use super::ledger::Ledger;
 use crate::event::SyncEvent;
 use crate::flows::errors::from_vendor;
+use crate::vendors::freshbooks::FreshbooksError;
 use crate::vendors::freshbooks::models::Entity;
 
 /// How many FreshBooks reads a batch keeps in flight.
@@ -41,10 +42,17 @@ pub(super) async fn load(cx: &Cx<'_>, events: &[&SyncEvent], ledger: &mut Ledger
         }
     }
     let mut invoice_ids = ids(Entity::Invoice);
-    invoice_ids.extend(loaded.payments.values().flatten().map(|p| p.invoiceid.clone()));
-    for (id, read) in read_all(invoice_ids, |id| async move {
-        fb.invoice(account, &id).await
-    })
+    invoice_ids.extend(
+        loaded
+            .payments
+            .values()
+            .flatten()
+            .map(|p| p.invoiceid.clone()),
+    );
+    for (id, read) in read_all(
+        invoice_ids,
+        |id| async move { fb.invoice(account, &id).await },
+    )
     .await
     {
         match read {
@@ -55,14 +63,20 @@ pub(super) async fn load(cx: &Cx<'_>, events: &[&SyncEvent], ledger: &mut Ledger
         }
     }
     let mut client_ids = ids(Entity::Client);
-    client_ids.extend(loaded.invoices.values().flatten().map(|i| i.customerid.clone()));
+    client_ids.extend(
+        loaded
+            .invoices
+            .values()
+            .flatten()
+            .map(|i| i.customerid.clone()),
+    );
     for (id, read) in read_all(client_ids, |id| async move {
         let client = fb.client(account, &id).await?;
         let invoices = match &client {
             Some(c) if !c.is_deleted() => fb.invoices_for_client(account, &id).await?,
             _ => Vec::new(),
         };
-        Ok(ClientData { client, invoices })
+        Ok::<_, FreshbooksError>(ClientData { client, invoices })
     })
     .await
     {
@@ -103,4 +117,3 @@ where
         .collect()
         .await
 }
-

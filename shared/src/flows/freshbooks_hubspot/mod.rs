@@ -24,10 +24,10 @@ mod handler;
 mod invoices;
 mod ledger;
 mod load;
-mod payments;
-mod people;
 pub(crate) mod mapping;
 mod options;
+mod payments;
+mod people;
 #[cfg(test)]
 mod tests;
 

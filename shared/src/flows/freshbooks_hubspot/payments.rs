@@ -4,14 +4,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::json;
 
-use super::batch::{Pending, SharedError, associate, write_objects};
+use super::batch::{Pending, WriteError, associate, write_objects};
 use super::handler::{Cx, FALLBACK, Loaded, PAYMENTS_FLAG, pair};
 use super::invoices::InvoiceIds;
 use super::ledger::Ledger;
 use super::mapping;
 use super::people::People;
 use crate::event::SyncEvent;
-use crate::flows::errors::from_vendor;
 use crate::flows::record_ids::fingerprint;
 use crate::vendors::freshbooks::models::Entity;
 use crate::vendors::hubspot::BATCH_LIMIT;
@@ -125,9 +124,9 @@ pub(super) async fn write_payments(
                 }
             }
             Err(e) => {
-                let shared = SharedError::new(e);
+                let shared = WriteError::from(e);
                 for (key, _) in chunk {
-                    ledger.fail(key, from_vendor(shared.copy()));
+                    ledger.fail(key, shared.error.clone());
                 }
             }
         }
@@ -144,7 +143,7 @@ pub(super) async fn write_payments(
     {
         match r {
             Ok(obj) => written.push((key, obj.id)),
-            Err(e) if e.is_unavailable() => {
+            Err(e) if e.unavailable => {
                 fallback(ledger, &key, &format!("HubSpot refused it ({e})"));
                 if let Some((_, _, _)) = targets.get(&key)
                     && let Err(err) = cx.ids.put(&key, FALLBACK, FALLBACK).await
@@ -153,7 +152,7 @@ pub(super) async fn write_payments(
                 }
                 refused.get_or_insert(e);
             }
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
     if let Some(e) = refused
@@ -177,7 +176,7 @@ pub(super) async fn write_payments(
     ] {
         for (key, e) in associate(&*cx.hs, ObjectType::CommercePayments, object, None, pairs).await
         {
-            ledger.fail(&key, from_vendor(e));
+            ledger.fail(&key, e.error);
         }
     }
     for (key, id) in written {

@@ -5,20 +5,19 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::batch::{Pending, SharedError, associate, write_objects};
+use super::batch::{Pending, WriteError, associate, write_objects};
 use super::handler::{Cx, Loaded};
 use super::ledger::Ledger;
 use super::mapping::{self, Company};
-use crate::flows::errors::from_vendor;
 use crate::flows::freshbooks_standing::{Standing, standing};
 use crate::flows::options::Retire;
 use crate::flows::record_ids::fingerprint;
 use crate::ids::Email;
 use crate::ports::IdMapping;
+use crate::vendors::hubspot::BATCH_LIMIT;
 use crate::vendors::hubspot::models::{
     Association, AssociationType, HubObject, ObjectInput, ObjectType, Properties,
 };
-use crate::vendors::hubspot::{BATCH_LIMIT, HubspotError};
 
 /// What `write_people` established per client, for the invoices and payments after it.
 #[derive(Default)]
@@ -87,7 +86,9 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
         if let Some(e) = &email {
             people.emails.insert(id.clone(), e.clone());
         }
-        let fp = fingerprint(&json!({"contact": contact, "company": company.as_ref().map(|c| &c.properties)}));
+        let fp = fingerprint(
+            &json!({"contact": contact, "company": company.as_ref().map(|c| &c.properties)}),
+        );
         let company_fp = fingerprint(&json!(company.as_ref().map(|c| &c.properties)));
         plans.push(ClientPlan {
             id: id.clone(),
@@ -113,10 +114,20 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
         if let Some(m) = mapped {
             people.contacts.insert(plan.id.clone(), m.target_id.clone());
         }
-        if let Some(m) = plan.company_previous.as_ref().filter(|m| !m.target_id.is_empty()) {
-            people.companies.insert(plan.id.clone(), m.target_id.clone());
+        if let Some(m) = plan
+            .company_previous
+            .as_ref()
+            .filter(|m| !m.target_id.is_empty())
+        {
+            people
+                .companies
+                .insert(plan.id.clone(), m.target_id.clone());
         }
-        if plan.previous.as_ref().is_some_and(|m| m.fingerprint == plan.fp) {
+        if plan
+            .previous
+            .as_ref()
+            .is_some_and(|m| m.fingerprint == plan.fp)
+        {
             ledger.unchanged(&key);
             continue;
         }
@@ -149,7 +160,7 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
                 ledger.wrote(&key, "contact", json!({"id": obj.id}));
                 people.contacts.insert(id, obj.id);
             }
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
 
@@ -163,7 +174,11 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
         .collect();
     let companies: Vec<(String, Company, Option<String>)> = changed
         .iter()
-        .filter(|p| !p.company_previous.as_ref().is_some_and(|m| m.fingerprint == p.company_fp))
+        .filter(|p| {
+            !p.company_previous
+                .as_ref()
+                .is_some_and(|m| m.fingerprint == p.company_fp)
+        })
         .filter_map(|p| {
             let company = p.company.clone()?;
             let mapped = p
@@ -181,7 +196,7 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
                 ledger.wrote(&key, "company", json!({"id": obj.id}));
                 people.companies.insert(id, obj.id);
             }
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
 
@@ -212,7 +227,7 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
     )
     .await
     {
-        ledger.fail(&key, from_vendor(e));
+        ledger.fail(&key, e.error);
     }
 
     // The id map last: a failure above leaves the old fingerprint, and the retry writes again.
@@ -228,7 +243,12 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
         }
         if let Some(company) = people.companies.get(&plan.id)
             && let Err(e) = cx
-                .put(&format!("company:client:{}", plan.id), company, &plan.company_fp)
+                .ids
+                .put(
+                    &format!("company:client:{}", plan.id),
+                    company,
+                    &plan.company_fp,
+                )
                 .await
         {
             ledger.fail(&key, e);
@@ -242,7 +262,7 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
 async fn write_companies(
     cx: &Cx<'_>,
     companies: Vec<(String, Company, Option<String>)>,
-) -> Vec<(String, Result<HubObject, HubspotError>)> {
+) -> Vec<(String, Result<HubObject, WriteError>)> {
     let mut by_id = Vec::new();
     let mut by_key: Vec<(Vec<String>, Company)> = Vec::new();
     for (record, company, mapped) in companies {
@@ -282,15 +302,8 @@ async fn write_companies(
     )
     .await
     {
-        let shared = r.map_err(SharedError::new);
         for key in keys.split('\n') {
-            out.push((
-                key.to_string(),
-                match &shared {
-                    Ok(obj) => Ok(obj.clone()),
-                    Err(e) => Err(e.copy()),
-                },
-            ));
+            out.push((key.to_string(), r.clone()));
         }
     }
     out
@@ -335,10 +348,14 @@ async fn retire_clients(
     for (key, r) in write_objects(&*cx.hs, ObjectType::Contacts, None, flag).await {
         match r {
             Ok(obj) => {
-                ledger.wrote(&key, "contact", json!({"id": obj.id, mapping::FB_DELETED: true}));
+                ledger.wrote(
+                    &key,
+                    "contact",
+                    json!({"id": obj.id, mapping::FB_DELETED: true}),
+                );
                 done.push((key, obj.id));
             }
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
     for chunk in gone.chunks(BATCH_LIMIT) {
@@ -351,9 +368,9 @@ async fn retire_clients(
                 }
             }
             Err(e) => {
-                let shared = SharedError::new(e);
+                let shared = WriteError::from(e);
                 for (key, _) in chunk {
-                    ledger.fail(key, from_vendor(shared.copy()));
+                    ledger.fail(key, shared.error.clone());
                 }
             }
         }
@@ -407,8 +424,7 @@ pub(super) async fn write_vendors(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Led
                     ledger.fail(&key, e);
                 }
             }
-            Err(e) => ledger.fail(&key, from_vendor(e)),
+            Err(e) => ledger.fail(&key, e.error),
         }
     }
 }
-

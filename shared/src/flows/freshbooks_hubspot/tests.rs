@@ -14,7 +14,7 @@ use crate::event::{Origin, SourceRef, SyncEvent};
 use crate::flows::{FlowDeps, TargetDispatch};
 use crate::ports::{CachedConnections, ConnectionStore, IdMap, ManualClock};
 use crate::testing::fakes::{FakeClients, FakeFreshbooks};
-use crate::testing::hubspot_fake::{FakeHubspot, Failure};
+use crate::testing::hubspot_fake::{Failure, FakeHubspot};
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::models::{
     BillVendor, Client, Invoice, Line, Money, Payment, VIS_DELETED,
@@ -178,7 +178,11 @@ fn invoice(id: &str, client: &str) -> Invoice {
         display_status: Some("sent".into()),
         vis_state: 0,
         updated: None,
-        lines: vec![line("1", "1", "100"), line("2", "2", "50"), line("3", "1", "25")],
+        lines: vec![
+            line("1", "1", "100"),
+            line("2", "2", "50"),
+            line("3", "1", "25"),
+        ],
     }
 }
 
@@ -223,8 +227,7 @@ async fn a_client_becomes_a_contact_and_company_with_its_standing() {
     assert_eq!(company.property("domain"), Some("acme.com"));
     assert_eq!(company.property("fb_company_key"), Some("domain:acme.com"));
     assert_eq!(
-        w.hs
-            .associated(ObjectType::Contacts, &contact.id, ObjectType::Companies),
+        w.hs.associated(ObjectType::Contacts, &contact.id, ObjectType::Companies),
         vec![company.id.clone()]
     );
 
@@ -351,28 +354,24 @@ async fn an_invoice_goes_out_with_its_lines_and_opens_then_voids() {
     assert_eq!(inv.property("fb_invoice_id"), Some("acct:70"));
     assert_eq!(inv.property("hs_currency"), Some("USD"));
     assert_eq!(inv.property("hs_invoice_status"), Some("open"));
-    let lines = w
-        .hs
-        .associated(ObjectType::Invoices, &inv.id, ObjectType::LineItems);
+    let lines =
+        w.hs.associated(ObjectType::Invoices, &inv.id, ObjectType::LineItems);
     assert_eq!(lines.len(), 3);
     let contact = w.hs.contact("jane@acme.com").unwrap();
     assert_eq!(
-        w.hs
-            .associated(ObjectType::Invoices, &inv.id, ObjectType::Contacts),
+        w.hs.associated(ObjectType::Invoices, &inv.id, ObjectType::Contacts),
         vec![contact.id]
     );
     assert_eq!(
-        w.hs
-            .associated(ObjectType::Invoices, &inv.id, ObjectType::Companies)
+        w.hs.associated(ObjectType::Invoices, &inv.id, ObjectType::Companies)
             .len(),
         1
     );
-    let prices: Vec<Decimal> = w
-        .hs
-        .objects(ObjectType::LineItems)
-        .iter()
-        .map(|l| l.property("price").unwrap().parse().unwrap())
-        .collect();
+    let prices: Vec<Decimal> =
+        w.hs.objects(ObjectType::LineItems)
+            .iter()
+            .map(|l| l.property("price").unwrap().parse().unwrap())
+            .collect();
     assert_eq!(prices.iter().sum::<Decimal>(), Decimal::from(175));
 
     // Redelivered: no second invoice or line.
@@ -457,8 +456,7 @@ async fn invoices_unavailable_are_skipped_and_remembered_while_contacts_sync() {
         Ok(Handled::Skipped { .. })
     ));
     assert!(
-        w.hs
-            .calls()
+        w.hs.calls()
             .iter()
             .all(|c| c.object != Some(ObjectType::Invoices))
     );
@@ -477,8 +475,7 @@ async fn a_payment_is_recorded_against_its_invoice_or_falls_back() {
     assert_eq!(pay.property("fb_payment_id"), Some("acct:p1"));
     let inv = w.only(ObjectType::Invoices);
     assert_eq!(
-        w.hs
-            .associated(ObjectType::CommercePayments, &pay.id, ObjectType::Invoices),
+        w.hs.associated(ObjectType::CommercePayments, &pay.id, ObjectType::Invoices),
         vec![inv.id]
     );
     // Redelivered: still one payment.
@@ -512,7 +509,11 @@ async fn a_refused_input_fails_only_its_event() {
     w.hs.with(|s| {
         s.refuse.insert(
             (ObjectType::Contacts, "bad@acme.com".into()),
-            (400, "VALIDATION_ERROR".into(), "Email address is invalid".into()),
+            (
+                400,
+                "VALIDATION_ERROR".into(),
+                "Email address is invalid".into(),
+            ),
         )
     });
     let answers = w.run(&[("client", "7"), ("client", "8")]).await;
@@ -520,7 +521,10 @@ async fn a_refused_input_fails_only_its_event() {
     let Err(e) = &answers[1] else {
         panic!("{answers:?}")
     };
-    assert!(!e.is_transient() && e.to_string().contains("invalid"), "{e}");
+    assert!(
+        !e.is_transient() && e.to_string().contains("invalid"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -530,12 +534,17 @@ async fn throttles_retry_and_the_daily_limit_holds() {
     w.put_client(client("8", Some("joe@acme.com"), None));
     w.hs.with(|s| s.fail_next.push_back(Failure::Status(503)));
     let answers = w.run(&[("client", "7"), ("client", "8")]).await;
-    assert!(answers.iter().all(|a| a.as_ref().is_err_and(|e| e.is_transient())));
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().is_err_and(|e| e.is_transient()))
+    );
 
     let until: DateTime<Utc> = "2026-03-16T04:00:00Z".parse().unwrap();
     w.hs.with(|s| {
         s.daily_reset = until;
-        s.fail_next.push_back(Failure::RateLimited(RatePolicy::Daily));
+        s.fail_next
+            .push_back(Failure::RateLimited(RatePolicy::Daily));
     });
     let answers = w.run(&[("client", "7"), ("client", "8")]).await;
     for a in &answers {

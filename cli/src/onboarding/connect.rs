@@ -37,7 +37,8 @@ terminal; never taken from the command line):
   mailchimp   an API key `<key>-<dc>` (checked with /ping), or with --oauth an OAuth access
               token (its data centre read from Mailchimp's OAuth metadata).
   stripe      JSON on stdin or prompts: {\"secret_key\": \"rk_live_…\"} (a restricted key).
-  hubspot     {\"access_token\": \"pat-…\"} (a private app's token).
+  hubspot     {\"kind\": \"private_app\", \"access_token\": \"pat-…\", \"portal_id\": \"123\"}
+              (a private app's token; kind service_key for a service key).
   marketo     {\"client_id\": \"…\", \"client_secret\": \"…\"} (a LaunchPoint API-only user).
 
 Examples:

@@ -918,7 +918,7 @@ mod tests {
             hs.associated(ObjectType::Companies, &co.id, ObjectType::Contacts),
             vec![c.id.clone()]
         );
-        hs.archive(ObjectType::Companies, &[co.id.clone()])
+        hs.archive(ObjectType::Companies, std::slice::from_ref(&co.id))
             .await
             .unwrap();
         assert!(

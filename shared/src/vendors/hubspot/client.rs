@@ -700,7 +700,7 @@ impl HubspotApi for HubspotClient {
             .map(|(raw, object)| {
                 let targets = traced(&raw, keys.len())
                     .map(|i| vec![i])
-                    .unwrap_or_else(|| inputs_with(&keys, &[object.id.clone()], false));
+                    .unwrap_or_else(|| inputs_with(&keys, std::slice::from_ref(&object.id), false));
                 (targets, object)
             })
             .collect();

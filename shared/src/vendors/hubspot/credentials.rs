@@ -390,8 +390,9 @@ impl HubspotCredentials {
     }
 }
 
-/// `CredentialKind::Checked` for the spec: whether a value is a usable set.
-pub(crate) fn check(value: &str) -> Result<(), String> {
+/// Whether a value is a usable set (its error never quotes it): the spec's
+/// `CredentialKind::Checked` once `connect` has a HubSpot hook, and for the CLI meanwhile.
+pub fn check(value: &str) -> Result<(), String> {
     HubspotCredentials::from_json(value)
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -16,12 +16,13 @@ pub const SPEC: VendorSpec = VendorSpec {
     target_account: None,
     ingress: None,
     route: None,
-    // Vendor JSON of three kinds (`credentials.rs`): a private-app token, a service key, or an
-    // OAuth set. `Checked` rather than `OAuth`: most sets are static tokens, which `status`
-    // must not read as a token pair lacking its refresh token, and an OAuth set is still the
-    // token managers' shape (its `needs_reconnect` mark shows in `status` all the same).
-    // `connect` has no generic prompt for `Checked`: a CLI hook (or `secrets put`) writes it.
-    credentials: CredentialKind::Checked(super::credentials::check),
+    // Vendor JSON of three kinds (`credentials.rs`). `Keys` so `connect` works without a CLI
+    // hook: it prompts for (or reads as JSON) the three fields a private-app token or service
+    // key set needs, `{"kind": "private_app", "access_token": "pat-…", "portal_id": "123"}`.
+    // An OAuth set, a `tier` or an `api_version` is written with `secrets put` until a hook
+    // runs HubSpot's OAuth; then this becomes `Checked(super::credentials::check)`, which
+    // `status` can use to read the set fully (not `OAuth`: most sets are static tokens).
+    credentials: CredentialKind::Keys(&["kind", "access_token", "portal_id"]),
     token_job: None,
     polled: false,
 };

@@ -178,6 +178,9 @@ impl FreshbooksToHubspot {
         let options = crate::flows::options::parse::<Options>(&connection.options)
             .map_err(|e| HandlerError::permanent("configuration", format!("`{name}`: {e}")))?;
         let hs = self.clients.hubspot(target.credentials).await?;
+        if let Some(tier) = options.tier {
+            hs.set_burst(tier.burst());
+        }
         Ok(Cx {
             name,
             account: connection.source.account.as_deref().unwrap_or_default(),

@@ -169,15 +169,15 @@ pub(super) async fn write_people(cx: &Cx<'_>, loaded: &Loaded, ledger: &mut Ledg
         .iter()
         .filter(|p| {
             let key = format!("client:{}", p.id);
-            !ledger.settled(&key) && !p.previous.as_ref().is_some_and(|m| m.fingerprint == p.fp)
+            !ledger.settled(&key) && p.previous.as_ref().is_none_or(|m| m.fingerprint != p.fp)
         })
         .collect();
     let companies: Vec<(String, Company, Option<String>)> = changed
         .iter()
         .filter(|p| {
-            !p.company_previous
+            p.company_previous
                 .as_ref()
-                .is_some_and(|m| m.fingerprint == p.company_fp)
+                .is_none_or(|m| m.fingerprint != p.company_fp)
         })
         .filter_map(|p| {
             let company = p.company.clone()?;

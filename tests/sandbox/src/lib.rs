@@ -5,6 +5,7 @@
 mod authorize;
 mod faults;
 pub mod freshbooks;
+pub mod hubspot;
 pub mod mailchimp;
 pub mod quickbooks;
 

@@ -19,7 +19,7 @@ mod report;
 mod trim;
 
 pub use config::HarnessConfig;
-pub(crate) use handler::contain_panic;
+pub(crate) use handler::one_of_batch;
 pub use handler::{Handled, HandlerError, TargetHandler};
 pub use harness::Harness;
 pub use invoke::{PANICKED, TIMED_OUT};

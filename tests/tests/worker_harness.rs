@@ -1341,7 +1341,7 @@ async fn batch_wrong_count(b: Backend) {
     let round = b.round(&harness).await;
     let given = batched.batches.lock().unwrap()[0].clone();
     let unanswered = given.last().unwrap();
-    assert_eq!(round.failed_labels(), [unanswered.clone()]);
+    assert_eq!(round.failed_labels(), std::slice::from_ref(unanswered));
     assert_eq!(round.outcome(unanswered), Outcome::Retrying);
     let trail = b.audit(&record_key(unanswered)).await;
     let message = trail[0].error_message.as_deref().unwrap();

@@ -30,7 +30,7 @@ use crate::event::SyncEvent;
 use crate::flows::errors::from_port;
 use crate::ports::CachedConnections;
 use crate::vendor::Vendor;
-use crate::worker::{Handled, HandlerError, TargetHandler, contain_panic};
+use crate::worker::{Handled, HandlerError, TargetHandler, one_of_batch};
 
 /// The error for an event on a target's queue whose connection runs no flow into that target
 /// (`flow` is the connection's, if it has one): permanent, since no retry will change it.
@@ -85,7 +85,8 @@ pub trait FlowHandler: Send + Sync {
     ) -> Vec<Result<Handled, HandlerError>> {
         let mut results = Vec::with_capacity(events.len());
         for event in events {
-            results.push(contain_panic(self.handle_connection(name, connection, event)).await);
+            let handled = self.handle_connection(name, connection, event);
+            results.push(one_of_batch(event, handled).await);
         }
         results
     }

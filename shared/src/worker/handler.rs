@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::invoke::PANICKED;
 use crate::event::SyncEvent;
@@ -35,15 +36,28 @@ pub trait TargetHandler: Send + Sync {
     async fn handle_batch(&self, events: &[SyncEvent]) -> Vec<Result<Handled, HandlerError>> {
         let mut results = Vec::with_capacity(events.len());
         for event in events {
-            results.push(contain_panic(self.handle(event)).await);
+            results.push(one_of_batch(event, self.handle(event)).await);
         }
         results
     }
 }
 
-/// Runs `handle`, turning a panic inside it into a transient [`PANICKED`] failure, so a
-/// default one-at-a-time batch fails only the event that panicked.
-pub(crate) async fn contain_panic<F>(mut handle: F) -> Result<Handled, HandlerError>
+/// Runs `handle`, the handling of `event` within a one-at-a-time batch, as the harness ran a
+/// single event's handler: its logs name the event, and a panic inside it becomes a transient
+/// [`PANICKED`] failure of this event alone.
+pub(crate) async fn one_of_batch<F>(event: &SyncEvent, handle: F) -> Result<Handled, HandlerError>
+where
+    F: Future<Output = Result<Handled, HandlerError>> + Unpin,
+{
+    let span = tracing::info_span!(
+        "event",
+        event_id = %event.event_id,
+        connection = %event.connection,
+    );
+    contain_panic(handle).instrument(span).await
+}
+
+async fn contain_panic<F>(mut handle: F) -> Result<Handled, HandlerError>
 where
     F: Future<Output = Result<Handled, HandlerError>> + Unpin,
 {
@@ -250,6 +264,50 @@ mod tests {
         assert_eq!(p.vendor_request_id(), Some("req-2"));
         assert_eq!(p.message(), "email is invalid");
         assert_eq!(p.to_string(), "validation: email is invalid");
+    }
+
+    /// Panics on entity `boom`, syncs anything else; a single-event handler.
+    struct PanicsOnBoom;
+
+    #[async_trait]
+    impl TargetHandler for PanicsOnBoom {
+        async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
+            if event.entity_id == "boom" {
+                panic!("scripted panic");
+            }
+            Ok(Handled::Unchanged)
+        }
+    }
+
+    fn event(entity_id: &str) -> SyncEvent {
+        crate::event::SourceEvent {
+            event_id: format!("e-{entity_id}"),
+            source: crate::event::SourceRef {
+                vendor: crate::vendor::Vendor::Freshbooks,
+                account: "acct".into(),
+            },
+            entity: "client".into(),
+            entity_id: entity_id.into(),
+            operation: "update".into(),
+            occurred_at: None,
+            detail: Default::default(),
+        }
+        .for_connection("c", crate::event::Origin::Webhook, DateTime::UNIX_EPOCH)
+    }
+
+    #[tokio::test]
+    async fn the_default_batch_fails_only_the_event_that_panicked() {
+        let results = PanicsOnBoom
+            .handle_batch(&[event("a"), event("boom"), event("b")])
+            .await;
+        assert_eq!(
+            results,
+            [
+                Ok(Handled::Unchanged),
+                Err(HandlerError::transient(PANICKED)),
+                Ok(Handled::Unchanged),
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@ mod claim;
 mod hold;
 mod record;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;

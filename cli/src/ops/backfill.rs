@@ -29,9 +29,9 @@ use crate::target::Target;
 use crate::vendors::{self, BackfillSource, BackfillTarget, Paused};
 
 pub(crate) const AFTER_HELP: &str = "\
-Lists the connection's FreshBooks clients, invoices and payments changed since --since (all of
-them without it: everything since 2000-01-01) and enqueues one event per record for the
-connection's worker, origin `backfill`. Unchanged records cost no vendor write: the worker
+Lists the connection's FreshBooks records of the entities its flow reads (clients, invoices and
+payments for Mailchimp) changed since --since (all of them without it: everything since
+2000-01-01) and enqueues one event per record for the connection's worker, origin `backfill`. Unchanged records cost no vendor write: the worker
 compares each with what it last wrote.
 
 For a Mailchimp target the e-commerce store's automations are paused first, so historical

@@ -229,7 +229,8 @@ pub struct BillVendor {
 }
 
 impl BillVendor {
-    pub(crate) fn is_deleted(&self) -> bool {
+    /// Deleted in FreshBooks (`vis_state` 1); an archived vendor is not deleted.
+    pub fn is_deleted(&self) -> bool {
         self.vis_state == VIS_DELETED
     }
 }

@@ -21,8 +21,9 @@ pub struct OutgoingMessage {
     /// The payload: a serialised [`crate::event::SyncEvent`].
     pub body: String,
     /// How long the message stays invisible after it is sent (SQS `DelaySeconds`, at most
-    /// [`MAX_DELAY`]; a longer one is refused). Zero for most messages; the harness delays the
-    /// fresh copy of a held message (docs/architecture.md, "Vendor limits").
+    /// [`MAX_DELAY`]; a longer one is refused). Zero for most messages (the queue's own delay,
+    /// none on ours); the harness delays the fresh copy of a held message
+    /// (docs/architecture.md, "Vendor limits").
     pub delay: Duration,
 }
 

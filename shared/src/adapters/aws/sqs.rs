@@ -177,12 +177,15 @@ impl SqsQueue {
     ) -> PortResult<Vec<SendFailure>> {
         let mut entries = Vec::with_capacity(group.len());
         for &i in group {
-            let entry = SendMessageBatchRequestEntry::builder()
+            let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(&messages[i].id)
-                .message_body(&messages[i].body)
-                .delay_seconds(delay_secs(messages[i].delay))
-                .build()
-                .map_err(|e| PortError::backend(SERVICE, e))?;
+                .message_body(&messages[i].body);
+            // No delay leaves the parameter out, so the queue's own DelaySeconds (if one is
+            // ever set) still applies to ordinary messages.
+            if !messages[i].delay.is_zero() {
+                entry = entry.delay_seconds(delay_secs(messages[i].delay));
+            }
+            let entry = entry.build().map_err(|e| PortError::backend(SERVICE, e))?;
             entries.push(entry);
         }
         let out = self

@@ -66,16 +66,7 @@ pub(crate) fn seen_fingerprint(changed: &Changed) -> String {
 /// `backfill` lists and `apply` subscribes to for the account, so an entity is read only when
 /// some connection's flow syncs it.
 pub fn entities_for<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec<Entity> {
-    entities_with(connections, Flow::source_entities_of)
-}
-
-/// [`entities_for`] with the source entities of each connection from `needs`: for tests of
-/// flows this build does not have.
-pub fn entities_with<'a>(
-    connections: impl IntoIterator<Item = &'a Connection>,
-    needs: impl Fn(&Connection) -> &'static [&'static str],
-) -> Vec<Entity> {
-    Entity::among(&Flow::needed_entities(connections, needs))
+    Entity::among(&Flow::needed_entities(connections, Flow::source_entities_of))
 }
 
 /// What the poll did for one account.

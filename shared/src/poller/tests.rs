@@ -347,8 +347,8 @@ async fn first_run_lists_from_yesterday_in_eastern_time_and_fans_out_like_the_we
     let calls = f.fb.calls();
     assert_eq!(
         calls.len(),
-        6,
-        "three entities for each of ACC1 and ACC2: {calls:?}"
+        7,
+        "ACC1's four entities (fb-hs reads bill vendors) and ACC2's three: {calls:?}"
     );
     assert!(
         calls
@@ -427,21 +427,9 @@ async fn first_run_lists_from_yesterday_in_eastern_time_and_fans_out_like_the_we
     );
 }
 
-/// What the coming FreshBooks → HubSpot flow reads; this build has no row for it yet, so the
-/// tests below stand it in for fb-hs.
-const HUBSPOT_NEEDS: &[&str] = &["client", "invoice", "payment", "bill_vendor"];
-
-fn needs_with_hubspot(c: &crate::connections::Connection) -> &'static [&'static str] {
-    if c.target.vendor == Vendor::Hubspot {
-        HUBSPOT_NEEDS
-    } else {
-        crate::flows::Flow::source_entities_of(c)
-    }
-}
-
 #[test]
 fn an_account_polls_what_its_connections_flows_need() {
-    use super::freshbooks_poll::{entities_for, entities_with};
+    use super::freshbooks_poll::entities_for;
     let set = ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap();
     let of = |account: &str| {
         let source = SourceRef {
@@ -453,12 +441,9 @@ fn an_account_polls_what_its_connections_flows_need() {
             .collect::<Vec<_>>()
     };
     let mailchimp_only = [Entity::Client, Entity::Invoice, Entity::Payment];
-    // Today's flows: exactly today's three (fb-hs runs no flow of this build, so needs none).
-    assert_eq!(entities_for(&of("ACC1")), mailchimp_only);
-    assert_eq!(entities_for(&of("ACC2")), mailchimp_only);
-    // A flow that reads bill vendors adds them to its own account's poll, and only there.
+    // FreshBooks → HubSpot (fb-hs) reads bill vendors: its account polls them, and only it.
     assert_eq!(
-        entities_with(&of("ACC1"), needs_with_hubspot),
+        entities_for(&of("ACC1")),
         [
             Entity::Client,
             Entity::Invoice,
@@ -466,10 +451,7 @@ fn an_account_polls_what_its_connections_flows_need() {
             Entity::BillVendor
         ]
     );
-    assert_eq!(
-        entities_with(&of("ACC2"), needs_with_hubspot),
-        mailchimp_only
-    );
+    assert_eq!(entities_for(&of("ACC2")), mailchimp_only);
 }
 
 #[tokio::test]
@@ -486,11 +468,10 @@ async fn bill_vendors_are_polled_when_a_connection_needs_them() {
         )],
     );
     let set = ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap();
-    let needed = super::freshbooks_poll::entities_with(
+    let needed = super::freshbooks_poll::entities_for(
         set.connections
             .values()
             .filter(|c| c.source.account.as_deref() == Some("ACC1")),
-        needs_with_hubspot,
     );
 
     let poll = f
@@ -727,7 +708,8 @@ async fn a_run_that_finds_the_lease_taken_does_nothing() {
         .unwrap();
     f.poller.run_job(Job::FreshbooksPoll).await.unwrap();
     f.poller.run_job(Job::FreshbooksPoll).await.unwrap();
-    assert_eq!(f.fb.calls().len(), 12);
+    // Two runs of four entities for ACC1 (fb-hs reads bill vendors) and three for ACC2.
+    assert_eq!(f.fb.calls().len(), 14);
 }
 
 #[tokio::test]

@@ -184,7 +184,7 @@ async fn bill_vendor_lists_page_filter_by_day_and_hide_deleted_ones() {
 
     // Active and archived by default; deleted ones only when asked for.
     assert_eq!(f.listed_ids("").await, [a.clone(), b.clone()]);
-    assert_eq!(f.listed_ids("?search[vis_state]=1").await, [c.clone()]);
+    assert_eq!(f.listed_ids("?search[vis_state]=1").await, [c]);
 
     let (_, page) = f.get("?per_page=1&page=2").await;
     let result = &page["response"]["result"];

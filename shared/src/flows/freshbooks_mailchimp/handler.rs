@@ -609,7 +609,7 @@ impl FlowHandler for FreshbooksToMailchimp {
             store_ensured: AtomicBool::new(false),
             today: eastern_date(self.parts.clock.now()),
         };
-        // `begin` skipped the entities outside SOURCE.entities, which are exactly Entity's.
+        // `begin` skipped the entities outside ENTITIES (each of them an `Entity`).
         let entity = Entity::parse(&event.entity).ok_or_else(|| {
             HandlerError::permanent(
                 "invalid_event",

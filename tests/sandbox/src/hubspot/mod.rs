@@ -497,6 +497,13 @@ impl Control {
         SandboxPortal { portal, token }
     }
 
+    /// The credential-set JSON (secret `credentials/<name>`) for a token: HubSpot's spec takes
+    /// one key, `access_token` (a private-app token, service key or OAuth access token). Point
+    /// the client's API base at [`HubspotSandbox::base_url`].
+    pub fn credentials_json(&self, token: &str) -> String {
+        serde_json::json!({ "access_token": token }).to_string()
+    }
+
     /// A portal's settings.
     pub fn portal(&self, portal_id: u64) -> Result<PortalInfo, SandboxError> {
         Ok(self.inner.state().portal(portal_id)?.info.clone())

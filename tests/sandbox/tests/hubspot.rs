@@ -417,6 +417,18 @@ async fn upsert_by_email_and_by_unique_property() {
         a.body["message"],
         format!("Contact already exists. Existing ID: {id}")
     );
+    let a = fx
+        .post(
+            up,
+            json!({"inputs": [{"idProperty": "email", "id": "not an email", "properties": {}}]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::MULTI_STATUS, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["errors"][0]["code"], "INVALID_EMAIL");
+    assert_eq!(
+        a.body["errors"][0]["context"]["ids"],
+        json!(["not an email"])
+    );
 
     // Companies: upsert by a unique-value property.
     let a = fx

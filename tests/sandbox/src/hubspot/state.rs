@@ -11,7 +11,8 @@ use mlc::vendors::hubspot::models::ObjectType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::errors::{HsError, timestamp};
+pub(crate) use super::assoc_types::{AssocDef, assoc_defs, def_by_id, default_def};
+use super::errors::{HsError, PropertyProblem, timestamp};
 use super::properties::{self, Property, PropertyGroup};
 use crate::SandboxError;
 
@@ -169,100 +170,6 @@ pub struct StoredObject {
     pub updated_at: DateTime<Utc>,
 }
 
-/// An association type between two object types (`types` in v4 bodies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AssocDef {
-    pub(crate) from: ObjectType,
-    pub(crate) to: ObjectType,
-    pub(crate) type_id: u32,
-    /// The id of the same association seen from `to`.
-    pub(crate) reverse_id: u32,
-    pub(crate) label: Option<&'static str>,
-}
-
-/// The HubSpot-defined association types the sandbox knows, one direction each (the reverse is
-/// derived). contact↔company ids are HubSpot's (§3.4); the invoice, line item and payment ids
-/// are UNCONFIRMED picks (third-party code, HubSpot's payments guide for 387).
-const ASSOC_PAIRS: &[(ObjectType, ObjectType, u32, u32, Option<&str>)] = &[
-    (ObjectType::Contacts, ObjectType::Companies, 279, 280, None),
-    (
-        ObjectType::Contacts,
-        ObjectType::Companies,
-        1,
-        2,
-        Some("Primary"),
-    ),
-    (ObjectType::Invoices, ObjectType::Contacts, 177, 178, None),
-    (ObjectType::Invoices, ObjectType::Companies, 179, 180, None),
-    (ObjectType::Invoices, ObjectType::LineItems, 409, 410, None),
-    (
-        ObjectType::CommercePayments,
-        ObjectType::Invoices,
-        541,
-        542,
-        None,
-    ),
-    (
-        ObjectType::CommercePayments,
-        ObjectType::Contacts,
-        387,
-        388,
-        None,
-    ),
-    (
-        ObjectType::CommercePayments,
-        ObjectType::Companies,
-        389,
-        390,
-        None,
-    ),
-    (
-        ObjectType::CommercePayments,
-        ObjectType::LineItems,
-        391,
-        392,
-        None,
-    ),
-];
-
-/// Every association type from `from` to `to`, the unlabelled one first.
-pub(crate) fn assoc_defs(from: ObjectType, to: ObjectType) -> Vec<AssocDef> {
-    let mut defs = Vec::new();
-    for &(a, b, ab, ba, label) in ASSOC_PAIRS {
-        if a == from && b == to {
-            defs.push(AssocDef {
-                from,
-                to,
-                type_id: ab,
-                reverse_id: ba,
-                label,
-            });
-        } else if a == to && b == from {
-            defs.push(AssocDef {
-                from,
-                to,
-                type_id: ba,
-                reverse_id: ab,
-                label,
-            });
-        }
-    }
-    defs
-}
-
-/// The unlabelled (default) association type from `from` to `to`.
-pub(crate) fn default_def(from: ObjectType, to: ObjectType) -> Option<AssocDef> {
-    assoc_defs(from, to).into_iter().find(|d| d.label.is_none())
-}
-
-/// The association type `type_id` from `from` (to any type).
-pub(crate) fn def_by_id(from: ObjectType, type_id: u32) -> Option<AssocDef> {
-    ObjectType::ALL
-        .into_iter()
-        .flat_map(|to| assoc_defs(from, to))
-        .find(|d| d.type_id == type_id)
-}
-
 /// `(category, typeId)` of one association.
 pub(crate) type AssocKey = (String, u32);
 type Links = BTreeMap<(ObjectType, u64), BTreeMap<(ObjectType, u64), BTreeSet<AssocKey>>>;
@@ -398,27 +305,6 @@ impl State {
 
 /// A write's outcome: the object id and whether it was created.
 pub(crate) type Written = (u64, bool);
-
-/// A number as HubSpot writes computed amounts: no trailing zeros (`150`, `12.5`).
-pub(crate) fn format_number(n: f64) -> String {
-    let rounded = (n * 100.0).round() / 100.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.0}")
-    } else {
-        let s = format!("{rounded:.2}");
-        s.trim_end_matches('0').to_string()
-    }
-}
-
-fn number(props: &BTreeMap<String, String>, name: &str) -> f64 {
-    props
-        .get(name)
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-}
-
-/// Statuses an invoice may be set to through the API.
-const INVOICE_STATUSES: [&str; 4] = ["draft", "open", "paid", "voided"];
 
 impl Portal {
     pub(crate) fn object(&self, t: ObjectType, id: u64) -> Option<&StoredObject> {
@@ -560,41 +446,20 @@ impl Portal {
                     }
                 }
             }
-            ObjectType::Contacts | ObjectType::Companies => {}
+            ObjectType::Contacts => {
+                if let Some(email) = props.get("email").filter(|e| !e.is_empty())
+                    && !plausible_email(email)
+                {
+                    return Err(HsError::invalid_properties(vec![PropertyProblem {
+                        name: "email".into(),
+                        code: "INVALID_EMAIL",
+                        message: format!("Email address {email} is invalid"),
+                    }]));
+                }
+            }
+            ObjectType::Companies => {}
         }
         Ok(())
-    }
-
-    /// An invoice status change: draft → open needs a contact and a line item; `paid` comes
-    /// from payments only; paid and voided invoices stay so (UNCONFIRMED beyond §3.6).
-    fn check_transition(&self, id: u64, from: &str, to: &str) -> Result<(), HsError> {
-        if !INVOICE_STATUSES.contains(&to) {
-            return Err(HsError::validation(format!(
-                "{to} is not a valid hs_invoice_status: one of draft, open, paid, voided"
-            )));
-        }
-        if from == to {
-            return Ok(());
-        }
-        match (from, to) {
-            (_, "paid") => Err(HsError::validation(
-                "An invoice becomes paid when associated payments cover its amount; hs_invoice_status cannot be set to paid",
-            )),
-            ("paid", _) => Err(HsError::validation(format!(
-                "Invoice {id} is paid and its status cannot change"
-            ))),
-            (_, "open") => {
-                let contacts = self.linked(ObjectType::Invoices, id, ObjectType::Contacts);
-                let items = self.linked(ObjectType::Invoices, id, ObjectType::LineItems);
-                if contacts.is_empty() || items.is_empty() {
-                    return Err(HsError::validation(format!(
-                        "Invoice {id} cannot be set to open: an invoice needs an associated contact and at least one associated line item"
-                    )));
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
     }
 
     /// Creates an object from validated properties.
@@ -831,75 +696,6 @@ impl Portal {
         self.settle(to.0, to.1, now);
     }
 
-    fn touched_invoices(&self, t: ObjectType, id: u64) -> Vec<u64> {
-        match t {
-            ObjectType::Invoices => vec![id],
-            ObjectType::LineItems | ObjectType::CommercePayments => {
-                self.linked(t, id, ObjectType::Invoices)
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// Recomputes the invoices a change to `(t, id)` affects.
-    fn settle(&mut self, t: ObjectType, id: u64, now: DateTime<Utc>) {
-        for invoice in self.touched_invoices(t, id) {
-            self.settle_invoice(invoice, now);
-        }
-    }
-
-    /// An invoice's amounts from its line items (quantity × price) and completed payments
-    /// (`hs_latest_status` `succeeded`, the default for recorded payments); an open invoice
-    /// they cover becomes paid (and a paid one they no longer cover open again).
-    fn settle_invoice(&mut self, id: u64, now: DateTime<Utc>) {
-        let billed: f64 = self
-            .linked(ObjectType::Invoices, id, ObjectType::LineItems)
-            .into_iter()
-            .filter_map(|i| self.object(ObjectType::LineItems, i))
-            .map(|i| number(&i.properties, "quantity") * number(&i.properties, "price"))
-            .sum();
-        let paid: f64 = self
-            .linked(ObjectType::Invoices, id, ObjectType::CommercePayments)
-            .into_iter()
-            .filter_map(|p| self.object(ObjectType::CommercePayments, p))
-            .filter(|p| {
-                p.properties
-                    .get("hs_latest_status")
-                    .is_none_or(|s| s == "succeeded")
-            })
-            .map(|p| number(&p.properties, "hs_initial_amount"))
-            .sum();
-        let Some(invoice) = self
-            .objects
-            .get_mut(&ObjectType::Invoices)
-            .and_then(|m| m.get_mut(&id))
-        else {
-            return;
-        };
-        let p = &mut invoice.properties;
-        let before = p.clone();
-        p.insert("hs_amount_billed".into(), format_number(billed));
-        p.insert("hs_amount_paid".into(), format_number(paid));
-        p.insert(
-            "hs_balance_due".into(),
-            format_number((billed - paid).max(0.0)),
-        );
-        let covered = billed > 0.0 && paid + 0.005 >= billed;
-        match p.get("hs_invoice_status").map(String::as_str) {
-            Some("open") if covered => {
-                p.insert("hs_invoice_status".into(), "paid".into());
-            }
-            Some("paid") if !covered => {
-                p.insert("hs_invoice_status".into(), "open".into());
-            }
-            _ => {}
-        }
-        if *p != before {
-            p.insert("hs_lastmodifieddate".into(), timestamp(now));
-            invoice.updated_at = now;
-        }
-    }
-
     /// Renders an object as HubSpot returns it: the requested properties (`null` when unset)
     /// or, without a request, the type's defaults; the id and dates always.
     pub(crate) fn render(
@@ -958,6 +754,20 @@ fn normalise(t: ObjectType, props: &mut BTreeMap<String, String>) {
     {
         *email = email.trim().to_lowercase();
     }
+}
+
+/// What HubSpot accepts as an email (roughly: one `@`, a dotted domain, no spaces; its exact
+/// rule is UNCONFIRMED).
+fn plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
 }
 
 /// 404 for an unknown object (`id` as the caller sent it).

@@ -66,7 +66,10 @@ pub(crate) fn seen_fingerprint(changed: &Changed) -> String {
 /// `backfill` lists and `apply` subscribes to for the account, so an entity is read only when
 /// some connection's flow syncs it.
 pub fn entities_for<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec<Entity> {
-    Entity::among(&Flow::needed_entities(connections, Flow::source_entities_of))
+    Entity::among(&Flow::needed_entities(
+        connections,
+        Flow::source_entities_of,
+    ))
 }
 
 /// What the poll did for one account.

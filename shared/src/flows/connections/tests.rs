@@ -27,14 +27,14 @@ fn the_shipped_example_is_valid_and_covers_every_flow() {
 
 #[test]
 fn a_flow_this_build_does_not_run_is_refused_with_the_ones_it_runs() {
-    let hubspot = r#"
-[connection.h]
+    let marketo = r#"
+[connection.m]
 source = { vendor = "freshbooks", account = "x", credentials = "fb" }
-target = { vendor = "hubspot", credentials = "h", portal_id = "1" }
+target = { vendor = "marketo", credentials = "m", instance = "123-ABC-456" }
 "#;
-    let e = err(hubspot);
+    let e = err(marketo);
     assert!(
-        e.contains("connection `h`: target.vendor: there is no flow from freshbooks to hubspot in this build"),
+        e.contains("connection `m`: target.vendor: there is no flow from freshbooks to marketo in this build"),
         "{e}"
     );
     for flow in FLOWS {

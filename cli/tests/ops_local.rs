@@ -134,15 +134,9 @@ async fn prepared() -> Scratch {
     .expect("audit");
 
     let body = event_json("1", "e1");
-    db.send_batch(
-        "mailchimp",
-        &[OutgoingMessage {
-            id: "m0".into(),
-            body: body.clone(),
-        }],
-    )
-    .await
-    .expect("sent");
+    db.send_batch("mailchimp", &[OutgoingMessage::new("m0", body.clone())])
+        .await
+        .expect("sent");
     let received = db
         .receive("mailchimp", 1, Duration::from_secs(30))
         .await

@@ -89,13 +89,7 @@ async fn prepared() -> AwsEnv {
     .for_connection("acme", Origin::Poll, now)
     .to_json();
     env.queue
-        .send_batch(
-            "mailchimp",
-            &[OutgoingMessage {
-                id: "m0".into(),
-                body: body.clone(),
-            }],
-        )
+        .send_batch("mailchimp", &[OutgoingMessage::new("m0", body.clone())])
         .await
         .expect("sent");
     let received = env

@@ -114,10 +114,10 @@ impl FanOut {
         for (queue, sync_events) in by_queue {
             let mut messages = Vec::with_capacity(sync_events.len());
             for (i, event) in sync_events.iter().enumerate() {
-                messages.push(OutgoingMessage {
-                    id: format!("m{i}"),
-                    body: self.message_body(event).await?,
-                });
+                messages.push(OutgoingMessage::new(
+                    format!("m{i}"),
+                    self.message_body(event).await?,
+                ));
             }
             match send_all(self.queue.as_ref(), queue, &messages).await {
                 Ok(failures) if failures.is_empty() => report.queued += messages.len(),

@@ -133,10 +133,7 @@ async fn run(events: usize, consumers: usize) {
         let messages: Vec<OutgoingMessage> = chunk
             .iter()
             .enumerate()
-            .map(|(i, e)| OutgoingMessage {
-                id: format!("m{i}"),
-                body: e.to_json(),
-            })
+            .map(|(i, e)| OutgoingMessage::new(format!("m{i}"), e.to_json()))
             .collect();
         p.queue
             .send_batch(QUEUE, &messages)

@@ -509,10 +509,7 @@ async fn queues_have_a_redrive_policy_and_the_dlq_takes_over() {
     assert_eq!(policy["deadLetterTargetArn"], urls.dlq_arn.as_str());
     assert_eq!(policy["maxReceiveCount"].to_string().trim_matches('"'), "3");
 
-    let sent = vec![OutgoingMessage {
-        id: "e1".into(),
-        body: "poison".into(),
-    }];
+    let sent = vec![OutgoingMessage::new("e1", "poison")];
     assert!(
         queue
             .send_batch("mailchimp", &sent)
@@ -555,13 +552,7 @@ async fn move_to_dead_letter_keeps_the_body_and_the_original_id() {
     let (client, urls, queue) = queue_pair(5).await;
     let body = serde_json::json!({"v": 1, "event_id": "e-1"}).to_string();
     queue
-        .send_batch(
-            "mailchimp",
-            &[OutgoingMessage {
-                id: "e1".into(),
-                body: body.clone(),
-            }],
-        )
+        .send_batch("mailchimp", &[OutgoingMessage::new("e1", body.clone())])
         .await
         .expect("send");
     let got = queue
@@ -597,10 +588,7 @@ async fn batches_over_the_call_limit_are_split() {
     let (_, _, queue) = queue_pair(5).await;
     // Ten 200 KB messages: 2 MB, far over one SendMessageBatch call's 256 KiB.
     let messages: Vec<_> = (0..10)
-        .map(|i| OutgoingMessage {
-            id: format!("m{i}"),
-            body: format!("{i}").repeat(200_000),
-        })
+        .map(|i| OutgoingMessage::new(format!("m{i}"), format!("{i}").repeat(200_000)))
         .collect();
     let failures = queue
         .send_batch("mailchimp", &messages)
@@ -780,10 +768,7 @@ fn batch_response(
 
 fn sixty_kb_messages() -> Vec<OutgoingMessage> {
     (0..10)
-        .map(|i| OutgoingMessage {
-            id: format!("m{i}"),
-            body: "x".repeat(60_000),
-        })
+        .map(|i| OutgoingMessage::new(format!("m{i}"), "x".repeat(60_000)))
         .collect()
 }
 

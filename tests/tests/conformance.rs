@@ -33,7 +33,8 @@ mod embedded {
     mod queue_port {
         use super::*;
         queue_checks!(fixtures::EmbeddedQueues::new() =>
-            send_receive_delete, refusals, visibility, redrive_policy, dead_letter_and_redrive);
+            send_receive_delete, refusals, visibility, redrive_policy, dead_letter_and_redrive,
+            delayed_send);
     }
 
     mod store_port {
@@ -56,7 +57,8 @@ mod aws_on_moto {
     mod queue_port {
         use super::*;
         queue_checks!(fixtures::AwsQueues::new().await =>
-            send_receive_delete, refusals, visibility, redrive_policy, dead_letter_and_redrive);
+            send_receive_delete, refusals, visibility, redrive_policy, dead_letter_and_redrive,
+            delayed_send);
     }
 
     mod store_port {

@@ -383,6 +383,92 @@ async fn changed_since_includes_deletions_and_honours_the_day() {
     );
 }
 
+/// Bill vendors (docs/vendors/freshbooks.md §3.7): read by id with every field the model
+/// names, still readable once deleted, `None` when missing; listed by `changed_since` like the
+/// other entities, deletions included.
+#[tokio::test]
+async fn bill_vendors_read_and_list() {
+    let f = Fixture::new().await;
+    let client = f.client();
+    let spec = BillVendorSpec {
+        vendor_name: Some("Paper Mill Co".into()),
+        primary_contact_first_name: Some("Grace".into()),
+        primary_contact_last_name: Some("Hopper".into()),
+        primary_contact_email: Some("grace@papermill.example".into()),
+        phone: Some("+1 416 555 0100".into()),
+        website: Some("https://papermill.example".into()),
+        street: Some("1 Mill Rd".into()),
+        street2: None,
+        city: Some("Toronto".into()),
+        province: Some("Ontario".into()),
+        postal_code: Some("M5H 3M9".into()),
+        country: Some("Canada".into()),
+        currency_code: Some("CAD".into()),
+    };
+    let id = f
+        .sandbox
+        .create_bill_vendor(f.acct(), spec, Webhooks::Send)
+        .await
+        .unwrap();
+    let other = f
+        .sandbox
+        .create_bill_vendor(f.acct(), BillVendorSpec::default(), Webhooks::Send)
+        .await
+        .unwrap();
+
+    let vendor = client.bill_vendor(f.acct(), &id).await.unwrap().unwrap();
+    assert!(!vendor.is_deleted());
+    // The model's fields are the crate's; its serialised form shows what was read.
+    assert_eq!(
+        serde_json::to_value(&vendor).unwrap(),
+        serde_json::json!({
+            "id": id, "vendor_name": "Paper Mill Co", "primary_contact_first_name": "Grace",
+            "primary_contact_last_name": "Hopper",
+            "primary_contact_email": "grace@papermill.example", "phone": "+1 416 555 0100",
+            "website": "https://papermill.example", "street": "1 Mill Rd",
+            "street2": null, "city": "Toronto", "province": "Ontario",
+            "postal_code": "M5H 3M9", "country": "Canada", "currency_code": "CAD",
+            "vis_state": 0,
+        }),
+        "blank fields read as absent"
+    );
+    assert!(client.bill_vendor(f.acct(), "999").await.unwrap().is_none());
+
+    f.advance(chrono::Duration::days(2));
+    let today = eastern_date(f.sandbox.now());
+    f.sandbox
+        .delete_bill_vendor(f.acct(), &id, Webhooks::Send)
+        .await
+        .unwrap();
+    let deleted = client.bill_vendor(f.acct(), &id).await.unwrap().unwrap();
+    assert!(deleted.is_deleted());
+    assert_eq!(serde_json::to_value(&deleted).unwrap()["vis_state"], 1);
+
+    let reads = f.sandbox.request_count("GET bill_vendors");
+    let changed = client
+        .changed_since(f.acct(), Entity::BillVendor, today)
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(
+        (changed[0].id.as_str(), changed[0].deleted),
+        (id.as_str(), true)
+    );
+    assert!(changed[0].updated.is_some());
+    let all = client
+        .changed_since(
+            f.acct(),
+            Entity::BillVendor,
+            today - chrono::Duration::days(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all.iter().any(|c| c.id == other && !c.deleted));
+    // Each listing: one page of live records and one of deleted ones.
+    assert_eq!(f.sandbox.request_count("GET bill_vendors") - reads, 4);
+}
+
 #[tokio::test]
 async fn a_401_refreshes_once_and_retries_once() {
     let f = Fixture::new().await;

@@ -49,6 +49,8 @@ enum Script {
     Panic,
     /// Syncs, reporting a write far over the audit size cap.
     Big,
+    /// The vendor refuses every call until then (a daily quota).
+    Hold(DateTime<Utc>),
 }
 
 #[derive(Default)]
@@ -121,7 +123,59 @@ impl TargetHandler for ScriptedHandler {
             ),
             Script::Panic => panic!("scripted panic for {id}"),
             Script::Big => Ok(synced(json!({ "id": id, "notes": "x".repeat(20_000) }))),
+            Script::Hold(until) => Err(HandlerError::Transient {
+                message: "daily limit reached".into(),
+                retry_after: None,
+                vendor_request_id: Some(format!("req-{id}-{n}")),
+                hold_until: Some(until),
+            }),
         }
+    }
+}
+
+/// The scripted handler as a batch-aware one: each `handle_batch` call is recorded (entity ids
+/// in the order given), a panic fails the whole batch, and `short` results are left off.
+struct Batched {
+    inner: Arc<ScriptedHandler>,
+    batches: Mutex<Vec<Vec<String>>>,
+    short: usize,
+}
+
+impl Batched {
+    fn new(inner: &Arc<ScriptedHandler>, short: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner: inner.clone(),
+            batches: Mutex::new(Vec::new()),
+            short,
+        })
+    }
+
+    /// The batches so far, each sorted (SQS does not keep the send order).
+    fn batches(&self) -> Vec<Vec<String>> {
+        let mut batches = self.batches.lock().unwrap().clone();
+        for batch in &mut batches {
+            batch.sort();
+        }
+        batches
+    }
+}
+
+#[async_trait]
+impl TargetHandler for Batched {
+    async fn handle(&self, _: &SyncEvent) -> Result<Handled, HandlerError> {
+        unreachable!("the harness calls handle_batch")
+    }
+
+    async fn handle_batch(&self, events: &[SyncEvent]) -> Vec<Result<Handled, HandlerError>> {
+        self.batches
+            .lock()
+            .unwrap()
+            .push(events.iter().map(|e| e.entity_id.clone()).collect());
+        let mut results = Vec::new();
+        for event in &events[..events.len().saturating_sub(self.short)] {
+            results.push(self.inner.handle(event).await);
+        }
+        results
     }
 }
 
@@ -404,12 +458,12 @@ impl Backend {
     }
 
     fn harness(&self, handler: &Arc<ScriptedHandler>) -> Harness {
-        self.harness_with(handler, self.store.clone(), self.config())
+        self.harness_with(handler.clone(), self.store.clone(), self.config())
     }
 
     fn harness_with(
         &self,
-        handler: &Arc<ScriptedHandler>,
+        handler: Arc<dyn TargetHandler>,
         store: Arc<dyn Store>,
         config: HarnessConfig,
     ) -> Harness {
@@ -417,9 +471,22 @@ impl Backend {
             self.queue.clone(),
             store,
             self.clock.clone(),
-            handler.clone(),
+            handler,
             config,
         )
+    }
+
+    /// Advances the embedded queue's clock; on moto, whose clock is real, waits out
+    /// `pass_visibility` instead, the existing pattern (`moto_rounds` of them).
+    async fn wait(&self, embedded: chrono::Duration, moto_rounds: u32) {
+        match &self.kind {
+            Kind::Embedded { clock, .. } => clock.advance(embedded),
+            Kind::Moto(_) => {
+                for _ in 0..moto_rounds {
+                    self.pass_visibility().await;
+                }
+            }
+        }
     }
 
     /// Lets every hidden message become visible again.
@@ -447,10 +514,7 @@ impl Backend {
         let messages: Vec<OutgoingMessage> = bodies
             .iter()
             .enumerate()
-            .map(|(i, body)| OutgoingMessage {
-                id: i.to_string(),
-                body: body.clone(),
-            })
+            .map(|(i, body)| OutgoingMessage::new(i.to_string(), body.clone()))
             .collect();
         let failures = mlc::ports::queue::send_all(self.queue.as_ref(), QUEUE, &messages)
             .await
@@ -815,7 +879,7 @@ async fn permanent_vs_transient(b: Backend) {
     handler.set("flaky", Script::FailTimes(2));
     let mut config = b.config();
     config.retry.attempts = 3;
-    let harness = b.harness_with(&handler, b.store.clone(), config);
+    let harness = b.harness_with(handler.clone(), b.store.clone(), config);
     b.send_events(&[event("bad", "evt-bad"), event("flaky", "evt-flaky")])
         .await;
 
@@ -941,7 +1005,7 @@ async fn replay_resolves(b: Backend) {
 async fn store_outage(b: Backend) {
     let handler = ScriptedHandler::new();
     let flaky = FlakyStore::new(b.store.clone());
-    let harness = b.harness_with(&handler, flaky.clone(), b.config());
+    let harness = b.harness_with(handler.clone(), flaky.clone(), b.config());
     b.send_events(&[event("x", "evt-x"), event("y", "evt-y")])
         .await;
 
@@ -1078,6 +1142,366 @@ async fn local_loop(b: Backend) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Batches: a batch-aware handler gets the claimed events of a batch in one call.
+
+fn batch_harness(b: &Backend, batched: &Arc<Batched>, config: HarnessConfig) -> Harness {
+    b.harness_with(batched.clone(), b.store.clone(), config)
+}
+
+/// Every claimed event of the batch goes to one `handle_batch` call.
+async fn batch_in_one_call(b: Backend) {
+    let handler = ScriptedHandler::new();
+    let batched = Batched::new(&handler, 0);
+    let harness = batch_harness(&b, &batched, b.config());
+    b.send_events(&[
+        event("a", "evt-a"),
+        event("b", "evt-b"),
+        event("c", "evt-c"),
+    ])
+    .await;
+    let round = b.round(&harness).await;
+    assert_eq!(round.report.messages.len(), 3);
+    assert!(round.report.failed.is_empty(), "{:?}", round.report);
+    assert_eq!(batched.batches(), [vec!["a", "b", "c"]]);
+    for l in ["a", "b", "c"] {
+        assert_eq!(round.outcome(l), Outcome::Synced);
+        let trail = b.audit(&record_key(l)).await;
+        assert_eq!(trail[0].outcome, Outcome::Synced);
+        assert_eq!(trail[0].written, Some(json!({"id": l, "status": "new"})));
+    }
+}
+
+/// What a round made of a message: outcome, disposition, its audit trail (outcome, class,
+/// message, attempt) and its dead letter (class, reason, attempts).
+type Settlement = (
+    Outcome,
+    Disposition,
+    Vec<(Outcome, Option<String>, Option<String>, u32)>,
+    Option<(String, String, u32)>,
+);
+
+async fn settlement(b: &Backend, round: &Round, label: &str) -> Settlement {
+    let trail = b.audit(&record_key(label)).await;
+    let letter = b
+        .dead_letter(&event_letter_id(&format!("evt-{label}")))
+        .await;
+    (
+        round.outcome(label),
+        round.disposition(label),
+        trail
+            .iter()
+            .map(|a| {
+                (
+                    a.outcome,
+                    a.error_class.clone(),
+                    a.error_message.clone(),
+                    a.attempt,
+                )
+            })
+            .collect(),
+        letter.map(|d| (d.error_class, d.reason, d.attempts)),
+    )
+}
+
+/// Mixed answers from one batch call (a 207: some synced, some refused, some to retry) settle
+/// exactly as the same answers from one call per message.
+async fn batch_mixed_results(b: Backend) {
+    let kinds = ["ok", "bad", "flaky", "same", "skip"];
+    let handler = ScriptedHandler::new();
+    for prefix in ["one", "all"] {
+        handler.set(&format!("{prefix}-bad"), Script::Bad);
+        handler.set(&format!("{prefix}-flaky"), Script::FailTimes(1));
+        handler.set(&format!("{prefix}-same"), Script::Same);
+        handler.set(&format!("{prefix}-skip"), Script::Skip);
+    }
+    let single = b.harness(&handler);
+    let batched = Batched::new(&handler, 0);
+    let batch = batch_harness(&b, &batched, b.config());
+
+    let mut settled = Vec::new();
+    for (prefix, harness) in [("one", &single), ("all", &batch)] {
+        let labels = kinds.map(|k| format!("{prefix}-{k}"));
+        let events: Vec<SyncEvent> = labels
+            .iter()
+            .map(|l| event(l, &format!("evt-{l}")))
+            .collect();
+        b.send_events(&events).await;
+        let round = b.round(harness).await;
+        assert_eq!(round.report.messages.len(), 5, "{:?}", round.report);
+        let mut by_kind = Vec::new();
+        for l in &labels {
+            by_kind.push(settlement(&b, &round, l).await);
+        }
+        settled.push(by_kind);
+        // The flaky one comes back (at once on moto): let it sync before the next round.
+        b.wait(chrono::Duration::seconds(61), 1).await;
+        let retry = b.round(harness).await;
+        assert_eq!(retry.outcome(&format!("{prefix}-flaky")), Outcome::Synced);
+    }
+    assert_eq!(settled[0], settled[1]);
+    let by_kind: HashMap<&str, &Settlement> = kinds.iter().copied().zip(&settled[1]).collect();
+    assert_eq!(by_kind["ok"].0, Outcome::Synced);
+    assert_eq!(by_kind["bad"].0, Outcome::DeadLettered);
+    assert_eq!(by_kind["bad"].1, Disposition::MovedToDeadLetter);
+    assert!(by_kind["bad"].3.is_some());
+    assert_eq!(by_kind["flaky"].0, Outcome::Retrying);
+    assert_eq!(by_kind["flaky"].1, Disposition::Retry);
+    assert!(by_kind["flaky"].3.is_none());
+    assert_eq!(by_kind["same"].0, Outcome::Unchanged);
+    assert_eq!(by_kind["skip"].0, Outcome::Skipped);
+    assert_eq!(
+        batched.batches(),
+        [
+            vec!["all-bad", "all-flaky", "all-ok", "all-same", "all-skip"],
+            vec!["all-flaky"],
+        ]
+    );
+    assert_eq!(b.dead_depth().await, 2);
+}
+
+/// Events already handled, and a second copy of an event in the same batch, are settled as
+/// duplicates without reaching the handler.
+async fn batch_duplicates_filtered(b: Backend) {
+    let handler = ScriptedHandler::new();
+    let batched = Batched::new(&handler, 0);
+    let harness = batch_harness(&b, &batched, b.config());
+    b.send_events(&[event("done", "evt-done")]).await;
+    assert_eq!(b.round(&harness).await.outcome("done"), Outcome::Synced);
+
+    b.send_events(&[
+        event("done", "evt-done"),
+        event("new", "evt-new"),
+        event("twin", "evt-twin"),
+        event("twin", "evt-twin"),
+    ])
+    .await;
+    let mut outcomes: HashMap<String, Vec<Outcome>> = HashMap::new();
+    for _ in 0..3 {
+        let round = b.round(&harness).await;
+        for (label, o) in round.outcomes_by_label() {
+            outcomes.entry(label).or_default().extend(o);
+        }
+        if outcomes.values().map(Vec::len).sum::<usize>() == 4 {
+            break;
+        }
+    }
+    outcomes
+        .get_mut("twin")
+        .unwrap()
+        .sort_by_key(|o| o.as_str());
+    assert_eq!(outcomes["done"], [Outcome::Duplicate]);
+    assert_eq!(outcomes["new"], [Outcome::Synced]);
+    assert_eq!(outcomes["twin"], [Outcome::Duplicate, Outcome::Synced]);
+    assert_eq!(handler.calls("done"), 1);
+    assert_eq!(handler.calls("twin"), 1);
+    let batches = batched.batches();
+    assert_eq!(batches[0], ["done"]);
+    for batch in &batches[1..] {
+        assert!(!batch.contains(&"done".to_string()), "{batches:?}");
+        let mut unique = batch.clone();
+        unique.dedup();
+        assert_eq!(&unique, batch, "a batch holds each event once");
+    }
+}
+
+/// A panic in a batch call fails every event in it, transiently.
+async fn batch_panic(b: Backend) {
+    let handler = ScriptedHandler::new();
+    handler.set("boom", Script::Panic);
+    let batched = Batched::new(&handler, 0);
+    let harness = batch_harness(&b, &batched, b.config());
+    b.send_events(&[
+        event("before", "evt-before"),
+        event("boom", "evt-boom"),
+        event("after", "evt-after"),
+    ])
+    .await;
+    let round = b.round(&harness).await;
+    assert_eq!(round.failed_labels(), ["after", "before", "boom"]);
+    for l in ["after", "before", "boom"] {
+        assert_eq!(round.outcome(l), Outcome::Retrying);
+        let trail = b.audit(&record_key(l)).await;
+        assert_eq!(trail.len(), 1);
+        assert_eq!(trail[0].error_message.as_deref(), Some("handler panicked"));
+    }
+    assert_eq!(b.dead_depth().await, 0);
+}
+
+/// A handler answering fewer results than events: the events without one are retried.
+async fn batch_wrong_count(b: Backend) {
+    let handler = ScriptedHandler::new();
+    let batched = Batched::new(&handler, 1);
+    let harness = batch_harness(&b, &batched, b.config());
+    b.send_events(&[
+        event("x", "evt-x"),
+        event("y", "evt-y"),
+        event("z", "evt-z"),
+    ])
+    .await;
+    let round = b.round(&harness).await;
+    let given = batched.batches.lock().unwrap()[0].clone();
+    let unanswered = given.last().unwrap();
+    assert_eq!(round.failed_labels(), std::slice::from_ref(unanswered));
+    assert_eq!(round.outcome(unanswered), Outcome::Retrying);
+    let trail = b.audit(&record_key(unanswered)).await;
+    let message = trail[0].error_message.as_deref().unwrap();
+    assert!(
+        message.contains("returned 2 results for 3 events"),
+        "{message}"
+    );
+    for answered in &given[..2] {
+        assert_eq!(round.outcome(answered), Outcome::Synced);
+    }
+}
+
+/// In-invocation retries call the handler again with the transiently failed events only.
+async fn batch_retry_subset(b: Backend) {
+    let handler = ScriptedHandler::new();
+    handler.set("flaky", Script::FailTimes(2));
+    handler.set("bad", Script::Bad);
+    let batched = Batched::new(&handler, 0);
+    let mut config = b.config();
+    config.retry.attempts = 3;
+    let harness = batch_harness(&b, &batched, config);
+    b.send_events(&[
+        event("ok", "evt-ok"),
+        event("flaky", "evt-flaky"),
+        event("bad", "evt-bad"),
+    ])
+    .await;
+    let round = b.round(&harness).await;
+    assert!(round.report.failed.is_empty(), "{:?}", round.report);
+    assert_eq!(round.outcome("ok"), Outcome::Synced);
+    assert_eq!(round.outcome("flaky"), Outcome::Synced);
+    assert_eq!(round.outcome("bad"), Outcome::DeadLettered);
+    assert_eq!(
+        batched.batches(),
+        [vec!["bad", "flaky", "ok"], vec!["flaky"], vec!["flaky"]]
+    );
+    assert_eq!(handler.calls("ok"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Holds: a vendor's daily quota keeps a message in its queue without spending its receives.
+
+/// The audit says the event is held, and until when; nothing is dead-lettered.
+async fn assert_held(b: &Backend, label: &str, until: DateTime<Utc>) {
+    let trail = b.audit(&record_key(label)).await;
+    let held = &trail[0];
+    assert_eq!(held.outcome, Outcome::Retrying);
+    assert_eq!(held.error_class.as_deref(), Some("held"));
+    let until = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(
+        held.error_message.as_deref(),
+        Some(format!("daily limit reached; held until {until}").as_str())
+    );
+    assert!(
+        b.dead_letter(&event_letter_id(&format!("evt-{label}")))
+            .await
+            .is_none()
+    );
+    assert_eq!(b.dead_depth().await, 0);
+}
+
+/// With receives to spare, a held message is hidden until the hold ends.
+async fn hold_hides(b: Backend) {
+    assert_eq!(b.max_receives, 5);
+    let hold = if b.is_moto() {
+        chrono::Duration::seconds(5)
+    } else {
+        chrono::Duration::hours(2)
+    };
+    let until = b.clock.now() + hold;
+    let handler = ScriptedHandler::new();
+    handler.set("held", Script::Hold(until));
+    let batched = Batched::new(&handler, 0);
+    let harness = batch_harness(&b, &batched, b.config());
+    b.send_events(&[event("held", "evt-held"), event("ok", "evt-ok")])
+        .await;
+
+    let round = b.round(&harness).await;
+    assert_eq!(round.failed_labels(), ["held"]);
+    assert_eq!(round.outcome("held"), Outcome::Retrying);
+    assert_eq!(round.disposition("held"), Disposition::Retry);
+    assert_eq!(round.outcome("ok"), Outcome::Synced);
+    assert_held(&b, "held", until).await;
+    assert_eq!(
+        handler.calls("held"),
+        1,
+        "a hold is not retried in the invocation"
+    );
+
+    // Past the receive's own timeout, and the retry backoff's, it is still hidden...
+    b.wait(chrono::Duration::minutes(119), 1).await;
+    assert!(b.receive().await.is_empty());
+    // ...and comes back once the hold is over, having spent a single receive on it.
+    handler.set("held", Script::Sync);
+    b.wait(chrono::Duration::minutes(2), 2).await;
+    let round = b.round(&harness).await;
+    assert_eq!(round.outcome("held"), Outcome::Synced);
+    let trail = b.audit(&record_key("held")).await;
+    assert_eq!(trail[0].attempt, 2);
+    assert_eq!(b.dead_depth().await, 0);
+}
+
+/// Without receives to spare, a held message is replaced by a fresh, delayed copy whose
+/// receive count starts over: held again and again, it is never dead-lettered.
+async fn hold_copies(b: Backend) {
+    assert_eq!(b.max_receives, 2);
+    let hold = if b.is_moto() {
+        chrono::Duration::seconds(3)
+    } else {
+        chrono::Duration::hours(2)
+    };
+    let until = b.clock.now() + hold;
+    let handler = ScriptedHandler::new();
+    handler.set("held", Script::Hold(until));
+    let harness = b.harness(&handler);
+    b.send_events(&[event("held", "evt-held")]).await;
+
+    let first = b.round(&harness).await;
+    assert!(first.report.failed.is_empty(), "{:?}", first.report);
+    assert_eq!(first.outcome("held"), Outcome::Retrying);
+    assert_eq!(first.disposition("held"), Disposition::Done);
+    assert_held(&b, "held", until).await;
+    let first_id = first.id_of("held").to_string();
+
+    // The copy waits towards the hold's end, at most SQS's 15 minutes...
+    b.wait(chrono::Duration::minutes(14), 0).await;
+    assert!(b.receive().await.is_empty());
+    // ...then is held again on its first receive, and copied again.
+    b.wait(chrono::Duration::minutes(2), 2).await;
+    let second = b.round(&harness).await;
+    assert_ne!(second.id_of("held"), first_id, "a fresh copy");
+    assert_eq!(second.outcome("held"), Outcome::Retrying);
+    if !b.is_moto() {
+        // On moto the hold is over by now; on the embedded queue it holds for another 1h44.
+        assert_eq!(second.disposition("held"), Disposition::Done);
+        assert_held(&b, "held", until).await;
+        b.wait(chrono::Duration::minutes(16), 0).await;
+    }
+
+    handler.set("held", Script::Sync);
+    let third = b.round(&harness).await;
+    assert_eq!(third.outcome("held"), Outcome::Synced);
+    let trail = b.audit(&record_key("held")).await;
+    let attempts: Vec<(Outcome, u32)> = trail.iter().map(|a| (a.outcome, a.attempt)).collect();
+    assert_eq!(
+        attempts,
+        [
+            (Outcome::Synced, 1),
+            (Outcome::Retrying, 1),
+            (Outcome::Retrying, 1)
+        ],
+        "each copy starts its receives over"
+    );
+    assert!(b.dead_letter(&event_letter_id("evt-held")).await.is_none());
+    assert_eq!(b.dead_depth().await, 0);
+    b.pass_visibility().await;
+    assert!(b.receive().await.is_empty(), "no copy is left behind");
+}
+
+// ---------------------------------------------------------------------------------------------
 // One test per scenario and adapter set.
 
 macro_rules! on_both {
@@ -1112,6 +1536,14 @@ on_both! {
     store_outage(5),
     lambda_event(5),
     local_loop(5),
+    batch_in_one_call(5),
+    batch_mixed_results(5),
+    batch_duplicates_filtered(5),
+    batch_panic(5),
+    batch_wrong_count(5),
+    batch_retry_subset(5),
+    hold_hides(5),
+    hold_copies(2),
 }
 
 mod moto {

@@ -8,12 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use mlc::app::LiveClientsConfig;
 use mlc::connections::{Connection, ConnectionSet};
+use mlc::poller::freshbooks_poll::entities_for;
 use mlc::ports::{Secrets, secret_names};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callback_registration::{
     CallbackSpec, register_pending, wait_verified,
 };
-use mlc::vendors::freshbooks::callbacks;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc_sandbox::Sandboxes;
 use mlc_sandbox::quickbooks::PayloadFormat;
@@ -314,7 +314,9 @@ async fn register_connection_callbacks(
         &c.source.credentials,
     )?;
     let mut registered = Vec::new();
-    for event in callbacks::EVENTS {
+    // The connection's own flow's entities: its routes are named after it.
+    for entity in entities_for([c]) {
+        let event = entity.as_str();
         let route_id = format!("{name}-{event}");
         let uri = format!("{webhook_base}/freshbooks/{account}/{route_id}");
         let spec = CallbackSpec {

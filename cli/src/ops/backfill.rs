@@ -20,6 +20,7 @@ use mlc::app::LiveClients;
 use mlc::connections::{Connection, ConnectionSet};
 use mlc::event::{Origin, SourceEvent};
 use mlc::fanout::{FanOut, FanOutReport};
+use mlc::flows::Flow;
 use serde::Serialize;
 
 use super::output;
@@ -29,10 +30,10 @@ use crate::target::Target;
 use crate::vendors::{self, BackfillSource, BackfillTarget, Paused};
 
 pub(crate) const AFTER_HELP: &str = "\
-Lists the connection's FreshBooks clients, invoices and payments changed since --since (all of
-them without it: everything since 2000-01-01) and enqueues one event per record for the
-connection's worker, origin `backfill`. Unchanged records cost no vendor write: the worker
-compares each with what it last wrote.
+Lists the connection's FreshBooks records of the entities its flow reads (clients, invoices and
+payments for Mailchimp) changed since --since (all of them without it: everything since
+2000-01-01) and enqueues one event per record for the connection's worker, origin `backfill`.
+Unchanged records cost no vendor write: the worker compares each with what it last wrote.
 
 For a Mailchimp target the e-commerce store's automations are paused first, so historical
 orders send no e-mails. Turn them back on once the worker has drained the queue
@@ -41,7 +42,8 @@ orders send no e-mails. Turn them back on once the worker has drained the queue
 
 Locally the worker is `ml-connector dev`; on a stack the worker Lambda takes the events at once.
 
---only lists just some entities (client, invoice, payment; plurals too). For a HubSpot target,
+--only lists just some of those entities (e.g. `invoices`, or `client,payment`; singular or
+plural; bill_vendor for HubSpot). For a HubSpot target,
 `--only invoices` first clears the connection's record that the portal refused invoice writes
 (run it once the portal takes them), so the worker writes the skipped invoices.
 
@@ -52,7 +54,8 @@ Examples:
   ml-connector backfill --finish acme-to-mailchimp --stack
 
 Exit codes: 0 enqueued (or finished); 1 the listing or the enqueue failed, or --finish found the
-queue not yet drained; 2 usage error (unknown or disabled connection).";
+queue not yet drained; 2 usage error (unknown or disabled connection, an entity --only does not
+know).";
 
 /// What a full backfill lists from: FreshBooks' `updated_min` needs a date.
 const FULL_SINCE: &str = "2000-01-01";
@@ -69,7 +72,8 @@ pub(crate) struct BackfillArgs {
     /// compares); default: all records.
     #[arg(long, value_name = "DATE")]
     since: Option<NaiveDate>,
-    /// Only these entities (comma-separated: client, invoice, payment; plurals too).
+    /// Only these of the entities the flow reads (comma-separated, singular or plural:
+    /// client, invoice, payment, bill_vendor).
     #[arg(
         long,
         value_delimiter = ',',
@@ -119,7 +123,7 @@ pub(crate) async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         return finish(&target, &clients, &args, &connection).await;
     }
     let (source, account) = source(&args.connection, &connection)?;
-    let entities = only(source.entities(), &args.only)?;
+    let entities = only(Flow::source_entities_of(&connection), &args.only)?;
     let json = args.common.json;
     if !args.only.is_empty()
         && let Some(hooks) = vendors::hooks(connection.target.vendor)
@@ -237,8 +241,8 @@ fn source(
     Ok((source, account.into()))
 }
 
-/// The entities to list: `--only`'s (singular or plural, checked against what the source
-/// lists, in its order), else all of them.
+/// The entities to list: `--only`'s (singular or plural, checked against the ones the
+/// connection's flow reads, in its order), else all of them.
 fn only(listed: &'static [&'static str], asked: &[String]) -> anyhow::Result<Vec<&'static str>> {
     if asked.is_empty() {
         return Ok(listed.to_vec());
@@ -248,7 +252,7 @@ fn only(listed: &'static [&'static str], asked: &[String]) -> anyhow::Result<Vec
         let a = a.trim().to_ascii_lowercase();
         let Some(entity) = listed.iter().find(|e| **e == a || format!("{e}s") == a) else {
             return Err(UsageError(format!(
-                "--only `{a}`: not an entity this backfill lists; choose from {}",
+                "--only `{a}`: not an entity this connection's flow reads; choose from {}",
                 listed.join(", ")
             ))
             .into());

@@ -191,13 +191,7 @@ async fn resend_one(target: &Target, id: &str, json: bool) -> anyhow::Result<Dea
 async fn resend(target: &Target, queue: &str, body: String) -> PortResult<Vec<SendFailure>> {
     target
         .queue
-        .send_batch(
-            queue,
-            &[OutgoingMessage {
-                id: "replay".to_string(),
-                body,
-            }],
-        )
+        .send_batch(queue, &[OutgoingMessage::new("replay", body)])
         .await
 }
 

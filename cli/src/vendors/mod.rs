@@ -106,20 +106,16 @@ pub(crate) trait VendorCli: Send + Sync {
 /// `backfill` reading a vendor's source records.
 #[async_trait]
 pub(crate) trait BackfillSource: Sync {
-    /// The entities it lists, as events name them (`client`, `invoice`, …): what
-    /// `backfill --only` chooses from.
-    fn entities(&self) -> &'static [&'static str];
-
-    /// The records of `entities` (some of [`BackfillSource::entities`]) in `account` changed
-    /// since `since`, as events whose versions name the run (`run`), with counts per entity; a
-    /// spinner per entity unless `json`.
+    /// The records of `account` changed since `since`, of the entities the connection's flow
+    /// reads that are in `only` (`backfill --only`, else all of them), as events whose versions
+    /// name the run (`run`), with counts per entity; a spinner per entity unless `json`.
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         clients: &LiveClients,
         connection: &Connection,
         account: &str,
-        entities: &[&str],
+        only: &[&str],
         since: NaiveDate,
         run: &str,
         json: bool,

@@ -15,12 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::connections::Connection;
 use crate::event::SyncEvent;
 use crate::flows::clients::VendorClients;
-use crate::flows::errors::{from_port, from_vendor};
+use crate::flows::errors::from_vendor;
 use crate::flows::options::{FlowOptions, one_of};
 use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::mailchimp::models::{Member, MemberUpsert, MergeField};
@@ -62,6 +61,7 @@ impl<'de> Deserialize<'de> for MemberStatus {
 }
 
 pub(crate) use crate::flows::options::Retire;
+pub(crate) use crate::flows::record_ids::{ConnectionIds, fingerprint};
 
 // ---- members ----------------------------------------------------------------------------------
 
@@ -359,52 +359,6 @@ impl Audience<'_> {
     }
 }
 
-// ---- the id map -------------------------------------------------------------------------------
-
-/// One connection's id map (entries stamped with the clock), for a flow's per-event context.
-pub(crate) struct ConnectionIds<'a> {
-    id_map: &'a dyn IdMap,
-    clock: &'a dyn Clock,
-    connection: &'a str,
-}
-
-impl<'a> ConnectionIds<'a> {
-    fn new(id_map: &'a dyn IdMap, clock: &'a dyn Clock, connection: &'a str) -> Self {
-        ConnectionIds {
-            id_map,
-            clock,
-            connection,
-        }
-    }
-
-    /// The entry `key`.
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<IdMapping>, HandlerError> {
-        self.id_map
-            .get_mapping(self.connection, key)
-            .await
-            .map_err(from_port)
-    }
-
-    /// Saves the entry `key`, and returns it as saved.
-    pub(crate) async fn put(
-        &self,
-        key: &str,
-        target_id: &str,
-        fingerprint: &str,
-    ) -> Result<IdMapping, HandlerError> {
-        let mapping = IdMapping {
-            target_id: target_id.to_string(),
-            fingerprint: fingerprint.to_string(),
-            updated_at: self.clock.now(),
-        };
-        self.id_map
-            .put_mapping(self.connection, key, &mapping)
-            .await
-            .map_err(from_port)?;
-        Ok(mapping)
-    }
-}
-
 // ---- retiring a member ------------------------------------------------------------------------
 
 /// Why a source record's member may be archived, and the option that decides it.
@@ -414,49 +368,6 @@ pub(crate) struct RetireReason<'a> {
     /// The connection option that chose, e.g. `on_client_delete`.
     pub(crate) option: &'a str,
     pub(crate) choice: Retire,
-}
-
-// ---- fingerprints -----------------------------------------------------------------------------
-
-/// sha256 (hex) of the canonical JSON of `value`: what skip-unchanged compares. Maps serialize
-/// with sorted keys and structs in declaration order, so equal writes give equal prints.
-pub(crate) fn fingerprint(value: &Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(value, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// JSON with object keys sorted at every level. `Value::to_string` is not enough: with
-/// serde_json's `preserve_order` feature (which another crate in the build may switch on)
-/// objects keep insertion order, and the same record would fingerprint differently.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
 }
 
 // ---- ensuring what writes depend on -----------------------------------------------------------

@@ -6,7 +6,9 @@
 //! 1. `since` = cursor date − `PollerConfig::overlap_days`; first run: today (US/Eastern) −
 //!    the overlap. `search[updated_min]` is day-granular and compares US/Eastern dates, so the
 //!    overlap re-reads the cursor's day and the day before.
-//! 2. List clients, invoices and payments changed since then, deleted ones included.
+//! 2. List the entities the account's connections need ([`entities_for`]: the union of their
+//!    flows' source entities, e.g. clients, invoices and payments for FreshBooks → Mailchimp)
+//!    changed since then, deleted ones included.
 //! 3. Drop the records already seen with the same `updated` (the overlap re-reads them every
 //!    time): see "Seen markers" below.
 //! 4. Fan the rest out to every connection of the account exactly as the webhook does, as
@@ -37,8 +39,9 @@ use super::{
     EnqueueError, Found, Job, JobError, JobFailure, JobReport, Poller, cursor_name, first_client,
     source_accounts,
 };
-use crate::connections::ConnectionSet;
+use crate::connections::{Connection, ConnectionSet};
 use crate::event::{SourceEvent, SourceRef, derived_event_id, record_key};
+use crate::flows::Flow;
 use crate::ports::PortError;
 use crate::vendor::Vendor;
 use crate::vendors::freshbooks::FreshbooksError;
@@ -56,6 +59,17 @@ pub(crate) fn seen_fingerprint(changed: &Changed) -> String {
     } else {
         updated.to_string()
     }
+}
+
+/// The FreshBooks entities `connections` (those of one account) need between them, in the
+/// order polls go through them: the union of their flows' source entities. What the poll lists,
+/// `backfill` lists and `apply` subscribes to for the account, so an entity is read only when
+/// some connection's flow syncs it.
+pub fn entities_for<'a>(connections: impl IntoIterator<Item = &'a Connection>) -> Vec<Entity> {
+    Entity::among(&Flow::needed_entities(
+        connections,
+        Flow::source_entities_of,
+    ))
 }
 
 /// What the poll did for one account.
@@ -79,7 +93,7 @@ pub struct AccountPoll {
 
 /// Why one account could not be polled.
 #[derive(Debug, thiserror::Error)]
-enum PollError {
+pub(super) enum PollError {
     #[error("credentials: {0}")]
     Credentials(HandlerError),
     #[error("listing {entity}s: {source}")]
@@ -106,8 +120,13 @@ impl Poller {
         let mut report = JobReport::new(Job::FreshbooksPoll);
         let connections = self.store.get_connections().await?.unwrap_or_default();
         for (account, credentials) in source_accounts(&connections, Vendor::Freshbooks) {
+            let source = SourceRef {
+                vendor: Vendor::Freshbooks,
+                account: account.as_str().into(),
+            };
+            let entities = entities_for(connections.for_source(&source).map(|(_, c)| c));
             match self
-                .poll_account(&connections, &account, &credentials)
+                .poll_account(&connections, &account, &credentials, &entities)
                 .await
             {
                 Ok(poll) => {
@@ -130,11 +149,13 @@ impl Poller {
         Ok(report)
     }
 
-    async fn poll_account(
+    /// Polls `account` for `entities` (what its connections need: [`entities_for`]).
+    pub(super) async fn poll_account(
         &self,
         connections: &ConnectionSet,
         account: &str,
         credentials: &[String],
+        entities: &[Entity],
     ) -> Result<AccountPoll, PollError> {
         let started = self.clock.now();
         let source = SourceRef {
@@ -179,7 +200,7 @@ impl Poller {
         // `enqueue_unseen` keeps the last listing.
         let mut listed = 0;
         let mut found = Vec::new();
-        for entity in Entity::ALL {
+        for &entity in entities {
             let records = api
                 .changed_since(account, entity, since)
                 .await

@@ -347,8 +347,8 @@ async fn first_run_lists_from_yesterday_in_eastern_time_and_fans_out_like_the_we
     let calls = f.fb.calls();
     assert_eq!(
         calls.len(),
-        6,
-        "three entities for each of ACC1 and ACC2: {calls:?}"
+        7,
+        "ACC1's four entities (fb-hs reads bill vendors) and ACC2's three: {calls:?}"
     );
     assert!(
         calls
@@ -424,6 +424,71 @@ async fn first_run_lists_from_yesterday_in_eastern_time_and_fans_out_like_the_we
             .unwrap()
             .as_deref(),
         Some("2026-02-24")
+    );
+}
+
+#[test]
+fn an_account_polls_what_its_connections_flows_need() {
+    use super::freshbooks_poll::entities_for;
+    let set = ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap();
+    let of = |account: &str| {
+        let source = SourceRef {
+            vendor: Vendor::Freshbooks,
+            account: account.into(),
+        };
+        set.for_source(&source)
+            .map(|(_, c)| c.clone())
+            .collect::<Vec<_>>()
+    };
+    let mailchimp_only = [Entity::Client, Entity::Invoice, Entity::Payment];
+    // FreshBooks → HubSpot (fb-hs) reads bill vendors: its account polls them, and only it.
+    assert_eq!(
+        entities_for(&of("ACC1")),
+        [
+            Entity::Client,
+            Entity::Invoice,
+            Entity::Payment,
+            Entity::BillVendor
+        ]
+    );
+    assert_eq!(entities_for(&of("ACC2")), mailchimp_only);
+}
+
+#[tokio::test]
+async fn bill_vendors_are_polled_when_a_connection_needs_them() {
+    let f = fixture().await;
+    f.fb.set(
+        "ACC1",
+        Entity::BillVendor,
+        vec![changed(
+            Entity::BillVendor,
+            "44",
+            "2026-02-24 10:00:00",
+            false,
+        )],
+    );
+    let set = ConnectionSet::from_toml_any_flow(CONNECTIONS, "test").unwrap();
+    let needed = super::freshbooks_poll::entities_for(
+        set.connections
+            .values()
+            .filter(|c| c.source.account.as_deref() == Some("ACC1")),
+    );
+
+    let poll = f
+        .poller
+        .poll_account(&set, "ACC1", &["fb1".to_string()], &needed)
+        .await
+        .unwrap();
+
+    let listed: Vec<Entity> = f.fb.calls().into_iter().map(|(_, e, _)| e).collect();
+    assert_eq!(listed, needed);
+    assert_eq!((poll.listed, poll.new), (1, 1));
+    // Fanned out like any change; the Mailchimp flow skips bill vendors when it handles them.
+    let events = drain(&f, "mailchimp").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].entity.as_str(), events[0].entity_id.as_str()),
+        ("bill_vendor", "44")
     );
 }
 
@@ -643,7 +708,8 @@ async fn a_run_that_finds_the_lease_taken_does_nothing() {
         .unwrap();
     f.poller.run_job(Job::FreshbooksPoll).await.unwrap();
     f.poller.run_job(Job::FreshbooksPoll).await.unwrap();
-    assert_eq!(f.fb.calls().len(), 12);
+    // Two runs of four entities for ACC1 (fb-hs reads bill vendors) and three for ACC2.
+    assert_eq!(f.fb.calls().len(), 14);
 }
 
 #[tokio::test]

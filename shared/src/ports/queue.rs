@@ -10,6 +10,9 @@ use async_trait::async_trait;
 
 use super::PortResult;
 
+/// SQS's longest delay on a sent message (15 minutes).
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
 /// A message to enqueue. `id` is unique within one batch and comes back in [`SendFailure`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -17,6 +20,28 @@ pub struct OutgoingMessage {
     pub id: String,
     /// The payload: a serialised [`crate::event::SyncEvent`].
     pub body: String,
+    /// How long the message stays invisible after it is sent (SQS `DelaySeconds`, at most
+    /// [`MAX_DELAY`]; a longer one is refused). Zero for most messages (the queue's own delay,
+    /// none on ours); the harness delays the fresh copy of a held message
+    /// (docs/architecture.md, "Vendor limits").
+    pub delay: Duration,
+}
+
+impl OutgoingMessage {
+    /// A message delivered as soon as it is sent.
+    pub fn new(id: impl Into<String>, body: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// The same message, invisible for `delay` after it is sent.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
 }
 
 /// One message of a batch that the queue refused.

@@ -230,6 +230,66 @@ async fn freshbooks_delivery_fans_out_to_every_connection_of_the_account() {
 }
 
 #[tokio::test]
+async fn freshbooks_bill_vendor_deliveries_are_accepted_as_bill_vendor_events() {
+    use crate::vendors::form::Form;
+    use crate::vendors::freshbooks::webhook::sign;
+    let f = fixture().await;
+    for (i, op) in ["create", "update", "delete"].into_iter().enumerate() {
+        let body =
+            format!("name=bill_vendor.{op}&object_id=330{i}&account_id=6BApk&business_id=6543");
+        let header = sign(
+            &SecretString::from(FB_VERIFIER),
+            &Form::parse(body.as_bytes()).unwrap(),
+        );
+        let (status, answer) = call(
+            &f,
+            post(
+                "/webhooks/freshbooks/6BApk/cb-invoices",
+                &[("X-FreshBooks-Hmac-SHA256", &header)],
+                &body,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        // Accepted and fanned out like any entity's (fb-hs has no queue here): which flows
+        // sync bill vendors is the workers' business, not the ingress's.
+        assert_eq!(
+            answer,
+            serde_json::json!({ "accepted": 1, "queued": 1, "dead_lettered": 1 }),
+            "bill_vendor.{op}"
+        );
+    }
+    let events = drain(&f, "mailchimp").await;
+    let mut seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.entity.as_str(),
+                e.entity_id.as_str(),
+                e.operation.as_str(),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [
+            ("bill_vendor", "3300", "create"),
+            ("bill_vendor", "3301", "update"),
+            ("bill_vendor", "3302", "delete"),
+        ]
+    );
+    assert_eq!(
+        events[0]
+            .record_key()
+            .split(':')
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["freshbooks", "6BApk", "bill_vendor"]
+    );
+}
+
+#[tokio::test]
 async fn freshbooks_wrong_variants_are_refused_and_nothing_is_queued() {
     let f = fixture().await;
     let sorted_keys = "Z8lHspbMRjpAlHgydDoi7G6flJz5Lv0NIP/X9ooKgNk=";

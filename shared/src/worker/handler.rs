@@ -1,11 +1,16 @@
 //! The contract between the harness and a target's handler.
 
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tracing::Instrument;
 
+use super::invoke::PANICKED;
 use crate::event::SyncEvent;
 use crate::ports::Outcome;
 
@@ -22,15 +27,52 @@ pub trait TargetHandler: Send + Sync {
 
     /// Brings the target in line with several events at once, answering per event in the
     /// order given, so a target with batch endpoints (HubSpot, Marketo) spends one call on
-    /// many records. The harness settles each answer as it settles [`TargetHandler::handle`]'s.
-    /// By default the events are handled one after another.
+    /// many records. The harness settles each answer as it settles [`TargetHandler::handle`]'s;
+    /// an event without an answer (too few results) is a transient failure, and a panic fails
+    /// the whole batch transiently.
+    ///
+    /// By default the events are handled one after another, and a panic fails only the event
+    /// it happened on, as when the harness called `handle` per message.
     async fn handle_batch(&self, events: &[SyncEvent]) -> Vec<Result<Handled, HandlerError>> {
         let mut results = Vec::with_capacity(events.len());
         for event in events {
-            results.push(self.handle(event).await);
+            results.push(one_of_batch(event, self.handle(event)).await);
         }
         results
     }
+}
+
+/// Runs `handle`, the handling of `event` within a one-at-a-time batch, as the harness ran a
+/// single event's handler: its logs name the event, and a panic inside it becomes a transient
+/// [`PANICKED`] failure of this event alone.
+pub(crate) async fn one_of_batch<F>(event: &SyncEvent, handle: F) -> Result<Handled, HandlerError>
+where
+    F: Future<Output = Result<Handled, HandlerError>> + Unpin,
+{
+    let span = tracing::info_span!(
+        "event",
+        event_id = %event.event_id,
+        connection = %event.connection,
+    );
+    contain_panic(handle).instrument(span).await
+}
+
+async fn contain_panic<F>(mut handle: F) -> Result<Handled, HandlerError>
+where
+    F: Future<Output = Result<Handled, HandlerError>> + Unpin,
+{
+    std::future::poll_fn(|cx| {
+        // Nothing is shared with the panicking future after this: it is dropped unpolled.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut handle).poll(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                // The payload is not logged: it may quote the record the handler choked on.
+                tracing::error!("{PANICKED}");
+                Poll::Ready(Err(HandlerError::transient(PANICKED)))
+            }
+        }
+    })
+    .await
 }
 
 /// A handled event.
@@ -222,6 +264,50 @@ mod tests {
         assert_eq!(p.vendor_request_id(), Some("req-2"));
         assert_eq!(p.message(), "email is invalid");
         assert_eq!(p.to_string(), "validation: email is invalid");
+    }
+
+    /// Panics on entity `boom`, syncs anything else; a single-event handler.
+    struct PanicsOnBoom;
+
+    #[async_trait]
+    impl TargetHandler for PanicsOnBoom {
+        async fn handle(&self, event: &SyncEvent) -> Result<Handled, HandlerError> {
+            if event.entity_id == "boom" {
+                panic!("scripted panic");
+            }
+            Ok(Handled::Unchanged)
+        }
+    }
+
+    fn event(entity_id: &str) -> SyncEvent {
+        crate::event::SourceEvent {
+            event_id: format!("e-{entity_id}"),
+            source: crate::event::SourceRef {
+                vendor: crate::vendor::Vendor::Freshbooks,
+                account: "acct".into(),
+            },
+            entity: "client".into(),
+            entity_id: entity_id.into(),
+            operation: "update".into(),
+            occurred_at: None,
+            detail: Default::default(),
+        }
+        .for_connection("c", crate::event::Origin::Webhook, DateTime::UNIX_EPOCH)
+    }
+
+    #[tokio::test]
+    async fn the_default_batch_fails_only_the_event_that_panicked() {
+        let results = PanicsOnBoom
+            .handle_batch(&[event("a"), event("boom"), event("b")])
+            .await;
+        assert_eq!(
+            results,
+            [
+                Ok(Handled::Unchanged),
+                Err(HandlerError::transient(PANICKED)),
+                Ok(Handled::Unchanged),
+            ]
+        );
     }
 
     #[test]

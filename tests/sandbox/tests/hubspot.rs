@@ -148,6 +148,8 @@ fn assert_error(a: &Answer, status: u16, category: &str) {
 async fn every_token_kind_authenticates_and_bad_ones_get_401() {
     let fx = Fx::new().await;
     assert!(fx.token.starts_with("pat-na1-"));
+    let credentials: Value = serde_json::from_str(&fx.sandbox.credentials_json(&fx.token)).unwrap();
+    assert_eq!(credentials, json!({"access_token": fx.token}));
     assert_eq!(
         fx.get("/account-info/v3/details").await.status,
         StatusCode::OK
@@ -414,6 +416,18 @@ async fn upsert_by_email_and_by_unique_property() {
     assert_eq!(
         a.body["message"],
         format!("Contact already exists. Existing ID: {id}")
+    );
+    let a = fx
+        .post(
+            up,
+            json!({"inputs": [{"idProperty": "email", "id": "not an email", "properties": {}}]}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::MULTI_STATUS, "{}", a.body);
+    assert_eq!(a.body["errors"][0]["errors"][0]["code"], "INVALID_EMAIL");
+    assert_eq!(
+        a.body["errors"][0]["context"]["ids"],
+        json!(["not an email"])
     );
 
     // Companies: upsert by a unique-value property.
@@ -724,6 +738,23 @@ async fn both_path_forms_serve_the_same_objects() {
         .await;
     assert_eq!(dbv.body["id"], id);
     assert_eq!(dbv.body["properties"]["firstname"], Value::Null);
+    let a = fx
+        .patch(
+            "/crm/v3/objects/contacts/d@b.v?idProperty=email",
+            json!({"properties": {"lastname": "V"}}),
+        )
+        .await;
+    assert_eq!(a.body["properties"]["lastname"], "V", "{}", a.body);
+    assert!(fx.sandbox.violations().is_empty());
+    let a = fx
+        .patch(
+            "/crm/v3/objects/contacts/V?idProperty=lastname",
+            json!({"properties": {"lastname": "W"}}),
+        )
+        .await;
+    assert_error(&a, 400, "VALIDATION_ERROR");
+    assert_eq!(fx.sandbox.violations().len(), 1);
+    fx.sandbox.reset_stats();
     let a = fx
         .post(
             "/crm/objects/2026-03/contacts/batch/upsert",

@@ -13,10 +13,7 @@ const MAX_BODY: usize = 256 * 1024;
 const LONG: Duration = Duration::from_secs(60);
 
 fn message(id: &str, body: impl Into<String>) -> OutgoingMessage {
-    OutgoingMessage {
-        id: id.to_string(),
-        body: body.into(),
-    }
+    OutgoingMessage::new(id, body)
 }
 
 /// Receives until `want` messages arrived or a receive comes back empty.
@@ -211,6 +208,29 @@ pub async fn visibility(fx: &dyn QueueFixture) {
     fx.advance(Duration::from_millis(2100)).await;
     assert!(q.receive(&name, 1, LONG).await.expect("receive").is_empty());
     assert_eq!(q.depth(&name).await.expect("depth").in_flight, 1);
+}
+
+/// A delayed message stays out of receives for its delay, then arrives as never received; a
+/// delay over SQS's 15 minutes is refused for that message alone.
+pub async fn delayed_send(fx: &dyn QueueFixture) {
+    let (q, name) = fx.declare(5).await;
+    let batch = [
+        message("now", "now"),
+        message("later", "later").with_delay(Duration::from_secs(2)),
+        message("too-late", "too late").with_delay(Duration::from_secs(15 * 60 + 1)),
+    ];
+    let failures = q.send_batch(&name, &batch).await.expect("send_batch");
+    let refused: Vec<_> = failures.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(refused, ["too-late"], "{failures:?}");
+    let got = receive_n(q.as_ref(), &name, 2, LONG).await;
+    let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["now"], "the delayed message waits");
+
+    fx.advance(Duration::from_millis(2100)).await;
+    let got = receive_n(q.as_ref(), &name, 1, LONG).await;
+    assert_eq!(got.len(), 1, "delivered after its delay");
+    assert_eq!(got[0].body, "later");
+    assert_eq!(got[0].receive_count, 1);
 }
 
 /// A message received `max_receives` times goes to the dead-letter queue on the next receive.

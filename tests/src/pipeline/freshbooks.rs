@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use mlc::app::{App, LiveClients, LiveClientsConfig};
 use mlc::connections::ConnectionSet;
+use mlc::flows::Flow;
 use mlc::poller::{Poller, PollerConfig};
 use mlc::ports::{Clock, Queue, QueueDepth, Secrets, Store, SystemClock};
 use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callback_registration::{
     CallbackSpec, register_pending, wait_verified,
 };
-use mlc::vendors::freshbooks::callbacks::EVENTS;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
 use mlc::vendors::mailchimp::client::ClientOptions;
 use mlc::worker::{BatchReport, Harness};
@@ -216,7 +216,8 @@ target = {{ vendor = "mailchimp", credentials = "{MC_CREDENTIALS}", list_id = "{
     pub async fn register_callbacks(&self) {
         let fb = self.freshbooks_client();
         let mut routes = Vec::new();
-        for event in EVENTS {
+        let flow = Flow::between(Vendor::Freshbooks, Vendor::Mailchimp).expect("this build's flow");
+        for &event in flow.source_entities() {
             let route_id = format!("cb-{event}");
             let uri = format!(
                 "{}/freshbooks/{}/{route_id}",

@@ -1,8 +1,8 @@
-//! `backfill` reading a FreshBooks account: every client, invoice and payment changed since a
-//! day, listed as the fallback poll lists them, as events of this run.
+//! `backfill` reading a FreshBooks account: every record of the entities the connection's flow
+//! reads (clients, invoices and payments for Mailchimp) changed since a day, listed as the
+//! fallback poll lists them, as events of this run.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
@@ -10,8 +10,7 @@ use chrono::NaiveDate;
 use mlc::app::LiveClients;
 use mlc::connections::Connection;
 use mlc::flows::clients::VendorClients;
-use mlc::poller::freshbooks_poll::to_event;
-use mlc::vendors::freshbooks::models::Entity;
+use mlc::poller::freshbooks_poll::{entities_for, to_event};
 
 use crate::ops::backfill::Listing;
 use crate::ops::output;
@@ -22,18 +21,12 @@ pub(super) struct Source;
 
 #[async_trait]
 impl BackfillSource for Source {
-    fn entities(&self) -> &'static [&'static str] {
-        static NAMES: LazyLock<Vec<&'static str>> =
-            LazyLock::new(|| Entity::ALL.iter().map(|e| e.as_str()).collect());
-        &NAMES
-    }
-
     async fn list(
         &self,
         clients: &LiveClients,
         connection: &Connection,
         account: &str,
-        entities: &[&str],
+        only: &[&str],
         since: NaiveDate,
         run: &str,
         json: bool,
@@ -47,9 +40,9 @@ impl BackfillSource for Source {
             counts: BTreeMap::new(),
             events: Vec::new(),
         };
-        for entity in Entity::ALL
+        for entity in entities_for([connection])
             .into_iter()
-            .filter(|e| entities.contains(&e.as_str()))
+            .filter(|e| only.contains(&e.as_str()))
         {
             let spinner = output::spinner(&format!("listing {}s", entity.as_str()), json);
             let records = fb

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mlc::connections::ConnectionSet;
+use mlc::connections::{Connection, ConnectionSet};
+use mlc::flows::Flow;
 use mlc::ports::secret_names;
 use mlc::ports::{CallbackStatus, Clock, Secrets, Store, SystemClock};
 use mlc::tokens::TokenManager;
@@ -15,9 +16,8 @@ use mlc::vendor::Vendor;
 use mlc::vendors::freshbooks::callback_registration::{
     CallbackSpec, register_pending, wait_verified,
 };
-use mlc::vendors::freshbooks::callbacks;
 use mlc::vendors::freshbooks::client::FreshbooksClient;
-use mlc::vendors::freshbooks::models::Callback;
+use mlc::vendors::freshbooks::models::{Callback, Entity};
 use mlc::vendors::freshbooks::oauth::FreshbooksOauth;
 
 use crate::onboarding::apply::{Applying, Base};
@@ -30,8 +30,8 @@ pub(super) async fn apply(applying: &Applying<'_>) -> anyhow::Result<bool> {
     let sources = sources_of(applying.new);
     // Callbacks are not deleted for sources that went away: a person may be moving the
     // account to another connection file or stack. Say so, so nobody wonders.
-    let kept: BTreeSet<&String> = sources.iter().map(|(a, _)| a).collect();
-    for (account, _) in sources_of(applying.old) {
+    let kept: BTreeSet<&String> = sources.keys().map(|(a, _)| a).collect();
+    for (account, _) in sources_of(applying.old).into_keys() {
         if !kept.contains(&account) {
             println!(
                 "note: FreshBooks account {account} is no longer a source; its callbacks stay registered at FreshBooks (delete them there if it is gone for good)"
@@ -66,17 +66,37 @@ pub(super) async fn apply(applying: &Applying<'_>) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-/// (account, credential set) of every enabled FreshBooks source.
-fn sources_of(set: &ConnectionSet) -> BTreeSet<(String, String)> {
+/// Every enabled FreshBooks source (account, credential set), with the entities whose
+/// callbacks it registers: what the account's connections' flows read between them
+/// ([`entities_for`]), so `bill_vendor` only for an account some flow reads bill vendors of.
+fn sources_of(set: &ConnectionSet) -> Sources {
+    sources_with(set, Flow::source_entities_of)
+}
+
+/// [`sources_of`] with each connection's source entities from `needs`: for tests of flows this
+/// build does not have.
+fn sources_with(
+    set: &ConnectionSet,
+    needs: impl Fn(&Connection) -> &'static [&'static str],
+) -> Sources {
     set.for_vendor(Vendor::Freshbooks)
         .filter_map(|(_, c)| {
+            let account = c.source.account.as_deref()?;
+            let of_account = set
+                .for_vendor(Vendor::Freshbooks)
+                .map(|(_, c)| c)
+                .filter(|o| o.source.account.as_deref() == Some(account));
+            let entities = Entity::among(&Flow::needed_entities(of_account, &needs));
             Some((
-                c.source.account.as_deref()?.to_string(),
-                c.source.credentials.clone(),
+                (account.to_string(), c.source.credentials.clone()),
+                entities,
             ))
         })
         .collect()
 }
+
+/// The entities to subscribe to per (account, credential set).
+type Sources = BTreeMap<(String, String), Vec<Entity>>;
 
 /// The route id of an account's callback for `event`. Route ids key the callback records, so
 /// they carry the account to stay unique across accounts.
@@ -102,18 +122,16 @@ enum State {
 }
 
 impl Registrar {
-    async fn register_all(
-        &self,
-        sources: &BTreeSet<(String, String)>,
-        wait: Duration,
-    ) -> anyhow::Result<bool> {
+    async fn register_all(&self, sources: &Sources, wait: Duration) -> anyhow::Result<bool> {
         let mut states: BTreeMap<(String, String), State> = BTreeMap::new();
-        for (account, credentials) in sources {
+        for ((account, credentials), entities) in sources {
+            // The callback events are the entities' names (docs/vendors/freshbooks.md §1.5).
+            let events = entities.iter().map(|e| e.as_str());
             let client = FreshbooksClient::new(&self.api, self.tokens.clone(), credentials)?;
             let existing = match client.list_callbacks(account).await {
                 Ok(list) => list,
                 Err(e) => {
-                    for event in callbacks::EVENTS {
+                    for event in events {
                         states.insert(
                             (account.clone(), event.to_string()),
                             State::Failed(format!("listing callbacks: {e}")),
@@ -122,7 +140,7 @@ impl Registrar {
                     continue;
                 }
             };
-            for event in callbacks::EVENTS {
+            for event in events {
                 let state = self
                     .register_one(&client, account, credentials, event, &existing)
                     .await;
@@ -170,7 +188,7 @@ impl Registrar {
                     format!("FAILED: {why}")
                 }
             };
-            println!("  {account} {event:<8} {uri}  {text}");
+            println!("  {account} {event:<11} {uri}  {text}");
         }
         Ok(ok)
     }
@@ -262,7 +280,56 @@ target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
             "t.toml",
         )
         .unwrap();
-        let accounts: Vec<String> = sources_of(&set).into_iter().map(|(a, _)| a).collect();
+        let accounts: Vec<String> = sources_of(&set).into_keys().map(|(a, _)| a).collect();
         assert_eq!(accounts, ["A", "D"]);
+    }
+
+    #[test]
+    fn bill_vendor_callbacks_only_for_accounts_whose_flows_read_them() {
+        let set = ConnectionSet::from_toml_any_flow(
+            r#"
+[connection.mc]
+source = { vendor = "freshbooks", account = "A", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l1" }
+[connection.hs]
+source = { vendor = "freshbooks", account = "A", credentials = "fb" }
+target = { vendor = "hubspot", credentials = "hs", portal_id = "1" }
+[connection.mc-only]
+source = { vendor = "freshbooks", account = "B", credentials = "fb" }
+target = { vendor = "mailchimp", credentials = "mc", list_id = "l2" }
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let events = |sources: Sources| -> Vec<(String, Vec<&'static str>)> {
+            sources
+                .into_iter()
+                .map(|((a, _), es)| (a, es.iter().map(|e| e.as_str()).collect()))
+                .collect()
+        };
+        let three = vec!["client", "invoice", "payment"];
+        // Today's flows: exactly today's callbacks (this build has no FreshBooks → HubSpot).
+        assert_eq!(
+            events(sources_of(&set)),
+            [
+                ("A".to_string(), three.clone()),
+                ("B".to_string(), three.clone())
+            ]
+        );
+        // With a flow that reads bill vendors, its account subscribes to them too.
+        let hubspot = |c: &Connection| match c.target.vendor {
+            Vendor::Hubspot => &["client", "invoice", "payment", "bill_vendor"][..],
+            _ => Flow::source_entities_of(c),
+        };
+        assert_eq!(
+            events(sources_with(&set, hubspot)),
+            [
+                (
+                    "A".to_string(),
+                    vec!["client", "invoice", "payment", "bill_vendor"]
+                ),
+                ("B".to_string(), three)
+            ]
+        );
     }
 }

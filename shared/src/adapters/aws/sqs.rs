@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::{
 
 use super::config::{QueueMap, QueueUrls};
 use super::error;
-use crate::ports::queue::MAX_BATCH;
+use crate::ports::queue::{MAX_BATCH, MAX_DELAY};
 use crate::ports::{
     OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, SendFailure,
 };
@@ -89,8 +89,20 @@ where
     error::backend(SERVICE, operation, url, err)
 }
 
-/// Why SQS would refuse this body, checked before sending so one bad message fails alone.
-fn refusal(body: &str) -> Option<String> {
+/// Why SQS would refuse this message, checked before sending so one bad message fails alone.
+fn refusal(message: &OutgoingMessage) -> Option<String> {
+    if message.delay > MAX_DELAY {
+        return Some(format!(
+            "delay of {} s is over SQS's {} s",
+            message.delay.as_secs(),
+            MAX_DELAY.as_secs()
+        ));
+    }
+    body_refusal(&message.body)
+}
+
+/// Why SQS would refuse this body.
+fn body_refusal(body: &str) -> Option<String> {
     if body.len() > MAX_MESSAGE_BYTES {
         return Some(format!(
             "body is {} bytes, over SQS's {MAX_MESSAGE_BYTES}-byte limit",
@@ -137,6 +149,13 @@ fn visibility_secs(timeout: Duration) -> i32 {
     i32::try_from(secs.min(MAX_VISIBILITY.as_secs())).unwrap_or(i32::MAX)
 }
 
+/// Whole seconds, rounded up so a message is never delivered sooner than asked. At most 900
+/// once [`refusal`] has passed the message: fits.
+fn delay_secs(delay: Duration) -> i32 {
+    let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    i32::try_from(secs.min(MAX_DELAY.as_secs())).unwrap_or(i32::MAX)
+}
+
 fn string_attribute(
     value: impl Into<String>,
     data_type: &str,
@@ -158,11 +177,15 @@ impl SqsQueue {
     ) -> PortResult<Vec<SendFailure>> {
         let mut entries = Vec::with_capacity(group.len());
         for &i in group {
-            let entry = SendMessageBatchRequestEntry::builder()
+            let mut entry = SendMessageBatchRequestEntry::builder()
                 .id(&messages[i].id)
-                .message_body(&messages[i].body)
-                .build()
-                .map_err(|e| PortError::backend(SERVICE, e))?;
+                .message_body(&messages[i].body);
+            // No delay leaves the parameter out, so the queue's own DelaySeconds (if one is
+            // ever set) still applies to ordinary messages.
+            if !messages[i].delay.is_zero() {
+                entry = entry.delay_seconds(delay_secs(messages[i].delay));
+            }
+            let entry = entry.build().map_err(|e| PortError::backend(SERVICE, e))?;
             entries.push(entry);
         }
         let out = self
@@ -269,7 +292,7 @@ impl Queue for SqsQueue {
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut group_bytes = 0;
         for (i, message) in messages.iter().enumerate() {
-            if let Some(reason) = refusal(&message.body) {
+            if let Some(reason) = refusal(message) {
                 failures.push(SendFailure {
                     id: message.id.clone(),
                     reason,
@@ -456,13 +479,24 @@ mod tests {
 
     #[test]
     fn refuses_what_sqs_refuses() {
-        assert!(refusal("ok é ✓ 𝄞").is_none());
-        assert!(refusal(&"x".repeat(MAX_MESSAGE_BYTES)).is_none());
-        let big = refusal(&"x".repeat(MAX_MESSAGE_BYTES + 1)).unwrap();
+        assert!(body_refusal("ok é ✓ 𝄞").is_none());
+        assert!(body_refusal(&"x".repeat(MAX_MESSAGE_BYTES)).is_none());
+        let big = body_refusal(&"x".repeat(MAX_MESSAGE_BYTES + 1)).unwrap();
         assert!(big.contains("262145 bytes"), "{big}");
-        assert!(refusal("a\u{0}b").unwrap().contains("U+0000"));
-        assert!(refusal("\u{FFFE}").is_some());
-        assert!(refusal("").is_some());
+        assert!(body_refusal("a\u{0}b").unwrap().contains("U+0000"));
+        assert!(body_refusal("\u{FFFE}").is_some());
+        assert!(body_refusal("").is_some());
+        let m = OutgoingMessage::new("m", "ok");
+        assert!(refusal(&m.clone().with_delay(MAX_DELAY)).is_none());
+        let late = refusal(&m.with_delay(MAX_DELAY + Duration::from_secs(1))).unwrap();
+        assert!(late.contains("901 s"), "{late}");
+    }
+
+    #[test]
+    fn delay_is_rounded_up() {
+        assert_eq!(delay_secs(Duration::ZERO), 0);
+        assert_eq!(delay_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(delay_secs(MAX_DELAY), 900);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, named_params, params};
 
 use super::db::{EmbeddedDb, SERVICE, db_err, limit, ms, ms_after};
-use crate::ports::queue::MAX_BATCH;
+use crate::ports::queue::{MAX_BATCH, MAX_DELAY};
 use crate::ports::{
     OutgoingMessage, PortError, PortResult, Queue, QueueDepth, ReceivedMessage, SendFailure,
 };
@@ -140,29 +140,30 @@ impl Queue for EmbeddedDb {
         }
         let mut failures = Vec::new();
         let mut accepted = Vec::new();
+        let now = self.now();
         for m in messages {
-            match refusal(&m.body) {
+            match refusal(m) {
                 Some(reason) => failures.push(SendFailure {
                     id: m.id.clone(),
                     reason,
                 }),
-                None => accepted.push(m.body.clone()),
+                None => accepted.push((m.body.clone(), ms_after(now, m.delay))),
             }
         }
         let queue = queue.to_string();
-        let now = ms(self.now());
+        let now = ms(now);
         self.write(move |tx| {
             queue_row(tx, &queue)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO messages (queue, message_id, body, sent_at_ms, visible_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(db_err)?;
-            for body in accepted {
+            for (body, visible_at) in accepted {
                 let id = uuid::Uuid::new_v4().to_string();
                 insert
-                    .execute(params![queue, id, body, now])
+                    .execute(params![queue, id, body, now, visible_at])
                     .map_err(db_err)?;
             }
             Ok(())
@@ -411,8 +412,16 @@ fn is_dead_letter_queue(conn: &rusqlite::Connection, name: &str) -> PortResult<b
     .map_err(db_err)
 }
 
-/// Why SQS would refuse this body, if it would.
-fn refusal(body: &str) -> Option<String> {
+/// Why SQS would refuse this message, if it would.
+fn refusal(message: &OutgoingMessage) -> Option<String> {
+    if message.delay > MAX_DELAY {
+        return Some(format!(
+            "delay of {} s is over SQS's {} s",
+            message.delay.as_secs(),
+            MAX_DELAY.as_secs()
+        ));
+    }
+    let body = &message.body;
     if body.is_empty() {
         return Some("message body is empty".to_string());
     }

@@ -25,10 +25,7 @@ async fn a_reopened_file_keeps_its_data() {
         db.declare_queue("stripe", 3, Duration::from_secs(30))
             .await
             .unwrap();
-        let msg = crate::ports::OutgoingMessage {
-            id: "1".to_string(),
-            body: "{\"v\":1}".to_string(),
-        };
+        let msg = crate::ports::OutgoingMessage::new("1", "{\"v\":1}");
         assert!(db.send_batch("stripe", &[msg]).await.unwrap().is_empty());
         db.put_cursor("fb:acc", "42").await.unwrap();
         db.complete("e1:c", Outcome::Synced, t0 + Span::days(1))

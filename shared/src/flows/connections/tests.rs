@@ -28,13 +28,13 @@ fn the_shipped_example_is_valid_and_covers_every_flow() {
 #[test]
 fn a_flow_this_build_does_not_run_is_refused_with_the_ones_it_runs() {
     let marketo = r#"
-[connection.h]
+[connection.m]
 source = { vendor = "freshbooks", account = "x", credentials = "fb" }
 target = { vendor = "marketo", credentials = "m", instance = "123-ABC-456" }
 "#;
     let e = err(marketo);
     assert!(
-        e.contains("connection `h`: target.vendor: there is no flow from freshbooks to marketo in this build"),
+        e.contains("connection `m`: target.vendor: there is no flow from freshbooks to marketo in this build"),
         "{e}"
     );
     for flow in FLOWS {

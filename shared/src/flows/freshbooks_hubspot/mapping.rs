@@ -95,7 +95,10 @@ pub(crate) fn company_domain(email: &str) -> Option<String> {
 fn website_domain(url: &str) -> Option<String> {
     let rest = url.trim();
     let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-    let host = rest.split(['/', '?', '#', ':']).next()?.to_ascii_lowercase();
+    let host = rest
+        .split(['/', '?', '#', ':'])
+        .next()?
+        .to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
     (host.contains('.') && !FREE_MAIL_DOMAINS.contains(&host.as_str())).then_some(host)
 }
@@ -229,10 +232,7 @@ pub(crate) fn client_company(account: &str, client: &Client, s: &Standing) -> Op
     standing_properties(&mut p, &client.id, s);
     let key = company_key(account, domain.as_deref(), CompanyOf::Client(&client.id));
     p.insert(FB_COMPANY_KEY.into(), key.clone());
-    Some(Company {
-        key,
-        properties: p,
-    })
+    Some(Company { key, properties: p })
 }
 
 /// A bill vendor as a company, marked as a FreshBooks vendor.

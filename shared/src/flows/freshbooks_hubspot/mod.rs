@@ -19,13 +19,21 @@
 //! The worker hands the flow a whole SQS batch per connection ([`crate::flows::FlowHandler::
 //! handle_connection_batch`]), and each phase writes it with HubSpot's batch endpoints.
 
+mod batch;
 mod handler;
+mod invoices;
 mod ledger;
+mod load;
 pub(crate) mod mapping;
 mod options;
+mod payments;
+mod people;
 pub mod portal;
 #[cfg(test)]
 mod tests;
 
 pub use handler::FreshbooksToHubspot;
+pub(crate) use handler::ENTITIES;
+#[cfg(test)]
+use handler::{INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
 pub use options::{Options, Tier};

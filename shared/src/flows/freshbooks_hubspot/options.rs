@@ -88,8 +88,9 @@ mod tests {
 
     #[test]
     fn every_option_is_read() {
-        let o = opts("sync_drafts = true\non_client_delete = \"archive\"\ntier = \"professional\"\n")
-            .unwrap();
+        let o =
+            opts("sync_drafts = true\non_client_delete = \"archive\"\ntier = \"professional\"\n")
+                .unwrap();
         assert!(o.sync_drafts);
         assert_eq!(o.on_client_delete, Retire::Archive);
         assert_eq!(o.tier.map(Tier::burst), Some(190));
@@ -98,7 +99,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_option() {
         let e = opts("tier = \"gold\"").unwrap_err();
-        assert!(e.contains("options.tier") && e.contains("professional"), "{e}");
+        assert!(
+            e.contains("options.tier") && e.contains("professional"),
+            "{e}"
+        );
         let e = opts("on_client_delete = \"purge\"").unwrap_err();
         assert!(e.contains("on_client_delete"), "{e}");
         let e = opts("sync_drafts = \"yes\"").unwrap_err();

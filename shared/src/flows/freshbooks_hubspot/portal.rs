@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::handler::{ENTITIES, INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
+use super::handler::{INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
 use super::mapping::{self, FB_INVOICE_ID};
 use crate::ports::{IdMap, IdMapping, PortResult};
 use crate::vendors::hubspot::models::{
@@ -18,11 +18,6 @@ const AVAILABLE: &str = "available";
 
 /// The key of the throwaway draft invoice the probe writes and archives.
 pub const PROBE_INVOICE_KEY: &str = "mlc-probe";
-
-/// The entities the flow syncs (what `backfill --only` accepts).
-pub fn entities() -> &'static [&'static str] {
-    ENTITIES
-}
 
 /// The property the flow's invoices are upserted by (`fb_invoice_id`).
 pub fn invoice_key_property() -> &'static str {

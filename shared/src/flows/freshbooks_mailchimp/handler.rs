@@ -39,11 +39,15 @@ use crate::vendors::freshbooks::models::{Client, Entity, Invoice, eastern_date};
 use crate::vendors::mailchimp::models::{Order, Product, Store as McStore};
 use crate::worker::{Handled, HandlerError};
 
+/// The FreshBooks entities the flow reads: its row in [`crate::flows::FLOWS`] (what is polled,
+/// backfilled and subscribed to) and the check of every event, from one list.
+pub(crate) const ENTITIES: &[&str] = &["client", "invoice", "payment"];
+
 /// What the flow takes from FreshBooks.
 const SOURCE: SourceSpec = SourceSpec {
     vendor: "FreshBooks",
     account: "account",
-    entities: &["client", "invoice", "payment"],
+    entities: ENTITIES,
 };
 
 /// The FreshBooks → Mailchimp flow, which the Mailchimp worker's
@@ -605,7 +609,7 @@ impl FlowHandler for FreshbooksToMailchimp {
             store_ensured: AtomicBool::new(false),
             today: eastern_date(self.parts.clock.now()),
         };
-        // `begin` skipped the entities outside SOURCE.entities, which are exactly Entity's.
+        // `begin` skipped the entities outside ENTITIES (each of them an `Entity`).
         let entity = Entity::parse(&event.entity).ok_or_else(|| {
             HandlerError::permanent(
                 "invalid_event",

@@ -15,6 +15,7 @@ mod handler;
 mod mapping;
 mod options;
 
+pub(crate) use handler::ENTITIES;
 pub use handler::{FreshbooksToMailchimp, store_id};
 pub use options::Options;
 

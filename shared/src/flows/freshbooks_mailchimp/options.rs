@@ -7,7 +7,6 @@ use serde::Deserialize;
 use crate::flows::mailchimp_member::MemberStatus;
 use crate::flows::options::{Retire, strict_bool};
 
-
 /// The options of one connection, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -39,6 +39,10 @@ use crate::worker::{Handled, HandlerError};
 /// after a delay, by which time the other writer is usually done.
 pub(crate) const MAX_ATTEMPTS: u32 = 4;
 
+/// The Mailchimp entities the flow reads: its row in [`crate::flows::FLOWS`] and the check of
+/// every event, from one list.
+pub(crate) const ENTITIES: &[&str] = &["member"];
+
 /// The Mailchimp → QuickBooks flow, which the QuickBooks worker's
 /// [`crate::flows::TargetDispatch`] dispatches to.
 pub(crate) struct MailchimpToQuickbooks {
@@ -75,7 +79,7 @@ impl FlowHandler for MailchimpToQuickbooks {
         connection: &Connection,
         event: &SyncEvent,
     ) -> Result<Handled, HandlerError> {
-        if event.entity != "member" {
+        if !ENTITIES.contains(&event.entity.as_str()) {
             return skipped(format!(
                 "Mailchimp `{}` events are not recorded in QuickBooks (only member events are)",
                 event.entity

@@ -11,7 +11,7 @@ mod handler;
 mod note;
 mod options;
 
-pub(crate) use handler::MailchimpToQuickbooks;
+pub(crate) use handler::{ENTITIES, MailchimpToQuickbooks};
 pub use options::Options;
 
 #[cfg(test)]

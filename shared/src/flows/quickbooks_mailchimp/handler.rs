@@ -32,11 +32,15 @@ use crate::ports::{Clock, IdMap, IdMapping};
 use crate::vendors::quickbooks::QuickbooksApi;
 use crate::worker::{Handled, HandlerError};
 
+/// The QuickBooks entities the flow reads: its row in [`crate::flows::FLOWS`] and the check of
+/// every event, from one list.
+pub(crate) const ENTITIES: &[&str] = &["customer"];
+
 /// What the flow takes from QuickBooks.
 const SOURCE: SourceSpec = SourceSpec {
     vendor: "QuickBooks",
     account: "company (realm)",
-    entities: &["customer"],
+    entities: ENTITIES,
 };
 
 /// The QuickBooks → Mailchimp flow, which the Mailchimp worker's

@@ -11,7 +11,7 @@ mod handler;
 mod mapping;
 mod options;
 
-pub(crate) use handler::QuickbooksToMailchimp;
+pub(crate) use handler::{ENTITIES, QuickbooksToMailchimp};
 pub use options::Options;
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ pub struct CallbackSpec<'a> {
     pub account: &'a str,
     /// The credential set that registers it.
     pub credentials: &'a str,
-    /// The FreshBooks event it subscribes to (`client`, `invoice`, `payment`).
+    /// The FreshBooks event it subscribes to: an entity's name (`client`, `bill_vendor`…),
+    /// which covers its create/update/delete (docs/vendors/freshbooks.md §1.5).
     pub event: &'a str,
     /// The webhook route that receives it; keys its callback record.
     pub route_id: &'a str,

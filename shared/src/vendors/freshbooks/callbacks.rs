@@ -13,10 +13,6 @@ use super::error::{self, FreshbooksError};
 use crate::vendors::http::read_capped;
 use crate::vendors::is_plain_id;
 
-/// The FreshBooks events a source subscribes to: each parent name covers create/update/delete
-/// (docs/vendors/freshbooks.md §1.5).
-pub const EVENTS: [&str; 3] = ["client", "invoice", "payment"];
-
 /// FreshBooks' production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.freshbooks.com";
 

@@ -386,7 +386,10 @@ impl FreshbooksApi for FreshbooksClient {
             "bill_vendors",
             id,
         ];
-        self.get_one(&segments, "bill_vendor", &[]).await
+        let record: Option<Value> = self.get_one(&segments, "bill_vendor", &[]).await?;
+        record
+            .map(|v| from_value(200, "bill_vendor", one_id(v, "vendorid")))
+            .transpose()
     }
 
     async fn changed_since(
@@ -514,6 +517,19 @@ fn record_id(record: &Value, entity: Entity) -> Option<String> {
         })
 }
 
+/// `record` with one id field: its `legacy` spelling dropped when `id` is there too. A model
+/// that takes either spelling (serde `alias`, as [`BillVendor`] does while FreshBooks' field
+/// names are UNCONFIRMED) refuses a record that carries both as a duplicate field — and
+/// FreshBooks' records carry both where known (clients' `id` and `userid`).
+fn one_id(mut record: Value, legacy: &str) -> Value {
+    if let Some(fields) = record.as_object_mut()
+        && fields.get("id").is_some_and(|id| !id.is_null())
+    {
+        fields.remove(legacy);
+    }
+    record
+}
+
 fn plain<'a>(what: &'static str, id: &'a str) -> Result<&'a str, FreshbooksError> {
     if is_plain_id(id) {
         Ok(id)
@@ -548,6 +564,22 @@ fn as_i64(v: &Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bill_vendor_reads_with_either_id_spelling_or_both() {
+        for record in [
+            json!({"id": 7, "vendorid": 7, "vendor_name": "Mill"}),
+            json!({"vendorid": 7, "vendor_name": "Mill"}),
+            json!({"id": "7", "vendor_name": "Mill"}),
+        ] {
+            let v: BillVendor = from_value(200, "bill_vendor", one_id(record.clone(), "vendorid"))
+                .unwrap_or_else(|e| panic!("{record}: {e}"));
+            assert_eq!(
+                (v.id.as_str(), v.vendor_name.as_deref()),
+                ("7", Some("Mill"))
+            );
+        }
+    }
 
     #[test]
     fn not_found_in_every_shape() {

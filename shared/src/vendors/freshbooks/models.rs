@@ -5,6 +5,8 @@
 //! is a decimal string on the wire and [`Decimal`] here (never a float). Timestamps such as
 //! `updated` are US/Eastern without a zone; [`eastern_to_utc`] converts them.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::US::Eastern;
 use rust_decimal::Decimal;
@@ -227,7 +229,8 @@ pub struct BillVendor {
 }
 
 impl BillVendor {
-    pub(crate) fn is_deleted(&self) -> bool {
+    /// Deleted in FreshBooks (`vis_state` 1); an archived vendor is not deleted.
+    pub fn is_deleted(&self) -> bool {
         self.vis_state == VIS_DELETED
     }
 }
@@ -242,15 +245,32 @@ pub enum Entity {
     Invoice,
     /// A payment: it changes its invoice's paid state.
     Payment,
-    /// A bill vendor: a HubSpot company. Read only by flows that list it among their
-    /// entities (it is not in [`Entity::ALL`], which the Mailchimp flow polls and backfills).
+    /// A bill vendor: a HubSpot company. Polled, backfilled and subscribed to only for an
+    /// account some connection of which runs a flow that lists it among its source entities
+    /// (the Mailchimp flow does not).
     #[serde(rename = "bill_vendor")]
     BillVendor,
 }
 
 impl Entity {
-    /// Every entity, in the order polls and backfills go through them.
-    pub const ALL: [Entity; 3] = [Entity::Client, Entity::Invoice, Entity::Payment];
+    /// Every entity, in the order polls and backfills go through them. Which of them an
+    /// account's poll lists is up to its connections' flows ([`Entity::among`]).
+    pub const ALL: [Entity; 4] = [
+        Entity::Client,
+        Entity::Invoice,
+        Entity::Payment,
+        Entity::BillVendor,
+    ];
+
+    /// The entities named in `names` (flows' source entities), in [`Entity::ALL`]'s order.
+    /// Names of no FreshBooks entity are left out: a FreshBooks-sourced flow naming one is
+    /// caught by the flow table's tests, not at run time.
+    pub fn among(names: &BTreeSet<&str>) -> Vec<Entity> {
+        Entity::ALL
+            .into_iter()
+            .filter(|e| names.contains(e.as_str()))
+            .collect()
+    }
 
     /// The name events and record keys use.
     pub fn as_str(self) -> &'static str {
@@ -263,10 +283,7 @@ impl Entity {
     }
 
     pub(crate) fn parse(s: &str) -> Option<Entity> {
-        Entity::ALL
-            .into_iter()
-            .chain([Entity::BillVendor])
-            .find(|e| e.as_str() == s)
+        Entity::ALL.into_iter().find(|e| e.as_str() == s)
     }
 }
 

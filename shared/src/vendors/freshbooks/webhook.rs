@@ -537,6 +537,39 @@ mod tests {
     }
 
     #[test]
+    fn bill_vendor_deliveries_are_bill_vendor_events() {
+        use crate::vendors::freshbooks::models::Entity;
+        // docs/vendors/freshbooks.md §1.5: the parent name and its create/update/delete.
+        for (name, op) in [
+            ("bill_vendor.create", "create"),
+            ("bill_vendor.update", "update"),
+            ("bill_vendor.delete", "delete"),
+            ("bill_vendor", "update"),
+        ] {
+            let body = format!("name={name}&object_id=3301&account_id=6BApk&business_id=6543");
+            let f = form(body.as_bytes());
+            // Signed like any delivery: over the rendered form, not the raw body (§1.4).
+            let header = sign(&verifier(), &f);
+            assert!(verify(&verifier(), &f, &header), "{name}");
+            let Ok(Delivery::Event(e)) = classify(&f) else {
+                panic!("{name} is an event")
+            };
+            let se = e.to_source_event(Utc::now());
+            assert_eq!(
+                (
+                    se.entity.as_str(),
+                    se.entity_id.as_str(),
+                    se.operation.as_str()
+                ),
+                ("bill_vendor", "3301", op),
+                "{name}"
+            );
+            // The name workers and polls know the entity by: one spelling end to end.
+            assert_eq!(Entity::parse(&se.entity), Some(Entity::BillVendor));
+        }
+    }
+
+    #[test]
     fn handshakes_expose_the_verifier_as_a_secret() {
         let f = form(b"name=callback.verify&object_id=2001&verifier=sEcReTcOdE&account_id=6BApk");
         let Ok(Delivery::Handshake(h)) = classify(&f) else {

@@ -94,6 +94,13 @@ pub trait HubspotApi: Send + Sync {
     /// `GET /account-info/v3/details`: the portal behind the token and its time zone.
     async fn account(&self) -> Result<AccountDetails, HubspotError>;
 
+    /// Sets the portal's burst limit (calls per rolling 10 s for the app, from its tier, §4.1)
+    /// when the connection names the tier; later `X-HubSpot-RateLimit-Max` answers still
+    /// correct it. Makes no call.
+    fn set_burst(&self, per_ten_seconds: u32) {
+        let _ = per_ten_seconds;
+    }
+
     /// The token's portal and scopes: `POST /oauth/v2/private-apps/get/access-token-info` for
     /// a private-app token or service key, `GET /oauth/v1/access-tokens/{token}` for an OAuth
     /// access token.

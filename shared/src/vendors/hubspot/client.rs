@@ -616,6 +616,10 @@ fn side(item: &Value, name: &str) -> Option<String> {
 
 #[async_trait]
 impl HubspotApi for HubspotClient {
+    fn set_burst(&self, per_ten_seconds: u32) {
+        self.limiter.set_burst(per_ten_seconds);
+    }
+
     async fn upsert(
         &self,
         object: ObjectType,

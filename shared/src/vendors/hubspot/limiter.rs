@@ -182,6 +182,15 @@ impl PortalLimiter {
         Ok(())
     }
 
+    /// Sets the burst limit (per [`BURST_WINDOW`]) from the portal's tier, unless it is that
+    /// already.
+    pub(crate) fn set_burst(&self, total: u32) {
+        let mut burst = lock(&self.burst);
+        if burst.total != total || burst.interval != BURST_WINDOW {
+            *burst = Self::burst_for(total, BURST_WINDOW, self.max_concurrency);
+        }
+    }
+
     /// Learns the burst limit from a response's `X-HubSpot-RateLimit-Max` and
     /// `-Interval-Milliseconds` (either alone updates its half). A changed limit replaces the
     /// limiter: its state restarts, at worst one extra burst, which HubSpot answers with a

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    ClientSpec, Control, Fault, InvoicePatch, InvoiceSpec, PaymentSpec, SandboxError, Webhooks,
+    BillVendorSpec, ClientSpec, Control, Fault, InvoicePatch, InvoiceSpec, PaymentSpec,
+    SandboxError, Webhooks,
 };
 
 pub(super) fn router(control: Control) -> Router {
@@ -57,6 +58,14 @@ pub(super) fn router(control: Control) -> Router {
         .route(
             "/_sandbox/accounts/{account}/payments/{id}",
             delete(delete_payment),
+        )
+        .route(
+            "/_sandbox/accounts/{account}/bill_vendors",
+            post(create_bill_vendor),
+        )
+        .route(
+            "/_sandbox/accounts/{account}/bill_vendors/{id}",
+            delete(delete_bill_vendor).patch(update_bill_vendor),
         )
         .with_state(control)
 }
@@ -272,5 +281,34 @@ async fn delete_payment(
     Query(h): Query<Hooks>,
 ) -> Reply {
     c.delete_payment(&account, &id, h.webhooks).await?;
+    ok(json!({"id": id}))
+}
+
+async fn create_bill_vendor(
+    State(c): State<Control>,
+    Path(account): Path<String>,
+    Query(h): Query<Hooks>,
+    axum::Json(spec): axum::Json<BillVendorSpec>,
+) -> Reply {
+    ok(json!({"id": c.create_bill_vendor(&account, spec, h.webhooks).await?}))
+}
+
+async fn update_bill_vendor(
+    State(c): State<Control>,
+    Path((account, id)): Path<(String, String)>,
+    Query(h): Query<Hooks>,
+    axum::Json(patch): axum::Json<BillVendorSpec>,
+) -> Reply {
+    c.update_bill_vendor(&account, &id, patch, h.webhooks)
+        .await?;
+    ok(json!({"id": id}))
+}
+
+async fn delete_bill_vendor(
+    State(c): State<Control>,
+    Path((account, id)): Path<(String, String)>,
+    Query(h): Query<Hooks>,
+) -> Reply {
+    c.delete_bill_vendor(&account, &id, h.webhooks).await?;
     ok(json!({"id": id}))
 }

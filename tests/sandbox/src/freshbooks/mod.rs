@@ -28,7 +28,9 @@
 //!   (`include[]=lines`), `…/payments/payments[/{id}]`: `page`, `per_page` (≤ 100),
 //!   `search[updated_min|updated_max]` (US/Eastern `YYYY-MM-DD`), `search[vis_state]` (lists
 //!   return active + archived by default), `search[customerid]`, `search[invoiceid]`,
-//!   `search[clientid]`, `search[email]`. Not found → 404 `{"response":{"errors":[{"errno":1012,…}]}}`
+//!   `search[clientid]`, `search[email]`; `…/bill_vendors/bill_vendors[/{id}]` likewise
+//!   (result key `bill_vendor`, list key `bill_vendors`; fields as in FreshBooks' Python SDK,
+//!   UNCONFIRMED: [`BillVendorSpec`]). Not found → 404 `{"response":{"errors":[{"errno":1012,…}]}}`
 //!   — or the same body with HTTP 200 under [`Control::set_errors_with_200`]. `updated` (and
 //!   invoices' `created_at`) is US/Eastern, zone-less, from the sandbox clock; a client's
 //!   `signup_date` is UTC in the same format and a callback's `updated_at` ISO 8601 with `Z`, as
@@ -50,7 +52,7 @@
 //! (`name=<resource>.<action>&object_id=…&account_id=…&business_id=…&identity_id=…&user_id=…`,
 //! header `X-FreshBooks-Hmac-SHA256`) to every verified callback of the account whose event
 //! matches (`invoice` matches `invoice.create`), and return once they have been answered.
-//! Payments also cause `invoice.update`. [`Webhooks::Suppress`] skips the deliveries (a webhook
+//! Payments also cause `invoice.update`; bill vendors cause `bill_vendor.create|update|delete`. [`Webhooks::Suppress`] skips the deliveries (a webhook
 //! that never arrives).
 //!
 //! # Control API
@@ -74,6 +76,8 @@
 //! | `POST /_sandbox/accounts/{a}/invoices/{id}/mark_paid` → `{"id"}` (payment) | [`Control::mark_invoice_paid`] |
 //! | `POST /_sandbox/accounts/{a}/payments` [`PaymentSpec`] → `{"id"}` | [`Control::create_payment`] |
 //! | `DELETE /_sandbox/accounts/{a}/payments/{id}` | [`Control::delete_payment`] |
+//! | `POST /_sandbox/accounts/{a}/bill_vendors` [`BillVendorSpec`] → `{"id"}` | [`Control::create_bill_vendor`] |
+//! | `PATCH`/`DELETE /_sandbox/accounts/{a}/bill_vendors/{id}` [`BillVendorSpec`] | [`Control::update_bill_vendor`], [`Control::delete_bill_vendor`] |
 //! | `GET /_sandbox/accounts/{a}/callbacks` → [`CallbackState`]s | [`Control::callbacks`] |
 //! | `POST /_sandbox/faults` [`Fault`]; `DELETE /_sandbox/faults` | [`Control::inject`], [`Control::clear_faults`] |
 //! | `POST /_sandbox/errors_with_200` `{"enabled"}` | [`Control::set_errors_with_200`] |
@@ -105,7 +109,8 @@ pub use crate::{SandboxError, Webhooks};
 pub use delivery::DeliveryRecord;
 pub use faults::{Fault, FaultAction};
 pub use state::{
-    BusinessInfo, ClientSpec, InvoicePatch, InvoiceSpec, LineSpec, PaymentSpec, TokenPair,
+    BillVendorSpec, BusinessInfo, ClientSpec, InvoicePatch, InvoiceSpec, LineSpec, PaymentSpec,
+    TokenPair,
 };
 
 use crate::lock;
@@ -501,6 +506,47 @@ impl Control {
         let id = parse_id(id)?;
         self.mutate(webhooks, |s, now| {
             with_unit(s.delete_payment(account, id, now))
+        })
+        .await
+    }
+
+    /// A new bill vendor (callbacks `bill_vendor.create`); returns its id.
+    pub async fn create_bill_vendor(
+        &self,
+        account: &str,
+        spec: BillVendorSpec,
+        webhooks: Webhooks,
+    ) -> Result<String, SandboxError> {
+        self.mutate(webhooks, |s, now| s.create_bill_vendor(account, spec, now))
+            .await
+            .map(|id| id.to_string())
+    }
+
+    /// Changes the given fields (absent ones stay); callbacks `bill_vendor.update`.
+    pub async fn update_bill_vendor(
+        &self,
+        account: &str,
+        id: &str,
+        patch: BillVendorSpec,
+        webhooks: Webhooks,
+    ) -> Result<(), SandboxError> {
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.update_bill_vendor(account, id, patch, now))
+        })
+        .await
+    }
+
+    /// `vis_state = 1`; callbacks `bill_vendor.delete`.
+    pub async fn delete_bill_vendor(
+        &self,
+        account: &str,
+        id: &str,
+        webhooks: Webhooks,
+    ) -> Result<(), SandboxError> {
+        let id = parse_id(id)?;
+        self.mutate(webhooks, |s, now| {
+            with_unit(s.delete_bill_vendor(account, id, now))
         })
         .await
     }

@@ -1,5 +1,5 @@
-//! The sandbox's data: users, businesses, tokens, clients, invoices, payments, callbacks; the
-//! mutations the control API makes; and the JSON the vendor routes render.
+//! The sandbox's data: users, businesses, tokens, clients, invoices, payments, bill vendors,
+//! callbacks; the mutations the control API makes; and the JSON the vendor routes render.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -126,6 +126,63 @@ pub struct PaymentSpec {
     pub transactionid: Option<String>,
 }
 
+/// Declares [`BillVendorSpec`] from one list of its text fields, so creating, patching and
+/// rendering cannot drift apart when a field is added.
+macro_rules! bill_vendor_spec {
+    ($($field:ident),* $(,)?) => {
+        /// A bill vendor's fields, named as FreshBooks' Python SDK names them (UNCONFIRMED,
+        /// docs/vendors/freshbooks.md §3.7). For a new vendor, absent fields are blank (the
+        /// currency USD); for an update, absent fields stay.
+        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        pub struct BillVendorSpec {
+            $(
+                #[serde(default)]
+                pub $field: Option<String>,
+            )*
+        }
+
+        impl BillVendorSpec {
+            /// Takes every field `patch` gives.
+            fn apply(&mut self, patch: BillVendorSpec) {
+                $(
+                    if patch.$field.is_some() {
+                        self.$field = patch.$field;
+                    }
+                )*
+            }
+
+            /// The fields with their API names, blank when unset.
+            fn render_into(&self, v: &mut Value) {
+                $( v[stringify!($field)] = json!(self.$field.clone().unwrap_or_default()); )*
+            }
+        }
+    };
+}
+
+bill_vendor_spec!(
+    vendor_name,
+    primary_contact_first_name,
+    primary_contact_last_name,
+    primary_contact_email,
+    phone,
+    website,
+    street,
+    street2,
+    city,
+    province,
+    postal_code,
+    country,
+    currency_code,
+);
+
+#[derive(Debug, Clone)]
+pub(super) struct BillVendorRec {
+    pub id: i64,
+    pub spec: BillVendorSpec,
+    pub vis_state: i64,
+    pub updated: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct ClientRec {
     pub id: i64,
@@ -225,6 +282,7 @@ pub(super) struct Books {
     pub clients: BTreeMap<i64, ClientRec>,
     pub invoices: BTreeMap<i64, InvoiceRec>,
     pub payments: BTreeMap<i64, PaymentRec>,
+    pub bill_vendors: BTreeMap<i64, BillVendorRec>,
     pub callbacks: BTreeMap<i64, CallbackRec>,
 }
 
@@ -684,6 +742,50 @@ impl State {
         ])
     }
 
+    pub(super) fn create_bill_vendor(
+        &mut self,
+        account: &str,
+        spec: BillVendorSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Vec<Change>), SandboxError> {
+        let id = self.id();
+        self.books_mut(account)?.bill_vendors.insert(
+            id,
+            BillVendorRec {
+                id,
+                spec,
+                vis_state: ACTIVE,
+                updated: now,
+            },
+        );
+        Ok((id, vec![change(account, "bill_vendor.create", id)]))
+    }
+
+    pub(super) fn update_bill_vendor(
+        &mut self,
+        account: &str,
+        id: i64,
+        patch: BillVendorSpec,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, SandboxError> {
+        let vendor = bill_vendor_mut(self.books_mut(account)?, id)?;
+        vendor.spec.apply(patch);
+        vendor.updated = now;
+        Ok(vec![change(account, "bill_vendor.update", id)])
+    }
+
+    pub(super) fn delete_bill_vendor(
+        &mut self,
+        account: &str,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, SandboxError> {
+        let vendor = bill_vendor_mut(self.books_mut(account)?, id)?;
+        vendor.vis_state = DELETED;
+        vendor.updated = now;
+        Ok(vec![change(account, "bill_vendor.delete", id)])
+    }
+
     // ---- rendering (the vendor API) ----
 
     /// A client with every field of the SDK fixture (get_client_response.json): the ones the
@@ -797,6 +899,20 @@ impl State {
         })
     }
 
+    /// A bill vendor with the fields [`BillVendorSpec`] names, both id spellings (`id` and the
+    /// legacy `vendorid`, as clients carry `id` and `userid`), `vis_state` and `updated`.
+    pub(super) fn render_bill_vendor(b: &BillVendorRec) -> Value {
+        let mut v = json!({
+            "id": b.id, "vendorid": b.id, "vis_state": b.vis_state, "updated": eastern(b.updated),
+        });
+        b.spec.render_into(&mut v);
+        if b.spec.currency_code.is_none() {
+            // As a new client's: the sandbox's businesses all bill in USD.
+            v["currency_code"] = json!("USD");
+        }
+        v
+    }
+
     pub(super) fn render_callback(c: &CallbackRec) -> Value {
         json!({
             "callbackid": c.id, "id": c.id, "event": c.event, "uri": c.uri,
@@ -825,6 +941,13 @@ fn client_mut(books: &mut Books, id: i64) -> Result<&mut ClientRec, SandboxError
         .clients
         .get_mut(&id)
         .ok_or_else(|| SandboxError::NotFound(format!("client {id}")))
+}
+
+fn bill_vendor_mut(books: &mut Books, id: i64) -> Result<&mut BillVendorRec, SandboxError> {
+    books
+        .bill_vendors
+        .get_mut(&id)
+        .ok_or_else(|| SandboxError::NotFound(format!("bill vendor {id}")))
 }
 
 fn invoice_mut(books: &mut Books, id: i64) -> Result<&mut InvoiceRec, SandboxError> {

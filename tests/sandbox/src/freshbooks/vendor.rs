@@ -54,6 +54,14 @@ pub(super) fn router(inner: Shared) -> Router {
             "/accounting/account/{account}/payments/payments/{id}",
             get(get_payment),
         )
+        .route(
+            "/accounting/account/{account}/bill_vendors/bill_vendors",
+            get(list_bill_vendors),
+        )
+        .route(
+            "/accounting/account/{account}/bill_vendors/bill_vendors/{id}",
+            get(get_bill_vendor),
+        )
         .route(events, post(register_callback).get(list_callbacks))
         .route(
             &format!("{events}/{{id}}"),
@@ -80,6 +88,8 @@ fn route_class(path: &str) -> &'static str {
         "invoices"
     } else if path.contains("/payments/payments") {
         "payments"
+    } else if path.contains("/bill_vendors/bill_vendors") {
+        "bill_vendors"
     } else {
         "other"
     }
@@ -841,6 +851,48 @@ async fn get_payment(
             json!({"response": {"result": {"payment": Db::render_payment(p)}}}),
         ),
         None => not_found(&inner, "payment", "logid", &id),
+    }
+}
+
+async fn list_bill_vendors(
+    State(inner): State<Shared>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let q = list_query(&params);
+    let state = inner.state();
+    let Some(books) = state.books.get(&account) else {
+        return not_found(&inner, "account", "accountid", &account);
+    };
+    q.list(
+        "bill_vendors",
+        books.bill_vendors.values(),
+        |b| (b.vis_state, b.updated, vec![]),
+        Db::render_bill_vendor,
+    )
+}
+
+/// `GET …/bill_vendors/bill_vendors/{id}`: deleted ones too (`vis_state` 1), as for clients.
+async fn get_bill_vendor(
+    State(inner): State<Shared>,
+    Path((account, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    guard!(authorize(&inner, &headers, &account, Family::Accounting));
+    let state = inner.state();
+    let found = state
+        .books
+        .get(&account)
+        .zip(id.parse::<i64>().ok())
+        .and_then(|(b, id)| b.bill_vendors.get(&id));
+    match found {
+        Some(b) => json_response(
+            StatusCode::OK,
+            json!({"response": {"result": {"bill_vendor": Db::render_bill_vendor(b)}}}),
+        ),
+        None => not_found(&inner, "bill_vendor", "vendorid", &id),
     }
 }
 

@@ -73,7 +73,7 @@
 //!   batch, rules (invoice status, currency, payments' required fields, negative price); for
 //!   property values `Property values were not valid: [<json>]` with `errors:[{"message","code":
 //!   "PROPERTY_DOESNT_EXIST"|"READ_ONLY_VALUE"|"INVALID_OPTION"|"INVALID_DECIMAL"|
-//!   "INVALID_BOOLEAN"|"INVALID_DATE"|"INVALID_DATETIME","context":{"propertyName":[name]}}]` (codes beyond the first UNCONFIRMED).
+//!   "INVALID_BOOLEAN"|"INVALID_DATE"|"INVALID_DATETIME"|"INVALID_EMAIL","context":{"propertyName":[name]}}]` (codes beyond the first UNCONFIRMED).
 //! - 404 `OBJECT_NOT_FOUND`; 409 `CONFLICT` (`Contact already exists. Existing ID: 123`; other
 //!   unique values: `A company with the value 'x' for the unique property 'p' already exists.
 //!   Existing ID: 123`, wording UNCONFIRMED); 409 `OBJECT_ALREADY_EXISTS` (`Property named 'x'
@@ -94,7 +94,8 @@
 //! # Rules
 //! - Property values are strings; non-strings are accepted (stringified) but recorded as
 //!   violations; `""` clears. Unknown and read-only properties → 400.
-//! - Contacts: `email` is unique, case-insensitive, stored lower-cased. `hasUniqueValue`
+//! - Contacts: `email` is unique, case-insensitive, stored lower-cased; an implausible one
+//!   (no `@`, no dotted domain, spaces) → 400 `INVALID_EMAIL` (rule and code UNCONFIRMED). `hasUniqueValue`
 //!   properties are unique too (exact match); at most 10 custom ones per type.
 //! - Upserts: `idProperty` per input, `email` (contacts), `hs_object_id` or a `hasUniqueValue`
 //!   property; else 400.
@@ -495,6 +496,13 @@ impl Control {
             .issue_private_app_token(portal.portal_id, ALL_SCOPES)
             .unwrap_or_default();
         SandboxPortal { portal, token }
+    }
+
+    /// The credential-set JSON (secret `credentials/<name>`) for a token: HubSpot's spec takes
+    /// one key, `access_token` (a private-app token, service key or OAuth access token). Point
+    /// the client's API base at [`HubspotSandbox::base_url`].
+    pub fn credentials_json(&self, token: &str) -> String {
+        serde_json::json!({ "access_token": token }).to_string()
     }
 
     /// A portal's settings.

@@ -191,6 +191,15 @@ pub(crate) fn write_one(
             Ok((id, None))
         }
         Target::Update { id_property, id } => {
+            if let Some(p) = id_property
+                && !portal.is_unique_property(t, p)
+            {
+                problems.push(format!("idProperty {p} is not a unique property"));
+                return Err(HsError::validation(format!(
+                    "{p} is not a unique property of {}",
+                    t.path()
+                )));
+            }
             let Some(found) = portal.resolve(t, id_property, id) else {
                 return Err(not_found(t, id));
             };

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub(crate) use super::assoc_types::{AssocDef, assoc_defs, def_by_id, default_def};
-use super::errors::{HsError, timestamp};
+use super::errors::{HsError, PropertyProblem, timestamp};
 use super::properties::{self, Property, PropertyGroup};
 use crate::SandboxError;
 
@@ -446,7 +446,18 @@ impl Portal {
                     }
                 }
             }
-            ObjectType::Contacts | ObjectType::Companies => {}
+            ObjectType::Contacts => {
+                if let Some(email) = props.get("email").filter(|e| !e.is_empty())
+                    && !plausible_email(email)
+                {
+                    return Err(HsError::invalid_properties(vec![PropertyProblem {
+                        name: "email".into(),
+                        code: "INVALID_EMAIL",
+                        message: format!("Email address {email} is invalid"),
+                    }]));
+                }
+            }
+            ObjectType::Companies => {}
         }
         Ok(())
     }
@@ -743,6 +754,20 @@ fn normalise(t: ObjectType, props: &mut BTreeMap<String, String>) {
     {
         *email = email.trim().to_lowercase();
     }
+}
+
+/// What HubSpot accepts as an email (roughly: one `@`, a dotted domain, no spaces; its exact
+/// rule is UNCONFIRMED).
+fn plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
 }
 
 /// 404 for an unknown object (`id` as the caller sent it).

@@ -6,10 +6,7 @@ use crate::adapters::embedded::test_support::test_db;
 const VIS: Duration = Duration::from_secs(30);
 
 fn msg(id: &str, body: &str) -> OutgoingMessage {
-    OutgoingMessage {
-        id: id.to_string(),
-        body: body.to_string(),
-    }
+    OutgoingMessage::new(id, body)
 }
 
 async fn declared(max_receives: u32) -> (EmbeddedDb, std::sync::Arc<crate::ports::ManualClock>) {

@@ -308,11 +308,15 @@ target = { vendor = "mailchimp", credentials = "mc", list_id = "l2" }
                 .collect()
         };
         let three = vec!["client", "invoice", "payment"];
-        // Today's flows: exactly today's callbacks (this build has no FreshBooks → HubSpot).
+        // This build's flows: FreshBooks → HubSpot reads bill vendors, so account A (and only
+        // A) subscribes to them.
         assert_eq!(
             events(sources_of(&set)),
             [
-                ("A".to_string(), three.clone()),
+                (
+                    "A".to_string(),
+                    vec!["client", "invoice", "payment", "bill_vendor"]
+                ),
                 ("B".to_string(), three.clone())
             ]
         );

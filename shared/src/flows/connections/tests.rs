@@ -50,7 +50,8 @@ fn fans_out_by_source_account() {
         account: "6BApk".into(),
     };
     let names: Vec<_> = set.for_source(&fb).map(|(n, _)| n).collect();
-    assert_eq!(names, ["acme-books-to-mailchimp"]);
+    // The example's FreshBooks account feeds both its Mailchimp and its HubSpot connection.
+    assert_eq!(names, ["acme-books-to-hubspot", "acme-books-to-mailchimp"]);
     let other = SourceRef {
         vendor: Vendor::Freshbooks,
         account: "nope".into(),

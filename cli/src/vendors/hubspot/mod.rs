@@ -172,6 +172,7 @@ async fn ping(
         .map(|t| t.portal_id)
         .filter(|p| p.trim().parse::<u64>().ok() != Some(info.hub_id))
         .collect();
+    others.sort_unstable();
     others.dedup();
     if !others.is_empty() {
         return (
@@ -214,11 +215,14 @@ async fn ping(
             flags.payments |= off.payments;
         }
     }
-    let names = wanted.used_by.join(", ");
+    let names = match wanted.used_by.as_slice() {
+        [one] => one.clone(),
+        _ => "<connection>".to_string(),
+    };
     parts.push(match portal::probe_invoice_writes(&*hs, &currency).await {
         InvoiceProbe::Available if flags.invoices => format!(
             "invoice writes work now (probe), but the connection skips them: run \
-             `ml-connector backfill <{names}> --only invoices`"
+             `ml-connector backfill {names} --only invoices`"
         ),
         InvoiceProbe::Available => "invoice writes work (probe)".into(),
         InvoiceProbe::Unavailable(e) => format!(

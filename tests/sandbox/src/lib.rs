@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use freshbooks::{FreshbooksSandbox, FreshbooksSandboxOptions, SandboxAccount};
+use hubspot::{HubspotSandbox, HubspotSandboxOptions, SandboxPortal};
 use mailchimp::{DEFAULT_LIST_ID, MailchimpSandbox, MailchimpSandboxOptions};
 use quickbooks::{QuickbooksSandbox, QuickbooksSandboxOptions, SandboxCompany};
 
@@ -62,12 +63,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The sandboxes with what a local run needs in them: one FreshBooks account (a user, a
-/// business, a token pair), one QuickBooks company (a realm and a token pair) and one Mailchimp
-/// audience ([`DEFAULT_LIST_ID`]). `ml-connector demo` and `ml-connector dev --sandbox` share it.
+/// business, a token pair), one QuickBooks company (a realm and a token pair), one Mailchimp
+/// audience ([`DEFAULT_LIST_ID`]) and one HubSpot portal (a private-app token with every
+/// scope). `ml-connector demo` and `ml-connector dev --sandbox` share it.
 pub struct Sandboxes {
     pub freshbooks: FreshbooksSandbox,
     pub mailchimp: MailchimpSandbox,
     pub quickbooks: QuickbooksSandbox,
+    pub hubspot: HubspotSandbox,
+    /// The HubSpot portal and its token.
+    pub portal: SandboxPortal,
     /// The FreshBooks account the credential set opens.
     pub account: SandboxAccount,
     /// The Mailchimp audience id.
@@ -99,10 +104,14 @@ impl Sandboxes {
         })
         .await;
         let company = quickbooks.setup_company("Acme Books");
+        let hubspot = HubspotSandbox::start(HubspotSandboxOptions::default()).await;
+        let portal = hubspot.setup_portal();
         Ok(Self {
             freshbooks,
             mailchimp,
             quickbooks,
+            hubspot,
+            portal,
             account,
             list_id: DEFAULT_LIST_ID.to_string(),
             company,
@@ -133,6 +142,22 @@ impl Sandboxes {
     /// The Mailchimp credential-set JSON (secret `credentials/<name>`).
     pub fn mailchimp_credentials_json(&self) -> String {
         self.mailchimp.credentials_json()
+    }
+
+    /// The HubSpot portal id (`target.portal_id` of a HubSpot connection).
+    pub fn portal_id(&self) -> String {
+        self.portal.portal.portal_id.to_string()
+    }
+
+    /// The HubSpot credential-set JSON (secret `credentials/<name>`): the portal's private-app
+    /// token; point `HUBSPOT_API_BASE` at `hubspot.base_url()`.
+    pub fn hubspot_credentials_json(&self) -> String {
+        serde_json::json!({
+            "kind": "private_app",
+            "access_token": self.portal.token,
+            "portal_id": self.portal.portal.portal_id,
+        })
+        .to_string()
     }
 
     /// Where to inspect and drive each sandbox by hand (`/_sandbox/…` control routes).
@@ -177,6 +202,18 @@ impl Sandboxes {
             (
                 "Mailchimp requests",
                 format!("{}/_sandbox/requests", self.mailchimp.root_url()),
+            ),
+            (
+                "HubSpot portal",
+                format!(
+                    "{}/_sandbox/portals/{}",
+                    self.hubspot.base_url(),
+                    self.portal_id()
+                ),
+            ),
+            (
+                "HubSpot call counts",
+                format!("{}/_sandbox/stats", self.hubspot.base_url()),
             ),
         ]
     }

@@ -134,8 +134,13 @@ pub(super) async fn write_invoices(
             .iter()
             .map(|l| mapping::line_item(cx.account, &inv.id, l))
             .collect();
-        let status = mapping::invoice_status(inv);
         let contact = people.contacts.get(&inv.customerid);
+        let status = match mapping::invoice_status(inv) {
+            // HubSpot opens an invoice only with a contact (§3.6): a client without an email
+            // has none, so its invoice stays a draft there.
+            mapping::STATUS_OPEN if contact.is_none() => mapping::STATUS_DRAFT,
+            status => status,
+        };
         let company = people.companies.get(&inv.customerid);
         let hash = fingerprint(&json!({
             "invoice": properties, "lines": lines, "contact": contact, "company": company

@@ -405,6 +405,21 @@ async fn an_invoice_goes_out_with_its_lines_and_opens_then_voids() {
 }
 
 #[tokio::test]
+async fn an_invoice_of_a_client_without_email_stays_a_draft() {
+    let w = World::new("").await;
+    w.put_client(client("7", None, Some("Acme Ltd")));
+    w.put_invoice(invoice("70", "7"));
+    let answer = w.one("invoice", "70").await;
+    assert!(synced(&answer), "{answer:?}");
+    // Created as a draft (HubSpot's default) and never opened.
+    assert_ne!(
+        w.only(ObjectType::Invoices).property("hs_invoice_status"),
+        Some("open")
+    );
+    assert!(w.contacts().is_empty());
+}
+
+#[tokio::test]
 async fn drafts_wait_for_sync_drafts() {
     let w = World::new("").await;
     w.put_client(client("7", Some("jane@acme.com"), None));

@@ -32,8 +32,8 @@ pub mod portal;
 #[cfg(test)]
 mod tests;
 
-pub use handler::FreshbooksToHubspot;
 pub(crate) use handler::ENTITIES;
+pub use handler::FreshbooksToHubspot;
 #[cfg(test)]
 use handler::{INVOICES_FLAG, PAYMENTS_FLAG, UNAVAILABLE};
 pub use options::{Options, Tier};

@@ -98,7 +98,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Apply(args) => match onboarding::apply::run(args).await? {
             true => Ok(()),
-            false => bail!("applied, but not every webhook is registered and verified (see above)"),
+            false => bail!(
+                "applied, but not everything the vendors need is set up: webhooks registered \
+                 and verified, HubSpot properties and the invoice probe (see above)"
+            ),
         },
         Command::Connections(ConnectionsCommand::Check { file }) => {
             let set = ConnectionSet::load(&file)?;

@@ -460,3 +460,67 @@ async fn apply_creates_the_properties_once_probes_invoices_and_backfill_only_inv
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("client, invoice, payment"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_never_changes_an_existing_property_and_says_what_its_difference_breaks() {
+    let hs = HubspotSandbox::start(HubspotSandboxOptions::default()).await;
+    let portal = hs.setup_portal();
+    let id = portal.portal.portal_id;
+    let base = hs.base_url();
+    // Someone made `fb_invoice_id` by hand, without unique values.
+    let made = reqwest::Client::new()
+        .post(format!("{base}/crm/v3/properties/invoices"))
+        .bearer_auth(&portal.token)
+        .json(&serde_json::json!({
+            "name": "fb_invoice_id", "label": "FB id", "type": "string",
+            "fieldType": "text", "groupName": "invoiceinformation",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "{}", made.text().await.unwrap());
+    let scratch = Scratch::new("hs-apply-differs");
+    let (fb, acct) = freshbooks(&scratch).await;
+    let out = connect(&scratch, &base, "hs", "private-app", None, &portal.token).await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    let file = connections_file(&scratch, &acct.account_id, id)
+        .display()
+        .to_string();
+    let (fb_base, db) = (fb.base_url(), scratch.db_arg());
+    let out = run(
+        &[
+            "apply",
+            &file,
+            "--yes",
+            "--hubspot-api",
+            &base,
+            "--freshbooks-api",
+            &fb_base,
+            "--db",
+            &db,
+        ],
+        "",
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("invoices property `fb_invoice_id` exists without unique values")
+            && stdout.contains("every invoices write fails")
+            && stdout.contains("invoice writes not probed"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("HubSpot properties"), "{stderr}");
+    // Left as it was; everything else created.
+    let key = hs
+        .properties(id, ObjectType::Invoices)
+        .into_iter()
+        .find(|p| p.name == "fb_invoice_id")
+        .unwrap();
+    assert!(!key.has_unique_value && key.label == "FB id");
+    assert!(
+        hs.properties(id, ObjectType::LineItems)
+            .iter()
+            .any(|p| p.name == "fb_line_key" && p.has_unique_value)
+    );
+}

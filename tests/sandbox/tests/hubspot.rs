@@ -769,6 +769,24 @@ async fn both_path_forms_serve_the_same_objects() {
         )
         .await;
     assert_eq!(a.body["total"], 1);
+    // Counted by the version in the path, so a client test can tell which form it used.
+    fx.get(&format!("/crm/v3/objects/contacts/{id}")).await;
+    let stats = fx.sandbox.stats();
+    assert_eq!(stats.by_version["2026-03"], 4);
+    assert_eq!(stats.by_version["v3"], 2);
+    assert!(fx.sandbox.violations().is_empty());
+}
+
+#[tokio::test]
+async fn an_object_path_without_a_date_version_is_a_violation() {
+    let fx = Fx::new().await;
+    // `/crm/objects/v3/…` is not a HubSpot path: the date form takes YYYY-MM only (§0).
+    fx.get("/crm/objects/v3/contacts").await;
+    fx.get("/crm/objects/2026-13/contacts").await;
+    let violations = fx.sandbox.violations();
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    assert!(violations[0].problems[0].contains("not a date version"));
+    assert_eq!(violations[0].path, "/crm/objects/v3/contacts");
 }
 
 async fn line_item(fx: &Fx, quantity: &str, price: &str) -> String {

@@ -95,8 +95,9 @@ pub trait HubspotApi: Send + Sync {
     async fn account(&self) -> Result<AccountDetails, HubspotError>;
 
     /// Sets the portal's burst limit (calls per rolling 10 s for the app, from its tier, §4.1)
-    /// when the connection names the tier; later `X-HubSpot-RateLimit-Max` answers still
-    /// correct it. Makes no call.
+    /// when the connection names the tier, until an answer's `X-HubSpot-RateLimit-Max` states
+    /// the limit: from then on the portal's answers set it and this does nothing. Makes no
+    /// call.
     fn set_burst(&self, per_ten_seconds: u32) {
         let _ = per_ten_seconds;
     }

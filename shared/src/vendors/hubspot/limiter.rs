@@ -56,6 +56,9 @@ pub(crate) enum CallKind {
 
 /// The burst limit in force and its limiter.
 struct Burst {
+    /// Whether an answer's `X-HubSpot-RateLimit-Max` stated `total`: the tier a connection
+    /// names is then only a stale guess, and [`PortalLimiter::set_burst`] leaves it be.
+    learned: bool,
     /// Requests per window for the whole app on the portal.
     total: u32,
     /// The window.
@@ -129,6 +132,7 @@ impl PortalLimiter {
     fn burst_for(total: u32, interval: Duration, max_concurrency: usize) -> Burst {
         let share = permits_per_process(total as usize, max_concurrency);
         Burst {
+            learned: false,
             total,
             interval,
             rate: Arc::new(RateLimiter::direct(quota(share, interval))),
@@ -183,9 +187,15 @@ impl PortalLimiter {
     }
 
     /// Sets the burst limit (per [`BURST_WINDOW`]) from the portal's tier, unless it is that
-    /// already.
+    /// already or an answer has stated the limit. The HubSpot flow calls this before every
+    /// batch: overriding a learned limit would flip it back and forth with each answer, and
+    /// every replacement starts a fresh limiter with a full burst (and its waiters keep
+    /// pacing at the tier's rate) — more than the portal allows, answered with 429s.
     pub(crate) fn set_burst(&self, total: u32) {
         let mut burst = lock(&self.burst);
+        if burst.learned {
+            return;
+        }
         if burst.total != total || burst.interval != BURST_WINDOW {
             *burst = Self::burst_for(total, BURST_WINDOW, self.max_concurrency);
         }
@@ -217,6 +227,7 @@ impl PortalLimiter {
         let mut burst = lock(&self.burst);
         let total = max.unwrap_or(burst.total);
         let interval = interval.unwrap_or(burst.interval);
+        let learned = burst.learned || max.is_some();
         if (total, interval) != (burst.total, burst.interval) {
             tracing::info!(
                 from = burst.total,
@@ -226,6 +237,7 @@ impl PortalLimiter {
             );
             *burst = Self::burst_for(total, interval, self.max_concurrency);
         }
+        burst.learned = learned;
     }
 
     /// The portal's time zone, if known.
@@ -337,6 +349,39 @@ mod tests {
         l.observe(&junk);
         l.observe(&HeaderMap::new());
         assert_eq!(l.burst(), (100, Duration::from_secs(10), 50));
+    }
+
+    #[test]
+    fn a_tier_applies_until_an_answer_states_the_limit() {
+        let l = PortalLimiter::new(100, 1);
+        l.set_burst(190);
+        assert_eq!(l.burst().0, 190, "the connection's tier, before any answer");
+        // The window alone says nothing of the limit: the tier still applies.
+        let mut window = HeaderMap::new();
+        window.insert(INTERVAL_HEADER, HeaderValue::from_static("10000"));
+        l.observe(&window);
+        l.set_burst(250);
+        assert_eq!(l.burst().0, 250);
+        let mut h = HeaderMap::new();
+        h.insert(MAX_HEADER, HeaderValue::from_static("100"));
+        l.observe(&h);
+        assert_eq!(l.burst().0, 100);
+        // The flow sets the tier before every batch; the portal's answer stands, and its
+        // limiter is not replaced (a fresh one would allow a second burst).
+        let before = Arc::clone(&lock(&l.burst).rate);
+        l.set_burst(190);
+        assert_eq!(l.burst().0, 100);
+        assert!(Arc::ptr_eq(&before, &lock(&l.burst).rate));
+        // An answer equal to the tier counts as stated too.
+        let l = PortalLimiter::new(190, 1);
+        let mut same = HeaderMap::new();
+        same.insert(MAX_HEADER, HeaderValue::from_static("190"));
+        l.observe(&same);
+        l.set_burst(100);
+        assert_eq!(l.burst().0, 190);
+        // Later answers still move it.
+        l.observe(&h);
+        assert_eq!(l.burst().0, 100);
     }
 
     #[tokio::test]

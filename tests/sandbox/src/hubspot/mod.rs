@@ -153,7 +153,8 @@
 //! [`Control::violations`] lists requests that broke the shape the notes describe: unknown
 //! fields in bodies (batch inputs, search filters, property definitions), > 100 inputs, a
 //! non-unique `idProperty`, duplicate ids in a batch, non-string property values or ids,
-//! `limit` > 200 in search, unknown routes.
+//! `limit` > 200 in search, unknown routes, a `/crm/objects/{version}` path whose version is not a
+//! date (`YYYY-MM`).
 //!
 //! # Control API
 //! In Rust through [`Control`] (the sandbox handle derefs to it), and over HTTP (JSON):
@@ -321,6 +322,9 @@ pub struct HubspotStats {
     pub total: u64,
     /// Requests by route kind, e.g. `"contacts batch/upsert"`, `"associations batch/read"`.
     pub by_route: BTreeMap<String, u64>,
+    /// CRM object requests by the API version in their path: `v3` (`/crm/v3/objects/…`) or
+    /// the date (`/crm/objects/2026-03/…`).
+    pub by_version: BTreeMap<String, u64>,
     /// 429s answered by the limits (not by fault rules), by policy: `TEN_SECONDLY_ROLLING`,
     /// `SECONDLY`, `DAILY`.
     pub throttled: BTreeMap<String, u64>,

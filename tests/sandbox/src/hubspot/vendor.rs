@@ -169,6 +169,23 @@ async fn gate(
         let mut stats = lock(&inner.stats);
         stats.total += 1;
         *stats.by_route.entry(kind).or_default() += 1;
+        if let Some(version) = object_version(&path) {
+            *stats.by_version.entry(version.to_string()).or_default() += 1;
+        }
+    }
+    // The `{version}` of `/crm/objects/{version}/…` takes any segment, but HubSpot serves only
+    // date versions there (docs/vendors/hubspot.md §0): `/crm/objects/v3/…` does not exist.
+    if let ["crm", "objects", version, _, ..] =
+        path.trim_matches('/').split('/').collect::<Vec<_>>()[..]
+        && !is_date_version(version)
+    {
+        inner.violate(
+            method.as_str(),
+            &path,
+            vec![format!(
+                "`{version}` is not a date version (YYYY-MM) in /crm/objects/{{version}}"
+            )],
+        );
     }
     if let Err(answer) = inner
         .gate
@@ -210,6 +227,29 @@ async fn gate(
     let mut response = next.run(request).await;
     stamp(&mut response, headers);
     response
+}
+
+/// The API version of a CRM object path: `v3` for `/crm/v3/objects/…`, the date (or whatever
+/// stands there) for `/crm/objects/{version}/…`.
+fn object_version(path: &str) -> Option<&str> {
+    let s: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match s.as_slice() {
+        ["crm", "v3", "objects", ..] => Some("v3"),
+        ["crm", "objects", version, _, ..] => Some(version),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM` with a month 01–12.
+fn is_date_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 7
+        && b[4] == b'-'
+        && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+        && matches!(
+            &v[5..],
+            "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12"
+        )
 }
 
 fn stamp(response: &mut Response, headers: limits::Headers) {

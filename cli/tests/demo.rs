@@ -114,9 +114,11 @@ fn dev_sandbox_registers_verified_callbacks_and_prints_the_control_urls() {
     let out = seen.join("\n");
     for expected in [
         "the built-in sandbox connection",
-        "3 FreshBooks callback(s) registered and verified",
+        // Client, invoice and payment for Mailchimp; those and bill vendors for HubSpot.
+        "7 FreshBooks callback(s) registered and verified",
         "FreshBooks state: http://127.0.0.1:",
         "Mailchimp state: http://127.0.0.1:",
+        "HubSpot portal: http://127.0.0.1:",
     ] {
         assert!(out.contains(expected), "missing `{expected}` in:\n{out}");
     }

@@ -1,6 +1,6 @@
-//! `dev --sandbox`: the FreshBooks, QuickBooks and Mailchimp sandboxes in this process, the
-//! connections bent onto them, their credential sets stored and their webhooks pointed at the
-//! local routes. Built with the CLI's `sandbox` feature (on by default).
+//! `dev --sandbox`: the FreshBooks, QuickBooks, Mailchimp and HubSpot sandboxes in this
+//! process, the connections bent onto them, their credential sets stored, their webhooks
+//! pointed at the local routes and the HubSpot portal given the flow's properties. Built with the CLI's `sandbox` feature (on by default).
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,7 +21,11 @@ use secrecy::SecretString;
 
 use super::Local;
 use crate::clients::clients_config;
+use crate::vendors::hubspot as hubspot_vendor;
 use crate::vendors::mailchimp::webhooks as mailchimp_webhook;
+use mlc::flows::clients::VendorClients;
+use mlc::flows::freshbooks_hubspot::portal;
+use std::collections::BTreeSet;
 
 /// The sandboxes of one `dev --sandbox` run: they serve as long as this lives.
 pub(crate) struct DevSandboxes(Sandboxes);
@@ -46,11 +50,13 @@ impl DevSandboxes {
 
     /// The clients' API bases: the sandboxes'.
     pub(crate) fn clients_config(&self) -> anyhow::Result<LiveClientsConfig> {
-        clients_config(
+        let mut config = clients_config(
             Some(&self.0.freshbooks.base_url()),
             Some(&self.0.mailchimp.base_url()),
             Some(&self.0.quickbooks.base_url()),
-        )
+        )?;
+        config.hubspot_api_base = Some(self.0.hubspot.base_url());
+        Ok(config)
     }
 
     /// Registers every route on the sandboxes (FreshBooks callbacks, the QuickBooks webhook,
@@ -62,6 +68,7 @@ impl DevSandboxes {
         webhook_base: &str,
     ) -> anyhow::Result<()> {
         let registered = register_freshbooks_callbacks(pipeline, set, webhook_base).await?;
+        prepare_hubspot_portal(pipeline, set).await?;
         print_sandboxes(&self.0, &registered);
         for line in register_sandbox_webhooks(pipeline, set, &self.0, webhook_base).await? {
             println!("  {line}");
@@ -97,13 +104,15 @@ async fn sandbox_run_connections(
 /// The sandboxes' addresses and the FreshBooks callbacks registered on them.
 fn print_sandboxes(sandboxes: &Sandboxes, registered: &[String]) {
     println!(
-        "  sandboxes: FreshBooks {} (account {}), QuickBooks {} (company {}), Mailchimp {} (audience {})",
+        "  sandboxes: FreshBooks {} (account {}), QuickBooks {} (company {}), Mailchimp {} (audience {}), HubSpot {} (portal {})",
         sandboxes.freshbooks.base_url(),
         sandboxes.account_id(),
         sandboxes.quickbooks.base_url(),
         sandboxes.realm_id(),
         sandboxes.mailchimp.base_url(),
-        sandboxes.list_id
+        sandboxes.list_id,
+        sandboxes.hubspot.base_url(),
+        sandboxes.portal_id()
     );
     println!(
         "  {} FreshBooks callback(s) registered and verified:",
@@ -130,8 +139,8 @@ target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "
 }
 
 /// `dev --sandbox`'s built-in connections: [`sandbox_connections`] plus the sandbox's
-/// QuickBooks company into the same audience and that audience's list webhooks back into the
-/// company (as notes on its customers).
+/// QuickBooks company into the same audience, that audience's list webhooks back into the
+/// company (as notes on its customers), and the FreshBooks account into the HubSpot portal.
 fn dev_sandbox_connections(sandboxes: &Sandboxes) -> anyhow::Result<ConnectionSet> {
     let mut set = sandbox_connections(sandboxes)?;
     let text = format!(
@@ -142,9 +151,14 @@ target = {{ vendor = "mailchimp", credentials = "mailchimp-sandbox", list_id = "
 [connection.mailchimp-to-quickbooks]
 source = {{ vendor = "mailchimp", account = "{list}", credentials = "mailchimp-sandbox" }}
 target = {{ vendor = "quickbooks", credentials = "quickbooks-sandbox", realm_id = "{realm}" }}
+[connection.freshbooks-to-hubspot]
+source = {{ vendor = "freshbooks", account = "{account}", credentials = "freshbooks-sandbox" }}
+target = {{ vendor = "hubspot", credentials = "hubspot-sandbox", portal_id = "{portal}" }}
 "#,
         realm = sandboxes.realm_id(),
         list = sandboxes.list_id,
+        account = sandboxes.account_id(),
+        portal = sandboxes.portal_id(),
     );
     let quickbooks = ConnectionSet::from_toml(&text, "sandbox connections")?;
     set.connections.extend(quickbooks.connections);
@@ -206,7 +220,7 @@ fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
         let supported = |v: Vendor| {
             matches!(
                 v,
-                Vendor::Freshbooks | Vendor::Quickbooks | Vendor::Mailchimp
+                Vendor::Freshbooks | Vendor::Quickbooks | Vendor::Mailchimp | Vendor::Hubspot
             )
         };
         if !supported(c.source.vendor) || !supported(c.target.vendor) {
@@ -227,6 +241,9 @@ fn sandbox_set(mut set: ConnectionSet, sandboxes: &Sandboxes) -> ConnectionSet {
         }
         if c.target.vendor == Vendor::Quickbooks {
             c.target.realm_id = Some(sandboxes.realm_id().to_string());
+        }
+        if c.target.vendor == Vendor::Hubspot {
+            c.target.portal_id = Some(sandboxes.portal_id());
         }
         if c.source.vendor == Vendor::Mailchimp
             && let Some(list) = &c.source.account
@@ -260,6 +277,7 @@ pub(crate) async fn store_sandbox_credentials(
                 Vendor::Freshbooks => sandboxes.freshbooks_credentials_json(),
                 Vendor::Quickbooks => sandboxes.quickbooks_credentials_json(),
                 Vendor::Mailchimp => sandboxes.mailchimp_credentials_json(),
+                Vendor::Hubspot => sandboxes.hubspot_credentials_json(),
                 _ => continue,
             };
             let name = secret_names::credentials(&endpoint.credentials);
@@ -268,6 +286,34 @@ pub(crate) async fn store_sandbox_credentials(
                 .await
                 .with_context(|| format!("storing `{name}`"))?;
         }
+    }
+    Ok(())
+}
+
+/// Gives the sandbox portal of every enabled HubSpot connection the flow's property group and
+/// properties, as `apply` does for a real portal: the flow upserts by its unique `fb_…` keys.
+async fn prepare_hubspot_portal(pipeline: &Local, set: &ConnectionSet) -> anyhow::Result<()> {
+    let clients = pipeline.app.clients()?;
+    let mut done = BTreeSet::new();
+    for c in set
+        .connections
+        .values()
+        .filter(|c| c.enabled && c.target.vendor == Vendor::Hubspot)
+    {
+        if !done.insert(c.target.credentials.clone()) {
+            continue;
+        }
+        let hs = clients
+            .hubspot(&c.target.credentials)
+            .await
+            .map_err(|e| anyhow::anyhow!("the sandbox HubSpot client: {e}"))?;
+        hubspot_vendor::properties::ensure(
+            &*hs,
+            &portal::property_group(),
+            &portal::property_definitions(),
+        )
+        .await
+        .context("creating the flow's properties on the sandbox portal")?;
     }
     Ok(())
 }

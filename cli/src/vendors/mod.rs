@@ -8,7 +8,7 @@
 //! (docs/adding-an-integration.md).
 
 mod freshbooks;
-mod hubspot;
+pub(crate) mod hubspot;
 pub(crate) mod mailchimp;
 mod quickbooks;
 

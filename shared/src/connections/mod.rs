@@ -66,7 +66,7 @@ pub struct Endpoint {
     pub store_id: Option<String>,
     /// HubSpot portal (hub) id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) portal_id: Option<String>,
+    pub portal_id: Option<String>,
     /// Marketo instance (Munchkin id, e.g. `123-ABC-456`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) instance: Option<String>,

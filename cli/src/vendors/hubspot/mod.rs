@@ -6,7 +6,7 @@
 //! warning while a flag is set).
 
 pub(crate) mod connect;
-mod properties;
+pub(crate) mod properties;
 
 use std::collections::BTreeMap;
 

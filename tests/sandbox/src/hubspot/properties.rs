@@ -510,8 +510,22 @@ pub(crate) fn definition(
     })
 }
 
-/// Enumerations need options with a label and a unique value; other types take none.
+/// Enumerations need options with a label and a unique value; a `bool` may carry its two
+/// (HubSpot's own bool properties read back with `Yes`/`true` and `No`/`false`, and its docs
+/// show them sent at creation); other types take none.
 fn check_options(kind: &str, options: &[Value]) -> Result<(), HsError> {
+    if kind == "bool" {
+        let values: std::collections::BTreeSet<&str> = options
+            .iter()
+            .filter_map(|o| o.get("value").and_then(Value::as_str))
+            .collect();
+        if options.is_empty() || (options.len() == 2 && values == ["false", "true"].into()) {
+            return Ok(());
+        }
+        return Err(HsError::validation(
+            "A bool property's options must be the two values true and false",
+        ));
+    }
     if kind != "enumeration" {
         if options.is_empty() {
             return Ok(());

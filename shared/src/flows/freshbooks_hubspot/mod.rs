@@ -28,6 +28,7 @@ pub(crate) mod mapping;
 mod options;
 mod payments;
 mod people;
+pub mod portal;
 #[cfg(test)]
 mod tests;
 

@@ -18,8 +18,9 @@ pub(crate) struct HsError {
     pub(crate) message: String,
     /// `errors[]` (field-level details), omitted when empty.
     pub(crate) errors: Vec<Value>,
-    /// Extra top-level fields (`links`, `policyName`, `errorType`…).
-    pub(crate) extra: Map<String, Value>,
+    /// Extra top-level fields (`links`, `policyName`, `errorType`…). Boxed: an error travels
+    /// in every handler's `Result`, and a map inline would make each of them large.
+    pub(crate) extra: Box<Map<String, Value>>,
 }
 
 impl HsError {
@@ -33,7 +34,7 @@ impl HsError {
             category,
             message: message.into(),
             errors: Vec::new(),
-            extra: Map::new(),
+            extra: Box::default(),
         }
     }
 
@@ -143,7 +144,7 @@ impl HsError {
         if !self.errors.is_empty() {
             body.insert("errors".into(), json!(self.errors));
         }
-        for (k, v) in &self.extra {
+        for (k, v) in self.extra.iter() {
             body.insert(k.clone(), v.clone());
         }
         Value::Object(body)

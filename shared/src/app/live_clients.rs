@@ -174,6 +174,9 @@ pub struct LiveClients {
     quickbooks: Mutex<HashMap<String, Arc<QuickbooksClient>>>,
     mailchimp: Mutex<HashMap<String, (Instant, Arc<MailchimpClient>)>>,
     hubspot: Mutex<HashMap<String, (Instant, Arc<HubspotClient>)>>,
+    /// The app's clock: a HubSpot daily-limit hold ends at the portal's midnight on it, the
+    /// same clock the harness hides held messages by.
+    clock: Arc<dyn Clock>,
 }
 
 impl LiveClients {
@@ -222,12 +225,11 @@ impl LiveClients {
             Arc::new(oauth),
         ));
         let quickbooks_tokens = Arc::new(
-            TokenManager::new(secrets.clone(), leases, clock, Arc::new(qb_oauth)).with_config(
-                TokenConfig {
+            TokenManager::new(secrets.clone(), leases, clock.clone(), Arc::new(qb_oauth))
+                .with_config(TokenConfig {
                     margin: QUICKBOOKS_TOKEN_MARGIN,
                     ..TokenConfig::default()
-                },
-            ),
+                }),
         );
         Ok(Self {
             secrets,
@@ -239,6 +241,7 @@ impl LiveClients {
             quickbooks: Mutex::new(HashMap::new()),
             mailchimp: Mutex::new(HashMap::new()),
             hubspot: Mutex::new(HashMap::new()),
+            clock,
         })
     }
 
@@ -462,12 +465,15 @@ impl LiveClients {
             }
             HubspotClient::new(&set, self.hubspot_tokens.clone(), credentials, &options)
         };
-        let client = Arc::new(built.map_err(|e| match e {
-            HubspotError::InvalidArgument(_) => {
-                HandlerError::permanent("configuration", format!("{}: {e}", env::HUBSPOT_API_BASE))
-            }
-            other => HandlerError::transient(format!("building the HubSpot client: {other}")),
-        })?);
+        let client = Arc::new(built.map(|c| c.with_clock(self.clock.clone())).map_err(
+            |e| match e {
+                HubspotError::InvalidArgument(_) => HandlerError::permanent(
+                    "configuration",
+                    format!("{}: {e}", env::HUBSPOT_API_BASE),
+                ),
+                other => HandlerError::transient(format!("building the HubSpot client: {other}")),
+            },
+        )?);
         lock(&self.hubspot).insert(credentials.to_string(), (Instant::now(), client.clone()));
         Ok(client)
     }

@@ -3,10 +3,12 @@
 //! on either adapter set (embedded SQLite, or SQS/DynamoDB/Secrets Manager on moto).
 //!
 //! - [`freshbooks`]: FreshBooks → Mailchimp (re-exported here; the worker benchmark uses it).
+//! - [`hubspot`]: FreshBooks → HubSpot.
 //! - [`quickbooks`]: QuickBooks Online ↔ Mailchimp.
 //! - [`rig`]: the parts every pipeline shares.
 
 pub mod freshbooks;
+pub mod hubspot;
 pub mod quickbooks;
 pub mod rig;
 

@@ -370,8 +370,28 @@ pub(crate) fn payment(
     );
     put(&mut p, "hs_currency_code", currency);
     put(&mut p, "hs_customer_email", email.map(|e| e.as_str()));
-    put(&mut p, "hs_payment_method", pay.kind.as_deref());
+    put(
+        &mut p,
+        "hs_payment_method",
+        pay.kind.as_deref().map(payment_method),
+    );
     p
+}
+
+/// HubSpot's `hs_payment_method` option for a FreshBooks payment `type`: an enumeration of
+/// `ach|card|cash|check|wire_transfer|other`, so FreshBooks' display names ("Check", "Credit
+/// Card", "VISA"…, docs/vendors/freshbooks.md) sent as they are were refused with
+/// `INVALID_OPTION` and the payment dead-lettered.
+pub(crate) fn payment_method(kind: &str) -> &'static str {
+    match kind.trim().to_ascii_lowercase().as_str() {
+        "check" | "cheque" => "check",
+        "cash" => "cash",
+        "ach" => "ach",
+        "bank transfer" | "wire" | "wire transfer" => "wire_transfer",
+        "credit card" | "debit" | "visa" | "mastercard" | "discover" | "amex" | "diners"
+        | "jcb" => "card",
+        _ => "other",
+    }
 }
 
 /// The group and properties the flow writes, per object type, for `apply` to create when

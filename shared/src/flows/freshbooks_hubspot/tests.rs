@@ -580,3 +580,22 @@ async fn events_it_does_not_sync_are_skipped() {
         Ok(Handled::Skipped { .. })
     ));
 }
+
+#[test]
+fn freshbooks_payment_types_become_hubspot_payment_methods() {
+    for (kind, method) in [
+        ("Check", "check"),
+        ("Cash", "cash"),
+        ("ACH", "ach"),
+        ("Bank Transfer", "wire_transfer"),
+        ("Credit Card", "card"),
+        ("VISA", "card"),
+        ("AMEX", "card"),
+        ("Debit", "card"),
+        ("PayPal", "other"),
+        ("Credit", "other"),
+        ("2Checkout", "other"),
+    ] {
+        assert_eq!(mapping::payment_method(kind), method, "{kind}");
+    }
+}

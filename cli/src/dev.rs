@@ -18,6 +18,7 @@ use mlc::poller::local::run_schedule;
 use mlc::poller::{Job, PollerConfig};
 use mlc::ports::{ConnectionStore, Queue, Secrets, SystemClock};
 use mlc::vendor::Vendor;
+use mlc::vendors;
 use mlc::vendors::spec::needed_routes;
 use mlc::webhook::{WebhookConfig, WebhookHandler, local};
 use mlc::worker::local::{PollOptions, run_until};
@@ -294,8 +295,16 @@ fn spawn_workers(
             continue;
         };
         let stopped = stopped.clone();
+        let options = PollOptions {
+            max_messages: queue
+                .parse::<Vendor>()
+                .map_or(PollOptions::default().max_messages, |v| {
+                    vendors::spec(v).worker_batch
+                }),
+            ..PollOptions::default()
+        };
         tasks.push(tokio::spawn(async move {
-            run_until(&target, PollOptions::default(), stopped).await;
+            run_until(&target, options, stopped).await;
         }));
     }
     Ok(tasks)

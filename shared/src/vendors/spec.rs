@@ -35,6 +35,10 @@ pub struct VendorSpec {
     /// Whether the poller reads its source accounts on a schedule (a fallback poll or a CDC
     /// sweep), keeping a cursor per account under [`cursor_name`].
     pub polled: bool,
+    /// Messages its worker takes per batch as a target: the queue's SQS event-source
+    /// `BatchSize` in `template.yaml`, and what the local loop gathers (10 per receive). More
+    /// than 10 pays off only for a target with batch endpoints.
+    pub worker_batch: usize,
 }
 
 /// What a vendor's credential set (the secret `credentials/<name>`) holds.
@@ -221,6 +225,42 @@ pub(crate) fn check_endpoint(ep: &Endpoint, is_source: bool) -> Result<(), (&'st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each worker's SQS event source hands it the batch its spec says, so the Lambda and the
+    /// local loop batch alike.
+    #[test]
+    fn the_template_batches_each_worker_as_its_spec_says() {
+        let template = include_str!("../../../template.yaml");
+        let mut checked = 0;
+        for vendor in Vendor::ALL.iter().copied() {
+            let lower: &str = vendor.into();
+            let resource = format!(
+                "  {}{}WorkerFunction:\n",
+                lower[..1].to_uppercase(),
+                &lower[1..]
+            );
+            let Some(at) = template.find(&resource) else {
+                continue;
+            };
+            // The resource runs until the next line indented as a resource name.
+            let body = &template[at + resource.len()..];
+            let end = body
+                .lines()
+                .position(|l| l.starts_with("  ") && !l.starts_with("   "))
+                .unwrap_or(usize::MAX);
+            let batch = body
+                .lines()
+                .take(end)
+                .find_map(|l| l.trim().strip_prefix("BatchSize: "))
+                .and_then(|n| n.parse::<usize>().ok());
+            assert_eq!(batch, Some(spec(vendor).worker_batch), "{vendor}");
+            checked += 1;
+        }
+        assert!(
+            checked >= 3,
+            "found {checked} worker functions in template.yaml"
+        );
+    }
 
     #[test]
     fn every_vendor_describes_itself() {

@@ -26,4 +26,5 @@ pub const SPEC: VendorSpec = VendorSpec {
     credentials: CredentialKind::OAuth,
     token_job: Some("token_refresh"),
     polled: true,
+    worker_batch: 10,
 };

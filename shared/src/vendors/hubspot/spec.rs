@@ -24,6 +24,8 @@ pub const SPEC: VendorSpec = VendorSpec {
     credentials: CredentialKind::Checked(super::credentials::check),
     token_job: None,
     polled: false,
+    // HubSpot's batch calls take 100 inputs (docs/vendors/hubspot.md §3.1).
+    worker_batch: 100,
 };
 
 /// Every scope a FreshBooks → HubSpot connection's token needs, in the order HubSpot's scope

@@ -39,4 +39,5 @@ pub const SPEC: VendorSpec = VendorSpec {
     }),
     token_job: None,
     polled: false,
+    worker_batch: 10,
 };

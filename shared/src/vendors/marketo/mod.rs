@@ -21,4 +21,5 @@ pub const SPEC: VendorSpec = VendorSpec {
     credentials: CredentialKind::Keys(&["client_id", "client_secret"]),
     token_job: None,
     polled: false,
+    worker_batch: 10,
 };

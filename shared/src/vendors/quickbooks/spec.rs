@@ -30,4 +30,5 @@ pub const SPEC: VendorSpec = VendorSpec {
     credentials: CredentialKind::OAuth,
     token_job: Some("quickbooks_token_refresh"),
     polled: true,
+    worker_batch: 10,
 };

@@ -27,4 +27,5 @@ pub const SPEC: VendorSpec = VendorSpec {
     credentials: CredentialKind::Keys(&["secret_key"]),
     token_job: None,
     polled: false,
+    worker_batch: 10,
 };

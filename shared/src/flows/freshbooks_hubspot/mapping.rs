@@ -165,17 +165,7 @@ pub(crate) fn contact(client: &Client, email: &Email, s: &Standing) -> Propertie
     put(&mut p, "lastname", client.lname.as_deref());
     put(&mut p, "company", client.organization.as_deref());
     put(&mut p, "phone", phone(client));
-    address(
-        &mut p,
-        [
-            client.p_street.as_deref(),
-            client.p_street2.as_deref(),
-            client.p_city.as_deref(),
-            client.p_province.as_deref(),
-            client.p_code.as_deref(),
-            client.p_country.as_deref(),
-        ],
-    );
+    address(&mut p, client_address(client));
     standing_properties(&mut p, &client.id, s);
     p
 }
@@ -187,6 +177,18 @@ fn phone(client: &Client) -> Option<&str> {
         .as_deref()
         .or(client.mob_phone.as_deref())
         .or(client.home_phone.as_deref())
+}
+
+/// A client's primary (billing) address, in [`address`]'s order.
+fn client_address(client: &Client) -> [Option<&str>; 6] {
+    [
+        client.p_street.as_deref(),
+        client.p_street2.as_deref(),
+        client.p_city.as_deref(),
+        client.p_province.as_deref(),
+        client.p_code.as_deref(),
+        client.p_country.as_deref(),
+    ]
 }
 
 /// HubSpot's address properties (the same names on contacts and companies).
@@ -218,17 +220,7 @@ pub(crate) fn client_company(account: &str, client: &Client, s: &Standing) -> Op
     p.insert("name".into(), name.to_string());
     put(&mut p, "domain", domain.as_deref());
     put(&mut p, "phone", phone(client));
-    address(
-        &mut p,
-        [
-            client.p_street.as_deref(),
-            client.p_street2.as_deref(),
-            client.p_city.as_deref(),
-            client.p_province.as_deref(),
-            client.p_code.as_deref(),
-            client.p_country.as_deref(),
-        ],
-    );
+    address(&mut p, client_address(client));
     standing_properties(&mut p, &client.id, s);
     let key = company_key(account, domain.as_deref(), CompanyOf::Client(&client.id));
     p.insert(FB_COMPANY_KEY.into(), key.clone());

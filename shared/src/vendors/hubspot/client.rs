@@ -144,6 +144,35 @@ pub struct HubspotClient {
 }
 
 impl HubspotClient {
+    /// One batch of associations: `batch/associate/default` without a label, `batch/create`
+    /// with one (docs/vendors/hubspot.md §3.4).
+    async fn associate_batch(
+        &self,
+        from: ObjectType,
+        to: ObjectType,
+        label: Option<AssociationType>,
+        pairs: &[Association],
+    ) -> Result<PerInput<()>, HubspotError> {
+        let inputs = pair_inputs(pairs, label)?;
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let op: &[&str] = match label {
+            None => &["associate", "default"],
+            Some(_) => &["create"],
+        };
+        let mut path = vec!["crm", "v4", "associations", from.path(), to.path(), "batch"];
+        path.extend_from_slice(op);
+        let request = Request::new(
+            Method::POST,
+            path,
+            format!("associations {from}/{to} batch/{}", op.join("/")),
+        )
+        .body(json!({ "inputs": inputs }));
+        let (status, results, errors) = self.batch(request).await?;
+        Ok(assign_pairs(status, pairs, &results, errors))
+    }
+
     /// A client for the portal of `set`, calling as credential set `credentials` with tokens
     /// from `tokens` (the OAuth token manager; for a static set, see
     /// [`HubspotClient::with_static_token`]).
@@ -820,27 +849,7 @@ impl HubspotApi for HubspotClient {
         to: ObjectType,
         pairs: &[Association],
     ) -> Result<PerInput<()>, HubspotError> {
-        let inputs = pair_inputs(pairs, None)?;
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let request = Request::new(
-            Method::POST,
-            vec![
-                "crm",
-                "v4",
-                "associations",
-                from.path(),
-                to.path(),
-                "batch",
-                "associate",
-                "default",
-            ],
-            format!("associations {from}/{to} batch/associate/default"),
-        )
-        .body(json!({ "inputs": inputs }));
-        let (status, results, errors) = self.batch(request).await?;
-        Ok(assign_pairs(status, pairs, &results, errors))
+        self.associate_batch(from, to, None, pairs).await
     }
 
     async fn associate_labelled(
@@ -850,26 +859,7 @@ impl HubspotApi for HubspotClient {
         label: AssociationType,
         pairs: &[Association],
     ) -> Result<PerInput<()>, HubspotError> {
-        let inputs = pair_inputs(pairs, Some(label))?;
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let request = Request::new(
-            Method::POST,
-            vec![
-                "crm",
-                "v4",
-                "associations",
-                from.path(),
-                to.path(),
-                "batch",
-                "create",
-            ],
-            format!("associations {from}/{to} batch/create"),
-        )
-        .body(json!({ "inputs": inputs }));
-        let (status, results, errors) = self.batch(request).await?;
-        Ok(assign_pairs(status, pairs, &results, errors))
+        self.associate_batch(from, to, Some(label), pairs).await
     }
 
     async fn properties(

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Deserializer};
 
 use crate::flows::options::{Retire, one_of, strict_bool};
+pub use crate::vendors::hubspot::credentials::Tier;
 
 /// The options of one connection, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -33,33 +34,7 @@ impl Default for Options {
     }
 }
 
-/// A HubSpot subscription tier, as far as API limits go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
-#[strum(serialize_all = "snake_case")]
-pub enum Tier {
-    /// Free tools: 100 per 10 s.
-    Free,
-    /// Starter: 100 per 10 s.
-    Starter,
-    /// Professional: 190 per 10 s.
-    Professional,
-    /// Enterprise: 190 per 10 s.
-    Enterprise,
-    /// With the API limit increase pack: 250 per 10 s.
-    ApiPack,
-}
-
-impl Tier {
-    /// Calls allowed per rolling 10 seconds (docs/vendors/hubspot.md §4.1).
-    pub fn burst(self) -> u32 {
-        match self {
-            Tier::Free | Tier::Starter => 100,
-            Tier::Professional | Tier::Enterprise => 190,
-            Tier::ApiPack => 250,
-        }
-    }
-}
-
+/// The tier as a connection option spells it, the credential set's spelling.
 impl<'de> Deserialize<'de> for Tier {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         one_of(d)

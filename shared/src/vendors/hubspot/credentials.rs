@@ -57,8 +57,20 @@ impl AuthKind {
 }
 
 /// The portal's subscription tier, which sets the burst limit (docs/vendors/hubspot.md §4.1).
-/// HubSpot offers no API to read it: it is a connection setting, or the safe default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// HubSpot offers no API to read it: it is a connection setting (the flow's `tier` option or
+/// the credential set's), or the safe default. Spelled in snake case (`api_pack`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumString,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Tier {
     /// Free: 100 per 10 s.
     Free,
@@ -84,14 +96,7 @@ impl Tier {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim() {
-            "free" => Tier::Free,
-            "starter" => Tier::Starter,
-            "professional" => Tier::Professional,
-            "enterprise" => Tier::Enterprise,
-            "api_pack" => Tier::ApiPack,
-            _ => return None,
-        })
+        s.trim().parse().ok()
     }
 }
 
@@ -363,14 +368,7 @@ impl HubspotCredentials {
             put("api_version", self.api_version.to_string().into());
         }
         if let Some(tier) = self.tier {
-            let name = match tier {
-                Tier::Free => "free",
-                Tier::Starter => "starter",
-                Tier::Professional => "professional",
-                Tier::Enterprise => "enterprise",
-                Tier::ApiPack => "api_pack",
-            };
-            put("tier", name.into());
+            put("tier", <&str>::from(tier).into());
         }
         if let Some(tz) = self.time_zone {
             put("time_zone", tz.name().into());
